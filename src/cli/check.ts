@@ -1,0 +1,38 @@
+/** `actor-sync check`: for CI, a `sync --dry-run` that fails when `sync` would change anything. */
+import { Command } from 'commander';
+import { CheckSummarySchema, summarize } from '../summary.js';
+import { runSync } from '../sync.js';
+import { addCommonOptions, exitCodeOf, report, syncOptionsOf, type CommandContext, type CommonFlags } from './common.js';
+
+export interface CheckFlags extends CommonFlags {
+  requireSynced?: boolean;
+  keepLegacy?: boolean;
+}
+
+export async function checkCommand(flags: CheckFlags, context: CommandContext): Promise<number> {
+  const result = await runSync({ ...syncOptionsOf(flags, 'check', context), dryRun: true, keepLegacy: flags.keepLegacy });
+  const differences = result.actors.flatMap((a) => a.differences);
+  if (flags.requireSynced) {
+    // Only what `sync` leaves behind counts: the entries as they would be after it.
+    for (const actor of result.actors) {
+      const s = actor.statistics;
+      if (s && s.training_synced_count !== s.training_images_count) {
+        differences.push({ actor: actor.name, file: '', what: `${s.training_images_count - s.training_synced_count} of ${s.training_images_count} images not synced (--require-synced)` });
+      }
+    }
+  }
+  const base = summarize('check', result);
+  const summary = CheckSummarySchema.parse({ ...base, ok: differences.length === 0 && base.errors.length === 0, differences });
+  const lines = differences.map((d) => `${d.actor} / ${d.file || '-'} / ${d.what}\n`).join('');
+  const verdict = summary.ok ? 'check: in sync\n' : `check: ${differences.length} differences, ${base.errors.length} errors\n`;
+  report(context, flags, summary, summary, lines + verdict);
+  return exitCodeOf(summary, differences.length > 0);
+}
+
+export function defineCheck(run: (flags: CheckFlags) => Promise<void>): Command {
+  return addCommonOptions(new Command('check'))
+    .description('exit 1 when sync would change anything (a dry run for CI)')
+    .option('--require-synced', 'also fail unless every image is synced')
+    .option('--keep-legacy', 'do not count response.json files still present as a difference')
+    .action(run);
+}

@@ -1,0 +1,70 @@
+/** The options every command shares (SPEC §4), their parsing, and how a command writes its results. */
+import { InvalidArgumentError, type Command } from 'commander';
+import { createProgress } from '../progress.js';
+import { formatProblems, formatSummary, type SyncSummary } from '../summary.js';
+import type { SyncOptions } from '../sync.js';
+
+export interface CommonFlags {
+  root?: string;
+  actorsDir?: string;
+  manifestsDir?: string;
+  actor: string[];
+  json?: boolean;
+  quiet?: boolean;
+  workers?: number;
+}
+
+/** Where a command writes; the entry passes the process streams, tests pass their own. */
+export interface CommandContext {
+  stdout: { write(text: string): unknown };
+  stderr: NodeJS.WriteStream | { write(text: string): unknown; isTTY?: boolean };
+  signal?: AbortSignal;
+}
+
+export function addCommonOptions(command: Command): Command {
+  return command
+    .option('--root <dir>', 'the data root (default: the current directory)')
+    .option('--actors-dir <dir>', 'actor folders (default: <root>/data/actors)')
+    .option('--manifests-dir <dir>', 'manifests (default: <root>/data/actor_manifests)')
+    .option('--actor <id-or-name>', 'only this actor: 0, 0000 or the full name (repeatable)', collect, [])
+    .option('--json', 'print one JSON document on stdout')
+    .option('--quiet', 'no progress and no warnings; errors only')
+    .option('--workers <n>', 'hashing threads (default: available parallelism)', positiveInteger);
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function positiveInteger(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError(`expected a whole number from 1 to 256, got "${value}"`);
+  return n;
+}
+
+/** The engine options the common flags select. */
+export function syncOptionsOf(flags: CommonFlags, label: string, context: CommandContext, extraActors: string[] = []): SyncOptions {
+  const actors = [...flags.actor, ...extraActors];
+  return {
+    root: flags.root,
+    actorsDir: flags.actorsDir,
+    manifestsDir: flags.manifestsDir,
+    actors: actors.length > 0 ? actors : undefined,
+    workers: flags.workers,
+    signal: context.signal,
+    progress: createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream }),
+  };
+}
+
+/** Writes the result: the JSON document, or the text summary plus problems on stderr. */
+export function report(context: CommandContext, flags: CommonFlags, summary: SyncSummary, json: unknown, text?: string): void {
+  context.stderr.write(formatProblems('error', summary.errors));
+  if (!flags.quiet) context.stderr.write(formatProblems('warning', summary.warnings));
+  if (flags.json) context.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  else if (!flags.quiet) context.stdout.write((text ?? '') + formatSummary(summary));
+}
+
+/** Exit code of a finished run: 1 when something is wrong (SPEC §4). */
+export function exitCodeOf(summary: SyncSummary, problems = false): number {
+  return summary.errors.length > 0 || problems ? 1 : 0;
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env node
+/**
+ * The entry: the only place that exits. SIGINT/SIGTERM stop dispatching new actors and let in-flight
+ * commits finish; a second signal exits at once (every manifest is still whole: commits are atomic).
+ */
+import { EXIT } from '../errors.js';
+import { runCli } from './program.js';
+
+const controller = new AbortController();
+let signalExit: number | undefined;
+
+for (const [signal, code] of [['SIGINT', EXIT.sigint], ['SIGTERM', EXIT.sigterm]] as const) {
+  process.on(signal, () => {
+    if (signalExit !== undefined) process.exit(code);
+    signalExit = code;
+    process.stderr.write(`\nactor-sync: ${signal}: finishing commits in flight, starting nothing new (again to stop at once)\n`);
+    controller.abort();
+  });
+}
+
+const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
+process.exitCode = signalExit ?? code;
+// Pending stdout writes to a pipe are flushed by Node before the natural exit; nothing else keeps the loop alive.

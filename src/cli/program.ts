@@ -1,0 +1,39 @@
+/** The command line: one commander program, one subcommand per file; returns an exit code, never exits. */
+import { Command, CommanderError } from 'commander';
+import { EXIT, messageOf, UsageError } from '../errors.js';
+import { checkCommand, defineCheck } from './check.js';
+import type { CommandContext } from './common.js';
+import { defineStatus, statusCommand } from './status.js';
+import { defineSync, syncCommand } from './sync.js';
+
+export async function runCli(argv: string[], context: CommandContext): Promise<number> {
+  let code: number = EXIT.ok;
+  const program = new Command('actor-sync')
+    .description('Makes each actor manifest the single source of truth for its training images.')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: (s) => context.stderr.write(s) });
+  const commands = [
+    defineSync(async (flags) => void (code = await syncCommand(flags, context))),
+    defineStatus(async (actors, flags) => void (code = await statusCommand(actors, flags, context))),
+    defineCheck(async (flags) => void (code = await checkCommand(flags, context))),
+  ];
+  for (const command of commands) {
+    program.addCommand(command.exitOverride().configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: (s) => context.stderr.write(s) }));
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version' ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof UsageError) {
+      context.stderr.write(`actor-sync: ${error.message}\n`);
+      return error.exitCode;
+    }
+    context.stderr.write(`actor-sync: unexpected failure: ${messageOf(error)}\n`);
+    if (process.env.ACTOR_SYNC_DEBUG) context.stderr.write(`${(error as Error).stack}\n`);
+    return EXIT.problems;
+  }
+}

@@ -1,0 +1,35 @@
+/** `actor-sync sync`: the nightly job. */
+import { Command } from 'commander';
+import { summarize, SyncSummarySchema } from '../summary.js';
+import { runSync } from '../sync.js';
+import { addCommonOptions, exitCodeOf, report, syncOptionsOf, type CommandContext, type CommonFlags } from './common.js';
+
+export interface SyncFlags extends CommonFlags {
+  dryRun?: boolean;
+  keepLegacy?: boolean;
+  verify?: boolean;
+  wait?: boolean;
+}
+
+export async function syncCommand(flags: SyncFlags, context: CommandContext): Promise<number> {
+  const result = await runSync({
+    ...syncOptionsOf(flags, 'sync', context),
+    dryRun: flags.dryRun,
+    keepLegacy: flags.keepLegacy,
+    verify: flags.verify,
+    wait: flags.wait,
+  });
+  const summary = SyncSummarySchema.parse(summarize('sync', result));
+  report(context, flags, summary, summary);
+  return exitCodeOf(summary);
+}
+
+export function defineSync(run: (flags: SyncFlags) => Promise<void>): Command {
+  return addCommonOptions(new Command('sync'))
+    .description('scan, hash, merge and commit every manifest; retire response.json files')
+    .option('--dry-run', 'compute and print everything, write nothing')
+    .option('--keep-legacy', 'keep response.json files instead of retiring them')
+    .option('--verify', 'rehash files whose size and mtime did not change')
+    .option('--wait', 'wait for another run on this data root instead of failing')
+    .action(run);
+}

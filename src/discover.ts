@@ -1,0 +1,109 @@
+/**
+ * What is on disk, without opening anything: actor folders, their training images, their manifests.
+ * Non-regular files named like images (folders, FIFOs, sockets) and symlinks leading out of the data
+ * root are skipped with a warning, so nothing later can hang on them or read outside the root.
+ */
+import { realpath, stat } from 'node:fs/promises';
+import { join, relative, sep } from 'node:path';
+import fg from 'fast-glob';
+import type { DataRoot } from './root.js';
+
+export interface Actor {
+  /** The name's part before the first `_` (`0000`); a name without `_` is its own id. */
+  id: string;
+  name: string;
+  dir: string;
+  trainingDir: string;
+  manifestPath: string;
+}
+
+export interface LocalImage {
+  filename: string;
+  path: string;
+  /** Relative to the data root, `/`-separated, as the manifest records it. */
+  localPath: string;
+}
+
+export interface Skipped {
+  file: string;
+  reason: string;
+}
+
+export const IMAGE_EXTENSION = /\.(jpe?g|png|gif|webp|avif|bmp)$/i;
+
+export function actorIdOf(name: string): string {
+  const cut = name.indexOf('_');
+  return cut === -1 ? name : name.slice(0, cut);
+}
+
+/** True when `selector` (`0`, `0000` or the full name) names this actor. */
+export function selects(actor: Pick<Actor, 'id' | 'name'>, selector: string): boolean {
+  if (selector === actor.name || selector === actor.id) return true;
+  return /^\d+$/.test(selector) && /^\d+$/.test(actor.id) && Number(selector) === Number(actor.id);
+}
+
+/** Every actor folder, sorted by name. Folders that are symlinks out of the root are skipped. */
+export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; skipped: Skipped[] }> {
+  const names = await fg('*', { cwd: data.actorsDir, onlyDirectories: true, deep: 1, dot: false, followSymbolicLinks: true });
+  const actors: Actor[] = [];
+  const skipped: Skipped[] = [];
+  for (const name of names.sort()) {
+    const dir = join(data.actorsDir, name);
+    if (!(await insideRoot(dir, data.rootReal))) {
+      skipped.push({ file: dir, reason: 'a symlink leading out of the data root; not followed' });
+      continue;
+    }
+    const id = actorIdOf(name);
+    actors.push({
+      id,
+      name,
+      dir,
+      trainingDir: join(dir, 'training_data'),
+      manifestPath: join(data.manifestsDir, `${id}_manifest.json`),
+    });
+  }
+  return { actors, skipped };
+}
+
+/** The actor's training images: regular files (or symlinks to regular files inside the root) with an image extension, hidden files ignored. */
+export async function listImages(actor: Actor, data: DataRoot): Promise<{ images: LocalImage[]; skipped: Skipped[] }> {
+  const entries = await fg('*', {
+    cwd: actor.trainingDir,
+    onlyFiles: false,
+    deep: 1,
+    dot: false,
+    followSymbolicLinks: false,
+    objectMode: true,
+    suppressErrors: true,
+  });
+  const images: LocalImage[] = [];
+  const skipped: Skipped[] = [];
+  for (const entry of entries) {
+    if (!IMAGE_EXTENSION.test(entry.name)) continue;
+    const path = join(actor.trainingDir, entry.name);
+    const problem = entry.dirent.isFile() ? undefined : await whyNotAnImage(path, entry.dirent.isSymbolicLink(), data.rootReal);
+    if (problem) skipped.push({ file: path, reason: problem });
+    else images.push({ filename: entry.name, path, localPath: relative(data.root, path).split(sep).join('/') });
+  }
+  return { images, skipped };
+}
+
+async function whyNotAnImage(path: string, isLink: boolean, rootReal: string): Promise<string | undefined> {
+  if (isLink) {
+    const target = await realpath(path).catch((error: NodeJS.ErrnoException) => error);
+    if (target instanceof Error) return `a symlink that cannot be resolved (${target.code}); skipped`;
+    if (!isInside(target, rootReal)) return 'a symlink leading out of the data root; not followed';
+    const found = await stat(target).catch(() => undefined);
+    if (found?.isFile()) return undefined;
+  }
+  return 'not a regular file; skipped';
+}
+
+async function insideRoot(path: string, rootReal: string): Promise<boolean> {
+  const target = await realpath(path).catch(() => undefined);
+  return target !== undefined && isInside(target, rootReal);
+}
+
+function isInside(path: string, rootReal: string): boolean {
+  return path === rootReal || path.startsWith(rootReal + sep);
+}

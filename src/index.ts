@@ -1,0 +1,7 @@
+/** The package's public API: the engine, the pure core and the `--json` schemas. */
+export { runSync, type SyncOptions, type SyncReport, type ActorReport } from './sync.js';
+export { classify, naturalCompare, statusOf, type ClassifyInput, type ClassifyResult, type LocalFile } from './classify.js';
+export { parseS3Url, isSafeFilename, type S3Location } from './s3-url.js';
+export { SyncSummarySchema, StatusSummarySchema, CheckSummarySchema, type SyncSummary, type StatusSummary, type CheckSummary } from './summary.js';
+export { ManifestSchema, TrainingEntrySchema, STATUSES, type Status, type TrainingEntry } from './manifest/schema.js';
+export { runCli } from './cli/program.js';

@@ -1,0 +1,108 @@
+/**
+ * The legacy files of a `training_data` folder (SPEC §2): `response.json`, whose S3 URLs the manifest
+ * takes over before the file is retired, and `prompt_metadata.json`, which names an S3 URL and a
+ * `good` mark per image. Reading only; what to do with a bad file is the caller's decision.
+ */
+import { z } from 'zod';
+import { isNot, isPlainObject, problem, readJsonFile, shapeError } from './json-file.js';
+import { isSafeFilename, parseS3Url, UrlError, type S3Location } from './s3-url.js';
+
+/**
+ * `response.json`: the reply of the training job. Only `output.output.s3_image_urls` is ours; the
+ * objects around it vary between jobs (`actor_id` or `character_id`, extra keys) and pass through.
+ */
+export const ResponseJsonSchema = z.looseObject({
+  output: z.looseObject({
+    output: z.looseObject({
+      s3_image_urls: z.array(z.string()),
+    }),
+  }),
+});
+export type ResponseJson = z.infer<typeof ResponseJsonSchema>;
+
+/** One entry of `prompt_metadata.json`'s `images`. `null` is read as absent (Python writes `None`). */
+export const PromptImageSchema = z.looseObject({
+  s3_url: z.string().nullish(),
+  good: z.boolean().nullish(),
+});
+
+/** `prompt_metadata.json`. `images` is checked entry by entry (see `readPromptMetadata`). */
+export const PromptMetadataSchema = z.looseObject({
+  images: z.unknown().optional(),
+});
+
+/** What `prompt_metadata.json` says about one image. */
+export interface PromptImage {
+  s3_url?: string;
+  good?: boolean;
+}
+
+/**
+ * Reads `<training_data>/response.json` and returns the URLs at `output.output.s3_image_urls`, in
+ * file order, or `null` when there is no such file.
+ * @throws {InputError} naming the file: unreadable, not UTF-8, invalid JSON, or a wrong shape.
+ */
+export async function readResponseJson(path: string): Promise<string[] | null> {
+  const json = await readJsonFile(path);
+  if (json === null) return null;
+  const parsed = ResponseJsonSchema.safeParse(json.value);
+  if (!parsed.success) throw shapeError(path, parsed.error, json.value);
+  return parsed.data.output.output.s3_image_urls;
+}
+
+/**
+ * Reads `prompt_metadata.json`: for each filename under `images`, its `s3_url` and `good`, when
+ * given. `null` when there is no such file; an empty map when it has no `images`.
+ * @throws {InputError} naming the file: unreadable, invalid JSON, a wrong type at any level, or a
+ *   filename under `images` that is not safe in a folder (`..`, `a/b`).
+ */
+export async function readPromptMetadata(path: string): Promise<Map<string, PromptImage> | null> {
+  const json = await readJsonFile(path);
+  if (json === null) return null;
+  const top = PromptMetadataSchema.safeParse(json.value);
+  if (!top.success) throw shapeError(path, top.error, json.value);
+  const images = top.data.images;
+  const result = new Map<string, PromptImage>();
+  if (images === undefined) return result;
+  if (!isPlainObject(images)) throw problem(path, `images ${isNot('an object', images)}`);
+  // Own keys of the parsed JSON, not a zod record: a record silently drops a key named `__proto__`.
+  for (const [filename, raw] of Object.entries(images)) {
+    const entry = PromptImageSchema.safeParse(raw);
+    if (!entry.success) throw shapeError(path, entry.error, raw, ['images', filename]);
+    if (!isSafeFilename(filename)) throw problem(path, `images has an unsafe filename ${JSON.stringify(filename)}`);
+    const image: PromptImage = {};
+    if (entry.data.s3_url != null) image.s3_url = entry.data.s3_url;
+    if (entry.data.good != null) image.good = entry.data.good;
+    result.set(filename, image);
+  }
+  return result;
+}
+
+/**
+ * Parses each URL and indexes the locations by filename. The same URL twice is kept once.
+ * @param file the file the URLs came from, named in every error.
+ * @throws {InputError} naming `file` and the URL: an unparseable or unsafe URL, or two different URLs
+ *   with one filename (a manifest keeps one entry per filename, and neither URL may be lost).
+ */
+export function urlsByFilename(urls: Iterable<string>, file: string): Map<string, S3Location> {
+  const byFilename = new Map<string, S3Location>();
+  for (const url of urls) {
+    let location: S3Location;
+    try {
+      location = parseS3Url(url);
+    } catch (error) {
+      if (error instanceof UrlError) throw problem(file, error.message);
+      throw error;
+    }
+    const earlier = byFilename.get(location.filename);
+    if (earlier !== undefined && earlier.url !== url) {
+      throw problem(
+        file,
+        `two different URLs have the filename ${JSON.stringify(location.filename)} ` +
+          `(${JSON.stringify(earlier.url)} and ${JSON.stringify(url)}), and only one can be kept`,
+      );
+    }
+    byFilename.set(location.filename, location);
+  }
+  return byFilename;
+}

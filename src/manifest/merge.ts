@@ -1,0 +1,35 @@
+/**
+ * Puts the owned fields into a manifest without touching anything else: keys keep their order, a new
+ * key goes at the end, and `statistics` keeps every key it had.
+ */
+import { OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from './schema.js';
+
+type Json = Record<string, unknown>;
+
+/** The manifest a run creates for an actor that has none. */
+export function newManifest(actorId: string, actorName: string): Json {
+  return { character_id: actorId, character_name: actorName };
+}
+
+/** A copy of `manifest` with `training_data`, `training_data_updated` and the owned statistics replaced. */
+export function withTrainingData(manifest: Json, entries: TrainingEntry[], statistics: TrainingStatistics, updated: string): Json {
+  const stats = isObject(manifest.statistics) ? { ...manifest.statistics } : {};
+  Object.assign(stats, statistics);
+  return { ...manifest, training_data: entries, training_data_updated: updated, statistics: stats };
+}
+
+/** True when the owned entries or statistics differ from what the manifest holds (the timestamp does not count). */
+export function ownedFieldsDiffer(manifest: Json, entries: TrainingEntry[], statistics: TrainingStatistics): boolean {
+  if (JSON.stringify(manifest.training_data ?? null) !== JSON.stringify(entries)) return true;
+  const stats = isObject(manifest.statistics) ? manifest.statistics : {};
+  return OWNED_STATISTICS.some((key) => stats[key] !== statistics[key]);
+}
+
+/** The bytes of a manifest on disk: 2-space indentation and a final newline. */
+export function serializeManifest(manifest: Json): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`;
+}
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

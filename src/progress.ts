@@ -1,0 +1,103 @@
+/**
+ * Progress on stderr: redrawn bars on a terminal (actors, bytes hashed, MB/s, ETA), a plain line every
+ * few seconds anywhere else (CI logs, cron), nothing with `--quiet`. Never on stdout.
+ */
+import cliProgress from 'cli-progress';
+import type { ActorReport, ProgressSink } from './sync.js';
+
+export interface ProgressOptions {
+  label: string;
+  quiet: boolean;
+  stream?: NodeJS.WriteStream;
+  /** Seconds between plain lines off a terminal. */
+  intervalSeconds?: number;
+}
+
+export function createProgress(options: ProgressOptions): ProgressSink | undefined {
+  const stream = options.stream ?? process.stderr;
+  if (options.quiet) return undefined;
+  return stream.isTTY ? new Bars(options.label, stream) : new PlainLines(options.label, stream, options.intervalSeconds ?? 5);
+}
+
+class Counter {
+  actors = 0;
+  total = 0;
+  bytes = 0;
+  readonly started = performance.now();
+
+  add(report: ActorReport): void {
+    this.actors += 1;
+    this.bytes += report.hashedBytes;
+  }
+
+  mbPerSecond(): number {
+    const seconds = (performance.now() - this.started) / 1000;
+    return seconds > 0 ? this.bytes / 1048576 / seconds : 0;
+  }
+}
+
+class Bars implements ProgressSink {
+  private readonly counter = new Counter();
+  private readonly bars: cliProgress.MultiBar;
+  private actorBar?: cliProgress.SingleBar;
+  private byteBar?: cliProgress.SingleBar;
+
+  constructor(
+    private readonly label: string,
+    stream: NodeJS.WriteStream,
+  ) {
+    this.bars = new cliProgress.MultiBar(
+      { stream, hideCursor: true, clearOnComplete: true, format: '{label} |{bar}| {value}/{total} {unit} {extra}', barsize: 30 },
+      cliProgress.Presets.shades_classic,
+    );
+  }
+
+  start(actors: number): void {
+    this.counter.total = actors;
+    this.actorBar = this.bars.create(actors, 0, { label: this.label.padEnd(6), unit: 'actors', extra: 'ETA –' });
+    this.byteBar = this.bars.create(0, 0, { label: 'hashed', unit: '', extra: '' }, { format: '{label} {mb} MB at {rate} MB/s' });
+  }
+
+  actorDone(report: ActorReport): void {
+    this.counter.add(report);
+    const elapsed = (performance.now() - this.counter.started) / 1000;
+    const left = this.counter.total - this.counter.actors;
+    const eta = this.counter.actors > 0 ? Math.round((elapsed / this.counter.actors) * left) : 0;
+    this.actorBar?.increment(1, { extra: `ETA ${eta}s` });
+    this.byteBar?.update(0, { mb: (this.counter.bytes / 1048576).toFixed(1), rate: this.counter.mbPerSecond().toFixed(1) });
+  }
+
+  stop(): void {
+    this.bars.stop();
+  }
+}
+
+class PlainLines implements ProgressSink {
+  private readonly counter = new Counter();
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly label: string,
+    private readonly stream: NodeJS.WriteStream,
+    private readonly intervalSeconds: number,
+  ) {}
+
+  start(actors: number): void {
+    this.counter.total = actors;
+    this.timer = setInterval(() => this.line(), this.intervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  actorDone(report: ActorReport): void {
+    this.counter.add(report);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private line(): void {
+    const c = this.counter;
+    this.stream.write(`${this.label}: ${c.actors}/${c.total} actors, ${(c.bytes / 1048576).toFixed(1)} MB hashed, ${c.mbPerSecond().toFixed(1)} MB/s\n`);
+  }
+}

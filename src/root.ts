@@ -1,0 +1,37 @@
+/** Where the data lives: the data root and its actors and manifests folders (SPEC §2, §4 `--root`). */
+import { realpath, stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { UsageError } from './errors.js';
+
+export interface RootOptions {
+  /** The data root; default the current directory. */
+  root?: string;
+  /** Default `<root>/data/actors`. */
+  actorsDir?: string;
+  /** Default `<root>/data/actor_manifests`. */
+  manifestsDir?: string;
+}
+
+export interface DataRoot {
+  root: string;
+  /** The root with symlinks resolved: nothing outside it is ever followed. */
+  rootReal: string;
+  actorsDir: string;
+  manifestsDir: string;
+}
+
+/** Resolves and checks the folders; a missing or wrong one is a usage error (exit 2) that names it. */
+export async function resolveDataRoot(options: RootOptions): Promise<DataRoot> {
+  const root = resolve(options.root ?? '.');
+  const actorsDir = resolve(root, options.actorsDir ?? 'data/actors');
+  const manifestsDir = resolve(root, options.manifestsDir ?? 'data/actor_manifests');
+  await requireDirectory(root, '--root');
+  await requireDirectory(actorsDir, '--actors-dir');
+  return { root, rootReal: await realpath(root), actorsDir, manifestsDir };
+}
+
+async function requireDirectory(path: string, flag: string): Promise<void> {
+  const found = await stat(path).catch(() => undefined);
+  if (!found) throw new UsageError(`${path} does not exist; check ${flag}`);
+  if (!found.isDirectory()) throw new UsageError(`${path} is not a folder; check ${flag}`);
+}

@@ -1,0 +1,131 @@
+/**
+ * S3 URLs → `{ bucket, key, filename }` (SPEC §2). Every URL a legacy file or a manifest holds goes
+ * through here, so this is where an unsafe filename is stopped before it can name a local path.
+ *
+ * The path is read from the raw string, not from WHATWG `URL`: `URL` silently resolves `..` and
+ * `%2e%2e` segments (`/a/..` becomes `/`), which would turn a hostile key into an innocent one.
+ * `URL` is used only to validate the host of http(s) URLs.
+ */
+
+/** Where one S3 object lives, as named by its URL. */
+export interface S3Location {
+  /** The URL as given, query and fragment included. */
+  url: string;
+  bucket: string;
+  /** The percent-decoded path, without the leading `/` (nor, path-style, the bucket segment). */
+  key: string;
+  /** The key's last segment, decoded: the name the image has in `training_data/`. */
+  filename: string;
+}
+
+/** A URL that does not name one S3 object with a safe filename. The message names the URL. */
+export class UrlError extends Error {
+  constructor(
+    readonly url: string,
+    readonly reason: string,
+  ) {
+    super(`URL ${quote(url)} ${reason}`);
+    this.name = 'UrlError';
+  }
+}
+
+/**
+ * True for a filename that is safe to use inside a `training_data` folder: non-empty, not `.` or
+ * `..`, and without `/`, `\` or NUL.
+ * @example isSafeFilename('0000_x_1.jpg') // true
+ * @example isSafeFilename('..') // false
+ */
+export function isSafeFilename(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !/[/\\\0]/.test(name);
+}
+
+/**
+ * Parses every URL form of SPEC §2: virtual-hosted (`<bucket>.s3.<region>.amazonaws.com`,
+ * `<bucket>.s3-<region>…`, `<bucket>.s3.amazonaws.com`, `s3-accelerate`, `dualstack`), path-style
+ * (`s3.<region>.amazonaws.com/<bucket>/…`), `s3://<bucket>/<key>`, and any other http(s) host as a
+ * path-style custom endpoint. Query and fragment are ignored (presigned URLs); `+` is not a space.
+ * The same percent-decoding applies to `s3://` URLs, so one key has one spelling in every form.
+ * @throws {UrlError} naming the URL and the reason.
+ * @example parseS3Url('s3://b/a/x%20y.jpg') // { url, bucket: 'b', key: 'a/x y.jpg', filename: 'x y.jpg' }
+ */
+export function parseS3Url(url: string): S3Location {
+  const fail = (reason: string): never => {
+    throw new UrlError(url, reason);
+  };
+  // WHATWG parsing drops tabs and newlines and trims spaces; we would then read a different path.
+  if (/[\0-\x1f\x7f]/.test(url)) fail('contains a control character');
+  if (url.trim() !== url) fail('has leading or trailing whitespace');
+
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined) fail('is not a URL');
+  if (scheme !== 'https' && scheme !== 'http' && scheme !== 's3') {
+    fail(`has an unsupported scheme "${scheme}:" (expected https:, http: or s3:)`);
+  }
+  const rest = url.slice(scheme!.length + 1);
+  if (!rest.startsWith('//')) fail(`is not a URL (expected "${scheme}://" at the start)`);
+
+  // Query and fragment go first so that a `/` or `\` inside a presigned signature is not path.
+  const beforeQuery = rest.slice(2).split(/[?#]/, 1)[0]!;
+  if (beforeQuery.includes('\\')) fail('contains a backslash, which browsers read as "/"');
+  const slash = beforeQuery.indexOf('/');
+  const authority = slash === -1 ? beforeQuery : beforeQuery.slice(0, slash);
+  const rawPath = slash === -1 ? '' : beforeQuery.slice(slash + 1);
+
+  const { bucket, rawKey } = scheme === 's3' ? { bucket: authority, rawKey: rawPath } : splitHttp(url, rawPath, fail);
+  if (bucket === '') fail('names no bucket');
+  if (!/^[a-z0-9._-]+$/i.test(bucket) || bucket === '.' || bucket === '..') {
+    fail(`has an invalid bucket name "${bucket}"`);
+  }
+  if (rawKey === '') fail('names no object (the key is empty)');
+  if (rawKey.endsWith('/')) fail('names a folder, not an object (the key ends with "/")');
+
+  const key = decode(rawKey, fail);
+  const filename = decode(rawKey.slice(rawKey.lastIndexOf('/') + 1), fail);
+  if (!isSafeFilename(filename)) fail(`has an unsafe filename ${quote(filename)}`);
+  if (key.includes('\0')) fail('has a NUL character in its key');
+  // A `..` anywhere in the key would climb out of the actor's folder wherever the key becomes a path.
+  if (key.split(/[/\\]/).some((segment) => segment === '.' || segment === '..')) {
+    fail(`has a "." or ".." segment in its key ${quote(key)}`);
+  }
+  return { url, bucket, key, filename };
+}
+
+/** Host forms of AWS S3 itself (no bucket in the name): `s3`, `s3.<region>`, `s3-<region>`, … */
+const AWS_S3_ENDPOINT = /^s3(?:-accelerate(?:\.dualstack)?|\.dualstack\.[a-z0-9-]+|[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?$/;
+const AWS_VIRTUAL_HOSTED = /^(.+)\.(s3(?:-accelerate(?:\.dualstack)?|\.dualstack\.[a-z0-9-]+|[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?)$/;
+
+/** Bucket and raw key of an http(s) URL: virtual-hosted on AWS hosts that carry a bucket, path-style elsewhere. */
+function splitHttp(url: string, rawPath: string, fail: (reason: string) => never): { bucket: string; rawKey: string } {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return fail('is not a URL (its host cannot be parsed)');
+  }
+  if (host === '') fail('has no host');
+  if (!AWS_S3_ENDPOINT.test(host)) {
+    const virtual = AWS_VIRTUAL_HOSTED.exec(host);
+    if (virtual) return { bucket: virtual[1]!, rawKey: rawPath };
+    // Reading, say, an EC2 host as a custom endpoint would invent a bucket from its first segment.
+    if (/(?:^|\.)amazonaws\.com(?:\.cn)?$/.test(host)) fail(`has host "${host}", which is not an S3 endpoint`);
+  }
+  const slash = rawPath.indexOf('/');
+  const rawBucket = slash === -1 ? rawPath : rawPath.slice(0, slash);
+  return { bucket: decode(rawBucket, fail), rawKey: slash === -1 ? '' : rawPath.slice(slash + 1) };
+}
+
+/** Strict percent-decoding: a stray `%` or an escape that is not UTF-8 is an error, never kept as is. */
+function decode(raw: string, fail: (reason: string) => never): string {
+  if (/%(?![0-9a-f]{2})/i.test(raw)) fail('has invalid percent-encoding (a "%" not followed by two hex digits)');
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return fail('has invalid percent-encoding (the escapes are not UTF-8)');
+  }
+}
+
+/** Quotes a value for a message; long ones (data: URLs, presigned queries) are cut so the log stays readable. */
+function quote(value: string): string {
+  const shown = value.length > 300 ? `${value.slice(0, 300)}…` : value;
+  return JSON.stringify(shown);
+}

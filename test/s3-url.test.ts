@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { isSafeFilename, parseS3Url, UrlError } from '../src/s3-url.js';
+
+const KEY = 'system_actors/training_data/0000_european_16_male/0000_european_16_male_4.png';
+const FILE = '0000_european_16_male_4.png';
+
+describe('parseS3Url accepts every URL form of SPEC §2', () => {
+  const cases: Array<[form: string, url: string, bucket: string, key: string, filename: string]> = [
+    ['virtual-hosted with region', `https://story-boards-assets.s3.us-west-1.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE],
+    ['legacy dash region', `https://story-boards-assets.s3-us-west-1.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE],
+    ['virtual-hosted without region', `https://story-boards-assets.s3.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE],
+    ['transfer acceleration', `https://story-boards-assets.s3-accelerate.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE],
+    ['accelerate dualstack', `https://story-boards-assets.s3-accelerate.dualstack.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE],
+    ['dualstack with region', `https://story-boards-assets.s3.dualstack.us-west-1.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE],
+    ['path-style with region', `https://s3.us-west-1.amazonaws.com/story-boards-assets/${KEY}`, 'story-boards-assets', KEY, FILE],
+    ['path-style without region', `https://s3.amazonaws.com/story-boards-assets/${KEY}`, 'story-boards-assets', KEY, FILE],
+    ['s3 scheme', `s3://story-boards-assets/${KEY}`, 'story-boards-assets', KEY, FILE],
+    ['custom endpoint on loopback (s3rver)', 'http://127.0.0.1:4568/test-bucket/a/b.jpg', 'test-bucket', 'a/b.jpg', 'b.jpg'],
+    ['custom endpoint by name', 'https://minio.local/media/actors/x.webp', 'media', 'actors/x.webp', 'x.webp'],
+    ['bucket with dots', 'https://my.dotted.bucket.s3.eu-west-2.amazonaws.com/k/x.jpg', 'my.dotted.bucket', 'k/x.jpg', 'x.jpg'],
+    ['upper-case scheme and host', 'HTTPS://B.S3.AMAZONAWS.COM/k/x.jpg', 'b', 'k/x.jpg', 'x.jpg'],
+    ['key at the bucket root', 'https://b.s3.amazonaws.com/x.jpg', 'b', 'x.jpg', 'x.jpg'],
+  ];
+  it.each(cases)('%s', (_form, url, bucket, key, filename) => {
+    expect(parseS3Url(url)).toEqual({ url, bucket, key, filename });
+  });
+
+  it('drops the query and fragment of a presigned URL, even when the signature holds "/"', () => {
+    const url = 'https://b.s3.us-west-1.amazonaws.com/a/x.jpg?X-Amz-Signature=ab%2Fcd/ef&X-Amz-Expires=60#frag';
+    expect(parseS3Url(url)).toEqual({ url, bucket: 'b', key: 'a/x.jpg', filename: 'x.jpg' });
+  });
+
+  it('percent-decodes key and filename, and keeps "+" as a plus (S3 does not read it as a space)', () => {
+    const loc = parseS3Url('https://b.s3.amazonaws.com/a%20b/caf%C3%A9+1%2B2.jpg');
+    expect(loc.key).toBe('a b/café+1+2.jpg');
+    expect(loc.filename).toBe('café+1+2.jpg');
+  });
+
+  it('keeps raw spaces and non-ASCII letters, which real folders have (SPEC §3 invariant 7)', () => {
+    expect(parseS3Url('s3://b/actors/Zoë Smith/Zoë 1.png')).toMatchObject({ key: 'actors/Zoë Smith/Zoë 1.png', filename: 'Zoë 1.png' });
+  });
+
+  it('decodes s3:// keys like https ones, so one object has one key whatever its URL form', () => {
+    expect(parseS3Url('s3://b/a%20b.jpg').key).toBe(parseS3Url('https://b.s3.amazonaws.com/a%20b.jpg').key);
+  });
+
+  it('decodes a path-style bucket segment', () => {
+    expect(parseS3Url('http://localhost:9000/my%2Dbucket/x.jpg').bucket).toBe('my-bucket');
+  });
+});
+
+describe('parseS3Url rejects, naming the URL and the reason', () => {
+  const cases: Array<[what: string, url: string, message: string]> = [
+    ['ftp scheme', 'ftp://host/b/x.jpg', 'URL "ftp://host/b/x.jpg" has an unsupported scheme "ftp:" (expected https:, http: or s3:)'],
+    ['file scheme', 'file:///etc/passwd', 'URL "file:///etc/passwd" has an unsupported scheme "file:" (expected https:, http: or s3:)'],
+    ['data scheme', 'data:image/png;base64,AAAA', 'URL "data:image/png;base64,AAAA" has an unsupported scheme "data:" (expected https:, http: or s3:)'],
+    ['javascript scheme', 'javascript:alert(1)', 'URL "javascript:alert(1)" has an unsupported scheme "javascript:" (expected https:, http: or s3:)'],
+    ['plain text', 'not a url', 'URL "not a url" is not a URL'],
+    ['empty string', '', 'URL "" is not a URL'],
+    ['a bare path', '/data/x.jpg', 'URL "/data/x.jpg" is not a URL'],
+    ['https without //', 'https:b.s3.amazonaws.com/x.jpg', 'URL "https:b.s3.amazonaws.com/x.jpg" is not a URL (expected "https://" at the start)'],
+    ['a host that cannot be parsed', 'https://exa mple.com/b/x.jpg', 'URL "https://exa mple.com/b/x.jpg" is not a URL (its host cannot be parsed)'],
+    ['s3 without bucket', 's3:///x.jpg', 'URL "s3:///x.jpg" names no bucket'],
+    ['path-style without bucket', 'https://s3.us-west-1.amazonaws.com/', 'URL "https://s3.us-west-1.amazonaws.com/" names no bucket'],
+    ['custom endpoint without bucket', 'http://127.0.0.1:4568//x.jpg', 'URL "http://127.0.0.1:4568//x.jpg" names no bucket'],
+    ['invalid bucket name', 'http://127.0.0.1:4568/a%2Fb/x.jpg', 'URL "http://127.0.0.1:4568/a%2Fb/x.jpg" has an invalid bucket name "a/b"'],
+    ['non-S3 AWS host', 'https://ec2.us-west-1.amazonaws.com/b/x.jpg', 'URL "https://ec2.us-west-1.amazonaws.com/b/x.jpg" has host "ec2.us-west-1.amazonaws.com", which is not an S3 endpoint'],
+    ['empty key (virtual-hosted)', 'https://b.s3.amazonaws.com/', 'URL "https://b.s3.amazonaws.com/" names no object (the key is empty)'],
+    ['no path at all', 'https://b.s3.amazonaws.com?x=1', 'URL "https://b.s3.amazonaws.com?x=1" names no object (the key is empty)'],
+    ['bucket only (s3)', 's3://b', 'URL "s3://b" names no object (the key is empty)'],
+    ['bucket only (path-style)', 'https://s3.amazonaws.com/b', 'URL "https://s3.amazonaws.com/b" names no object (the key is empty)'],
+    ['key ending in /', 's3://b/folder/', 'URL "s3://b/folder/" names a folder, not an object (the key ends with "/")'],
+    ['stray %', 's3://b/100%.jpg', 'URL "s3://b/100%.jpg" has invalid percent-encoding (a "%" not followed by two hex digits)'],
+    ['escape that is not UTF-8', 's3://b/%FF.jpg', 'URL "s3://b/%FF.jpg" has invalid percent-encoding (the escapes are not UTF-8)'],
+    ['filename ".."', 's3://b/a/..', 'URL "s3://b/a/.." has an unsafe filename ".."'],
+    ['filename "."', 'https://b.s3.amazonaws.com/a/.', 'URL "https://b.s3.amazonaws.com/a/." has an unsafe filename "."'],
+    ['encoded ".." (%2e%2e)', 'https://b.s3.amazonaws.com/a/%2e%2e', 'URL "https://b.s3.amazonaws.com/a/%2e%2e" has an unsafe filename ".."'],
+    ['"/" in the filename (%2F)', 'https://b.s3.amazonaws.com/a/..%2Fx', 'URL "https://b.s3.amazonaws.com/a/..%2Fx" has an unsafe filename "../x"'],
+    ['"\\" in the filename (%5C)', 's3://b/a/..%5Cx.jpg', 'URL "s3://b/a/..%5Cx.jpg" has an unsafe filename "..\\\\x.jpg"'],
+    ['NUL in the filename (%00)', 's3://b/a/x%00.jpg', 'URL "s3://b/a/x%00.jpg" has an unsafe filename "x\\u0000.jpg"'],
+    ['".." segment mid-key', 'https://b.s3.amazonaws.com/a/../x.jpg', 'URL "https://b.s3.amazonaws.com/a/../x.jpg" has a "." or ".." segment in its key "a/../x.jpg"'],
+    ['encoded ".." segment mid-key', 's3://b/a/%2E%2E/x.jpg', 'URL "s3://b/a/%2E%2E/x.jpg" has a "." or ".." segment in its key "a/../x.jpg"'],
+    ['"." segment mid-key', 's3://b/./x.jpg', 'URL "s3://b/./x.jpg" has a "." or ".." segment in its key "./x.jpg"'],
+    ['".." hidden by %2F mid-key', 's3://b/a%2F..%2Fb/x.jpg', 'URL "s3://b/a%2F..%2Fb/x.jpg" has a "." or ".." segment in its key "a/../b/x.jpg"'],
+    ['NUL mid-key', 's3://b/a%00/x.jpg', 'URL "s3://b/a%00/x.jpg" has a NUL character in its key'],
+    ['raw backslash', 'https://b.s3.amazonaws.com\\evil/x.jpg', 'URL "https://b.s3.amazonaws.com\\\\evil/x.jpg" contains a backslash, which browsers read as "/"'],
+    ['newline (URL would drop it)', 'https://b.s3.amazonaws.com/a/.\n./x.jpg', 'URL "https://b.s3.amazonaws.com/a/.\\n./x.jpg" contains a control character'],
+    ['surrounding whitespace', ' s3://b/x.jpg', 'URL " s3://b/x.jpg" has leading or trailing whitespace'],
+  ];
+  it.each(cases)('%s', (_what, url, message) => {
+    const error = thrownBy(() => parseS3Url(url));
+    expect(error).toBeInstanceOf(UrlError);
+    expect(error.message).toBe(message);
+    expect((error as UrlError).url).toBe(url);
+  });
+
+  it('shortens a huge URL in the message so a data: URI does not flood the log', () => {
+    const url = `data:image/png;base64,${'A'.repeat(10_000)}`;
+    const { message } = thrownBy(() => parseS3Url(url));
+    expect(message).toMatch(/^URL "data:image\/png;base64,A+…" has an unsupported scheme/);
+    expect(message.length).toBeLessThan(400);
+  });
+});
+
+describe('isSafeFilename', () => {
+  it.each(['0000_european_16_male_0.jpg', 'a b.png', 'Zoë.webp', '...', '..x', '.hidden.jpg'])('accepts %j', (name) => {
+    expect(isSafeFilename(name)).toBe(true);
+  });
+  it.each(['', '.', '..', 'a/b.jpg', '../x', 'a\\b.jpg', 'x\0.jpg', '/'])('rejects %j', (name) => {
+    expect(isSafeFilename(name)).toBe(false);
+  });
+});
+
+function thrownBy(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a throw');
+}
