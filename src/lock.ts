@@ -1,0 +1,247 @@
+/**
+ * One run at a time per data root (SPEC §3, invariant 5). proper-lockfile does the locking: an atomic
+ * mkdir of `<dir>/<name>`, whose mtime the holder refreshes, and which anyone may take over once it is
+ * stale. Inside that folder the holder leaves `owner.json` (pid, host, start time), so that a second run
+ * can name the holder and take over at once from a holder that was killed on this host.
+ */
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import { readFile, utimes } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import lockfile from 'proper-lockfile';
+import writeFileAtomic from 'write-file-atomic';
+import { z } from 'zod';
+import { LockHeldError, UsageError, messageOf } from './errors.js';
+
+/** Who holds a lock: `<lock>/owner.json`. */
+export const LockOwnerSchema = z.object({
+  pid: z.number().int().positive(),
+  hostname: z.string(),
+  /** ISO time the holder took the lock. */
+  started: z.string(),
+  /** Tells this holder from an earlier process that had the same pid (a restarted container). */
+  token: z.string(),
+});
+export type LockOwner = z.infer<typeof LockOwnerSchema>;
+
+const OWNER_FILE = 'owner.json';
+/** proper-lockfile's default; it refuses anything under 2 s. */
+const DEFAULT_STALE_MS = 10_000;
+const MIN_STALE_MS = 2_000;
+/** How often a waiting run looks again: a mkdir and a stat, cheap enough to keep the wait short. */
+const POLL_MS = 250;
+
+export interface AcquireLockOptions {
+  /** Wait until the lock is free instead of throwing {@link LockHeldError}. Default false. */
+  wait?: boolean;
+  /**
+   * A lock not refreshed for this long is taken over, whoever holds it (another host, an unknown owner,
+   * a frozen process). The holder refreshes it every `staleMs / 2`. Default 10 000, at least 2 000.
+   */
+  staleMs?: number;
+  /** Aborts a wait: the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /** Called once when a wait begins, with who holds the lock (for a "waiting for …" line). */
+  onWait?: (message: string) => void;
+  /** Called if the lock is lost while held (see {@link RunLock.compromised}). Errors it throws are ignored. */
+  onCompromised?: (error: Error) => void;
+}
+
+/** A held lock. */
+export interface RunLock {
+  /** The lock folder, `<dir>/<name>`. */
+  readonly path: string;
+  /**
+   * Set if the lock was lost while held: its folder vanished, or was not refreshed in time and another run
+   * took it over. Nothing is thrown (the process must not crash mid-commit); check this before each commit
+   * and stop writing once it is set.
+   */
+  readonly compromised: Error | undefined;
+  /** Removes the lock. Idempotent; leaves the folder alone if the lock was compromised (it may be another run's). */
+  release(): Promise<void>;
+}
+
+/** Tokens of the locks this process holds or is taking, so a lock with our pid is told apart from a dead predecessor's. */
+const ownTokens = new Set<string>();
+
+/**
+ * Takes the lock `<dir>/<name>` (the run lock is `<manifests dir>/.actor-sync.lock`; each shard passes its
+ * own name).
+ *
+ * Without `wait`, a lock held by a live run throws {@link LockHeldError} at once, naming the holder's pid,
+ * host and start time. With `wait`, it polls until the lock is free or `signal` aborts. A lock whose owner
+ * is dead (same host, no such pid) is taken over at once; one from another host or with no readable
+ * owner is taken over once stale (`staleMs`).
+ *
+ * @example
+ * const lock = await acquireLock(manifestsDir, '.actor-sync.lock', { wait: options.wait });
+ * try { … } finally { await lock.release(); }
+ */
+export async function acquireLock(dir: string, name: string, options: AcquireLockOptions = {}): Promise<RunLock> {
+  const path = resolve(dir, name);
+  const staleMs = Math.max(options.staleMs ?? DEFAULT_STALE_MS, MIN_STALE_MS);
+  const agedOwners = new Set<string>();
+  let waiting = false;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    const lock = await tryLock(path, staleMs, options.onCompromised);
+    if (lock) return lock;
+
+    const owner = await readLockOwner(path);
+    // Once per owner, so a lock we cannot age (not ours to utimes) cannot spin this loop.
+    if (owner && isDeadHere(owner) && !agedOwners.has(owner.token)) {
+      agedOwners.add(owner.token);
+      if (await ageLock(path)) continue;
+    }
+
+    const holder = describeHolder(path, owner);
+    if (!options.wait) {
+      throw new LockHeldError(
+        `${holder}; wait for it, or pass --wait. A lock left by a killed run is taken over automatically (at once on the same host, else after ${staleMs / 1000} s).`,
+      );
+    }
+    if (!waiting) {
+      waiting = true;
+      options.onWait?.(`waiting: ${holder}`);
+    }
+    await delay(POLL_MS, undefined, { signal: options.signal }).catch((error: unknown) => {
+      options.signal?.throwIfAborted();
+      throw error;
+    });
+  }
+}
+
+/** Who holds the lock at `lockPath`, or undefined when its `owner.json` is missing or unreadable. */
+export async function readLockOwner(lockPath: string): Promise<LockOwner | undefined> {
+  try {
+    const parsed = LockOwnerSchema.safeParse(JSON.parse(await readFile(join(lockPath, OWNER_FILE), 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    // Not written yet, half-removed, or garbage: all mean "owner unknown", which only staleness resolves.
+    return undefined;
+  }
+}
+
+/** The lock, or undefined when a live run holds it. */
+async function tryLock(path: string, staleMs: number, onCompromised: ((error: Error) => void) | undefined): Promise<RunLock | undefined> {
+  const owner: LockOwner = { pid: process.pid, hostname: hostname(), started: new Date().toISOString(), token: randomUUID() };
+  let compromised: Error | undefined;
+  let unlock: () => Promise<void>;
+  ownTokens.add(owner.token);
+  try {
+    unlock = await lockfile.lock(path, {
+      lockfilePath: path,
+      // The lock folder is the locked "file": it does not exist yet, and keying proper-lockfile's table by
+      // it keeps two locks in one folder (run and shard) apart.
+      realpath: false,
+      stale: staleMs,
+      retries: 0,
+      fs: lockFs(path, owner),
+      onCompromised: (error) => {
+        compromised ??= new Error(
+          `the lock ${path} was lost while this run held it (${error.message}); another run may be writing the same files. Stop this run, then run again.`,
+          { cause: error },
+        );
+        try {
+          onCompromised?.(compromised);
+        } catch {
+          // proper-lockfile calls this from a timer: a throw here would crash the process mid-commit.
+        }
+      },
+    });
+  } catch (error) {
+    ownTokens.delete(owner.token);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ELOCKED') return undefined;
+    throw Object.assign(
+      new UsageError(`cannot take the lock ${path}: ${messageOf(error)}; check that ${dirname(path)} exists and is writable.`),
+      { code, cause: error },
+    );
+  }
+
+  let released: Promise<void> | undefined;
+  return {
+    path,
+    get compromised() {
+      return compromised;
+    },
+    release() {
+      released ??= unlock()
+        .catch((error: NodeJS.ErrnoException) => {
+          // ERELEASED: compromised, so the folder may be another run's now and is not ours to remove.
+          if (error.code === 'ERELEASED') return;
+          throw Object.assign(
+            new Error(`could not remove the lock ${path} (${error.message}); remove it by hand once no actor-sync run is active.`, { cause: error }),
+            { code: error.code },
+          );
+        })
+        .finally(() => ownTokens.delete(owner.token));
+      return released;
+    },
+  };
+}
+
+/**
+ * The `fs` proper-lockfile uses for this lock: it writes `owner.json` as part of creating the folder (so the
+ * folder's mtime, which proper-lockfile then sets and watches, is not changed afterwards), and removes the
+ * folder with its content (proper-lockfile's plain rmdir would fail on `owner.json`).
+ */
+function lockFs(path: string, owner: LockOwner): typeof fs {
+  return {
+    ...fs,
+    mkdir: ((target: string, callback: (error: NodeJS.ErrnoException | null) => void) => {
+      fs.mkdir(target, (error) => {
+        if (error || target !== path) return callback(error);
+        writeFileAtomic(join(target, OWNER_FILE), `${JSON.stringify(owner, null, 2)}\n`, { fsync: false }).then(
+          () => callback(null),
+          (writeError: NodeJS.ErrnoException) => fs.rm(target, { recursive: true, force: true }, () => callback(writeError)),
+        );
+      });
+    }) as typeof fs.mkdir,
+    rmdir: ((target: string, callback: (error: NodeJS.ErrnoException | null) => void) => {
+      if (target === path) fs.rm(target, { recursive: true }, callback);
+      else fs.rmdir(target, callback);
+    }) as typeof fs.rmdir,
+    rmdirSync: ((target: string) => {
+      if (target === path) fs.rmSync(target, { recursive: true, force: true });
+      else fs.rmdirSync(target);
+    }) as typeof fs.rmdirSync,
+  };
+}
+
+/** True when the owner ran on this host and is gone. */
+function isDeadHere(owner: LockOwner): boolean {
+  if (owner.hostname !== hostname()) return false;
+  // Our own pid but not one of our tokens: an earlier process with the same pid (a restarted container).
+  if (owner.pid === process.pid) return !ownTokens.has(owner.token);
+  try {
+    process.kill(owner.pid, 0);
+    return false;
+  } catch (error) {
+    // EPERM: the process exists, under another user.
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
+/**
+ * Makes a dead owner's lock stale, so proper-lockfile's own takeover (remove, then mkdir) claims it; one
+ * takeover path for dead and stale owners alike. False when that was not possible.
+ */
+async function ageLock(path: string): Promise<boolean> {
+  try {
+    await utimes(path, 0, 0);
+    return true;
+  } catch (error) {
+    // Gone already: free for the next attempt.
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+function describeHolder(path: string, owner: LockOwner | undefined): string {
+  const who = owner
+    ? `pid ${owner.pid} on host ${owner.hostname}, started ${owner.started}`
+    : `owner unknown: ${join(path, OWNER_FILE)} is missing or unreadable`;
+  return `another actor-sync run (${who}) holds ${path}`;
+}
