@@ -227,7 +227,9 @@ function isDeadHere(owner: LockOwner): boolean {
 
 /**
  * Makes a dead owner's lock stale, so proper-lockfile's own takeover (remove, then mkdir) claims it; one
- * takeover path for dead and stale owners alike. False when that was not possible.
+ * takeover path for dead and stale owners alike. Two runs starting at the same instant race here exactly as in
+ * proper-lockfile's stale takeover; the loser learns it at its next refresh (`compromised`). False when the
+ * lock could not be aged.
  */
 async function ageLock(path: string): Promise<boolean> {
   try {

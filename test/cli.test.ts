@@ -1,0 +1,157 @@
+/** The real CLI as a process: exit codes, stdout/stderr discipline, --json, check. */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/summary.js';
+import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
+
+const CLI = resolve(import.meta.dirname, '../dist/src/cli/main.js');
+
+function cli(args: string[], options: { uid?: number; gid?: number } = {}) {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('usage errors exit 2 with one clear line and no stack', () => {
+  it('an unknown flag', async () => {
+    const root = await tempRoot();
+    const r = cli(['sync', '--root', root, '--frobnicate']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown option '--frobnicate'/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    expect(r.stdout).toBe('');
+  });
+
+  it('a missing root', () => {
+    const r = cli(['status', '--root', '/nonexistent/actor-sync-root']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('actor-sync: /nonexistent/actor-sync-root does not exist; check --root\n');
+  });
+
+  it('a root that is a file', async () => {
+    const root = await tempRoot();
+    const file = join(root, 'plain.txt');
+    writeFileSync(file, 'x');
+    const r = cli(['check', '--root', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/is not a folder; check --root/);
+  });
+
+  it('a bad --workers value', async () => {
+    const root = await tempRoot();
+    const r = cli(['sync', '--root', root, '--workers', 'zero']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--workers/);
+  });
+
+  it('--help on every command exits 0 and lists its flags', () => {
+    for (const [command, flag] of [['sync', '--dry-run'], ['status', '--json'], ['check', '--require-synced']] as const) {
+      const r = cli([command, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(flag);
+    }
+  });
+});
+
+describe('sync', () => {
+  it('--json prints one document described by the exported schema, and nothing else on stdout', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const r = cli(['sync', '--root', root, '--json']);
+    expect(r.code).toBe(0);
+    const summary = SyncSummarySchema.parse(JSON.parse(r.stdout));
+    expect(summary).toMatchObject({
+      command: 'sync',
+      files_hashed: 17,
+      manifests: { written: 1, created: 0, unchanged: 0, failed: 0 },
+      legacy: { retired: 1 },
+      totals: { images: 17, synced: 12, local_only: 5 },
+      errors: [],
+    });
+    expect(r.stderr).toBe(''); // off a terminal, a run this short prints no progress line
+  });
+
+  it('an actor that fails makes the run exit 1 and is named on stderr; the others are written', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const bad = await writeManifest(root, '0001', [1, 2]);
+    await addImages(root, '0001_listy', { 'a.png': 10 });
+    const r = cli(['sync', '--root', root]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: 0001_listy: ${bad}: the top level is not an object (got list); left unchanged`);
+    expect(r.stdout).toMatch(/1 written, 0 created, 0 unchanged, 1 failed/);
+    expect(readFileSync(bad, 'utf8')).toBe('[\n  1,\n  2\n]');
+  });
+
+  it('an unreadable image fails its actor with the file and reason, and changes nothing of it', async (context) => {
+    // Root reads anything, so as root the run drops to an unprivileged user that owns the tree but may
+    // not read the one image; that user must be able to load the CLI from this checkout.
+    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    if (asUser.uid !== undefined && spawnSync(process.execPath, [CLI, '--help'], { ...asUser, stdio: 'ignore' }).status !== 0) {
+      context.skip('this checkout is not readable by an unprivileged user');
+    }
+    const root = await tempRoot();
+    const seed = await seedActor0000(root);
+    const image = join(trainingDir(root, SEED_NAME), `${SEED_NAME}_2.png`);
+    const manifestBefore = readFileSync(seed.manifest);
+    if (asUser.uid !== undefined) spawnSync('chown', ['-R', '65534:65534', root]);
+    chmodSync(image, 0o000);
+    const r = cli(['sync', '--root', root], asUser);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`error: ${SEED_NAME}: ${image}: cannot be read (EACCES`);
+    expect(readFileSync(seed.manifest)).toEqual(manifestBefore);
+    expect(readFileSync(seed.response, 'utf8')).toContain('s3_image_urls');
+  });
+});
+
+describe('check', () => {
+  it('exits 0 on a fresh sync and 1, naming the file, after an image changes', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const before = cli(['check', '--root', root]);
+    expect(before.code).toBe(1);
+    expect(before.stdout).toContain(`${SEED_NAME} / ${join(trainingDir(root, SEED_NAME), 'response.json')} / legacy file not yet retired`);
+
+    expect(cli(['sync', '--root', root]).code).toBe(0);
+    const clean = cli(['check', '--root', root]);
+    expect(clean.code).toBe(0);
+    expect(clean.stdout).toMatch(/^check: in sync$/m);
+
+    writeFileSync(join(trainingDir(root, SEED_NAME), `${SEED_NAME}_6.png`), 'changed bytes');
+    const drift = cli(['check', '--root', root, '--json']);
+    expect(drift.code).toBe(1);
+    const summary = CheckSummarySchema.parse(JSON.parse(drift.stdout));
+    expect(summary.ok).toBe(false);
+    expect(summary.differences).toEqual(expect.arrayContaining([
+      { actor: SEED_NAME, file: `${SEED_NAME}_6.png`, what: 'status: "synced" → "out_of_sync"' },
+    ]));
+    expect(readFileSync(manifestPath(root, '0000'), 'utf8')).not.toContain('"out_of_sync"'); // check writes nothing
+  });
+
+  it('--require-synced fails while any image is not synced', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    cli(['sync', '--root', root]);
+    const r = cli(['check', '--root', root, '--require-synced']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`${SEED_NAME} / - / 5 of 17 images not synced (--require-synced)`);
+  });
+});
+
+describe('status', () => {
+  it('prints per-actor counts for the named actors and writes nothing', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    mkdirSync(join(root, 'data', 'actors', '0009_empty'));
+    const r = cli(['status', '0', '--root', root, '--json']);
+    expect(r.code).toBe(0);
+    const summary = StatusSummarySchema.parse(JSON.parse(r.stdout));
+    expect(summary.per_actor).toEqual([
+      { id: '0000', name: SEED_NAME, failed: false, images: 17, synced: 12, local_only: 5, s3_only: 0, out_of_sync: 0, missing: 0, size_bytes: 17 * 50_000 },
+    ]);
+    const text = cli(['status', '--root', root]);
+    expect(text.stdout).toMatch(new RegExp(`^${SEED_NAME}\\s+17\\s+12\\s+5\\s+0\\s+0\\s+0$`, 'm'));
+    expect(readFileSync(manifestPath(root, '0000'), 'utf8')).not.toContain('training_data');
+  });
+});
