@@ -31,6 +31,8 @@ export interface SyncOptions extends RootOptions {
   workers?: number;
   /** Wait for another run's lock instead of failing at once. */
   wait?: boolean;
+  /** Told once when the run starts waiting for another run's lock. */
+  onWait?: (message: string) => void;
   /** Aborting stops dispatching new actors; actors in flight finish their commits. */
   signal?: AbortSignal;
   progress?: ProgressSink;
@@ -77,6 +79,8 @@ export interface SyncReport {
 
 const LOCK_NAME = '.actor-sync.lock';
 
+type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock };
+
 export async function runSync(options: SyncOptions): Promise<SyncReport> {
   const started = performance.now();
   const data = await resolveDataRoot(options);
@@ -84,7 +88,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   let lock: RunLock | undefined;
   if (!dryRun) {
     await mkdir(data.manifestsDir, { recursive: true });
-    lock = await acquireLock(data.manifestsDir, LOCK_NAME, { wait: options.wait ?? false, signal: options.signal });
+    lock = await acquireLock(data.manifestsDir, LOCK_NAME, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
   }
   try {
     if (!dryRun) await removeStaleTemps(data.manifestsDir);
@@ -92,7 +96,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
     const selected = options.actors?.length ? actors.filter((actor) => options.actors!.some((s) => selects(actor, s))) : actors;
     const pool = createHashPool(options.workers);
     try {
-      const reports = await processAll(selected, data, pool, { ...options, dryRun });
+      const reports = await processAll(selected, data, pool, { ...options, dryRun, lock });
       return {
         dryRun,
         data,
@@ -109,7 +113,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   }
 }
 
-async function processAll(actors: Actor[], data: DataRoot, pool: HashPool, options: SyncOptions & { dryRun: boolean }): Promise<ActorReport[]> {
+async function processAll(actors: Actor[], data: DataRoot, pool: HashPool, options: EngineOptions): Promise<ActorReport[]> {
   const byId = new Map<string, Actor[]>();
   for (const actor of actors) byId.set(actor.id, [...(byId.get(actor.id) ?? []), actor]);
   // Enough actors in flight to keep every worker fed while the main thread reads and commits others.
@@ -148,7 +152,7 @@ function emptyReport(actor: Actor, manifest: ManifestOutcome): ActorReport {
   };
 }
 
-async function processActor(actor: Actor, sameId: Actor[], data: DataRoot, pool: HashPool, options: SyncOptions & { dryRun: boolean }): Promise<ActorReport> {
+async function processActor(actor: Actor, sameId: Actor[], data: DataRoot, pool: HashPool, options: EngineOptions): Promise<ActorReport> {
   const report = emptyReport(actor, 'failed');
   const fail = (file: string, reason: string) => {
     report.errors.push({ actor: actor.name, file, reason });
@@ -204,6 +208,8 @@ async function processActor(actor: Actor, sameId: Actor[], data: DataRoot, pool:
   report.differences = differencesOf(actor, facts, entries, statistics, options.keepLegacy ?? false);
   report.manifest = !changed ? 'unchanged' : facts.manifest === null ? 'created' : 'written';
   if (changed && !options.dryRun) {
+    // A lock taken over by another run means two writers: stop committing rather than race it.
+    if (options.lock?.compromised) return fail(actor.manifestPath, `not written: this run lost its lock (${options.lock.compromised.message}); run again`);
     const base = facts.manifest ?? newManifest(actor.id, actor.name);
     const now = (options.now ?? (() => new Date()))().toISOString();
     try {
@@ -231,7 +237,7 @@ function isGone(result: Extract<HashResult, { ok: false }>): boolean {
   return result.code === 'ENOENT' || result.code === 'ENOTFILE';
 }
 
-async function settleLegacy(facts: ActorFacts, entries: TrainingEntry[], options: SyncOptions & { dryRun: boolean }): Promise<LegacyOutcome> {
+async function settleLegacy(facts: ActorFacts, entries: TrainingEntry[], options: EngineOptions): Promise<LegacyOutcome> {
   if (facts.legacyUrls === null) return 'none';
   if (options.keepLegacy) return 'kept';
   if (urlsNotHeld(facts.legacyUrls, entries).length > 0) return 'failed';

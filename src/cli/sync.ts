@@ -18,6 +18,7 @@ export async function syncCommand(flags: SyncFlags, context: CommandContext): Pr
     keepLegacy: flags.keepLegacy,
     verify: flags.verify,
     wait: flags.wait,
+    onWait: flags.quiet ? undefined : (message) => context.stderr.write(`actor-sync: ${message}\n`),
   });
   const summary = SyncSummarySchema.parse(summarize('sync', result));
   report(context, flags, summary, summary);
