@@ -24,10 +24,12 @@ export function entryDifferences(actor: string, before: readonly TrainingEntry[]
       differences.push({ actor, file: entry.filename, what: `not in the manifest yet (would be ${entry.status})` });
       continue;
     }
-    for (const key of COMPARED) {
-      if ((was[key] ?? null) !== (entry[key] ?? null)) {
-        differences.push({ actor, file: entry.filename, what: `${key}: ${show(was[key])} → ${show(entry[key])}` });
-      }
+    const found = COMPARED.filter((key) => (was[key] ?? null) !== (entry[key] ?? null));
+    for (const key of found) differences.push({ actor, file: entry.filename, what: `${key}: ${show(was[key])} → ${show(entry[key])}` });
+    // Same content, new stat (a touch, a fresh checkout, a copy): sync still rewrites the entry, so
+    // check must say so, or the two would disagree about "nothing would change".
+    if (found.length === 0 && JSON.stringify(was) !== JSON.stringify(entry)) {
+      differences.push({ actor, file: entry.filename, what: statChange(was, entry) });
     }
   }
   for (const gone of old.values()) {
@@ -43,6 +45,12 @@ export function statisticsDifferences(actor: string, file: string, before: unkno
     file,
     what: `statistics.${key}: ${show(stats[key])} → ${show(after[key])}`,
   }));
+}
+
+function statChange(was: TrainingEntry, now: TrainingEntry): string {
+  if (was.modified_date !== now.modified_date) return `modified_date: ${show(was.modified_date)} → ${show(now.modified_date)} (same content)`;
+  if (was.inode !== now.inode) return `inode: ${show(was.inode)} → ${show(now.inode)} (same content)`;
+  return 'recorded fields would be rewritten (same content)';
 }
 
 function show(value: unknown): string {

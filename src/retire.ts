@@ -1,8 +1,6 @@
 /** Retiring a legacy `response.json`, only once the manifest holding all its URLs is durable (SPEC §3, invariant 2). */
 import { unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { TrainingEntry } from './manifest/schema.js';
-import { fsyncDirectory } from './manifest/commit.js';
 
 /** The URLs of `response.json` that no entry holds: retiring is allowed only when this is empty. */
 export function urlsNotHeld(urls: readonly string[], entries: readonly TrainingEntry[]): string[] {
@@ -10,8 +8,10 @@ export function urlsNotHeld(urls: readonly string[], entries: readonly TrainingE
   return urls.filter((url) => !held.has(url));
 }
 
-/** Deletes `response.json` and makes the deletion durable. */
+/**
+ * Deletes `response.json`. The deletion need not be durable: if a crash undoes it, the file comes back
+ * with URLs the manifest already holds, and the next run retires it again.
+ */
 export async function retireResponseJson(path: string): Promise<void> {
   await unlink(path);
-  await fsyncDirectory(dirname(path));
 }

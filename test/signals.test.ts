@@ -1,0 +1,153 @@
+/**
+ * SPEC §3, invariants 5 and 6, and §4's exit codes, on real processes: SIGTERM/SIGINT during a `sync`
+ * stop it cleanly (143/130, commits in flight finished, lock released, no temp file) and the next run
+ * finishes the job without redoing the committed actors; a second run while one holds the lock fails at
+ * once (exit 2), or waits with `--wait`.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateDataRoot, type GeneratedRoot } from '../src/demo/generate.js';
+import { SyncSummarySchema, type SyncSummary } from '../src/summary.js';
+import {
+  copyRoot, leftovers, LOCK_NAME, manifestsDirOf, pollUntil, readManifests, runCli, startCli, watchCommits, type CliResult,
+} from './helpers/cli.js';
+
+const ACTORS = 60;
+const SYNC = ['sync', '--json', '--workers', '2'];
+
+let work: string;
+let pristine: GeneratedRoot;
+let copies = 0;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'actor-sync-signals-'));
+  // 20–200 KB images (about 115 MB): the run is still hashing when its first manifest is committed.
+  pristine = await generateDataRoot(join(work, 'pristine'), { actors: ACTORS, minBytes: 20_000, maxBytes: 200_000 });
+});
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+function freshCopy(): string {
+  return copyRoot(pristine.root, join(work, `copy-${copies++}`));
+}
+
+function summaryOf(result: CliResult): SyncSummary {
+  return SyncSummarySchema.parse(JSON.parse(result.stdout));
+}
+
+/** The clean state every finished run leaves: no temp file, no lock, every manifest valid JSON. */
+function expectCleanManifests(manifests: string): Map<string, any> {
+  expect(leftovers(manifests)).toEqual([]);
+  expect(existsSync(join(manifests, LOCK_NAME)), 'the lock folder is gone').toBe(false);
+  return readManifests(manifests);
+}
+
+describe('an interrupted sync', () => {
+  it.each([
+    ['SIGTERM', 143],
+    ['SIGINT', 130],
+  ] as const)('%s: exits %i after finishing its commits in flight; the next run does only the rest', async (signal, code) => {
+    const root = freshCopy();
+    const manifests = manifestsDirOf(root);
+
+    // Signalled as soon as the first manifest is renamed into place: the run is demonstrably mid-way.
+    let run: ReturnType<typeof startCli> | undefined;
+    let signalled = false;
+    const stopWatching = watchCommits(manifests, () => {
+      if (signalled) return;
+      signalled = true;
+      run?.child.kill(signal);
+    });
+    let first: CliResult;
+    try {
+      run = startCli([...SYNC, '--root', root]);
+      first = await run.done;
+    } finally {
+      stopWatching();
+    }
+    expect(signalled, 'a manifest was committed before the run ended').toBe(true);
+    expect(first.signal).toBeNull();
+    expect(first.code, first.stderr).toBe(code);
+    expect(first.stderr).toContain(signal);
+
+    const interrupted = summaryOf(first);
+    expect(interrupted.interrupted).toBe(true);
+    expect(interrupted.errors).toEqual([]);
+    expect(interrupted.actors.not_run, 'the signal came while actors were still to be dispatched').toBeGreaterThan(0);
+
+    // Generated manifests have no training_data and ~1 in 20 actors has none: a manifest with
+    // training_data is one this run committed.
+    const afterSignal = expectCleanManifests(manifests);
+    const committed = new Set(pristine.actors.filter((a) => afterSignal.get(`${a.id}_manifest.json`)?.training_data !== undefined).map((a) => a.id));
+    const done = interrupted.manifests.written + interrupted.manifests.created;
+    expect(committed.size).toBe(done);
+    expect(done).toBeLessThan(ACTORS);
+
+    // No --wait: the lock must already be free.
+    const second = await runCli([...SYNC, '--root', root]);
+    expect(second.code, second.stderr).toBe(0);
+    const rest = summaryOf(second);
+    expect(rest.interrupted).toBe(false);
+    expect(rest.errors).toEqual([]);
+    expect(rest.manifests.unchanged).toBe(done);
+    expect(rest.manifests.written + rest.manifests.created).toBe(ACTORS - done);
+    // No repeated work: only the actors not committed before are hashed; the others' hashes are reused.
+    const imagesOf = (pick: (id: string) => boolean) =>
+      pristine.actors.filter((a) => pick(a.id)).reduce((sum, a) => sum + a.images.length, 0);
+    expect(rest.files_hashed).toBe(imagesOf((id) => !committed.has(id)));
+    expect(rest.hashes_reused).toBe(imagesOf((id) => committed.has(id)));
+
+    const final = expectCleanManifests(manifests);
+    expect(final.size).toBe(ACTORS);
+    for (const [name, manifest] of final) expect(manifest.training_data, name).toBeInstanceOf(Array);
+    rmSync(root, { recursive: true, force: true });
+  });
+});
+
+describe('two runs at once', () => {
+  it('the second fails at once naming the lock and its holder; with --wait it waits, then succeeds', async () => {
+    const root = freshCopy();
+    const manifests = manifestsDirOf(root);
+    const lock = join(manifests, LOCK_NAME);
+
+    const holder = startCli([...SYNC, '--root', root]);
+    await pollUntil(`${lock}/owner.json to appear`, () => existsSync(join(lock, 'owner.json')), { child: holder.child });
+    // Stopped, the holder keeps its lock (its pid is alive) for as long as this test needs, however fast
+    // the machine: the lock is only taken over once stale, 10 s without a refresh.
+    holder.child.kill('SIGSTOP');
+    try {
+      const second = await runCli([...SYNC, '--root', root]);
+      expect(second.code, second.stderr).toBe(2);
+      expect(second.stdout).toBe('');
+      expect(second.stderr).toContain(lock);
+      expect(second.stderr).toContain(`pid ${holder.child.pid}`);
+
+      const waiter = startCli([...SYNC, '--root', root, '--wait']);
+      // A run started after the waiter still finds the lock held; the waiter has not given up meanwhile.
+      const probe = await runCli([...SYNC, '--root', root]);
+      expect(probe.code, probe.stderr).toBe(2);
+      expect(waiter.child.exitCode).toBeNull();
+
+      holder.child.kill('SIGCONT');
+      const holderResult = await holder.done;
+      const waited = await waiter.done;
+      expect(holderResult.code, holderResult.stderr).toBe(0);
+      const held = summaryOf(holderResult);
+      expect(held.manifests.written + held.manifests.created).toBe(ACTORS);
+
+      expect(waited.code, waited.stderr).toBe(0);
+      // It ran only after the holder had committed everything: nothing left for it to write or hash.
+      const after = summaryOf(waited);
+      expect(after.manifests.unchanged).toBe(ACTORS);
+      expect(after.files_hashed).toBe(0);
+    } finally {
+      holder.child.kill('SIGCONT');
+    }
+    expectCleanManifests(manifests);
+    rmSync(root, { recursive: true, force: true });
+  });
+});
