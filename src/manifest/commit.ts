@@ -51,7 +51,7 @@ export class CommitError extends Error {
 export async function commitFile(target: string, data: string | Uint8Array): Promise<void> {
   try {
     // A fresh options object each time: the library writes the target's mode and owner into it.
-    await writeFileAtomic(target, data as string | Buffer, { fsync: process.env.XNOFSYNC ? false : true });
+    await writeFileAtomic(target, data as string | Buffer, {});
   } catch (error) {
     throw new CommitError(target, false, error);
   }
