@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { generateDataRoot } from '../src/demo/generate.js';
 import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/summary.js';
 import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
 
@@ -127,6 +128,15 @@ describe('check', () => {
       { actor: SEED_NAME, file: `${SEED_NAME}_6.png`, what: 'status: "synced" → "out_of_sync"' },
     ]));
     expect(readFileSync(manifestPath(root, '0000'), 'utf8')).not.toContain('"out_of_sync"'); // check writes nothing
+  });
+
+  it('exits 0 after a sync of a generated root with duplicates, legacy files and missing manifests', async () => {
+    const root = join(await tempRoot(), 'generated');
+    await generateDataRoot(root, { actors: 8 });
+    expect(cli(['sync', '--root', root]).code).toBe(0);
+    const r = cli(['check', '--root', root]);
+    expect(r.stdout).toMatch(/^check: in sync$/m);
+    expect(r.code).toBe(0);
   });
 
   it('--require-synced fails while any image is not synced', async () => {

@@ -20,9 +20,23 @@ export function withTrainingData(manifest: Json, entries: TrainingEntry[], stati
 
 /** True when the owned entries or statistics differ from what the manifest holds (the timestamp does not count). */
 export function ownedFieldsDiffer(manifest: Json, entries: TrainingEntry[], statistics: TrainingStatistics): boolean {
-  if (JSON.stringify(manifest.training_data ?? null) !== JSON.stringify(entries)) return true;
+  if (!sameJson(manifest.training_data ?? null, entries)) return true;
   const stats = isObject(manifest.statistics) ? manifest.statistics : {};
   return OWNED_STATISTICS.some((key) => stats[key] !== statistics[key]);
+}
+
+/**
+ * Deep equality of JSON values, blind to key order: a manifest another tool re-sorted holds the same
+ * data, and zod hands back known keys first.
+ */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) return a.length === (b as unknown[]).length && a.every((item, i) => sameJson(item, (b as unknown[])[i]));
+  const keysA = Object.keys(a).filter((key) => (a as Json)[key] !== undefined);
+  const keysB = Object.keys(b).filter((key) => (b as Json)[key] !== undefined);
+  return keysA.length === keysB.length && keysA.every((key) => sameJson((a as Json)[key], (b as Json)[key]));
 }
 
 /** The bytes of a manifest on disk: 2-space indentation and a final newline. */

@@ -1,16 +1,42 @@
 /**
- * Runs inside a worker thread: stat and streaming MD5 of one actor's images. Synchronous I/O is the fast
- * path here (the thread has nothing else to do), and it means the task has no async work left when it
- * returns. One buffer per thread is reused for every read, so memory does not grow with file size.
+ * Stat and streaming MD5 of a batch of files, run inside a worker thread. Synchronous I/O is the fast path
+ * there (the thread has nothing else to do), and it leaves no async work behind when a task returns. One
+ * buffer per thread is reused for every read, so memory does not grow with file size.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
-import type { HashFile, HashResult, HashTask, StatToken } from '../src/pool.js';
 
 const buffer = Buffer.allocUnsafe(1 << 20);
 const ATTEMPTS = 3;
 
-export default function hashFiles(task: HashTask): HashResult[] {
+/** What a previous run recorded for a file: reused when the stat token still matches. */
+export interface StatToken {
+  size: number;
+  mtimeNs: string;
+  inode: number;
+}
+
+export interface HashFile {
+  path: string;
+  reuse?: StatToken & { md5: string };
+}
+
+export interface HashTask {
+  files: HashFile[];
+  /**
+   * Files whose mtime is not older than this (the manifest's own mtime, in ns) are "racily clean": they
+   * may have changed in the same clock tick as the write that recorded them, so they are rehashed.
+   */
+  racyFromNs: string | null;
+  /** Rehash even when the stat token matches (`--verify`). */
+  verify: boolean;
+}
+
+export type HashResult =
+  | ({ ok: true; md5: string; reused: boolean } & StatToken)
+  | { ok: false; code: string; reason: string };
+
+export function hashFiles(task: HashTask): HashResult[] {
   return task.files.map((file) => hashFile(file, task));
 }
 
