@@ -27,6 +27,12 @@ export interface AssessTask {
 export interface Assessment {
   report: ActorReport;
   entries: TrainingEntry[];
+  /** Filenames the manifest already listed (the API marks the others `tracked: false`). */
+  tracked: string[];
+  /** `good` marks from prompt_metadata.json, by filename. */
+  good: Record<string, boolean>;
+  /** The manifest's `training_data_updated`, when it has one. */
+  manifestUpdated: string | null;
   /** The new manifest's bytes, when it differs from the one on disk. */
   commit?: { path: string; text: string };
   /** The actor's response.json and the URLs of it no entry holds (retiring needs none). */
@@ -36,7 +42,7 @@ export interface Assessment {
 export async function assessActor(task: AssessTask): Promise<Assessment> {
   const { actor } = task;
   const report = emptyReport(actor, 'failed');
-  const fail = (file: string, reason: string): Assessment => ({ report: failed(report, file, reason), entries: [] });
+  const fail = (file: string, reason: string): Assessment => ({ report: failed(report, file, reason), entries: [], tracked: [], good: {}, manifestUpdated: null });
 
   let facts: ActorFacts;
   try {
@@ -81,7 +87,16 @@ export async function assessActor(task: AssessTask): Promise<Assessment> {
   const changed = facts.manifest === null || ownedFieldsDiffer(facts.manifest, entries, statistics);
   report.differences = differencesOf(facts, entries, statistics, task.keepLegacy);
   report.manifest = !changed ? 'unchanged' : facts.manifest === null ? 'created' : 'written';
-  const assessment: Assessment = { report, entries };
+  const good: Record<string, boolean> = {};
+  for (const [filename, image] of facts.prompt) if (image.good !== undefined) good[filename] = image.good;
+  const updated = facts.manifest?.training_data_updated;
+  const assessment: Assessment = {
+    report,
+    entries,
+    tracked: facts.previous.map((entry) => entry.filename),
+    good,
+    manifestUpdated: typeof updated === 'string' ? updated : null,
+  };
   if (changed) {
     const base = facts.manifest ?? newManifest(actor.id, actor.name);
     assessment.commit = { path: actor.manifestPath, text: serializeManifest(withTrainingData(base, entries, statistics, task.now)) };
