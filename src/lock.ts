@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { readFile, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readFile, rename, rm, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -184,31 +184,52 @@ async function tryLock(path: string, staleMs: number, onCompromised: ((error: Er
 }
 
 /**
- * The `fs` proper-lockfile uses for this lock: it writes `owner.json` as part of creating the folder (so the
- * folder's mtime, which proper-lockfile then sets and watches, is not changed afterwards), and removes the
- * folder with its content (proper-lockfile's plain rmdir would fail on `owner.json`).
+ * The `fs` proper-lockfile uses for this lock. The lock folder appears with `owner.json` already inside
+ * (built under a temp name, then renamed into place), so a run killed at any instant never leaves a lock
+ * whose owner is unknown, which only staleness could clear. Removal renames the folder away before deleting
+ * it, so a run taking the lock at that moment never sees its fresh owner file deleted.
  */
 function lockFs(path: string, owner: LockOwner): typeof fs {
   return {
     ...fs,
     mkdir: ((target: string, callback: (error: NodeJS.ErrnoException | null) => void) => {
-      fs.mkdir(target, (error) => {
-        if (error || target !== path) return callback(error);
-        writeFileAtomic(join(target, OWNER_FILE), `${JSON.stringify(owner, null, 2)}\n`, { fsync: false }).then(
-          () => callback(null),
-          (writeError: NodeJS.ErrnoException) => fs.rm(target, { recursive: true, force: true }, () => callback(writeError)),
-        );
-      });
+      if (target !== path) return fs.mkdir(target, callback);
+      createWithOwner(path, owner).then(() => callback(null), callback);
     }) as typeof fs.mkdir,
     rmdir: ((target: string, callback: (error: NodeJS.ErrnoException | null) => void) => {
-      if (target === path) fs.rm(target, { recursive: true }, callback);
-      else fs.rmdir(target, callback);
+      if (target !== path) return fs.rmdir(target, callback);
+      const gone = `${path}.${randomUUID()}.gone`;
+      fs.rename(path, gone, (error) => (error ? callback(error) : fs.rm(gone, { recursive: true, force: true }, callback)));
     }) as typeof fs.rmdir,
     rmdirSync: ((target: string) => {
-      if (target === path) fs.rmSync(target, { recursive: true, force: true });
-      else fs.rmdirSync(target);
+      if (target !== path) return fs.rmdirSync(target);
+      const gone = `${path}.${randomUUID()}.gone`;
+      try {
+        fs.renameSync(path, gone);
+      } catch {
+        return;
+      }
+      fs.rmSync(gone, { recursive: true, force: true });
     }) as typeof fs.rmdirSync,
   };
+}
+
+/** Builds the lock folder with its owner file under a temp name, then renames it into place; EEXIST when held. */
+async function createWithOwner(path: string, owner: LockOwner): Promise<void> {
+  const building = `${path}.${owner.token}.tmp`;
+  const held = () => Object.assign(new Error(`EEXIST: ${path} exists`), { code: 'EEXIST' });
+  await mkdir(building);
+  try {
+    await writeFileAtomic(join(building, OWNER_FILE), `${JSON.stringify(owner, null, 2)}\n`, { fsync: false });
+    // rename() would replace an empty folder: a lock folder that exists in any form is held.
+    if (await lstat(path).then(() => true, () => false)) throw held();
+    await rename(building, path).catch((error: NodeJS.ErrnoException) => {
+      throw error.code === 'ENOTEMPTY' || error.code === 'EEXIST' ? held() : error;
+    });
+  } catch (error) {
+    await rm(building, { recursive: true, force: true });
+    throw error;
+  }
 }
 
 /** True when the owner ran on this host and is gone. */

@@ -14,6 +14,7 @@ import { createPool, type WorkerPool } from './pool.js';
 import { emptyReport, failed, type ActorReport, type LegacyOutcome } from './report.js';
 import { retireResponseJson } from './retire.js';
 import { resolveDataRoot, type DataRoot, type RootOptions } from './root.js';
+import { lockName, shardOf, type Shard } from './shard.js';
 
 export type { ActorReport } from './report.js';
 
@@ -26,6 +27,8 @@ export interface SyncOptions extends RootOptions {
   keepLegacy?: boolean;
   /** Rehash files whose stat token still matches. */
   verify?: boolean;
+  /** Only the actors of this shard (each shard has its own lock and writes only its own manifests). */
+  shard?: Shard;
   /** Worker threads; default the machine's available parallelism. */
   workers?: number;
   /** Wait for another run's lock instead of failing at once. */
@@ -56,7 +59,6 @@ export interface SyncReport {
   durationMs: number;
 }
 
-const LOCK_NAME = '.actor-sync.lock';
 /** Commits in flight: enough to overlap fsyncs, few enough to bound the manifests held in memory. */
 const COMMITS_IN_FLIGHT = 16;
 
@@ -70,12 +72,16 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   let lock: RunLock | undefined;
   if (!dryRun) {
     await mkdir(data.manifestsDir, { recursive: true });
-    lock = await acquireLock(data.manifestsDir, LOCK_NAME, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
+    lock = await acquireLock(data.manifestsDir, lockName(options.shard), { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
   }
   try {
-    if (!dryRun) await removeStaleTemps(data.manifestsDir);
     const { actors, skipped } = await listActors(data);
-    const selected = options.actors?.length ? actors.filter((actor) => options.actors!.some((s) => selects(actor, s))) : actors;
+    const selected = actors.filter((actor) => isSelected(actor, options));
+    if (!dryRun) {
+      // Another shard's temp file may be a commit in flight, not a leftover: clean only this shard's.
+      const ours = new Set(selected.map((actor) => `${actor.id}_manifest.json`));
+      await removeStaleTemps(data.manifestsDir, options.shard ? { owns: (target) => ours.has(target) } : {});
+    }
     const pool = createPool(options.workers);
     try {
       const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt });
@@ -119,6 +125,11 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
   } finally {
     options.progress?.stop();
   }
+}
+
+function isSelected(actor: Actor, options: SyncOptions): boolean {
+  if (options.shard && shardOf(actor.id, options.shard.count) !== options.shard.index) return false;
+  return !options.actors?.length || options.actors.some((selector) => selects(actor, selector));
 }
 
 /** Ids that more than one folder maps to, with those folders' names. */

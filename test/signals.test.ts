@@ -140,6 +140,7 @@ describe('two runs at once', () => {
       expect(held.manifests.written + held.manifests.created).toBe(ACTORS);
 
       expect(waited.code, waited.stderr).toBe(0);
+      expect(waited.stderr).toContain(`waiting: another actor-sync run (pid ${holder.child.pid}`);
       // It ran only after the holder had committed everything: nothing left for it to write or hash.
       const after = summaryOf(waited);
       expect(after.manifests.unchanged).toBe(ACTORS);

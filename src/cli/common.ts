@@ -1,6 +1,7 @@
 /** The options every command shares (SPEC §4), their parsing, and how a command writes its results. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { createProgress } from '../progress.js';
+import { parseShard } from '../shard.js';
 import { formatProblems, formatSummary, type SyncSummary } from '../summary.js';
 import type { SyncOptions } from '../sync.js';
 
@@ -12,6 +13,8 @@ export interface CommonFlags {
   json?: boolean;
   quiet?: boolean;
   workers?: number;
+  shard?: string;
+  shardCount?: number;
 }
 
 /** Where a command writes; the entry passes the process streams, tests pass their own. */
@@ -29,16 +32,24 @@ export function addCommonOptions(command: Command): Command {
     .option('--actor <id-or-name>', 'only this actor: 0, 0000 or the full name (repeatable)', collect, [])
     .option('--json', 'print one JSON document on stdout')
     .option('--quiet', 'no progress and no warnings; errors only')
-    .option('--workers <n>', 'hashing threads (default: available parallelism)', positiveInteger);
+    .option('--workers <n>', 'worker threads (default: available parallelism)', threadCount)
+    .option('--shard <k/n>', 'only the actors of shard K of N (1-based; stable across runs)')
+    .option('--shard-count <n>', 'with JOB_COMPLETION_INDEX (0-based, a Kubernetes Indexed Job): the number of shards', positiveInteger);
 }
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+function threadCount(value: string): number {
+  const n = positiveInteger(value);
+  if (n > 256) throw new InvalidArgumentError(`at most 256 threads, got ${n}`);
+  return n;
+}
+
 export function positiveInteger(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new InvalidArgumentError(`expected a whole number from 1 to 256, got "${value}"`);
+  if (!/^\d+$/.test(value) || n < 1 || n > 10_000) throw new InvalidArgumentError(`expected a whole number from 1 to 10000, got "${value}"`);
   return n;
 }
 
@@ -51,6 +62,7 @@ export function syncOptionsOf(flags: CommonFlags, label: string, context: Comman
     manifestsDir: flags.manifestsDir,
     actors: actors.length > 0 ? actors : undefined,
     workers: flags.workers,
+    shard: parseShard(flags.shard, flags.shardCount),
     signal: context.signal,
     progress: createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream }),
   };

@@ -1,0 +1,60 @@
+/**
+ * From a URL segment to an actor folder: decoding and validating the segment (400), finding the actor by
+ * `0`, `0000` or its full name among the folders `listActors` finds (404), and refusing a name that more
+ * than one folder answers to (409). Nothing here builds a path from the request: an actor is always one
+ * that discovery listed.
+ */
+import { listActors, selects, type Actor } from '../discover.js';
+import type { DataRoot } from '../root.js';
+import { isSafeFilename } from '../s3-url.js';
+import { badRequest, conflict, notFound } from './errors.js';
+
+const MAX_SEGMENT = 255;
+
+/**
+ * Decodes one percent-encoded path segment and checks that it can name a file in a folder: not empty,
+ * not `.`/`..`, no `/`, `\`, NUL or other control characters (so `%2F`, `%2e%2e`, `%00` are all 400).
+ * @param what how the message names the segment (`the actor id`).
+ */
+export function decodeSegment(raw: string, what: string): string {
+  let value: string;
+  try {
+    value = decodeURIComponent(raw);
+  } catch {
+    throw badRequest(`${what} is not valid percent-encoding`);
+  }
+  if (!isSafeFilename(value) || /[\0-\x1f\x7f]/.test(value) || value.length > MAX_SEGMENT) {
+    throw badRequest(`${what} is malformed: it must be a single name, without "/", "\\", control characters, "." or ".."`);
+  }
+  return value;
+}
+
+/** Every actor folder, and the ids more than one folder maps to (those share one manifest). */
+export async function actorsOf(data: DataRoot): Promise<{ actors: Actor[]; shared: Map<string, string[]> }> {
+  const { actors } = await listActors(data);
+  const byId = new Map<string, string[]>();
+  for (const actor of actors) byId.set(actor.id, [...(byId.get(actor.id) ?? []), actor.name]);
+  return { actors, shared: new Map([...byId].filter(([, names]) => names.length > 1)) };
+}
+
+/** Why an actor cannot be answered for, when its id is shared; the wording `sync` uses. */
+export function sharedIdProblem(actor: Actor, shared: Map<string, string[]>): string | null {
+  const names = shared.get(actor.id);
+  if (!names) return null;
+  return `${names.length} actor folders share the id ${actor.id} (${names.join(', ')}), so they would share one manifest; rename one`;
+}
+
+/**
+ * The one actor `selector` (already decoded) names.
+ * @throws {HttpError} 404 when none does, 409 when it is ambiguous or its id is shared.
+ */
+export async function findActor(data: DataRoot, selector: string): Promise<Actor> {
+  const { actors, shared } = await actorsOf(data);
+  const matches = actors.filter((actor) => selects(actor, selector));
+  const [actor] = matches;
+  if (actor === undefined) throw notFound(`no actor ${JSON.stringify(selector)}; GET /api/actors lists them`);
+  if (matches.length > 1) throw conflict(`${JSON.stringify(selector)} names ${matches.length} actors (${matches.map((a) => a.name).join(', ')}); use the full name`);
+  const problem = sharedIdProblem(actor, shared);
+  if (problem) throw conflict(problem);
+  return actor;
+}

@@ -1,0 +1,70 @@
+/**
+ * Pure: one actor's assessment (the function `sync` runs, see `assess.ts`) → the API's answer. No I/O;
+ * the statuses are the assessment's own, so the API and `sync` can never disagree.
+ */
+import { join } from 'node:path';
+import type { Assessment } from '../assess.js';
+import type { Actor } from '../discover.js';
+import { StatusSchema } from '../manifest/schema.js';
+import type { ActorRow, TrainingData, TrainingImage } from './schema.js';
+
+type Counts = Pick<TrainingData, 'total_count' | 'synced_count' | 'local_only_count' | 's3_only_count' | 'out_of_sync_count' | 'missing_count' | 'untracked_count'>;
+
+/** The API's view of an actor whose assessment succeeded. */
+export function trainingDataOf(actor: Actor, assessment: Assessment, baseImagePath: string | null): TrainingData {
+  const tracked = new Set(assessment.tracked);
+  const images: TrainingImage[] = assessment.entries.map((entry, index) => {
+    const local = entry.md5_hash != null && entry.local_path != null;
+    return {
+      index,
+      filename: entry.filename,
+      s3_url: entry.s3_url ?? null,
+      local_exists: local,
+      local_path: local ? join(actor.trainingDir, entry.filename) : null,
+      md5_hash: entry.md5_hash ?? null,
+      size_mb: entry.size_mb ?? null,
+      modified_date: entry.modified_date ?? null,
+      // classify() sets a status on every entry it returns; a missing one is a bug, caught here.
+      status: StatusSchema.parse(entry.status),
+      good: assessment.good[entry.filename] ?? false,
+      tracked: tracked.has(entry.filename),
+    };
+  });
+  return {
+    actor_id: actor.id,
+    actor_name: actor.name,
+    training_images: images,
+    base_image_path: baseImagePath,
+    ...countsOf(images),
+    manifest_updated: assessment.manifestUpdated,
+  };
+}
+
+/** One row of the actor list; `error` when the actor could not be assessed. */
+export function actorRowOf(actor: Actor, data: TrainingData | null, error: string | null): ActorRow {
+  return {
+    actor_id: actor.id,
+    actor_name: actor.name,
+    ...(data ? pickCounts(data) : countsOf([])),
+    manifest_updated: data?.manifest_updated ?? null,
+    error,
+  };
+}
+
+export function countsOf(images: readonly Pick<TrainingImage, 'status' | 'tracked'>[]): Counts {
+  const count = (status: TrainingImage['status']) => images.filter((image) => image.status === status).length;
+  return {
+    total_count: images.length,
+    synced_count: count('synced'),
+    local_only_count: count('local_only'),
+    s3_only_count: count('s3_only'),
+    out_of_sync_count: count('out_of_sync'),
+    missing_count: count('missing'),
+    untracked_count: images.filter((image) => !image.tracked).length,
+  };
+}
+
+function pickCounts(data: TrainingData): Counts {
+  const { total_count, synced_count, local_only_count, s3_only_count, out_of_sync_count, missing_count, untracked_count } = data;
+  return { total_count, synced_count, local_only_count, s3_only_count, out_of_sync_count, missing_count, untracked_count };
+}

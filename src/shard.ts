@@ -1,0 +1,47 @@
+/**
+ * Sharding (SPEC §8): N machines each take a disjoint, stable slice of the actors. An actor's shard is a
+ * hash of its id, so adding actors never moves the others between shards.
+ */
+import { createHash } from 'node:crypto';
+import { UsageError } from './errors.js';
+
+export interface Shard {
+  /** 1-based. */
+  index: number;
+  count: number;
+}
+
+/**
+ * The shard from `--shard K/N`, or from a Kubernetes Indexed Job's 0-based `JOB_COMPLETION_INDEX` with
+ * `--shard-count N` (or `ACTOR_SYNC_SHARD_COUNT`). `--shard` wins; no shard means every actor.
+ */
+export function parseShard(flag: string | undefined, shardCount: number | undefined, env: NodeJS.ProcessEnv = process.env): Shard | undefined {
+  if (flag !== undefined) {
+    const match = /^(\d+)\/(\d+)$/.exec(flag);
+    if (!match) throw new UsageError(`--shard ${flag}: expected K/N, e.g. --shard 1/4`);
+    return checked(Number(match[1]), Number(match[2]), `--shard ${flag}`);
+  }
+  const index = env.JOB_COMPLETION_INDEX;
+  const count = shardCount ?? (env.ACTOR_SYNC_SHARD_COUNT ? Number(env.ACTOR_SYNC_SHARD_COUNT) : undefined);
+  if (count === undefined) return undefined;
+  if (index === undefined || !/^\d+$/.test(index)) {
+    throw new UsageError(`a shard count of ${count} needs JOB_COMPLETION_INDEX (0-based) or --shard K/N`);
+  }
+  return checked(Number(index) + 1, count, `JOB_COMPLETION_INDEX=${index} with a shard count of ${count}`);
+}
+
+function checked(index: number, count: number, source: string): Shard {
+  if (!Number.isInteger(count) || count < 1) throw new UsageError(`${source}: the shard count must be a whole number of at least 1`);
+  if (index < 1 || index > count) throw new UsageError(`${source}: the shard must be from 1 to ${count}`);
+  return { index, count };
+}
+
+/** The 1-based shard an actor id falls in: the first 32 bits of its MD5, modulo the count. */
+export function shardOf(actorId: string, count: number): number {
+  return (createHash('md5').update(actorId).digest().readUInt32BE(0) % count) + 1;
+}
+
+/** The lock a shard takes: shards of one root run at once, each alone on its own slice. */
+export function lockName(shard: Shard | undefined): string {
+  return shard ? `.actor-sync.shard-${shard.index}-of-${shard.count}.lock` : '.actor-sync.lock';
+}

@@ -1,0 +1,98 @@
+/** Sharding: stable, disjoint slices that together cover every actor, and shards that run at once. */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { generateDataRoot } from '../src/demo/generate.js';
+import { UsageError } from '../src/errors.js';
+import { parseShard, shardOf } from '../src/shard.js';
+import { tempRoot } from './helpers/root.js';
+
+const CLI = resolve(import.meta.dirname, '../dist/src/cli/main.js');
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+describe('parseShard', () => {
+  it('reads --shard K/N, or JOB_COMPLETION_INDEX (0-based) with a shard count', () => {
+    expect(parseShard('2/4', undefined, {})).toEqual({ index: 2, count: 4 });
+    expect(parseShard(undefined, 4, { JOB_COMPLETION_INDEX: '0' })).toEqual({ index: 1, count: 4 });
+    expect(parseShard(undefined, undefined, { JOB_COMPLETION_INDEX: '3', ACTOR_SYNC_SHARD_COUNT: '4' })).toEqual({ index: 4, count: 4 });
+    expect(parseShard('1/2', 4, { JOB_COMPLETION_INDEX: '3' })).toEqual({ index: 1, count: 2 });
+    expect(parseShard(undefined, undefined, { JOB_COMPLETION_INDEX: '3' })).toBeUndefined();
+  });
+
+  it('rejects malformed and out-of-range shards with a message naming them', () => {
+    for (const [flag, count, env, message] of [
+      ['2-4', undefined, {}, /--shard 2-4: expected K\/N/],
+      ['0/4', undefined, {}, /--shard 0\/4: the shard must be from 1 to 4/],
+      ['5/4', undefined, {}, /from 1 to 4/],
+      [undefined, 4, {}, /needs JOB_COMPLETION_INDEX/],
+      [undefined, 4, { JOB_COMPLETION_INDEX: '4' }, /JOB_COMPLETION_INDEX=4 with a shard count of 4: the shard must be from 1 to 4/],
+    ] as const) {
+      expect(() => parseShard(flag, count, env)).toThrow(UsageError);
+      expect(() => parseShard(flag, count, env)).toThrow(message);
+    }
+  });
+
+  it('puts an actor in the same shard whatever other actors exist', () => {
+    const ids = Array.from({ length: 3000 }, (_, i) => String(i).padStart(4, '0'));
+    const shards = ids.map((id) => shardOf(id, 4));
+    expect(new Set(shards)).toEqual(new Set([1, 2, 3, 4]));
+    expect(ids.slice(0, 289).map((id) => shardOf(id, 4))).toEqual(shards.slice(0, 289));
+    // Roughly even: no shard gets less than a fifth of 3000 actors.
+    for (const k of [1, 2, 3, 4]) expect(shards.filter((s) => s === k).length).toBeGreaterThan(600);
+  });
+});
+
+describe('sharded runs', () => {
+  it('N shards as parallel processes give the same manifests as one unsharded run, each actor exactly once', async () => {
+    const base = await tempRoot();
+    const pristine = join(base, 'pristine');
+    await generateDataRoot(pristine, { actors: 40 });
+    const whole = join(base, 'whole');
+    const sharded = join(base, 'sharded');
+    cpSync(pristine, whole, { recursive: true, preserveTimestamps: true });
+    cpSync(pristine, sharded, { recursive: true, preserveTimestamps: true });
+
+    expect((await run(['sync', '--root', whole, '--workers', '1'])).code).toBe(0);
+    const shards = await Promise.all([
+      run(['sync', '--root', sharded, '--shard', '1/3', '--workers', '1', '--json']),
+      run(['sync', '--root', sharded, '--shard-count', '3', '--workers', '1', '--json'], { JOB_COMPLETION_INDEX: '1' }),
+      run(['sync', '--root', sharded, '--workers', '1', '--json'], { JOB_COMPLETION_INDEX: '2', ACTOR_SYNC_SHARD_COUNT: '3' }),
+    ]);
+    expect(shards.map((s) => s.code)).toEqual([0, 0, 0]);
+    const selected = shards.map((s) => JSON.parse(s.stdout).actors.selected as number);
+    expect(selected.reduce((a, b) => a + b, 0)).toBe(40);
+    expect(selected.every((n) => n > 0)).toBe(true);
+
+    const manifests = (root: string) => join(root, 'data', 'actor_manifests');
+    const names = readdirSync(manifests(whole)).filter((n) => n.endsWith('_manifest.json')).sort();
+    expect(readdirSync(manifests(sharded)).filter((n) => !n.startsWith('.')).sort()).toEqual(names);
+    for (const name of names) {
+      const strip = (root: string) => {
+        const manifest = JSON.parse(readFileSync(join(manifests(root), name), 'utf8'));
+        delete manifest.training_data_updated;
+        for (const entry of manifest.training_data) delete entry.inode;
+        return manifest;
+      };
+      expect(strip(sharded)).toEqual(strip(whole));
+    }
+  });
+
+  it('a bad shard is a usage error (exit 2)', async () => {
+    const root = await tempRoot();
+    const r = await run(['sync', '--root', root, '--shard', '3/2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('actor-sync: --shard 3/2: the shard must be from 1 to 2\n');
+  });
+});
