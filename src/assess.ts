@@ -22,10 +22,13 @@ export interface AssessTask {
   keepLegacy: boolean;
   /** `training_data_updated` of a manifest written by this run. */
   now: string;
+  /** Send back the entries and the differences (the API and `check` need them; `sync` does not). */
+  explain: boolean;
 }
 
 export interface Assessment {
   report: ActorReport;
+  /** The new entries (only when the task asked to `explain`). */
   entries: TrainingEntry[];
   /** Filenames the manifest already listed (the API marks the others `tracked: false`). */
   tracked: string[];
@@ -85,14 +88,15 @@ export async function assessActor(task: AssessTask): Promise<Assessment> {
   report.statistics = statistics;
 
   const changed = facts.manifest === null || ownedFieldsDiffer(facts.manifest, entries, statistics);
-  report.differences = differencesOf(facts, entries, statistics, task.keepLegacy);
+  if (task.explain) report.differences = differencesOf(facts, entries, statistics, task.keepLegacy);
   report.manifest = !changed ? 'unchanged' : facts.manifest === null ? 'created' : 'written';
   const good: Record<string, boolean> = {};
   for (const [filename, image] of facts.prompt) if (image.good !== undefined) good[filename] = image.good;
   const updated = facts.manifest?.training_data_updated;
   const assessment: Assessment = {
     report,
-    entries,
+    // Cloning every entry back to the main thread is most of a warm run's messaging: only when asked.
+    entries: task.explain ? entries : [],
     tracked: facts.previous.map((entry) => entry.filename),
     good,
     manifestUpdated: typeof updated === 'string' ? updated : null,

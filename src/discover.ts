@@ -3,7 +3,8 @@
  * Non-regular files named like images (folders, FIFOs, sockets) and symlinks leading out of the data
  * root are skipped with a warning, so nothing later can hang on them or read outside the root.
  */
-import { realpath, stat } from 'node:fs/promises';
+import { realpathSync, statSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import fg from 'fast-glob';
 import type { DataRoot } from './root.js';
@@ -67,7 +68,9 @@ export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; ski
 
 /** The actor's training images: regular files (or symlinks to regular files inside the root) with an image extension, hidden files ignored. */
 export async function listImages(actor: Actor, data: DataRoot): Promise<{ images: LocalImage[]; skipped: Skipped[] }> {
-  const entries = await fg('*', {
+  // Synchronous (fg.sync, stat): this runs in a worker thread, once per actor, where each thread-pool
+  // round trip would only add latency.
+  const entries = fg.sync('*', {
     cwd: actor.trainingDir,
     onlyFiles: false,
     deep: 1,
@@ -81,20 +84,23 @@ export async function listImages(actor: Actor, data: DataRoot): Promise<{ images
   for (const entry of entries) {
     if (!IMAGE_EXTENSION.test(entry.name)) continue;
     const path = join(actor.trainingDir, entry.name);
-    const problem = entry.dirent.isFile() ? undefined : await whyNotAnImage(path, entry.dirent.isSymbolicLink(), data.rootReal);
+    const problem = entry.dirent.isFile() ? undefined : whyNotAnImage(path, entry.dirent.isSymbolicLink(), data.rootReal);
     if (problem) skipped.push({ file: path, reason: problem });
     else images.push({ filename: entry.name, path, localPath: relative(data.root, path).split(sep).join('/') });
   }
   return { images, skipped };
 }
 
-async function whyNotAnImage(path: string, isLink: boolean, rootReal: string): Promise<string | undefined> {
+function whyNotAnImage(path: string, isLink: boolean, rootReal: string): string | undefined {
   if (isLink) {
-    const target = await realpath(path).catch((error: NodeJS.ErrnoException) => error);
-    if (target instanceof Error) return `a symlink that cannot be resolved (${target.code}); skipped`;
+    let target: string;
+    try {
+      target = realpathSync(path);
+    } catch (error) {
+      return `a symlink that cannot be resolved (${(error as NodeJS.ErrnoException).code}); skipped`;
+    }
     if (!isInside(target, rootReal)) return 'a symlink leading out of the data root; not followed';
-    const found = await stat(target).catch(() => undefined);
-    if (found?.isFile()) return undefined;
+    if (statSync(target, { throwIfNoEntry: false })?.isFile()) return undefined;
   }
   return 'not a regular file; skipped';
 }

@@ -2,7 +2,7 @@
  * Everything known about one actor before hashing: its manifest, its legacy URLs, its local images.
  * Reading only; any bad file throws an InputError naming it, and the caller leaves the actor unchanged.
  */
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { listImages, type Actor, type LocalImage, type Skipped } from './discover.js';
 import { InputError } from './errors.js';
@@ -68,7 +68,7 @@ interface ManifestRead {
 /** Reads and checks a manifest: an object, owned fields of the right shape, safe filenames. */
 export async function readManifest(path: string): Promise<ManifestRead | null> {
   // The stat comes first: a write landing between the two only makes the recorded time older (safe).
-  const stats = await stat(path, { bigint: true }).catch(() => undefined);
+  const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
   const json = await readJsonFile(path);
   if (json === null) return null;
   const parsed = ManifestSchema.safeParse(json.value);

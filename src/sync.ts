@@ -69,21 +69,22 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   const startedAt = (options.now ?? (() => new Date()))().toISOString();
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
-  let lock: RunLock | undefined;
-  if (!dryRun) {
-    await mkdir(data.manifestsDir, { recursive: true });
-    lock = await acquireLock(data.manifestsDir, lockName(options.shard), { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
-  }
+  // Started first: the threads load their modules while this one takes the lock and lists actors.
+  const pool = createPool(options.workers);
   try {
-    const { actors, skipped } = await listActors(data);
-    const selected = actors.filter((actor) => isSelected(actor, options));
+    let lock: RunLock | undefined;
     if (!dryRun) {
-      // Another shard's temp file may be a commit in flight, not a leftover: clean only this shard's.
-      const ours = new Set(selected.map((actor) => `${actor.id}_manifest.json`));
-      await removeStaleTemps(data.manifestsDir, options.shard ? { owns: (target) => ours.has(target) } : {});
+      await mkdir(data.manifestsDir, { recursive: true });
+      lock = await acquireLock(data.manifestsDir, lockName(options.shard), { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
     }
-    const pool = createPool(options.workers);
     try {
+      const { actors, skipped } = await listActors(data);
+      const selected = actors.filter((actor) => isSelected(actor, options));
+      if (!dryRun) {
+        // Another shard's temp file may be a commit in flight, not a leftover: clean only this shard's.
+        const ours = new Set(selected.map((actor) => `${actor.id}_manifest.json`));
+        await removeStaleTemps(data.manifestsDir, options.shard ? { owns: (target) => ours.has(target) } : {});
+      }
       const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt });
       return {
         dryRun,
@@ -94,10 +95,10 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
         durationMs: performance.now() - started,
       };
     } finally {
-      await pool.destroy();
+      await lock?.release();
     }
   } finally {
-    await lock?.release();
+    await pool.destroy();
   }
 }
 
@@ -115,7 +116,7 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
           if (options.signal?.aborted) return emptyReport(actor, 'not-run');
           const others = sharing.get(actor.id);
           if (others) return failed(emptyReport(actor, 'failed'), actor.dir, `${others.length} actor folders share the id ${actor.id} (${others.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`);
-          return pool.assess({ actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt });
+          return pool.assess({ actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain: options.dryRun });
         });
         const report = 'report' in assessed ? await commit(() => commitActor(assessed, options)) : assessed;
         options.progress?.actorDone(report);

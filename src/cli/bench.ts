@@ -1,0 +1,92 @@
+/** `actor-sync bench`: hash throughput on the user's own data root at each worker count. Writes nothing. */
+import { availableParallelism } from 'node:os';
+import { Command, InvalidArgumentError } from 'commander';
+import { z } from 'zod';
+import { resolveDataRoot } from '../root.js';
+import { measureThroughput } from '../throughput.js';
+import { positiveInteger, type CommandContext } from './common.js';
+
+export interface BenchFlags {
+  root?: string;
+  actorsDir?: string;
+  actor: string[];
+  workers: number[];
+  rounds: number;
+  json?: boolean;
+}
+
+const MeasurementSchema = z.object({
+  label: z.string(),
+  workers: z.number().int(),
+  seconds: z.array(z.number()),
+  median_seconds: z.number(),
+  mb_per_second: z.number(),
+  files_per_second: z.number(),
+  ratio_to_md5sum: z.number().nullable(),
+});
+
+/** `actor-sync bench --json`. */
+export const BenchSummarySchema = z.object({
+  command: z.literal('bench'),
+  root: z.string(),
+  files: z.number().int(),
+  bytes: z.number().int(),
+  md5sum: MeasurementSchema.nullable(),
+  runs: z.array(MeasurementSchema),
+});
+export type BenchSummary = z.infer<typeof BenchSummarySchema>;
+
+export async function benchCommand(flags: BenchFlags, context: CommandContext): Promise<number> {
+  const data = await resolveDataRoot({ root: flags.root, actorsDir: flags.actorsDir });
+  if (!flags.json) context.stderr.write(`bench: hashing every image of ${data.root} ${flags.rounds} times per setting…\n`);
+  const report = await measureThroughput({ data, actors: flags.actor, workers: flags.workers, rounds: flags.rounds });
+  const row = (m: NonNullable<typeof report.md5sum>) => ({
+    label: m.label,
+    workers: m.workers,
+    seconds: m.seconds,
+    median_seconds: m.medianSeconds,
+    mb_per_second: m.mbPerSecond,
+    files_per_second: m.filesPerSecond,
+    ratio_to_md5sum: m.ratioToMd5sum,
+  });
+  const summary = BenchSummarySchema.parse({
+    command: 'bench',
+    root: data.root,
+    files: report.files,
+    bytes: report.bytes,
+    md5sum: report.md5sum && row(report.md5sum),
+    runs: report.runs.map(row),
+  });
+  if (flags.json) {
+    context.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    return 0;
+  }
+  const lines = [`${summary.files} files, ${(summary.bytes / 1048576).toFixed(1)} MB; median of ${flags.rounds}`];
+  lines.push('setting         time (s)    MB/s   files/s  time vs md5sum');
+  for (const m of [...(summary.md5sum ? [summary.md5sum] : []), ...summary.runs]) {
+    const ratio = m.ratio_to_md5sum === null ? (m.label === 'md5sum' ? '1.00' : '-') : m.ratio_to_md5sum.toFixed(2);
+    lines.push(`${m.label.padEnd(14)} ${m.median_seconds.toFixed(3).padStart(9)} ${m.mb_per_second.toFixed(0).padStart(7)} ${m.files_per_second.toFixed(0).padStart(9)}  ${ratio.padStart(6)}`);
+  }
+  if (!summary.md5sum) lines.push('(md5sum is not installed: no comparison)');
+  context.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+function workerList(value: string): number[] {
+  const counts = value.split(',').map((part) => positiveInteger(part.trim()));
+  if (counts.some((n) => n > 256)) throw new InvalidArgumentError(`at most 256 workers, got ${value}`);
+  return counts;
+}
+
+export function defineBench(run: (flags: BenchFlags) => Promise<void>): Command {
+  const cores = availableParallelism();
+  return new Command('bench')
+    .description('hash throughput on this data root at each worker count, next to md5sum; writes nothing')
+    .option('--root <dir>', 'the data root (default: the current directory)')
+    .option('--actors-dir <dir>', 'actor folders (default: <root>/data/actors)')
+    .option('--actor <id-or-name>', 'only this actor (repeatable)', (v: string, p: string[]) => [...p, v], [])
+    .option('--workers <list>', 'worker counts to measure, comma-separated', workerList, Array.from({ length: cores }, (_, i) => i + 1))
+    .option('--rounds <n>', 'timed passes per setting (the median is reported)', positiveInteger, 3)
+    .option('--json', 'print one JSON document on stdout')
+    .action(run);
+}
