@@ -4,7 +4,7 @@
  * root are skipped with a warning, so nothing later can hang on them or read outside the root.
  */
 import { realpathSync, statSync } from 'node:fs';
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import fg from 'fast-glob';
 import type { DataRoot } from './root.js';
@@ -45,19 +45,24 @@ export function selects(actor: Pick<Actor, 'id' | 'name'>, selector: string): bo
 
 /** Every actor folder, sorted by name. Folders that are symlinks out of the root are skipped. */
 export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; skipped: Skipped[] }> {
-  const names = await fg('*', { cwd: data.actorsDir, onlyDirectories: true, deep: 1, dot: false, followSymbolicLinks: true });
+  const entries = await fg('*', { cwd: data.actorsDir, onlyFiles: false, deep: 1, dot: false, followSymbolicLinks: false, objectMode: true });
+  // Only symlinks can lead elsewhere; real folders are inside the root when the actors folder is.
+  const actorsInside = await insideRoot(data.actorsDir, data.rootReal);
   const actors: Actor[] = [];
   const skipped: Skipped[] = [];
-  for (const name of names.sort()) {
-    const dir = join(data.actorsDir, name);
-    if (!(await insideRoot(dir, data.rootReal))) {
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const dir = join(data.actorsDir, entry.name);
+    const isLink = entry.dirent.isSymbolicLink();
+    if (!entry.dirent.isDirectory() && !isLink) continue;
+    if (isLink ? !(await insideRoot(dir, data.rootReal)) : !actorsInside) {
       skipped.push({ file: dir, reason: 'a symlink leading out of the data root; not followed' });
       continue;
     }
-    const id = actorIdOf(name);
+    if (isLink && !(await stat(dir).catch(() => undefined))?.isDirectory()) continue;
+    const id = actorIdOf(entry.name);
     actors.push({
       id,
-      name,
+      name: entry.name,
       dir,
       trainingDir: join(dir, 'training_data'),
       manifestPath: join(data.manifestsDir, `${id}_manifest.json`),

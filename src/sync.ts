@@ -31,6 +31,8 @@ export interface SyncOptions extends RootOptions {
   shard?: Shard;
   /** Worker threads; default the machine's available parallelism. */
   workers?: number;
+  /** A pool already started (the CLI starts it first, so its threads boot while modules load); not destroyed here. */
+  pool?: WorkerPool;
   /** Wait for another run's lock instead of failing at once. */
   wait?: boolean;
   /** Told once when the run starts waiting for another run's lock. */
@@ -70,7 +72,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
   // Started first: the threads load their modules while this one takes the lock and lists actors.
-  const pool = createPool(options.workers);
+  const pool = options.pool ?? createPool(options.workers);
   try {
     let lock: RunLock | undefined;
     if (!dryRun) {
@@ -98,7 +100,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       await lock?.release();
     }
   } finally {
-    await pool.destroy();
+    if (!options.pool) await pool.destroy();
   }
 }
 

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { listActors, listImages, selects } from './discover.js';
 import { createPool } from './pool.js';
 import type { DataRoot } from './root.js';
+import { z } from 'zod';
 
 export interface ThroughputOptions {
   data: DataRoot;
@@ -106,3 +107,25 @@ export function medianOf(values: number[]): number {
   const middle = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
+
+const MeasurementSchema = z.object({
+  label: z.string(),
+  workers: z.number().int(),
+  seconds: z.array(z.number()),
+  median_seconds: z.number(),
+  mb_per_second: z.number(),
+  files_per_second: z.number(),
+  ratio_to_md5sum: z.number().nullable(),
+});
+
+/** `actor-sync bench --json`. */
+export const BenchSummarySchema = z.object({
+  command: z.literal('bench'),
+  root: z.string(),
+  files: z.number().int(),
+  bytes: z.number().int(),
+  md5sum: MeasurementSchema.nullable(),
+  runs: z.array(MeasurementSchema),
+});
+export type BenchSummary = z.infer<typeof BenchSummarySchema>;
+

@@ -1,9 +1,6 @@
 /** `actor-sync bench`: hash throughput on the user's own data root at each worker count. Writes nothing. */
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError } from 'commander';
-import { z } from 'zod';
-import { resolveDataRoot } from '../root.js';
-import { measureThroughput } from '../throughput.js';
 import { positiveInteger, type CommandContext } from './common.js';
 
 export interface BenchFlags {
@@ -15,28 +12,8 @@ export interface BenchFlags {
   json?: boolean;
 }
 
-const MeasurementSchema = z.object({
-  label: z.string(),
-  workers: z.number().int(),
-  seconds: z.array(z.number()),
-  median_seconds: z.number(),
-  mb_per_second: z.number(),
-  files_per_second: z.number(),
-  ratio_to_md5sum: z.number().nullable(),
-});
-
-/** `actor-sync bench --json`. */
-export const BenchSummarySchema = z.object({
-  command: z.literal('bench'),
-  root: z.string(),
-  files: z.number().int(),
-  bytes: z.number().int(),
-  md5sum: MeasurementSchema.nullable(),
-  runs: z.array(MeasurementSchema),
-});
-export type BenchSummary = z.infer<typeof BenchSummarySchema>;
-
 export async function benchCommand(flags: BenchFlags, context: CommandContext): Promise<number> {
+  const [{ resolveDataRoot }, { measureThroughput, BenchSummarySchema }] = await Promise.all([import('../root.js'), import('../throughput.js')]);
   const data = await resolveDataRoot({ root: flags.root, actorsDir: flags.actorsDir });
   if (!flags.json) context.stderr.write(`bench: hashing every image of ${data.root} ${flags.rounds} times per setting…\n`);
   const report = await measureThroughput({ data, actors: flags.actor, workers: flags.workers, rounds: flags.rounds });

@@ -1,8 +1,6 @@
 /** `actor-sync check`: for CI, a `sync --dry-run` that fails when `sync` would change anything. */
 import { Command } from 'commander';
-import { CheckSummarySchema, summarize } from '../summary.js';
-import { runSync } from '../sync.js';
-import { addCommonOptions, exitCodeOf, report, syncOptionsOf, type CommandContext, type CommonFlags } from './common.js';
+import { addCommonOptions, exitCodeOf, report, runEngine, type CommandContext, type CommonFlags } from './common.js';
 
 export interface CheckFlags extends CommonFlags {
   requireSynced?: boolean;
@@ -10,7 +8,8 @@ export interface CheckFlags extends CommonFlags {
 }
 
 export async function checkCommand(flags: CheckFlags, context: CommandContext): Promise<number> {
-  const result = await runSync({ ...syncOptionsOf(flags, 'check', context), dryRun: true, keepLegacy: flags.keepLegacy });
+  const { result, summaries } = await runEngine(flags, 'check', context, { dryRun: true, keepLegacy: flags.keepLegacy });
+  const { CheckSummarySchema, summarize } = summaries;
   const differences = result.actors.flatMap((a) => a.differences);
   if (flags.requireSynced) {
     // Only what `sync` leaves behind counts: the entries as they would be after it.
@@ -25,7 +24,7 @@ export async function checkCommand(flags: CheckFlags, context: CommandContext): 
   const summary = CheckSummarySchema.parse({ ...base, ok: differences.length === 0 && base.errors.length === 0, differences });
   const lines = differences.map((d) => `${d.actor} / ${d.file || '-'} / ${d.what}\n`).join('');
   const verdict = summary.ok ? 'check: in sync\n' : `check: ${differences.length} differences, ${base.errors.length} errors\n`;
-  report(context, flags, summary, summary, lines + verdict);
+  await report(context, flags, summary, summary, lines + verdict);
   return exitCodeOf(summary, differences.length > 0);
 }
 

@@ -1,9 +1,8 @@
 /** The options every command shares (SPEC §4), their parsing, and how a command writes its results. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { createProgress } from '../progress.js';
 import { parseShard } from '../shard.js';
-import { formatProblems, formatSummary, type SyncSummary } from '../summary.js';
-import type { SyncOptions } from '../sync.js';
+import type { SyncSummary } from '../summary.js';
+import type { SyncOptions, SyncReport } from '../sync.js';
 
 export interface CommonFlags {
   root?: string;
@@ -53,23 +52,43 @@ export function positiveInteger(value: string): number {
   return n;
 }
 
-/** The engine options the common flags select. */
-export function syncOptionsOf(flags: CommonFlags, label: string, context: CommandContext, extraActors: string[] = []): SyncOptions {
-  const actors = [...flags.actor, ...extraActors];
-  return {
-    root: flags.root,
-    actorsDir: flags.actorsDir,
-    manifestsDir: flags.manifestsDir,
-    actors: actors.length > 0 ? actors : undefined,
-    workers: flags.workers,
-    shard: parseShard(flags.shard, flags.shardCount),
-    signal: context.signal,
-    progress: createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream }),
-  };
+/**
+ * Runs the engine for a command. Modules load on demand and the worker threads start first, so they boot
+ * while this thread loads the rest: most of a warm run is start-up.
+ */
+export async function runEngine(
+  flags: CommonFlags,
+  label: string,
+  context: CommandContext,
+  options: Partial<SyncOptions>,
+  extraActors: string[] = [],
+): Promise<{ result: SyncReport; summaries: typeof import('../summary.js') }> {
+  const shard = parseShard(flags.shard, flags.shardCount);
+  const { createPool } = await import('../pool.js');
+  const pool = createPool(flags.workers);
+  try {
+    const [{ runSync }, summaries, { createProgress }] = await Promise.all([import('../sync.js'), import('../summary.js'), import('../progress.js')]);
+    const actors = [...flags.actor, ...extraActors];
+    const result = await runSync({
+      root: flags.root,
+      actorsDir: flags.actorsDir,
+      manifestsDir: flags.manifestsDir,
+      actors: actors.length > 0 ? actors : undefined,
+      shard,
+      pool,
+      signal: context.signal,
+      progress: createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream }),
+      ...options,
+    });
+    return { result, summaries };
+  } finally {
+    await pool.destroy();
+  }
 }
 
 /** Writes the result: the JSON document, or the text summary plus problems on stderr. */
-export function report(context: CommandContext, flags: CommonFlags, summary: SyncSummary, json: unknown, text?: string): void {
+export async function report(context: CommandContext, flags: CommonFlags, summary: SyncSummary, json: unknown, text?: string): Promise<void> {
+  const { formatProblems, formatSummary } = await import('../summary.js');
   context.stderr.write(formatProblems('error', summary.errors));
   if (!flags.quiet) context.stderr.write(formatProblems('warning', summary.warnings));
   if (flags.json) context.stdout.write(`${JSON.stringify(json, null, 2)}\n`);

@@ -1,14 +1,13 @@
 /** `actor-sync status [ACTOR…]`: per-actor counts from the manifests and a fresh look at local files. */
 import { Command } from 'commander';
-import { countsOf, formatStatusTable, StatusSummarySchema, summarize } from '../summary.js';
-import { runSync } from '../sync.js';
-import { addCommonOptions, exitCodeOf, report, syncOptionsOf, type CommandContext, type CommonFlags } from './common.js';
+import { addCommonOptions, exitCodeOf, report, runEngine, type CommandContext, type CommonFlags } from './common.js';
 
 export async function statusCommand(actors: string[], flags: CommonFlags, context: CommandContext): Promise<number> {
-  const result = await runSync({ ...syncOptionsOf(flags, 'status', context, actors), dryRun: true });
+  const { result, summaries } = await runEngine(flags, 'status', context, { dryRun: true }, actors);
+  const { countsOf, formatStatusTable, StatusSummarySchema, summarize } = summaries;
   const perActor = result.actors.map((a) => ({ id: a.id, name: a.name, failed: a.errors.length > 0, ...countsOf(a) }));
   const summary = StatusSummarySchema.parse({ ...summarize('status', result), per_actor: perActor });
-  report(context, flags, summary, summary, formatStatusTable(perActor));
+  await report(context, flags, summary, summary, formatStatusTable(perActor));
   return exitCodeOf(summary);
 }
 

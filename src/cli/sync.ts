@@ -1,8 +1,6 @@
 /** `actor-sync sync`: the nightly job. */
 import { Command } from 'commander';
-import { summarize, SyncSummarySchema } from '../summary.js';
-import { runSync } from '../sync.js';
-import { addCommonOptions, exitCodeOf, report, syncOptionsOf, type CommandContext, type CommonFlags } from './common.js';
+import { addCommonOptions, exitCodeOf, report, runEngine, type CommandContext, type CommonFlags } from './common.js';
 
 export interface SyncFlags extends CommonFlags {
   dryRun?: boolean;
@@ -12,16 +10,15 @@ export interface SyncFlags extends CommonFlags {
 }
 
 export async function syncCommand(flags: SyncFlags, context: CommandContext): Promise<number> {
-  const result = await runSync({
-    ...syncOptionsOf(flags, 'sync', context),
+  const { result, summaries } = await runEngine(flags, 'sync', context, {
     dryRun: flags.dryRun,
     keepLegacy: flags.keepLegacy,
     verify: flags.verify,
     wait: flags.wait,
     onWait: flags.quiet ? undefined : (message) => context.stderr.write(`actor-sync: ${message}\n`),
   });
-  const summary = SyncSummarySchema.parse(summarize('sync', result));
-  report(context, flags, summary, summary);
+  const summary = summaries.SyncSummarySchema.parse(summaries.summarize('sync', result));
+  await report(context, flags, summary, summary);
   return exitCodeOf(summary);
 }
 
