@@ -3,7 +3,8 @@
  * and serialize the new manifest when it changed. Runs in a worker thread (so JSON parsing and hashing of
  * many actors share every core) and writes nothing: the main thread is the single writer.
  */
-import { classify, type LocalFile } from './classify.js';
+import { join } from 'node:path';
+import { classify, type LocalFile, type RemoteFact } from './classify.js';
 import { entryDifferences, statisticsDifferences, type Difference } from './differences.js';
 import type { Actor } from './discover.js';
 import { InputError, messageOf } from './errors.js';
@@ -14,6 +15,8 @@ import { readActor, type ActorFacts } from './read-actor.js';
 import { emptyReport, failed, type ActorReport } from './report.js';
 import { urlsNotHeld } from './retire.js';
 import type { DataRoot } from './root.js';
+import { etagMatches } from './s3/etag.js';
+import { parseS3Url } from './s3-url.js';
 
 export interface AssessTask {
   actor: Actor;
@@ -24,6 +27,32 @@ export interface AssessTask {
   now: string;
   /** Send back the entries and the differences (the API and `check` need them; `sync` does not). */
   explain: boolean;
+  /** url → what S3 holds there (`--remote`, or this run's own transfers), for this actor's URLs. */
+  remote?: Record<string, RemoteCheck>;
+  /** filename → URL this run uploaded it to (push). */
+  assignedUrls?: Record<string, string>;
+}
+
+/** A remote finding as it crosses threads: a fact, or why it could not be made. */
+export interface RemoteCheck extends RemoteFact {
+  /** False when S3 could not say whether the object matches (a multipart ETag without a stored MD5). */
+  verifiable?: boolean;
+  /** Why the check failed after retries. */
+  error?: string;
+}
+
+/** Every S3 URL an actor's files name (manifest, response.json, prompt_metadata.json); none when they cannot be read. */
+export async function actorUrls(task: Pick<AssessTask, 'actor' | 'data'>): Promise<string[]> {
+  try {
+    const facts = await readActor(task.actor, task.data);
+    const urls = new Set<string>();
+    for (const entry of facts.previous) if (entry.s3_url) urls.add(entry.s3_url);
+    for (const url of facts.legacyByFilename.values()) urls.add(url);
+    for (const url of facts.promptUrls.values()) urls.add(url);
+    return [...urls];
+  } catch {
+    return []; // the assessment that follows reports the file and the reason
+  }
 }
 
 export interface Assessment {
@@ -78,11 +107,30 @@ export async function assessActor(task: AssessTask): Promise<Assessment> {
     }
   }
 
+  const remote = new Map<string, RemoteFact>();
+  for (const [url, check] of Object.entries(task.remote ?? {})) {
+    if (check.error) return fail(url, `could not be checked in S3 (${check.error}); manifest left unchanged`);
+    if (check.exists && check.md5 === null) {
+      // A multipart ETag without a stored MD5: compare it with the local file's own multipart ETag.
+      const file = local.find((f) => f.filename === parseS3Url(url).filename);
+      const same = file && check.etag ? await etagMatches(check.etag, file.md5, join(actor.trainingDir, file.filename)) : null;
+      if (same !== true) {
+        report.warnings.push({ actor: actor.name, file: url, reason: 'cannot be verified (a multipart ETag without a stored MD5); its last known state is kept' });
+        continue;
+      }
+      remote.set(url, { ...check, md5: file!.md5 });
+      continue;
+    }
+    remote.set(url, { exists: check.exists, md5: check.md5, etag: check.etag, checkedAt: check.checkedAt });
+  }
+
   const { entries, statistics, conflicts } = classify({
     local,
     previous: facts.previous,
     legacyUrls: facts.legacyByFilename,
     promptUrls: facts.promptUrls,
+    remote,
+    assignedUrls: new Map(Object.entries(task.assignedUrls ?? {})),
   });
   if (conflicts.length > 0) return fail(facts.responsePath, conflicts.map((c) => `${c.filename}: ${c.reason}`).join('; '));
   report.statistics = statistics;

@@ -16,10 +16,14 @@ export interface LocalFile {
   md5: string;
 }
 
-/** What a remote check found at an entry's URL (issue: S3 verification). */
+/** What a remote check (or this tool's own transfer) found at an entry's URL. */
 export interface RemoteFact {
   exists: boolean;
   md5: string | null;
+  /** The object's ETag, recorded as `s3_etag`. */
+  etag?: string;
+  /** When S3 was asked, recorded as `s3_checked_at`. */
+  checkedAt?: string;
 }
 
 export interface ClassifyInput {
@@ -31,6 +35,8 @@ export interface ClassifyInput {
   promptUrls: ReadonlyMap<string, string>;
   /** url → what S3 holds there, when a remote check ran. */
   remote?: ReadonlyMap<string, RemoteFact>;
+  /** filename → URL this run gave an image (push: where it was just uploaded); wins over every other source. */
+  assignedUrls?: ReadonlyMap<string, string>;
 }
 
 /** A fact that stops the actor from being committed: the reason names the file and the values. */
@@ -91,7 +97,7 @@ export function classify(input: ClassifyInput): ClassifyResult {
       });
       continue;
     }
-    const url = knownUrl ?? legacyUrl ?? input.promptUrls.get(filename) ?? null;
+    const url = input.assignedUrls?.get(filename) ?? knownUrl ?? legacyUrl ?? input.promptUrls.get(filename) ?? null;
     const sameUrl = url !== null && url === knownUrl;
     const remote = url === null ? undefined : input.remote?.get(url);
 
@@ -105,7 +111,14 @@ export function classify(input: ClassifyInput): ClassifyResult {
     const status = statusOf(file !== undefined, url, s3Exists, file?.md5 ?? null, s3Md5);
     if (status === null) continue; // neither a local file nor a URL: nothing left to track
 
-    entries.push(entryFor(filename, file, url, s3Md5, s3Exists, status, before));
+    const entry = entryFor(filename, file, url, s3Md5, s3Exists, status, before);
+    if (remote) {
+      // A fresh finding replaces the last one, including an ETag that no longer exists.
+      delete entry.s3_etag;
+      if (remote.etag !== undefined) entry.s3_etag = remote.etag;
+      if (remote.checkedAt !== undefined) entry.s3_checked_at = remote.checkedAt;
+    }
+    entries.push(entry);
   }
   markDuplicates(entries);
   return { entries, statistics: statisticsOf(entries), conflicts };

@@ -19,6 +19,8 @@ function workerFile(): string {
 export interface WorkerPool {
   readonly threads: number;
   assess(task: AssessTask): Promise<Assessment>;
+  /** Every S3 URL an actor's files name: what `--remote` lists. */
+  urls(task: Pick<AssessTask, 'actor' | 'data'>): Promise<string[]>;
   hash(task: HashTask): Promise<HashResult[]>;
   destroy(): Promise<void>;
 }
@@ -29,6 +31,7 @@ export function createPool(threads = availableParallelism()): WorkerPool {
   return {
     threads,
     assess: (task) => pool.run(task, { name: 'assess' }) as Promise<Assessment>,
+    urls: (task) => pool.run(task, { name: 'urls' }) as Promise<string[]>,
     hash: (task) => pool.run(task, { name: 'hash' }) as Promise<HashResult[]>,
     destroy: () => pool.destroy(),
   };

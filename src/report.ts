@@ -1,7 +1,7 @@
 /** What a run found and did for one actor: plain data, so it crosses from a worker thread as it is. */
 import type { Difference } from './differences.js';
 import type { ActorFailure } from './errors.js';
-import type { TrainingStatistics } from './manifest/schema.js';
+import type { TrainingEntry, TrainingStatistics } from './manifest/schema.js';
 
 /** What happened to a manifest; with `dryRun`, what would. */
 export type ManifestOutcome = 'created' | 'written' | 'unchanged' | 'failed' | 'not-run';
@@ -21,6 +21,8 @@ export interface ActorReport {
   warnings: ActorFailure[];
   /** What sync changes (or would) in this actor's files: `check` lists these. */
   differences: Difference[];
+  /** The actor's entries after this run, when the run was asked to explain (push, pull, dry runs). */
+  entries?: TrainingEntry[];
 }
 
 export function emptyReport(actor: { id: string; name: string }, manifest: ManifestOutcome): ActorReport {

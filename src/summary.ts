@@ -33,6 +33,8 @@ export const SyncSummarySchema = z.object({
   totals: CountsSchema,
   errors: z.array(ProblemSchema),
   warnings: z.array(ProblemSchema),
+  /** Requests sent to S3 by kind (`--remote`, push, pull): LIST requests, not one HEAD per image. */
+  s3_requests: z.object({ list: z.number().int(), head: z.number().int(), put: z.number().int(), get: z.number().int() }).optional(),
   interrupted: z.boolean(),
   duration_ms: z.number(),
 });
@@ -94,6 +96,7 @@ export function summarize(command: string, report: SyncReport): SyncSummary {
     totals,
     errors: report.actors.flatMap((a) => a.errors),
     warnings: [...report.warnings, ...report.actors.flatMap((a) => a.warnings)],
+    ...(report.s3Requests ? { s3_requests: report.s3Requests } : {}),
     interrupted: report.interrupted,
     duration_ms: Math.round(report.durationMs),
   };
@@ -117,6 +120,10 @@ export function formatSummary(summary: SyncSummary): string {
     `  problems:  ${summary.errors.length} errors, ${summary.warnings.length} warnings`,
     `  time:      ${seconds.toFixed(2)} s${seconds > 0 ? `, ${(mb / seconds).toFixed(1)} MB/s hashed` : ''}`,
   ];
+  if (summary.s3_requests) {
+    const r = summary.s3_requests;
+    lines.push(`  s3:        ${r.list} LIST, ${r.head} HEAD, ${r.put} PUT, ${r.get} GET requests`);
+  }
   if (summary.interrupted) lines.push(`  interrupted: ${summary.actors.not_run} actors not run; run again to finish`);
   return `${lines.join('\n')}\n`;
 }

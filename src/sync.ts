@@ -5,7 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import pLimit from 'p-limit';
-import type { Assessment } from './assess.js';
+import type { Assessment, AssessTask, RemoteCheck } from './assess.js';
 import { listActors, selects, type Actor } from './discover.js';
 import { messageOf, type ActorFailure } from './errors.js';
 import { acquireLock, type RunLock } from './lock.js';
@@ -15,6 +15,8 @@ import { emptyReport, failed, type ActorReport, type LegacyOutcome } from './rep
 import { retireResponseJson } from './retire.js';
 import { resolveDataRoot, type DataRoot, type RootOptions } from './root.js';
 import { lockName, shardOf, type Shard } from './shard.js';
+import type { S3Options, S3Stats } from './s3/client.js';
+import { parseS3Url, type S3Location } from './s3-url.js';
 
 export type { ActorReport } from './report.js';
 
@@ -42,6 +44,14 @@ export interface SyncOptions extends RootOptions {
   progress?: ProgressSink;
   /** Clock for `training_data_updated` (tests). */
   now?: () => Date;
+  /** Verify against S3 (`--remote`): list what the selected actors' URLs point to, then classify with it. */
+  remote?: S3Options;
+  /** Keep each actor's new entries in its report (push and pull choose their transfers from them). */
+  explain?: boolean;
+  /** Per actor, what this run's own transfers found (push, pull): URLs given and objects written. */
+  transfers?: ReadonlyMap<string, Pick<AssessTask, 'remote' | 'assignedUrls'>>;
+  /** A lock the caller already holds (push and pull hold it across their steps); not released here. */
+  lock?: RunLock;
 }
 
 /** Receives progress as it happens; `src/progress.ts` draws it. */
@@ -53,6 +63,8 @@ export interface ProgressSink {
 
 export interface SyncReport {
   dryRun: boolean;
+  /** Requests sent to S3 by kind, when the run asked it anything. */
+  s3Requests?: S3Stats;
   data: DataRoot;
   actors: ActorReport[];
   /** Problems not tied to one actor (a skipped folder). */
@@ -74,8 +86,8 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   // Started first: the threads load their modules while this one takes the lock and lists actors.
   const pool = options.pool ?? createPool(options.workers);
   try {
-    let lock: RunLock | undefined;
-    if (!dryRun) {
+    let lock = options.lock;
+    if (!dryRun && !lock) {
       await mkdir(data.manifestsDir, { recursive: true });
       lock = await acquireLock(data.manifestsDir, lockName(options.shard), { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
     }
@@ -87,9 +99,12 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
         const ours = new Set(selected.map((actor) => `${actor.id}_manifest.json`));
         await removeStaleTemps(data.manifestsDir, options.shard ? { owns: (target) => ours.has(target) } : {});
       }
-      const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt });
+      const remote = options.remote ? await checkRemote(selected, data, pool, options.remote) : undefined;
+      const transfers = remote?.byActor ?? options.transfers;
+      const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt, transfers });
       return {
         dryRun,
+        s3Requests: remote?.requests,
         data,
         actors: reports,
         warnings: skipped.map((s) => ({ actor: '', file: s.file, reason: s.reason })),
@@ -97,7 +112,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
         durationMs: performance.now() - started,
       };
     } finally {
-      await lock?.release();
+      if (lock !== options.lock) await lock?.release();
     }
   } finally {
     if (!options.pool) await pool.destroy();
@@ -118,7 +133,9 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
           if (options.signal?.aborted) return emptyReport(actor, 'not-run');
           const others = sharing.get(actor.id);
           if (others) return failed(emptyReport(actor, 'failed'), actor.dir, `${others.length} actor folders share the id ${actor.id} (${others.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`);
-          return pool.assess({ actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain: options.dryRun });
+          const explain = options.dryRun || (options.explain ?? false);
+          const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain };
+          return pool.assess({ ...task, ...options.transfers?.get(actor.name) });
         });
         const report = 'report' in assessed ? await commit(() => commitActor(assessed, options)) : assessed;
         options.progress?.actorDone(report);
@@ -135,6 +152,41 @@ function isSelected(actor: Actor, options: SyncOptions): boolean {
   return !options.actors?.length || options.actors.some((selector) => selects(actor, selector));
 }
 
+/**
+ * `--remote`: collects the URLs the actors' files name (in the workers), lists what S3 holds there (a few
+ * LIST requests for many actors), and hands each actor its own findings.
+ */
+async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3Options: S3Options): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; requests: S3Stats }> {
+  const [{ createS3 }, { verifyUrls }] = await Promise.all([import('./s3/client.js'), import('./s3/verify.js')]);
+  const limit = pLimit(pool.threads * 4);
+  const urls = await Promise.all(actors.map((actor) => limit(() => pool.urls({ actor, data }))));
+  const locations = new Map<string, S3Location>();
+  for (const url of urls.flat()) {
+    if (locations.has(url)) continue;
+    try {
+      locations.set(url, parseS3Url(url));
+    } catch {
+      // An unusable URL fails its actor in the assessment, with the file that holds it.
+    }
+  }
+  const s3 = createS3(s3Options);
+  try {
+    const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length });
+    const byActor = new Map<string, Pick<AssessTask, 'remote'>>();
+    actors.forEach((actor, i) => {
+      const remote: Record<string, RemoteCheck> = {};
+      for (const url of urls[i]!) {
+        const fact = facts.get(url);
+        if (fact) remote[url] = fact;
+      }
+      byActor.set(actor.name, { remote });
+    });
+    return { byActor, requests: { ...s3.stats } };
+  } finally {
+    s3.close();
+  }
+}
+
 /** Ids that more than one folder maps to, with those folders' names. */
 function actorsSharingIds(actors: Actor[]): Map<string, string[]> {
   const byId = new Map<string, string[]>();
@@ -143,7 +195,8 @@ function actorsSharingIds(actors: Actor[]): Map<string, string[]> {
 }
 
 /** Commits one assessed actor's manifest, then retires its response.json. */
-async function commitActor({ report, commit, legacy }: Assessment, options: EngineOptions): Promise<ActorReport> {
+async function commitActor({ report, commit, legacy, entries }: Assessment, options: EngineOptions): Promise<ActorReport> {
+  if (options.explain) report.entries = entries;
   if (report.errors.length > 0) return report;
   if (commit && !options.dryRun) {
     // A lock taken over by another run means two writers: stop committing rather than race it.

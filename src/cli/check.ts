@@ -1,8 +1,8 @@
 /** `actor-sync check`: for CI, a `sync --dry-run` that fails when `sync` would change anything. */
 import { Command } from 'commander';
-import { addCommonOptions, exitCodeOf, report, runEngine, type CommandContext, type CommonFlags } from './common.js';
+import { addCommonOptions, addS3Options, type S3Flags, exitCodeOf, report, runEngine, type CommandContext, type CommonFlags } from './common.js';
 
-export interface CheckFlags extends CommonFlags {
+export interface CheckFlags extends CommonFlags, S3Flags {
   requireSynced?: boolean;
   keepLegacy?: boolean;
 }
@@ -29,7 +29,7 @@ export async function checkCommand(flags: CheckFlags, context: CommandContext): 
 }
 
 export function defineCheck(run: (flags: CheckFlags) => Promise<void>): Command {
-  return addCommonOptions(new Command('check'))
+  return addS3Options(addCommonOptions(new Command('check')))
     .description('exit 1 when sync would change anything (a dry run for CI)')
     .option('--require-synced', 'also fail unless every image is synced')
     .option('--keep-legacy', 'do not count response.json files still present as a difference')

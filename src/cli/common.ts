@@ -16,6 +16,14 @@ export interface CommonFlags {
   shardCount?: number;
 }
 
+/** The S3 options of SPEC §5 (standard AWS credential chain and region). */
+export interface S3Flags {
+  remote?: boolean;
+  endpoint?: string;
+  forcePathStyle?: boolean;
+  s3Concurrency?: number;
+}
+
 /** Where a command writes; the entry passes the process streams, tests pass their own. */
 export interface CommandContext {
   stdout: { write(text: string): unknown };
@@ -34,6 +42,20 @@ export function addCommonOptions(command: Command): Command {
     .option('--workers <n>', 'worker threads (default: available parallelism)', threadCount)
     .option('--shard <k/n>', 'only the actors of shard K of N (1-based; stable across runs)')
     .option('--shard-count <n>', 'with JOB_COMPLETION_INDEX (0-based, a Kubernetes Indexed Job): the number of shards', positiveInteger);
+}
+
+/** `--remote` and the S3 connection options. */
+export function addS3Options(command: Command, withRemote = true): Command {
+  if (withRemote) command.option('--remote', 'verify against S3 by listing what the URLs point to');
+  return command
+    .option('--endpoint <url>', 'an S3-compatible endpoint (default: AWS_ENDPOINT_URL_S3, else AWS)')
+    .option('--force-path-style', 'path-style requests (most S3-compatible stores need it)')
+    .option('--s3-concurrency <n>', 'S3 requests in flight (default 16)', positiveInteger);
+}
+
+/** The S3 client options the flags select. */
+export function s3OptionsOf(flags: S3Flags): { endpoint?: string; forcePathStyle?: boolean; concurrency?: number } {
+  return { endpoint: flags.endpoint, forcePathStyle: flags.forcePathStyle, concurrency: flags.s3Concurrency };
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -57,7 +79,7 @@ export function positiveInteger(value: string): number {
  * while this thread loads the rest: most of a warm run is start-up.
  */
 export async function runEngine(
-  flags: CommonFlags,
+  flags: CommonFlags & S3Flags,
   label: string,
   context: CommandContext,
   options: Partial<SyncOptions>,
@@ -78,6 +100,7 @@ export async function runEngine(
       pool,
       signal: context.signal,
       progress: createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream }),
+      remote: flags.remote ? s3OptionsOf(flags) : undefined,
       ...options,
     });
     return { result, summaries };

@@ -1,8 +1,8 @@
 /** `actor-sync sync`: the nightly job. */
 import { Command } from 'commander';
-import { addCommonOptions, exitCodeOf, report, runEngine, type CommandContext, type CommonFlags } from './common.js';
+import { addCommonOptions, addS3Options, type S3Flags, exitCodeOf, report, runEngine, type CommandContext, type CommonFlags } from './common.js';
 
-export interface SyncFlags extends CommonFlags {
+export interface SyncFlags extends CommonFlags, S3Flags {
   dryRun?: boolean;
   keepLegacy?: boolean;
   verify?: boolean;
@@ -23,7 +23,7 @@ export async function syncCommand(flags: SyncFlags, context: CommandContext): Pr
 }
 
 export function defineSync(run: (flags: SyncFlags) => Promise<void>): Command {
-  return addCommonOptions(new Command('sync'))
+  return addS3Options(addCommonOptions(new Command('sync')))
     .description('scan, hash, merge and commit every manifest; retire response.json files')
     .option('--dry-run', 'compute and print everything, write nothing')
     .option('--keep-legacy', 'keep response.json files instead of retiring them')

@@ -26,6 +26,8 @@ export const TrainingEntrySchema = z.looseObject({
   s3_exists: z.boolean().optional(),
   status: StatusSchema.optional(),
   duplicate_of: z.string().optional(),
+  s3_etag: z.string().optional(),
+  s3_checked_at: z.string().optional(),
   /** Stat token that lets a later run reuse `md5_hash`: mtime in nanoseconds (a string: it exceeds 2^53) and inode. */
   mtime_ns: z.string().regex(/^\d+$/).nullable().optional(),
   inode: z.number().int().nonnegative().nullable().optional(),

@@ -1,0 +1,187 @@
+/**
+ * The one S3 client of a run (SPEC §5): AWS SDK v3 with the standard credential chain, an optional custom
+ * endpoint, the SDK's standard retry strategy (backoff for throttling, 5xx, resets and timeouts), an
+ * inactivity timeout so a stalled response becomes a retried timeout, and one p-limit bounding every
+ * request of the run. Everything else in `src/s3/` takes the {@link S3Access} made here.
+ */
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { UsageError } from '../errors.js';
+import { toS3Error, type S3ObjectError } from './errors.js';
+
+/** How to reach S3: the CLI's `--endpoint`, `--force-path-style`, `--s3-concurrency`. */
+export interface S3Options {
+  /** A custom endpoint (MinIO, s3rver…). Default: `AWS_ENDPOINT_URL_S3`, then `AWS_ENDPOINT_URL`, else AWS itself. */
+  endpoint?: string;
+  /** Path-style addressing (`http://host/bucket/key`), which most S3-compatible stores need. */
+  forcePathStyle?: boolean;
+  /** Default: `AWS_REGION`, then `AWS_DEFAULT_REGION`, else `us-east-1`. Buckets elsewhere are followed by redirect. */
+  region?: string;
+  /** Requests in flight at most, over the whole run. Default 16. */
+  concurrency?: number;
+  /** Attempts per request, the first included. Default 5. */
+  maxAttempts?: number;
+  /** A request is abandoned (and retried) after this long without a byte moving. Default 30 000. */
+  requestTimeoutMs?: number;
+  /** Explicit credentials (tests, embedding). Default: the standard AWS chain (env, profile, SSO, IMDS…). */
+  credentials?: S3ClientConfig['credentials'];
+}
+
+/** Requests sent, by kind: one per SDK command, however many attempts it took. */
+export interface S3Stats {
+  /** ListObjectsV2 pages. */
+  list: number;
+  /** HeadObject (multipart objects during verification). */
+  head: number;
+  /** PutObject, and each request of a multipart upload (create, part, complete, abort). */
+  put: number;
+  /** GetObject. */
+  get: number;
+}
+
+/** A configured client with its limiter and counters. Pass it to `verifyUrls`, `upload`, `download`. */
+export interface S3Access {
+  readonly client: S3Client;
+  readonly stats: S3Stats;
+  /** Where requests go, for messages: the custom endpoint, or `https://s3.<region>.amazonaws.com`. */
+  readonly endpoint: string;
+  readonly maxAttempts: number;
+  /**
+   * Runs `task` when a request slot is free. One slot per request: never call `run` from inside a task
+   * (with every slot taken, the inner call would wait for itself forever).
+   */
+  run<T>(task: () => Promise<T>): Promise<T>;
+  /**
+   * The error to report for a failed call: a one-line {@link UsageError}, or an {@link S3ObjectError} naming
+   * `target`. `attempts`: how many times the caller tried, when it retried on its own.
+   */
+  fail(error: unknown, target: string, attempts?: number): UsageError | S3ObjectError;
+  /** Closes idle sockets so the process can exit. */
+  close(): void;
+}
+
+const DEFAULTS = { concurrency: 16, maxAttempts: 5, requestTimeoutMs: 30_000, region: 'us-east-1' } as const;
+
+/** The SDK's switch for its "your Node version will soon be unsupported" notice (`@aws-sdk/core`). */
+const NODE_VERSION_WARNING_SWITCH = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+
+/**
+ * Creates the run's S3 client. Nothing is sent yet: an unreachable endpoint or missing credentials surface
+ * on the first request, as a one-line {@link UsageError} through {@link S3Access.fail}.
+ * @throws {UsageError} naming the option when an option is invalid.
+ * @example const s3 = createS3({ endpoint: 'http://127.0.0.1:4568', forcePathStyle: true });
+ */
+export function createS3(options: S3Options = {}): S3Access {
+  const concurrency = positiveInteger(options.concurrency, DEFAULTS.concurrency, '--s3-concurrency');
+  const maxAttempts = positiveInteger(options.maxAttempts, DEFAULTS.maxAttempts, 'maxAttempts');
+  const requestTimeoutMs = positiveInteger(options.requestTimeoutMs, DEFAULTS.requestTimeoutMs, 'requestTimeoutMs');
+  const endpoint = resolveEndpoint(options.endpoint);
+  const region = nonEmpty(options.region) ?? nonEmpty(process.env.AWS_REGION) ?? nonEmpty(process.env.AWS_DEFAULT_REGION) ?? DEFAULTS.region;
+
+  const config: S3ClientConfig = {
+    region,
+    maxAttempts,
+    retryMode: 'standard',
+    // The manifests name buckets in several regions; one client follows S3's redirect to each.
+    followRegionRedirects: true,
+    requestHandler: {
+      connectionTimeout: Math.min(requestTimeoutMs, 10_000),
+      // Inactivity, not total time: a large upload may take long, but a stalled one moves no byte.
+      socketTimeout: requestTimeoutMs,
+      httpAgent: { keepAlive: true, maxSockets: Math.max(50, concurrency) },
+      httpsAgent: { keepAlive: true, maxSockets: Math.max(50, concurrency) },
+    },
+  };
+  if (endpoint !== undefined) {
+    config.endpoint = endpoint.url;
+    // S3-compatible stores often reject the SDK's default CRC checksums and streamed (aws-chunked) bodies.
+    config.requestChecksumCalculation = 'WHEN_REQUIRED';
+    config.responseChecksumValidation = 'WHEN_REQUIRED';
+  }
+  if (options.forcePathStyle) config.forcePathStyle = true;
+  if (options.credentials) config.credentials = options.credentials;
+
+  const client = withoutNodeVersionNotice(() => new S3Client(config));
+  const stats: S3Stats = { list: 0, head: 0, put: 0, get: 0 };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const kind = KIND_OF_COMMAND[context.commandName ?? ''];
+      if (kind) stats[kind] += 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'actorSyncRequestCounter' },
+  );
+
+  const limit: LimitFunction = pLimit(concurrency);
+  const label = endpoint?.url ?? `https://s3.${region}.amazonaws.com`;
+  return {
+    client,
+    stats,
+    endpoint: label,
+    maxAttempts,
+    run: (task) => limit(task),
+    fail: (error, target, attempts) => toS3Error(error, target, label, attempts),
+    close: () => client.destroy(),
+  };
+}
+
+const KIND_OF_COMMAND: Record<string, keyof S3Stats | undefined> = {
+  ListObjectsV2Command: 'list',
+  HeadObjectCommand: 'head',
+  PutObjectCommand: 'put',
+  CreateMultipartUploadCommand: 'put',
+  UploadPartCommand: 'put',
+  CompleteMultipartUploadCommand: 'put',
+  AbortMultipartUploadCommand: 'put',
+  GetObjectCommand: 'get',
+};
+
+/**
+ * Builds the client with the SDK's Node-version notice off. The SDK checks the switch while it builds its
+ * runtime config (synchronously, in the constructor) and then marks the notice as shown for the process;
+ * the variable is restored at once so nothing else, not even a child process, inherits it. Every other
+ * warning still reaches `process.emitWarning` as usual.
+ */
+function withoutNodeVersionNotice<T>(make: () => T): T {
+  const before = process.env[NODE_VERSION_WARNING_SWITCH];
+  process.env[NODE_VERSION_WARNING_SWITCH] = 'true';
+  try {
+    return make();
+  } finally {
+    if (before === undefined) delete process.env[NODE_VERSION_WARNING_SWITCH];
+    else process.env[NODE_VERSION_WARNING_SWITCH] = before;
+  }
+}
+
+function resolveEndpoint(option: string | undefined): { url: string } | undefined {
+  const sources: Array<[string | undefined, string]> = [
+    [option, '--endpoint'],
+    [process.env.AWS_ENDPOINT_URL_S3, 'AWS_ENDPOINT_URL_S3'],
+    [process.env.AWS_ENDPOINT_URL, 'AWS_ENDPOINT_URL'],
+  ];
+  const found = sources.find(([value]) => nonEmpty(value) !== undefined);
+  if (!found) return undefined;
+  const [raw, name] = found as [string, string];
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new UsageError(`${name} ${JSON.stringify(raw)} is not a URL; give one like http://127.0.0.1:9000`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new UsageError(`${name} ${JSON.stringify(raw)} must start with http:// or https://`);
+  }
+  return { url: raw.replace(/\/+$/, '') };
+}
+
+function positiveInteger(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new UsageError(`${name} must be a whole number of at least 1 (got ${String(value)})`);
+  }
+  return value;
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
+}

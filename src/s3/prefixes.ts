@@ -1,0 +1,103 @@
+/**
+ * Which prefixes to list so that every key asked about is covered with as few LIST requests as possible
+ * (SPEC §5, like `rclone check --fast-list`). Pure: keys in, `{ bucket, prefix }` out.
+ *
+ * - Few actors: each key's folder. A handful of 17-image folders take one request each, and nothing
+ *   else in the bucket is read.
+ * - Many actors: per bucket and per top-level folder, the longest prefix the keys share, cut back to a
+ *   `/`. All 289 system actors under `system_actors/training_data/` become that one prefix (about
+ *   5 pages of 1000). Grouping by top-level folder first keeps keys of two layouts (`system_actors/…`
+ *   and `<user-uuid>/custom_actor/…`) from widening the shared prefix to the whole bucket.
+ */
+
+/** Above this many actor folders, shared prefixes are listed instead of each folder. */
+export const MANY_ACTORS = 8;
+
+/** One listing: every object of `bucket` whose key starts with `prefix`. */
+export interface Listing {
+  bucket: string;
+  prefix: string;
+}
+
+export interface KeyRef {
+  bucket: string;
+  key: string;
+}
+
+/**
+ * Plans the listings that cover `keys`. No planned prefix lies inside another one of the same bucket.
+ * @param many list shared prefixes (many actors selected) rather than each key's folder.
+ * @example planListings([{ bucket: 'b', key: 'a/x/1.jpg' }, { bucket: 'b', key: 'a/y/2.jpg' }], true) // [{ bucket: 'b', prefix: 'a/' }]
+ */
+export function planListings(keys: readonly KeyRef[], many: boolean): Listing[] {
+  const byBucket = new Map<string, string[]>();
+  for (const { bucket, key } of keys) {
+    let list = byBucket.get(bucket);
+    if (!list) byBucket.set(bucket, (list = []));
+    list.push(key);
+  }
+  const listings: Listing[] = [];
+  for (const [bucket, bucketKeys] of [...byBucket].sort(([a], [b]) => compare(a, b))) {
+    const prefixes = many ? sharedPrefixes(bucketKeys) : bucketKeys.map(folderOf);
+    for (const prefix of outermost(prefixes)) listings.push({ bucket, prefix });
+  }
+  return listings;
+}
+
+/** The listing of `listings` that covers `ref`, if any. */
+export function listingFor(listings: readonly Listing[], ref: KeyRef): Listing | undefined {
+  return listings.find((listing) => listing.bucket === ref.bucket && ref.key.startsWith(listing.prefix));
+}
+
+/** `a/b/c.jpg` → `a/b/`; a key without a folder is its own prefix. */
+export function folderOf(key: string): string {
+  const slash = key.lastIndexOf('/');
+  return slash === -1 ? key : key.slice(0, slash + 1);
+}
+
+function sharedPrefixes(keys: readonly string[]): string[] {
+  const groups = new Map<string, string[]>();
+  for (const key of keys) {
+    const slash = key.indexOf('/');
+    const top = slash === -1 ? key : key.slice(0, slash + 1);
+    let group = groups.get(top);
+    if (!group) groups.set(top, (group = []));
+    group.push(key);
+  }
+  return [...groups.values()].map((group) => {
+    if (group.length === 1) return folderOf(group[0]!);
+    const common = commonPrefix(group);
+    const slash = common.lastIndexOf('/');
+    // Every group key has its top-level folder, so `common` holds a `/` unless the group is one key.
+    return slash === -1 ? common : common.slice(0, slash + 1);
+  });
+}
+
+function commonPrefix(keys: readonly string[]): string {
+  let shortest = keys[0]!;
+  let longest = keys[0]!;
+  for (const key of keys) {
+    if (compare(key, shortest) < 0) shortest = key;
+    if (compare(key, longest) > 0) longest = key;
+  }
+  // The first and last keys in sorted order share exactly the prefix that all keys share.
+  let length = 0;
+  while (length < shortest.length && shortest[length] === longest[length]) length += 1;
+  return shortest.slice(0, length);
+}
+
+/** Distinct prefixes, without those another one already covers. */
+function outermost(prefixes: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (const prefix of [...new Set(prefixes)].sort(compare)) {
+    // Sorted, a covering prefix comes right before what it covers (or before a run of covered ones).
+    const last = kept[kept.length - 1];
+    if (last === undefined || !prefix.startsWith(last)) kept.push(prefix);
+  }
+  return kept;
+}
+
+/** Code-unit order, as S3 lists UTF-8 keys for the characters images are named with. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

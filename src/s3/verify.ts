@@ -1,0 +1,151 @@
+/**
+ * `--remote` verification (SPEC §5): what S3 holds at each URL, found by listing (ListObjectsV2, 1000 keys
+ * a page) rather than one HEAD per image. Only objects with a multipart ETag get a HEAD, to read the MD5
+ * this tool stores in their metadata on upload; the common case has none.
+ */
+import { HeadObjectCommand, ListObjectsV2Command, type _Object } from '@aws-sdk/client-s3';
+import type { RemoteFact } from '../classify.js';
+import { UsageError } from '../errors.js';
+import type { S3Location } from '../s3-url.js';
+import type { S3Access } from './client.js';
+import { MD5_HEX, md5OfEtag, normalizeEtag } from './etag.js';
+import { listingFor, MANY_ACTORS, planListings, type Listing } from './prefixes.js';
+
+/** What one URL's check found. */
+export interface RemoteObjectFact extends RemoteFact {
+  /** The object's ETag without quotes, when it exists. */
+  etag?: string;
+  size?: number;
+  /** When S3 was asked (ISO 8601): the start of the listing that covered it, or of its HEAD. */
+  checkedAt: string;
+  /**
+   * False when S3 could not say whether the object matches: a multipart ETag without a stored MD5, or a
+   * listing that failed (`error`). Then `md5` is null and the image must not be called out of sync (nor
+   * synced): keep what the manifest knew, or compare the ETag with `etagMatches` and the local file.
+   */
+  verifiable: boolean;
+  /** Why the check failed (after retries), naming the listing or object: report it for the image. */
+  error?: string;
+}
+
+export interface VerifyOptions {
+  /** How many actor folders the run selected; above {@link MANY_ACTORS}, shared prefixes are listed. Default: the distinct key folders. */
+  actorFolders?: number;
+}
+
+/** Metadata key (`x-amz-meta-md5`) where this tool's uploads store the object's MD5. */
+export const MD5_METADATA_KEY = 'md5';
+
+const PAGE_SIZE = 1000;
+
+interface Listed {
+  etag: string;
+  size: number | undefined;
+  checkedAt: string;
+}
+
+/**
+ * Checks every location and returns one fact per URL (`{ exists: false, md5: null }` when no object is
+ * there). Keys are compared decoded, so URLs that spell one key differently share one fact.
+ * @throws {UsageError} when S3 cannot be reached or rejects the credentials: no URL could be checked.
+ * @example const facts = await verifyUrls(s3, urls.map(parseS3Url), { actorFolders: 289 }); // ≈ 5 LIST requests
+ */
+export async function verifyUrls(s3: S3Access, locations: readonly S3Location[], options: VerifyOptions = {}): Promise<Map<string, RemoteObjectFact>> {
+  const folders = options.actorFolders ?? new Set(locations.map((l) => `${l.bucket}/${l.key.slice(0, l.key.lastIndexOf('/') + 1)}`)).size;
+  const listings = planListings(locations, folders > MANY_ACTORS);
+  const wanted = new Map<Listing, Set<string>>(listings.map((listing) => [listing, new Set<string>()]));
+  for (const location of locations) wanted.get(listingFor(listings, location)!)!.add(location.key);
+
+  const found = new Map<string, Listed>(); // `${bucket}/${key}` → what the listing said
+  const started = new Map<Listing, string>();
+  const failed = new Map<Listing, string>();
+  const outcomes = await Promise.allSettled(
+    listings.map(async (listing) => {
+      const checkedAt = new Date().toISOString();
+      started.set(listing, checkedAt);
+      try {
+        for (const object of await listAll(s3, listing, wanted.get(listing)!)) {
+          found.set(`${listing.bucket}/${object.Key}`, { etag: normalizeEtag(object.ETag ?? ''), size: object.Size, checkedAt });
+        }
+      } catch (error) {
+        const failure = s3.fail(error, `s3://${listing.bucket}/${listing.prefix}`);
+        if (failure instanceof UsageError) throw failure;
+        failed.set(listing, failure.message);
+      }
+    }),
+  );
+  const usage = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+  if (usage) throw usage.reason;
+
+  const facts = new Map<string, RemoteObjectFact>();
+  const heads: Array<Promise<void>> = [];
+  const headed = new Map<string, Promise<RemoteObjectFact>>();
+  for (const location of locations) {
+    if (facts.has(location.url)) continue;
+    const listing = listingFor(listings, location)!;
+    const failure = failed.get(listing);
+    if (failure !== undefined) {
+      // Unknown, so taken to exist (as without a remote check) and never compared.
+      facts.set(location.url, { exists: true, md5: null, verifiable: false, checkedAt: started.get(listing)!, error: failure });
+      continue;
+    }
+    const id = `${location.bucket}/${location.key}`;
+    const listed = found.get(id);
+    if (!listed) {
+      facts.set(location.url, { exists: false, md5: null, verifiable: true, checkedAt: started.get(listing)! });
+      continue;
+    }
+    const md5 = md5OfEtag(listed.etag);
+    if (md5 !== null) {
+      facts.set(location.url, { exists: true, md5, etag: listed.etag, size: listed.size, verifiable: true, checkedAt: listed.checkedAt });
+      continue;
+    }
+    // A multipart (or otherwise non-MD5) ETag: only the MD5 in the object's metadata can tell.
+    let head = headed.get(id);
+    if (!head) headed.set(id, (head = headFact(s3, location, listed)));
+    const url = location.url;
+    heads.push(head.then((fact) => void facts.set(url, fact)));
+  }
+  await Promise.all(heads);
+  return facts;
+}
+
+/** Every object under one prefix that is among `keys`; the rest of each page is dropped at once. */
+async function listAll(s3: S3Access, listing: Listing, keys: ReadonlySet<string>): Promise<_Object[]> {
+  const kept: _Object[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.run(() =>
+      s3.client.send(new ListObjectsV2Command({ Bucket: listing.bucket, Prefix: listing.prefix || undefined, MaxKeys: PAGE_SIZE, ContinuationToken: token })),
+    );
+    const urlEncoded = page.EncodingType === 'url';
+    for (const object of page.Contents ?? []) {
+      if (object.Key === undefined) continue;
+      const key = urlEncoded ? decodeURIComponent(object.Key) : object.Key;
+      if (keys.has(key)) kept.push({ ...object, Key: key });
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return kept;
+}
+
+async function headFact(s3: S3Access, location: S3Location, listed: Listed): Promise<RemoteObjectFact> {
+  const checkedAt = new Date().toISOString();
+  try {
+    const head = await s3.run(() => s3.client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key })));
+    const etag = normalizeEtag(head.ETag ?? listed.etag);
+    const stored = head.Metadata?.[MD5_METADATA_KEY]?.toLowerCase();
+    const size = head.ContentLength ?? listed.size;
+    if (stored !== undefined && MD5_HEX.test(stored)) return { exists: true, md5: stored, etag, size, verifiable: true, checkedAt };
+    // The object may have been replaced by a single-part upload since the listing.
+    const md5 = md5OfEtag(etag);
+    return { exists: true, md5, etag, size, verifiable: md5 !== null, checkedAt };
+  } catch (error) {
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    // Deleted between the listing and the HEAD.
+    if (status === 404) return { exists: false, md5: null, verifiable: true, checkedAt };
+    const failure = s3.fail(error, location.url);
+    if (failure instanceof UsageError) throw failure;
+    return { exists: true, md5: null, etag: listed.etag, size: listed.size, verifiable: false, checkedAt, error: failure.message };
+  }
+}

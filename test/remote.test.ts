@@ -1,0 +1,96 @@
+/** `sync --remote`, `status --remote`, `check --remote` against a real S3-compatible server on loopback. */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SyncSummarySchema, StatusSummarySchema } from '../src/summary.js';
+import { putObject, startS3Server, testS3, TEST_CREDENTIALS } from './helpers/s3.js';
+import { addImages, manifestPath, readJson, SEED_LISTED, SEED_NAME, SEED_URLS, seedActor0000, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
+
+const CLI = resolve(import.meta.dirname, '../dist/src/cli/main.js');
+const BUCKET = 'story-boards-assets';
+const OTHER = 'custom-actors';
+const env = { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-west-1' };
+
+export function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+const key = (file: string) => `system_actors/training_data/${SEED_NAME}/${file}`;
+
+describe('--remote', () => {
+  it('finds synced, out_of_sync, local_only (object absent), s3_only and missing, in two buckets and two key layouts', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const server = await startS3Server([BUCKET, OTHER]);
+    const s3 = testS3(server.endpoint, { forcePathStyle: true });
+    const dir = trainingDir(root, SEED_NAME);
+    // 10 of the 12 listed images are in S3 as they are; _6 has other bytes; _8 is absent.
+    for (const file of SEED_LISTED) {
+      if (file.endsWith('_8.png')) continue;
+      const bytes = file.endsWith('_6.png') ? Buffer.from('other bytes') : readFileSync(join(dir, file));
+      await putObject(s3, BUCKET, key(file), bytes);
+    }
+    // A second actor in another bucket and the custom-actor layout: one s3_only present, one missing.
+    const user = '2b3c4d5e-0000-4000-8000-000000000001';
+    const customUrl = (f: string) => `https://${OTHER}.s3.us-west-1.amazonaws.com/${user}/custom_actor/0100_custom/training_data/${f}`;
+    await addImages(root, '0100_custom', { 'local.png': 100 });
+    await writeManifest(root, '0100', {
+      character_id: '0100',
+      training_data: [
+        { filename: 'gone.png', s3_url: customUrl('gone.png'), status: 's3_only' },
+        { filename: 'there.png', s3_url: customUrl('there.png'), status: 's3_only' },
+      ],
+    });
+    await putObject(s3, OTHER, `${user}/custom_actor/0100_custom/training_data/there.png`, Buffer.from('remote only'));
+
+    const r = await run(['sync', '--root', root, '--remote', '--endpoint', server.endpoint, '--force-path-style', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const summary = SyncSummarySchema.parse(JSON.parse(r.stdout));
+    expect(summary.s3_requests).toMatchObject({ head: 0, put: 0, get: 0 });
+    expect(summary.s3_requests!.list).toBeLessThanOrEqual(3);
+
+    const seed = (await readJson(manifestPath(root, '0000'))).training_data as any[];
+    const by = (n: number, ext = 'png') => seed.find((e) => e.filename === `${SEED_NAME}_${n}.${ext}`);
+    expect(by(4).status).toBe('synced');
+    expect(by(4).s3_md5).toBe(by(4).md5_hash);
+    expect(by(4).s3_etag).toBe(by(4).md5_hash);
+    expect(by(4).s3_checked_at).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(by(6).status).toBe('out_of_sync');
+    expect(by(6).s3_md5).not.toBe(by(6).md5_hash);
+    expect(by(8)).toMatchObject({ status: 'local_only', s3_exists: false, s3_url: SEED_URLS.find((u) => u.endsWith('_8.png')) });
+    expect(seed.filter((e) => e.status === 'synced')).toHaveLength(10);
+    const custom = (await readJson(manifestPath(root, '0100'))).training_data as any[];
+    expect(custom.map((e: any) => [e.filename, e.status])).toEqual([['gone.png', 'missing'], ['local.png', 'local_only'], ['there.png', 's3_only']]);
+    expect(custom[0].s3_exists).toBe(false);
+
+    // Without --remote the findings are kept: nothing to rewrite.
+    const again = await run(['sync', '--root', root, '--json']);
+    expect(SyncSummarySchema.parse(JSON.parse(again.stdout)).manifests.unchanged).toBe(2);
+    const status = await run(['status', '--root', root, '--json']);
+    const totals = StatusSummarySchema.parse(JSON.parse(status.stdout)).totals;
+    expect(totals).toMatchObject({ synced: 10, out_of_sync: 1, local_only: 7, s3_only: 1, missing: 1 });
+    const check = await run(['check', '--root', root, '--remote', '--endpoint', server.endpoint, '--force-path-style', '--require-synced']);
+    expect(check.code).toBe(1);
+  });
+
+  it('S3 unreachable: one line on stderr, exit 2, no manifest touched', async () => {
+    const root = await tempRoot();
+    const seed = await seedActor0000(root);
+    const before = readFileSync(seed.manifest);
+    const r = await run(['sync', '--root', root, '--remote', '--endpoint', 'http://127.0.0.1:1', '--force-path-style']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^actor-sync: cannot reach S3 at http:\/\/127\.0\.0\.1:1/);
+    expect(r.stdout).toBe('');
+    expect(readFileSync(seed.manifest)).toEqual(before);
+  });
+});

@@ -1,0 +1,144 @@
+/**
+ * SPEC §5: throttling, 5xx and timeouts are retried with backoff; what still fails is reported per image
+ * and never recorded as synced. A fault-injecting proxy sits between the client and s3rver. Bounded in
+ * time: 3 attempts and a 300 ms inactivity timeout.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parseS3Url, type S3Location } from '../../src/s3-url.js';
+import type { S3Access } from '../../src/s3/client.js';
+import { S3ObjectError } from '../../src/s3/errors.js';
+import { download, upload } from '../../src/s3/transfer.js';
+import { verifyUrls } from '../../src/s3/verify.js';
+import { putObject, startFaultProxy, startS3Server, testS3, type FaultProxy, type ProxyRequest, type TestS3Server } from '../helpers/s3.js';
+
+const md5 = (bytes: Buffer | string) => createHash('md5').update(bytes).digest('hex');
+const isList = (r: ProxyRequest) => r.method === 'GET' && /[?&]list-type=2/.test(r.url);
+const isGet = (r: ProxyRequest) => r.method === 'GET' && !/[?&]list-type=/.test(r.url);
+const isPut = (r: ProxyRequest) => r.method === 'PUT';
+const isHead = (r: ProxyRequest) => r.method === 'HEAD';
+
+let server: TestS3Server;
+let direct: S3Access;
+let proxy: FaultProxy;
+let s3: S3Access;
+let n = 0;
+const dir = mkdtempSync(join(tmpdir(), 'actor-sync-faults-'));
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+beforeAll(async () => {
+  server = await startS3Server(['assets', 'other']);
+  direct = testS3(server.endpoint);
+});
+beforeEach(async () => {
+  proxy = await startFaultProxy(server.endpoint);
+  s3 = testS3(proxy.endpoint, { maxAttempts: 3, requestTimeoutMs: 300 });
+});
+
+/** A new object (stored directly, with its MD5 in the metadata) and its location as seen through the proxy. */
+async function stored(bucket = 'assets', body: string | Buffer = `body ${n}`): Promise<{ location: S3Location; md5: string }> {
+  n += 1;
+  const key = `system_actors/training_data/${String(n).padStart(4, '0')}_a/${n}.jpg`;
+  await putObject(direct, bucket, key, body, { md5: md5(body) });
+  return { location: parseS3Url(`${proxy.endpoint}/${bucket}/${key}`), md5: md5(body) };
+}
+
+async function localFile(bytes: Buffer): Promise<string> {
+  n += 1;
+  const path = join(dir, `local-${n}.jpg`);
+  await writeFile(path, bytes);
+  return path;
+}
+
+describe('transient faults are retried', () => {
+  it.each([
+    ['HTTP 500', 'http500'],
+    ['503 SlowDown', 'slowDown'],
+    ['a reset connection', 'reset'],
+    ['a stalled response', 'stall'],
+  ] as const)('a listing survives %s twice', async (_, fault) => {
+    const { location, md5: expected } = await stored();
+    proxy.inject(fault, 2, isList);
+    const facts = await verifyUrls(s3, [location]);
+    expect(facts.get(location.url)).toMatchObject({ exists: true, md5: expected, verifiable: true });
+    expect(proxy.requests.filter(isList).map((r) => r.fault)).toEqual([fault, fault, undefined]);
+    expect(s3.stats.list).toBe(1);
+  });
+
+  it('an upload survives 503 SlowDown and a stalled response', async () => {
+    const bytes = randomBytes(50_000);
+    n += 1;
+    const location = parseS3Url(`${proxy.endpoint}/assets/push/${n}.jpg`);
+    proxy.inject('slowDown', 1, isPut);
+    proxy.inject('stall', 1, isPut);
+    expect(await upload(s3, location, await localFile(bytes), md5(bytes))).toEqual({ etag: md5(bytes) });
+    expect(proxy.requests.filter(isPut).map((r) => r.fault)).toEqual(['slowDown', 'stall', undefined]);
+    expect((await verifyUrls(direct, [location])).get(location.url)).toMatchObject({ exists: true, md5: md5(bytes) });
+  });
+
+  it('a download survives a 500, a reset connection and a body cut off halfway', async () => {
+    const body = randomBytes(100_000);
+    const { location } = await stored('assets', body);
+    proxy.inject('http500', 1, isGet);
+    proxy.inject('reset', 1, isGet);
+    proxy.inject('truncate', 1, isGet);
+    const path = join(dir, `pull-${n}.jpg`);
+    expect(await download(s3, location, path)).toEqual({ md5: md5(body), size: body.length, verified: true });
+    expect((await readFile(path)).equals(body)).toBe(true);
+    expect(proxy.requests.filter(isGet).map((r) => r.fault)).toEqual(['http500', 'reset', 'truncate', undefined]);
+  });
+});
+
+describe('persistent failures are reported per image, never as synced', () => {
+  it('a listing that keeps failing leaves its images unverifiable, with the reason; other buckets are verified', async () => {
+    const failing = await stored('assets');
+    const fine = await stored('other');
+    proxy.inject('http500', Infinity, (r) => isList(r) && r.url.startsWith('/assets'));
+    const facts = await verifyUrls(s3, [failing.location, fine.location]);
+
+    expect(facts.get(failing.location.url)).toMatchObject({ exists: true, md5: null, verifiable: false });
+    expect(facts.get(failing.location.url)?.error).toMatch(/^s3:\/\/assets\/.*: failed after 3 attempts \(InternalError, HTTP 500 Internal Server Error\): We encountered an internal error/);
+    expect(facts.get(fine.location.url)).toMatchObject({ exists: true, md5: fine.md5, verifiable: true });
+    expect(proxy.requests.filter((r) => isList(r) && r.url.startsWith('/assets'))).toHaveLength(3);
+  });
+
+  it('a HEAD that keeps being throttled leaves that multipart object unverifiable', async () => {
+    const { location } = await stored();
+    proxy.rewriteEtags((key) => (key === location.key ? `${'cd'.repeat(16)}-2` : undefined));
+    proxy.inject('slowDown', Infinity, isHead);
+    const fact = (await verifyUrls(s3, [location])).get(location.url);
+    expect(fact).toMatchObject({ exists: true, md5: null, verifiable: false });
+    expect(fact?.error).toMatch(/: failed after 3 attempts \(HTTP 503 Service Unavailable\)$/);
+  });
+
+  it('an upload that keeps stalling fails with a timeout for that image and stores nothing', async () => {
+    const bytes = randomBytes(10_000);
+    n += 1;
+    const location = parseS3Url(`${proxy.endpoint}/assets/push/${n}.jpg`);
+    proxy.inject('stall', Infinity, isPut);
+    const error = await upload(s3, location, await localFile(bytes), md5(bytes)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(S3ObjectError);
+    expect((error as Error).message).toMatch(new RegExp(`^${escape(location.url)}: failed after 3 attempts \\(TimeoutError\\)`));
+    expect((await verifyUrls(direct, [location])).get(location.url)).toMatchObject({ exists: false });
+  });
+
+  it('a download that keeps being cut off writes nothing', async () => {
+    const { location } = await stored('assets', randomBytes(100_000));
+    proxy.inject('truncate', Infinity, isGet);
+    const folder = join(dir, `pull-folder-${n}`);
+    await mkdir(folder);
+    const error = await download(s3, location, join(folder, 'x.jpg')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(S3ObjectError);
+    expect((error as Error).message).toMatch(new RegExp(`^${escape(location.url)}: failed after 3 attempts \\(ECONNRESET\\)`));
+    expect(await readdir(folder)).toEqual([]);
+    expect(proxy.requests.filter(isGet).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

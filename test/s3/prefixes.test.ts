@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { folderOf, listingFor, MANY_ACTORS, planListings } from '../../src/s3/prefixes.js';
+
+const system = (actor: string, i: number) => ({ bucket: 'assets', key: `system_actors/training_data/${actor}/${actor}_${i}.jpg` });
+const custom = (user: string, actor: string, i: number) => ({ bucket: 'assets', key: `${user}/custom_actor/${actor}/training_data/${actor}_${i}.png` });
+const actors = (n: number) => Array.from({ length: n }, (_, i) => `${String(i).padStart(4, '0')}_actor`);
+
+describe('planListings', () => {
+  it('lists each actor folder when few actors are selected', () => {
+    const keys = actors(3).flatMap((a) => [system(a, 0), system(a, 1)]);
+    expect(planListings(keys, false)).toEqual(actors(3).map((a) => ({ bucket: 'assets', prefix: `system_actors/training_data/${a}/` })));
+  });
+
+  it('lists the one prefix all system actors share when many are selected', () => {
+    const keys = actors(289).flatMap((a) => Array.from({ length: 17 }, (_, i) => system(a, i)));
+    expect(planListings(keys, true)).toEqual([{ bucket: 'assets', prefix: 'system_actors/training_data/' }]);
+  });
+
+  it('cuts the shared prefix back to a "/" (actor names share "00")', () => {
+    const keys = ['0001_a', '0002_b'].map((a) => system(a, 0));
+    expect(planListings(keys, true)).toEqual([{ bucket: 'assets', prefix: 'system_actors/training_data/' }]);
+  });
+
+  it('keeps the two layouts apart instead of listing the whole bucket', () => {
+    const user = '7f3c2a9e-1b2d-4c5e-8f90-123456789abc';
+    const keys = [...actors(10).map((a) => system(a, 0)), custom(user, 'x', 0), custom(user, 'y', 1)];
+    expect(planListings(keys, true)).toEqual([
+      { bucket: 'assets', prefix: `${user}/custom_actor/` },
+      { bucket: 'assets', prefix: 'system_actors/training_data/' },
+    ]);
+  });
+
+  it('plans each bucket on its own', () => {
+    const keys = [system('0000_a', 0), { bucket: 'other', key: 'system_actors/training_data/0001_b/x.jpg' }];
+    expect(planListings(keys, true)).toEqual([
+      { bucket: 'assets', prefix: 'system_actors/training_data/0000_a/' },
+      { bucket: 'other', prefix: 'system_actors/training_data/0001_b/' },
+    ]);
+  });
+
+  it('drops a prefix another one covers, and covers every key', () => {
+    const keys = [
+      { bucket: 'b', key: 'a/x.jpg' },
+      { bucket: 'b', key: 'a/deeper/y.jpg' },
+      { bucket: 'b', key: 'ab/z.jpg' },
+      { bucket: 'b', key: 'top.jpg' },
+    ];
+    const listings = planListings(keys, false);
+    expect(listings).toEqual([
+      { bucket: 'b', prefix: 'a/' },
+      { bucket: 'b', prefix: 'ab/' },
+      { bucket: 'b', prefix: 'top.jpg' },
+    ]);
+    for (const key of keys) expect(listingFor(listings, key)).toBeDefined();
+  });
+
+  it('names its threshold', () => {
+    expect(MANY_ACTORS).toBeGreaterThan(1);
+    expect(folderOf('a/b/c.jpg')).toBe('a/b/');
+    expect(folderOf('c.jpg')).toBe('c.jpg');
+  });
+});
