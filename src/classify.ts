@@ -113,9 +113,10 @@ export function classify(input: ClassifyInput): ClassifyResult {
 
     const entry = entryFor(filename, file, url, s3Md5, s3Exists, status, before);
     if (remote) {
-      // A fresh finding replaces the last one, including an ETag that no longer exists.
-      delete entry.s3_etag;
+      // A fresh finding replaces the last one; a finding without an ETag (a download) keeps the known one
+      // unless the object is gone.
       if (remote.etag !== undefined) entry.s3_etag = remote.etag;
+      else if (!remote.exists || !sameUrl) delete entry.s3_etag;
       if (remote.checkedAt !== undefined) entry.s3_checked_at = remote.checkedAt;
     }
     entries.push(entry);

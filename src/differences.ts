@@ -3,7 +3,7 @@
  * Pure: the manifest's entries before, the entries after.
  */
 import type { TrainingEntry, TrainingStatistics } from './manifest/schema.js';
-import { sameJson } from './manifest/merge.js';
+import { sameEntries } from './manifest/merge.js';
 import { OWNED_STATISTICS } from './manifest/schema.js';
 
 export interface Difference {
@@ -29,7 +29,7 @@ export function entryDifferences(actor: string, before: readonly TrainingEntry[]
     for (const key of found) differences.push({ actor, file: entry.filename, what: `${key}: ${show(was[key])} → ${show(entry[key])}` });
     // Same content, new stat (a touch, a fresh checkout, a copy): sync still rewrites the entry, so
     // check must say so, or the two would disagree about "nothing would change".
-    if (found.length === 0 && !sameJson(was, entry)) {
+    if (found.length === 0 && !sameEntries([was], [entry])) {
       differences.push({ actor, file: entry.filename, what: statChange(was, entry) });
     }
   }

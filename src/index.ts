@@ -5,3 +5,7 @@ export { parseS3Url, isSafeFilename, type S3Location } from './s3-url.js';
 export { SyncSummarySchema, StatusSummarySchema, CheckSummarySchema, type SyncSummary, type StatusSummary, type CheckSummary } from './summary.js';
 export { ManifestSchema, TrainingEntrySchema, STATUSES, type Status, type TrainingEntry } from './manifest/schema.js';
 export { runCli } from './cli/program.js';
+export { startServer } from './server/app.js';
+export { TrainingDataSchema, TrainingImageSchema, ActorListSchema, ActorRowSchema, HealthSchema, ErrorBodySchema } from './server/schema.js';
+export { TransferSummarySchema, type TransferSummary } from './summary.js';
+export { BenchSummarySchema, type BenchSummary } from './throughput.js';

@@ -53,6 +53,12 @@ export const CheckSummarySchema = SyncSummarySchema.extend({
 });
 export type CheckSummary = z.infer<typeof CheckSummarySchema>;
 
+/** `actor-sync push --json` and `pull --json`: the summary plus every transfer. */
+export const TransferSummarySchema = SyncSummarySchema.extend({
+  transfers: z.array(z.object({ actor: z.string(), filename: z.string(), url: z.string(), bytes: z.number().int(), error: z.string().optional() })),
+});
+export type TransferSummary = z.infer<typeof TransferSummarySchema>;
+
 export function countsOf(actor: ActorReport): Counts {
   const s = actor.statistics;
   return {

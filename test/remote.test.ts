@@ -1,28 +1,14 @@
 /** `sync --remote`, `status --remote`, `check --remote` against a real S3-compatible server on loopback. */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SyncSummarySchema, StatusSummarySchema } from '../src/summary.js';
-import { putObject, startS3Server, testS3, TEST_CREDENTIALS } from './helpers/s3.js';
+import { putObject, startS3Server, testS3 } from './helpers/s3.js';
+import { run } from './helpers/s3-cli.js';
 import { addImages, manifestPath, readJson, SEED_LISTED, SEED_NAME, SEED_URLS, seedActor0000, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
 
-const CLI = resolve(import.meta.dirname, '../dist/src/cli/main.js');
 const BUCKET = 'story-boards-assets';
 const OTHER = 'custom-actors';
-const env = { AWS_ACCESS_KEY_ID: TEST_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: TEST_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-west-1' };
-
-export function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
-
 const key = (file: string) => `system_actors/training_data/${SEED_NAME}/${file}`;
 
 describe('--remote', () => {

@@ -29,6 +29,8 @@ export interface CommandContext {
   stdout: { write(text: string): unknown };
   stderr: NodeJS.WriteStream | { write(text: string): unknown; isTTY?: boolean };
   signal?: AbortSignal;
+  /** A command whose normal stop is SIGINT/SIGTERM (serve) calls this: it then exits with its own code. */
+  signalIsStop?: () => void;
 }
 
 export function addCommonOptions(command: Command): Command {

@@ -8,16 +8,22 @@ import { runCli } from './program.js';
 
 const controller = new AbortController();
 let signalExit: number | undefined;
+let signalIsStop = false;
 
 for (const [signal, code] of [['SIGINT', EXIT.sigint], ['SIGTERM', EXIT.sigterm]] as const) {
   process.on(signal, () => {
     if (signalExit !== undefined) process.exit(code);
     signalExit = code;
-    process.stderr.write(`\nactor-sync: ${signal}: finishing commits in flight, starting nothing new (again to stop at once)\n`);
+    if (!signalIsStop) process.stderr.write(`\nactor-sync: ${signal}: finishing commits in flight, starting nothing new (again to stop at once)\n`);
     controller.abort();
   });
 }
 
-const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: controller.signal });
-process.exitCode = signalExit ?? code;
+const code = await runCli(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  signal: controller.signal,
+  signalIsStop: () => void (signalIsStop = true),
+});
+process.exitCode = signalIsStop ? code : (signalExit ?? code);
 // Pending stdout writes to a pipe are flushed by Node before the natural exit; nothing else keeps the loop alive.

@@ -1,10 +1,14 @@
 /** The command line: one commander program, one subcommand per file; returns an exit code, never exits. */
 import { Command, CommanderError } from 'commander';
 import { EXIT, messageOf, UsageError } from '../errors.js';
+import { benchCommand, defineBench } from './bench.js';
 import { checkCommand, defineCheck } from './check.js';
 import type { CommandContext } from './common.js';
+import { defineServe, serveCommand } from './serve.js';
+import { defineRestore, restoreCommand } from './restore-legacy.js';
 import { defineStatus, statusCommand } from './status.js';
 import { defineSync, syncCommand } from './sync.js';
+import { definePull, definePush, transferCommand } from './transfer.js';
 
 export async function runCli(argv: string[], context: CommandContext): Promise<number> {
   let code: number = EXIT.ok;
@@ -17,6 +21,11 @@ export async function runCli(argv: string[], context: CommandContext): Promise<n
     defineSync(async (flags) => void (code = await syncCommand(flags, context))),
     defineStatus(async (actors, flags) => void (code = await statusCommand(actors, flags, context))),
     defineCheck(async (flags) => void (code = await checkCommand(flags, context))),
+    defineServe(async (flags) => void (code = await serveCommand(flags, context))),
+    defineBench(async (flags) => void (code = await benchCommand(flags, context))),
+    definePush(async (flags) => void (code = await transferCommand('push', flags, context))),
+    definePull(async (flags) => void (code = await transferCommand('pull', flags, context))),
+    defineRestore(async (actors, flags) => void (code = await restoreCommand(actors, flags, context))),
   ];
   for (const command of commands) {
     program.addCommand(command.exitOverride().configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: (s) => context.stderr.write(s) }));

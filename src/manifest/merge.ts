@@ -20,9 +20,18 @@ export function withTrainingData(manifest: Json, entries: TrainingEntry[], stati
 
 /** True when the owned entries or statistics differ from what the manifest holds (the timestamp does not count). */
 export function ownedFieldsDiffer(manifest: Json, entries: TrainingEntry[], statistics: TrainingStatistics): boolean {
-  if (!sameJson(manifest.training_data ?? null, entries)) return true;
+  if (!sameEntries(manifest.training_data, entries)) return true;
   const stats = isObject(manifest.statistics) ? manifest.statistics : {};
   return OWNED_STATISTICS.some((key) => stats[key] !== statistics[key]);
+}
+
+/**
+ * Entries equal but for `s3_checked_at`: a remote check that finds nothing new must not rewrite the
+ * manifest only to move that timestamp (it records the check that last changed something).
+ */
+export function sameEntries(a: unknown, b: unknown): boolean {
+  const strip = (value: unknown) => (Array.isArray(value) ? value.map((e) => (isObject(e) ? { ...e, s3_checked_at: undefined } : e)) : value ?? null);
+  return sameJson(strip(a), strip(b));
 }
 
 /**

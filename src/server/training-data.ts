@@ -12,6 +12,10 @@ type Counts = Pick<TrainingData, 'total_count' | 'synced_count' | 'local_only_co
 
 /** The API's view of an actor whose assessment succeeded. */
 export function trainingDataOf(actor: Actor, assessment: Assessment, baseImagePath: string | null): TrainingData {
+  const counted = assessment.report.statistics?.training_images_count;
+  if (counted !== assessment.entries.length) {
+    throw new Error(`the assessment of ${actor.name} counts ${counted} images but carries ${assessment.entries.length} entries (was it asked to explain?)`);
+  }
   const tracked = new Set(assessment.tracked);
   const images: TrainingImage[] = assessment.entries.map((entry, index) => {
     const local = entry.md5_hash != null && entry.local_path != null;

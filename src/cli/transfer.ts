@@ -1,0 +1,61 @@
+/** `actor-sync push` and `actor-sync pull`: S3 transfers, then manifests committed. */
+import { Command } from 'commander';
+import { addCommonOptions, addS3Options, exitCodeOf, report, s3OptionsOf, type CommandContext, type CommonFlags, type S3Flags } from './common.js';
+
+export interface TransferFlags extends CommonFlags, S3Flags {
+  dryRun?: boolean;
+  keepLegacy?: boolean;
+  wait?: boolean;
+  repair?: boolean;
+  uploadUrlTemplate?: string;
+}
+
+export async function transferCommand(kind: 'push' | 'pull', flags: TransferFlags, context: CommandContext): Promise<number> {
+  const [{ runPush, runPull }, summaries, { createProgress }, { parseShard }] = await Promise.all([
+    import('../transfers.js'),
+    import('../summary.js'),
+    import('../progress.js'),
+    import('../shard.js'),
+  ]);
+  const run = kind === 'push' ? runPush : runPull;
+  const result = await run({
+    root: flags.root,
+    actorsDir: flags.actorsDir,
+    manifestsDir: flags.manifestsDir,
+    actors: flags.actor.length > 0 ? flags.actor : undefined,
+    workers: flags.workers,
+    shard: parseShard(flags.shard, flags.shardCount),
+    dryRun: flags.dryRun,
+    keepLegacy: flags.keepLegacy,
+    wait: flags.wait,
+    repair: flags.repair,
+    uploadUrlTemplate: flags.uploadUrlTemplate,
+    s3: s3OptionsOf(flags),
+    signal: context.signal,
+    progress: createProgress({ label: kind, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream }),
+  });
+  const summary = summaries.TransferSummarySchema.parse({ ...summaries.summarize(kind, result), transfers: result.transfers });
+  const verb = kind === 'push' ? 'upload' : 'download';
+  const failed = result.transfers.filter((t) => t.error).length;
+  const lines = result.transfers.map((t) => `${flags.dryRun ? `would ${verb}` : t.error ? 'failed' : `${verb}ed`}: ${t.actor} / ${t.filename} ${kind === 'push' ? '→' : '←'} ${t.url}\n`).join('');
+  const text = `${flags.quiet ? '' : lines}${kind}: ${result.transfers.length - failed} ${verb}s${flags.dryRun ? ' planned' : ''}, ${failed} failed\n`;
+  await report(context, flags, summary, summary, text);
+  return exitCodeOf(summary);
+}
+
+function define(kind: 'push' | 'pull', description: string, run: (flags: TransferFlags) => Promise<void>): Command {
+  const command = addS3Options(addCommonOptions(new Command(kind)), false)
+    .description(description)
+    .option('--dry-run', 'list the transfers, change nothing')
+    .option('--keep-legacy', 'keep response.json files')
+    .option('--wait', 'wait for another run on this data root instead of failing');
+  if (kind === 'push') {
+    command
+      .option('--repair', 're-upload out_of_sync images (the local file wins)')
+      .option('--upload-url-template <url>', 'where an image goes when its actor has no S3 image yet ({actor_name}, {actor_id}, {filename})');
+  }
+  return command.action(run);
+}
+
+export const definePush = (run: (flags: TransferFlags) => Promise<void>) => define('push', 'upload local_only images (--repair: also out_of_sync), then commit manifests', run);
+export const definePull = (run: (flags: TransferFlags) => Promise<void>) => define('pull', 'download s3_only images, verify their MD5, then commit manifests', run);

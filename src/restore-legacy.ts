@@ -1,0 +1,68 @@
+/**
+ * `restore-legacy`: the rollback path. Rebuilds each selected actor's `response.json` from its manifest's
+ * URLs, in the shape the training job wrote, through the atomic writer. An existing response.json is kept
+ * unless `force`.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { listActors, selects } from './discover.js';
+import { InputError, messageOf, type ActorFailure } from './errors.js';
+import { acquireLock } from './lock.js';
+import { commitFile } from './manifest/commit.js';
+import { readManifest } from './read-actor.js';
+import { resolveDataRoot, type RootOptions } from './root.js';
+import { lockName } from './shard.js';
+
+export interface RestoreOptions extends RootOptions {
+  actors?: string[];
+  force?: boolean;
+  dryRun?: boolean;
+  wait?: boolean;
+}
+
+export type RestoreOutcome = 'restored' | 'kept' | 'no-urls' | 'failed';
+
+export interface RestoreReport {
+  dryRun: boolean;
+  actors: { id: string; name: string; outcome: RestoreOutcome; urls: number; file: string }[];
+  errors: ActorFailure[];
+}
+
+/** The `response.json` a training job would have written for these URLs. */
+export function legacyResponse(actorName: string, urls: string[]): string {
+  const body = { output: { output: { actor_id: actorName, s3_image_urls: urls, restored_by: 'actor-sync restore-legacy' }, status: 'success' }, status: 'COMPLETED' };
+  return `${JSON.stringify(body, null, 2)}\n`;
+}
+
+export async function restoreLegacy(options: RestoreOptions): Promise<RestoreReport> {
+  const data = await resolveDataRoot(options);
+  const dryRun = options.dryRun ?? false;
+  const lock = dryRun ? undefined : await acquireLock(data.manifestsDir, lockName(undefined), { wait: options.wait ?? false });
+  try {
+    const { actors } = await listActors(data);
+    const selected = options.actors?.length ? actors.filter((a) => options.actors!.some((s) => selects(a, s))) : actors;
+    const report: RestoreReport = { dryRun, actors: [], errors: [] };
+    for (const actor of selected) {
+      const file = join(actor.trainingDir, 'response.json');
+      const row = { id: actor.id, name: actor.name, outcome: 'failed' as RestoreOutcome, urls: 0, file };
+      report.actors.push(row);
+      try {
+        const manifest = await readManifest(actor.manifestPath);
+        const urls = (manifest?.entries ?? []).flatMap((e) => (e.s3_url ? [e.s3_url] : []));
+        row.urls = urls.length;
+        if (urls.length === 0) row.outcome = 'no-urls';
+        else if (existsSync(file) && !options.force) row.outcome = 'kept';
+        else {
+          if (!dryRun) await commitFile(file, legacyResponse(actor.name, urls));
+          row.outcome = 'restored';
+        }
+      } catch (error) {
+        const failure = error instanceof InputError ? { file: error.file, reason: error.reason } : { file, reason: messageOf(error) };
+        report.errors.push({ actor: actor.name, ...failure });
+      }
+    }
+    return report;
+  } finally {
+    await lock?.release();
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * The HTTP server of SPEC §6 on `node:http`: routing, the headers every answer carries, and the one place
+ * where anything thrown becomes a response. Handlers live in `api.ts` (JSON), `thumbnails.ts` (image
+ * files) and `page.ts` (the page). Request targets are matched segment by segment on the raw path, before
+ * any decoding, and each parameter is decoded and validated on its own: `..`, `%2F` or NUL can never
+ * change which route answers, and no route maps a request path onto the file system.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { UsageError, messageOf } from '../errors.js';
+import { createPool } from '../pool.js';
+import { resolveDataRoot, type DataRoot, type RootOptions } from '../root.js';
+import { decodeSegment } from './actors.js';
+import { createApi, type Api } from './api.js';
+import { badRequest, HttpError, INTERNAL_ERROR, methodNotAllowed, misdirected, notFound } from './errors.js';
+import { FAVICON_SVG, PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
+import { ErrorBodySchema } from './schema.js';
+import { openThumbnail, sendThumbnail } from './thumbnails.js';
+
+export interface ServerOptions extends RootOptions {
+  /** Default `127.0.0.1`. */
+  host?: string;
+  /** Default 8787; 0 picks a free port. */
+  port?: number;
+  /** Hashing threads; default the machine's available parallelism. */
+  workers?: number;
+  /** Where failures that are not the client's fault are logged, with their stack (default: stderr). */
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  /** `http://<host>:<port>`, the port the server actually listens on. */
+  url: string;
+  host: string;
+  port: number;
+  /** Stops accepting connections, lets requests in flight finish, then stops the workers. Idempotent. */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8787;
+const METHODS = ['GET', 'HEAD'] as const;
+
+/** Slow or stalled clients cannot hold a connection: headers within 10 s, the whole request within 30 s. */
+const TIMEOUTS = { headersTimeout: 10_000, requestTimeout: 30_000, keepAliveTimeout: 5_000 };
+/** How long `close()` waits for requests in flight before cutting their connections. */
+const CLOSE_GRACE_MS = 10_000;
+
+type Handler = (params: string[], req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
+interface Route {
+  /** Literal segments, and `:name` for a parameter (decoded with `decodeSegment`). */
+  pattern: string[];
+  handle: Handler;
+}
+
+/**
+ * Starts the server and its worker pool.
+ * @throws {UsageError} when the data root is missing or the address cannot be listened on.
+ * @example
+ * const server = await startServer({ root: '/data/studio', port: 0 });
+ * console.log(server.url); // http://127.0.0.1:40123
+ * await server.close();
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const data = await resolveDataRoot(options);
+  const host = options.host ?? DEFAULT_HOST;
+  const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
+  const pool = createPool(options.workers);
+  const api = createApi(data, pool);
+  const routes = routesOf(api, data);
+  let loopback = true;
+
+  const server = createServer((req, res) => {
+    void respond(req, res, routes, loopback, log);
+  });
+  Object.assign(server, TIMEOUTS);
+  try {
+    await listen(server, host, options.port ?? DEFAULT_PORT);
+  } catch (error) {
+    await pool.destroy();
+    throw new UsageError(`cannot listen on ${host}:${options.port ?? DEFAULT_PORT} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)}); choose another --host or --port`);
+  }
+  const address = server.address() as AddressInfo;
+  loopback = isLoopbackAddress(address.address);
+  const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    host: address.address,
+    port: address.port,
+    close: () => (closing ??= shutDown(server, () => pool.destroy())),
+  };
+}
+
+function routesOf(api: Api, data: DataRoot): Route[] {
+  return [
+    { pattern: [], handle: (_, __, res) => sendText(res, 'text/html; charset=utf-8', PAGE_HTML, { 'Content-Security-Policy': PAGE_CSP }) },
+    { pattern: ['page.css'], handle: (_, __, res) => sendText(res, 'text/css; charset=utf-8', PAGE_CSS) },
+    { pattern: ['page.js'], handle: (_, __, res) => sendText(res, 'text/javascript; charset=utf-8', PAGE_JS) },
+    { pattern: ['favicon.svg'], handle: (_, __, res) => sendText(res, 'image/svg+xml', FAVICON_SVG) },
+    { pattern: ['healthz'], handle: (_, __, res) => sendJson(res, 200, api.health()) },
+    { pattern: ['api', 'actors'], handle: async (_, __, res) => sendJson(res, 200, await api.actorList()) },
+    {
+      pattern: ['api', 'actors', ':actor', 'training-data'],
+      handle: async ([actor], _, res) => sendJson(res, 200, await api.trainingData(actor!)),
+    },
+    {
+      pattern: ['thumbnails', ':actor', ':file'],
+      handle: async ([actor, file], req, res) => sendThumbnail(req, res, await openThumbnail(data, actor!, file!)),
+    },
+  ];
+}
+
+async function respond(req: IncomingMessage, res: ServerResponse, routes: Route[], loopback: boolean, log: (line: string) => void): Promise<void> {
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+  try {
+    if (loopback) requireLoopbackHost(req);
+    const target = req.url ?? '';
+    if (!target.startsWith('/')) throw badRequest('the request target must be a path starting with "/"');
+    const path = target.split(/[?#]/, 1)[0]!;
+    const segments = path === '/' ? [] : path.slice(1).split('/');
+    const route = routes.find((candidate) => matches(candidate.pattern, segments));
+    if (route === undefined) throw notFound('nothing here; the API is GET /api/actors, GET /api/actors/:actorId/training-data and GET /healthz');
+    if (!(METHODS as readonly string[]).includes(req.method ?? '')) throw methodNotAllowed(req.method ?? '?', METHODS);
+    const params = route.pattern.flatMap((part, i) => (part.startsWith(':') ? [decodeSegment(segments[i]!, part === ':actor' ? 'the actor id' : 'the filename')] : []));
+    await route.handle(params, req, res);
+  } catch (error) {
+    sendError(res, error, log, req);
+  }
+}
+
+function matches(pattern: string[], segments: string[]): boolean {
+  return pattern.length === segments.length && pattern.every((part, i) => part.startsWith(':') || part === segments[i]);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(text);
+}
+
+function sendText(res: ServerResponse, type: string, text: string, headers: Record<string, string> = {}): void {
+  res.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache' });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, error: unknown, log: (line: string) => void, req: IncomingMessage): void {
+  const known = error instanceof HttpError;
+  if (!known || error.status >= 500) {
+    // The stack goes to the server's log only; the client gets the message (HttpError) or a fixed sentence.
+    log(`actor-sync serve: ${req.method} ${req.url}: ${known ? error.message : ((error as Error)?.stack ?? messageOf(error))}`);
+  }
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = ErrorBodySchema.parse({ error: known ? error.message : INTERNAL_ERROR });
+  sendJson(res, known ? error.status : 500, body, known ? error.headers : {});
+}
+
+/**
+ * DNS rebinding: a web page can point its own name at 127.0.0.1 and read a loopback server with the
+ * visitor's browser. Such requests carry the page's name in Host, so a loopback server answers only to
+ * loopback names.
+ */
+function requireLoopbackHost(req: IncomingMessage): void {
+  const host = req.headers.host;
+  if (host === undefined) return;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
+  const lower = name.toLowerCase();
+  if (lower === 'localhost' || lower.endsWith('.localhost') || lower === '[::1]' || /^127(\.\d{1,3}){3}$/.test(lower)) return;
+  throw misdirected(host);
+}
+
+function isLoopbackAddress(address: string): boolean {
+  return address === '::1' || /^(::ffff:)?127\./.test(address);
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+async function shutDown(server: Server, stopWorkers: () => Promise<void>): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const grace = setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS);
+  grace.unref();
+  try {
+    await closed;
+  } finally {
+    clearTimeout(grace);
+    await stopWorkers();
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * Safe serving of an actor's local training images, for the page's thumbnails (the browser scales them).
+ * Only a file that is all of these is ever opened: named by a safe filename with an image extension and
+ * not hidden, in the `training_data` of an actor that discovery lists, whose real path (symlinks resolved)
+ * is inside that same `training_data` and still has an image name, and that is a regular file when
+ * opened (O_NOFOLLOW and O_NONBLOCK: a symlink or FIFO swapped in at the last moment is refused and
+ * cannot hang the server). Everything else is one 404, so an answer tells nothing about what exists.
+ */
+import { constants, type Stats } from 'node:fs';
+import { open, realpath, type FileHandle } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { basename, extname, join, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { IMAGE_EXTENSION } from '../discover.js';
+import type { DataRoot } from '../root.js';
+import { isSafeFilename } from '../s3-url.js';
+import { findActor } from './actors.js';
+import { notFound } from './errors.js';
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.avif': 'image/avif',
+  '.bmp': 'image/bmp',
+};
+
+interface OpenImage {
+  handle: FileHandle;
+  stats: Stats;
+  contentType: string;
+}
+
+/** True for a name the server may serve: what `listImages` would count as a training image. */
+function isImageName(name: string): boolean {
+  return isSafeFilename(name) && !name.startsWith('.') && IMAGE_EXTENSION.test(name);
+}
+
+/**
+ * Opens `filename` (decoded) of the actor `selector` names.
+ * @throws {HttpError} 404 for anything but a servable image; 400/409 from the actor lookup.
+ */
+export async function openThumbnail(data: DataRoot, selector: string, filename: string): Promise<OpenImage> {
+  const missing = () => notFound(`no image ${JSON.stringify(filename)} in the training data of ${JSON.stringify(selector)}`);
+  if (!isImageName(filename)) throw missing();
+  const actor = await findActor(data, selector);
+  const folder = await realpath(actor.trainingDir).catch(() => undefined);
+  const real = await realpath(join(actor.trainingDir, filename)).catch(() => undefined);
+  if (folder === undefined || real === undefined || !real.startsWith(folder + sep) || !isImageName(basename(real))) throw missing();
+
+  const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(() => undefined);
+  if (handle === undefined) throw missing();
+  try {
+    const stats = await handle.stat();
+    if (!stats.isFile()) throw missing();
+    return { handle, stats, contentType: CONTENT_TYPES[extname(real).toLowerCase()] ?? 'application/octet-stream' };
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}
+
+/** Answers the request with the opened image (200, or 304 when the client's copy is current); closes it. */
+export async function sendThumbnail(req: IncomingMessage, res: ServerResponse, image: OpenImage): Promise<void> {
+  const { handle, stats } = image;
+  const etag = `W/"${stats.size.toString(16)}-${Math.trunc(stats.mtimeMs).toString(16)}-${stats.ino.toString(16)}"`;
+  res.setHeader('ETag', etag);
+  res.setHeader('Last-Modified', stats.mtime.toUTCString());
+  // The file may change at any time (that is what the page is for): revalidate every time.
+  res.setHeader('Cache-Control', 'no-cache');
+  res.setHeader('Content-Security-Policy', "default-src 'none'; sandbox");
+  if (req.headers['if-none-match'] === etag) {
+    await handle.close();
+    res.writeHead(304).end();
+    return;
+  }
+  res.writeHead(200, { 'Content-Type': image.contentType, 'Content-Length': stats.size });
+  if (req.method === 'HEAD' || stats.size === 0) {
+    await handle.close();
+    res.end();
+    return;
+  }
+  // Exactly the size announced, even if the file grows meanwhile; the stream closes the handle.
+  const stream = handle.createReadStream({ start: 0, end: stats.size - 1 });
+  await pipeline(stream, res).catch(() => {
+    // The client went away or the file shrank: the response is cut short; nothing else to do.
+    res.destroy();
+  });
+}

@@ -1,0 +1,144 @@
+/**
+ * `push` and `pull`: a sync (commit what is on disk), the transfers it calls for, then a second pass that
+ * records what each transfer proved. A manifest changes only after its transfers fully succeeded; a
+ * transfer that fails is reported for its image and never recorded as synced. Nothing is deleted.
+ */
+import { join } from 'node:path';
+import type { AssessTask, RemoteCheck } from './assess.js';
+import type { Actor } from './discover.js';
+import { messageOf, type ActorFailure } from './errors.js';
+import { acquireLock, type RunLock } from './lock.js';
+import type { TrainingEntry } from './manifest/schema.js';
+import { resolveDataRoot } from './root.js';
+import type { S3Access, S3Options } from './s3/client.js';
+import { parseS3Url, type S3Location } from './s3-url.js';
+import { lockName } from './shard.js';
+import { runSync, type SyncOptions, type SyncReport } from './sync.js';
+
+/** SPEC §5: where an image with no S3 URL goes when its actor has no other S3 image. */
+export const DEFAULT_UPLOAD_URL_TEMPLATE = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/{actor_name}/{filename}';
+
+export interface TransferOptions extends Omit<SyncOptions, 'remote' | 'explain' | 'transfers' | 'lock'> {
+  s3: S3Options;
+  /** push: also re-upload `out_of_sync` images (the local file wins). */
+  repair?: boolean;
+  /** push: `{actor_name}`, `{actor_id}` and `{filename}` are replaced. */
+  uploadUrlTemplate?: string;
+}
+
+/** One planned or finished transfer. */
+export interface Transfer {
+  actor: string;
+  filename: string;
+  url: string;
+  bytes: number;
+  /** Set when the transfer failed (after retries). */
+  error?: string;
+}
+
+export interface TransferReport extends SyncReport {
+  transfers: Transfer[];
+}
+
+type Plan = (actor: string, entries: TrainingEntry[]) => { filename: string; url: string; bytes: number }[];
+
+/** Uploads `local_only` images (and, with `repair`, `out_of_sync` ones), then records them as synced. */
+export async function runPush(options: TransferOptions): Promise<TransferReport> {
+  const template = options.uploadUrlTemplate ?? DEFAULT_UPLOAD_URL_TEMPLATE;
+  const plan: Plan = (actor, entries) =>
+    entries
+      .filter((e) => e.local_path && (e.status === 'local_only' || (options.repair && e.status === 'out_of_sync')))
+      .map((e) => ({ filename: e.filename, url: e.s3_url ?? uploadUrl(actor, e.filename, entries, template), bytes: e.size_bytes ?? 0 }));
+  return transfer(options, plan, async (s3, location, entry, data) => {
+    const { upload } = await import('./s3/transfer.js');
+    const { etag } = await upload(s3, location, join(data.root, entry.local_path!), entry.md5_hash!);
+    return { exists: true, md5: entry.md5_hash!, etag, checkedAt: new Date().toISOString() };
+  });
+}
+
+/** Downloads `s3_only` images, verifying each MD5, writing each atomically; then records them as synced. */
+export async function runPull(options: TransferOptions): Promise<TransferReport> {
+  const plan: Plan = (_actor, entries) =>
+    entries.filter((e) => e.status === 's3_only' && e.s3_url).map((e) => ({ filename: e.filename, url: e.s3_url!, bytes: 0 }));
+  return transfer(options, plan, async (s3, location, entry, _data, actor) => {
+    const { download } = await import('./s3/transfer.js');
+    const got = await download(s3, location, join(actor.trainingDir, entry.filename));
+    return { exists: true, md5: got.md5, checkedAt: new Date().toISOString() };
+  });
+}
+
+/** Next to the actor's other S3 images when it has any, else where the template says. */
+export function uploadUrl(actor: string, filename: string, entries: TrainingEntry[], template: string): string {
+  const sibling = entries.find((e) => e.s3_url && e.s3_exists !== false)?.s3_url;
+  if (sibling) {
+    const cut = sibling.split(/[?#]/)[0]!;
+    return `${cut.slice(0, cut.lastIndexOf('/') + 1)}${encodeURIComponent(filename)}`;
+  }
+  const id = actor.includes('_') ? actor.slice(0, actor.indexOf('_')) : actor;
+  return template.replaceAll('{actor_name}', encodeURIComponent(actor)).replaceAll('{actor_id}', encodeURIComponent(id)).replaceAll('{filename}', encodeURIComponent(filename));
+}
+
+type Move = (s3: S3Access, location: S3Location, entry: TrainingEntry, data: { root: string }, actor: Actor) => Promise<RemoteCheck>;
+
+async function transfer(options: TransferOptions, plan: Plan, move: Move): Promise<TransferReport> {
+  const started = performance.now();
+  const data = await resolveDataRoot(options);
+  const dryRun = options.dryRun ?? false;
+  let lock: RunLock | undefined;
+  if (!dryRun) lock = await acquireLock(data.manifestsDir, lockName(options.shard), { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
+  try {
+    // First, the manifests as the disk is now: the transfers are chosen from them.
+    const first = await runSync({ ...options, lock, explain: true });
+    const planned: (Transfer & { entry: TrainingEntry; actorName: string })[] = [];
+    for (const actor of first.actors) {
+      if (actor.errors.length > 0 || !actor.entries) continue;
+      const byName = new Map(actor.entries.map((e) => [e.filename, e]));
+      for (const item of plan(actor.name, actor.entries)) planned.push({ actor: actor.name, actorName: actor.name, entry: byName.get(item.filename)!, ...item });
+    }
+    for (const actor of first.actors) delete actor.entries;
+    if (dryRun || planned.length === 0) return { ...first, transfers: planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes })) };
+
+    const { createS3 } = await import('./s3/client.js');
+    const s3 = createS3(options.s3);
+    const found = new Map<string, Required<Pick<AssessTask, 'remote' | 'assignedUrls'>>>();
+    const { listActors } = await import('./discover.js');
+    const actors = new Map((await listActors(data)).actors.map((a) => [a.name, a]));
+    const transfers: Transfer[] = [];
+    try {
+      await Promise.all(
+        planned.map(async (item) => {
+          const done: Transfer = { actor: item.actor, filename: item.filename, url: item.url, bytes: item.bytes };
+          transfers.push(done);
+          if (options.signal?.aborted) return void (done.error = 'not started: interrupted');
+          try {
+            const location = parseS3Url(item.url);
+            if (location.filename !== item.filename) throw new Error(`the URL names "${location.filename}", not "${item.filename}"`);
+            const fact = await move(s3, location, item.entry, data, actors.get(item.actorName)!);
+            const record = found.get(item.actorName) ?? { remote: {}, assignedUrls: {} };
+            record.remote[item.url] = fact;
+            record.assignedUrls[item.filename] = item.url;
+            found.set(item.actorName, record);
+          } catch (error) {
+            if ((error as Error).name === 'UsageError') throw error;
+            done.error = messageOf(error);
+          }
+        }),
+      );
+    } finally {
+      s3.close();
+    }
+
+    // Then record what the transfers proved, actor by actor.
+    const second = found.size > 0 ? await runSync({ ...options, actors: [...found.keys()], lock, transfers: found, wait: false }) : undefined;
+    const after = new Map(second?.actors.map((a) => [a.name, a]));
+    const actorsOut = first.actors.map((a) => after.get(a.name) ?? a);
+    for (const failed of transfers.filter((t) => t.error)) {
+      const actor = actorsOut.find((a) => a.name === failed.actor);
+      const problem: ActorFailure = { actor: failed.actor, file: failed.url, reason: `${failed.filename}: ${failed.error}; not recorded as synced` };
+      actor?.errors.push(problem);
+    }
+    return { ...first, actors: actorsOut, s3Requests: { ...s3.stats }, transfers, durationMs: performance.now() - started };
+  } finally {
+    await lock?.release();
+  }
+}

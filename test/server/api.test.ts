@@ -1,0 +1,131 @@
+/**
+ * The API's bounds on work, with a pool whose assessments the test finishes by hand: requests for one
+ * actor coalesce, single-actor assessments are bounded and a burst beyond the waiting room is answered
+ * 503 instead of queued, and the actor list assesses at most `threads` actors at once.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Assessment, AssessTask } from '../../src/assess.js';
+import { emptyReport } from '../../src/report.js';
+import { resolveDataRoot } from '../../src/root.js';
+import { createApi, MAX_WAITING } from '../../src/server/api.js';
+import { HttpError } from '../../src/server/errors.js';
+import { statisticsOf } from '../../src/classify.js';
+import { tempRoot } from '../helpers/root.js';
+
+/** A fake pool: each assessment waits until the test finishes it; it records what ran and how many at once. */
+function handPool(threads: number) {
+  const pending: { task: AssessTask; finish: () => void }[] = [];
+  const tasks: AssessTask[] = [];
+  let inFlight = 0;
+  let most = 0;
+  let started = 0;
+  const onStart: (() => void)[] = [];
+  const assess = (task: AssessTask) =>
+    new Promise<Assessment>((resolve) => {
+      started += 1;
+      tasks.push(task);
+      inFlight += 1;
+      most = Math.max(most, inFlight);
+      const run = started;
+      pending.push({
+        task,
+        finish: () => {
+          inFlight -= 1;
+          resolve({ report: { ...emptyReport(task.actor, 'unchanged'), statistics: statisticsOf([]) }, entries: [], tracked: [], good: {}, manifestUpdated: `run ${run}` });
+        },
+      });
+      onStart.splice(0).forEach((wake) => wake());
+    });
+  /** Settles once `n` assessments have started in all. */
+  const started$ = (n: number) =>
+    new Promise<void>((resolve) => {
+      const check = () => (started >= n ? resolve() : onStart.push(check));
+      check();
+    });
+  return { pool: { threads, assess }, pending, tasks, started$, stats: () => ({ started, most, inFlight }) };
+}
+
+async function rootWithActors(count: number) {
+  const root = await tempRoot();
+  for (let i = 0; i < count; i += 1) await mkdir(join(root, 'data', 'actors', `${String(i).padStart(4, '0')}_actor`));
+  return resolveDataRoot({ root });
+}
+
+describe('bounded work', () => {
+  it('a burst of requests for one actor costs two assessments, each answer started after its request', async () => {
+    const data = await rootWithActors(1);
+    const hand = handPool(2);
+    const api = createApi(data, hand.pool);
+    const first = api.trainingData('0000');
+    await hand.started$(1);
+    const burst = Array.from({ length: 30 }, () => api.trainingData('0000'));
+    hand.pending.shift()!.finish();
+    expect((await first).manifest_updated).toBe('run 1');
+    await hand.started$(2);
+    hand.pending.shift()!.finish();
+    const answers = await Promise.all(burst);
+    expect(new Set(answers.map((a) => a.manifest_updated)), 'nobody got the run already under way when it asked').toEqual(new Set(['run 2']));
+    expect(hand.stats()).toMatchObject({ started: 2, most: 1 });
+    for (const task of hand.tasks) expect(task).toMatchObject({ verify: false, keepLegacy: true, explain: true });
+  });
+
+  it(`single actors: at most 2 × threads assessed at once and ${MAX_WAITING} waiting; beyond that 503, nothing queued`, async () => {
+    const threads = 1;
+    const total = threads * 2 + MAX_WAITING + 3;
+    const data = await rootWithActors(total);
+    const hand = handPool(threads);
+    const api = createApi(data, hand.pool);
+    const requests = Array.from({ length: total }, (_, i) => api.trainingData(String(i)));
+    // Three refusals arrive while every admitted request is still held by the hand pool.
+    const refused = await Promise.all([1, 2, 3].map((k) => nthRejection(requests, k)));
+    for (const error of refused) {
+      expect(error).toBeInstanceOf(HttpError);
+      expect((error as HttpError).status).toBe(503);
+      expect((error as HttpError).headers['Retry-After']).toBe('1');
+    }
+    expect(hand.stats().inFlight).toBe(threads * 2);
+    // Finish everything admitted, one at a time as each starts.
+    const admitted = threads * 2 + MAX_WAITING;
+    for (let done = 0; done < admitted; done += 1) {
+      await hand.started$(done + 1);
+      hand.pending.shift()!.finish();
+    }
+    const outcomes = await Promise.allSettled(requests);
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(threads * 2 + MAX_WAITING);
+    expect(outcomes.filter((o) => o.status === 'rejected')).toHaveLength(3);
+    expect(hand.stats().most).toBe(threads * 2);
+    expect(hand.stats().started).toBe(threads * 2 + MAX_WAITING);
+  });
+
+  it('the actor list assesses at most `threads` actors at once, and concurrent lists share scans', async () => {
+    const data = await rootWithActors(6);
+    const hand = handPool(2);
+    const api = createApi(data, hand.pool);
+    const lists = Array.from({ length: 5 }, () => api.actorList());
+    // Finish assessments one at a time as they start, until both scans (the first and the shared next) are done.
+    for (let done = 0; done < 12; done += 1) {
+      await hand.started$(done + 1);
+      expect(hand.stats().inFlight).toBeLessThanOrEqual(2);
+      hand.pending.shift()!.finish();
+    }
+    const answers = await Promise.all(lists);
+    for (const answer of answers) expect(answer.actors.map((a) => a.actor_id)).toEqual(['0000', '0001', '0002', '0003', '0004', '0005']);
+    expect(hand.stats().started).toBe(12);
+    expect(hand.stats().most).toBe(2);
+  });
+});
+
+/** Settles with the error of the k-th request to be rejected. */
+function nthRejection(requests: Promise<unknown>[], k: number): Promise<unknown> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    for (const request of requests) {
+      request.catch((error: unknown) => {
+        seen += 1;
+        if (seen === k) resolve(error);
+      });
+    }
+  });
+}

@@ -1,0 +1,170 @@
+/**
+ * The rest of SPEC §6 over real HTTP: `GET /api/actors`, `GET /healthz`, `GET /` and its files, and the
+ * errors: 404 unknown actor or route, 400 malformed id, 405 other methods, 409 an id two folders share,
+ * 421 a foreign Host on a loopback server; JSON everywhere, never a stack trace.
+ */
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ActorListSchema, ErrorBodySchema, HealthSchema } from '../../src/server/schema.js';
+import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot } from '../helpers/root.js';
+import { getJson, rawRequest, serve, trainingDataPath } from '../helpers/server.js';
+
+function expectJsonError(response: { status: number; headers: Record<string, unknown>; body: string }, status: number): string {
+  expect(response.status, response.body).toBe(status);
+  expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
+  expect(response.headers['x-content-type-options']).toBe('nosniff');
+  const { error } = ErrorBodySchema.parse(JSON.parse(response.body));
+  expect(response.body).not.toMatch(/\bat .*\.(js|ts):\d+/);
+  return error;
+}
+
+describe('GET /api/actors', () => {
+  it('lists every actor with its counts, sorted by folder name; a broken one with its error', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    await addImages(root, '0001_european_20_female', { 'a.png': 10, 'b.jpg': 10 });
+    await addImages(root, '0002_broken', { 'a.png': 10 });
+    await writeFile(manifestPath(root, '0002'), 'not json');
+    await mkdir(join(root, 'data', 'actors', '0003_empty'));
+    const server = await serve(root);
+
+    const { status, headers, body } = await getJson(`${server.url}/api/actors`);
+    expect(status).toBe(200);
+    expect(headers.get('cache-control')).toBe('no-store');
+    const list = ActorListSchema.parse(body);
+    expect(list.actors.map((a) => a.actor_name)).toEqual([SEED_NAME, '0001_european_20_female', '0002_broken', '0003_empty']);
+    expect(list.actors[0]).toEqual({
+      actor_id: '0000', actor_name: SEED_NAME, total_count: 17, synced_count: 12, local_only_count: 5, s3_only_count: 0,
+      out_of_sync_count: 0, missing_count: 0, untracked_count: 17, manifest_updated: null, error: null,
+    });
+    expect(list.actors[1]).toMatchObject({ actor_id: '0001', total_count: 2, local_only_count: 2, error: null });
+    expect(list.actors[2]).toMatchObject({ actor_id: '0002', total_count: 0 });
+    expect(list.actors[2]!.error).toMatch(/^data\/actor_manifests\/0002_manifest\.json: invalid JSON/);
+    expect(list.actors[3]).toMatchObject({ actor_id: '0003', total_count: 0, error: null });
+  });
+
+  it('an empty data root lists no actor', async () => {
+    const server = await serve(await tempRoot());
+    expect((await getJson(`${server.url}/api/actors`)).body).toEqual({ actors: [] });
+  });
+});
+
+describe('GET /healthz and the page', () => {
+  it('/healthz answers ok', async () => {
+    const server = await serve(await tempRoot());
+    const { status, body } = await getJson(`${server.url}/healthz`);
+    expect(status).toBe(200);
+    expect(HealthSchema.parse(body)).toEqual({ status: 'ok' });
+  });
+
+  it('/ is HTML under a Content-Security-Policy that allows no inline script; its script and style are served beside it', async () => {
+    const server = await serve(await tempRoot());
+    const page = await fetch(`${server.url}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
+    const csp = page.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    const html = await page.text();
+    expect(html).toContain('<script type="module" src="/page.js"></script>');
+    expect(html).not.toMatch(/<script>|<style>|\sstyle=|\son[a-z]+=/);
+    for (const [path, type] of [['/page.js', 'text/javascript; charset=utf-8'], ['/page.css', 'text/css; charset=utf-8'], ['/favicon.svg', 'image/svg+xml']]) {
+      const file = await fetch(server.url + path);
+      expect(file.status, path).toBe(200);
+      expect(file.headers.get('content-type')).toBe(type);
+      await file.arrayBuffer();
+    }
+  });
+});
+
+describe('errors', () => {
+  it('404 for an unknown actor, in JSON', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const server = await serve(root);
+    for (const id of ['9999', '1', 'nobody', '0000_european_16_female', '.hidden']) {
+      const error = expectJsonError(await rawRequest(server, trainingDataPath(id)), 404);
+      expect(error).toContain('no actor');
+    }
+  });
+
+  it('400 for a malformed id: dot segments, encoded slashes and backslashes, NUL, control characters, bad encoding', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const server = await serve(root);
+    for (const raw of ['..', '.', '%2e%2e', '%2E', '..%2F..%2Fetc', '0000%2Ftraining_data', '%5C..', '0000%00', '%00', '%0a', '%ZZ', '%', '']) {
+      const error = expectJsonError(await rawRequest(server, `/api/actors/${raw}/training-data`), 400);
+      expect(error, raw).toMatch(/the actor id is (malformed|not valid percent-encoding)/);
+    }
+  });
+
+  it('409 for an id two folders share (they would share one manifest), as sync says', async () => {
+    const root = await tempRoot();
+    await addImages(root, '0005_a', { 'x.png': 10 });
+    await addImages(root, '0005_b', { 'y.png': 10 });
+    const server = await serve(root);
+    for (const id of ['5', '0005', '0005_a']) {
+      const error = expectJsonError(await rawRequest(server, trainingDataPath(id)), 409);
+      expect(error).toMatch(/0005_a, 0005_b|share the id/);
+    }
+    const list = ActorListSchema.parse((await getJson(`${server.url}/api/actors`)).body);
+    expect(list.actors.map((a) => a.error)).toEqual([expect.stringContaining('share the id 0005'), expect.stringContaining('share the id 0005')]);
+  });
+
+  it('405 with Allow for other methods; HEAD works like GET without a body', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const server = await serve(root);
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+      for (const path of ['/api/actors', trainingDataPath('0000'), '/healthz', '/', `/thumbnails/0000/${SEED_NAME}_0.png`]) {
+        const response = await rawRequest(server, path, { method });
+        expect(expectJsonError(response, 405)).toContain(`${method} is not supported`);
+        expect(response.headers.allow).toBe('GET, HEAD');
+      }
+    }
+    const head = await rawRequest(server, trainingDataPath('0000'), { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
+  });
+
+  it('404 for every other path, with no directory listing', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const server = await serve(root);
+    for (const path of ['/data', '/data/', '/data/actors/', '/api', '/api/', '/api/actors/', '/api/actors/0000', '/api/actors/0000/', '/api/actors/0000/training-data/', '/thumbnails', '/thumbnails/', '/thumbnails/0000', '/thumbnails/0000/', '//', '/index.html', '/favicon.ico', '/../../etc/passwd']) {
+      const response = await rawRequest(server, path);
+      if (response.status === 400) continue; // `/thumbnails/0000/`: an empty filename is malformed
+      expectJsonError(response, 404);
+      expect(response.body, path).not.toContain(SEED_NAME);
+    }
+  });
+
+  it('421 when a loopback server is asked under another name (DNS rebinding); loopback names are fine', async () => {
+    const server = await serve(await tempRoot());
+    const error = expectJsonError(await rawRequest(server, '/api/actors', { headers: { Host: 'evil.example:8787' } }), 421);
+    expect(error).toContain('evil.example');
+    for (const host of [`localhost:${server.port}`, `127.0.0.1:${server.port}`, 'LOCALHOST', `app.localhost:${server.port}`, '[::1]:80']) {
+      expect((await rawRequest(server, '/healthz', { headers: { Host: host } })).status, host).toBe(200);
+    }
+  });
+
+  it('an unexpected failure answers a fixed sentence; the stack goes to the server log only', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const server = await serve(root);
+    // The actors folder turning into a file under a running server: discovery itself throws.
+    const actors = join(root, 'data', 'actors');
+    await rm(actors, { recursive: true });
+    await writeFile(actors, 'not a folder');
+    for (const path of ['/api/actors', trainingDataPath('0000')]) {
+      const response = await rawRequest(server, path);
+      expect(expectJsonError(response, 500)).toBe('internal error; see the server log');
+      expect(response.body).not.toContain(root);
+    }
+    expect(server.logged).toHaveLength(2);
+    expect(server.logged[0]).toMatch(/GET \/api\/actors: .*ENOTDIR/);
+  });
+});

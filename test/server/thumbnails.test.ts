@@ -1,0 +1,143 @@
+/**
+ * `GET /thumbnails/:actorId/:filename`: only image files inside the actor's own `training_data` are ever
+ * served. Traversal attempts (`..`, encoded slashes and backslashes, NUL), symlinks leading elsewhere,
+ * non-image files, folders and FIFOs named like images all get 400/404 and never a byte of content.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ErrorBodySchema } from '../../src/server/schema.js';
+import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot, trainingDir } from '../helpers/root.js';
+import { pngImage, rawRequest, serve, type TestServer } from '../helpers/server.js';
+
+const SECRET = 'TOP-SECRET-CONTENT';
+
+/** A seed root with real pictures, a secret outside the root and one beside the actor, and hostile names. */
+async function hostileRoot(): Promise<{ root: string; server: TestServer; dir: string }> {
+  const root = await tempRoot();
+  await seedActor0000(root);
+  const dir = trainingDir(root, SEED_NAME);
+  await writeFile(join(dir, `${SEED_NAME}_0.png`), pngImage(0));
+
+  const outside = join(await tempRoot(), 'outside.png'); // another temp folder: outside this data root
+  await writeFile(outside, SECRET);
+  await symlink(outside, join(dir, 'out-of-root.png'));
+  await writeFile(join(root, 'secret.png'), SECRET);
+  await symlink(join(root, 'secret.png'), join(dir, 'in-root-elsewhere.png'));
+  await addImages(root, '0001_other', { 'other.png': Buffer.from(SECRET) });
+  await symlink(join(trainingDir(root, '0001_other'), 'other.png'), join(dir, 'other-actor.png'));
+  await writeFile(join(dir, 'notes.txt'), SECRET);
+  await symlink(join(dir, 'notes.txt'), join(dir, 'notes-link.png'));
+  await symlink(join(dir, 'response.json'), join(dir, 'response-link.png'));
+  await writeFile(join(dir, '.hidden.png'), SECRET);
+  await mkdir(join(dir, 'folder.png'));
+  execFileSync('mkfifo', [join(dir, 'fifo.png')]);
+  await symlink(join(dir, 'nowhere.png'), join(dir, 'broken.png'));
+  const server = await serve(root);
+  return { root, server, dir };
+}
+
+function expectRefused(response: { status: number; body: string; headers: Record<string, unknown> }, what: string): void {
+  expect([400, 404], `${what}: ${response.status} ${response.body}`).toContain(response.status);
+  expect(response.headers['content-type'], what).toBe('application/json; charset=utf-8');
+  ErrorBodySchema.parse(JSON.parse(response.body));
+  expect(response.body, what).not.toContain(SECRET);
+  expect(response.body, what).not.toContain('root:');
+  expect(response.body, what).not.toContain('s3_image_urls');
+  expect(response.body, what).not.toContain('character_id');
+}
+
+describe('thumbnails', () => {
+  it('serves a training image with its content type, nosniff, a length and a validator; 304 when unchanged', async () => {
+    const { server, dir } = await hostileRoot();
+    const bytes = await readFile(join(dir, `${SEED_NAME}_0.png`));
+    for (const actor of ['0', '0000', SEED_NAME]) {
+      const response = await fetch(`${server.url}/thumbnails/${actor}/${SEED_NAME}_0.png`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('image/png');
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('content-length')).toBe(String(bytes.length));
+      expect(Buffer.from(await response.arrayBuffer()).equals(bytes)).toBe(true);
+      const etag = response.headers.get('etag')!;
+      expect(etag).toMatch(/^W\/".+"$/);
+      const again = await fetch(`${server.url}/thumbnails/${actor}/${SEED_NAME}_0.png`, { headers: { 'If-None-Match': etag } });
+      expect(again.status).toBe(304);
+    }
+    const jpg = await fetch(`${server.url}/thumbnails/0000/${SEED_NAME}_14.jpg`);
+    expect(jpg.headers.get('content-type')).toBe('image/jpeg');
+    expect((await jpg.arrayBuffer()).byteLength).toBe(50_000);
+  });
+
+  it('names with spaces and non-ASCII letters are served when percent-encoded', async () => {
+    const root = await tempRoot();
+    await addImages(root, '0007_zoë', { 'ein Bild ä.webp': pngImage(1) });
+    const server = await serve(root);
+    const response = await fetch(`${server.url}/thumbnails/${encodeURIComponent('0007_zoë')}/${encodeURIComponent('ein Bild ä.webp')}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('image/webp');
+  });
+
+  it('refuses every traversal attempt with 400 or 404 and no file content', async () => {
+    const { server } = await hostileRoot();
+    const attempts = [
+      // dot segments and encoded separators in the filename
+      `/thumbnails/0000/..`,
+      `/thumbnails/0000/%2e%2e`,
+      `/thumbnails/0000/..%2F..%2Factor_manifests%2F0000_manifest.json`,
+      `/thumbnails/0000/..%2f..%2f..%2f..%2f..%2fetc%2fpasswd`,
+      `/thumbnails/0000/..%5C..%5Cactor_manifests%5C0000_manifest.json`,
+      `/thumbnails/0000/%2e%2e%2f%2e%2e%2fsecret.png`,
+      `/thumbnails/0000/../../secret.png`,
+      `/thumbnails/0000/../training_data/${SEED_NAME}_0.png`,
+      `/thumbnails/0000/../../../../../../etc/passwd`,
+      // ... and in the actor id
+      `/thumbnails/..%2F..%2F..%2Fetc/passwd`,
+      `/thumbnails/%2e%2e/secret.png`,
+      `/thumbnails/../0000/${SEED_NAME}_0.png`,
+      `/thumbnails/0000%2Ftraining_data/${SEED_NAME}_0.png`,
+      // NUL and control characters
+      `/thumbnails/0000/${SEED_NAME}_0.png%00`,
+      `/thumbnails/0000/response.json%00.png`,
+      `/thumbnails/0000%00/${SEED_NAME}_0.png`,
+      `/thumbnails/0000/a%0d%0aSet-Cookie:x.png`,
+      // absolute paths
+      `/thumbnails/0000/%2Fetc%2Fpasswd`,
+      `/thumbnails/0000/${encodeURIComponent(manifestPath('/', '0000'))}`,
+      // files that are not training images
+      `/thumbnails/0000/response.json`,
+      `/thumbnails/0000/notes.txt`,
+      `/thumbnails/0000/.hidden.png`,
+      `/thumbnails/0001/other.png%2f`,
+      // image names that lead elsewhere, or to no regular file
+      `/thumbnails/0000/out-of-root.png`,
+      `/thumbnails/0000/in-root-elsewhere.png`,
+      `/thumbnails/0000/other-actor.png`,
+      `/thumbnails/0000/notes-link.png`,
+      `/thumbnails/0000/response-link.png`,
+      `/thumbnails/0000/folder.png`,
+      `/thumbnails/0000/fifo.png`,
+      `/thumbnails/0000/broken.png`,
+      `/thumbnails/0000/nothing-here.png`,
+      `/thumbnails/9999/${SEED_NAME}_0.png`,
+      `/thumbnails/0000_other/other.png`,
+    ];
+    for (const path of attempts) expectRefused(await rawRequest(server, path), path);
+    // Still serving afterwards: the FIFO did not hang anything.
+    expect((await rawRequest(server, `/thumbnails/0000/${SEED_NAME}_0.png`)).status).toBe(200);
+  });
+
+  it('traversal in the training-data route is refused the same way', async () => {
+    const { server } = await hostileRoot();
+    for (const path of ['/api/actors/../../etc/training-data', '/api/actors/..%2F..%2Fetc/training-data', '/api/actors/%2e%2e/training-data', '/api/actors/0000%00/training-data']) {
+      expectRefused(await rawRequest(server, path), path);
+    }
+  });
+
+  it('the other actor’s own image is served under its own id', async () => {
+    const { server } = await hostileRoot();
+    const response = await rawRequest(server, '/thumbnails/0001/other.png');
+    expect(response.status).toBe(200);
+    expect(response.body).toBe(SECRET);
+  });
+});

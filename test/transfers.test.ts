@@ -1,0 +1,87 @@
+/** push → pull → push --repair converge, against a real S3-compatible server; restore-legacy rebuilds response.json. */
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { TransferSummarySchema } from '../src/summary.js';
+import { startS3Server, testS3 } from './helpers/s3.js';
+import { manifestPath, md5, readJson, SEED_NAME, SEED_URLS, seedActor0000, tempRoot, trainingDir } from './helpers/root.js';
+import { run } from './helpers/s3-cli.js';
+
+const BUCKET = 'story-boards-assets';
+
+describe('push, pull, push --repair', () => {
+  it('converge: check --remote --require-synced exits 0 and every object equals its local file', async () => {
+    const root = await tempRoot();
+    const seed = await seedActor0000(root);
+    const server = await startS3Server([BUCKET]);
+    const s3flags = ['--endpoint', server.endpoint, '--force-path-style'];
+    const dir = trainingDir(root, SEED_NAME);
+
+    // Offline, response.json's 12 URLs are assumed synced; S3 is empty, so --remote finds them absent.
+    expect((await run(['sync', '--root', root])).code).toBe(0);
+    expect((await run(['check', '--root', root, '--remote', '--require-synced', ...s3flags])).code).toBe(1);
+    expect((await run(['sync', '--root', root, '--remote', ...s3flags])).code).toBe(0);
+
+    const dry = await run(['push', '--root', root, '--dry-run', '--json', ...s3flags]);
+    expect(dry.code).toBe(0);
+    expect(TransferSummarySchema.parse(JSON.parse(dry.stdout)).transfers).toHaveLength(17);
+    await expect(readJson(seed.manifest)).resolves.toMatchObject({ statistics: { training_synced_count: 0 } });
+
+    const pushed = await run(['push', '--root', root, '--json', ...s3flags]);
+    expect(pushed.stderr).toBe('');
+    expect(pushed.code).toBe(0);
+    const summary = TransferSummarySchema.parse(JSON.parse(pushed.stdout));
+    expect(summary.transfers.filter((t) => !t.error)).toHaveLength(17);
+    expect(summary.totals).toMatchObject({ images: 17, synced: 17 });
+    // Images without a URL go next to the actor's other S3 images.
+    const url0 = summary.transfers.find((t) => t.filename === `${SEED_NAME}_0.png`)!.url;
+    expect(url0).toBe(SEED_URLS[0]!.replace('_4.png', '_0.png'));
+    expect((await run(['check', '--root', root, '--remote', '--require-synced', ...s3flags])).code).toBe(0);
+
+    // pull: a local file lost is downloaded, verified and recorded as synced.
+    const lost = join(dir, `${SEED_NAME}_9.png`);
+    const original = readFileSync(lost);
+    rmSync(lost);
+    const pulled = await run(['pull', '--root', root, '--json', ...s3flags]);
+    expect(pulled.code).toBe(0);
+    expect(TransferSummarySchema.parse(JSON.parse(pulled.stdout)).transfers.map((t) => t.filename)).toEqual([`${SEED_NAME}_9.png`]);
+    expect(readFileSync(lost)).toEqual(original);
+
+    // push --repair: the local file wins.
+    writeFileSync(join(dir, `${SEED_NAME}_6.png`), 'retouched locally');
+    expect((await run(['push', '--root', root, ...s3flags])).code).toBe(0); // out_of_sync is left alone without --repair
+    expect((await run(['check', '--root', root, '--remote', '--require-synced', ...s3flags])).code).toBe(1);
+    expect((await run(['push', '--root', root, '--repair', ...s3flags])).code).toBe(0);
+    expect((await run(['check', '--root', root, '--remote', '--require-synced', ...s3flags])).code).toBe(0);
+
+    const client = testS3(server.endpoint, { forcePathStyle: true }).client;
+    for (const entry of (await readJson(manifestPath(root, '0000'))).training_data as any[]) {
+      // Virtual-hosted URLs: the path is the key.
+      const key = decodeURIComponent(new URL(entry.s3_url).pathname.slice(1));
+      const object = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+      const bytes = Buffer.from(await object.Body!.transformToByteArray());
+      expect(md5(bytes)).toBe(md5(readFileSync(join(dir, entry.filename))));
+    }
+    expect(existsSync(seed.response)).toBe(false);
+  });
+});
+
+describe('restore-legacy', () => {
+  it("rebuilds response.json from the manifest's URLs and keeps an existing one unless --force", async () => {
+    const root = await tempRoot();
+    const seed = await seedActor0000(root);
+    expect((await run(['sync', '--root', root])).code).toBe(0);
+    expect(existsSync(seed.response)).toBe(false);
+    const dry = await run(['restore-legacy', '0', '--root', root, '--dry-run']);
+    expect(dry.stdout).toMatch(/1 response.json would be restored/);
+    expect(existsSync(seed.response)).toBe(false);
+    const r = await run(['restore-legacy', '0', '--root', root]);
+    expect(r.code).toBe(0);
+    const restored = await readJson(seed.response);
+    expect(restored.output.output.s3_image_urls.sort()).toEqual([...SEED_URLS].sort());
+    expect((await run(['restore-legacy', '--root', root])).stdout).toMatch(/0 response.json restored, 1 kept/);
+    // The manifest holds every URL it lists, so the next sync may retire it again.
+    expect((await run(['check', '--root', root, '--keep-legacy'])).code).toBe(0);
+  });
+});
