@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
 import { readPromptMetadata, readResponseJson, urlsByFilename } from '../src/legacy.js';
 
-const SAMPLE = '/work/shared/fixtures/actor_maker-sample/data/actors';
+const SAMPLE = join(import.meta.dirname, 'fixtures/actor_maker-sample/data/actors');
 const ASSETS = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data';
 
 let dir: string;

@@ -8,7 +8,7 @@ import { actorName, generateDataRoot, type GeneratedRoot } from '../../src/demo/
 
 const BUCKET = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data';
 const SEED = '0000_european_16_male';
-const FIXTURE = join(import.meta.dirname, '../../../shared/fixtures/actor_maker-sample/data');
+const FIXTURE = join(import.meta.dirname, '../fixtures/actor_maker-sample/data');
 
 const dirs: string[] = [];
 afterEach(async () => {

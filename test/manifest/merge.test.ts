@@ -1,9 +1,10 @@
+import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { newManifest, ownedFieldsDiffer, serializeManifest, withTrainingData } from '../../src/manifest/merge.js';
 import { ManifestSchema, OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from '../../src/manifest/schema.js';
 
-const SAMPLE = '/work/shared/fixtures/actor_maker-sample/data/actor_manifests/0000_manifest.json';
+const SAMPLE = join(import.meta.dirname, '../fixtures/actor_maker-sample/data/actor_manifests/0000_manifest.json');
 const ACTOR = '0000_european_16_male';
 const URL = `https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${ACTOR}`;
 const UPDATED = '2025-10-17T16:30:00.000Z';
