@@ -32,6 +32,21 @@ export interface Skipped {
 
 export const IMAGE_EXTENSION = /\.(jpe?g|png|gif|webp|avif|bmp)$/i;
 
+const IMAGE_TYPES: Record<string, string> = {
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  bmp: 'image/bmp',
+};
+
+/** The Content-Type of an image name (uploads, thumbnails); `application/octet-stream` for anything else. */
+export function imageContentType(name: string): string {
+  return IMAGE_TYPES[IMAGE_EXTENSION.exec(name)?.[1]?.toLowerCase() ?? ''] ?? 'application/octet-stream';
+}
+
 export function actorIdOf(name: string): string {
   const cut = name.indexOf('_');
   return cut === -1 ? name : name.slice(0, cut);

@@ -1,26 +1,15 @@
 /** Sharding: stable, disjoint slices that together cover every actor, and shards that run at once. */
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateDataRoot } from '../src/demo/generate.js';
 import { UsageError } from '../src/errors.js';
 import { parseShard, shardOf } from '../src/shard.js';
+import { runCli } from './helpers/cli.js';
 import { tempRoot } from './helpers/root.js';
 
-const CLI = resolve(import.meta.dirname, '../dist/src/cli/main.js');
-
-function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const run = runCli;
 
 describe('parseShard', () => {
   it('reads --shard K/N, or JOB_COMPLETION_INDEX (0-based) with a shard count', () => {

@@ -543,14 +543,15 @@ function portraitPng(seed: number, plan: ActorPlan, filename: string): Buffer {
   adler.writeUInt32BE(adler32(raw), 0);
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('PLTE', Buffer.from(palette.flat())),
-    chunk('IDAT', Buffer.concat([Buffer.from([0x78, 0x01]), stored, raw, adler])),
-    chunk('IEND', Buffer.alloc(0)),
+    pngChunk('IHDR', ihdr),
+    pngChunk('PLTE', Buffer.from(palette.flat())),
+    pngChunk('IDAT', Buffer.concat([Buffer.from([0x78, 0x01]), stored, raw, adler])),
+    pngChunk('IEND', Buffer.alloc(0)),
   ]);
 }
 
-function chunk(type: string, data: Buffer): Buffer {
+/** One PNG chunk (length, type, data, CRC): the demo's images and the tests' thumbnails are built from these. */
+export function pngChunk(type: string, data: Buffer): Buffer {
   const head = Buffer.alloc(8);
   head.writeUInt32BE(data.length, 0);
   head.write(type, 4, 'latin1');

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readFile, stat } from 'node:fs/promises';
-import { dirname, extname } from 'node:path';
+import { dirname } from 'node:path';
 import { pipeline, Transform } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -21,6 +21,7 @@ import type { S3Access } from './client.js';
 import { S3ObjectError } from './errors.js';
 import { etagMatches, MD5_HEX, md5OfEtag, normalizeEtag } from './etag.js';
 import { MD5_METADATA_KEY } from './verify.js';
+import { imageContentType } from '../discover.js';
 
 const MiB = 1024 * 1024;
 /** Files up to this size go in one PutObject from a Buffer (which also avoids aws-chunked bodies). */
@@ -30,15 +31,6 @@ export const PART_SIZE = 8 * MiB;
 /** Objects larger than this are not pulled into memory: no training image comes near it. */
 export const DOWNLOAD_MAX = 256 * MiB;
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.png': 'image/png',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.avif': 'image/avif',
-  '.bmp': 'image/bmp',
-};
 
 /**
  * Uploads the file at `path` to `location`, with `md5` (the hash the caller recorded for it) in the
@@ -56,7 +48,7 @@ export async function upload(s3: S3Access, location: S3Location, path: string, m
     Bucket: location.bucket,
     Key: location.key,
     Metadata: { [MD5_METADATA_KEY]: expected },
-    ContentType: CONTENT_TYPES[extname(location.key).toLowerCase()] ?? 'application/octet-stream',
+    ContentType: imageContentType(location.key),
   };
   // Local read errors (the file vanished, permissions) surface as they are: they are not S3's.
   const { size } = await stat(path);

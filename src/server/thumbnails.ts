@@ -9,23 +9,14 @@
 import { constants, type Stats } from 'node:fs';
 import { open, realpath, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { basename, extname, join, sep } from 'node:path';
+import { basename, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { IMAGE_EXTENSION } from '../discover.js';
+import { IMAGE_EXTENSION, imageContentType } from '../discover.js';
 import type { DataRoot } from '../root.js';
 import { isSafeFilename } from '../s3-url.js';
 import { findActor } from './actors.js';
 import { notFound } from './errors.js';
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.png': 'image/png',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.avif': 'image/avif',
-  '.bmp': 'image/bmp',
-};
 
 interface OpenImage {
   handle: FileHandle;
@@ -55,7 +46,7 @@ export async function openThumbnail(data: DataRoot, selector: string, filename: 
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) throw missing();
-    return { handle, stats, contentType: CONTENT_TYPES[extname(real).toLowerCase()] ?? 'application/octet-stream' };
+    return { handle, stats, contentType: imageContentType(real) };
   } catch (error) {
     await handle.close();
     throw error;

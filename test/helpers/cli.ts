@@ -33,9 +33,9 @@ afterEach(() => {
   for (const child of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 
-/** Starts `actor-sync ARGS`; stdin closed, stdout and stderr collected. */
-export function startCli(args: string[]): RunningCli {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `actor-sync ARGS` (with `env` added to this process's); stdin closed, stdout and stderr collected. */
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   running.push(child);
   let stdout = '';
   let stderr = '';
@@ -50,8 +50,8 @@ export function startCli(args: string[]): RunningCli {
 }
 
 /** Runs `actor-sync ARGS` to the end. */
-export function runCli(args: string[]): Promise<CliResult> {
-  return startCli(args).done;
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return startCli(args, env).done;
 }
 
 export function manifestsDirOf(root: string): string {

@@ -8,6 +8,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterEach } from 'vitest';
+import { pngChunk } from '../../src/demo/generate.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/app.js';
 import { SEED_NAME, trainingDir } from './root.js';
 
@@ -63,27 +64,6 @@ export function trainingDataPath(actorId: string): string {
 }
 
 // --- real images -------------------------------------------------------------------------------------
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(bytes: Buffer): number {
-  let c = 0xffffffff;
-  for (const byte of bytes) c = CRC_TABLE[(c ^ byte) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(data.length, 0);
-  head.write(type, 4, 'latin1');
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(Buffer.concat([head.subarray(4), data])), 0);
-  return Buffer.concat([head, data, crc]);
-}
 
 /** A valid `size`×`size` RGB PNG, a gradient with a disc, its colour chosen by `n` (so each `n` differs). */
 export function pngImage(n: number, size = 96): Buffer {
