@@ -72,6 +72,17 @@ export interface Assessment {
 }
 
 export async function assessActor(task: AssessTask): Promise<Assessment> {
+  try {
+    return await assess(task);
+  } catch (error) {
+    // Anything unforeseen (a manifest nested too deep to serialize…) fails this actor only.
+    const why = error instanceof RangeError ? 'is nested too deep to process' : `could not be processed (${messageOf(error)})`;
+    const report = failed(emptyReport(task.actor, 'failed'), task.actor.manifestPath, `${why}; left unchanged`);
+    return { report, entries: [], tracked: [], good: {}, manifestUpdated: null };
+  }
+}
+
+async function assess(task: AssessTask): Promise<Assessment> {
   const { actor } = task;
   const report = emptyReport(actor, 'failed');
   const fail = (file: string, reason: string): Assessment => ({ report: failed(report, file, reason), entries: [], tracked: [], good: {}, manifestUpdated: null });
@@ -149,6 +160,9 @@ export async function assessActor(task: AssessTask): Promise<Assessment> {
     good,
     manifestUpdated: typeof updated === 'string' ? updated : null,
   };
+  if (changed && facts.manifestReadOnly) {
+    return fail(actor.manifestPath, 'is read-only, so sync will not replace it; left unchanged (make it writable to let sync update it)');
+  }
   if (changed) {
     const base = facts.manifest ?? newManifest(actor.id, actor.name);
     assessment.commit = { path: actor.manifestPath, text: serializeManifest(withTrainingData(base, entries, statistics, task.now)) };

@@ -7,7 +7,7 @@ import { realpathSync, statSync } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import fg from 'fast-glob';
-import type { DataRoot } from './root.js';
+import { isInside, type DataRoot } from './root.js';
 
 export interface Actor {
   /** The name's part before the first `_` (`0000`); a name without `_` is its own id. */
@@ -130,6 +130,3 @@ async function insideRoot(path: string, rootReal: string): Promise<boolean> {
   return target !== undefined && isInside(target, rootReal);
 }
 
-function isInside(path: string, rootReal: string): boolean {
-  return path === rootReal || path.startsWith(rootReal + sep);
-}

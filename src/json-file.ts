@@ -2,23 +2,55 @@
  * Reading a JSON file we do not own, and the wording of what is wrong with it. Every such error names
  * the file, says what was found, and ends with what happens now ("left unchanged").
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import type { z } from 'zod';
 import { InputError } from './errors.js';
+import { isInside } from './root.js';
 
 // --- reading -------------------------------------------------------------------------------------
 
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-/** The parsed JSON of `path`, boxed so that a file holding `null` differs from a missing file. */
-export async function readJsonFile(path: string): Promise<{ value: unknown } | null> {
-  let bytes: Buffer;
+/** Limits on reading a file we do not own. */
+export interface ReadJsonOptions {
+  /** Refuse larger files (a 50 MB response.json would cost far more memory than a run may use). Default 16 MiB. */
+  maxBytes?: number;
+  /** The data root, symlinks resolved: a file whose real path is elsewhere is not read. */
+  rootReal?: string;
+  /** Top-level keys JSON.parse would silently collapse (it keeps the last): named twice is an error. */
+  uniqueKeys?: string[];
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * The parsed JSON of `path`, boxed so that a file holding `null` differs from a missing file. Only a
+ * regular file is read (opened non-blocking, so a FIFO cannot hang the thread), and only inside the root.
+ */
+export async function readJsonFile(path: string, options: ReadJsonOptions = {}): Promise<{ value: unknown } | null> {
+  let fd: number;
   try {
     // Synchronous: this runs in a worker thread, where a thread-pool round trip per file only adds latency.
-    bytes = readFileSync(path);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw problem(path, `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  let bytes: Buffer;
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw problem(path, 'is not a regular file');
+    if (options.rootReal !== undefined && !isInside(realpathSync(path), options.rootReal)) {
+      throw problem(path, 'is a symlink leading out of the data root; not followed');
+    }
+    const limit = options.maxBytes ?? 16 * MiB;
+    if (stats.size > limit) throw problem(path, `is ${(stats.size / MiB).toFixed(1)} MB, more than this tool reads (${limit / MiB} MB)`);
+    bytes = readFileSync(fd);
+  } catch (error) {
+    if (error instanceof InputError) throw error;
+    throw problem(path, `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  } finally {
+    closeSync(fd);
   }
   let text: string;
   try {
@@ -28,6 +60,9 @@ export async function readJsonFile(path: string): Promise<{ value: unknown } | n
     throw problem(path, 'is not UTF-8 text');
   }
   if (text.startsWith('\uFEFF')) text = text.slice(1);
+  for (const key of options.uniqueKeys ?? []) {
+    if ((text.match(new RegExp(`"${key}"\\s*:`, 'g')) ?? []).length > 1) throw problem(path, `names "${key}" more than once (a duplicate key: JSON keeps only the last, so one would be lost)`);
+  }
   try {
     return { value: JSON.parse(text) as unknown };
   } catch (error) {

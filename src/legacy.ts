@@ -4,7 +4,7 @@
  * `good` mark per image. Reading only; what to do with a bad file is the caller's decision.
  */
 import { z } from 'zod';
-import { isNot, isPlainObject, problem, readJsonFile, shapeError } from './json-file.js';
+import { isNot, isPlainObject, problem, readJsonFile, shapeError, type ReadJsonOptions } from './json-file.js';
 import { isSafeFilename, parseS3Url, UrlError, type S3Location } from './s3-url.js';
 
 /**
@@ -42,8 +42,9 @@ export interface PromptImage {
  * file order, or `null` when there is no such file.
  * @throws {InputError} naming the file: unreadable, not UTF-8, invalid JSON, or a wrong shape.
  */
-export async function readResponseJson(path: string): Promise<string[] | null> {
-  const json = await readJsonFile(path);
+export async function readResponseJson(path: string, options: ReadJsonOptions = {}): Promise<string[] | null> {
+  // Named twice, JSON.parse would keep one list and retiring the file would lose the other.
+  const json = await readJsonFile(path, { ...options, uniqueKeys: ['s3_image_urls'] });
   if (json === null) return null;
   const parsed = ResponseJsonSchema.safeParse(json.value);
   if (!parsed.success) throw shapeError(path, parsed.error, json.value);
@@ -56,8 +57,8 @@ export async function readResponseJson(path: string): Promise<string[] | null> {
  * @throws {InputError} naming the file: unreadable, invalid JSON, a wrong type at any level, or a
  *   filename under `images` that is not safe in a folder (`..`, `a/b`).
  */
-export async function readPromptMetadata(path: string): Promise<Map<string, PromptImage> | null> {
-  const json = await readJsonFile(path);
+export async function readPromptMetadata(path: string, options: ReadJsonOptions = {}): Promise<Map<string, PromptImage> | null> {
+  const json = await readJsonFile(path, options);
   if (json === null) return null;
   const top = PromptMetadataSchema.safeParse(json.value);
   if (!top.success) throw shapeError(path, top.error, json.value);

@@ -6,9 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { lstat, mkdir, readFile, rename, rm, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rename, rm, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
@@ -87,7 +87,10 @@ export async function acquireLock(dir: string, name: string, options: AcquireLoc
   for (;;) {
     options.signal?.throwIfAborted();
     const lock = await tryLock(path, staleMs, options.onCompromised);
-    if (lock) return lock;
+    if (lock) {
+      await removeLeftovers(path);
+      return lock;
+    }
 
     const owner = await readLockOwner(path);
     // Once per owner, so a lock we cannot age (not ours to utimes) cannot spin this loop.
@@ -214,6 +217,21 @@ function lockFs(path: string, owner: LockOwner): typeof fs {
   };
 }
 
+/**
+ * Removes what killed runs left beside the lock: half-built (`.tmp`) and half-removed (`.gone`) lock
+ * folders. Holding the lock, nothing else can be building one that matters.
+ */
+async function removeLeftovers(path: string): Promise<void> {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.`;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .filter((name) => name.startsWith(prefix) && (name.endsWith('.tmp') || name.endsWith('.gone')))
+      .map((name) => rm(join(dir, name), { recursive: true, force: true })),
+  );
+}
+
 /** Builds the lock folder with its owner file under a temp name, then renames it into place; EEXIST when held. */
 async function createWithOwner(path: string, owner: LockOwner): Promise<void> {
   const building = `${path}.${owner.token}.tmp`;
@@ -224,7 +242,8 @@ async function createWithOwner(path: string, owner: LockOwner): Promise<void> {
     // rename() would replace an empty folder: a lock folder that exists in any form is held.
     if (await lstat(path).then(() => true, () => false)) throw held();
     await rename(building, path).catch((error: NodeJS.ErrnoException) => {
-      throw error.code === 'ENOTEMPTY' || error.code === 'EEXIST' ? held() : error;
+      // ENOENT: the holder cleared our half-built folder as a leftover: it is held all the same.
+      throw error.code === 'ENOTEMPTY' || error.code === 'EEXIST' || error.code === 'ENOENT' ? held() : error;
     });
   } catch (error) {
     await rm(building, { recursive: true, force: true });

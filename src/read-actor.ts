@@ -10,7 +10,7 @@ import { readJsonFile, shapeError } from './json-file.js';
 import { readPromptMetadata, readResponseJson, urlsByFilename, type PromptImage } from './legacy.js';
 import { ManifestSchema, type TrainingEntry } from './manifest/schema.js';
 import type { DataRoot } from './root.js';
-import { isSafeFilename } from './s3-url.js';
+import { isSafeFilename, parseS3Url } from './s3-url.js';
 
 export interface ActorFacts {
   actor: Actor;
@@ -18,6 +18,8 @@ export interface ActorFacts {
   manifest: Record<string, unknown> | null;
   /** The manifest file's mtime in ns: the moment its hashes were recorded, for the racily-clean rule. */
   manifestMtimeNs: string | null;
+  /** The manifest has no write permission: someone froze it, so sync must not replace it. */
+  manifestReadOnly: boolean;
   previous: TrainingEntry[];
   responsePath: string;
   /** URLs of `response.json`, or null when the actor has none. */
@@ -33,9 +35,9 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
   const responsePath = join(actor.trainingDir, 'response.json');
   const promptPath = join(actor.trainingDir, 'prompt_metadata.json');
   const [manifest, legacyUrls, prompt, listing] = await Promise.all([
-    readManifest(actor.manifestPath),
-    readResponseJson(responsePath),
-    readPromptMetadata(promptPath),
+    readManifest(actor.manifestPath, data.rootReal),
+    readResponseJson(responsePath, { rootReal: data.rootReal }),
+    readPromptMetadata(promptPath, { rootReal: data.rootReal }),
     listImages(actor, data),
   ]);
   // An image's filename is its URL's last segment (SPEC §2), whatever key prompt_metadata files it under.
@@ -48,6 +50,7 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
     actor,
     manifest: manifest?.value ?? null,
     manifestMtimeNs: manifest?.mtimeNs ?? null,
+    manifestReadOnly: manifest?.readOnly ?? false,
     previous: manifest?.entries ?? [],
     responsePath,
     legacyUrls,
@@ -63,13 +66,15 @@ interface ManifestRead {
   value: Record<string, unknown>;
   entries: TrainingEntry[];
   mtimeNs: string;
+  readOnly: boolean;
 }
 
 /** Reads and checks a manifest: an object, owned fields of the right shape, safe filenames. */
-export async function readManifest(path: string): Promise<ManifestRead | null> {
+export async function readManifest(path: string, rootReal?: string): Promise<ManifestRead | null> {
   // The stat comes first: a write landing between the two only makes the recorded time older (safe).
   const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
-  const json = await readJsonFile(path);
+  // Manifests hold much more than training data: a larger limit than for legacy files.
+  const json = await readJsonFile(path, { rootReal, maxBytes: 64 * 1024 * 1024, uniqueKeys: ['training_data'] });
   if (json === null) return null;
   const parsed = ManifestSchema.safeParse(json.value);
   if (!parsed.success) throw shapeError(path, parsed.error, json.value);
@@ -83,6 +88,21 @@ export async function readManifest(path: string): Promise<ManifestRead | null> {
       throw new InputError(path, `training_data lists ${JSON.stringify(entry.filename)} twice; left unchanged`);
     }
     seen.add(entry.filename);
+    if (entry.s3_url) checkEntryUrl(path, entry.filename, entry.s3_url);
   }
-  return { value: json.value as Record<string, unknown>, entries, mtimeNs: (stats?.mtimeNs ?? 0n).toString() };
+  const readOnly = stats !== undefined && (Number(stats.mode) & 0o222) === 0;
+  return { value: json.value as Record<string, unknown>, entries, mtimeNs: (stats?.mtimeNs ?? 0n).toString(), readOnly };
+}
+
+/** A manifest URL must be usable and name its own entry's file: push and pull act on it. */
+function checkEntryUrl(path: string, filename: string, url: string): void {
+  let location;
+  try {
+    location = parseS3Url(url);
+  } catch (error) {
+    throw new InputError(path, `training_data entry ${JSON.stringify(filename)} has an unusable s3_url (${(error as Error).message}); left unchanged`);
+  }
+  if (location.filename !== filename) {
+    throw new InputError(path, `training_data entry ${JSON.stringify(filename)} has an s3_url naming ${JSON.stringify(location.filename)}; left unchanged`);
+  }
 }

@@ -1,6 +1,6 @@
 /** Where the data lives: the data root and its actors and manifests folders (SPEC §2, §4 `--root`). */
 import { realpath, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { resolve, sep } from 'node:path';
 import { UsageError } from './errors.js';
 
 export interface RootOptions {
@@ -27,6 +27,8 @@ export async function resolveDataRoot(options: RootOptions): Promise<DataRoot> {
   const manifestsDir = resolve(root, options.manifestsDir ?? 'data/actor_manifests');
   await requireDirectory(root, '--root');
   await requireDirectory(actorsDir, '--actors-dir');
+  const manifests = await stat(manifestsDir).catch(() => undefined);
+  if (manifests && !manifests.isDirectory()) throw new UsageError(`${manifestsDir} is not a folder; check --manifests-dir`);
   return { root, rootReal: await realpath(root), actorsDir, manifestsDir };
 }
 
@@ -34,4 +36,9 @@ async function requireDirectory(path: string, flag: string): Promise<void> {
   const found = await stat(path).catch(() => undefined);
   if (!found) throw new UsageError(`${path} does not exist; check ${flag}`);
   if (!found.isDirectory()) throw new UsageError(`${path} is not a folder; check ${flag}`);
+}
+
+/** True when `path` is `root` or below it (both with symlinks resolved). */
+export function isInside(path: string, root: string): boolean {
+  return path === root || path.startsWith(root + sep);
 }

@@ -135,7 +135,10 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
           if (others) return failed(emptyReport(actor, 'failed'), actor.dir, `${others.length} actor folders share the id ${actor.id} (${others.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`);
           const explain = options.dryRun || (options.explain ?? false);
           const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain };
-          return pool.assess({ ...task, ...options.transfers?.get(actor.name) });
+          return pool.assess({ ...task, ...options.transfers?.get(actor.name) }).catch((error: unknown) =>
+            // A worker that died (out of memory, a crash in native code) fails its actor, not the run.
+            failed(emptyReport(actor, 'failed'), actor.dir, `could not be processed (${messageOf(error)}); left unchanged`),
+          );
         });
         const report = 'report' in assessed ? await commit(() => commitActor(assessed, options)) : assessed;
         options.progress?.actorDone(report);

@@ -122,7 +122,7 @@ describe('readResponseJson', () => {
   it('rejects a response.json that is a directory (not a missing file)', async () => {
     const path = join(dir, 'response.json');
     await mkdir(path);
-    expect((await rejection(readResponseJson(path))).message).toBe(`${path}: cannot be read (EISDIR); left unchanged`);
+    expect((await rejection(readResponseJson(path))).message).toBe(`${path}: is not a regular file; left unchanged`);
   });
 
   it.skipIf(process.getuid?.() === 0)('rejects an unreadable file', async () => {
