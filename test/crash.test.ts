@@ -9,23 +9,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDataRoot, type GeneratedRoot } from '../src/demo/generate.js';
 import { SyncSummarySchema } from '../src/summary.js';
+import { prng } from './helpers/crash.js';
 import {
   comparable, copyRoot, imageMtimes, leftovers, LOCK_NAME, manifestsDirOf, readManifests, runCli, startCli, watchCommits, type CliResult,
 } from './helpers/cli.js';
 
 const ACTORS = 30;
 const SYNC = ['sync', '--json', '--workers', '2'];
-
-/** mulberry32: the kill instants are the same on every run of this file. */
-function prng(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Kill = { atFraction: number } | { afterCommits: number } | { onLockCreated: true };
 
