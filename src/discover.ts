@@ -3,10 +3,10 @@
  * Non-regular files named like images (folders, FIFOs, sockets) and symlinks leading out of the data
  * root are skipped with a warning, so nothing later can hang on them or read outside the root.
  */
-import { realpathSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import fg from 'fast-glob';
+import { InputError } from './errors.js';
 import { isInside, type DataRoot } from './root.js';
 
 export interface Actor {
@@ -60,6 +60,8 @@ export function selects(actor: Pick<Actor, 'id' | 'name'>, selector: string): bo
 
 /** Every actor folder, sorted by name. Folders that are symlinks out of the root are skipped. */
 export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; skipped: Skipped[] }> {
+  // Loaded here, not at the top: the worker threads import this module for listImages only.
+  const { default: fg } = await import('fast-glob');
   const entries = await fg('*', { cwd: data.actorsDir, onlyFiles: false, deep: 1, dot: false, followSymbolicLinks: false, objectMode: true });
   // Only symlinks can lead elsewhere; real folders are inside the root when the actors folder is.
   const actorsInside = await insideRoot(data.actorsDir, data.rootReal);
@@ -88,23 +90,22 @@ export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; ski
 
 /** The actor's training images: regular files (or symlinks to regular files inside the root) with an image extension, hidden files ignored. */
 export async function listImages(actor: Actor, data: DataRoot): Promise<{ images: LocalImage[]; skipped: Skipped[] }> {
-  // Synchronous (fg.sync, stat): this runs in a worker thread, once per actor, where each thread-pool
-  // round trip would only add latency.
-  const entries = fg.sync('*', {
-    cwd: actor.trainingDir,
-    onlyFiles: false,
-    deep: 1,
-    dot: false,
-    followSymbolicLinks: false,
-    objectMode: true,
-    suppressErrors: true,
-  });
+  // One flat folder, read synchronously: this runs in a worker thread, once per actor, where a glob
+  // engine's set-up and each thread-pool round trip would only add latency.
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(actor.trainingDir, { withFileTypes: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { images: [], skipped: [] };
+    throw new InputError(actor.trainingDir, `cannot be listed (${(error as NodeJS.ErrnoException).code}); left unchanged`);
+  }
   const images: LocalImage[] = [];
   const skipped: Skipped[] = [];
   for (const entry of entries) {
-    if (!IMAGE_EXTENSION.test(entry.name)) continue;
+    // Hidden files (.DS_Store, ._x.jpg) are not images.
+    if (entry.name.startsWith('.') || !IMAGE_EXTENSION.test(entry.name)) continue;
     const path = join(actor.trainingDir, entry.name);
-    const problem = entry.dirent.isFile() ? undefined : whyNotAnImage(path, entry.dirent.isSymbolicLink(), data.rootReal);
+    const problem = entry.isFile() ? undefined : whyNotAnImage(path, entry.isSymbolicLink(), data.rootReal);
     if (problem) skipped.push({ file: path, reason: problem });
     else images.push({ filename: entry.name, path, localPath: relative(data.root, path).split(sep).join('/') });
   }

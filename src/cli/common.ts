@@ -91,7 +91,8 @@ export async function runEngine(
   const { createPool } = await import('../pool.js');
   const pool = createPool(flags.workers);
   try {
-    const [{ runSync }, summaries, { createProgress }] = await Promise.all([import('../sync.js'), import('../summary.js'), import('../progress.js')]);
+    const [{ runSync }, summaries] = await Promise.all([import('../sync.js'), import('../summary.js')]);
+    const progress = flags.quiet ? undefined : (await import('../progress.js')).createProgress({ label, quiet: false, stream: context.stderr as NodeJS.WriteStream });
     const actors = [...flags.actor, ...extraActors];
     const result = await runSync({
       root: flags.root,
@@ -101,7 +102,7 @@ export async function runEngine(
       shard,
       pool,
       signal: context.signal,
-      progress: createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream }),
+      progress,
       remote: flags.remote ? s3OptionsOf(flags) : undefined,
       ...options,
     });
