@@ -156,8 +156,8 @@ async function assess(task: AssessTask): Promise<Assessment> {
     report,
     // Cloning every entry back to the main thread is most of a warm run's messaging: only when asked.
     entries: task.explain ? entries : [],
-    tracked: facts.previous.map((entry) => entry.filename),
-    good,
+    tracked: task.explain ? facts.previous.map((entry) => entry.filename) : [],
+    good: task.explain ? good : {},
     manifestUpdated: typeof updated === 'string' ? updated : null,
   };
   if (changed && facts.manifestReadOnly) {

@@ -16,6 +16,12 @@ function workerFile(): string {
   return resolve(dirname(here), relative);
 }
 
+/**
+ * Each worker's young generation, in MB. A worker's garbage is short-lived (one actor's JSON); V8's default
+ * lets it grow to tens of MB per thread, which made peak RSS grow with the number of actors.
+ */
+const YOUNG_GENERATION_MB = 4;
+
 export interface WorkerPool {
   readonly threads: number;
   assess(task: AssessTask): Promise<Assessment>;
@@ -27,7 +33,7 @@ export interface WorkerPool {
 
 /** Starts `threads` worker threads (default: the machine's available parallelism). */
 export function createPool(threads = availableParallelism()): WorkerPool {
-  const pool = new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 60_000 });
+  const pool = new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 60_000, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
   return {
     threads,
     assess: (task) => pool.run(task, { name: 'assess' }) as Promise<Assessment>,

@@ -121,30 +121,52 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
 
 async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, options: EngineOptions): Promise<ActorReport[]> {
   const sharing = actorsSharingIds(actors);
-  // Two stages with their own bounds: enough actors assessed at once to keep every worker busy, and
-  // commits apart, so an fsync waiting on the disk never holds a slot the workers need.
-  const assess = pLimit(pool.threads * 4);
-  const commit = pLimit(COMMITS_IN_FLIGHT);
+  const reports: ActorReport[] = new Array(actors.length);
+  // Two stages with their own bounds: a few runners per worker keep every worker busy assessing, and
+  // commits run apart (at most COMMITS_IN_FLIGHT), so an fsync waiting on the disk never holds a runner.
+  // Nothing is queued per actor up front, so memory does not grow with the number of actors.
+  const commits = new Set<Promise<void>>();
+  let next = 0;
+  const assessOne = (actor: Actor): Promise<Assessment | ActorReport> => {
+    const others = sharing.get(actor.id);
+    if (others) return Promise.resolve(failed(emptyReport(actor, 'failed'), actor.dir, `${others.length} actor folders share the id ${actor.id} (${others.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`));
+    const explain = options.dryRun || (options.explain ?? false);
+    const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain };
+    return pool.assess({ ...task, ...options.transfers?.get(actor.name) }).catch((error: unknown) =>
+      // A worker that died (out of memory, a crash in native code) fails its actor, not the run.
+      failed(emptyReport(actor, 'failed'), actor.dir, `could not be processed (${messageOf(error)}); left unchanged`),
+    );
+  };
+  const done = (i: number, report: ActorReport) => {
+    reports[i] = report;
+    options.progress?.actorDone(report);
+  };
+  const runner = async () => {
+    while (next < actors.length) {
+      const i = next++;
+      const actor = actors[i]!;
+      if (options.signal?.aborted) {
+        done(i, emptyReport(actor, 'not-run'));
+        continue;
+      }
+      const assessed = await assessOne(actor);
+      if (!('report' in assessed)) {
+        done(i, assessed);
+        continue;
+      }
+      while (commits.size >= COMMITS_IN_FLIGHT) await Promise.race(commits);
+      const commit: Promise<void> = commitActor(assessed, options).then((report) => {
+        commits.delete(commit);
+        done(i, report);
+      });
+      commits.add(commit);
+    }
+  };
   options.progress?.start(actors.length);
   try {
-    return await Promise.all(
-      actors.map(async (actor) => {
-        const assessed = await assess(async () => {
-          if (options.signal?.aborted) return emptyReport(actor, 'not-run');
-          const others = sharing.get(actor.id);
-          if (others) return failed(emptyReport(actor, 'failed'), actor.dir, `${others.length} actor folders share the id ${actor.id} (${others.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`);
-          const explain = options.dryRun || (options.explain ?? false);
-          const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain };
-          return pool.assess({ ...task, ...options.transfers?.get(actor.name) }).catch((error: unknown) =>
-            // A worker that died (out of memory, a crash in native code) fails its actor, not the run.
-            failed(emptyReport(actor, 'failed'), actor.dir, `could not be processed (${messageOf(error)}); left unchanged`),
-          );
-        });
-        const report = 'report' in assessed ? await commit(() => commitActor(assessed, options)) : assessed;
-        options.progress?.actorDone(report);
-        return report;
-      }),
-    );
+    await Promise.all(Array.from({ length: Math.min(actors.length, pool.threads * 4) }, runner));
+    await Promise.all(commits);
+    return reports;
   } finally {
     options.progress?.stop();
   }

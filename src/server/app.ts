@@ -26,6 +26,8 @@ export interface ServerOptions extends RootOptions {
   workers?: number;
   /** Where failures that are not the client's fault are logged, with their stack (default: stderr). */
   log?: (line: string) => void;
+  /** Override the slow-client limits (tests make them short). */
+  timeouts?: { headersMs?: number; requestMs?: number };
 }
 
 export interface RunningServer {
@@ -71,10 +73,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const routes = routesOf(api, data);
   let loopback = true;
 
-  const server = createServer((req, res) => {
-    void respond(req, res, routes, loopback, log);
-  });
-  Object.assign(server, TIMEOUTS);
+  const headersTimeout = options.timeouts?.headersMs ?? TIMEOUTS.headersTimeout;
+  const requestTimeout = Math.max(options.timeouts?.requestMs ?? TIMEOUTS.requestTimeout, headersTimeout);
+  // Node checks the two timeouts only every connectionsCheckingInterval (30 s by default): check often
+  // enough that a stalled client is dropped close to its limit.
+  const server = createServer(
+    { headersTimeout, requestTimeout, keepAliveTimeout: TIMEOUTS.keepAliveTimeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(headersTimeout / 4)) },
+    (req, res) => {
+      void respond(req, res, routes, loopback, log);
+    },
+  );
   try {
     await listen(server, host, options.port ?? DEFAULT_PORT);
   } catch (error) {
