@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import S3rver from 's3rver';
+import { startLocalS3 } from './s3rver.js';
 import { runCli } from '../cli/program.js';
 import { ManifestSchema } from '../manifest/schema.js';
 import { createS3 } from '../s3/client.js';
@@ -29,13 +29,10 @@ let code = await runCli(['sync', '--root', root], context);
 await printActor0000();
 
 // S3: a real S3-compatible server on loopback, holding actor 0000's 12 uploaded images (one of them with
-// other bytes) and half the legacy actors' URLs but every tenth. Under 1000 objects: s3rver cannot page a
-// listing on Node ≥ 17 (it encrypts its tokens with single DES, which OpenSSL 3 dropped).
+// other bytes) and half the legacy actors' URLs but every tenth.
 process.noDeprecation = true; // s3rver uses a deprecated Node API; the demo's output stays clean
-const s3dir = mkdtempSync(join(tmpdir(), 'actor-sync-demo-s3-'));
-const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: s3dir, configureBuckets: [{ name: 'story-boards-assets' }] });
-const { port } = await server.run();
-const endpoint = `http://127.0.0.1:${port}`;
+const server = await startLocalS3(['story-boards-assets']);
+const { endpoint } = server;
 Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-west-1' });
 const uploaded = await seedS3(generated, endpoint);
 out(`\nS3-compatible server (s3rver) at ${endpoint}: ${uploaded} objects; ${generated.actors[0]!.name}_6.png there has other bytes\n`);

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll } from 'vitest';
+import { allowSingleDes } from '../../src/demo/s3rver.js';
 import { createS3, type S3Access, type S3Options } from '../../src/s3/client.js';
 
 interface S3rverInstance {
@@ -31,25 +32,6 @@ const require = createRequire(import.meta.url);
 // s3rver is CommonJS without type declarations.
 const S3rver = require('s3rver') as S3rverClass;
 allowSingleDes(require('node:crypto') as typeof import('node:crypto'));
-
-/**
- * s3rver encrypts ListObjectsV2 continuation tokens with single DES, which OpenSSL 3 (Node ≥ 17) only has
- * in its legacy provider: every listing of more than 1000 keys fails with InternalError. Triple DES with
- * the key repeated three times is the same cipher and is in the default provider, so `des` is mapped to
- * it here (tokens are byte-identical to `node --openssl-legacy-provider`). Nothing else is touched.
- */
-function allowSingleDes(crypto: typeof import('node:crypto')): void {
-  const marker = Symbol.for('actor-sync.test.single-des');
-  const patched = crypto as unknown as Record<symbol, boolean>;
-  if (patched[marker]) return;
-  patched[marker] = true;
-  const { createCipheriv, createDecipheriv } = crypto;
-  const tripled = (key: unknown) => Buffer.concat([key, key, key] as Buffer[]);
-  crypto.createCipheriv = ((algorithm: string, key: Buffer, iv: Buffer, options?: never) =>
-    algorithm === 'des' ? createCipheriv('des-ede3-cbc', tripled(key), iv, options) : createCipheriv(algorithm, key, iv, options)) as typeof createCipheriv;
-  crypto.createDecipheriv = ((algorithm: string, key: Buffer, iv: Buffer, options?: never) =>
-    algorithm === 'des' ? createDecipheriv('des-ede3-cbc', tripled(key), iv, options) : createDecipheriv(algorithm, key, iv, options)) as typeof createDecipheriv;
-}
 
 /** s3rver's built-in account: requests signed with anything else get InvalidAccessKeyId. */
 export const TEST_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
