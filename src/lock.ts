@@ -251,6 +251,17 @@ async function createWithOwner(path: string, owner: LockOwner): Promise<void> {
   }
 }
 
+/**
+ * True when a lock folder at `lockPath` belongs to a run that may still be going: its owner is alive (or on
+ * another host), or, with no readable owner, the folder was refreshed within the stale period.
+ */
+export async function isLockLive(lockPath: string, staleMs = DEFAULT_STALE_MS): Promise<boolean> {
+  const owner = await readLockOwner(lockPath);
+  if (owner) return !isDeadHere(owner);
+  const stats = await lstat(lockPath).catch(() => undefined);
+  return stats !== undefined && Date.now() - stats.mtimeMs < staleMs;
+}
+
 /** True when the owner ran on this host and is gone. */
 function isDeadHere(owner: LockOwner): boolean {
   if (owner.hostname !== hostname()) return false;

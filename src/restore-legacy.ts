@@ -7,11 +7,10 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { listActors, selects } from './discover.js';
 import { InputError, messageOf, type ActorFailure } from './errors.js';
-import { acquireLock } from './lock.js';
+import { acquireRunLock } from './run-lock.js';
 import { commitFile } from './manifest/commit.js';
 import { readManifest } from './read-actor.js';
 import { resolveDataRoot, type RootOptions } from './root.js';
-import { lockName } from './shard.js';
 
 export interface RestoreOptions extends RootOptions {
   actors?: string[];
@@ -37,7 +36,7 @@ export function legacyResponse(actorName: string, urls: string[]): string {
 export async function restoreLegacy(options: RestoreOptions): Promise<RestoreReport> {
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
-  const lock = dryRun ? undefined : await acquireLock(data.manifestsDir, lockName(undefined), { wait: options.wait ?? false });
+  const lock = dryRun ? undefined : await acquireRunLock(data.manifestsDir, undefined, { wait: options.wait ?? false });
   try {
     const { actors } = await listActors(data);
     const selected = options.actors?.length ? actors.filter((a) => options.actors!.some((s) => selects(a, s))) : actors;

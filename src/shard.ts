@@ -45,3 +45,16 @@ export function shardOf(actorId: string, count: number): number {
 export function lockName(shard: Shard | undefined): string {
   return shard ? `.actor-sync.shard-${shard.index}-of-${shard.count}.lock` : '.actor-sync.lock';
 }
+
+const LOCK_NAME = /^\.actor-sync(?:\.shard-(\d+)-of-(\d+))?\.lock$/;
+
+/**
+ * Whether another run's lock (by its name) covers actors this run would write: a whole-root run overlaps
+ * every shard, and shards of different counts overlap each other. Shards of one count never do.
+ */
+export function locksOverlap(ours: Shard | undefined, otherName: string): boolean {
+  const match = LOCK_NAME.exec(otherName);
+  if (!match || otherName === lockName(ours)) return false;
+  if (!ours || match[2] === undefined) return true;
+  return Number(match[2]) !== ours.count;
+}

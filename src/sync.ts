@@ -8,13 +8,14 @@ import pLimit from 'p-limit';
 import type { Assessment, AssessTask, RemoteCheck } from './assess.js';
 import { listActors, selects, type Actor } from './discover.js';
 import { messageOf, type ActorFailure } from './errors.js';
-import { acquireLock, type RunLock } from './lock.js';
+import type { RunLock } from './lock.js';
+import { acquireRunLock } from './run-lock.js';
 import { commitFile, removeStaleTemps } from './manifest/commit.js';
 import { createPool, type WorkerPool } from './pool.js';
 import { emptyReport, failed, type ActorReport, type LegacyOutcome } from './report.js';
 import { retireResponseJson } from './retire.js';
 import { resolveDataRoot, type DataRoot, type RootOptions } from './root.js';
-import { lockName, shardOf, type Shard } from './shard.js';
+import { shardOf, type Shard } from './shard.js';
 import type { S3Options, S3Stats } from './s3/client.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
 
@@ -89,7 +90,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
     let lock = options.lock;
     if (!dryRun && !lock) {
       await mkdir(data.manifestsDir, { recursive: true });
-      lock = await acquireLock(data.manifestsDir, lockName(options.shard), { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
+      lock = await acquireRunLock(data.manifestsDir, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
     }
     try {
       const { actors, skipped } = await listActors(data);

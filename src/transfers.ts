@@ -4,15 +4,16 @@
  * transfer that fails is reported for its image and never recorded as synced. Nothing is deleted.
  */
 import { join } from 'node:path';
+import pLimit from 'p-limit';
 import type { AssessTask, RemoteCheck } from './assess.js';
 import type { Actor } from './discover.js';
 import { messageOf, type ActorFailure } from './errors.js';
-import { acquireLock, type RunLock } from './lock.js';
+import type { RunLock } from './lock.js';
+import { acquireRunLock } from './run-lock.js';
 import type { TrainingEntry } from './manifest/schema.js';
 import { resolveDataRoot } from './root.js';
 import type { S3Access, S3Options } from './s3/client.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
-import { lockName } from './shard.js';
 import { runSync, type SyncOptions, type SyncReport } from './sync.js';
 
 /** SPEC §5: where an image with no S3 URL goes when its actor has no other S3 image. */
@@ -85,7 +86,7 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
   let lock: RunLock | undefined;
-  if (!dryRun) lock = await acquireLock(data.manifestsDir, lockName(options.shard), { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
+  if (!dryRun) lock = await acquireRunLock(data.manifestsDir, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
   try {
     // First, the manifests as the disk is now: the transfers are chosen from them.
     const first = await runSync({ ...options, lock, explain: true });
@@ -96,7 +97,7 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
       for (const item of plan(actor.name, actor.entries)) planned.push({ actor: actor.name, actorName: actor.name, entry: byName.get(item.filename)!, ...item });
     }
     for (const actor of first.actors) delete actor.entries;
-    if (dryRun || planned.length === 0) return { ...first, transfers: planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes })) };
+    if (dryRun || planned.length === 0 || options.signal?.aborted) return { ...first, transfers: planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes })) };
 
     const { createS3 } = await import('./s3/client.js');
     const s3 = createS3(options.s3);
@@ -104,32 +105,40 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
     const { listActors } = await import('./discover.js');
     const actors = new Map((await listActors(data)).actors.map((a) => [a.name, a]));
     const transfers: Transfer[] = [];
+    // Started a few at a time, so an interrupt, or S3 becoming unreachable, stops the ones not yet begun;
+    // the ones in flight finish and are recorded.
+    const limit = pLimit(options.s3.concurrency ?? 16);
+    let fatal: Error | undefined;
     try {
       await Promise.all(
-        planned.map(async (item) => {
-          const done: Transfer = { actor: item.actor, filename: item.filename, url: item.url, bytes: item.bytes };
-          transfers.push(done);
-          if (options.signal?.aborted) return void (done.error = 'not started: interrupted');
-          try {
-            const location = parseS3Url(item.url);
-            if (location.filename !== item.filename) throw new Error(`the URL names "${location.filename}", not "${item.filename}"`);
-            const fact = await move(s3, location, item.entry, data, actors.get(item.actorName)!);
-            const record = found.get(item.actorName) ?? { remote: {}, assignedUrls: {} };
-            record.remote[item.url] = fact;
-            record.assignedUrls[item.filename] = item.url;
-            found.set(item.actorName, record);
-          } catch (error) {
-            if ((error as Error).name === 'UsageError') throw error;
-            done.error = messageOf(error);
-          }
-        }),
+        planned.map((item) =>
+          limit(async () => {
+            const done: Transfer = { actor: item.actor, filename: item.filename, url: item.url, bytes: item.bytes };
+            transfers.push(done);
+            if (options.signal?.aborted || fatal) return void (done.error = `not started: ${fatal ? 'S3 failed' : 'interrupted'}`);
+            try {
+              const location = parseS3Url(item.url);
+              if (location.filename !== item.filename) throw new Error(`the URL names "${location.filename}", not "${item.filename}"`);
+              const fact = await move(s3, location, item.entry, data, actors.get(item.actorName)!);
+              const record = found.get(item.actorName) ?? { remote: {}, assignedUrls: {} };
+              record.remote[item.url] = fact;
+              record.assignedUrls[item.filename] = item.url;
+              found.set(item.actorName, record);
+            } catch (error) {
+              if ((error as Error).name === 'UsageError') fatal ??= error as Error;
+              done.error = messageOf(error);
+            }
+          }),
+        ),
       );
     } finally {
       s3.close();
     }
 
-    // Then record what the transfers proved, actor by actor.
-    const second = found.size > 0 ? await runSync({ ...options, actors: [...found.keys()], lock, transfers: found, wait: false }) : undefined;
+    // Then record what the transfers proved, actor by actor: committing work already done, so not
+    // stopped by an interrupt.
+    const second = found.size > 0 ? await runSync({ ...options, signal: undefined, actors: [...found.keys()], lock, transfers: found, wait: false }) : undefined;
+    if (fatal) throw fatal;
     const after = new Map(second?.actors.map((a) => [a.name, a]));
     const actorsOut = first.actors.map((a) => after.get(a.name) ?? a);
     for (const failed of transfers.filter((t) => t.error)) {
@@ -137,7 +146,7 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
       const problem: ActorFailure = { actor: failed.actor, file: failed.url, reason: `${failed.filename}: ${failed.error}; not recorded as synced` };
       actor?.errors.push(problem);
     }
-    return { ...first, actors: actorsOut, s3Requests: { ...s3.stats }, transfers, durationMs: performance.now() - started };
+    return { ...first, actors: actorsOut, s3Requests: { ...s3.stats }, transfers, interrupted: options.signal?.aborted ?? false, durationMs: performance.now() - started };
   } finally {
     await lock?.release();
   }

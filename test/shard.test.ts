@@ -1,5 +1,6 @@
 /** Sharding: stable, disjoint slices that together cover every actor, and shards that run at once. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -76,6 +77,34 @@ describe('sharded runs', () => {
       };
       expect(strip(sharded)).toEqual(strip(whole));
     }
+  });
+
+  it('a whole-root run and a shard run, or shards of different counts, exclude each other (exit 2)', async () => {
+    const root = await tempRoot();
+    await generateDataRoot(join(root, 'r'), { actors: 3 });
+    const manifests = join(root, 'r', 'data', 'actor_manifests');
+    // A live holder: this test process, on this host.
+    const hold = (name: string) => {
+      mkdirSync(join(manifests, name));
+      writeFileSync(join(manifests, name, 'owner.json'), JSON.stringify({ pid: process.pid, hostname: hostname(), started: new Date().toISOString(), token: 'held-by-the-test' }));
+      return () => rmSync(join(manifests, name), { recursive: true });
+    };
+    let release = hold('.actor-sync.shard-1-of-2.lock');
+    const whole = await run(['sync', '--root', join(root, 'r')]);
+    expect(whole.code).toBe(2);
+    expect(whole.stderr).toMatch(/\.actor-sync\.shard-1-of-2\.lock, which covers actors this run would write/);
+    expect((await run(['sync', '--root', join(root, 'r'), '--shard', '1/3'])).code).toBe(2);
+    expect((await run(['sync', '--root', join(root, 'r'), '--shard', '2/2'])).code).toBe(0); // same count: disjoint
+    release();
+    release = hold('.actor-sync.lock');
+    expect((await run(['sync', '--root', join(root, 'r'), '--shard', '1/2'])).code).toBe(2);
+    release();
+    expect(readdirSync(manifests).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  it('a usage error before any work exits 2 every time (no worker threads are started for it)', async () => {
+    const results = await Promise.all(Array.from({ length: 8 }, () => run(['sync', '--root', '/nonexistent/actor-sync'])));
+    expect(results.map((r) => r.code)).toEqual(Array(8).fill(2));
   });
 
   it('a bad shard is a usage error (exit 2)', async () => {

@@ -1,4 +1,5 @@
 /** The options every command shares (SPEC §4), their parsing, and how a command writes its results. */
+import { mkdir } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseShard } from '../shard.js';
 import type { SyncSummary } from '../summary.js';
@@ -88,6 +89,16 @@ export async function runEngine(
   extraActors: string[] = [],
 ): Promise<{ result: SyncReport; summaries: typeof import('../summary.js') }> {
   const shard = parseShard(flags.shard, flags.shardCount);
+  // Usage problems (no root, a held lock) first: a pool stopped while its threads still load their modules
+  // can abort Node itself, and there is nothing for it to do anyway.
+  const [{ resolveDataRoot }, { acquireRunLock }] = await Promise.all([import('../root.js'), import('../run-lock.js')]);
+  const data = await resolveDataRoot({ root: flags.root, actorsDir: flags.actorsDir, manifestsDir: flags.manifestsDir });
+  let lock: Awaited<ReturnType<typeof acquireRunLock>> | undefined;
+  if (!options.dryRun) {
+    await mkdir(data.manifestsDir, { recursive: true });
+    const onWait = flags.quiet ? undefined : (message: string) => void context.stderr.write(`actor-sync: ${message}\n`);
+    lock = await acquireRunLock(data.manifestsDir, shard, { wait: options.wait ?? false, signal: context.signal, onWait });
+  }
   const { createPool } = await import('../pool.js');
   const pool = createPool(flags.workers);
   try {
@@ -101,6 +112,7 @@ export async function runEngine(
       actors: actors.length > 0 ? actors : undefined,
       shard,
       pool,
+      lock,
       signal: context.signal,
       progress,
       remote: flags.remote ? s3OptionsOf(flags) : undefined,
@@ -109,6 +121,7 @@ export async function runEngine(
     return { result, summaries };
   } finally {
     await pool.destroy();
+    await lock?.release();
   }
 }
 

@@ -15,7 +15,6 @@ export async function syncCommand(flags: SyncFlags, context: CommandContext): Pr
     keepLegacy: flags.keepLegacy,
     verify: flags.verify,
     wait: flags.wait,
-    onWait: flags.quiet ? undefined : (message) => context.stderr.write(`actor-sync: ${message}\n`),
   });
   const summary = summaries.SyncSummarySchema.parse(summaries.summarize('sync', result));
   await report(context, flags, summary, summary);

@@ -68,9 +68,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const data = await resolveDataRoot(options);
   const host = options.host ?? DEFAULT_HOST;
   const log = options.log ?? ((line: string) => void process.stderr.write(`${line}\n`));
-  const pool = createPool(options.workers);
-  const api = createApi(data, pool);
-  const routes = routesOf(api, data);
+  // The routes (and the worker pool behind them) exist once the port is ours: a pool stopped while its
+  // threads still load their modules can abort Node, so a port in use must not start one.
+  let routes: Route[] = [];
   let loopback = true;
 
   const headersTimeout = options.timeouts?.headersMs ?? TIMEOUTS.headersTimeout;
@@ -86,9 +86,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   try {
     await listen(server, host, options.port ?? DEFAULT_PORT);
   } catch (error) {
-    await pool.destroy();
     throw new UsageError(`cannot listen on ${host}:${options.port ?? DEFAULT_PORT} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)}); choose another --host or --port`);
   }
+  const pool = createPool(options.workers);
+  routes = routesOf(createApi(data, pool), data);
   const address = server.address() as AddressInfo;
   loopback = isLoopbackAddress(address.address);
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;

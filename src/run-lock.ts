@@ -1,0 +1,28 @@
+/**
+ * The lock a writing run holds (SPEC §3 invariant 5, §8): its own lock (`.actor-sync.lock`, or one per
+ * shard), and no other run's that covers the same actors. Shard locks let N machines run at once; a
+ * whole-root run, or shards counted differently, would write the same manifests, so they exclude each
+ * other: each checks after taking its own lock, so of two starting together at least one gives way.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LockHeldError } from './errors.js';
+import { acquireLock, isLockLive, type AcquireLockOptions, type RunLock } from './lock.js';
+import { lockName, locksOverlap, type Shard } from './shard.js';
+
+export async function acquireRunLock(manifestsDir: string, shard: Shard | undefined, options: AcquireLockOptions = {}): Promise<RunLock> {
+  const lock = await acquireLock(manifestsDir, lockName(shard), options);
+  try {
+    for (const name of await readdir(manifestsDir)) {
+      if (locksOverlap(shard, name) && (await isLockLive(join(manifestsDir, name)))) {
+        throw new LockHeldError(
+          `another actor-sync run holds ${join(manifestsDir, name)}, which covers actors this run would write; wait for it to finish (a whole-root run and shard runs, or shards of different counts, cannot run at once)`,
+        );
+      }
+    }
+    return lock;
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
+}
