@@ -10,7 +10,7 @@ import { listActors, selects, type Actor } from './discover.js';
 import { messageOf, type ActorFailure } from './errors.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
-import { commitFile, removeStaleTemps } from './manifest/commit.js';
+import { commitFile, fsyncDirectoryShared, removeStaleTemps } from './manifest/commit.js';
 import { createPool, type WorkerPool } from './pool.js';
 import { emptyReport, failed, type ActorReport, type LegacyOutcome } from './report.js';
 import { retireResponseJson } from './retire.js';
@@ -77,7 +77,7 @@ export interface SyncReport {
 /** Commits in flight: enough to overlap fsyncs, few enough to bound the manifests held in memory. */
 const COMMITS_IN_FLIGHT = 16;
 
-type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock; startedAt: string };
+type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock; startedAt: string; manifestsDirResolved: string };
 
 export async function runSync(options: SyncOptions): Promise<SyncReport> {
   const started = performance.now();
@@ -102,7 +102,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       }
       const remote = options.remote ? await checkRemote(selected, data, pool, options.remote) : undefined;
       const transfers = remote?.byActor ?? options.transfers;
-      const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt, transfers });
+      const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt, transfers, manifestsDirResolved: data.manifestsDir });
       return {
         dryRun,
         s3Requests: remote?.requests,
@@ -234,6 +234,16 @@ async function commitActor({ report, commit, legacy, entries }: Assessment, opti
     }
   }
   if (legacy) {
+    // With nothing written now, the manifest holding the URLs came from an earlier run, whose folder fsync
+    // may have failed: make it durable before the legacy file goes.
+    if (!commit && !options.dryRun && !options.keepLegacy && legacy.urlsNotHeld.length === 0) {
+      const durable = await fsyncDirectoryShared(options.manifestsDirResolved).then(() => true, () => false);
+      if (!durable) {
+        report.legacy = 'failed';
+        report.errors.push({ actor: report.name, file: legacy.path, reason: 'not retired: the manifests folder could not be synced to disk; kept' });
+        return report;
+      }
+    }
     report.legacy = await settleLegacy(legacy, options);
     if (report.legacy === 'failed') {
       const reason = legacy.urlsNotHeld.length > 0
