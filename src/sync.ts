@@ -77,7 +77,7 @@ export interface SyncReport {
 /** Commits in flight: enough to overlap fsyncs, few enough to bound the manifests held in memory. */
 const COMMITS_IN_FLIGHT = 16;
 
-type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock; startedAt: string; manifestsDirResolved: string };
+type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock; startedAt: string };
 
 export async function runSync(options: SyncOptions): Promise<SyncReport> {
   const started = performance.now();
@@ -102,7 +102,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       }
       const remote = options.remote ? await checkRemote(selected, data, pool, options.remote) : undefined;
       const transfers = remote?.byActor ?? options.transfers;
-      const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt, transfers, manifestsDirResolved: data.manifestsDir });
+      const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt, transfers });
       return {
         dryRun,
         s3Requests: remote?.requests,
@@ -156,7 +156,7 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
         continue;
       }
       while (commits.size >= COMMITS_IN_FLIGHT) await Promise.race(commits);
-      const commit: Promise<void> = commitActor(assessed, options).then((report) => {
+      const commit: Promise<void> = commitActor(assessed, data, options).then((report) => {
         commits.delete(commit);
         done(i, report);
       });
@@ -221,7 +221,7 @@ function actorsSharingIds(actors: Actor[]): Map<string, string[]> {
 }
 
 /** Commits one assessed actor's manifest, then retires its response.json. */
-async function commitActor({ report, commit, legacy, entries }: Assessment, options: EngineOptions): Promise<ActorReport> {
+async function commitActor({ report, commit, legacy, entries }: Assessment, data: DataRoot, options: EngineOptions): Promise<ActorReport> {
   if (options.explain) report.entries = entries;
   if (report.errors.length > 0) return report;
   if (commit && !options.dryRun) {
@@ -237,7 +237,7 @@ async function commitActor({ report, commit, legacy, entries }: Assessment, opti
     // With nothing written now, the manifest holding the URLs came from an earlier run, whose folder fsync
     // may have failed: make it durable before the legacy file goes.
     if (!commit && !options.dryRun && !options.keepLegacy && legacy.urlsNotHeld.length === 0) {
-      const durable = await fsyncDirectoryShared(options.manifestsDirResolved).then(() => true, () => false);
+      const durable = await fsyncDirectoryShared(data.manifestsDir).then(() => true, () => false);
       if (!durable) {
         report.legacy = 'failed';
         report.errors.push({ actor: report.name, file: legacy.path, reason: 'not retired: the manifests folder could not be synced to disk; kept' });

@@ -6,7 +6,6 @@
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { AssessTask, RemoteCheck } from './assess.js';
-import type { Actor } from './discover.js';
 import { messageOf, type ActorFailure } from './errors.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
@@ -61,9 +60,9 @@ export async function runPush(options: TransferOptions): Promise<TransferReport>
 export async function runPull(options: TransferOptions): Promise<TransferReport> {
   const plan: Plan = (_actor, entries) =>
     entries.filter((e) => e.status === 's3_only' && e.s3_url).map((e) => ({ filename: e.filename, url: e.s3_url!, bytes: 0 }));
-  return transfer(options, plan, async (s3, location, entry, _data, actor) => {
+  return transfer(options, plan, async (s3, location, entry, _data, trainingDir) => {
     const { download } = await import('./s3/transfer.js');
-    const got = await download(s3, location, join(actor.trainingDir, entry.filename));
+    const got = await download(s3, location, join(trainingDir, entry.filename));
     return { exists: true, md5: got.md5, checkedAt: new Date().toISOString() };
   });
 }
@@ -79,7 +78,7 @@ export function uploadUrl(actor: string, filename: string, entries: TrainingEntr
   return template.replaceAll('{actor_name}', encodeURIComponent(actor)).replaceAll('{actor_id}', encodeURIComponent(id)).replaceAll('{filename}', encodeURIComponent(filename));
 }
 
-type Move = (s3: S3Access, location: S3Location, entry: TrainingEntry, data: { root: string }, actor: Actor) => Promise<RemoteCheck>;
+type Move = (s3: S3Access, location: S3Location, entry: TrainingEntry, data: { root: string }, trainingDir: string) => Promise<RemoteCheck>;
 
 async function transfer(options: TransferOptions, plan: Plan, move: Move): Promise<TransferReport> {
   const started = performance.now();
@@ -102,8 +101,6 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
     const { createS3 } = await import('./s3/client.js');
     const s3 = createS3(options.s3);
     const found = new Map<string, Required<Pick<AssessTask, 'remote' | 'assignedUrls'>>>();
-    const { listActors } = await import('./discover.js');
-    const actors = new Map((await listActors(data)).actors.map((a) => [a.name, a]));
     const transfers: Transfer[] = [];
     // Started a few at a time, so an interrupt, or S3 becoming unreachable, stops the ones not yet begun;
     // the ones in flight finish and are recorded.
@@ -119,7 +116,7 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
             try {
               const location = parseS3Url(item.url);
               if (location.filename !== item.filename) throw new Error(`the URL names "${location.filename}", not "${item.filename}"`);
-              const fact = await move(s3, location, item.entry, data, actors.get(item.actorName)!);
+              const fact = await move(s3, location, item.entry, data, join(data.actorsDir, item.actorName, 'training_data'));
               const record = found.get(item.actorName) ?? { remote: {}, assignedUrls: {} };
               record.remote[item.url] = fact;
               record.assignedUrls[item.filename] = item.url;
