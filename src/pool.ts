@@ -5,9 +5,11 @@
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Assessment, AssessTask } from './assess.js';
 import type { HashResult, HashTask } from './hash.js';
+import { LOADED } from './pool-protocol.js';
 
 /** The compiled worker. Tests import this file from `src/` (TypeScript), so they use the build in `dist/`. */
 function workerFile(): string {
@@ -33,12 +35,35 @@ export interface WorkerPool {
 
 /** Starts `threads` worker threads (default: the machine's available parallelism). */
 export function createPool(threads = availableParallelism()): WorkerPool {
-  const pool = new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads, idleTimeout: 60_000, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
+  const pool = new Piscina({ filename: workerFile(), name: 'assess', minThreads: threads, maxThreads: threads, idleTimeout: 60_000, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
+  const loaded = Promise.all(pool.threads.map(settled));
   return {
     threads,
     assess: (task) => pool.run(task, { name: 'assess' }) as Promise<Assessment>,
     urls: (task) => pool.run(task, { name: 'urls' }) as Promise<string[]>,
     hash: (task) => pool.run(task, { name: 'hash' }) as Promise<HashResult[]>,
-    destroy: () => pool.destroy(),
+    // Node 20 aborts the whole process when a thread is stopped while `require()` links its ES modules
+    // (piscina loads the worker file with require, which loads ES modules synchronously since Node 20.19).
+    // A short run can end before its last thread has loaded, so each thread is let finish loading first.
+    destroy: async () => {
+      await loaded;
+      await pool.destroy();
+    },
   };
+}
+
+/** Settles once `worker` has loaded its modules, or has exited without. */
+function settled(worker: Worker): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      worker.off('message', onMessage);
+      worker.off('exit', done);
+      resolve();
+    };
+    const onMessage = (message: unknown) => {
+      if (message === LOADED) done();
+    };
+    worker.on('message', onMessage);
+    worker.once('exit', done);
+  });
 }

@@ -1,0 +1,58 @@
+/**
+ * The worker pool's lifetime. Stopping a thread while Node links its ES modules aborts the whole process on
+ * Node 20 (a fatal V8 error, no exception to catch), so a pool must be safe to destroy at any instant after
+ * it is created: a one-actor run can finish before its second thread has loaded.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createPool } from '../src/pool.js';
+
+const POOL = resolve(import.meta.dirname, '../dist/src/pool.js');
+
+/** Runs `script` (an ES module) in a fresh Node process; resolves with how it ended and its stderr. */
+function node(script: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  return new Promise((done, fail) => {
+    child.once('error', fail);
+    child.once('close', (code, signal) => done({ code, signal, stderr }));
+  });
+}
+
+describe('the worker pool', () => {
+  it('hashes on real threads, and is destroyed right after it is created', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'actor-sync-pool-'));
+    const file = join(dir, 'a.png');
+    await writeFile(file, 'abc');
+    const pool = createPool(2);
+    expect(pool.threads).toBe(2);
+    const [result] = await pool.hash({ files: [{ path: file }], racyFromNs: null, verify: false });
+    expect(result).toMatchObject({ ok: true, md5: '900150983cd24fb0d6963f7d28e17f72', size: 3, reused: false });
+    await pool.destroy();
+    await createPool(2).destroy();
+    await rm(dir, { recursive: true });
+  });
+
+  it('is destroyed at every instant of its threads’ start-up without aborting the process', async () => {
+    // One process, many pools: each destroyed after a delay spread over the time its threads take to load.
+    const script = `
+      const { createPool } = await import(${JSON.stringify(POOL)});
+      const start = performance.now();
+      const probe = createPool(2);
+      await probe.hash({ files: [], racyFromNs: null, verify: false });
+      await probe.destroy();
+      const loadMs = Math.max(20, performance.now() - start);
+      for (let i = 0; i < 60; i++) {
+        const pool = createPool(2);
+        await new Promise((r) => setTimeout(r, (i / 60) * loadMs * 1.5));
+        await pool.destroy();
+      }`;
+    const ended = await node(script);
+    expect(ended.stderr).not.toMatch(/FATAL ERROR/);
+    expect({ code: ended.code, signal: ended.signal }).toEqual({ code: 0, signal: null });
+  });
+});
