@@ -5,9 +5,10 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { startEarlyPool } from '../src/cli/early-pool.js';
 import { createPool } from '../src/pool.js';
 
 const POOL = resolve(import.meta.dirname, '../dist/src/pool.js');
@@ -54,5 +55,31 @@ describe('the worker pool', () => {
     const ended = await node(script);
     expect(ended.stderr).not.toMatch(/FATAL ERROR/);
     expect({ code: ended.code, signal: ended.signal }).toEqual({ code: 0, signal: null });
+  });
+});
+
+describe('the pool the entry starts early', () => {
+  it('is started only for the engine commands, without --help', async () => {
+    for (const argv of [['serve'], ['bench'], ['restore-legacy'], ['sync', '--help'], ['check', '-h'], []]) {
+      expect(startEarlyPool(argv)).toBeUndefined();
+    }
+  });
+
+  it('is taken by a command whose --workers agrees, and stopped when it does not', async () => {
+    const agreeing = startEarlyPool(['sync', '--root', '.', '--workers=3'])!;
+    const pool = await agreeing.take(3);
+    expect(pool?.threads).toBe(3);
+    expect(await agreeing.take(3)).toBeUndefined(); // taken once
+    await pool!.destroy();
+
+    const other = startEarlyPool(['check', '--workers', '1'])!;
+    expect(await other.take(2)).toBeUndefined();
+    await other.release();
+
+    const bad = startEarlyPool(['status', '--workers', 'many'])!; // commander rejects it; the default is started meanwhile
+    const fallback = await bad.take(undefined);
+    expect(fallback?.threads).toBe(availableParallelism());
+    await fallback!.destroy();
+    await bad.release(); // nothing left to stop
   });
 });

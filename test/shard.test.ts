@@ -102,7 +102,7 @@ describe('sharded runs', () => {
     expect(readdirSync(manifests).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 
-  it('a usage error before any work exits 2 every time (no worker threads are started for it)', async () => {
+  it('a usage error exits 2 every time, the worker threads started for it stopped safely', async () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => run(['sync', '--root', '/nonexistent/actor-sync'])));
     expect(results.map((r) => r.code)).toEqual(Array(8).fill(2));
   });

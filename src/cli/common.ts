@@ -4,6 +4,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { parseShard } from '../shard.js';
 import type { SyncSummary } from '../summary.js';
 import type { SyncOptions, SyncReport } from '../sync.js';
+import type { EarlyPool } from './early-pool.js';
 
 export interface CommonFlags {
   root?: string;
@@ -32,6 +33,8 @@ export interface CommandContext {
   signal?: AbortSignal;
   /** A command whose normal stop is SIGINT/SIGTERM (serve) calls this: it then exits with its own code. */
   signalIsStop?: () => void;
+  /** Worker threads the entry started while the modules loaded (see early-pool.ts). */
+  earlyPool?: EarlyPool;
 }
 
 export function addCommonOptions(command: Command): Command {
@@ -78,8 +81,9 @@ export function positiveInteger(value: string): number {
 }
 
 /**
- * Runs the engine for a command. Modules load on demand and the worker threads start first, so they boot
- * while this thread loads the rest: most of a warm run is start-up.
+ * Runs the engine for a command. Modules load on demand and the worker threads start first (the entry
+ * starts them before anything else), so they boot while this thread loads the rest: most of a warm run is
+ * start-up.
  */
 export async function runEngine(
   flags: CommonFlags & S3Flags,
@@ -89,19 +93,18 @@ export async function runEngine(
   extraActors: string[] = [],
 ): Promise<{ result: SyncReport; summaries: typeof import('../summary.js') }> {
   const shard = parseShard(flags.shard, flags.shardCount);
-  // Usage problems (no root, a held lock) first: a pool stopped while its threads still load their modules
-  // can abort Node itself, and there is nothing for it to do anyway.
-  const [{ resolveDataRoot }, { acquireRunLock }] = await Promise.all([import('../root.js'), import('../run-lock.js')]);
-  const data = await resolveDataRoot({ root: flags.root, actorsDir: flags.actorsDir, manifestsDir: flags.manifestsDir });
-  let lock: Awaited<ReturnType<typeof acquireRunLock>> | undefined;
-  if (!options.dryRun) {
-    await mkdir(data.manifestsDir, { recursive: true });
-    const onWait = flags.quiet ? undefined : (message: string) => void context.stderr.write(`actor-sync: ${message}\n`);
-    lock = await acquireRunLock(data.manifestsDir, shard, { wait: options.wait ?? false, signal: context.signal, onWait });
-  }
-  const { createPool } = await import('../pool.js');
-  const pool = createPool(flags.workers);
+  // The threads first, so they boot while the rest loads; every path below destroys them, a usage error
+  // included (pool.ts lets each thread finish loading before it is stopped).
+  const pool = (await context.earlyPool?.take(flags.workers)) ?? (await import('../pool.js')).createPool(flags.workers);
+  let lock: Awaited<ReturnType<typeof import('../run-lock.js').acquireRunLock>> | undefined;
   try {
+    const [{ resolveDataRoot }, { acquireRunLock }] = await Promise.all([import('../root.js'), import('../run-lock.js')]);
+    const data = await resolveDataRoot({ root: flags.root, actorsDir: flags.actorsDir, manifestsDir: flags.manifestsDir });
+    if (!options.dryRun) {
+      await mkdir(data.manifestsDir, { recursive: true });
+      const onWait = flags.quiet ? undefined : (message: string) => void context.stderr.write(`actor-sync: ${message}\n`);
+      lock = await acquireRunLock(data.manifestsDir, shard, { wait: options.wait ?? false, signal: context.signal, onWait });
+    }
     const [{ runSync }, summaries] = await Promise.all([import('../sync.js'), import('../summary.js')]);
     const progress = flags.quiet ? undefined : (await import('../progress.js')).createProgress({ label, quiet: false, stream: context.stderr as NodeJS.WriteStream });
     const actors = [...flags.actor, ...extraActors];

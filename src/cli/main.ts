@@ -5,11 +5,16 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { EXIT } from '../errors.js';
+import { startEarlyPool } from './early-pool.js';
 
 // A small young generation: the main thread only routes messages and commits, and V8's default lets RSS
 // grow with the number of actors (SPEC §7: peak RSS ≤ 200 MB, flat when the workload grows).
 setFlagsFromString('--max-semi-space-size=1');
-import { runCli } from './program.js';
+
+const argv = process.argv.slice(2);
+// Before the rest of the CLI loads: the worker threads boot meanwhile.
+const earlyPool = startEarlyPool(argv);
+const { runCli } = await import('./program.js');
 
 const controller = new AbortController();
 let signalExit: number | undefined;
@@ -24,11 +29,12 @@ for (const [signal, code] of [['SIGINT', EXIT.sigint], ['SIGTERM', EXIT.sigterm]
   });
 }
 
-const code = await runCli(process.argv.slice(2), {
+const code = await runCli(argv, {
   stdout: process.stdout,
   stderr: process.stderr,
   signal: controller.signal,
   signalIsStop: () => void (signalIsStop = true),
-});
+  earlyPool,
+}).finally(() => earlyPool?.release());
 process.exitCode = signalIsStop ? code : (signalExit ?? code);
 // Pending stdout writes to a pipe are flushed by Node before the natural exit; nothing else keeps the loop alive.

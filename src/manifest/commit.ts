@@ -56,8 +56,9 @@ export async function commitFile(target: string, data: string | Uint8Array): Pro
     throw new CommitError(target, false, error);
   }
   try {
-    // The library renames over the target's real path, so that is the folder whose entry changed.
-    const real = await promisify(fs.realpath)(target);
+    // The library renames over the target's real path, so that is the folder whose entry changed. The
+    // native realpath is one system call; the JavaScript one costs an lstat per path component.
+    const real = await promisify(fs.realpath.native)(target);
     await fsyncDirectoryShared(dirname(real));
   } catch (error) {
     throw new CommitError(target, true, error);
