@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -49,6 +49,7 @@ describe('S3 unreachable or credentials missing: one line, exit 2', () => {
     const path = join(dir, 'x.jpg');
     writeFileSync(path, 'x');
     const error = await upload(testS3('http://127.0.0.1:1'), location('http://127.0.0.1:1'), path, '9dd4e461268c8034f5c8564e155c67a6').catch((e: unknown) => e);
+    rmSync(dir, { recursive: true });
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toMatch(/^cannot reach S3 at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/);
   });
