@@ -40,7 +40,7 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
   try {
     const stats = fstatSync(fd);
     if (!stats.isFile()) throw problem(path, 'is not a regular file');
-    if (options.rootReal !== undefined && !isInside(realpathSync(path), options.rootReal)) {
+    if (options.rootReal !== undefined && !isInside(realpathSync.native(path), options.rootReal)) {
       throw problem(path, 'is a symlink leading out of the data root; not followed');
     }
     const limit = options.maxBytes ?? 16 * MiB;
