@@ -116,7 +116,7 @@ function whyNotAnImage(path: string, isLink: boolean, rootReal: string): string 
   if (isLink) {
     let target: string;
     try {
-      target = realpathSync(path);
+      target = realpathSync.native(path);
     } catch (error) {
       return `a symlink that cannot be resolved (${(error as NodeJS.ErrnoException).code}); skipped`;
     }

@@ -5,11 +5,10 @@
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Worker } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Assessment, AssessTask } from './assess.js';
 import type { HashResult, HashTask } from './hash.js';
-import { LOADED } from './pool-protocol.js';
+import { loadedThreadOf } from './pool-protocol.js';
 
 /** The compiled worker. Tests import this file from `src/` (TypeScript), so they use the build in `dist/`. */
 function workerFile(): string {
@@ -25,9 +24,9 @@ function workerFile(): string {
 const YOUNG_GENERATION_MB = 4;
 
 /**
- * Tasks handed to a thread before it asks for more. Each task is synchronous work, so the extra ones wait
- * in the thread's queue; with one at a time, a thread idled for a round trip through the main thread after
- * every actor (a quarter of a warm run's thread time at 2890 actors).
+ * Tasks handed to a thread before it asks for more. A task is nearly all synchronous work, so the extra
+ * ones mostly wait in the thread's queue; with one at a time, a thread idled for a round trip through the
+ * main thread after every actor (a quarter of a warm run's thread time at 2890 actors).
  */
 const TASKS_PER_THREAD = 4;
 
@@ -43,7 +42,32 @@ export interface WorkerPool {
 /** Starts `threads` worker threads (default: the machine's available parallelism). */
 export function createPool(threads = availableParallelism()): WorkerPool {
   const pool = new Piscina({ filename: workerFile(), name: 'assess', minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: TASKS_PER_THREAD, idleTimeout: 60_000, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
-  const loaded = Promise.all(pool.threads.map(settled));
+  const loaded = new Set<number>(); // thread ids
+  const wakers = new Set<() => void>();
+  pool.on('message', (message: unknown) => {
+    const threadId = loadedThreadOf(message);
+    if (threadId === undefined) return;
+    loaded.add(threadId);
+    for (const wake of wakers) wake();
+  });
+
+  /** Settles once every thread (a replacement piscina started included) has loaded its modules or exited. */
+  const allLoaded = async () => {
+    for (;;) {
+      const loading = pool.threads.filter((worker) => worker.threadId !== -1 && !loaded.has(worker.threadId));
+      if (loading.length === 0) return;
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          wakers.delete(wake);
+          for (const worker of loading) worker.off('exit', wake);
+          resolve();
+        };
+        wakers.add(wake);
+        for (const worker of loading) worker.once('exit', wake);
+      });
+    }
+  };
+
   return {
     threads,
     assess: (task) => pool.run(task, { name: 'assess' }) as Promise<Assessment>,
@@ -53,24 +77,8 @@ export function createPool(threads = availableParallelism()): WorkerPool {
     // (piscina loads the worker file with require, which loads ES modules synchronously since Node 20.19).
     // A short run can end before its last thread has loaded, so each thread is let finish loading first.
     destroy: async () => {
-      await loaded;
+      await allLoaded();
       await pool.destroy();
     },
   };
-}
-
-/** Settles once `worker` has loaded its modules, or has exited without. */
-function settled(worker: Worker): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      worker.off('message', onMessage);
-      worker.off('exit', done);
-      resolve();
-    };
-    const onMessage = (message: unknown) => {
-      if (message === LOADED) done();
-    };
-    worker.on('message', onMessage);
-    worker.once('exit', done);
-  });
 }

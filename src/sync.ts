@@ -184,10 +184,11 @@ function isSelected(actor: Actor, options: SyncOptions): boolean {
  */
 async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3Options: S3Options): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; requests: S3Stats }> {
   // The S3 modules load while the workers collect the URLs.
-  const loading = Promise.all([import('./s3/client.js'), import('./s3/verify.js')]);
   const limit = pLimit(pool.threads * 4);
-  const urls = await Promise.all(actors.map((actor) => limit(() => pool.urls({ actor, data }))));
-  const [{ createS3 }, { verifyUrls }] = await loading;
+  const [[{ createS3 }, { verifyUrls }], urls] = await Promise.all([
+    Promise.all([import('./s3/client.js'), import('./s3/verify.js')]),
+    Promise.all(actors.map((actor) => limit(() => pool.urls({ actor, data })))),
+  ]);
   const locations = new Map<string, S3Location>();
   for (const url of urls.flat()) {
     if (locations.has(url)) continue;

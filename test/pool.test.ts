@@ -4,6 +4,7 @@
  * it is created: a one-actor run can finish before its second thread has loaded.
  */
 import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -58,6 +59,18 @@ describe('the worker pool', () => {
   });
 });
 
+/** The OS threads of this process. */
+function osThreads(): number {
+  return readdirSync('/proc/self/task').length;
+}
+
+/** Resolves once `check` holds; fails the test after 10 s. */
+async function until(check: () => boolean): Promise<void> {
+  for (const start = Date.now(); !check(); await new Promise((r) => setTimeout(r, 10))) {
+    if (Date.now() - start > 10_000) throw new Error(`still not so after 10 s: ${check.toString()}`);
+  }
+}
+
 describe('the pool the entry starts early', () => {
   it('is started only for the engine commands, without --help', async () => {
     for (const argv of [['serve'], ['bench'], ['restore-legacy'], ['sync', '--help'], ['check', '-h'], []]) {
@@ -72,9 +85,16 @@ describe('the pool the entry starts early', () => {
     expect(await agreeing.take(3)).toBeUndefined(); // taken once
     await pool!.destroy();
 
-    const other = startEarlyPool(['check', '--workers', '1'])!;
+    // Its threads are really stopped: the process's OS threads (Linux) fall back to what they were.
+    const before = osThreads();
+    const other = startEarlyPool(['check', '--workers', '3'])!;
+    await until(() => osThreads() >= before + 3);
     expect(await other.take(2)).toBeUndefined();
-    await other.release();
+    await until(() => osThreads() <= before);
+    const unused = startEarlyPool(['pull', '--workers=3'])!;
+    await until(() => osThreads() >= before + 3);
+    await unused.release();
+    await until(() => osThreads() <= before);
 
     const bad = startEarlyPool(['status', '--workers', 'many'])!; // commander rejects it; the default is started meanwhile
     const fallback = await bad.take(undefined);

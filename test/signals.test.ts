@@ -108,6 +108,47 @@ describe('an interrupted sync', () => {
   });
 });
 
+describe('a second signal', () => {
+  it.each([
+    ['SIGINT', 0],
+    ['SIGTERM', 0],
+    ['SIGINT', 1],
+  ] as const)('%s twice (after %i commits): stops at once by the signal itself, no fatal error; the next run converges', async (signal, afterCommits) => {
+    const root = freshCopy();
+    const manifests = manifestsDirOf(root);
+    let run: ReturnType<typeof startCli> | undefined;
+    let commits = 0;
+    // Two signals sent together may reach the process as one: the second goes once the first is seen.
+    const twice = () => {
+      run!.child.stderr!.on('data', (chunk: Buffer | string) => {
+        if (String(chunk).includes('again to stop at once')) run!.child.kill(signal);
+      });
+      run!.child.kill(signal);
+    };
+    const stopWatching = watchCommits(manifests, () => {
+      if (++commits === afterCommits) twice();
+    });
+    let first: CliResult;
+    try {
+      run = startCli([...SYNC, '--root', root]);
+      // With no commit to wait for, the signals come while the worker threads are still loading.
+      if (afterCommits === 0) twice();
+      first = await run.done;
+    } finally {
+      stopWatching();
+    }
+    expect(first.signal, first.stderr).toBe(signal);
+    expect(first.stderr).not.toMatch(/FATAL|\n\s+at /);
+    // Killed mid-way: any manifest is whole (old or new); the next run finishes the job.
+    for (const [name, manifest] of readManifests(manifests)) expect(manifest, name).toBeTypeOf('object');
+    const next = await runCli([...SYNC, '--root', root]);
+    expect(next.code, next.stderr).toBe(0);
+    const final = expectCleanManifests(manifests);
+    for (const [name, manifest] of final) expect(manifest.training_data, name).toBeInstanceOf(Array);
+    rmSync(root, { recursive: true, force: true });
+  });
+});
+
 describe('two runs at once', () => {
   it('the second fails at once naming the lock and its holder; with --wait it waits, then succeeds', async () => {
     const root = freshCopy();

@@ -2,11 +2,11 @@
  * The worker thread's entry (piscina loads the compiled `.js`): one named task per kind of work. Each
  * task finishes all its async work before it returns.
  */
-import { parentPort } from 'node:worker_threads';
-import { LOADED } from '../src/pool-protocol.js';
+import { parentPort, threadId } from 'node:worker_threads';
+import { loadedMessage } from '../src/pool-protocol.js';
 
 export { actorUrls as urls, assessActor as assess } from '../src/assess.js';
 export { hashFiles as hash } from '../src/hash.js';
 
 // Evaluated last, after every module above: from here on the thread may be stopped safely (see pool.ts).
-parentPort?.postMessage(LOADED);
+parentPort?.postMessage(loadedMessage(threadId));

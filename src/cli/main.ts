@@ -21,12 +21,19 @@ let signalExit: number | undefined;
 let signalIsStop = false;
 
 for (const [signal, code] of [['SIGINT', EXIT.sigint], ['SIGTERM', EXIT.sigterm]] as const) {
-  process.on(signal, () => {
-    if (signalExit !== undefined) process.exit(code);
+  const onSignal = () => {
+    if (signalExit !== undefined) {
+      // Again: stop at once, by the signal's own default action (the shell sees 128 + its number, the same
+      // 130/143). Not process.exit: stopping a worker thread that is still loading its modules aborts Node.
+      process.off(signal, onSignal);
+      process.kill(process.pid, signal);
+      return;
+    }
     signalExit = code;
     if (!signalIsStop) process.stderr.write(`\nactor-sync: ${signal}: finishing commits in flight, starting nothing new (again to stop at once)\n`);
     controller.abort();
-  });
+  };
+  process.on(signal, onSignal);
 }
 
 const code = await runCli(argv, {

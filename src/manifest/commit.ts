@@ -57,7 +57,7 @@ export async function commitFile(target: string, data: string | Uint8Array): Pro
   }
   try {
     // The library renames over the target's real path, so that is the folder whose entry changed. The
-    // native realpath is one system call; the JavaScript one costs an lstat per path component.
+    // native realpath is one thread-pool request; the JavaScript one is an lstat round trip per component.
     const real = await promisify(fs.realpath.native)(target);
     await fsyncDirectoryShared(dirname(real));
   } catch (error) {
