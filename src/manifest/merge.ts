@@ -30,22 +30,30 @@ export function ownedFieldsDiffer(manifest: Json, entries: TrainingEntry[], stat
  * manifest only to move that timestamp (it records the check that last changed something).
  */
 export function sameEntries(a: unknown, b: unknown): boolean {
-  const strip = (value: unknown) => (Array.isArray(value) ? value.map((e) => (isObject(e) ? { ...e, s3_checked_at: undefined } : e)) : value ?? null);
-  return sameJson(strip(a), strip(b));
+  if (!Array.isArray(a) || !Array.isArray(b)) return sameJson(a ?? null, b ?? null);
+  return a.length === b.length && a.every((entry, i) => sameJson(entry, b[i], 's3_checked_at'));
 }
 
 /**
- * Deep equality of JSON values, blind to key order: a manifest another tool re-sorted holds the same
- * data, and zod hands back known keys first.
+ * Deep equality of JSON values, blind to key order (a manifest another tool re-sorted holds the same data,
+ * and zod hands back known keys first) and to keys holding `undefined`; `ignoredKey` is skipped at the top
+ * level. Copies nothing: a warm run compares every actor's entries.
  */
-export function sameJson(a: unknown, b: unknown): boolean {
+export function sameJson(a: unknown, b: unknown, ignoredKey?: string): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
   if (Array.isArray(a)) return a.length === (b as unknown[]).length && a.every((item, i) => sameJson(item, (b as unknown[])[i]));
-  const keysA = Object.keys(a).filter((key) => (a as Json)[key] !== undefined);
-  const keysB = Object.keys(b).filter((key) => (b as Json)[key] !== undefined);
-  return keysA.length === keysB.length && keysA.every((key) => sameJson((a as Json)[key], (b as Json)[key]));
+  let keysA = 0;
+  for (const key of Object.keys(a)) {
+    const value = (a as Json)[key];
+    if (key === ignoredKey || value === undefined) continue;
+    keysA += 1;
+    if (!Object.hasOwn(b, key) || !sameJson(value, (b as Json)[key])) return false;
+  }
+  let keysB = 0;
+  for (const key of Object.keys(b)) if (key !== ignoredKey && (b as Json)[key] !== undefined) keysB += 1;
+  return keysA === keysB;
 }
 
 /** The bytes of a manifest on disk: 2-space indentation and a final newline. */

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { newManifest, ownedFieldsDiffer, serializeManifest, withTrainingData } from '../../src/manifest/merge.js';
+import { newManifest, ownedFieldsDiffer, sameEntries, sameJson, serializeManifest, withTrainingData } from '../../src/manifest/merge.js';
 import { ManifestSchema, OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from '../../src/manifest/schema.js';
 
 const SAMPLE = join(import.meta.dirname, '../fixtures/actor_maker-sample/data/actor_manifests/0000_manifest.json');
@@ -228,5 +228,31 @@ describe('newManifest', () => {
 
   it('is a fresh object each time', () => {
     expect(newManifest('0000', ACTOR)).not.toBe(newManifest('0000', ACTOR));
+  });
+});
+
+describe('sameJson and sameEntries', () => {
+  it('are blind to key order and to keys holding undefined, not to values, types or extra keys', () => {
+    expect(sameJson({ a: 1, b: [1, { c: 'x' }] }, { b: [1, { c: 'x' }], a: 1 })).toBe(true);
+    expect(sameJson({ a: 1, gone: undefined }, { a: 1 })).toBe(true);
+    expect(sameJson({ a: 1 }, { a: 1, b: null })).toBe(false);
+    expect(sameJson({ a: 1 }, { a: '1' })).toBe(false);
+    expect(sameJson([1, 2], [2, 1])).toBe(false);
+    expect(sameJson({ 0: 'x' }, ['x'])).toBe(false);
+    expect(sameJson(null, {})).toBe(false);
+    // A key named __proto__ (JSON.parse makes it an own key) is compared like any other.
+    expect(sameJson(JSON.parse('{"__proto__": {}}'), { other: 1 })).toBe(false);
+    expect(sameJson(JSON.parse('{"__proto__": {"x": 1}}'), JSON.parse('{"__proto__": {"x": 1}}'))).toBe(true);
+  });
+
+  it('entries may differ in s3_checked_at only', () => {
+    const entry = { filename: 'a.png', status: 'synced', s3_checked_at: '2026-01-01T00:00:00Z' };
+    expect(sameEntries([entry], [{ ...entry, s3_checked_at: '2026-02-02T00:00:00Z' }])).toBe(true);
+    expect(sameEntries([entry], [{ filename: 'a.png', status: 'synced' }])).toBe(true);
+    expect(sameEntries([entry], [{ ...entry, status: 'local_only' }])).toBe(false);
+    expect(sameEntries([entry], [entry, entry])).toBe(false);
+    expect(sameEntries([{ ...entry, nested: { s3_checked_at: 1 } }], [{ ...entry, nested: { s3_checked_at: 2 } }])).toBe(false);
+    expect(sameEntries(undefined, [])).toBe(false);
+    expect(sameEntries(undefined, null)).toBe(true);
   });
 });
