@@ -101,13 +101,15 @@ export async function listImages(actor: Actor, data: DataRoot): Promise<{ images
   }
   const images: LocalImage[] = [];
   const skipped: Skipped[] = [];
+  // A plain name below the folder: the folder's own relative path is worked out once, not per image.
+  const folder = relative(data.root, actor.trainingDir).split(sep).join('/');
   for (const entry of entries) {
     // Hidden files (.DS_Store, ._x.jpg) are not images.
     if (entry.name.startsWith('.') || !IMAGE_EXTENSION.test(entry.name)) continue;
     const path = join(actor.trainingDir, entry.name);
     const problem = entry.isFile() ? undefined : whyNotAnImage(path, entry.isSymbolicLink(), data.rootReal);
     if (problem) skipped.push({ file: path, reason: problem });
-    else images.push({ filename: entry.name, path, localPath: relative(data.root, path).split(sep).join('/') });
+    else images.push({ filename: entry.name, path, localPath: folder === '' ? entry.name : `${folder}/${entry.name}` });
   }
   return { images, skipped };
 }
