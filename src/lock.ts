@@ -12,19 +12,10 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
-import { z } from 'zod';
+import type { LockOwner } from './lock-owner.js';
+export type { LockOwner } from './lock-owner.js';
 import { LockHeldError, UsageError, messageOf } from './errors.js';
 
-/** Who holds a lock: `<lock>/owner.json`. */
-export const LockOwnerSchema = z.object({
-  pid: z.number().int().positive(),
-  hostname: z.string(),
-  /** ISO time the holder took the lock. */
-  started: z.string(),
-  /** Tells this holder from an earlier process that had the same pid (a restarted container). */
-  token: z.string(),
-});
-export type LockOwner = z.infer<typeof LockOwnerSchema>;
 
 const OWNER_FILE = 'owner.json';
 /** proper-lockfile's default; it refuses anything under 2 s. */
@@ -119,6 +110,8 @@ export async function acquireLock(dir: string, name: string, options: AcquireLoc
 /** Who holds the lock at `lockPath`, or undefined when its `owner.json` is missing or unreadable. */
 export async function readLockOwner(lockPath: string): Promise<LockOwner | undefined> {
   try {
+    // zod loads here, not with this module: taking a free lock reads no owner file.
+    const { LockOwnerSchema } = await import('./lock-owner.js');
     const parsed = LockOwnerSchema.safeParse(JSON.parse(await readFile(join(lockPath, OWNER_FILE), 'utf8')));
     return parsed.success ? parsed.data : undefined;
   } catch {

@@ -2,7 +2,7 @@
  * Progress on stderr: redrawn bars on a terminal (actors, bytes hashed, MB/s, ETA), a plain line every
  * few seconds anywhere else (CI logs, cron), nothing with `--quiet`. Never on stdout.
  */
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
 import type { ActorReport, ProgressSink } from './sync.js';
 
 export interface ProgressOptions {
@@ -13,10 +13,13 @@ export interface ProgressOptions {
   intervalSeconds?: number;
 }
 
-export function createProgress(options: ProgressOptions): ProgressSink | undefined {
+/** The progress for `options.stream`; cli-progress is loaded only for a terminal. */
+export async function createProgress(options: ProgressOptions): Promise<ProgressSink | undefined> {
   const stream = options.stream ?? process.stderr;
   if (options.quiet) return undefined;
-  return stream.isTTY ? new Bars(options.label, stream) : new PlainLines(options.label, stream, options.intervalSeconds ?? 5);
+  if (!stream.isTTY) return new PlainLines(options.label, stream, options.intervalSeconds ?? 5);
+  const { default: cliProgress } = await import('cli-progress');
+  return new Bars(cliProgress, options.label, stream);
 }
 
 class Counter {
@@ -43,12 +46,13 @@ class Bars implements ProgressSink {
   private byteBar?: cliProgress.SingleBar;
 
   constructor(
+    library: typeof cliProgress,
     private readonly label: string,
     stream: NodeJS.WriteStream,
   ) {
-    this.bars = new cliProgress.MultiBar(
+    this.bars = new library.MultiBar(
       { stream, hideCursor: true, clearOnComplete: true, format: '{label} |{bar}| {value}/{total} {unit} {extra}', barsize: 30 },
-      cliProgress.Presets.shades_classic,
+      library.Presets.shades_classic,
     );
   }
 

@@ -105,10 +105,10 @@ export async function runEngine(
       const onWait = flags.quiet ? undefined : (message: string) => void context.stderr.write(`actor-sync: ${message}\n`);
       lock = await acquireRunLock(data.manifestsDir, shard, { wait: options.wait ?? false, signal: context.signal, onWait });
     }
-    const [{ runSync }, summaries] = await Promise.all([import('../sync.js'), import('../summary.js')]);
-    const progress = flags.quiet ? undefined : (await import('../progress.js')).createProgress({ label, quiet: false, stream: context.stderr as NodeJS.WriteStream });
+    const [{ runSync }, { createProgress }] = await Promise.all([import('../sync.js'), import('../progress.js')]);
+    const progress = await createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream });
     const actors = [...flags.actor, ...extraActors];
-    const result = await runSync({
+    const running = runSync({
       root: flags.root,
       actorsDir: flags.actorsDir,
       manifestsDir: flags.manifestsDir,
@@ -121,6 +121,8 @@ export async function runEngine(
       remote: flags.remote ? s3OptionsOf(flags) : undefined,
       ...options,
     });
+    // The summary's schemas (zod) load while the threads work: nothing before the first task needs them.
+    const [result, summaries] = await Promise.all([running, import('../summary.js')]);
     return { result, summaries };
   } finally {
     await pool.destroy();

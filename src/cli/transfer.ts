@@ -18,13 +18,16 @@ export async function transferCommand(kind: 'push' | 'pull', flags: TransferFlag
     import('../shard.js'),
   ]);
   const run = kind === 'push' ? runPush : runPull;
+  const shard = parseShard(flags.shard, flags.shardCount);
+  // One pool for both of the command's passes: the threads the entry started, when --workers agrees.
+  const pool = (await context.earlyPool?.take(flags.workers)) ?? (await import('../pool.js')).createPool(flags.workers);
   const result = await run({
     root: flags.root,
     actorsDir: flags.actorsDir,
     manifestsDir: flags.manifestsDir,
     actors: flags.actor.length > 0 ? flags.actor : undefined,
-    workers: flags.workers,
-    shard: parseShard(flags.shard, flags.shardCount),
+    pool,
+    shard,
     dryRun: flags.dryRun,
     keepLegacy: flags.keepLegacy,
     wait: flags.wait,
@@ -32,8 +35,8 @@ export async function transferCommand(kind: 'push' | 'pull', flags: TransferFlag
     uploadUrlTemplate: flags.uploadUrlTemplate,
     s3: s3OptionsOf(flags),
     signal: context.signal,
-    progress: createProgress({ label: kind, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream }),
-  });
+    progress: await createProgress({ label: kind, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream }),
+  }).finally(() => pool.destroy());
   const summary = summaries.TransferSummarySchema.parse({ ...summaries.summarize(kind, result), transfers: result.transfers });
   const verb = kind === 'push' ? 'upload' : 'download';
   const failed = result.transfers.filter((t) => t.error).length;
