@@ -4,7 +4,7 @@
  * it is created: a one-actor run can finish before its second thread has loaded.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -37,6 +37,15 @@ describe('the worker pool', () => {
     await pool.destroy();
     await createPool(2).destroy();
     await rm(dir, { recursive: true });
+  });
+
+  it('loads its threads from one bundled file: no module of ours or of zod is loaded apart', () => {
+    const bundle = readFileSync(resolve(import.meta.dirname, '../dist/workers/tasks.bundle.js'), 'utf8');
+    const imports = [...bundle.matchAll(/^import .* from ["']([^"']+)["'];?$/gm)].map((m) => m[1]);
+    expect(imports.length).toBeGreaterThan(0);
+    expect(imports.every((specifier) => specifier!.startsWith('node:'))).toBe(true);
+    // No dynamic loading either (a comment in zod mentions `import()`, so string literals are what count).
+    expect(bundle).not.toMatch(/\b(?:import|require)\(["'`]/);
   });
 
   it('is destroyed at every instant of its threads’ start-up without aborting the process', async () => {
