@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classify, naturalCompare, statusOf, statisticsOf, toMb, type ClassifyInput, type LocalFile, type RemoteFact } from '../src/classify.js';
 import { TrainingEntrySchema, type TrainingEntry } from '../src/manifest/schema.js';
+import { fakeMd5 as md5 } from './helpers/values.js';
 
 const ACTOR = '0000_european_16_male';
 const BASE = `https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${ACTOR}`;
@@ -8,9 +9,6 @@ const BASE = `https://story-boards-assets.s3.us-west-1.amazonaws.com/system_acto
 const MTIME_NS = '1760711400123456789';
 
 /** A distinct, valid MD5 (32 lower-case hex digits) per number. */
-function md5(n: number): string {
-  return n.toString(16).padStart(32, '0');
-}
 
 function name(suffix: string): string {
   return `${ACTOR}_${suffix}`;

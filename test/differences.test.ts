@@ -1,14 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { entryDifferences, statisticsDifferences } from '../src/differences.js';
 import { OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from '../src/manifest/schema.js';
+import { fakeMd5 as md5 } from './helpers/values.js';
 
 const ACTOR = '0000_european_16_male';
 const MANIFEST = 'data/actor_manifests/0000_manifest.json';
 const URL = `https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${ACTOR}`;
-
-function md5(n: number): string {
-  return n.toString(16).padStart(32, '0');
-}
 
 function entry(suffix: string, fields: Partial<TrainingEntry> = {}): TrainingEntry {
   const filename = `${ACTOR}_${suffix}`;

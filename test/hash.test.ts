@@ -1,13 +1,11 @@
 /** Stat + streaming MD5 (the workers' I/O): reuse only on a matching stat token, and files that vanish or change kind after the listing. */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hashFiles } from '../src/hash.js';
 import { tempRoot } from './helpers/root.js';
-
-const md5 = (b: Buffer | string) => createHash('md5').update(b).digest('hex');
+import { md5 } from './helpers/values.js';
 
 describe('hashFiles', () => {
   it('hashes in chunks (a file larger than the reused buffer) and reports the stat token', async () => {

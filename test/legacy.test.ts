@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
 import { readPromptMetadata, readResponseJson, urlsByFilename } from '../src/legacy.js';
+import { escapeRegExp as escape, rejection, thrownBy } from './helpers/values.js';
 
 const SAMPLE = join(import.meta.dirname, 'fixtures/actor_maker-sample/data/actors');
 const ASSETS = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data';
@@ -24,15 +25,6 @@ async function file(name: string, content: string | Buffer): Promise<string> {
 
 function response(urls: unknown): string {
   return JSON.stringify({ id: 'job', output: { output: { actor_id: '0000_x', s3_image_urls: urls }, status: 'success' } });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<InputError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(InputError);
-  return error as InputError;
 }
 
 describe('readResponseJson on the studio samples', () => {
@@ -91,14 +83,14 @@ describe('readResponseJson', () => {
   ];
   it.each(shapes)('rejects a wrong shape: %s', async (_what, content, reason) => {
     const path = await file('response.json', content);
-    const error = await rejection(readResponseJson(path));
+    const error = await rejection(readResponseJson(path), InputError);
     expect(error.file).toBe(path);
     expect(error.message).toBe(`${path}: ${reason}; left unchanged`);
   });
 
   it('rejects invalid JSON with the parser message', async () => {
     const path = await file('response.json', '{"output": }');
-    const error = await rejection(readResponseJson(path));
+    const error = await rejection(readResponseJson(path), InputError);
     expect(error.message).toMatch(new RegExp(`^${escape(path)}: invalid JSON \\(.+\\); left unchanged$`));
     let parserMessage = '';
     try {
@@ -111,24 +103,24 @@ describe('readResponseJson', () => {
 
   it('rejects an empty file as invalid JSON', async () => {
     const path = await file('response.json', '');
-    expect((await rejection(readResponseJson(path))).message).toMatch(/: invalid JSON \(.*\); left unchanged$/);
+    expect((await rejection(readResponseJson(path), InputError)).message).toMatch(/: invalid JSON \(.*\); left unchanged$/);
   });
 
   it('rejects bytes that are not UTF-8 rather than reading them as U+FFFD inside a URL', async () => {
     const path = await file('response.json', Buffer.from([0x7b, 0xff, 0x7d]));
-    expect((await rejection(readResponseJson(path))).message).toBe(`${path}: is not UTF-8 text; left unchanged`);
+    expect((await rejection(readResponseJson(path), InputError)).message).toBe(`${path}: is not UTF-8 text; left unchanged`);
   });
 
   it('rejects a response.json that is a directory (not a missing file)', async () => {
     const path = join(dir, 'response.json');
     await mkdir(path);
-    expect((await rejection(readResponseJson(path))).message).toBe(`${path}: is not a regular file; left unchanged`);
+    expect((await rejection(readResponseJson(path), InputError)).message).toBe(`${path}: is not a regular file; left unchanged`);
   });
 
   it.skipIf(process.getuid?.() === 0)('rejects an unreadable file', async () => {
     const path = await file('response.json', response([]));
     await chmod(path, 0o000);
-    expect((await rejection(readResponseJson(path))).message).toBe(`${path}: cannot be read (EACCES); left unchanged`);
+    expect((await rejection(readResponseJson(path), InputError)).message).toBe(`${path}: cannot be read (EACCES); left unchanged`);
   });
 });
 
@@ -192,14 +184,14 @@ describe('readPromptMetadata', () => {
   ];
   it.each(shapes)('rejects a wrong shape: %s', async (_what, content, reason) => {
     const path = await file('prompt_metadata.json', content);
-    const error = await rejection(readPromptMetadata(path));
+    const error = await rejection(readPromptMetadata(path), InputError);
     expect(error.file).toBe(path);
     expect(error.message).toBe(`${path}: ${reason}; left unchanged`);
   });
 
   it('rejects invalid JSON', async () => {
     const path = await file('prompt_metadata.json', '{"images": {,}}');
-    expect((await rejection(readPromptMetadata(path))).message).toMatch(new RegExp(`^${escape(path)}: invalid JSON \\(.+\\); left unchanged$`));
+    expect((await rejection(readPromptMetadata(path), InputError)).message).toMatch(new RegExp(`^${escape(path)}: invalid JSON \\(.+\\); left unchanged$`));
   });
 });
 
@@ -233,15 +225,3 @@ describe('urlsByFilename', () => {
   });
 });
 
-function escape(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-function thrownBy(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a throw');
-}

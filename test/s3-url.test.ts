@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isSafeFilename, parseS3Url, UrlError } from '../src/s3-url.js';
+import { thrownBy } from './helpers/values.js';
 
 const KEY = 'system_actors/training_data/0000_european_16_male/0000_european_16_male_4.png';
 const FILE = '0000_european_16_male_4.png';
@@ -111,11 +112,3 @@ describe('isSafeFilename', () => {
   });
 });
 
-function thrownBy(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('expected a throw');
-}

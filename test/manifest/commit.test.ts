@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CommitError, commitFile, isTempFileName, removeStaleTemps } from '../../src/manifest/commit.js';
+import { rejection } from '../helpers/values.js';
 
 const OLD = '{\n  "character_id": "0000",\n  "training_data": []\n}\n';
 const NEW = '{\n  "character_id": "0000",\n  "training_data": [{ "filename": "0000_european_16_male_0.jpg" }]\n}\n';
@@ -41,15 +42,6 @@ function failNth(method: FsMethod, nth: number, code: string): void {
     }
     return original.apply(fs, args);
   }) as never);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CommitError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(CommitError);
-  return error as CommitError;
 }
 
 describe('commitFile', () => {
@@ -103,7 +95,7 @@ describe('commitFile', () => {
     const before = await readFile(target);
     failNth(method, nth, code);
 
-    const error = await rejection(commitFile(target, NEW));
+    const error = await rejection(commitFile(target, NEW), CommitError);
 
     expect(error.code).toBe(code);
     expect(error.replaced).toBe(false);
@@ -123,7 +115,7 @@ describe('commitFile', () => {
     await writeFile(target, OLD);
     failNth(method, nth, code);
 
-    const error = await rejection(commitFile(target, NEW));
+    const error = await rejection(commitFile(target, NEW), CommitError);
 
     expect(error.code).toBe(code);
     expect(error.replaced).toBe(true);

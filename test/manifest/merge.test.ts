@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { newManifest, ownedFieldsDiffer, sameEntries, sameJson, serializeManifest, withTrainingData } from '../../src/manifest/merge.js';
 import { ManifestSchema, OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from '../../src/manifest/schema.js';
+import { fakeMd5 as md5 } from '../helpers/values.js';
 
 const SAMPLE = join(import.meta.dirname, '../fixtures/actor_maker-sample/data/actor_manifests/0000_manifest.json');
 const ACTOR = '0000_european_16_male';
@@ -14,10 +15,6 @@ type Json = Record<string, unknown>;
 /** The studio's real manifest for actor 0000: metadata, base and scene images, statistics… and no training_data. */
 function sample(): Json {
   return JSON.parse(readFileSync(SAMPLE, 'utf8')) as Json;
-}
-
-function md5(n: number): string {
-  return n.toString(16).padStart(32, '0');
 }
 
 const ENTRIES: TrainingEntry[] = [

@@ -13,12 +13,11 @@ import {
   normalizeEtag,
   partCountOf,
 } from '../../src/s3/etag.js';
+import { md5 } from '../helpers/values.js';
 
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), 'actor-sync-etag-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
-
-const md5 = (bytes: Uint8Array) => createHash('md5').update(bytes).digest('hex');
 
 /** The S3 definition, written out independently: md5 of the concatenated binary part digests, then `-N`. */
 function expectedEtag(bytes: Buffer, partSize: number): string {

@@ -3,7 +3,7 @@
  * and never recorded as synced. A fault-injecting proxy sits between the client and s3rver. Bounded in
  * time: 3 attempts and a 300 ms inactivity timeout.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,8 +15,8 @@ import { S3ObjectError } from '../../src/s3/errors.js';
 import { download, upload } from '../../src/s3/transfer.js';
 import { verifyUrls } from '../../src/s3/verify.js';
 import { putObject, startFaultProxy, startS3Server, testS3, type FaultProxy, type ProxyRequest, type TestS3Server } from '../helpers/s3.js';
+import { escapeRegExp as escape, md5 } from '../helpers/values.js';
 
-const md5 = (bytes: Buffer | string) => createHash('md5').update(bytes).digest('hex');
 const isList = (r: ProxyRequest) => r.method === 'GET' && /[?&]list-type=2/.test(r.url);
 const isGet = (r: ProxyRequest) => r.method === 'GET' && !/[?&]list-type=/.test(r.url);
 const isPut = (r: ProxyRequest) => r.method === 'PUT';
@@ -139,6 +139,3 @@ describe('persistent failures are reported per image, never as synced', () => {
   });
 });
 
-function escape(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}

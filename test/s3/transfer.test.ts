@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,8 +12,8 @@ import { multipartEtag } from '../../src/s3/etag.js';
 import { download, PART_SIZE, upload } from '../../src/s3/transfer.js';
 import { verifyUrls } from '../../src/s3/verify.js';
 import { putObject, startFaultProxy, startS3Server, testS3, type TestS3Server } from '../helpers/s3.js';
+import { md5 } from '../helpers/values.js';
 
-const md5 = (bytes: Buffer | string) => createHash('md5').update(bytes).digest('hex');
 const MiB = 1024 * 1024;
 
 let server: TestS3Server;

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,8 +9,8 @@ import type { S3Access } from '../../src/s3/client.js';
 import { upload } from '../../src/s3/transfer.js';
 import { verifyUrls } from '../../src/s3/verify.js';
 import { putObject, startFaultProxy, startS3Server, testS3, type TestS3Server } from '../helpers/s3.js';
+import { md5 } from '../helpers/values.js';
 
-const md5 = (bytes: Buffer | string) => createHash('md5').update(bytes).digest('hex');
 const USER = '7f3c2a9e-1b2d-4c5e-8f90-123456789abc';
 
 let server: TestS3Server;
