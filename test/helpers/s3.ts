@@ -4,37 +4,15 @@
  * stalled response, a body cut off mid-transfer, and listings whose ETags are rewritten (s3rver never
  * returns S3's multipart `…-N` form).
  */
-import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll } from 'vitest';
-import { allowSingleDes } from '../../src/demo/s3rver.js';
+import { S3RVER_CREDENTIALS, startLocalS3 } from '../../src/demo/s3rver.js';
 import { createS3, type S3Access, type S3Options } from '../../src/s3/client.js';
 
-interface S3rverInstance {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
-}
-type S3rverClass = new (options: {
-  port: number;
-  address: string;
-  silent: boolean;
-  directory: string;
-  configureBuckets: Array<{ name: string }>;
-}) => S3rverInstance;
-
-const require = createRequire(import.meta.url);
-// s3rver is CommonJS without type declarations.
-const S3rver = require('s3rver') as S3rverClass;
-allowSingleDes(require('node:crypto') as typeof import('node:crypto'));
-
 /** s3rver's built-in account: requests signed with anything else get InvalidAccessKeyId. */
-export const TEST_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+export const TEST_CREDENTIALS = S3RVER_CREDENTIALS;
 
 export interface TestS3Server {
   /** `http://127.0.0.1:<port>` */
@@ -49,18 +27,9 @@ afterAll(async () => {
 
 /** Starts s3rver on 127.0.0.1, port 0, with `buckets` created. Closed after the file's tests at the latest. */
 export async function startS3Server(buckets: string[] = ['bucket']): Promise<TestS3Server> {
-  const directory = mkdtempSync(join(tmpdir(), 'actor-sync-s3rver-'));
-  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory, configureBuckets: buckets.map((name) => ({ name })) });
-  const { port } = await server.run();
-  let closed = false;
-  const close = async () => {
-    if (closed) return;
-    closed = true;
-    await server.close();
-    await rm(directory, { recursive: true, force: true });
-  };
-  cleanups.push(close);
-  return { endpoint: `http://127.0.0.1:${port}`, close };
+  const server = await startLocalS3(buckets);
+  cleanups.push(server.close);
+  return server;
 }
 
 /** A client for a test server (undefined: from the environment): path-style, s3rver's credentials, 3 attempts, short timeouts. */
