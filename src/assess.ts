@@ -77,15 +77,14 @@ export async function assessActor(task: AssessTask): Promise<Assessment> {
   } catch (error) {
     // Anything unforeseen (a manifest nested too deep to serialize…) fails this actor only.
     const why = error instanceof RangeError ? 'is nested too deep to process' : `could not be processed (${messageOf(error)})`;
-    const report = failed(emptyReport(task.actor, 'failed'), task.actor.manifestPath, `${why}; left unchanged`);
-    return { report, entries: [], tracked: [], good: {}, manifestUpdated: null };
+    return failedAssessment(failed(emptyReport(task.actor, 'failed'), task.actor.manifestPath, `${why}; left unchanged`));
   }
 }
 
 async function assess(task: AssessTask): Promise<Assessment> {
   const { actor } = task;
   const report = emptyReport(actor, 'failed');
-  const fail = (file: string, reason: string): Assessment => ({ report: failed(report, file, reason), entries: [], tracked: [], good: {}, manifestUpdated: null });
+  const fail = (file: string, reason: string): Assessment => failedAssessment(failed(report, file, reason));
 
   let facts: ActorFacts;
   try {
@@ -169,6 +168,11 @@ async function assess(task: AssessTask): Promise<Assessment> {
   }
   if (facts.legacyUrls !== null) assessment.legacy = { path: facts.responsePath, urlsNotHeld: urlsNotHeld(facts.legacyUrls, entries) };
   return assessment;
+}
+
+/** An actor that could not be assessed: its report says why; nothing else is known. */
+function failedAssessment(report: ActorReport): Assessment {
+  return { report, entries: [], tracked: [], good: {}, manifestUpdated: null };
 }
 
 /** The recorded hash with its stat token, when the entry has one. */

@@ -106,7 +106,6 @@ export function classify(input: ClassifyInput): ClassifyResult {
     // uploaded file is the local one (SPEC §3), which a remote check later confirms or corrects.
     let s3Md5: string | null = remote ? remote.md5 : sameUrl ? (before?.s3_md5 ?? null) : null;
     if (url !== null && !remote && s3Md5 === null && s3Exists && file) s3Md5 = file.md5;
-    if (url === null) s3Exists = true;
 
     const status = statusOf(file !== undefined, url, s3Exists, file?.md5 ?? null, s3Md5);
     if (status === null) continue; // neither a local file nor a URL: nothing left to track

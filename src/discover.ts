@@ -32,6 +32,11 @@ export interface Skipped {
 
 export const IMAGE_EXTENSION = /\.(jpe?g|png|gif|webp|avif|bmp)$/i;
 
+/** A name a training image may have: an image extension, not hidden (.DS_Store, ._x.jpg). */
+export function isImageName(name: string): boolean {
+  return !name.startsWith('.') && IMAGE_EXTENSION.test(name);
+}
+
 const IMAGE_TYPES: Record<string, string> = {
   jpg: 'image/jpeg',
   jpeg: 'image/jpeg',
@@ -104,8 +109,7 @@ export async function listImages(actor: Actor, data: DataRoot): Promise<{ images
   // A plain name below the folder: the folder's own relative path is worked out once, not per image.
   const folder = relative(data.root, actor.trainingDir).split(sep).join('/');
   for (const entry of entries) {
-    // Hidden files (.DS_Store, ._x.jpg) are not images.
-    if (entry.name.startsWith('.') || !IMAGE_EXTENSION.test(entry.name)) continue;
+    if (!isImageName(entry.name)) continue;
     const path = join(actor.trainingDir, entry.name);
     const problem = entry.isFile() ? undefined : whyNotAnImage(path, entry.isSymbolicLink(), data.rootReal);
     if (problem) skipped.push({ file: path, reason: problem });
@@ -133,3 +137,9 @@ async function insideRoot(path: string, rootReal: string): Promise<boolean> {
   return target !== undefined && isInside(target, rootReal);
 }
 
+/** Ids that more than one folder maps to, with those folders' names. */
+export function actorsSharingIds(actors: Actor[]): Map<string, string[]> {
+  const byId = new Map<string, string[]>();
+  for (const actor of actors) byId.set(actor.id, [...(byId.get(actor.id) ?? []), actor.name]);
+  return new Map([...byId].filter(([, names]) => names.length > 1));
+}

@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Assessment, AssessTask, RemoteCheck } from './assess.js';
-import { listActors, selects, type Actor } from './discover.js';
+import { actorsSharingIds, listActors, selects, type Actor } from './discover.js';
 import { messageOf, type ActorFailure } from './errors.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
@@ -214,13 +214,6 @@ async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3
   } finally {
     s3.close();
   }
-}
-
-/** Ids that more than one folder maps to, with those folders' names. */
-function actorsSharingIds(actors: Actor[]): Map<string, string[]> {
-  const byId = new Map<string, string[]>();
-  for (const actor of actors) byId.set(actor.id, [...(byId.get(actor.id) ?? []), actor.name]);
-  return new Map([...byId].filter(([, names]) => names.length > 1));
 }
 
 /** Commits one assessed actor's manifest, then retires its response.json. */

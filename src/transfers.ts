@@ -12,6 +12,7 @@ import { acquireRunLock } from './run-lock.js';
 import type { TrainingEntry } from './manifest/schema.js';
 import { resolveDataRoot } from './root.js';
 import type { S3Access, S3Options } from './s3/client.js';
+import { actorIdOf } from './discover.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
 import { runSync, type SyncOptions, type SyncReport } from './sync.js';
 
@@ -74,7 +75,7 @@ export function uploadUrl(actor: string, filename: string, entries: TrainingEntr
     const cut = sibling.split(/[?#]/)[0]!;
     return `${cut.slice(0, cut.lastIndexOf('/') + 1)}${encodeURIComponent(filename)}`;
   }
-  const id = actor.includes('_') ? actor.slice(0, actor.indexOf('_')) : actor;
+  const id = actorIdOf(actor);
   return template.replaceAll('{actor_name}', encodeURIComponent(actor)).replaceAll('{actor_id}', encodeURIComponent(id)).replaceAll('{filename}', encodeURIComponent(filename));
 }
 

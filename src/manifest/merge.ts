@@ -2,6 +2,7 @@
  * Puts the owned fields into a manifest without touching anything else: keys keep their order, a new
  * key goes at the end, and `statistics` keeps every key it had.
  */
+import { isPlainObject } from '../json-file.js';
 import { OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from './schema.js';
 
 type Json = Record<string, unknown>;
@@ -13,7 +14,7 @@ export function newManifest(actorId: string, actorName: string): Json {
 
 /** A copy of `manifest` with `training_data`, `training_data_updated` and the owned statistics replaced. */
 export function withTrainingData(manifest: Json, entries: TrainingEntry[], statistics: TrainingStatistics, updated: string): Json {
-  const stats = isObject(manifest.statistics) ? { ...manifest.statistics } : {};
+  const stats = isPlainObject(manifest.statistics) ? { ...manifest.statistics } : {};
   Object.assign(stats, statistics);
   return { ...manifest, training_data: entries, training_data_updated: updated, statistics: stats };
 }
@@ -21,7 +22,7 @@ export function withTrainingData(manifest: Json, entries: TrainingEntry[], stati
 /** True when the owned entries or statistics differ from what the manifest holds (the timestamp does not count). */
 export function ownedFieldsDiffer(manifest: Json, entries: TrainingEntry[], statistics: TrainingStatistics): boolean {
   if (!sameEntries(manifest.training_data, entries)) return true;
-  const stats = isObject(manifest.statistics) ? manifest.statistics : {};
+  const stats = isPlainObject(manifest.statistics) ? manifest.statistics : {};
   return OWNED_STATISTICS.some((key) => stats[key] !== statistics[key]);
 }
 
@@ -61,6 +62,3 @@ export function serializeManifest(manifest: Json): string {
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }
 
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

@@ -4,7 +4,7 @@
  * than one folder answers to (409). Nothing here builds a path from the request: an actor is always one
  * that discovery listed.
  */
-import { listActors, selects, type Actor } from '../discover.js';
+import { actorsSharingIds, listActors, selects, type Actor } from '../discover.js';
 import type { DataRoot } from '../root.js';
 import { isSafeFilename } from '../s3-url.js';
 import { badRequest, conflict, notFound } from './errors.js';
@@ -32,9 +32,7 @@ export function decodeSegment(raw: string, what: string): string {
 /** Every actor folder, and the ids more than one folder maps to (those share one manifest). */
 export async function actorsOf(data: DataRoot): Promise<{ actors: Actor[]; shared: Map<string, string[]> }> {
   const { actors } = await listActors(data);
-  const byId = new Map<string, string[]>();
-  for (const actor of actors) byId.set(actor.id, [...(byId.get(actor.id) ?? []), actor.name]);
-  return { actors, shared: new Map([...byId].filter(([, names]) => names.length > 1)) };
+  return { actors, shared: actorsSharingIds(actors) };
 }
 
 /** Why an actor cannot be answered for, when its id is shared; the wording `sync` uses. */

@@ -6,7 +6,7 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { naturalCompare } from '../classify.js';
-import { IMAGE_EXTENSION, type Actor } from '../discover.js';
+import { isImageName, type Actor } from '../discover.js';
 
 /**
  * Absolute path of the first image file in `<actor dir>/base_image/`, `<name>_base.*` before the others
@@ -18,7 +18,7 @@ export async function findBaseImage(actor: Actor, rootReal: string): Promise<str
   const names = await readdir(dir).catch(() => [] as string[]);
   const preferred = `${actor.name}_base.`;
   const candidates = names
-    .filter((name) => !name.startsWith('.') && IMAGE_EXTENSION.test(name))
+    .filter(isImageName)
     .sort((a, b) => Number(!a.startsWith(preferred)) - Number(!b.startsWith(preferred)) || naturalCompare(a, b));
   for (const name of candidates) {
     const path = join(dir, name);

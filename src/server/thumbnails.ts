@@ -11,7 +11,7 @@ import { open, realpath, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { IMAGE_EXTENSION, imageContentType } from '../discover.js';
+import { imageContentType, isImageName } from '../discover.js';
 import type { DataRoot } from '../root.js';
 import { isSafeFilename } from '../s3-url.js';
 import { findActor } from './actors.js';
@@ -25,8 +25,8 @@ interface OpenImage {
 }
 
 /** True for a name the server may serve: what `listImages` would count as a training image. */
-function isImageName(name: string): boolean {
-  return isSafeFilename(name) && !name.startsWith('.') && IMAGE_EXTENSION.test(name);
+function isServable(name: string): boolean {
+  return isSafeFilename(name) && isImageName(name);
 }
 
 /**
@@ -35,11 +35,11 @@ function isImageName(name: string): boolean {
  */
 export async function openThumbnail(data: DataRoot, selector: string, filename: string): Promise<OpenImage> {
   const missing = () => notFound(`no image ${JSON.stringify(filename)} in the training data of ${JSON.stringify(selector)}`);
-  if (!isImageName(filename)) throw missing();
+  if (!isServable(filename)) throw missing();
   const actor = await findActor(data, selector);
   const folder = await realpath(actor.trainingDir).catch(() => undefined);
   const real = await realpath(join(actor.trainingDir, filename)).catch(() => undefined);
-  if (folder === undefined || real === undefined || !real.startsWith(folder + sep) || !isImageName(basename(real))) throw missing();
+  if (folder === undefined || real === undefined || !real.startsWith(folder + sep) || !isServable(basename(real))) throw missing();
 
   const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(() => undefined);
   if (handle === undefined) throw missing();

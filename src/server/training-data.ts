@@ -55,7 +55,7 @@ export function actorRowOf(actor: Actor, data: TrainingData | null, error: strin
   };
 }
 
-export function countsOf(images: readonly Pick<TrainingImage, 'status' | 'tracked'>[]): Counts {
+function countsOf(images: readonly Pick<TrainingImage, 'status' | 'tracked'>[]): Counts {
   const count = (status: TrainingImage['status']) => images.filter((image) => image.status === status).length;
   return {
     total_count: images.length,
