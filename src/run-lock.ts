@@ -4,13 +4,15 @@
  * whole-root run, or shards counted differently, would write the same manifests, so they exclude each
  * other: each checks after taking its own lock, so of two starting together at least one gives way.
  */
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LockHeldError } from './errors.js';
 import { acquireLock, isLockLive, type AcquireLockOptions, type RunLock } from './lock.js';
 import { lockName, locksOverlap, type Shard } from './shard.js';
 
 export async function acquireRunLock(manifestsDir: string, shard: Shard | undefined, options: AcquireLockOptions = {}): Promise<RunLock> {
+  // The lock lives in the manifests folder, which a root that has never been synced does not have yet.
+  await mkdir(manifestsDir, { recursive: true });
   const lock = await acquireLock(manifestsDir, lockName(shard), options);
   try {
     for (const name of await readdir(manifestsDir)) {

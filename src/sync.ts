@@ -3,7 +3,6 @@
  * classify) → commit in this thread (the single writer) → retire legacy → report. Many actors are in
  * flight; a failing actor becomes an error in its report and never stops the others.
  */
-import { mkdir } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Assessment, AssessTask, RemoteCheck } from './assess.js';
 import { actorsSharingIds, listActors, selects, type Actor } from './discover.js';
@@ -80,7 +79,6 @@ const COMMITS_IN_FLIGHT = 16;
 type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock; startedAt: string };
 
 export async function runSync(options: SyncOptions): Promise<SyncReport> {
-  const started = performance.now();
   const startedAt = (options.now ?? (() => new Date()))().toISOString();
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
@@ -89,9 +87,9 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   try {
     let lock = options.lock;
     if (!dryRun && !lock) {
-      await mkdir(data.manifestsDir, { recursive: true });
       lock = await acquireRunLock(data.manifestsDir, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
     }
+    const started = performance.now(); // the run's duration leaves out any wait for the lock
     try {
       const { actors, skipped } = await listActors(data);
       const selected = actors.filter((actor) => isSelected(actor, options));

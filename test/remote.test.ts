@@ -1,5 +1,5 @@
 /** `sync --remote`, `status --remote`, `check --remote` against a real S3-compatible server on loopback. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SyncSummarySchema, StatusSummarySchema } from '../src/summary.js';
@@ -78,5 +78,21 @@ describe('--remote', () => {
     expect(r.stderr).toMatch(/^actor-sync: cannot reach S3 at http:\/\/127\.0\.0\.1:1/);
     expect(r.stdout).toBe('');
     expect(readFileSync(seed.manifest)).toEqual(before);
+  });
+
+  it('push and pull on a root never synced (no manifests folder) take their lock like sync does', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const manifests = join(root, 'data', 'actor_manifests');
+    rmSync(manifests, { recursive: true });
+    // push has images to upload, so it gets as far as S3.
+    const pushed = await run(['push', '--root', root, '--endpoint', 'http://127.0.0.1:1', '--force-path-style']);
+    expect(pushed.stderr).toMatch(/^actor-sync: cannot reach S3 at http:\/\/127\.0\.0\.1:1/);
+    expect(pushed.code).toBe(2);
+    rmSync(manifests, { recursive: true, force: true });
+    // pull has nothing to download (every listed image is here): it writes the manifest and is done.
+    const pulled = await run(['pull', '--root', root, '--endpoint', 'http://127.0.0.1:1', '--force-path-style']);
+    expect(pulled.code, pulled.stderr).toBe(0);
+    expect(existsSync(manifestPath(root, '0000'))).toBe(true);
   });
 });

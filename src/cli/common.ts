@@ -1,5 +1,4 @@
 /** The options every command shares (SPEC §4), their parsing, and how a command writes its results. */
-import { mkdir } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseShard } from '../shard.js';
 import type { SyncSummary } from '../summary.js';
@@ -96,15 +95,7 @@ export async function runEngine(
   // The threads first, so they boot while the rest loads; every path below destroys them, a usage error
   // included (pool.ts lets each thread finish loading before it is stopped).
   const pool = (await context.earlyPool?.take(flags.workers)) ?? (await import('../pool.js')).createPool(flags.workers);
-  let lock: Awaited<ReturnType<typeof import('../run-lock.js').acquireRunLock>> | undefined;
   try {
-    const [{ resolveDataRoot }, { acquireRunLock }] = await Promise.all([import('../root.js'), import('../run-lock.js')]);
-    const data = await resolveDataRoot({ root: flags.root, actorsDir: flags.actorsDir, manifestsDir: flags.manifestsDir });
-    if (!options.dryRun) {
-      await mkdir(data.manifestsDir, { recursive: true });
-      const onWait = flags.quiet ? undefined : (message: string) => void context.stderr.write(`actor-sync: ${message}\n`);
-      lock = await acquireRunLock(data.manifestsDir, shard, { wait: options.wait ?? false, signal: context.signal, onWait });
-    }
     const [{ runSync }, { createProgress }] = await Promise.all([import('../sync.js'), import('../progress.js')]);
     const progress = await createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream });
     const actors = [...flags.actor, ...extraActors];
@@ -115,8 +106,9 @@ export async function runEngine(
       actors: actors.length > 0 ? actors : undefined,
       shard,
       pool,
-      lock,
       signal: context.signal,
+      // A held lock is waited for only with --wait; say so while waiting.
+      onWait: flags.quiet ? undefined : (message: string) => void context.stderr.write(`actor-sync: ${message}\n`),
       progress,
       remote: flags.remote ? s3OptionsOf(flags) : undefined,
       ...options,
@@ -126,7 +118,6 @@ export async function runEngine(
     return { result, summaries };
   } finally {
     await pool.destroy();
-    await lock?.release();
   }
 }
 
