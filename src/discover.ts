@@ -57,6 +57,11 @@ export function actorIdOf(name: string): string {
   return cut === -1 ? name : name.slice(0, cut);
 }
 
+/** The actors any of `selectors` names; all of them when there is none. */
+export function selectActors(actors: Actor[], selectors: readonly string[] | undefined): Actor[] {
+  return selectors?.length ? actors.filter((actor) => selectors.some((selector) => selects(actor, selector))) : actors;
+}
+
 /** True when `selector` (`0`, `0000` or the full name) names this actor. */
 export function selects(actor: Pick<Actor, 'id' | 'name'>, selector: string): boolean {
   if (selector === actor.name || selector === actor.id) return true;

@@ -11,23 +11,22 @@ import { isSafeFilename, parseS3Url, UrlError, type S3Location } from './s3-url.
  * `response.json`: the reply of the training job. Only `output.output.s3_image_urls` is ours; the
  * objects around it vary between jobs (`actor_id` or `character_id`, extra keys) and pass through.
  */
-export const ResponseJsonSchema = z.looseObject({
+const ResponseJsonSchema = z.looseObject({
   output: z.looseObject({
     output: z.looseObject({
       s3_image_urls: z.array(z.string()),
     }),
   }),
 });
-export type ResponseJson = z.infer<typeof ResponseJsonSchema>;
 
 /** One entry of `prompt_metadata.json`'s `images`. `null` is read as absent (Python writes `None`). */
-export const PromptImageSchema = z.looseObject({
+const PromptImageSchema = z.looseObject({
   s3_url: z.string().nullish(),
   good: z.boolean().nullish(),
 });
 
 /** `prompt_metadata.json`. `images` is checked entry by entry (see `readPromptMetadata`). */
-export const PromptMetadataSchema = z.looseObject({
+const PromptMetadataSchema = z.looseObject({
   images: z.unknown().optional(),
 });
 

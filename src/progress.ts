@@ -5,19 +5,20 @@
 import type cliProgress from 'cli-progress';
 import type { ActorReport, ProgressSink } from './sync.js';
 
+/** Seconds between plain progress lines off a terminal (CI logs, cron). */
+const PLAIN_LINE_SECONDS = 5;
+
 export interface ProgressOptions {
   label: string;
   quiet: boolean;
   stream?: NodeJS.WriteStream;
-  /** Seconds between plain lines off a terminal. */
-  intervalSeconds?: number;
 }
 
 /** The progress for `options.stream`; cli-progress is loaded only for a terminal. */
 export async function createProgress(options: ProgressOptions): Promise<ProgressSink | undefined> {
   const stream = options.stream ?? process.stderr;
   if (options.quiet) return undefined;
-  if (!stream.isTTY) return new PlainLines(options.label, stream, options.intervalSeconds ?? 5);
+  if (!stream.isTTY) return new PlainLines(options.label, stream);
   const { default: cliProgress } = await import('cli-progress');
   return new Bars(cliProgress, options.label, stream);
 }
@@ -83,12 +84,11 @@ class PlainLines implements ProgressSink {
   constructor(
     private readonly label: string,
     private readonly stream: NodeJS.WriteStream,
-    private readonly intervalSeconds: number,
   ) {}
 
   start(actors: number): void {
     this.counter.total = actors;
-    this.timer = setInterval(() => this.line(), this.intervalSeconds * 1000);
+    this.timer = setInterval(() => this.line(), PLAIN_LINE_SECONDS * 1000);
     this.timer.unref();
   }
 

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { listActors, selects } from './discover.js';
+import { listActors, selectActors } from './discover.js';
 import { InputError, messageOf, type ActorFailure } from './errors.js';
 import { acquireRunLock } from './run-lock.js';
 import { commitFile } from './manifest/commit.js';
@@ -28,7 +28,7 @@ export interface RestoreReport {
 }
 
 /** The `response.json` a training job would have written for these URLs. */
-export function legacyResponse(actorName: string, urls: string[]): string {
+function legacyResponse(actorName: string, urls: string[]): string {
   const body = { output: { output: { actor_id: actorName, s3_image_urls: urls, restored_by: 'actor-sync restore-legacy' }, status: 'success' }, status: 'COMPLETED' };
   return `${JSON.stringify(body, null, 2)}\n`;
 }
@@ -39,7 +39,7 @@ export async function restoreLegacy(options: RestoreOptions): Promise<RestoreRep
   const lock = dryRun ? undefined : await acquireRunLock(data.manifestsDir, undefined, { wait: options.wait ?? false });
   try {
     const { actors } = await listActors(data);
-    const selected = options.actors?.length ? actors.filter((a) => options.actors!.some((s) => selects(a, s))) : actors;
+    const selected = selectActors(actors, options.actors);
     const report: RestoreReport = { dryRun, actors: [], errors: [] };
     for (const actor of selected) {
       const file = join(actor.trainingDir, 'response.json');

@@ -5,7 +5,7 @@
  */
 import pLimit from 'p-limit';
 import type { Assessment, AssessTask, RemoteCheck } from './assess.js';
-import { actorsSharingIds, listActors, selects, type Actor } from './discover.js';
+import { actorsSharingIds, listActors, selectActors, type Actor } from './discover.js';
 import { messageOf, type ActorFailure } from './errors.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
@@ -92,7 +92,8 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
     const started = performance.now(); // the run's duration leaves out any wait for the lock
     try {
       const { actors, skipped } = await listActors(data);
-      const selected = actors.filter((actor) => isSelected(actor, options));
+      const { shard } = options;
+      const selected = selectActors(actors, options.actors).filter((actor) => !shard || shardOf(actor.id, shard.count) === shard.index);
       if (!dryRun) {
         // Another shard's temp file may be a commit in flight, not a leftover: clean only this shard's.
         const ours = new Set(selected.map((actor) => `${actor.id}_manifest.json`));
@@ -169,11 +170,6 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
   } finally {
     options.progress?.stop();
   }
-}
-
-function isSelected(actor: Actor, options: SyncOptions): boolean {
-  if (options.shard && shardOf(actor.id, options.shard.count) !== options.shard.index) return false;
-  return !options.actors?.length || options.actors.some((selector) => selects(actor, selector));
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
-import { listActors, listImages, selects } from './discover.js';
+import { listActors, listImages, selectActors } from './discover.js';
 import { createPool } from './pool.js';
 import type { DataRoot } from './root.js';
 import { z } from 'zod';
@@ -66,7 +66,7 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
 
 async function imagesOf(data: DataRoot, selectors?: string[]): Promise<string[]> {
   const { actors } = await listActors(data);
-  const chosen = selectors?.length ? actors.filter((a) => selectors.some((s) => selects(a, s))) : actors;
+  const chosen = selectActors(actors, selectors);
   const files: string[] = [];
   for (const actor of chosen) files.push(...(await listImages(actor, data)).images.map((image) => image.path));
   return files;

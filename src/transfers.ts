@@ -17,7 +17,7 @@ import { parseS3Url, type S3Location } from './s3-url.js';
 import { runSync, type SyncOptions, type SyncReport } from './sync.js';
 
 /** SPEC §5: where an image with no S3 URL goes when its actor has no other S3 image. */
-export const DEFAULT_UPLOAD_URL_TEMPLATE = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/{actor_name}/{filename}';
+const DEFAULT_UPLOAD_URL_TEMPLATE = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/{actor_name}/{filename}';
 
 export interface TransferOptions extends Omit<SyncOptions, 'remote' | 'explain' | 'transfers' | 'lock'> {
   s3: S3Options;
@@ -41,7 +41,7 @@ export interface TransferReport extends SyncReport {
   transfers: Transfer[];
 }
 
-type Plan = (actor: string, entries: TrainingEntry[]) => { filename: string; url: string; bytes: number }[];
+type Plan = (actor: string, entries: TrainingEntry[]) => { entry: TrainingEntry; url: string; bytes: number }[];
 
 /** Uploads `local_only` images (and, with `repair`, `out_of_sync` ones), then records them as synced. */
 export async function runPush(options: TransferOptions): Promise<TransferReport> {
@@ -49,7 +49,7 @@ export async function runPush(options: TransferOptions): Promise<TransferReport>
   const plan: Plan = (actor, entries) =>
     entries
       .filter((e) => e.local_path && (e.status === 'local_only' || (options.repair && e.status === 'out_of_sync')))
-      .map((e) => ({ filename: e.filename, url: e.s3_url ?? uploadUrl(actor, e.filename, entries, template), bytes: e.size_bytes ?? 0 }));
+      .map((e) => ({ entry: e, url: e.s3_url ?? uploadUrl(actor, e.filename, entries, template), bytes: e.size_bytes ?? 0 }));
   return transfer(options, plan, async (s3, location, entry, data) => {
     const { upload } = await import('./s3/transfer.js');
     const { etag } = await upload(s3, location, join(data.root, entry.local_path!), entry.md5_hash!);
@@ -60,7 +60,7 @@ export async function runPush(options: TransferOptions): Promise<TransferReport>
 /** Downloads `s3_only` images, verifying each MD5, writing each atomically; then records them as synced. */
 export async function runPull(options: TransferOptions): Promise<TransferReport> {
   const plan: Plan = (_actor, entries) =>
-    entries.filter((e) => e.status === 's3_only' && e.s3_url).map((e) => ({ filename: e.filename, url: e.s3_url!, bytes: 0 }));
+    entries.filter((e) => e.status === 's3_only' && e.s3_url).map((e) => ({ entry: e, url: e.s3_url!, bytes: 0 }));
   return transfer(options, plan, async (s3, location, entry, _data, trainingDir) => {
     const { download } = await import('./s3/transfer.js');
     const got = await download(s3, location, join(trainingDir, entry.filename));
@@ -69,7 +69,7 @@ export async function runPull(options: TransferOptions): Promise<TransferReport>
 }
 
 /** Next to the actor's other S3 images when it has any, else where the template says. */
-export function uploadUrl(actor: string, filename: string, entries: TrainingEntry[], template: string): string {
+function uploadUrl(actor: string, filename: string, entries: TrainingEntry[], template: string): string {
   const sibling = entries.find((e) => e.s3_url && e.s3_exists !== false)?.s3_url;
   if (sibling) {
     const cut = sibling.split(/[?#]/)[0]!;
@@ -90,11 +90,10 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
   try {
     // First, the manifests as the disk is now: the transfers are chosen from them.
     const first = await runSync({ ...options, lock, explain: true });
-    const planned: (Transfer & { entry: TrainingEntry; actorName: string })[] = [];
+    const planned: (Transfer & { entry: TrainingEntry })[] = [];
     for (const actor of first.actors) {
       if (actor.errors.length > 0 || !actor.entries) continue;
-      const byName = new Map(actor.entries.map((e) => [e.filename, e]));
-      for (const item of plan(actor.name, actor.entries)) planned.push({ actor: actor.name, actorName: actor.name, entry: byName.get(item.filename)!, ...item });
+      for (const { entry, url, bytes } of plan(actor.name, actor.entries)) planned.push({ actor: actor.name, filename: entry.filename, url, bytes, entry });
     }
     for (const actor of first.actors) delete actor.entries;
     if (dryRun || planned.length === 0 || options.signal?.aborted) return { ...first, transfers: planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes })) };
@@ -105,7 +104,7 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
     const transfers: Transfer[] = [];
     // Started a few at a time, so an interrupt, or S3 becoming unreachable, stops the ones not yet begun;
     // the ones in flight finish and are recorded.
-    const limit = pLimit(options.s3.concurrency ?? 16);
+    const limit = pLimit(s3.concurrency);
     let fatal: Error | undefined;
     try {
       await Promise.all(
@@ -117,11 +116,11 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
             try {
               const location = parseS3Url(item.url);
               if (location.filename !== item.filename) throw new Error(`the URL names "${location.filename}", not "${item.filename}"`);
-              const fact = await move(s3, location, item.entry, data, join(data.actorsDir, item.actorName, 'training_data'));
-              const record = found.get(item.actorName) ?? { remote: {}, assignedUrls: {} };
+              const fact = await move(s3, location, item.entry, data, join(data.actorsDir, item.actor, 'training_data'));
+              const record = found.get(item.actor) ?? { remote: {}, assignedUrls: {} };
               record.remote[item.url] = fact;
               record.assignedUrls[item.filename] = item.url;
-              found.set(item.actorName, record);
+              found.set(item.actor, record);
             } catch (error) {
               if ((error as Error).name === 'UsageError') fatal ??= error as Error;
               done.error = messageOf(error);

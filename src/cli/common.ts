@@ -3,7 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { parseShard } from '../shard.js';
 import type { SyncSummary } from '../summary.js';
 import type { SyncOptions, SyncReport } from '../sync.js';
-import type { EarlyPool } from './early-pool.js';
+import { poolFor, type EarlyPool } from './early-pool.js';
 
 export interface CommonFlags {
   root?: string;
@@ -94,7 +94,7 @@ export async function runEngine(
   const shard = parseShard(flags.shard, flags.shardCount);
   // The threads first, so they boot while the rest loads; every path below destroys them, a usage error
   // included (pool.ts lets each thread finish loading before it is stopped).
-  const pool = (await context.earlyPool?.take(flags.workers)) ?? (await import('../pool.js')).createPool(flags.workers);
+  const pool = await poolFor(context.earlyPool, flags.workers);
   try {
     const [{ runSync }, { createProgress }] = await Promise.all([import('../sync.js'), import('../progress.js')]);
     const progress = await createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream });
@@ -121,12 +121,12 @@ export async function runEngine(
   }
 }
 
-/** Writes the result: the JSON document, or the text summary plus problems on stderr. */
-export async function report(context: CommandContext, flags: CommonFlags, summary: SyncSummary, json: unknown, text?: string): Promise<void> {
+/** Writes the result: the summary as one JSON document, or as text (after `text`) plus problems on stderr. */
+export async function report(context: CommandContext, flags: CommonFlags, summary: SyncSummary, text?: string): Promise<void> {
   const { formatProblems, formatSummary } = await import('../summary.js');
   context.stderr.write(formatProblems('error', summary.errors));
   if (!flags.quiet) context.stderr.write(formatProblems('warning', summary.warnings));
-  if (flags.json) context.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  if (flags.json) context.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   else if (!flags.quiet) context.stdout.write((text ?? '') + formatSummary(summary));
 }
 

@@ -39,6 +39,11 @@ export function startEarlyPool(argv: readonly string[]): EarlyPool | undefined {
   };
 }
 
+/** The pool a command runs on: the early one when it has `threads` threads, else a new one. */
+export async function poolFor(early: EarlyPool | undefined, threads: number | undefined): Promise<WorkerPool> {
+  return (await early?.take(threads)) ?? createPool(threads);
+}
+
 /** The last `--workers N` / `--workers=N`, when it is a plain count; commander judges anything else. */
 function workersOf(argv: readonly string[]): number | undefined {
   let value: string | undefined;

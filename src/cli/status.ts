@@ -7,7 +7,7 @@ export async function statusCommand(actors: string[], flags: CommonFlags & S3Fla
   const { countsOf, formatStatusTable, StatusSummarySchema, summarize } = summaries;
   const perActor = result.actors.map((a) => ({ id: a.id, name: a.name, failed: a.errors.length > 0, ...countsOf(a) }));
   const summary = StatusSummarySchema.parse({ ...summarize('status', result), per_actor: perActor });
-  await report(context, flags, summary, summary, formatStatusTable(perActor));
+  await report(context, flags, summary, formatStatusTable(perActor));
   return exitCodeOf(summary);
 }
 

@@ -17,7 +17,7 @@ export async function syncCommand(flags: SyncFlags, context: CommandContext): Pr
     wait: flags.wait,
   });
   const summary = summaries.SyncSummarySchema.parse(summaries.summarize('sync', result));
-  await report(context, flags, summary, summary);
+  await report(context, flags, summary);
   return exitCodeOf(summary);
 }
 

@@ -1,6 +1,7 @@
 /** `actor-sync push` and `actor-sync pull`: S3 transfers, then manifests committed. */
 import { Command } from 'commander';
 import { addCommonOptions, addS3Options, exitCodeOf, report, s3OptionsOf, type CommandContext, type CommonFlags, type S3Flags } from './common.js';
+import { poolFor } from './early-pool.js';
 
 export interface TransferFlags extends CommonFlags, S3Flags {
   dryRun?: boolean;
@@ -20,7 +21,7 @@ export async function transferCommand(kind: 'push' | 'pull', flags: TransferFlag
   const run = kind === 'push' ? runPush : runPull;
   const shard = parseShard(flags.shard, flags.shardCount);
   // One pool for both of the command's passes: the threads the entry started, when --workers agrees.
-  const pool = (await context.earlyPool?.take(flags.workers)) ?? (await import('../pool.js')).createPool(flags.workers);
+  const pool = await poolFor(context.earlyPool, flags.workers);
   const result = await run({
     root: flags.root,
     actorsDir: flags.actorsDir,
@@ -42,7 +43,7 @@ export async function transferCommand(kind: 'push' | 'pull', flags: TransferFlag
   const failed = result.transfers.filter((t) => t.error).length;
   const lines = result.transfers.map((t) => `${flags.dryRun ? `would ${verb}` : t.error ? 'failed' : `${verb}ed`}: ${t.actor} / ${t.filename} ${kind === 'push' ? '→' : '←'} ${t.url}\n`).join('');
   const text = `${flags.quiet ? '' : lines}${kind}: ${result.transfers.length - failed} ${verb}s${flags.dryRun ? ' planned' : ''}, ${failed} failed\n`;
-  await report(context, flags, summary, summary, text);
+  await report(context, flags, summary, text);
   return exitCodeOf(summary);
 }
 

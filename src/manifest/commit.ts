@@ -70,7 +70,7 @@ export async function commitFile(target: string, data: string | Uint8Array): Pro
  * Filesystems that cannot sync a folder (EINVAL/ENOTSUP; Windows cannot open one) are accepted as is,
  * since nothing more can be done there.
  */
-export async function fsyncDirectory(dir: string): Promise<void> {
+async function fsyncDirectory(dir: string): Promise<void> {
   if (process.platform === 'win32') return;
   // The callback API, looked up at call time like write-file-atomic does, so one fault-injection seam
   // (a spy on `fs.open`/`fs.fsync`) covers every step of a commit.

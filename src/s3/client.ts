@@ -46,6 +46,8 @@ export interface S3Access {
   /** Where requests go, for messages: the custom endpoint, or `https://s3.<region>.amazonaws.com`. */
   readonly endpoint: string;
   readonly maxAttempts: number;
+  /** Requests in flight at most (`--s3-concurrency`). */
+  readonly concurrency: number;
   /**
    * Runs `task` when a request slot is free. One slot per request: never call `run` from inside a task
    * (with every slot taken, the inner call would wait for itself forever).
@@ -119,6 +121,7 @@ export function createS3(options: S3Options = {}): S3Access {
     stats,
     endpoint: label,
     maxAttempts,
+    concurrency,
     run: (task) => limit(task),
     fail: (error, target, attempts) => toS3Error(error, target, label, attempts),
     close: () => client.destroy(),

@@ -10,6 +10,9 @@ import { stat } from 'node:fs/promises';
 
 const MiB = 1024 * 1024;
 
+/** Metadata key (`x-amz-meta-md5`) where this tool's uploads store the object's MD5. */
+export const MD5_METADATA_KEY = 'md5';
+
 /** 32 lowercase hex digits. */
 export const MD5_HEX = /^[0-9a-f]{32}$/;
 const MULTIPART = /^([0-9a-f]{32})-([1-9][0-9]{0,4})$/;
@@ -18,7 +21,7 @@ const MULTIPART = /^([0-9a-f]{32})-([1-9][0-9]{0,4})$/;
  * Part sizes uploaders use most (AWS CLI and this tool: 8 MiB; SDK and console defaults: 5, 16, 64 MiB…),
  * tried when a multipart ETag is checked against a local file.
  */
-export const COMMON_PART_SIZES: readonly number[] = [8, 5, 16, 10, 15, 25, 32, 50, 64, 100, 128, 256, 512].map((n) => n * MiB);
+const COMMON_PART_SIZES: readonly number[] = [8, 5, 16, 10, 15, 25, 32, 50, 64, 100, 128, 256, 512].map((n) => n * MiB);
 
 /**
  * An ETag as S3 sends it (`"…"`, sometimes `W/"…"`, any case) → the bare lowercase value.

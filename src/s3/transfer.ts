@@ -19,17 +19,16 @@ import { commitFile } from '../manifest/commit.js';
 import type { S3Location } from '../s3-url.js';
 import type { S3Access } from './client.js';
 import { S3ObjectError } from './errors.js';
-import { etagMatches, MD5_HEX, md5OfEtag, normalizeEtag } from './etag.js';
-import { MD5_METADATA_KEY } from './verify.js';
+import { etagMatches, MD5_HEX, MD5_METADATA_KEY, md5OfEtag, normalizeEtag } from './etag.js';
 import { imageContentType } from '../discover.js';
 
 const MiB = 1024 * 1024;
 /** Files up to this size go in one PutObject from a Buffer (which also avoids aws-chunked bodies). */
-export const SINGLE_PUT_MAX = 8 * MiB;
+const SINGLE_PUT_MAX = 8 * MiB;
 /** Part size of multipart uploads, as the AWS CLI's default: its ETags can then be recomputed locally. */
 export const PART_SIZE = 8 * MiB;
 /** Objects larger than this are not pulled into memory: no training image comes near it. */
-export const DOWNLOAD_MAX = 256 * MiB;
+const DOWNLOAD_MAX = 256 * MiB;
 
 
 /**

@@ -8,7 +8,7 @@ import type { RemoteFact } from '../classify.js';
 import { UsageError } from '../errors.js';
 import type { S3Location } from '../s3-url.js';
 import type { S3Access } from './client.js';
-import { MD5_HEX, md5OfEtag, normalizeEtag } from './etag.js';
+import { MD5_HEX, MD5_METADATA_KEY, md5OfEtag, normalizeEtag } from './etag.js';
 import { listingFor, MANY_ACTORS, planListings, type Listing } from './prefixes.js';
 
 /** What one URL's check found. */
@@ -32,9 +32,6 @@ export interface VerifyOptions {
   /** How many actor folders the run selected; above {@link MANY_ACTORS}, shared prefixes are listed. Default: the distinct key folders. */
   actorFolders?: number;
 }
-
-/** Metadata key (`x-amz-meta-md5`) where this tool's uploads store the object's MD5. */
-export const MD5_METADATA_KEY = 'md5';
 
 const PAGE_SIZE = 1000;
 
