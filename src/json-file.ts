@@ -2,7 +2,7 @@
  * Reading a JSON file we do not own, and the wording of what is wrong with it. Every such error names
  * the file, says what was found, and ends with what happens now ("left unchanged").
  */
-import { closeSync, constants, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, realpathSync, type BigIntStats } from 'node:fs';
 import type { z } from 'zod';
 import { InputError } from './errors.js';
 import { isInside } from './root.js';
@@ -26,8 +26,9 @@ const MiB = 1024 * 1024;
 /**
  * The parsed JSON of `path`, boxed so that a file holding `null` differs from a missing file. Only a
  * regular file is read (opened non-blocking, so a FIFO cannot hang the thread), and only inside the root.
+ * `stats` are those of the file read, taken before its bytes.
  */
-export async function readJsonFile(path: string, options: ReadJsonOptions = {}): Promise<{ value: unknown } | null> {
+export async function readJsonFile(path: string, options: ReadJsonOptions = {}): Promise<{ value: unknown; stats: BigIntStats } | null> {
   let fd: number;
   try {
     // Synchronous: this runs in a worker thread, where a thread-pool round trip per file only adds latency.
@@ -37,14 +38,16 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
     throw problem(path, `cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
   }
   let bytes: Buffer;
+  let stats: BigIntStats;
   try {
-    const stats = fstatSync(fd);
+    stats = fstatSync(fd, { bigint: true });
     if (!stats.isFile()) throw problem(path, 'is not a regular file');
     if (options.rootReal !== undefined && !isInside(realpathSync.native(path), options.rootReal)) {
       throw problem(path, 'is a symlink leading out of the data root; not followed');
     }
     const limit = options.maxBytes ?? 16 * MiB;
-    if (stats.size > limit) throw problem(path, `is ${(stats.size / MiB).toFixed(1)} MB, more than this tool reads (${limit / MiB} MB)`);
+    const size = Number(stats.size);
+    if (size > limit) throw problem(path, `is ${(size / MiB).toFixed(1)} MB, more than this tool reads (${limit / MiB} MB)`);
     bytes = readFileSync(fd);
   } catch (error) {
     if (error instanceof InputError) throw error;
@@ -64,7 +67,7 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
     if ((text.match(new RegExp(`"${key}"\\s*:`, 'g')) ?? []).length > 1) throw problem(path, `names "${key}" more than once (a duplicate key: JSON keeps only the last, so one would be lost)`);
   }
   try {
-    return { value: JSON.parse(text) as unknown };
+    return { value: JSON.parse(text) as unknown, stats };
   } catch (error) {
     throw problem(path, `invalid JSON (${(error as Error).message})`);
   }

@@ -2,7 +2,6 @@
  * Everything known about one actor before hashing: its manifest, its legacy URLs, its local images.
  * Reading only; any bad file throws an InputError naming it, and the caller leaves the actor unchanged.
  */
-import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { listImages, type Actor, type LocalImage, type Skipped } from './discover.js';
 import { InputError } from './errors.js';
@@ -71,9 +70,8 @@ interface ManifestRead {
 
 /** Reads and checks a manifest: an object, owned fields of the right shape, safe filenames. */
 export async function readManifest(path: string, rootReal?: string): Promise<ManifestRead | null> {
-  // The stat comes first: a write landing between the two only makes the recorded time older (safe).
-  const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
-  // Manifests hold much more than training data: a larger limit than for legacy files.
+  // Manifests hold much more than training data: a larger limit than for legacy files. Its stats come
+  // before its bytes: a write landing between the two only makes the recorded time older (safe).
   const json = await readJsonFile(path, { rootReal, maxBytes: 64 * 1024 * 1024, uniqueKeys: ['training_data'] });
   if (json === null) return null;
   const parsed = ManifestSchema.safeParse(json.value);
@@ -90,8 +88,8 @@ export async function readManifest(path: string, rootReal?: string): Promise<Man
     seen.add(entry.filename);
     if (entry.s3_url) checkEntryUrl(path, entry.filename, entry.s3_url);
   }
-  const readOnly = stats !== undefined && (Number(stats.mode) & 0o222) === 0;
-  return { value: json.value as Record<string, unknown>, entries, mtimeNs: (stats?.mtimeNs ?? 0n).toString(), readOnly };
+  const readOnly = (Number(json.stats.mode) & 0o222) === 0;
+  return { value: json.value as Record<string, unknown>, entries, mtimeNs: json.stats.mtimeNs.toString(), readOnly };
 }
 
 /** A manifest URL must be usable and name its own entry's file: push and pull act on it. */
