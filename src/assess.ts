@@ -25,8 +25,10 @@ export interface AssessTask {
   keepLegacy: boolean;
   /** `training_data_updated` of a manifest written by this run. */
   now: string;
-  /** Send back the entries and the differences (the API and `check` need them; `sync` does not). */
+  /** Send back the entries (the API, `check` and push/pull need them; `sync` does not). */
   explain: boolean;
+  /** Also work out what would change on disk (`check`, `--dry-run`). */
+  differences?: boolean;
   /** url → what S3 holds there (`--remote`, or this run's own transfers), for this actor's URLs. */
   remote?: Record<string, RemoteCheck>;
   /** filename → URL this run uploaded it to (push). */
@@ -146,7 +148,7 @@ async function assess(task: AssessTask): Promise<Assessment> {
   report.statistics = statistics;
 
   const changed = facts.manifest === null || ownedFieldsDiffer(facts.manifest, entries, statistics);
-  if (task.explain) report.differences = differencesOf(facts, entries, statistics, task.keepLegacy);
+  if (task.differences) report.differences = differencesOf(facts, entries, statistics, task.keepLegacy);
   report.manifest = !changed ? 'unchanged' : facts.manifest === null ? 'created' : 'written';
   const good: Record<string, boolean> = {};
   for (const [filename, image] of facts.prompt) if (image.good !== undefined) good[filename] = image.good;

@@ -131,7 +131,7 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
     const others = sharing.get(actor.id);
     if (others) return Promise.resolve(failed(emptyReport(actor, 'failed'), actor.dir, `${others.length} actor folders share the id ${actor.id} (${others.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`));
     const explain = options.dryRun || (options.explain ?? false);
-    const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain };
+    const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain, differences: options.dryRun };
     return pool.assess({ ...task, ...options.transfers?.get(actor.name) }).catch((error: unknown) =>
       // A worker that died (out of memory, a crash in native code) fails its actor, not the run.
       failed(emptyReport(actor, 'failed'), actor.dir, `could not be processed (${messageOf(error)}); left unchanged`),
