@@ -7,6 +7,7 @@
 import { actorsSharingIds, listActors, selects, type Actor } from '../discover.js';
 import type { DataRoot } from '../root.js';
 import { isSafeFilename } from '../s3-url.js';
+import { coalesce } from './coalesce.js';
 import { badRequest, conflict, notFound } from './errors.js';
 
 const MAX_SEGMENT = 255;
@@ -30,9 +31,24 @@ export function decodeSegment(raw: string, what: string): string {
 }
 
 /** Every actor folder, and the ids more than one folder maps to (those share one manifest). */
-export async function actorsOf(data: DataRoot): Promise<{ actors: Actor[]; shared: Map<string, string[]> }> {
-  const { actors } = await listActors(data);
-  return { actors, shared: actorsSharingIds(actors) };
+export interface ActorScan {
+  actors: Actor[];
+  shared: Map<string, string[]>;
+}
+
+/**
+ * Scans the data root's actor folders: afresh for every call, but calls that come together share a scan
+ * (see coalesce.ts), so the 17 thumbnails of a page and its API request do not each list every folder.
+ */
+export function actorScanner(data: DataRoot): () => Promise<ActorScan> {
+  const scan = coalesce(
+    () => 'actors',
+    async (): Promise<ActorScan> => {
+      const { actors } = await listActors(data);
+      return { actors, shared: actorsSharingIds(actors) };
+    },
+  );
+  return () => scan(undefined);
 }
 
 /** Why an actor cannot be answered for, when its id is shared; the wording `sync` uses. */
@@ -46,8 +62,8 @@ export function sharedIdProblem(actor: Actor, shared: Map<string, string[]>): st
  * The one actor `selector` (already decoded) names.
  * @throws {HttpError} 404 when none does, 409 when it is ambiguous or its id is shared.
  */
-export async function findActor(data: DataRoot, selector: string): Promise<Actor> {
-  const { actors, shared } = await actorsOf(data);
+export async function findActor(scan: () => Promise<ActorScan>, selector: string): Promise<Actor> {
+  const { actors, shared } = await scan();
   const matches = actors.filter((actor) => selects(actor, selector));
   const [actor] = matches;
   if (actor === undefined) throw notFound(`no actor ${JSON.stringify(selector)}; GET /api/actors lists them`);

@@ -14,7 +14,7 @@ import type { Assessment } from '../assess.js';
 import type { Actor } from '../discover.js';
 import type { WorkerPool } from '../pool.js';
 import type { DataRoot } from '../root.js';
-import { actorsOf, findActor, sharedIdProblem } from './actors.js';
+import { actorScanner, findActor, sharedIdProblem } from './actors.js';
 import { findBaseImage } from './base-image.js';
 import { coalesce } from './coalesce.js';
 import { busy, unreadable } from './errors.js';
@@ -31,11 +31,15 @@ export interface Api {
   actorList(): Promise<ActorList>;
   /** `GET /healthz`. */
   health(): { status: 'ok' };
+  /** The one actor `selector` (decoded) names; 404/409 as `findActor`. */
+  actor(selector: string): Promise<Actor>;
 }
 
 export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>): Api {
   const single = pLimit(pool.threads * 2);
   const scan = pLimit(pool.threads);
+  const scanActors = actorScanner(data);
+  const actorNamed = (selector: string) => findActor(scanActors, selector);
 
   const assess = (actor: Actor): Promise<Assessment> =>
     // keepLegacy: the answer must not count a response.json as something to retire; verify: trust stat
@@ -51,7 +55,7 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
   const answer = coalesce(
     (selector: string) => selector,
     async (selector: string): Promise<TrainingData> => {
-      const actor = await findActor(data, selector);
+      const actor = await actorNamed(selector);
       const [assessment, baseImage] = await Promise.all([assessOne(actor), findBaseImage(actor, data.rootReal)]);
       const failure = failureOf(assessment, data);
       if (failure) throw unreadable(`actor ${actor.name} cannot be read: ${failure}`);
@@ -62,7 +66,7 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
   const listAll = coalesce(
     () => 'all',
     async (): Promise<ActorList> => {
-      const { actors, shared } = await actorsOf(data);
+      const { actors, shared } = await scanActors();
       const rows = await Promise.all(
         actors.map((actor) =>
           scan(async () => {
@@ -86,6 +90,7 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
     health() {
       return HealthSchema.parse({ status: 'ok' });
     },
+    actor: actorNamed,
   };
 }
 

@@ -11,10 +11,8 @@ import { open, realpath, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { imageContentType, isImageName } from '../discover.js';
-import type { DataRoot } from '../root.js';
+import { imageContentType, isImageName, type Actor } from '../discover.js';
 import { isSafeFilename } from '../s3-url.js';
-import { findActor } from './actors.js';
 import { notFound } from './errors.js';
 
 
@@ -33,10 +31,10 @@ function isServable(name: string): boolean {
  * Opens `filename` (decoded) of the actor `selector` names.
  * @throws {HttpError} 404 for anything but a servable image; 400/409 from the actor lookup.
  */
-export async function openThumbnail(data: DataRoot, selector: string, filename: string): Promise<OpenImage> {
+export async function openThumbnail(actorNamed: (selector: string) => Promise<Actor>, selector: string, filename: string): Promise<OpenImage> {
   const missing = () => notFound(`no image ${JSON.stringify(filename)} in the training data of ${JSON.stringify(selector)}`);
   if (!isServable(filename)) throw missing();
-  const actor = await findActor(data, selector);
+  const actor = await actorNamed(selector);
   const folder = await realpath(actor.trainingDir).catch(() => undefined);
   const real = await realpath(join(actor.trainingDir, filename)).catch(() => undefined);
   if (folder === undefined || real === undefined || !real.startsWith(folder + sep) || !isServable(basename(real))) throw missing();
