@@ -27,6 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { generateDataRoot, type GeneratedRoot } from '../src/demo/generate.js';
 import { SyncSummarySchema } from '../src/summary.js';
+import { medianOf } from '../src/throughput.js';
 import {
   comparable, copyRoot, imageMtimes, leftovers, LOCK_NAME, manifestsDirOf, prng, readManifests, responsePathOf, watchCommits,
 } from '../test/helpers/crash.js';
@@ -264,11 +265,6 @@ function readPristine(generated: GeneratedRoot): Pristine {
   return { generated, manifests, responses, images: imageMtimes(generated.root) };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 const startedAt = performance.now();
 const work = mkdtempSync(join(tmpdir(), 'actor-sync-soak-'));
 // If the soak itself is interrupted, the temp folder goes with it (the children get the same signal).
@@ -297,7 +293,7 @@ for (let i = 0; i < 3; i += 1) {
   }
   rmSync(root, { recursive: true, force: true });
 }
-const uninterruptedMs = median(uninterrupted);
+const uninterruptedMs = medianOf(uninterrupted);
 process.stdout.write(
   `soak: ${ACTORS} actors, ${generated.totalImages} images, ${(generated.totalBytes / 1048576).toFixed(1)} MB; ` +
     `uninterrupted sync ${uninterruptedMs.toFixed(0)} ms (median of 3); ${TRIALS} trials, seed ${SEED}\n`,

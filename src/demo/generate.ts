@@ -7,6 +7,7 @@
 import { createCipheriv, createHash } from 'node:crypto';
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { actorIdOf } from '../discover.js';
 
 /** What `generateDataRoot` builds; every field is optional. */
 export interface GenerateOptions {
@@ -253,7 +254,7 @@ function mtimeOf(index: number, imageIndex: number): number {
 
 function planActor(index: number, opts: Required<GenerateOptions>): ActorPlan {
   const name = actorName(index);
-  const id = name.slice(0, name.indexOf('_'));
+  const id = actorIdOf(name);
   const rng = rngFor('actor', opts.seed, index);
   const count = Math.max(1, opts.imagesPerActor + intBetween(rng, -2, 2));
   const styled = Math.min(count, intBetween(rng, 3, 5));
@@ -401,7 +402,7 @@ function promptMetadataJson(entries: readonly (readonly [string, { prompt: strin
 
 /** A manifest before this tool ever touched it: the fixture's fields, in the fixture's order. */
 function manifestJson(index: number, name: string, opts: Required<GenerateOptions>, rng: () => number): object {
-  const id = name.slice(0, name.indexOf('_'));
+  const id = actorIdOf(name);
   if (!opts.richManifests) return { character_id: id, character_name: name };
   const [, ethnicity = '', age = '', sex = ''] = name.split('_');
   const studio = '/Users/studio/projects/storyboards_ai';

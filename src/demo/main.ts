@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalS3 } from './s3rver.js';
+import { S3RVER_CREDENTIALS, startLocalS3 } from './s3rver.js';
 import { runCli } from '../cli/program.js';
 import { ManifestSchema } from '../manifest/schema.js';
 import { createS3 } from '../s3/client.js';
@@ -33,7 +33,7 @@ await printActor0000();
 process.noDeprecation = true; // s3rver uses a deprecated Node API; the demo's output stays clean
 const server = await startLocalS3(['story-boards-assets']);
 const { endpoint } = server;
-Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-west-1' });
+Object.assign(process.env, { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-west-1' });
 const uploaded = await seedS3(generated, endpoint);
 out(`\nS3-compatible server (s3rver) at ${endpoint}: ${uploaded} objects; ${generated.actors[0]!.name}_6.png there has other bytes\n`);
 

@@ -2,16 +2,15 @@
  * The vitest-free half of the crash trials: what `bench/soak.ts` (a plain Node script, which cannot import
  * a module that imports vitest) and the process tests both need. Copies of a data root, manifests read
  * back, leftovers in the manifests folder, commits watched as they land, and the seeded PRNG that makes
- * the kill instants repeatable.
- *
- * `test/helpers/cli.ts` still holds its own copies of the disk helpers below (it imports vitest for its
- * clean-up hook); they are meant to be re-exported from here.
+ * the kill instants repeatable. `test/helpers/cli.ts` re-exports them for the tests.
  */
 import fs from 'node:fs';
 import { join, relative } from 'node:path';
 import { IMAGE_EXTENSION } from '../../src/discover.js';
+import { lockName } from '../../src/shard.js';
 
-export const LOCK_NAME = '.actor-sync.lock';
+/** The lock folder of a whole-root run. */
+export const LOCK_NAME = lockName(undefined);
 
 /** mulberry32: a small seeded PRNG, so the same seed draws the same kill instants on every run. */
 export function prng(seed: number): () => number {
