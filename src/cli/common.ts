@@ -36,11 +36,16 @@ export interface CommandContext {
   earlyPool?: EarlyPool;
 }
 
-export function addCommonOptions(command: Command): Command {
+/** Where the data is: `--root`, `--actors-dir`, `--manifests-dir` (every command that reads a data root). */
+export function addRootOptions(command: Command): Command {
   return command
     .option('--root <dir>', 'the data root (default: the current directory)')
     .option('--actors-dir <dir>', 'actor folders (default: <root>/data/actors)')
-    .option('--manifests-dir <dir>', 'manifests (default: <root>/data/actor_manifests)')
+    .option('--manifests-dir <dir>', 'manifests (default: <root>/data/actor_manifests)');
+}
+
+export function addCommonOptions(command: Command): Command {
+  return addRootOptions(command)
     .option('--actor <id-or-name>', 'only this actor: 0, 0000 or the full name (repeatable)', collect, [])
     .option('--json', 'print one JSON document on stdout')
     .option('--quiet', 'no progress and no warnings; errors only')

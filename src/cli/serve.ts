@@ -1,7 +1,7 @@
 /** `actor-sync serve`: the training-data API and its page (SPEC §6), until SIGINT/SIGTERM. */
 import { Command, InvalidArgumentError } from 'commander';
 import { EXIT } from '../errors.js';
-import { positiveInteger, type CommandContext } from './common.js';
+import { addRootOptions, positiveInteger, type CommandContext } from './common.js';
 
 export interface ServeFlags {
   root?: string;
@@ -39,11 +39,7 @@ export async function serveCommand(flags: ServeFlags, context: CommandContext): 
 }
 
 export function defineServe(run: (flags: ServeFlags) => Promise<void>): Command {
-  return new Command('serve')
-    .description('serve the training-data API and a page for people; writes nothing')
-    .option('--root <dir>', 'the data root (default: the current directory)')
-    .option('--actors-dir <dir>', 'actor folders (default: <root>/data/actors)')
-    .option('--manifests-dir <dir>', 'manifests (default: <root>/data/actor_manifests)')
+  return addRootOptions(new Command('serve').description('serve the training-data API and a page for people; writes nothing'))
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', port, 8787)
     .option('--workers <n>', 'hashing threads (default: available parallelism)', positiveInteger)
