@@ -1,10 +1,12 @@
 /**
- * Stat and streaming MD5 of a batch of files, run inside a worker thread. Synchronous I/O is the fast path
- * there (the thread has nothing else to do), and it leaves no async work behind when a task returns. One
- * buffer per thread is reused for every read, so memory does not grow with file size.
+ * Stat and MD5 of a batch of files, run inside a worker thread. Synchronous I/O is the fast path there (the
+ * thread has nothing else to do), and it leaves no async work behind when a task returns. The files to hash
+ * go through md5/lanes.ts, four at a time; node:crypto hashes them one by one where WebAssembly SIMD is
+ * missing. Buffers are reused for every read, so memory does not grow with file size.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
+import { lanesAvailable, md5FilesInLanes, type LaneOutcome } from './md5/lanes.js';
 
 const buffer = Buffer.allocUnsafe(1 << 20);
 const ATTEMPTS = 3;
@@ -37,10 +39,32 @@ export type HashResult =
   | { ok: false; code: string; reason: string };
 
 export function hashFiles(task: HashTask): HashResult[] {
-  return task.files.map((file) => hashFile(file, task));
+  const results: HashResult[] = new Array(task.files.length);
+  let pending: number[] = [];
+  for (const [i, file] of task.files.entries()) {
+    const settled = statFile(file, task);
+    if (settled) results[i] = settled;
+    else pending.push(i);
+  }
+  // Files are hashed four at a time in WebAssembly SIMD lanes; one that changed while it was read is tried again.
+  const lanes = lanesAvailable();
+  for (let attempt = 0; attempt < ATTEMPTS && pending.length > 0; attempt += 1) {
+    const outcomes = lanes ? md5FilesInLanes(pending.map((i) => task.files[i]!.path)) : pending.map((i) => hashOnce(task.files[i]!.path));
+    const changed: number[] = [];
+    for (const [k, outcome] of outcomes.entries()) {
+      const i = pending[k]!;
+      if (outcome.ok) results[i] = { ok: true, ...tokenOf(outcome.stats), md5: outcome.md5, reused: false };
+      else if (outcome.changed) changed.push(i);
+      else results[i] = failure(outcome.error);
+    }
+    pending = changed;
+  }
+  for (const i of pending) results[i] = { ok: false, code: 'ECHANGING', reason: `kept changing while it was hashed (${ATTEMPTS} attempts)` };
+  return results;
 }
 
-function hashFile(file: HashFile, task: HashTask): HashResult {
+/** The stat of a file and, when its recorded hash still holds, the result; undefined when it must be hashed. */
+function statFile(file: HashFile, task: HashTask): HashResult | undefined {
   try {
     const stats = statSync(file.path, { bigint: true });
     if (!stats.isFile()) return { ok: false, code: 'ENOTFILE', reason: 'not a regular file; skipped' };
@@ -48,24 +72,29 @@ function hashFile(file: HashFile, task: HashTask): HashResult {
     if (file.reuse && !task.verify && sameToken(token, file.reuse) && !racilyClean(stats, task.racyFromNs)) {
       return { ok: true, ...token, md5: file.reuse.md5, reused: true };
     }
-    for (let attempt = 0; attempt < ATTEMPTS; attempt += 1) {
-      const result = hashOnce(file.path);
-      if (result) return result;
-    }
-    return { ok: false, code: 'ECHANGING', reason: `kept changing while it was hashed (${ATTEMPTS} attempts)` };
+    return undefined;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
-    return { ok: false, code, reason: (error as Error).message };
+    return failure(error);
   }
 }
 
-/** One pass; undefined when the file changed while it was read, so the caller tries again. */
-function hashOnce(path: string): HashResult | undefined {
-  // O_NONBLOCK: a FIFO swapped in after the stat must not block the open.
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+function failure(error: unknown): HashResult {
+  const code = (error as NodeJS.ErrnoException).code ?? 'EUNKNOWN';
+  return { ok: false, code, reason: (error as Error).message };
+}
+
+/** One file with node:crypto (where the lanes are not available): the same outcomes as the lanes give. */
+function hashOnce(path: string): LaneOutcome {
+  let fd: number;
+  try {
+    // O_NONBLOCK: a FIFO swapped in after the stat must not block the open.
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (error) {
+    return { ok: false, changed: false, error: error as Error };
+  }
   try {
     const before = fstatSync(fd, { bigint: true });
-    if (!before.isFile()) return { ok: false, code: 'ENOTFILE', reason: 'not a regular file; skipped' };
+    if (!before.isFile()) return { ok: false, changed: false, error: Object.assign(new Error('not a regular file; skipped'), { code: 'ENOTFILE' }) };
     const hash = createHash('md5');
     let total = 0;
     for (;;) {
@@ -75,8 +104,10 @@ function hashOnce(path: string): HashResult | undefined {
       total += read;
     }
     const after = fstatSync(fd, { bigint: true });
-    if (after.mtimeNs !== before.mtimeNs || after.size !== before.size || BigInt(total) !== before.size) return undefined;
-    return { ok: true, ...tokenOf(before), md5: hash.digest('hex'), reused: false };
+    if (after.mtimeNs !== before.mtimeNs || after.size !== before.size || BigInt(total) !== before.size) return { ok: false, changed: true };
+    return { ok: true, md5: hash.digest('hex'), stats: before };
+  } catch (error) {
+    return { ok: false, changed: false, error: error as Error };
   } finally {
     closeSync(fd);
   }
