@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -8,5 +11,8 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // The sync caches of the tests' runs (and of the CLIs they spawn) go to a folder of this test run's own,
+    // not to the user's ~/.cache.
+    env: { XDG_CACHE_HOME: mkdtempSync(join(tmpdir(), 'actor-sync-test-cache-')) },
   },
 });

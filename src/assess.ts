@@ -8,8 +8,9 @@ import { classify, type LocalFile, type RemoteFact } from './classify.js';
 import { entryDifferences, statisticsDifferences, type Difference } from './differences.js';
 import type { Actor } from './discover.js';
 import { InputError, messageOf } from './errors.js';
-import { hashFiles, type HashFile, type HashResult } from './hash.js';
-import { newManifest, ownedFieldsDiffer, serializeManifest, withTrainingData } from './manifest/merge.js';
+import { fingerprintOf, type CacheEntry, type Inputs } from './fingerprint.js';
+import { hashFiles, md5Hex, type HashFile, type HashResult } from './hash.js';
+import { newManifest, ownedFieldsDiffer, sameEntries, sameJson, serializeManifest, withTrainingData } from './manifest/merge.js';
 import type { TrainingEntry, TrainingStatistics } from './manifest/schema.js';
 import { readActor, type ActorFacts } from './read-actor.js';
 import { emptyReport, failed, type ActorReport } from './report.js';
@@ -33,6 +34,8 @@ export interface AssessTask {
   remote?: Record<string, RemoteCheck>;
   /** filename → URL this run uploaded it to (push). */
   assignedUrls?: Record<string, string>;
+  /** Work out the fingerprint the sync cache keeps when the actor comes to rest (a run that writes). */
+  settle?: boolean;
 }
 
 /** A remote finding as it crosses threads: a fact, or why it could not be made. */
@@ -71,6 +74,11 @@ export interface Assessment {
   commit?: { path: string; text: string };
   /** The actor's response.json and the URLs of it no entry holds (retiring needs none). */
   legacy?: { path: string; urlsNotHeld: string[] };
+  /**
+   * What the sync cache may keep once this run's commit (and retirement of `legacy`) succeeds: the actor is
+   * then at rest, assessing it again would change nothing. Only when the task asked to `settle`.
+   */
+  settled?: CacheEntry;
 }
 
 export async function assessActor(task: AssessTask): Promise<Assessment> {
@@ -169,7 +177,32 @@ async function assess(task: AssessTask): Promise<Assessment> {
     assessment.commit = { path: actor.manifestPath, text: serializeManifest(withTrainingData(base, entries, statistics, task.now)) };
   }
   if (facts.legacyUrls !== null) assessment.legacy = { path: facts.responsePath, urlsNotHeld: urlsNotHeld(facts.legacyUrls, entries) };
+  if (task.settle && report.warnings.length === 0 && !(facts.legacyUrls !== null && task.keepLegacy)) {
+    assessment.settled = settledEntry(task, facts, local, { entries, statistics, changed, text: assessment.commit?.text });
+  }
   return assessment;
+}
+
+/**
+ * The cache entry of an actor once this run is done with it, or undefined when it is not at rest: the next
+ * run, reading the manifest as this one leaves it, no response.json and no remote findings, must come to
+ * the same entries. When nothing changed and nothing else fed this run, that holds by itself; else it is
+ * checked by classifying again.
+ */
+function settledEntry(task: AssessTask, facts: ActorFacts, local: LocalFile[], outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics; changed: boolean; text: string | undefined }): CacheEntry | undefined {
+  const fedByMore = facts.legacyUrls !== null || Object.keys(task.remote ?? {}).length > 0 || Object.keys(task.assignedUrls ?? {}).length > 0;
+  if (outcome.changed || fedByMore) {
+    const again = classify({ local, previous: outcome.entries, legacyUrls: new Map(), promptUrls: facts.promptUrls });
+    if (again.conflicts.length > 0 || !sameEntries(outcome.entries, again.entries) || !sameJson(outcome.statistics, again.statistics)) return undefined;
+  }
+  const manifest = outcome.text ?? facts.manifestBytes;
+  if (manifest === null) return undefined;
+  const inputs: Inputs = {
+    manifestMd5: md5Hex(manifest),
+    promptMd5: facts.promptBytes ? md5Hex(facts.promptBytes) : null,
+    images: local.map((file) => ({ filename: file.filename, size: file.size, mtimeNs: file.mtimeNs, inode: file.inode })),
+  };
+  return { fingerprint: fingerprintOf(facts.actor, task.data, inputs), statistics: outcome.statistics, images: local.length };
 }
 
 /** An actor that could not be assessed: its report says why; nothing else is known. */

@@ -113,6 +113,11 @@ function hashOnce(path: string): LaneOutcome {
   }
 }
 
+/** The MD5 of bytes in memory, in hex. */
+export function md5Hex(bytes: string | Uint8Array): string {
+  return createHash('md5').update(bytes).digest('hex');
+}
+
 function tokenOf(stats: BigIntStats): StatToken {
   return { size: Number(stats.size), mtimeNs: stats.mtimeNs.toString(), inode: Number(stats.ino) };
 }

@@ -26,9 +26,9 @@ const MiB = 1024 * 1024;
 /**
  * The parsed JSON of `path`, boxed so that a file holding `null` differs from a missing file. Only a
  * regular file is read (opened non-blocking, so a FIFO cannot hang the thread), and only inside the root.
- * `stats` are those of the file read, taken before its bytes.
+ * `stats` are those of the file read, taken before its `bytes`.
  */
-export async function readJsonFile(path: string, options: ReadJsonOptions = {}): Promise<{ value: unknown; stats: BigIntStats } | null> {
+export async function readJsonFile(path: string, options: ReadJsonOptions = {}): Promise<{ value: unknown; stats: BigIntStats; bytes: Buffer } | null> {
   let fd: number;
   try {
     // Synchronous: this runs in a worker thread, where a thread-pool round trip per file only adds latency.
@@ -67,7 +67,7 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
     if ((text.match(new RegExp(`"${key}"\\s*:`, 'g')) ?? []).length > 1) throw problem(path, `names "${key}" more than once (a duplicate key: JSON keeps only the last, so one would be lost)`);
   }
   try {
-    return { value: JSON.parse(text) as unknown, stats };
+    return { value: JSON.parse(text) as unknown, stats, bytes };
   } catch (error) {
     throw problem(path, `invalid JSON (${(error as Error).message})`);
   }

@@ -57,13 +57,18 @@ export async function readResponseJson(path: string, options: ReadJsonOptions = 
  *   filename under `images` that is not safe in a folder (`..`, `a/b`).
  */
 export async function readPromptMetadata(path: string, options: ReadJsonOptions = {}): Promise<Map<string, PromptImage> | null> {
+  return (await readPromptMetadataFile(path, options))?.images ?? null;
+}
+
+/** {@link readPromptMetadata}, with the bytes the images were parsed from. */
+export async function readPromptMetadataFile(path: string, options: ReadJsonOptions = {}): Promise<{ images: Map<string, PromptImage>; bytes: Buffer } | null> {
   const json = await readJsonFile(path, options);
   if (json === null) return null;
   const top = PromptMetadataSchema.safeParse(json.value);
   if (!top.success) throw shapeError(path, top.error, json.value);
   const images = top.data.images;
   const result = new Map<string, PromptImage>();
-  if (images === undefined) return result;
+  if (images === undefined) return { images: result, bytes: json.bytes };
   if (!isPlainObject(images)) throw problem(path, `images ${isNot('an object', images)}`);
   // Own keys of the parsed JSON, not a zod record: a record silently drops a key named `__proto__`.
   for (const [filename, raw] of Object.entries(images)) {
@@ -75,7 +80,7 @@ export async function readPromptMetadata(path: string, options: ReadJsonOptions 
     if (entry.data.good != null) image.good = entry.data.good;
     result.set(filename, image);
   }
-  return result;
+  return { images: result, bytes: json.bytes };
 }
 
 /**

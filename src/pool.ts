@@ -41,6 +41,8 @@ export interface WorkerPool {
   /** Every S3 URL an actor's files name: what `--remote` lists. */
   urls(task: Pick<AssessTask, 'actor' | 'data'>): Promise<string[]>;
   hash(task: HashTask): Promise<HashResult[]>;
+  /** Starts the threads now rather than at the first task (a no-op once started). */
+  start(): void;
   destroy(): Promise<void>;
 }
 
@@ -78,6 +80,7 @@ export function createPool(threads = availableParallelism()): WorkerPool {
     assess: (task) => pool.run(task, { name: 'assess' }) as Promise<Assessment>,
     urls: (task) => pool.run(task, { name: 'urls' }) as Promise<string[]>,
     hash: (task) => pool.run(task, { name: 'hash' }) as Promise<HashResult[]>,
+    start: () => undefined,
     // Node 20 aborts the whole process when a thread is stopped while `require()` links its ES modules
     // (piscina loads the worker file with require, which loads ES modules synchronously since Node 20.19).
     // A short run can end before its last thread has loaded, so each thread is let finish loading first.

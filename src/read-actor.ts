@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { listImages, type Actor, type LocalImage, type Skipped } from './discover.js';
 import { InputError } from './errors.js';
 import { readJsonFile, shapeError } from './json-file.js';
-import { readPromptMetadata, readResponseJson, urlsByFilename, type PromptImage } from './legacy.js';
+import { readPromptMetadataFile, readResponseJson, urlsByFilename, type PromptImage } from './legacy.js';
 import { ManifestSchema, type TrainingEntry } from './manifest/schema.js';
 import type { DataRoot } from './root.js';
 import { isSafeFilename, parseS3Url } from './s3-url.js';
@@ -26,6 +26,9 @@ export interface ActorFacts {
   legacyByFilename: Map<string, string>;
   prompt: Map<string, PromptImage>;
   promptUrls: Map<string, string>;
+  /** The bytes of prompt_metadata.json and of the manifest as read (null when there is none): what the sync cache fingerprints. */
+  promptBytes: Buffer | null;
+  manifestBytes: Buffer | null;
   images: LocalImage[];
   skipped: Skipped[];
 }
@@ -36,11 +39,11 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
   const [manifest, legacyUrls, prompt, listing] = await Promise.all([
     readManifest(actor.manifestPath, data.rootReal),
     readResponseJson(responsePath, { rootReal: data.rootReal }),
-    readPromptMetadata(promptPath, { rootReal: data.rootReal }),
+    readPromptMetadataFile(promptPath, { rootReal: data.rootReal }),
     listImages(actor, data),
   ]);
   // An image's filename is its URL's last segment (SPEC §2), whatever key prompt_metadata files it under.
-  const promptLocations = [...(prompt?.values() ?? [])].flatMap((image) => (image.s3_url === undefined ? [] : [image.s3_url]));
+  const promptLocations = [...(prompt?.images.values() ?? [])].flatMap((image) => (image.s3_url === undefined ? [] : [image.s3_url]));
   const promptUrls = new Map<string, string>();
   for (const [name, location] of urlsByFilename(promptLocations, promptPath)) promptUrls.set(name, location.url);
   const legacyByFilename = new Map<string, string>();
@@ -54,7 +57,9 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
     responsePath,
     legacyUrls,
     legacyByFilename,
-    prompt: prompt ?? new Map(),
+    prompt: prompt?.images ?? new Map(),
+    promptBytes: prompt?.bytes ?? null,
+    manifestBytes: manifest?.bytes ?? null,
     promptUrls,
     images: listing.images,
     skipped: listing.skipped,
@@ -63,6 +68,7 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
 
 interface ManifestRead {
   value: Record<string, unknown>;
+  bytes: Buffer;
   entries: TrainingEntry[];
   mtimeNs: string;
   readOnly: boolean;
@@ -89,7 +95,7 @@ export async function readManifest(path: string, rootReal?: string): Promise<Man
     if (entry.s3_url) checkEntryUrl(path, entry.filename, entry.s3_url);
   }
   const readOnly = (Number(json.stats.mode) & 0o222) === 0;
-  return { value: json.value as Record<string, unknown>, entries, mtimeNs: json.stats.mtimeNs.toString(), readOnly };
+  return { value: json.value as Record<string, unknown>, bytes: json.bytes, entries, mtimeNs: json.stats.mtimeNs.toString(), readOnly };
 }
 
 /** A manifest URL must be usable and name its own entry's file: push and pull act on it. */

@@ -3,6 +3,8 @@
  * classify) → commit in this thread (the single writer) → retire legacy → report. Many actors are in
  * flight; a failing actor becomes an error in its report and never stops the others.
  */
+import { realpath } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import pLimit from 'p-limit';
 import type { Assessment, AssessTask, RemoteCheck } from './assess.js';
 import { actorsSharingIds, listActors, selectActors, type Actor } from './discover.js';
@@ -10,13 +12,15 @@ import { messageOf, type ActorFailure } from './errors.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
 import { commitFile, fsyncDirectoryShared, removeStaleTemps } from './manifest/commit.js';
-import { createPool, type WorkerPool } from './pool.js';
+import { lazyPool } from './lazy-pool.js';
+import type { WorkerPool } from './pool.js';
 import { emptyReport, failed, type ActorReport, type LegacyOutcome } from './report.js';
 import { retireResponseJson } from './retire.js';
-import { resolveDataRoot, type DataRoot, type RootOptions } from './root.js';
+import { isInside, resolveDataRoot, type DataRoot, type RootOptions } from './root.js';
 import { shardOf, type Shard } from './shard.js';
 import type { S3Options, S3Stats } from './s3/client.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
+import { cachePath, readCache, settledReport, writeCache, type CacheEntry } from './sync-cache.js';
 
 export type { ActorReport } from './report.js';
 
@@ -76,22 +80,38 @@ export interface SyncReport {
 /** Commits in flight: enough to overlap fsyncs, few enough to bound the manifests held in memory. */
 const COMMITS_IN_FLIGHT = 16;
 
-type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock; startedAt: string };
+type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock; startedAt: string; cache?: RunCache };
+
+/** The sync cache as a run uses it: the entries that may settle actors now, and those it will leave. */
+interface RunCache {
+  path: string;
+  /** None with --verify or remote findings: those runs look at every actor afresh (and still record what they find). */
+  usable: ReadonlyMap<string, CacheEntry>;
+  read: ReadonlyMap<string, CacheEntry>;
+  next: Map<string, CacheEntry>;
+}
 
 export async function runSync(options: SyncOptions): Promise<SyncReport> {
   const startedAt = (options.now ?? (() => new Date()))().toISOString();
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
-  // Started first: the threads load their modules while this one takes the lock and lists actors.
-  const pool = options.pool ?? createPool(options.workers);
+  const pool = options.pool ?? lazyPool(options.workers ?? availableParallelism(), async () => (await import('./pool.js')).createPool(options.workers));
+  // Read before the lock is taken (an atomic file: the old one or the new, and every entry checks itself):
+  // when nothing in it can settle an actor, the threads start now and load while this one takes the lock.
+  let cache = dryRun ? undefined : await openCache(data, options);
+  if (!cache || cache.usable.size === 0) pool.start();
   try {
     let lock = options.lock;
     if (!dryRun && !lock) {
       lock = await acquireRunLock(data.manifestsDir, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
     }
+    // A root never synced has its manifests folder (and so a cache path) only once the lock has made it; a
+    // run that waited for the lock reads what the run before it left.
+    if (!dryRun && (!cache || options.wait)) cache = await openCache(data, options);
     const started = performance.now(); // the run's duration leaves out any wait for the lock
     try {
       const { actors, skipped } = await listActors(data);
+      const warnings: ActorFailure[] = skipped.map((s) => ({ actor: '', file: s.file, reason: s.reason }));
       const { shard } = options;
       const selected = selectActors(actors, options.actors).filter((actor) => !shard || shardOf(actor.id, shard.count) === shard.index);
       if (!dryRun) {
@@ -101,13 +121,24 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       }
       const remote = options.remote ? await checkRemote(selected, data, pool, options.remote) : undefined;
       const transfers = remote?.byActor ?? options.transfers;
-      const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt, transfers });
+      if (cache) {
+        // Entries of actor folders that are gone go; those of actors this run does not select stay.
+        const names = new Set(actors.map((actor) => actor.name));
+        for (const name of cache.next.keys()) if (!names.has(name)) cache.next.delete(name);
+      }
+      const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache });
+      if (cache && !sameCache(cache.read, cache.next)) {
+        const { path } = cache;
+        await writeCache(path, cache.next).catch((error: unknown) => {
+          warnings.push({ actor: '', file: path, reason: `could not be written (${messageOf(error)}); the next run assesses every actor in full` });
+        });
+      }
       return {
         dryRun,
         s3Requests: remote?.requests,
         data,
         actors: reports,
-        warnings: skipped.map((s) => ({ actor: '', file: s.file, reason: s.reason })),
+        warnings,
         interrupted: options.signal?.aborted ?? false,
         durationMs: performance.now() - started,
       };
@@ -117,6 +148,28 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   } finally {
     if (!options.pool) await pool.destroy();
   }
+}
+
+/**
+ * The run's cache (sync-cache.ts), keyed by the manifests folder's real path; none while that folder is
+ * missing or outside the root (the workers refuse every file there).
+ */
+async function openCache(data: DataRoot, options: SyncOptions): Promise<RunCache | undefined> {
+  const real = await realpath(data.manifestsDir).catch(() => undefined);
+  if (real === undefined || !isInside(real, data.rootReal)) return undefined;
+  const path = cachePath(real, options.shard);
+  const read = readCache(path);
+  const fresh = options.verify || options.remote || options.transfers;
+  return { path, usable: fresh ? new Map() : read, read, next: new Map(read) };
+}
+
+function sameCache(a: ReadonlyMap<string, CacheEntry>, b: ReadonlyMap<string, CacheEntry>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, entry] of a) {
+    const other = b.get(name);
+    if (!other || other.fingerprint !== entry.fingerprint) return false;
+  }
+  return true;
 }
 
 async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, options: EngineOptions): Promise<ActorReport[]> {
@@ -131,7 +184,10 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
     const others = sharing.get(actor.id);
     if (others) return Promise.resolve(failed(emptyReport(actor, 'failed'), actor.dir, `${others.length} actor folders share the id ${actor.id} (${others.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`));
     const explain = options.dryRun || (options.explain ?? false);
-    const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain, differences: options.dryRun };
+    // Settled by the cache: nothing its last assessment read has changed (no thread, no parsing).
+    const settled = explain ? undefined : settledReport(actor, data, options.cache?.usable.get(actor.name));
+    if (settled) return Promise.resolve(settled);
+    const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain, differences: options.dryRun, settle: options.cache !== undefined };
     return pool.assess({ ...task, ...options.transfers?.get(actor.name) }).catch((error: unknown) =>
       // A worker that died (out of memory, a crash in native code) fails its actor, not the run.
       failed(emptyReport(actor, 'failed'), actor.dir, `could not be processed (${messageOf(error)}); left unchanged`),
@@ -157,6 +213,7 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
       while (commits.size >= COMMITS_IN_FLIGHT) await Promise.race(commits);
       const commit: Promise<void> = commitActor(assessed, data, options).then((report) => {
         commits.delete(commit);
+        if (options.cache) recordSettled(options.cache, assessed, report);
         done(i, report);
       });
       commits.add(commit);
@@ -208,6 +265,16 @@ async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3
   } finally {
     s3.close();
   }
+}
+
+/**
+ * Keeps the actor's cache entry when it came to rest: committed (or unchanged) and its response.json, if it
+ * had one, retired. Any other outcome drops it, so the next run assesses the actor in full.
+ */
+function recordSettled(cache: RunCache, { settled, legacy }: Assessment, report: ActorReport): void {
+  const atRest = settled && report.errors.length === 0 && report.warnings.length === 0 && (legacy === undefined || report.legacy === 'retired');
+  if (atRest) cache.next.set(report.name, settled);
+  else cache.next.delete(report.name);
 }
 
 /** Commits one assessed actor's manifest, then retires its response.json. */

@@ -3,6 +3,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { parseShard } from '../shard.js';
 import type { SyncSummary } from '../summary.js';
 import type { SyncOptions, SyncReport } from '../sync.js';
+import { availableParallelism } from 'node:os';
+import { lazyPool } from '../lazy-pool.js';
 import { poolFor, type EarlyPool } from './early-pool.js';
 
 export interface CommonFlags {
@@ -97,9 +99,10 @@ export async function runEngine(
   extraActors: string[] = [],
 ): Promise<{ result: SyncReport; summaries: typeof import('../summary.js') }> {
   const shard = parseShard(flags.shard, flags.shardCount);
-  // The threads first, so they boot while the rest loads; every path below destroys them, a usage error
-  // included (pool.ts lets each thread finish loading before it is stopped).
-  const pool = await poolFor(context.earlyPool, flags.workers);
+  // Threads only when an actor needs one (the sync cache may settle them all): the entry's early pool when it
+  // started one. Every path below destroys them, a usage error included (pool.ts lets each thread finish
+  // loading before it is stopped).
+  const pool = lazyPool(flags.workers ?? availableParallelism(), () => poolFor(context.earlyPool, flags.workers));
   try {
     const [{ runSync }, { createProgress }] = await Promise.all([import('../sync.js'), import('../progress.js')]);
     const progress = await createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream });

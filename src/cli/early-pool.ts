@@ -1,10 +1,16 @@
 /**
- * The worker threads, started before the CLI's own modules load. A thread takes about 0.15 s to load its
- * modules and a warm sync lasts well under a second, so the threads boot while commander and the command
+ * The worker threads, started before the CLI's own modules load. A thread takes tens of milliseconds to load
+ * its modules and a short run lasts well under a second, so the threads boot while commander and the command
  * load. The command adopts the pool when its `--workers` agrees; otherwise the pool is destroyed.
+ *
+ * Not for a `sync` that will likely need no thread: when a sync cache of its manifests folder exists, the cache
+ * may settle every actor, and two threads booting would only take the two cores from the one that works.
  */
+import { readdirSync, realpathSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { createPool, type WorkerPool } from '../pool.js';
+import { resolve } from 'node:path';
+import type { WorkerPool } from '../pool.js';
+import { cacheDir, cachePrefix } from '../cache-path.js';
 
 /** The commands that run the engine (see `runEngine`). */
 const ENGINE_COMMANDS = new Set(['sync', 'status', 'check', 'push', 'pull']);
@@ -19,21 +25,25 @@ export interface EarlyPool {
 /** Starts the pool an engine command will want; undefined for every other command line. */
 export function startEarlyPool(argv: readonly string[]): EarlyPool | undefined {
   if (!ENGINE_COMMANDS.has(argv[0] ?? '') || argv.includes('--help') || argv.includes('-h')) return undefined;
-  let pool: WorkerPool | undefined = createPool(workersOf(argv) ?? availableParallelism());
+  if (argv[0] === 'sync' && likelySettled(argv)) return undefined;
+  const threads = workersOf(argv) ?? availableParallelism();
+  let pool: Promise<WorkerPool> | undefined = import('../pool.js').then(({ createPool }) => createPool(threads));
+  // A pool that cannot start fails the command that takes it (poolFor starts another, which fails the same way).
+  pool.catch(() => undefined);
   const release = async () => {
     const unused = pool;
     pool = undefined;
-    await unused?.destroy();
+    await (await unused?.catch(() => undefined))?.destroy();
   };
   return {
-    async take(threads) {
-      if (pool?.threads !== (threads ?? availableParallelism())) {
+    async take(wanted) {
+      if (!pool || threads !== (wanted ?? availableParallelism())) {
         await release();
         return undefined;
       }
       const taken = pool;
       pool = undefined;
-      return taken;
+      return taken.catch(() => undefined);
     },
     release,
   };
@@ -41,16 +51,39 @@ export function startEarlyPool(argv: readonly string[]): EarlyPool | undefined {
 
 /** The pool a command runs on: the early one when it has `threads` threads, else a new one. */
 export async function poolFor(early: EarlyPool | undefined, threads: number | undefined): Promise<WorkerPool> {
-  return (await early?.take(threads)) ?? createPool(threads);
+  return (await early?.take(threads)) ?? (await import('../pool.js')).createPool(threads);
+}
+
+/**
+ * True when a sync cache of the manifests folder this `sync` names exists, and the run may use it (not with
+ * `--verify`, `--remote` or `--dry-run`, which look at every actor). A guess from the command line only:
+ * a wrong one costs some speed, never a result.
+ */
+function likelySettled(argv: readonly string[]): boolean {
+  if (argv.includes('--verify') || argv.includes('--remote') || argv.includes('--dry-run')) return false;
+  const root = resolve(lastValue(argv, '--root') ?? '.');
+  const manifests = resolve(root, lastValue(argv, '--manifests-dir') ?? 'data/actor_manifests');
+  try {
+    const prefix = cachePrefix(realpathSync.native(manifests));
+    return readdirSync(cacheDir()).some((name) => name.startsWith(prefix));
+  } catch {
+    return false;
+  }
+}
+
+/** The last `--name VALUE` / `--name=VALUE` before `--`. */
+function lastValue(argv: readonly string[], name: string): string | undefined {
+  let value: string | undefined;
+  for (const [i, arg] of argv.entries()) {
+    if (arg === '--') break;
+    if (arg === name) value = argv[i + 1];
+    else if (arg.startsWith(`${name}=`)) value = arg.slice(name.length + 1);
+  }
+  return value;
 }
 
 /** The last `--workers N` / `--workers=N`, when it is a plain count; commander judges anything else. */
 function workersOf(argv: readonly string[]): number | undefined {
-  let value: string | undefined;
-  for (const [i, arg] of argv.entries()) {
-    if (arg === '--') break;
-    if (arg === '--workers') value = argv[i + 1];
-    else if (arg.startsWith('--workers=')) value = arg.slice('--workers='.length);
-  }
+  const value = lastValue(argv, '--workers');
   return value !== undefined && /^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 256 ? Number(value) : undefined;
 }

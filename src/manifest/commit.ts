@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import writeFileAtomic from 'write-file-atomic';
+import { SYNC_CACHE_FILE } from '../cache-path.js';
 import { IMAGE_EXTENSION } from '../discover.js';
 
 /** A commit that did not complete. `code`/`syscall` are those of the failed system call. */
@@ -118,10 +119,11 @@ export function fsyncDirectoryShared(dir: string): Promise<void> {
 }
 
 /**
- * The kinds of file this tool commits: `<id>_manifest.json`, `response.json` (restore-legacy) and training
- * images (pull). Temp names of anything else are never ours to delete.
+ * The kinds of file this tool commits: `<id>_manifest.json`, `response.json` (restore-legacy), training
+ * images (pull) and the sync cache. Temp names of anything else are never ours to delete.
  */
 function isCommitTarget(name: string): boolean {
+  if (SYNC_CACHE_FILE.test(name)) return true;
   if (name.startsWith('.')) return false;
   return name.endsWith('_manifest.json') || name === 'response.json' || IMAGE_EXTENSION.test(name);
 }
@@ -132,7 +134,7 @@ const UINT32_MAX = 0xffff_ffff;
 
 /**
  * True when `name` is a temp file write-file-atomic makes while committing one of our targets:
- * `<target>.<n>` where `<target>` is a manifest (`*_manifest.json`), `response.json` or a training image,
+ * `<target>.<n>` where `<target>` is a manifest (`*_manifest.json`), `response.json`, a training image or the sync cache,
  * and `<n>` is the library's MurmurHash3 of (pid, thread id, counter) — a decimal uint32, not hex.
  * `0000_manifest.json`, `x.jpg`, `notes.json.bak` and `notes.json.1` are not.
  */

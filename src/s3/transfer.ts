@@ -15,6 +15,7 @@ import { dirname } from 'node:path';
 import { pipeline, Transform } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { md5Hex } from '../hash.js';
 import { commitFile } from '../manifest/commit.js';
 import type { S3Location } from '../s3-url.js';
 import type { S3Access } from './client.js';
@@ -206,10 +207,6 @@ function gatedRead(location: S3Location, path: string, expected: string): { stre
 
 function changedSinceHashed(location: S3Location, path: string, expected: string, actual: string): S3ObjectError {
   return new S3ObjectError(location.url, `not uploaded: ${path} changed since it was hashed (MD5 ${expected}, now ${actual}); run sync again`);
-}
-
-function md5Hex(bytes: Uint8Array): string {
-  return createHash('md5').update(bytes).digest('hex');
 }
 
 async function exists(path: string): Promise<boolean> {

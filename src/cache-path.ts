@@ -1,0 +1,31 @@
+/**
+ * Where the sync cache (sync-cache.ts) lives, apart from it so that the CLI's entry can look for one without
+ * loading the rest.
+ */
+import { createHash } from 'node:crypto';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Shard } from './shard.js';
+
+/** A sync cache file: `sync-cache-<MD5 of the manifests folder's real path>[.shard-K-of-N].json`. */
+export const SYNC_CACHE_FILE = /^sync-cache-[0-9a-f]{32}(?:\.shard-\d+-of-\d+)?\.json$/;
+
+/**
+ * The user's cache folder for this tool: `$XDG_CACHE_HOME/actor-sync`, else `~/.cache/actor-sync`. The cache
+ * lives there and not in the data root: it is this machine's (inodes are), and nothing but the manifests
+ * belongs in a folder that may be under version control.
+ */
+export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'actor-sync');
+}
+
+/** The name every cache of one manifests folder starts with (its real path's MD5), whichever shard wrote it. */
+export function cachePrefix(manifestsDirReal: string): string {
+  return `sync-cache-${createHash('md5').update(manifestsDirReal).digest('hex')}`;
+}
+
+/** The cache file of a run: one per manifests folder and lock, so shards never write each other's. */
+export function cachePath(manifestsDirReal: string, shard: Shard | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  const name = `${cachePrefix(manifestsDirReal)}${shard ? `.shard-${shard.index}-of-${shard.count}` : ''}.json`;
+  return join(cacheDir(env), name);
+}

@@ -1,0 +1,25 @@
+/**
+ * A worker pool that starts nothing until it is used. Kept apart from pool.ts so that a run which never needs
+ * a thread never loads piscina either (its modules are a fair share of a short run's start-up).
+ */
+import type { WorkerPool } from './pool.js';
+
+/**
+ * A pool whose threads start at its first task (or `start()`), from `open`: a run that the sync cache
+ * settles whole never starts a thread, which on two cores is most of its time.
+ */
+export function lazyPool(threads: number, open: () => Promise<WorkerPool>): WorkerPool {
+  let opened: Promise<WorkerPool> | undefined;
+  const pool = () => (opened ??= open());
+  return {
+    threads,
+    assess: async (task) => (await pool()).assess(task),
+    urls: async (task) => (await pool()).urls(task),
+    hash: async (task) => (await pool()).hash(task),
+    // A pool that fails to start fails the first task that waits for it, not the call that began starting it.
+    start: () => void pool().catch(() => undefined),
+    destroy: async () => {
+      await (await opened?.catch(() => undefined))?.destroy();
+    },
+  };
+}
