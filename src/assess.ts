@@ -202,7 +202,7 @@ function settledEntry(task: AssessTask, facts: ActorFacts, local: LocalFile[], o
     promptMd5: facts.promptBytes ? md5Hex(facts.promptBytes) : null,
     images: local.map((file) => ({ filename: file.filename, size: file.size, mtimeNs: file.mtimeNs, inode: file.inode })),
   };
-  return { fingerprint: fingerprintOf(facts.actor, task.data, inputs), statistics: outcome.statistics, images: local.length };
+  return { fingerprint: fingerprintOf(facts.actor, task.data, inputs), manifestMd5: inputs.manifestMd5, statistics: outcome.statistics, images: local.length };
 }
 
 /** An actor that could not be assessed: its report says why; nothing else is known. */

@@ -3,6 +3,7 @@
  * loading the rest.
  */
 import { createHash } from 'node:crypto';
+import { readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Shard } from './shard.js';
@@ -28,4 +29,18 @@ export function cachePrefix(manifestsDirReal: string): string {
 export function cachePath(manifestsDirReal: string, shard: Shard | undefined, env: NodeJS.ProcessEnv = process.env): string {
   const name = `${cachePrefix(manifestsDirReal)}${shard ? `.shard-${shard.index}-of-${shard.count}` : ''}.json`;
   return join(cacheDir(env), name);
+}
+
+/**
+ * True when the cache file was written after every manifest in the folder last changed (its ctime, which no
+ * copy or restore can set back). A run writes its cache after its last commit, so a manifest changed since
+ * (a restore, a checkout, an edit) is one the cache does not know: most actors will miss.
+ */
+export function newerThanManifests(cacheFile: string, manifestsDir: string): boolean {
+  try {
+    const written = statSync(cacheFile).mtimeMs;
+    return readdirSync(manifestsDir).every((name) => !name.endsWith('_manifest.json') || statSync(join(manifestsDir, name)).ctimeMs <= written);
+  } catch {
+    return false;
+  }
 }

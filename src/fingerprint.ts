@@ -17,6 +17,8 @@ export const CACHE_VERSION = 1;
 /** One actor's settled state: its fingerprint and what its assessment found. */
 export interface CacheEntry {
   fingerprint: string;
+  /** MD5 of the manifest's bytes (also in the fingerprint): most misses are told by it alone, before any stat. */
+  manifestMd5: string;
   statistics: TrainingStatistics;
   /** Local images, each a hash reused when the actor is reported from the cache. */
   images: number;

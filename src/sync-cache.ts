@@ -24,13 +24,14 @@ import { emptyReport, type ActorReport } from './report.js';
 import type { DataRoot } from './root.js';
 
 export type { CacheEntry } from './fingerprint.js';
-export { cachePath } from './cache-path.js';
 
 const StatisticsSchema = z.object(Object.fromEntries(OWNED_STATISTICS.map((key) => [key, z.number()])) as Record<(typeof OWNED_STATISTICS)[number], z.ZodNumber>);
 
+const MD5 = z.string().regex(/^[0-9a-f]{32}$/);
+
 const CacheFileSchema = z.object({
   version: z.literal(CACHE_VERSION),
-  actors: z.record(z.string(), z.object({ fingerprint: z.string().regex(/^[0-9a-f]{32}$/), statistics: StatisticsSchema, images: z.number().int().nonnegative() })),
+  actors: z.record(z.string(), z.object({ fingerprint: MD5, manifestMd5: MD5, statistics: StatisticsSchema, images: z.number().int().nonnegative() })),
 });
 
 /** The entries of the cache at `path`, by actor name; none when it is missing, unreadable or of another version. */
@@ -62,30 +63,33 @@ export async function writeCache(path: string, entries: ReadonlyMap<string, Cach
 export function settledReport(actor: Actor, data: DataRoot, entry: CacheEntry | undefined): ActorReport | undefined {
   if (!entry) return undefined;
   try {
+    // The cheap questions first: a run after the manifests changed (a restore, an edit) misses here.
     if (!lstatSync(actor.trainingDir).isDirectory()) return undefined; // a symlinked folder: the full path judges it
-    const images: Inputs['images'] = [];
+    const names: string[] = [];
     let prompt = false;
     for (const dirent of readdirSync(actor.trainingDir, { withFileTypes: true })) {
       if (dirent.name === 'response.json') return undefined; // a legacy file to retire
       if (dirent.name === 'prompt_metadata.json') prompt = true;
       else if (!isImageName(dirent.name)) continue;
       else if (!dirent.isFile()) return undefined; // a symlink, folder or FIFO: the full path warns or follows
-      else images.push({ filename: dirent.name, size: 0, mtimeNs: '', inode: 0 });
+      else names.push(dirent.name);
     }
-    for (const image of images) {
-      const stats = lstatSync(join(actor.trainingDir, image.filename), { bigint: true });
-      if (!stats.isFile()) return undefined;
-      Object.assign(image, { size: Number(stats.size), mtimeNs: stats.mtimeNs.toString(), inode: Number(stats.ino) });
-    }
+    if (names.length !== entry.images) return undefined;
     const manifest = readPlainFile(actor.manifestPath);
-    if (!manifest) return undefined;
-    // Git's racily-clean rule, as the full assessment applies it: an image not older than the manifest
-    // may have changed in the same clock tick as the write that recorded its hash.
-    if (images.some((image) => BigInt(image.mtimeNs) >= manifest.mtimeNs)) return undefined;
+    const manifestMd5 = manifest && md5Hex(manifest.bytes);
+    if (!manifest || manifestMd5 !== entry.manifestMd5) return undefined;
+    const images: Inputs['images'] = [];
+    for (const filename of names) {
+      const stats = lstatSync(join(actor.trainingDir, filename), { bigint: true });
+      // Git's racily-clean rule, as the full assessment applies it: an image not older than the manifest
+      // may have changed in the same clock tick as the write that recorded its hash.
+      if (!stats.isFile() || stats.mtimeNs >= manifest.mtimeNs) return undefined;
+      images.push({ filename, size: Number(stats.size), mtimeNs: stats.mtimeNs.toString(), inode: Number(stats.ino) });
+    }
     const promptFile = prompt ? readPlainFile(join(actor.trainingDir, 'prompt_metadata.json')) : undefined;
     if (prompt && !promptFile) return undefined;
-    const fingerprint = fingerprintOf(actor, data, { manifestMd5: md5Hex(manifest.bytes), promptMd5: promptFile ? md5Hex(promptFile.bytes) : null, images });
-    if (fingerprint !== entry.fingerprint || images.length !== entry.images) return undefined;
+    const fingerprint = fingerprintOf(actor, data, { manifestMd5, promptMd5: promptFile ? md5Hex(promptFile.bytes) : null, images });
+    if (fingerprint !== entry.fingerprint) return undefined;
   } catch {
     return undefined; // vanished or unreadable: the full assessment reports it properly
   }

@@ -20,7 +20,8 @@ import { isInside, resolveDataRoot, type DataRoot, type RootOptions } from './ro
 import { shardOf, type Shard } from './shard.js';
 import type { S3Options, S3Stats } from './s3/client.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
-import { cachePath, readCache, settledReport, writeCache, type CacheEntry } from './sync-cache.js';
+import { cachePath, newerThanManifests } from './cache-path.js';
+import { readCache, settledReport, writeCache, type CacheEntry } from './sync-cache.js';
 
 export type { ActorReport } from './report.js';
 
@@ -87,6 +88,8 @@ interface RunCache {
   path: string;
   /** None with --verify or remote findings: those runs look at every actor afresh (and still record what they find). */
   usable: ReadonlyMap<string, CacheEntry>;
+  /** Usable entries, written after the last change to the manifests folder: most actors may be settled. */
+  promising: boolean;
   read: ReadonlyMap<string, CacheEntry>;
   next: Map<string, CacheEntry>;
 }
@@ -97,9 +100,9 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   const dryRun = options.dryRun ?? false;
   const pool = options.pool ?? lazyPool(options.workers ?? availableParallelism(), async () => (await import('./pool.js')).createPool(options.workers));
   // Read before the lock is taken (an atomic file: the old one or the new, and every entry checks itself):
-  // when nothing in it can settle an actor, the threads start now and load while this one takes the lock.
+  // when it is unlikely to settle actors, the threads start now and load while this one takes the lock.
   let cache = dryRun ? undefined : await openCache(data, options);
-  if (!cache || cache.usable.size === 0) pool.start();
+  if (!cache?.promising) pool.start();
   try {
     let lock = options.lock;
     if (!dryRun && !lock) {
@@ -160,7 +163,9 @@ async function openCache(data: DataRoot, options: SyncOptions): Promise<RunCache
   const path = cachePath(real, options.shard);
   const read = readCache(path);
   const fresh = options.verify || options.remote || options.transfers;
-  return { path, usable: fresh ? new Map() : read, read, next: new Map(read) };
+  const usable = fresh ? new Map<string, CacheEntry>() : read;
+  const promising = usable.size > 0 && newerThanManifests(path, real);
+  return { path, usable, promising, read, next: new Map(read) };
 }
 
 function sameCache(a: ReadonlyMap<string, CacheEntry>, b: ReadonlyMap<string, CacheEntry>): boolean {

@@ -8,9 +8,9 @@
  */
 import { readdirSync, realpathSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { WorkerPool } from '../pool.js';
-import { cacheDir, cachePrefix } from '../cache-path.js';
+import { cacheDir, cachePrefix, newerThanManifests } from '../cache-path.js';
 
 /** The commands that run the engine (see `runEngine`). */
 const ENGINE_COMMANDS = new Set(['sync', 'status', 'check', 'push', 'pull']);
@@ -55,7 +55,7 @@ export async function poolFor(early: EarlyPool | undefined, threads: number | un
 }
 
 /**
- * True when a sync cache of the manifests folder this `sync` names exists, and the run may use it (not with
+ * True when a sync cache of the manifests folder this `sync` names exists, newer than the folder, and the run may use it (not with
  * `--verify`, `--remote` or `--dry-run`, which look at every actor). A guess from the command line only:
  * a wrong one costs some speed, never a result.
  */
@@ -65,7 +65,7 @@ function likelySettled(argv: readonly string[]): boolean {
   const manifests = resolve(root, lastValue(argv, '--manifests-dir') ?? 'data/actor_manifests');
   try {
     const prefix = cachePrefix(realpathSync.native(manifests));
-    return readdirSync(cacheDir()).some((name) => name.startsWith(prefix));
+    return readdirSync(cacheDir()).some((name) => name.startsWith(prefix) && newerThanManifests(join(cacheDir(), name), manifests));
   } catch {
     return false;
   }
