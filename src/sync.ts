@@ -12,6 +12,7 @@ import { messageOf, type ActorFailure } from './errors.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
 import { commitFile, fsyncDirectoryShared, removeStaleTemps } from './manifest/commit.js';
+import { sameJson } from './manifest/merge.js';
 import { lazyPool } from './lazy-pool.js';
 import type { WorkerPool } from './pool.js';
 import { emptyReport, failed, type ActorReport, type LegacyOutcome } from './report.js';
@@ -168,12 +169,10 @@ async function openCache(data: DataRoot, options: SyncOptions): Promise<RunCache
   return { path, usable, promising, read, next: new Map(read) };
 }
 
+/** Equal entries, every field (a damaged field under a matching fingerprint is rewritten, not kept forever). */
 function sameCache(a: ReadonlyMap<string, CacheEntry>, b: ReadonlyMap<string, CacheEntry>): boolean {
   if (a.size !== b.size) return false;
-  for (const [name, entry] of a) {
-    const other = b.get(name);
-    if (!other || other.fingerprint !== entry.fingerprint) return false;
-  }
+  for (const [name, entry] of a) if (!sameJson(entry, b.get(name))) return false;
   return true;
 }
 
