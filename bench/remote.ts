@@ -21,7 +21,7 @@ import { SyncSummarySchema } from '../src/summary.js';
 import { medianOf } from '../src/throughput.js';
 
 const project = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = join(project, 'dist/src/cli/main.js');
+const CLI = join(project, 'dist/cli/main.js');
 const BUCKET = 'story-boards-assets';
 const PREFIX = 'system_actors/training_data';
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' } } });

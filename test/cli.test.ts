@@ -7,7 +7,7 @@ import { generateDataRoot } from '../src/demo/generate.js';
 import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/summary.js';
 import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
 
-const CLI = resolve(import.meta.dirname, '../dist/src/cli/main.js');
+const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
 
 function cli(args: string[], options: { uid?: number; gid?: number } = {}) {
   const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'], ...options });

@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { SyncSummarySchema, type SyncSummary } from '../src/summary.js';
 import { leftovers, LOCK_NAME } from './helpers/crash.js';
 
-const CLI = resolve(import.meta.dirname, '../dist/src/cli/main.js');
+const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
 const CORPUS = resolve(import.meta.dirname, 'fixtures/hostile');
 /** Far beyond the second or so a two-actor run takes even on a loaded machine: only a hang reaches it. */
 const WATCHDOG_MS = 15_000;
