@@ -22,9 +22,14 @@ export interface EarlyPool {
   release(): Promise<void>;
 }
 
+/** True for a command line that runs the engine (a batch: sync, status, check, push, pull), help aside. */
+export function isEngineCommand(argv: readonly string[]): boolean {
+  return ENGINE_COMMANDS.has(argv[0] ?? '') && !argv.includes('--help') && !argv.includes('-h');
+}
+
 /** Starts the pool an engine command will want; undefined for every other command line. */
 export function startEarlyPool(argv: readonly string[]): EarlyPool | undefined {
-  if (!ENGINE_COMMANDS.has(argv[0] ?? '') || argv.includes('--help') || argv.includes('-h')) return undefined;
+  if (!isEngineCommand(argv)) return undefined;
   if (argv[0] === 'sync' && likelySettled(argv)) return undefined;
   const threads = workersOf(argv) ?? availableParallelism();
   let pool: Promise<WorkerPool> | undefined = import('../pool.js').then(({ createPool }) => createPool(threads));

@@ -7,7 +7,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 # 8 MB of memory, fixed: the stack and the control block, then 4 lanes of 1 MB + padding read by lanes.ts.
 clang --target=wasm32 -O3 -msimd128 -nostdlib -Wall -Wextra -Werror \
-  -Wl,--no-entry -Wl,--export=md5x4 -Wl,--export=ctl_ptr_addr -Wl,--export=ctl_state_addr -Wl,--export=state_addr \
+  -Wl,--no-entry -Wl,--export=md5x4 -Wl,--export=init -Wl,--export=ctl_ptr_addr -Wl,--export=ctl_state_addr -Wl,--export=state_addr \
   -Wl,--export=__heap_base -Wl,--initial-memory=8388608 -Wl,--max-memory=8388608 -Wl,--strip-all \
   -o "$out/md5x4.wasm" md5x4.c
 {
