@@ -104,17 +104,21 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   // when it is unlikely to settle actors, the threads start now and load while this one takes the lock.
   let cache = dryRun ? undefined : await openCache(data, options);
   if (!cache?.promising) pool.start();
+  // Listing reads only folder names, so it runs while the lock is taken (after a wait, the folders are listed again).
+  let listing = listActors(data);
+  listing.catch(() => undefined); // a lock that cannot be taken ends the run before the listing is awaited
   try {
     let lock = options.lock;
     if (!dryRun && !lock) {
       lock = await acquireRunLock(data.manifestsDir, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
+      if (options.wait) listing = listActors(data);
     }
     // A root never synced has its manifests folder (and so a cache path) only once the lock has made it; a
     // run that waited for the lock reads what the run before it left.
     if (!dryRun && (!cache || options.wait)) cache = await openCache(data, options);
     const started = performance.now(); // the run's duration leaves out any wait for the lock
     try {
-      const { actors, skipped } = await listActors(data);
+      const { actors, skipped } = await listing;
       const warnings: ActorFailure[] = skipped.map((s) => ({ actor: '', file: s.file, reason: s.reason }));
       const { shard } = options;
       const selected = selectActors(actors, options.actors).filter((actor) => !shard || shardOf(actor.id, shard.count) === shard.index);
