@@ -113,9 +113,11 @@ export async function listImages(actor: Actor, data: DataRoot): Promise<{ images
   const skipped: Skipped[] = [];
   // A plain name below the folder: the folder's own relative path is worked out once, not per image.
   const folder = relative(data.root, actor.trainingDir).split(sep).join('/');
+  // A folder entry's name holds no separator: concatenation is path.join here, without its normalising.
+  const dir = actor.trainingDir + sep;
   for (const entry of entries) {
     if (!isImageName(entry.name)) continue;
-    const path = join(actor.trainingDir, entry.name);
+    const path = dir + entry.name;
     const problem = entry.isFile() ? undefined : whyNotAnImage(path, entry.isSymbolicLink(), data.rootReal);
     if (problem) skipped.push({ file: path, reason: problem });
     else images.push({ filename: entry.name, path, localPath: folder === '' ? entry.name : `${folder}/${entry.name}` });
