@@ -9,7 +9,8 @@ import { entryDifferences, statisticsDifferences, type Difference } from './diff
 import type { Actor } from './discover.js';
 import { InputError, messageOf } from './errors.js';
 import { fingerprintOf, type CacheEntry, type Inputs } from './fingerprint.js';
-import { hashFiles, md5Hex, type HashFile, type HashResult } from './hash.js';
+import { hashFiles, type HashFile, type HashResult } from './hash.js';
+import { md5Hex } from './md5/hex.js';
 import { newManifest, ownedFieldsDiffer, sameEntries, sameJson, serializeManifest, withTrainingData } from './manifest/merge.js';
 import type { TrainingEntry, TrainingStatistics } from './manifest/schema.js';
 import { readActor, type ActorFacts } from './read-actor.js';

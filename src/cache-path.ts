@@ -2,10 +2,10 @@
  * Where the sync cache (sync-cache.ts) lives, apart from it so that the CLI's entry can look for one without
  * loading the rest.
  */
-import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { md5Hex } from './md5/hex.js';
 import type { Shard } from './shard.js';
 
 /** A sync cache file: `sync-cache-<MD5 of the manifests folder's real path>[.shard-K-of-N].json`. */
@@ -22,7 +22,7 @@ export function cacheDir(env: NodeJS.ProcessEnv = process.env): string {
 
 /** The name every cache of one manifests folder starts with (its real path's MD5), whichever shard wrote it. */
 export function cachePrefix(manifestsDirReal: string): string {
-  return `sync-cache-${createHash('md5').update(manifestsDirReal).digest('hex')}`;
+  return `sync-cache-${md5Hex(manifestsDirReal)}`;
 }
 
 /** The cache file of a run: one per manifests folder and lock, so shards never write each other's. */

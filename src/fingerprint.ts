@@ -4,7 +4,7 @@
  * assessments. Kept apart from the cache file so the worker threads load only this.
  */
 import type { Actor } from './discover.js';
-import { md5Hex } from './hash.js';
+import { md5Hex } from './md5/hex.js';
 import type { TrainingStatistics } from './manifest/schema.js';
 import type { DataRoot } from './root.js';
 
@@ -34,7 +34,7 @@ export interface Inputs {
   images: { filename: string; size: number; mtimeNs: string; inode: number }[];
 }
 
-/** The fingerprint of an actor's inputs: equal fingerprints, equal assessments. */
+/** The fingerprint of an actor's inputs: with settledReport's checks (racily clean, no response.json, no symlinks), equal fingerprints, equal assessments. */
 export function fingerprintOf(actor: Actor, data: DataRoot, inputs: Inputs): string {
   const images = [...inputs.images].sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0)).map((i) => [i.filename, i.size, i.mtimeNs, i.inode]);
   const key = [CACHE_VERSION, data.root, data.rootReal, actor.name, actor.trainingDir, actor.manifestPath, inputs.manifestMd5, inputs.promptMd5, images];

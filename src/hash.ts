@@ -46,10 +46,11 @@ export function hashFiles(task: HashTask): HashResult[] {
     if (settled) results[i] = settled;
     else pending.push(i);
   }
-  // Files are hashed four at a time in WebAssembly SIMD lanes; one that changed while it was read is tried again.
+  // Files are hashed four at a time in WebAssembly SIMD lanes (a lone file by node:crypto, faster on one
+  // stream); one that changed while it was read is tried again.
   const lanes = lanesAvailable();
   for (let attempt = 0; attempt < ATTEMPTS && pending.length > 0; attempt += 1) {
-    const outcomes = lanes ? md5FilesInLanes(pending.map((i) => task.files[i]!.path)) : pending.map((i) => hashOnce(task.files[i]!.path));
+    const outcomes = lanes && pending.length > 1 ? md5FilesInLanes(pending.map((i) => task.files[i]!.path)) : pending.map((i) => hashOnce(task.files[i]!.path));
     const changed: number[] = [];
     for (const [k, outcome] of outcomes.entries()) {
       const i = pending[k]!;
@@ -111,11 +112,6 @@ function hashOnce(path: string): LaneOutcome {
   } finally {
     closeSync(fd);
   }
-}
-
-/** The MD5 of bytes in memory, in hex. */
-export function md5Hex(bytes: string | Uint8Array): string {
-  return createHash('md5').update(bytes).digest('hex');
 }
 
 function tokenOf(stats: BigIntStats): StatToken {

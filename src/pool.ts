@@ -3,24 +3,10 @@
  * types that cross threads are those of `assess.ts` and `hash.ts`.
  */
 import { availableParallelism } from 'node:os';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Assessment, AssessTask } from './assess.js';
 import type { HashResult, HashTask } from './hash.js';
-import { loadedThreadOf } from './pool-protocol.js';
-
-/**
- * The compiled worker, bundled with its modules into one file by `npm run build` (esbuild; piscina itself is
- * never bundled): a thread loads it in about half the time the ~110 separate ES modules took (zod alone is
- * 97), and start-up is most of a warm run. Tests import this file from `src/` (TypeScript), so they use
- * the build in `dist/`.
- */
-function workerFile(): string {
-  const here = fileURLToPath(import.meta.url);
-  const relative = here.endsWith('.ts') ? '../dist/workers/tasks.bundle.js' : '../workers/tasks.bundle.js';
-  return resolve(dirname(here), relative);
-}
+import { loadedThreadOf, workerFile } from './pool-protocol.js';
 
 /**
  * Each worker's young generation, in MB. A worker's garbage is short-lived (one actor's JSON); V8's default
@@ -41,7 +27,7 @@ export interface WorkerPool {
   /** Every S3 URL an actor's files name: what `--remote` lists. */
   urls(task: Pick<AssessTask, 'actor' | 'data'>): Promise<string[]>;
   hash(task: HashTask): Promise<HashResult[]>;
-  /** Starts the threads now rather than at the first task (a no-op once started). */
+  /** Starts the threads now rather than at the first task (a no-op for a pool whose threads are started). */
   start(): void;
   destroy(): Promise<void>;
 }

@@ -11,15 +11,16 @@
  * done, would change nothing (assess.ts). And a fingerprint only stands while git's racily-clean rule
  * holds: every image older than the manifest, as the full assessment requires to reuse a hash.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, sep } from 'node:path';
 import { z } from 'zod';
 import { isImageName, type Actor } from './discover.js';
 import { CACHE_VERSION, fingerprintOf, type CacheEntry, type Inputs } from './fingerprint.js';
-import { md5Hex } from './hash.js';
+import { md5Hex } from './md5/hex.js';
 import { commitFile, removeStaleTemps } from './manifest/commit.js';
 import { OWNED_STATISTICS } from './manifest/schema.js';
+import { workerFile } from './pool-protocol.js';
 import { emptyReport, type ActorReport } from './report.js';
 import type { DataRoot } from './root.js';
 
@@ -31,14 +32,25 @@ const MD5 = z.string().regex(/^[0-9a-f]{32}$/);
 
 const CacheFileSchema = z.object({
   version: z.literal(CACHE_VERSION),
+  code: z.string(),
   actors: z.record(z.string(), z.object({ fingerprint: MD5, manifestMd5: MD5, statistics: StatisticsSchema, images: z.number().int().nonnegative() })),
 });
 
-/** The entries of the cache at `path`, by actor name; none when it is missing, unreadable or of another version. */
-export function readCache(path: string): Map<string, CacheEntry> {
+/**
+ * This build of the tool, as the cache records it: the worker bundle's size and mtime (every build writes
+ * it). A cache another build wrote is a miss as a whole, so a fix to how actors are assessed reaches every
+ * actor at once, with no version number to remember to bump. Undefined when the bundle cannot be found.
+ */
+export function codeIdentity(): string | undefined {
+  const stats = statSync(workerFile(), { throwIfNoEntry: false });
+  return stats && `${stats.size}:${stats.mtimeMs}`;
+}
+
+/** The entries of the cache at `path`, by actor name; none when it is missing, unreadable, or of another version or build. */
+export function readCache(path: string, code = codeIdentity()): Map<string, CacheEntry> {
   try {
     const parsed = CacheFileSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-    return parsed.success ? new Map(Object.entries(parsed.data.actors)) : new Map();
+    return parsed.success && parsed.data.code === code ? new Map(Object.entries(parsed.data.actors)) : new Map();
   } catch {
     return new Map(); // a cache is only ever a shortcut: anything wrong with it means "assess in full"
   }
@@ -48,11 +60,11 @@ export function readCache(path: string): Map<string, CacheEntry> {
  * Replaces the cache at `path` atomically (a torn cache would only be a miss, but nobody should read one),
  * first removing what a run killed while writing it left. Call it holding the run's lock.
  */
-export async function writeCache(path: string, entries: ReadonlyMap<string, CacheEntry>): Promise<void> {
+export async function writeCache(path: string, code: string, entries: ReadonlyMap<string, CacheEntry>): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await removeStaleTemps(dirname(path), { owns: (target) => target === basename(path) });
   const actors = Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  await commitFile(path, `${JSON.stringify({ version: CACHE_VERSION, actors })}\n`);
+  await commitFile(path, `${JSON.stringify({ version: CACHE_VERSION, code, actors })}\n`);
 }
 
 /**
@@ -64,34 +76,35 @@ export function settledReport(actor: Actor, data: DataRoot, entry: CacheEntry | 
   if (!entry) return undefined;
   try {
     // The cheap questions first: a run after the manifests changed (a restore, an edit) misses here.
-    if (!lstatSync(actor.trainingDir).isDirectory()) return undefined; // a symlinked folder: the full path judges it
+    const folder = lstatSync(actor.trainingDir, { throwIfNoEntry: false });
+    if (folder && !folder.isDirectory()) return undefined; // a symlinked folder: the full path judges it
     const names: string[] = [];
-    let prompt = false;
-    for (const dirent of readdirSync(actor.trainingDir, { withFileTypes: true })) {
-      if (dirent.name === 'response.json') return undefined; // a legacy file to retire
-      if (dirent.name === 'prompt_metadata.json') prompt = true;
-      else if (!isImageName(dirent.name)) continue;
-      else if (!dirent.isFile()) return undefined; // a symlink, folder or FIFO: the full path warns or follows
-      else names.push(dirent.name);
+    for (const dirent of folder ? readdirSync(actor.trainingDir, { withFileTypes: true }) : []) {
+      if (!isImageName(dirent.name)) continue;
+      if (!dirent.isFile()) return undefined; // a symlink, folder or FIFO: the full path warns or follows
+      names.push(dirent.name);
     }
     if (names.length !== entry.images) return undefined;
     const manifest = readPlainFile(actor.manifestPath);
     const manifestMd5 = manifest && md5Hex(manifest.bytes);
     if (!manifest || manifestMd5 !== entry.manifestMd5) return undefined;
-    const images: Inputs['images'] = [];
     // A folder entry's name holds no separator: concatenation is path.join here, without its normalising,
     // which was a tenth of a warm run.
-    const folder = actor.trainingDir + sep;
+    const dir = actor.trainingDir + sep;
+    // Looked up by path, as the full assessment opens them (a folder listing would miss `Response.json` on a
+    // volume that ignores case): any response.json is one to retire.
+    if (lstatSync(`${dir}response.json`, { throwIfNoEntry: false })) return undefined;
+    const prompt = readPlainFile(`${dir}prompt_metadata.json`);
+    if (prompt === undefined) return undefined;
+    const images: Inputs['images'] = [];
     for (const filename of names) {
-      const stats = lstatSync(folder + filename, { bigint: true });
+      const stats = lstatSync(dir + filename, { bigint: true });
       // Git's racily-clean rule, as the full assessment applies it: an image not older than the manifest
       // may have changed in the same clock tick as the write that recorded its hash.
       if (!stats.isFile() || stats.mtimeNs >= manifest.mtimeNs) return undefined;
       images.push({ filename, size: Number(stats.size), mtimeNs: stats.mtimeNs.toString(), inode: Number(stats.ino) });
     }
-    const promptFile = prompt ? readPlainFile(`${folder}prompt_metadata.json`) : undefined;
-    if (prompt && !promptFile) return undefined;
-    const fingerprint = fingerprintOf(actor, data, { manifestMd5, promptMd5: promptFile ? md5Hex(promptFile.bytes) : null, images });
+    const fingerprint = fingerprintOf(actor, data, { manifestMd5, promptMd5: prompt ? md5Hex(prompt.bytes) : null, images });
     if (fingerprint !== entry.fingerprint) return undefined;
   } catch {
     return undefined; // vanished or unreadable: the full assessment reports it properly
@@ -102,13 +115,16 @@ export function settledReport(actor: Actor, data: DataRoot, entry: CacheEntry | 
   return report;
 }
 
-/** A regular file's bytes and mtime; undefined for a symlink or anything but a regular file. */
-function readPlainFile(path: string): { bytes: Buffer; mtimeNs: bigint } | undefined {
+/**
+ * A regular file's bytes and mtime; null when there is no such file; undefined for a symlink, anything but a
+ * regular file, or a file that cannot be read (the full assessment then says why).
+ */
+function readPlainFile(path: string): { bytes: Buffer; mtimeNs: bigint } | null | undefined {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
-  } catch {
-    return undefined;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? null : undefined;
   }
   try {
     const stats = fstatSync(fd, { bigint: true });

@@ -22,7 +22,7 @@ import { shardOf, type Shard } from './shard.js';
 import type { S3Options, S3Stats } from './s3/client.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
 import { cachePath, newerThanManifests } from './cache-path.js';
-import { readCache, settledReport, writeCache, type CacheEntry } from './sync-cache.js';
+import { codeIdentity, readCache, settledReport, writeCache, type CacheEntry } from './sync-cache.js';
 
 export type { ActorReport } from './report.js';
 
@@ -39,7 +39,7 @@ export interface SyncOptions extends RootOptions {
   shard?: Shard;
   /** Worker threads; default the machine's available parallelism. */
   workers?: number;
-  /** A pool already started (the CLI starts it first, so its threads boot while modules load); not destroyed here. */
+  /** The caller's pool (the CLI's starts its threads early, or lazily); not destroyed here. */
   pool?: WorkerPool;
   /** Wait for another run's lock instead of failing at once. */
   wait?: boolean;
@@ -82,15 +82,20 @@ export interface SyncReport {
 /** Commits in flight: enough to overlap fsyncs, few enough to bound the manifests held in memory. */
 const COMMITS_IN_FLIGHT = 16;
 
+/** Actors settled from the cache between two turns of the event loop (each takes ≈ 0.25 ms). */
+const YIELD_EVERY = 64;
+
 type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock; startedAt: string; cache?: RunCache };
 
 /** The sync cache as a run uses it: the entries that may settle actors now, and those it will leave. */
 interface RunCache {
   path: string;
-  /** None with --verify or remote findings: those runs look at every actor afresh (and still record what they find). */
+  /** This build (codeIdentity): written into the cache, and a cache of another build is not read. */
+  code: string;
+  /** None with --verify, remote findings or push/pull transfers: those look at every actor afresh (and still record what they find). */
   usable: ReadonlyMap<string, CacheEntry>;
-  /** Usable entries, written after the last change to the manifests folder: most actors may be settled. */
-  promising: boolean;
+  /** Usable entries written after every manifest's last change: most actors will likely be settled. */
+  likelySettles: boolean;
   read: ReadonlyMap<string, CacheEntry>;
   next: Map<string, CacheEntry>;
 }
@@ -103,7 +108,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   // Read before the lock is taken (an atomic file: the old one or the new, and every entry checks itself):
   // when it is unlikely to settle actors, the threads start now and load while this one takes the lock.
   let cache = dryRun ? undefined : await openCache(data, options);
-  if (!cache?.promising) pool.start();
+  if (!cache?.likelySettles) pool.start();
   // Listing reads only folder names, so it runs while the lock is taken (after a wait, the folders are listed again).
   let listing = listActors(data);
   listing.catch(() => undefined); // a lock that cannot be taken ends the run before the listing is awaited
@@ -135,9 +140,12 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
         for (const name of cache.next.keys()) if (!names.has(name)) cache.next.delete(name);
       }
       const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache });
-      if (cache && !sameCache(cache.read, cache.next)) {
-        const { path } = cache;
-        await writeCache(path, cache.next).catch((error: unknown) => {
+      // Written when its entries changed, and also when a manifest changed since it was (a chmod, a commit
+      // of an actor it has no entry for), so the next run's guess at the entry sees it fresh. Not by a run
+      // that lost its lock: the run that took over writes its own.
+      if (cache && !lock?.compromised && (!sameCache(cache.read, cache.next) || !newerThanManifests(cache.path, data.manifestsDir))) {
+        const { path, code } = cache;
+        await writeCache(path, code, cache.next).catch((error: unknown) => {
           warnings.push({ actor: '', file: path, reason: `could not be written (${messageOf(error)}); the next run assesses every actor in full` });
         });
       }
@@ -165,12 +173,14 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
 async function openCache(data: DataRoot, options: SyncOptions): Promise<RunCache | undefined> {
   const real = await realpath(data.manifestsDir).catch(() => undefined);
   if (real === undefined || !isInside(real, data.rootReal)) return undefined;
+  const code = codeIdentity();
+  if (code === undefined) return undefined;
   const path = cachePath(real, options.shard);
-  const read = readCache(path);
+  const read = readCache(path, code);
   const fresh = options.verify || options.remote || options.transfers;
   const usable = fresh ? new Map<string, CacheEntry>() : read;
-  const promising = usable.size > 0 && newerThanManifests(path, real);
-  return { path, usable, promising, read, next: new Map(read) };
+  const likelySettles = usable.size > 0 && newerThanManifests(path, real);
+  return { path, code, usable, likelySettles, read, next: new Map(read) };
 }
 
 /** Equal entries, every field (a damaged field under a matching fingerprint is rewritten, not kept forever). */
@@ -188,13 +198,16 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
   // Nothing is queued per actor up front, so memory does not grow with the number of actors.
   const commits = new Set<Promise<void>>();
   let next = 0;
+  let settledInARow = 0;
   const assessOne = (actor: Actor): Promise<Assessment | ActorReport> => {
     const others = sharing.get(actor.id);
     if (others) return Promise.resolve(failed(emptyReport(actor, 'failed'), actor.dir, `${others.length} actor folders share the id ${actor.id} (${others.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`));
     const explain = options.dryRun || (options.explain ?? false);
     // Settled by the cache: nothing its last assessment read has changed (no thread, no parsing).
     const settled = explain ? undefined : settledReport(actor, data, options.cache?.usable.get(actor.name));
-    if (settled) return Promise.resolve(settled);
+    // Settling is synchronous: now and then, let signals, progress and the lock's refresh timer run.
+    if (settled) return ++settledInARow % YIELD_EVERY === 0 ? new Promise((resolve) => setImmediate(resolve, settled)) : Promise.resolve(settled);
+    settledInARow = 0;
     const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain, differences: options.dryRun, settle: options.cache !== undefined };
     return pool.assess({ ...task, ...options.transfers?.get(actor.name) }).catch((error: unknown) =>
       // A worker that died (out of memory, a crash in native code) fails its actor, not the run.

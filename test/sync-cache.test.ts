@@ -3,10 +3,10 @@
  * really is used. Real files in temp dirs, real worker threads; the pool is counted to tell which actors a
  * run sent to a thread (the others the cache settled).
  */
-import { cpSync, existsSync, readdirSync, readFileSync, realpathSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cachePath } from '../src/cache-path.js';
+import { cachePath, newerThanManifests } from '../src/cache-path.js';
 import { createPool, type WorkerPool } from '../src/pool.js';
 import { shardOf, type Shard } from '../src/shard.js';
 import { summarize } from '../src/summary.js';
@@ -250,6 +250,7 @@ describe('the cache file', () => {
     ['valid JSON of a wrong shape', () => '[{"version": 1}]', 'all'],
     ['actors of a wrong shape', (v) => JSON.stringify({ version: v.version, actors: [v.actors[A3]] }), 'all'],
     ['another version', (v) => JSON.stringify({ ...v, version: v.version + 1 }), 'all'],
+    ['what another build of the tool wrote', (v) => JSON.stringify({ ...v, code: `${v.code}-other` }), 'all'],
     ['an entry whose fingerprint is not an MD5', (v) => JSON.stringify({ ...v, actors: { ...v.actors, [A3]: { ...v.actors[A3], fingerprint: 'nope' } } }), 'all'],
     ['an entry missing a statistic', (v) => {
       delete v.actors[A3].statistics.training_synced_count;
@@ -394,5 +395,34 @@ describe('what is recorded', () => {
     expect(keeping.report.actors.find((a) => a.name === SEED_NAME)).toMatchObject({ legacy: 'kept', errors: [] });
     expect([...readCache(cacheOf(kept, home)).keys()]).toEqual([A3]);
     expect((await sync(kept, home, { keepLegacy: true })).assessed).toEqual([SEED_NAME]);
+  });
+
+  it('an actor without a training_data folder (only S3 copies) is settled like any other', async () => {
+    const root = await smallRoot();
+    const name = '0005_delta';
+    mkdirSync(join(root, 'data', 'actors', name));
+    await writeManifest(root, '0005', { character_id: '0005', training_data: [{ filename: `${name}_0.png`, s3_url: url(name, `${name}_0.png`) }] });
+    const home = join(await tempRoot(), 'cache');
+    const first = await sync(root, home);
+    expect(statsOf(first.report, name)).toMatchObject({ training_images_count: 1, training_s3_only_count: 1 });
+    expect(readCache(cacheOf(root, home)).get(name)).toMatchObject({ images: 0 });
+    const second = await sync(root, home);
+    expect(second.assessed).toEqual([]);
+    expect(statsOf(second.report, name)).toMatchObject({ training_images_count: 1, training_s3_only_count: 1 });
+  });
+
+  it('a manifest changed since the cache was written (a chmod) has the next run write it again, so it reads as fresh', async () => {
+    const root = await smallRoot();
+    const home = join(await tempRoot(), 'cache');
+    await sync(root, home);
+    const path = cacheOf(root, home);
+    const manifests = manifestsDirOf(root);
+    expect(newerThanManifests(path, manifests)).toBe(true);
+    // ctime moves with any change to the file, a chmod included, and no copy can set it back.
+    chmodSync(join(manifests, '0003_manifest.json'), 0o600);
+    expect(newerThanManifests(path, manifests)).toBe(false);
+    const settled = await sync(root, home); // settles both actors: the entries do not change
+    expect(settled.assessed).toEqual([]);
+    expect(newerThanManifests(path, manifests)).toBe(true);
   });
 });

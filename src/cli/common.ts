@@ -1,9 +1,9 @@
 /** The options every command shares (SPEC §4), their parsing, and how a command writes its results. */
+import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseShard } from '../shard.js';
 import type { SyncSummary } from '../summary.js';
 import type { SyncOptions, SyncReport } from '../sync.js';
-import { availableParallelism } from 'node:os';
 import { lazyPool } from '../lazy-pool.js';
 import { poolFor, type EarlyPool } from './early-pool.js';
 
@@ -87,9 +87,8 @@ export function positiveInteger(value: string): number {
 }
 
 /**
- * Runs the engine for a command. Modules load on demand and the worker threads start first (the entry
- * starts them before anything else), so they boot while this thread loads the rest: most of a warm run is
- * start-up.
+ * Runs the engine for a command. Modules load on demand; the worker threads start at the entry (early-pool.ts)
+ * or when the first actor needs one (a run the sync cache settles whole starts none).
  */
 export async function runEngine(
   flags: CommonFlags & S3Flags,

@@ -60,7 +60,7 @@ export async function poolFor(early: EarlyPool | undefined, threads: number | un
 }
 
 /**
- * True when a sync cache of the manifests folder this `sync` names exists, newer than the folder, and the run may use it (not with
+ * True when a sync cache of the manifests folder this `sync` names exists, newer than every manifest, and the run may use it (not with
  * `--verify`, `--remote` or `--dry-run`, which look at every actor). A guess from the command line only:
  * a wrong one costs some speed, never a result.
  */

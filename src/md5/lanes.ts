@@ -105,8 +105,9 @@ interface Open {
  * so the caller can try again.
  */
 export function md5FilesInLanes(paths: readonly string[]): LaneOutcome[] {
-  const e = loadEngine();
-  if (!e) throw new Error('md5x4: WebAssembly SIMD is not available in this thread');
+  const found = loadEngine();
+  if (!found) throw new Error('md5x4: WebAssembly SIMD is not available in this thread');
+  const e: Engine = found;
   const outcomes: LaneOutcome[] = new Array(paths.length);
   const lanes: (Open | null)[] = new Array(LANES).fill(null);
   let next = 0;
@@ -120,28 +121,38 @@ export function md5FilesInLanes(paths: readonly string[]): LaneOutcome[] {
     if (lanes[lane]) close(lane);
   };
 
-  for (;;) {
-    for (let lane = 0; lane < LANES; lane += 1) {
-      while (lanes[lane] === null && next < paths.length) open(lane, next++);
-      const file = lanes[lane];
-      if (file && file.at === file.end && !file.padded) refill(lane, file);
-    }
-    let blocks = Infinity;
-    for (const file of lanes) if (file) blocks = Math.min(blocks, (file.end - file.at) >>> 6);
-    if (blocks === Infinity) return outcomes; // no lane holds a file, and none is left to open
+  try {
+    return hashAll();
+  } finally {
+    // Only after something unforeseen threw: every lane is closed when hashAll returns.
+    for (const file of lanes) if (file) closeSync(file.fd);
+  }
 
-    for (let lane = 0; lane < LANES; lane += 1) {
-      const file = lanes[lane];
-      // An idle lane hashes any readable bytes into the scratch state.
-      e.words[e.ctlPtr + lane] = file ? e.laneBase[lane]! + file.at : e.laneBase[0]!;
-      e.words[e.ctlState + lane] = file ? lane : SCRATCH;
-    }
-    if (blocks > 0) e.run(blocks);
-    for (let lane = 0; lane < LANES; lane += 1) {
-      const file = lanes[lane];
-      if (!file) continue;
-      file.at += blocks << 6;
-      if (file.at === file.end && file.padded) finish(lane, file);
+  /** Keeps every lane busy until each file is hashed or has failed. */
+  function hashAll(): LaneOutcome[] {
+    for (;;) {
+      for (let lane = 0; lane < LANES; lane += 1) {
+        while (lanes[lane] === null && next < paths.length) open(lane, next++);
+        const file = lanes[lane];
+        if (file && file.at === file.end && !file.padded) refill(lane, file);
+      }
+      let blocks = Infinity;
+      for (const file of lanes) if (file) blocks = Math.min(blocks, (file.end - file.at) >>> 6);
+      if (blocks === Infinity) return outcomes; // no lane holds a file, and none is left to open
+
+      for (let lane = 0; lane < LANES; lane += 1) {
+        const file = lanes[lane];
+        // An idle lane hashes any readable bytes into the scratch state.
+        e.words[e.ctlPtr + lane] = file ? e.laneBase[lane]! + file.at : e.laneBase[0]!;
+        e.words[e.ctlState + lane] = file ? lane : SCRATCH;
+      }
+      if (blocks > 0) e.run(blocks);
+      for (let lane = 0; lane < LANES; lane += 1) {
+        const file = lanes[lane];
+        if (!file) continue;
+        file.at += blocks << 6;
+        if (file.at === file.end && file.padded) finish(lane, file);
+      }
     }
   }
 
@@ -167,19 +178,19 @@ export function md5FilesInLanes(paths: readonly string[]): LaneOutcome[] {
       fail(lane, index, Object.assign(new Error('not a regular file; skipped'), { code: 'ENOTFILE' }));
       return;
     }
-    const state = e!.state + lane * 4;
-    for (let k = 0; k < 4; k += 1) e!.words[state + k] = IV[k]!;
+    const state = e.state + lane * 4;
+    for (let k = 0; k < 4; k += 1) e.words[state + k] = IV[k]!;
     lanes[lane] = { index, fd, before, total: 0, at: 0, end: 0, padded: false };
   }
 
   /** Reads the lane's next bytes into its buffer; at the end of the file, appends MD5's padding. */
   function refill(lane: number, file: Open): void {
-    const base = e!.laneBase[lane]!;
+    const base = e.laneBase[lane]!;
     let filled = 0;
     let eof = false;
     try {
       while (filled < LANE_BYTES) {
-        const read = readSync(file.fd, e!.bytes, base + filled, LANE_BYTES - filled, null);
+        const read = readSync(file.fd, e.bytes, base + filled, LANE_BYTES - filled, null);
         if (read === 0) {
           eof = true;
           break;
@@ -199,19 +210,19 @@ export function md5FilesInLanes(paths: readonly string[]): LaneOutcome[] {
     // MD5's padding: 0x80, zeros to 56 bytes mod 64, then the message length in bits (64-bit little-endian).
     const tail = filled & 63;
     const end = filled - tail + (tail < 56 ? 64 : 128);
-    e!.bytes.fill(0, base + filled, base + end);
-    e!.bytes[base + filled] = 0x80;
+    e.bytes.fill(0, base + filled, base + end);
+    e.bytes[base + filled] = 0x80;
     const bits = file.total * 8;
-    e!.words[(base + end - 8) >>> 2] = bits >>> 0;
-    e!.words[(base + end - 4) >>> 2] = Math.floor(bits / 2 ** 32);
+    e.words[(base + end - 8) >>> 2] = bits >>> 0;
+    e.words[(base + end - 4) >>> 2] = Math.floor(bits / 2 ** 32);
     file.end = end;
     file.padded = true;
   }
 
   function finish(lane: number, file: Open): void {
-    const state = e!.state + lane * 4;
+    const state = e.state + lane * 4;
     const digest = Buffer.alloc(16);
-    for (let k = 0; k < 4; k += 1) digest.writeUInt32LE(e!.words[state + k]!, k * 4);
+    for (let k = 0; k < 4; k += 1) digest.writeUInt32LE(e.words[state + k]!, k * 4);
     let after: BigIntStats;
     try {
       after = fstatSync(file.fd, { bigint: true });

@@ -15,7 +15,7 @@ import { dirname } from 'node:path';
 import { pipeline, Transform } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { md5Hex } from '../hash.js';
+import { md5Hex } from '../md5/hex.js';
 import { commitFile } from '../manifest/commit.js';
 import type { S3Location } from '../s3-url.js';
 import type { S3Access } from './client.js';
