@@ -4,8 +4,8 @@
  * everything that assessment read (the manifest's and prompt_metadata.json's bytes, which images exist, and
  * each image's stat token) with the statistics it found. A later run recomputes the fingerprint from stats
  * and two small reads in this thread; when it matches, the actor is reported unchanged without parsing,
- * hashing or starting a worker. Anything else, or a cache that is missing, unreadable or of another
- * version, is a miss: the actor is assessed in full, as if there were no cache.
+ * hashing or starting a worker. Anything else, or a cache that is missing, unreadable, or of another
+ * version or build, is a miss: the actor is assessed in full, as if there were no cache.
  *
  * Only a fixpoint is recorded: the worker checks that assessing the actor again, once this run's writes are
  * done, would change nothing (assess.ts). And a fingerprint only stands while git's racily-clean rule
