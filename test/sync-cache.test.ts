@@ -23,6 +23,7 @@ const T0 = 1_700_000_000;
 
 let real: WorkerPool;
 const assessed: string[] = [];
+let starts = 0; // calls of start(): a run asking for its threads before any actor needs one
 const pool: WorkerPool = {
   get threads() {
     return real.threads;
@@ -33,7 +34,10 @@ const pool: WorkerPool = {
   },
   urls: (task) => real.urls(task),
   hash: (task) => real.hash(task),
-  start: () => real.start(),
+  start: () => {
+    starts += 1;
+    real.start();
+  },
   destroy: async () => undefined, // the file's own, destroyed after all
 };
 beforeAll(() => {
@@ -217,8 +221,10 @@ describe('the cache file', () => {
     expect(cacheOf(root, home)).toBe(path);
     expect(existsSync(path)).toBe(true);
 
+    starts = 0;
     const second = await sync(root, home);
     expect(second.assessed).toEqual([]);
+    expect(starts, 'a run the cache will settle asks for no thread up front').toBe(0);
     const summary = summarize('sync', second.report);
     expect(summary.manifests).toEqual({ written: 0, created: 0, unchanged: 2, failed: 0 });
     expect(summary).toMatchObject({ files_hashed: 0, hashes_reused: 21, totals: { images: 21 } });
