@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
-import { lanesAvailable, md5FilesInLanes, type LaneOutcome } from './md5/lanes.js';
+import { changedWhileRead, lanesAvailable, md5FilesInLanes, notRegularFile, type LaneOutcome } from './md5/lanes.js';
 
 const buffer = Buffer.allocUnsafe(1 << 20);
 const ATTEMPTS = 3;
@@ -95,7 +95,7 @@ function hashOnce(path: string): LaneOutcome {
   }
   try {
     const before = fstatSync(fd, { bigint: true });
-    if (!before.isFile()) return { ok: false, changed: false, error: Object.assign(new Error('not a regular file; skipped'), { code: 'ENOTFILE' }) };
+    if (!before.isFile()) return { ok: false, changed: false, error: notRegularFile() };
     const hash = createHash('md5');
     let total = 0;
     for (;;) {
@@ -105,7 +105,7 @@ function hashOnce(path: string): LaneOutcome {
       total += read;
     }
     const after = fstatSync(fd, { bigint: true });
-    if (after.mtimeNs !== before.mtimeNs || after.size !== before.size || BigInt(total) !== before.size) return { ok: false, changed: true };
+    if (changedWhileRead(before, after, total)) return { ok: false, changed: true };
     return { ok: true, md5: hash.digest('hex'), stats: before };
   } catch (error) {
     return { ok: false, changed: false, error: error as Error };

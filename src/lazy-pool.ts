@@ -2,17 +2,19 @@
  * A worker pool that starts nothing until it is used. Kept apart from pool.ts so that a run which never needs
  * a thread never loads piscina either (its modules are a fair share of a short run's start-up).
  */
+import { availableParallelism } from 'node:os';
 import type { WorkerPool } from './pool.js';
 
 /**
- * A pool whose threads start at its first task (or `start()`), from `open`: a run that the sync cache
+ * A pool of `threads` threads (default: the machine's available parallelism, as createPool's) whose threads
+ * start at its first task (or `start()`), from `open`: a run that the sync cache
  * settles whole never starts a thread, which on two cores is most of its time.
  */
-export function lazyPool(threads: number, open: () => Promise<WorkerPool>): WorkerPool {
+export function lazyPool(threads: number | undefined, open: () => Promise<WorkerPool>): WorkerPool {
   let opened: Promise<WorkerPool> | undefined;
   const pool = () => (opened ??= open());
   return {
-    threads,
+    threads: threads ?? availableParallelism(),
     assess: async (task) => (await pool()).assess(task),
     urls: async (task) => (await pool()).urls(task),
     hash: async (task) => (await pool()).hash(task),

@@ -4,7 +4,6 @@
  * flight; a failing actor becomes an error in its report and never stops the others.
  */
 import { realpath } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import pLimit from 'p-limit';
 import type { Assessment, AssessTask, RemoteCheck } from './assess.js';
 import { actorsSharingIds, listActors, selectActors, type Actor } from './discover.js';
@@ -94,7 +93,9 @@ interface RunCache {
   code: string;
   /** None with --verify, remote findings or push/pull transfers: those look at every actor afresh (and still record what they find). */
   usable: ReadonlyMap<string, CacheEntry>;
-  /** Usable entries written after every manifest's last change: most actors will likely be settled. */
+  /** Written after every manifest's last change (at the run's start). */
+  freshAtStart: boolean;
+  /** Usable entries, and the cache fresh: most actors will likely be settled. */
   likelySettles: boolean;
   read: ReadonlyMap<string, CacheEntry>;
   next: Map<string, CacheEntry>;
@@ -104,7 +105,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   const startedAt = (options.now ?? (() => new Date()))().toISOString();
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
-  const pool = options.pool ?? lazyPool(options.workers ?? availableParallelism(), async () => (await import('./pool.js')).createPool(options.workers));
+  const pool = options.pool ?? lazyPool(options.workers, async () => (await import('./pool.js')).createPool(options.workers));
   // Read before the lock is taken (an atomic file: the old one or the new, and every entry checks itself):
   // when it is unlikely to settle actors, the threads start now and load while this one takes the lock.
   let cache = dryRun ? undefined : await openCache(data, options);
@@ -140,10 +141,11 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
         for (const name of cache.next.keys()) if (!names.has(name)) cache.next.delete(name);
       }
       const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache });
-      // Written when its entries changed, and also when a manifest changed since it was (a chmod, a commit
-      // of an actor it has no entry for), so the next run's guess at the entry sees it fresh. Not by a run
-      // that lost its lock: the run that took over writes its own.
-      if (cache && !lock?.compromised && (!sameCache(cache.read, cache.next) || !newerThanManifests(cache.path, data.manifestsDir))) {
+      // Written when its entries changed, and also when a manifest changed since it was (before this run: a
+      // chmod; or by it: a commit of an actor it keeps no entry for), so the next run's guess at the entry
+      // sees it fresh. Not by a run that lost its lock: the run that took over writes its own.
+      const committed = reports.some((report) => report.manifest === 'written' || report.manifest === 'created');
+      if (cache && !lock?.compromised && (!sameCache(cache.read, cache.next) || !cache.freshAtStart || committed)) {
         const { path, code } = cache;
         await writeCache(path, code, cache.next).catch((error: unknown) => {
           warnings.push({ actor: '', file: path, reason: `could not be written (${messageOf(error)}); the next run assesses every actor in full` });
@@ -177,10 +179,10 @@ async function openCache(data: DataRoot, options: SyncOptions): Promise<RunCache
   if (code === undefined) return undefined;
   const path = cachePath(real, options.shard);
   const read = readCache(path, code);
-  const fresh = options.verify || options.remote || options.transfers;
-  const usable = fresh ? new Map<string, CacheEntry>() : read;
-  const likelySettles = usable.size > 0 && newerThanManifests(path, real);
-  return { path, code, usable, likelySettles, read, next: new Map(read) };
+  const lookAfresh = options.verify || options.remote || options.transfers;
+  const usable = lookAfresh ? new Map<string, CacheEntry>() : read;
+  const freshAtStart = newerThanManifests(path, real);
+  return { path, code, usable, freshAtStart, likelySettles: usable.size > 0 && freshAtStart, read, next: new Map(read) };
 }
 
 /** Equal entries, every field (a damaged field under a matching fingerprint is rewritten, not kept forever). */

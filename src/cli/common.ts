@@ -1,5 +1,4 @@
 /** The options every command shares (SPEC §4), their parsing, and how a command writes its results. */
-import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseShard } from '../shard.js';
 import type { SyncSummary } from '../summary.js';
@@ -101,7 +100,7 @@ export async function runEngine(
   // Threads only when an actor needs one (the sync cache may settle them all): the entry's early pool when it
   // started one. Every path below destroys them, a usage error included (pool.ts lets each thread finish
   // loading before it is stopped).
-  const pool = lazyPool(flags.workers ?? availableParallelism(), () => poolFor(context.earlyPool, flags.workers));
+  const pool = lazyPool(flags.workers, () => poolFor(context.earlyPool, flags.workers));
   try {
     const [{ runSync }, { createProgress }] = await Promise.all([import('../sync.js'), import('../progress.js')]);
     const progress = await createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream });

@@ -81,6 +81,16 @@ function loadEngine(): Engine | null {
   return engine;
 }
 
+/** The error of a path that is not a regular file when it is opened (a FIFO or folder swapped in after the listing). */
+export function notRegularFile(): Error {
+  return Object.assign(new Error('not a regular file; skipped'), { code: 'ENOTFILE' });
+}
+
+/** True when a file changed while it was read: its size or mtime moved, or it gave more or fewer bytes than its size. */
+export function changedWhileRead(before: BigIntStats, after: BigIntStats, bytesRead: number): boolean {
+  return after.mtimeNs !== before.mtimeNs || after.size !== before.size || BigInt(bytesRead) !== before.size;
+}
+
 /** True when this thread hashes with the WebAssembly lanes (false: node:crypto, one file at a time). */
 export function lanesAvailable(): boolean {
   return loadEngine() !== null;
@@ -175,7 +185,7 @@ export function md5FilesInLanes(paths: readonly string[]): LaneOutcome[] {
     }
     if (!before.isFile()) {
       closeSync(fd);
-      fail(lane, index, Object.assign(new Error('not a regular file; skipped'), { code: 'ENOTFILE' }));
+      fail(lane, index, notRegularFile());
       return;
     }
     const state = e.state + lane * 4;
@@ -232,7 +242,6 @@ export function md5FilesInLanes(paths: readonly string[]): LaneOutcome[] {
     }
     close(lane);
     const { before } = file;
-    const same = after.mtimeNs === before.mtimeNs && after.size === before.size && BigInt(file.total) === before.size;
-    outcomes[file.index] = same ? { ok: true, md5: digest.toString('hex'), stats: before } : { ok: false, changed: true };
+    outcomes[file.index] = changedWhileRead(before, after, file.total) ? { ok: false, changed: true } : { ok: true, md5: digest.toString('hex'), stats: before };
   }
 }
