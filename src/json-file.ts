@@ -3,7 +3,7 @@
  * the file, says what was found, and ends with what happens now ("left unchanged").
  */
 import { closeSync, constants, fstatSync, openSync, readFileSync, realpathSync, type BigIntStats } from 'node:fs';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { InputError } from './errors.js';
 import { isInside } from './root.js';
 

@@ -3,7 +3,7 @@
  * takes over before the file is retired, and `prompt_metadata.json`, which names an S3 URL and a
  * `good` mark per image. Reading only; what to do with a bad file is the caller's decision.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { isNot, isPlainObject, problem, readJsonFile, shapeError, type ReadJsonOptions } from './json-file.js';
 import { isSafeFilename, parseS3Url, UrlError, type S3Location } from './s3-url.js';
 

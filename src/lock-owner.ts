@@ -1,5 +1,5 @@
 /** The owner file of a lock (`<lock>/owner.json`), apart from lock.ts so that zod loads only to read one. */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Who holds a lock: `<lock>/owner.json`. */
 export const LockOwnerSchema = z.object({

@@ -2,7 +2,7 @@
  * The result of a run, as one `--json` document (zod schemas, exported from the package) and as text
  * for people. Both are built from a SyncReport here and nowhere else.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { STATUSES } from './manifest/schema.js';
 import type { ActorReport, SyncReport } from './sync.js';
 

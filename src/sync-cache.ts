@@ -14,7 +14,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname, sep } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { isImageName, type Actor } from './discover.js';
 import { CACHE_VERSION, fingerprintOf, type CacheEntry, type Inputs } from './fingerprint.js';
 import { md5Hex } from './md5/hex.js';

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { listActors, listImages, selectActors } from './discover.js';
 import { createPool } from './pool.js';
 import type { DataRoot } from './root.js';
-import { z } from 'zod';
+import * as z from 'zod';
 
 export interface ThroughputOptions {
   data: DataRoot;

@@ -23,7 +23,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it, type ExpectStatic } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { SyncSummarySchema, type SyncSummary } from '../src/summary.js';
 import { leftovers, LOCK_NAME } from './helpers/crash.js';
 

@@ -3,7 +3,7 @@
  * scene images, statistics…): every field we do not own passes through untouched and in its order, so
  * the schemas are loose objects and only the owned fields are checked.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The sync states of SPEC §3. */
 export const STATUSES = ['synced', 'local_only', 's3_only', 'out_of_sync', 'missing'] as const;

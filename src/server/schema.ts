@@ -2,7 +2,7 @@
  * What the HTTP API answers (SPEC §6), as zod schemas: the server parses every body it sends with
  * these, and clients (the tests, the studio's UI) can parse what they receive with the same ones.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { StatusSchema } from '../manifest/schema.js';
 
 const md5 = z.string().regex(/^[0-9a-f]{32}$/);
