@@ -20,6 +20,8 @@ import { isInside, resolveDataRoot, type DataRoot, type RootOptions } from './ro
 import { shardOf, type Shard } from './shard.js';
 import type { S3Options, S3Stats } from './s3/client.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
+import { earlyListingFor, MANY_ACTORS } from './s3/prefixes.js';
+import type { EarlyListing } from './s3/verify.js';
 import { cachePath, newerThanManifests } from './cache-path.js';
 import { codeIdentity, readCache, settledReport, writeCache, type CacheEntry } from './sync-cache.js';
 
@@ -254,31 +256,47 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
 
 /**
  * `--remote`: collects the URLs the actors' files name (in the workers), lists what S3 holds there (a few
- * LIST requests for many actors), and hands each actor its own findings.
+ * LIST requests for many actors), and hands each actor its own findings. With many actors, the listing the
+ * first URL suggests (its actor folder's parent) starts at once and runs while the workers collect the rest.
  */
 async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3Options: S3Options): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; requests: S3Stats }> {
   // The S3 modules load while the workers collect the URLs.
+  const modules = Promise.all([import('./s3/client.js'), import('./s3/verify.js')]);
   const limit = pLimit(pool.threads * 4);
-  const [[{ createS3 }, { verifyUrls }], urls] = await Promise.all([
-    Promise.all([import('./s3/client.js'), import('./s3/verify.js')]),
-    Promise.all(actors.map((actor) => limit(() => pool.urls({ actor, data })))),
-  ]);
-  const locations = new Map<string, S3Location>();
-  for (const url of urls.flat()) {
-    if (locations.has(url)) continue;
-    try {
-      locations.set(url, parseS3Url(url));
-    } catch {
-      // An unusable URL fails its actor in the assessment, with the file that holds it.
-    }
-  }
+  let sawFirst: (location: S3Location | undefined) => void = () => undefined;
+  const first = new Promise<S3Location | undefined>((resolve) => (sawFirst = resolve));
+  const urls = Promise.all(
+    actors.map((actor) =>
+      limit(async () => {
+        const found = await pool.urls({ actor, data });
+        const location = found.map(tryParseS3Url).find((l) => l !== undefined);
+        if (location) sawFirst(location);
+        return found;
+      }),
+    ),
+  ).finally(() => sawFirst(undefined));
+  urls.catch(() => undefined); // awaited below, after the modules
+  const [{ createS3 }, { verifyUrls, startListing }] = await modules;
   const s3 = createS3(s3Options);
+  let early: EarlyListing | undefined;
   try {
-    const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length });
+    const guess = actors.length > MANY_ACTORS ? await first : undefined;
+    const guessed = guess && earlyListingFor(guess);
+    if (guessed) early = startListing(s3, guessed);
+    const byUrl = await urls;
+    const locations = new Map<string, S3Location>();
+    for (const url of byUrl.flat()) {
+      if (locations.has(url)) continue;
+      // An unusable URL fails its actor in the assessment, with the file that holds it.
+      const location = tryParseS3Url(url);
+      if (location) locations.set(url, location);
+    }
+    const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, early });
+    early = undefined; // taken or stopped
     const byActor = new Map<string, Pick<AssessTask, 'remote'>>();
     actors.forEach((actor, i) => {
       const remote: Record<string, RemoteCheck> = {};
-      for (const url of urls[i]!) {
+      for (const url of byUrl[i]!) {
         const fact = facts.get(url);
         if (fact) remote[url] = fact;
       }
@@ -286,7 +304,16 @@ async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3
     });
     return { byActor, requests: { ...s3.stats } };
   } finally {
+    await early?.stop();
     s3.close();
+  }
+}
+
+function tryParseS3Url(url: string): S3Location | undefined {
+  try {
+    return parseS3Url(url);
+  } catch {
+    return undefined;
   }
 }
 

@@ -68,6 +68,63 @@ describe('--remote', () => {
     expect(check.code).toBe(1);
   });
 
+  it('many actors: one listing of their shared prefix (started while the URLs are collected), wherever the first URL points', async () => {
+    const root = await tempRoot();
+    const server = await startS3Server([BUCKET, OTHER]);
+    const s3 = testS3(server.endpoint, { forcePathStyle: true });
+    const names = Array.from({ length: 12 }, (_, i) => `${String(i + 1).padStart(4, '0')}_actor`);
+    const systemUrl = (name: string, f: string) => `https://${BUCKET}.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${f}`;
+    for (const name of names) {
+      const hashes = await addImages(root, name, { [`${name}_0.png`]: 200, [`${name}_1.png`]: 300 });
+      const id = name.slice(0, 4);
+      await writeManifest(root, id, { character_id: id, training_data: Object.keys(hashes).map((filename) => ({ filename, s3_url: systemUrl(name, filename) })) });
+      // _1 is in S3 as it is; _0 is absent.
+      await putObject(s3, BUCKET, `system_actors/training_data/${name}/${name}_1.png`, readFileSync(join(trainingDir(root, name), `${name}_1.png`)));
+    }
+    // One actor in another bucket and layout: whichever actor's URLs come first, every fact is right.
+    const user = '2b3c4d5e-0000-4000-8000-000000000001';
+    await addImages(root, '0000_custom', { 'there.png': 100 });
+    await putObject(s3, OTHER, `${user}/custom_actor/0000_custom/training_data/there.png`, readFileSync(join(trainingDir(root, '0000_custom'), 'there.png')));
+    await writeManifest(root, '0000', { character_id: '0000', training_data: [{ filename: 'there.png', s3_url: `https://${OTHER}.s3.us-west-1.amazonaws.com/${user}/custom_actor/0000_custom/training_data/there.png` }] });
+
+    const r = await run(['sync', '--root', root, '--remote', '--endpoint', server.endpoint, '--force-path-style', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const summary = SyncSummarySchema.parse(JSON.parse(r.stdout));
+    // One page for each prefix, and at most one of a guess that covered nothing.
+    expect(summary.s3_requests).toMatchObject({ head: 0, put: 0, get: 0 });
+    expect(summary.s3_requests!.list).toBeGreaterThanOrEqual(2);
+    expect(summary.s3_requests!.list).toBeLessThanOrEqual(3);
+    expect(summary.totals).toMatchObject({ synced: 13, local_only: 12, s3_only: 0, out_of_sync: 0, missing: 0 });
+    for (const name of names) {
+      const entries = (await readJson(manifestPath(root, name.slice(0, 4)))).training_data as any[];
+      expect(entries.map((e) => [e.filename, e.status])).toEqual([
+        [`${name}_0.png`, 'local_only'],
+        [`${name}_1.png`, 'synced'],
+      ]);
+      expect(entries[0].s3_exists).toBe(false);
+      expect(entries[1].s3_md5).toBe(entries[1].md5_hash);
+    }
+    expect(((await readJson(manifestPath(root, '0000'))).training_data as any[])[0]).toMatchObject({ filename: 'there.png', status: 'synced' });
+  });
+
+  it('many actors, S3 unreachable: one line on stderr, exit 2, no manifest touched', async () => {
+    const root = await tempRoot();
+    const paths: string[] = [];
+    for (let i = 0; i < 12; i += 1) {
+      const name = `${String(i).padStart(4, '0')}_actor`;
+      await addImages(root, name, { [`${name}_0.png`]: 100 });
+      const url = `https://${BUCKET}.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${name}_0.png`;
+      paths.push(await writeManifest(root, name.slice(0, 4), { character_id: name.slice(0, 4), training_data: [{ filename: `${name}_0.png`, s3_url: url }] }));
+    }
+    const before = paths.map((path) => readFileSync(path));
+    const r = await run(['sync', '--root', root, '--remote', '--endpoint', 'http://127.0.0.1:1', '--force-path-style']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^actor-sync: cannot reach S3 at http:\/\/127\.0\.0\.1:1/);
+    expect(paths.map((path) => readFileSync(path))).toEqual(before);
+  });
+
   it('S3 unreachable: one line on stderr, exit 2, no manifest touched', async () => {
     const root = await tempRoot();
     const seed = await seedActor0000(root);

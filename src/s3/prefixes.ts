@@ -49,6 +49,19 @@ export function listingFor(listings: readonly Listing[], ref: KeyRef): Listing |
   return listings.find((listing) => listing.bucket === ref.bucket && ref.key.startsWith(listing.prefix));
 }
 
+/**
+ * The listing worth starting from one key before the others are known: the folder above the key's own
+ * (`system_actors/training_data/` for `system_actors/training_data/0000_x/0000_x_0.jpg`), where many actors'
+ * folders sit side by side, as {@link planListings} would then plan it. None for a key less than two folders
+ * deep: that listing would be the whole bucket.
+ * @example earlyListingFor({ bucket: 'b', key: 'a/x/1.jpg' }) // { bucket: 'b', prefix: 'a/' }
+ */
+export function earlyListingFor(ref: KeyRef): Listing | undefined {
+  const folder = folderOf(ref.key);
+  const parentEnd = folder.lastIndexOf('/', folder.length - 2);
+  return folder.endsWith('/') && parentEnd > 0 ? { bucket: ref.bucket, prefix: folder.slice(0, parentEnd + 1) } : undefined;
+}
+
 /** `a/b/c.jpg` → `a/b/`; a key without a folder is its own prefix. */
 export function folderOf(key: string): string {
   const slash = key.lastIndexOf('/');

@@ -31,6 +31,11 @@ export interface RemoteObjectFact extends RemoteFact {
 export interface VerifyOptions {
   /** How many actor folders the run selected; above {@link MANY_ACTORS}, shared prefixes are listed. Default: the distinct key folders. */
   actorFolders?: number;
+  /**
+   * A listing started before the URLs were known ({@link startListing}): the planned listings it covers take
+   * their objects from it; when it covers none, it is stopped and its findings dropped.
+   */
+  early?: EarlyListing;
 }
 
 const PAGE_SIZE = 1000;
@@ -56,21 +61,31 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
   const found = new Map<string, Listed>(); // `${bucket}/${key}` → what the listing said
   const started = new Map<Listing, string>();
   const failed = new Map<Listing, string>();
-  const outcomes = await Promise.allSettled(
-    listings.map(async (listing) => {
-      const checkedAt = new Date().toISOString();
+  const { early } = options;
+  const covered = early ? listings.filter((listing) => listing.bucket === early.listing.bucket && listing.prefix.startsWith(early.listing.prefix)) : [];
+  // One early listing serves every planned listing inside its prefix, with all their keys.
+  const fromEarly = early && covered.length > 0 ? early.take(new Set(covered.flatMap((listing) => [...wanted.get(listing)!]))) : undefined;
+  const outcomes = await Promise.allSettled([
+    ...listings.map(async (listing) => {
+      const source = covered.includes(listing) ? early! : undefined;
+      const checkedAt = source?.checkedAt ?? new Date().toISOString();
       started.set(listing, checkedAt);
       try {
-        for (const object of await listAll(s3, listing, wanted.get(listing)!)) {
+        const keys = wanted.get(listing)!;
+        const objects = source ? (await fromEarly!).filter((object) => keys.has(object.Key!)) : await listAll(s3, listing, keys);
+        for (const object of objects) {
           found.set(`${listing.bucket}/${object.Key}`, { etag: normalizeEtag(object.ETag ?? ''), size: object.Size, checkedAt });
         }
       } catch (error) {
-        const failure = s3.fail(error, `s3://${listing.bucket}/${listing.prefix}`);
+        const { bucket, prefix } = source?.listing ?? listing;
+        const failure = s3.fail(error, `s3://${bucket}/${prefix}`);
         if (failure instanceof UsageError) throw failure;
         failed.set(listing, failure.message);
       }
     }),
-  );
+    // An early listing of no use is stopped; the page it has in flight is awaited, so nothing outlives the call.
+    fromEarly ? undefined : early?.stop(),
+  ]);
   const usage = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
   if (usage) throw usage.reason;
 
@@ -110,20 +125,87 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
 /** Every object under one prefix that is among `keys`; the rest of each page is dropped at once. */
 async function listAll(s3: S3Access, listing: Listing, keys: ReadonlySet<string>): Promise<_Object[]> {
   const kept: _Object[] = [];
+  await listPages(s3, listing, (objects) => {
+    for (const object of objects) if (keys.has(object.Key!)) kept.push(object);
+    return true;
+  });
+  return kept;
+}
+
+/**
+ * Lists `listing` page by page, handing each page's objects (keys decoded) to `onPage`, until the last page
+ * or until `onPage` resolves false.
+ */
+async function listPages(s3: S3Access, listing: Listing, onPage: (objects: _Object[]) => boolean | Promise<boolean>): Promise<void> {
   let token: string | undefined;
   do {
     const page = await s3.run(() =>
       s3.client.send(new ListObjectsV2Command({ Bucket: listing.bucket, Prefix: listing.prefix || undefined, MaxKeys: PAGE_SIZE, ContinuationToken: token })),
     );
     const urlEncoded = page.EncodingType === 'url';
+    const objects: _Object[] = [];
     for (const object of page.Contents ?? []) {
-      if (object.Key === undefined) continue;
-      const key = urlEncoded ? decodeURIComponent(object.Key) : object.Key;
-      if (keys.has(key)) kept.push({ ...object, Key: key });
+      if (object.Key !== undefined) objects.push({ ...object, Key: urlEncoded ? decodeURIComponent(object.Key) : object.Key });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    if (!(await onPage(objects))) return;
   } while (token);
-  return kept;
+}
+
+/** Objects an early listing keeps, at most, before it knows which keys are wanted; it then waits. */
+export const EARLY_KEPT_MAX = 50_000;
+
+/**
+ * A listing started before the keys it is for are known: `--remote` lists the prefix the first actor's URLs
+ * suggest while the workers still collect the rest. Until {@link take} names the keys, every object of each
+ * page is kept (at most {@link EARLY_KEPT_MAX}, then it waits). Pass it to {@link verifyUrls}, which takes
+ * it or stops it.
+ */
+export interface EarlyListing {
+  readonly listing: Listing;
+  /** When it was started: the `checkedAt` of what it finds. */
+  readonly checkedAt: string;
+  /** The objects among `keys` once the listing is complete; rejects as the listing failed. */
+  take(keys: ReadonlySet<string>): Promise<_Object[]>;
+  /** Stops after the page in flight, dropping what was found; resolves when no request is left. Never rejects. */
+  stop(): Promise<void>;
+}
+
+/** Starts listing `listing` now (see {@link EarlyListing}); `keptMax` defaults to {@link EARLY_KEPT_MAX}. */
+export function startListing(s3: S3Access, listing: Listing, keptMax = EARLY_KEPT_MAX): EarlyListing {
+  const checkedAt = new Date().toISOString();
+  let kept: _Object[] = [];
+  let keys: ReadonlySet<string> | undefined;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const awake = () => {
+    wake?.();
+    wake = undefined;
+  };
+  const done = listPages(s3, listing, async (objects) => {
+    if (stopped) return false;
+    for (const object of objects) if (!keys || keys.has(object.Key!)) kept.push(object);
+    while (!keys && !stopped && kept.length >= keptMax) await new Promise<void>((resolve) => (wake = resolve));
+    return !stopped;
+  });
+  done.catch(() => undefined); // reported by take; nobody asks after a stop
+  return {
+    listing,
+    checkedAt,
+    async take(wanted) {
+      keys = wanted;
+      kept = kept.filter((object) => wanted.has(object.Key!));
+      awake();
+      await done;
+      return kept;
+    },
+    async stop() {
+      stopped = true;
+      kept = [];
+      awake();
+      await done.catch(() => undefined);
+    },
+  };
 }
 
 async function headFact(s3: S3Access, location: S3Location, listed: Listed): Promise<RemoteObjectFact> {

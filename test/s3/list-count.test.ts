@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseS3Url, type S3Location } from '../../src/s3-url.js';
 import type { S3Access } from '../../src/s3/client.js';
-import { verifyUrls } from '../../src/s3/verify.js';
+import { startListing, verifyUrls, type RemoteObjectFact } from '../../src/s3/verify.js';
 import { putObject, startS3Server, testS3 } from '../helpers/s3.js';
 
 const ACTORS = 70;
@@ -54,5 +54,64 @@ describe('LIST requests of a verification', () => {
     expect(s3.stats.list).toBe(3);
     expect(s3.stats.head).toBe(0);
     expect([...facts.values()].every((fact) => fact.exists && fact.verifiable)).toBe(true);
+  });
+});
+
+/** Facts without the time each was asked: two verifications of the same objects give the same. */
+const withoutTimes = (facts: Map<string, RemoteObjectFact>) => new Map([...facts].map(([url, { checkedAt: _, ...fact }]) => [url, fact]));
+
+describe('an early listing (started before the URLs are known)', () => {
+  const PREFIX = { bucket: 'assets', prefix: 'system_actors/training_data/' };
+
+  it('that covers the plan: the same facts and no more LIST requests than listing afterwards', async () => {
+    const plain = testS3(endpoint);
+    const expected = await verifyUrls(plain, locations, { actorFolders: ACTORS });
+    const s3 = testS3(endpoint);
+    const early = startListing(s3, PREFIX);
+    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early });
+    expect(withoutTimes(facts)).toEqual(withoutTimes(expected));
+    expect(s3.stats).toEqual(plain.stats);
+    // What it found dates from when it started.
+    expect(new Set([...facts.values()].map((fact) => fact.checkedAt))).toEqual(new Set([early.checkedAt]));
+  });
+
+  it('that covers nothing planned: stopped, and the plan is listed as usual', async () => {
+    const plain = testS3(endpoint);
+    const expected = await verifyUrls(plain, locations, { actorFolders: ACTORS });
+    const s3 = testS3(endpoint);
+    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early: startListing(s3, { bucket: 'assets', prefix: 'unrelated/' }) });
+    expect(withoutTimes(facts)).toEqual(withoutTimes(expected));
+    // Its one page at most, besides the plan's.
+    expect(s3.stats.list).toBeLessThanOrEqual(plain.stats.list + 1);
+  });
+
+  it('of a bucket that does not exist, covering nothing: its failure is dropped with it', async () => {
+    const s3 = testS3(endpoint);
+    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early: startListing(s3, { bucket: 'no-such-bucket', prefix: 'system_actors/' }) });
+    expect(facts.size).toBe(ACTORS * IMAGES);
+    expect([...facts.values()].every((fact) => fact.exists && fact.verifiable && fact.error === undefined)).toBe(true);
+  });
+
+  it('that fills its bound before the keys are known waits, then finishes with them', async () => {
+    const s3 = testS3(endpoint);
+    const early = startListing(s3, PREFIX, 1);
+    // Let the first page arrive, so that the listing is waiting when the keys come.
+    while (s3.stats.list === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const half = locations.slice(0, locations.length / 2);
+    const facts = await verifyUrls(s3, half, { actorFolders: ACTORS, early });
+    expect(facts.size).toBe(half.length);
+    expect([...facts.values()].every((fact) => fact.exists && fact.verifiable)).toBe(true);
+    expect(s3.stats.list).toBe(Math.ceil((ACTORS * IMAGES) / 1000));
+  });
+
+  it('that is stopped hands out nothing and sends no more requests', async () => {
+    const s3 = testS3(endpoint);
+    const early = startListing(s3, PREFIX);
+    await early.stop();
+    const sent = s3.stats.list;
+    expect(sent).toBeLessThanOrEqual(1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(s3.stats.list).toBe(sent);
   });
 });

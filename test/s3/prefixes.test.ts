@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { folderOf, listingFor, MANY_ACTORS, planListings } from '../../src/s3/prefixes.js';
+import { earlyListingFor, folderOf, listingFor, MANY_ACTORS, planListings } from '../../src/s3/prefixes.js';
 
 const system = (actor: string, i: number) => ({ bucket: 'assets', key: `system_actors/training_data/${actor}/${actor}_${i}.jpg` });
 const custom = (user: string, actor: string, i: number) => ({ bucket: 'assets', key: `${user}/custom_actor/${actor}/training_data/${actor}_${i}.png` });
@@ -58,5 +58,19 @@ describe('planListings', () => {
     expect(MANY_ACTORS).toBeGreaterThan(1);
     expect(folderOf('a/b/c.jpg')).toBe('a/b/');
     expect(folderOf('c.jpg')).toBe('c.jpg');
+  });
+});
+
+describe('earlyListingFor', () => {
+  it('guesses the folder above the key’s own: where planListings puts many actors side by side', () => {
+    const keys = actors(MANY_ACTORS + 1).map((a) => system(a, 0));
+    expect(earlyListingFor(keys[0]!)).toEqual(planListings(keys, true)[0]);
+    expect(earlyListingFor({ bucket: 'b', key: 'a/x/1.jpg' })).toEqual({ bucket: 'b', prefix: 'a/' });
+  });
+
+  it('guesses nothing for a key less than two folders deep (that would list the whole bucket)', () => {
+    expect(earlyListingFor({ bucket: 'b', key: 'x/1.jpg' })).toBeUndefined();
+    expect(earlyListingFor({ bucket: 'b', key: '1.jpg' })).toBeUndefined();
+    expect(earlyListingFor({ bucket: 'b', key: '/x/1.jpg' })).toBeUndefined();
   });
 });
