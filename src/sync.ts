@@ -110,7 +110,8 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   const pool = options.pool ?? lazyPool(options.workers, async () => (await import('./pool.js')).createPool(options.workers));
   // Read before the lock is taken (an atomic file: the old one or the new, and every entry checks itself):
   // when it is unlikely to settle actors, the threads start now and load while this one takes the lock.
-  let cache = dryRun ? undefined : await openCache(data, options);
+  // A dry run reads it too (an actor it settles is one a sync would leave as it is) but never writes it.
+  let cache = await openCache(data, options);
   if (!cache?.likelySettles) pool.start();
   // Listing reads only folder names, so it runs while the lock is taken (after a wait, the folders are listed again).
   let listing = listActors(data);
@@ -147,7 +148,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       // chmod; or by it: a commit of an actor it keeps no entry for), so the next run's guess at the entry
       // sees it fresh. Not by a run that lost its lock: the run that took over writes its own.
       const committed = reports.some((report) => report.manifest === 'written' || report.manifest === 'created');
-      if (cache && !lock?.compromised && (!sameCache(cache.read, cache.next) || !cache.freshAtStart || committed)) {
+      if (cache && !dryRun && !lock?.compromised && (!sameCache(cache.read, cache.next) || !cache.freshAtStart || committed)) {
         const { path, code } = cache;
         await writeCache(path, code, cache.next).catch((error: unknown) => {
           warnings.push({ actor: '', file: path, reason: `could not be written (${messageOf(error)}); the next run assesses every actor in full` });
@@ -207,12 +208,13 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
     const others = sharing.get(actor.id);
     if (others) return Promise.resolve(failed(emptyReport(actor, 'failed'), actor.dir, `${others.length} actor folders share the id ${actor.id} (${others.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`));
     const explain = options.dryRun || (options.explain ?? false);
-    // Settled by the cache: nothing its last assessment read has changed (no thread, no parsing).
-    const settled = explain ? undefined : settledReport(actor, data, options.cache?.usable.get(actor.name));
+    // Settled by the cache: nothing its last assessment read has changed (no thread, no parsing). A dry run's
+    // differences of a settled actor are none; a run that must show the entries assesses every actor.
+    const settled = options.explain ? undefined : settledReport(actor, data, options.cache?.usable.get(actor.name));
     // Settling is synchronous: now and then, let signals, progress and the lock's refresh timer run.
     if (settled) return ++settledInARow % YIELD_EVERY === 0 ? new Promise((resolve) => setImmediate(resolve, settled)) : Promise.resolve(settled);
     settledInARow = 0;
-    const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain, differences: options.dryRun, settle: options.cache !== undefined };
+    const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain, differences: options.dryRun, settle: options.cache !== undefined && !options.dryRun };
     return pool.assess({ ...task, ...options.transfers?.get(actor.name) }).catch((error: unknown) =>
       // A worker that died (out of memory, a crash in native code) fails its actor, not the run.
       failed(emptyReport(actor, 'failed'), actor.dir, `could not be processed (${messageOf(error)}); left unchanged`),

@@ -292,20 +292,37 @@ describe('the cache file', () => {
     expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual(JSON.parse(valid));
   });
 
-  it('--dry-run and check neither create nor modify it', async () => {
+  it('--dry-run, check and status settle actors from it but neither create nor modify it', async () => {
     const root = await smallRoot();
     const home = join(await tempRoot(), 'cache');
-    const check = () => runCli(['check', '--root', root, '--workers', '2'], { XDG_CACHE_HOME: home });
+    const cli = (command: string) => runCli([command, '--root', root, '--workers', '2', '--json'], { XDG_CACHE_HOME: home });
     expect((await sync(root, home, { dryRun: true })).report.actors).toHaveLength(2);
-    expect((await check()).code).toBe(1);
+    expect((await cli('check')).code).toBe(1);
     expect(existsSync(home)).toBe(false);
 
     await sync(root, home);
+    await sync(root, home); // the seed's response.json is retired by the first
     const before = await snapshot(home);
     expect(before.size).toBe(1);
+    // Nothing changed: every actor is settled, and each command answers as without a cache.
+    const dry = await sync(root, home, { dryRun: true });
+    expect(dry.assessed).toEqual([]);
+    const uncached = await sync(root, join(await tempRoot(), 'empty-cache'), { dryRun: true });
+    expect(outcome(dry.report, root)).toEqual(outcome(uncached.report, root));
+    const check = await cli('check');
+    expect(check.code, check.stderr).toBe(0);
+    const status = await cli('status');
+    expect(status.code).toBe(0);
+    const withoutCache = await runCli(['status', '--root', root, '--workers', '2', '--json'], { XDG_CACHE_HOME: join(await tempRoot(), 'none') });
+    const counts = (stdout: string) => ({ totals: JSON.parse(stdout).totals, perActor: JSON.parse(stdout).per_actor });
+    expect(counts(status.stdout)).toEqual(counts(withoutCache.stdout));
+    expect(counts(status.stdout).perActor).toHaveLength(2);
+
     await addImages(root, A3, { [`${A3}_4.png`]: 100 }); // what a sync would record
-    expect((await sync(root, home, { dryRun: true })).assessed).toEqual([SEED_NAME, A3]);
-    expect((await check()).code).toBe(1);
+    expect((await sync(root, home, { dryRun: true })).assessed).toEqual([A3]);
+    const changed = await cli('check');
+    expect(changed.code).toBe(1);
+    expect(changed.stdout).toContain(`${A3}_4.png`);
     expect(await snapshot(home)).toEqual(before);
     await sync(root, home);
     expect(await snapshot(home)).not.toEqual(before);

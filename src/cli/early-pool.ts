@@ -3,7 +3,7 @@
  * its modules and a short run lasts well under a second, so the threads boot while commander and the command
  * load. The command adopts the pool when its `--workers` agrees; otherwise the pool is destroyed.
  *
- * Not for a `sync` that will likely need no thread: when a sync cache of its manifests folder exists, the cache
+ * Not for a `sync`, `check` or `status` that will likely need no thread: when a sync cache of its manifests folder exists, the cache
  * may settle every actor, and two threads booting would only take the two cores from the one that works.
  */
 import { readdirSync, realpathSync } from 'node:fs';
@@ -14,6 +14,8 @@ import { cacheDir, cachePrefix, newerThanManifests } from '../cache-path.js';
 
 /** The commands that run the engine (see `runEngine`). */
 const ENGINE_COMMANDS = new Set(['sync', 'status', 'check', 'push', 'pull']);
+/** Those the sync cache may settle (push and pull look at every actor). */
+const SETTLING_COMMANDS = new Set(['sync', 'status', 'check']);
 
 export interface EarlyPool {
   /** The pool, when it has `threads` threads (the `--workers` the command parsed); else it is destroyed. */
@@ -30,7 +32,7 @@ export function isEngineCommand(argv: readonly string[]): boolean {
 /** Starts the pool an engine command will want; undefined for every other command line. */
 export function startEarlyPool(argv: readonly string[]): EarlyPool | undefined {
   if (!isEngineCommand(argv)) return undefined;
-  if (argv[0] === 'sync' && likelySettled(argv)) return undefined;
+  if (SETTLING_COMMANDS.has(argv[0]!) && likelySettled(argv)) return undefined;
   const threads = workersOf(argv) ?? availableParallelism();
   let pool: Promise<WorkerPool> | undefined = import('../pool.js').then(({ createPool }) => createPool(threads));
   // A pool that cannot start fails the command that takes it (poolFor starts another, which fails the same way).
@@ -60,12 +62,12 @@ export async function poolFor(early: EarlyPool | undefined, threads: number | un
 }
 
 /**
- * True when a sync cache of the manifests folder this `sync` names exists, newer than every manifest, and the run may use it (not with
- * `--verify`, `--remote` or `--dry-run`, which look at every actor). A guess from the command line only:
+ * True when a sync cache of the manifests folder this command names exists, newer than every manifest, and the run may use it (not with
+ * `--verify` or `--remote`, which look at every actor). A guess from the command line only:
  * a wrong one costs some speed, never a result.
  */
 function likelySettled(argv: readonly string[]): boolean {
-  if (argv.includes('--verify') || argv.includes('--remote') || argv.includes('--dry-run')) return false;
+  if (argv.includes('--verify') || argv.includes('--remote')) return false;
   const root = resolve(lastValue(argv, '--root') ?? '.');
   const manifests = resolve(root, lastValue(argv, '--manifests-dir') ?? 'data/actor_manifests');
   try {
