@@ -18,10 +18,10 @@ import { emptyReport, failed, type ActorReport, type LegacyOutcome } from './rep
 import { retireResponseJson } from './retire.js';
 import { isInside, resolveDataRoot, type DataRoot, type RootOptions } from './root.js';
 import { shardOf, type Shard } from './shard.js';
-import type { S3Options, S3Stats } from './s3/client.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
-import { earlyListingFor, MANY_ACTORS } from './s3/prefixes.js';
-import type { EarlyListing } from './s3/verify.js';
+import type { S3Access, S3Options, S3Stats } from './s3/client.js';
+import type { EarlyListing } from './s3/list.js';
+import { earlyListingFor, MANY_ACTORS, type Listing } from './s3/prefixes.js';
 import { cachePath, newerThanManifests } from './cache-path.js';
 import { codeIdentity, readCache, settledReport, writeCache, type CacheEntry } from './sync-cache.js';
 
@@ -259,32 +259,41 @@ async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, opt
 /**
  * `--remote`: collects the URLs the actors' files name (in the workers), lists what S3 holds there (a few
  * LIST requests for many actors), and hands each actor its own findings. With many actors, the listing the
- * first URL suggests (its actor folder's parent) starts at once and runs while the workers collect the rest.
+ * first URL suggests (the folder its actor's folder sits in) starts at once and runs while the workers
+ * collect the rest.
  */
 async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3Options: S3Options): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; requests: S3Stats }> {
   // The S3 modules load while the workers collect the URLs.
-  const modules = Promise.all([import('./s3/client.js'), import('./s3/verify.js')]);
+  const modules = Promise.all([import('./s3/client.js'), import('./s3/verify.js'), import('./s3/list.js')]);
   const limit = pLimit(pool.threads * 4);
-  let sawFirst: (location: S3Location | undefined) => void = () => undefined;
-  const first = new Promise<S3Location | undefined>((resolve) => (sawFirst = resolve));
+  let stopped = false;
+  let guessed: ((guess: Listing | undefined) => void) | undefined;
+  const firstGuess = new Promise<Listing | undefined>((resolve) => (guessed = resolve));
   const urls = Promise.all(
     actors.map((actor) =>
       limit(async () => {
+        if (stopped) return [];
         const found = await pool.urls({ actor, data });
-        const location = found.map(tryParseS3Url).find((l) => l !== undefined);
-        if (location) sawFirst(location);
+        for (const url of guessed ? found : []) {
+          const location = tryParseS3Url(url);
+          const guess = location && earlyListingFor(location, actor.name);
+          if (guess) {
+            guessed?.(guess);
+            guessed = undefined;
+            break;
+          }
+        }
         return found;
       }),
     ),
-  ).finally(() => sawFirst(undefined));
-  urls.catch(() => undefined); // awaited below, after the modules
-  const [{ createS3 }, { verifyUrls, startListing }] = await modules;
-  const s3 = createS3(s3Options);
+  ).finally(() => guessed?.(undefined));
+  let s3: S3Access | undefined;
   let early: EarlyListing | undefined;
   try {
-    const guess = actors.length > MANY_ACTORS ? await first : undefined;
-    const guessed = guess && earlyListingFor(guess);
-    if (guessed) early = startListing(s3, guessed);
+    const [{ createS3 }, { verifyUrls }, { startListing }] = await modules;
+    s3 = createS3(s3Options);
+    const guess = actors.length > MANY_ACTORS ? await firstGuess : undefined;
+    if (guess) early = startListing(s3, guess);
     const byUrl = await urls;
     const locations = new Map<string, S3Location>();
     for (const url of byUrl.flat()) {
@@ -294,7 +303,6 @@ async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3
       if (location) locations.set(url, location);
     }
     const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, early });
-    early = undefined; // taken or stopped
     const byActor = new Map<string, Pick<AssessTask, 'remote'>>();
     actors.forEach((actor, i) => {
       const remote: Record<string, RemoteCheck> = {};
@@ -306,8 +314,11 @@ async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3
     });
     return { byActor, requests: { ...s3.stats } };
   } finally {
+    // After a failure above: the URL tasks still queued return at once, and nothing is left in flight.
+    stopped = true;
+    await urls.catch(() => undefined);
     await early?.stop();
-    s3.close();
+    s3?.close();
   }
 }
 

@@ -50,16 +50,16 @@ export function listingFor(listings: readonly Listing[], ref: KeyRef): Listing |
 }
 
 /**
- * The listing worth starting from one key before the others are known: the folder above the key's own
- * (`system_actors/training_data/` for `system_actors/training_data/0000_x/0000_x_0.jpg`), where many actors'
- * folders sit side by side, as {@link planListings} would then plan it. None for a key less than two folders
- * deep: that listing would be the whole bucket.
- * @example earlyListingFor({ bucket: 'b', key: 'a/x/1.jpg' }) // { bucket: 'b', prefix: 'a/' }
+ * The listing worth starting from one of an actor's keys before the other actors' are known: the folder its
+ * actor folder sits in (`system_actors/training_data/` for `system_actors/training_data/0000_x/0000_x_0.jpg`,
+ * `<user>/custom_actor/` for `<user>/custom_actor/0000_x/training_data/0000_x_0.png`), which is what
+ * {@link planListings} lists when many actors share it. None when no folder of the key is named after the
+ * actor, or when that folder is at the top of the bucket (the listing would be the whole bucket).
+ * @example earlyListingFor({ bucket: 'b', key: 'a/0000_x/1.jpg' }, '0000_x') // { bucket: 'b', prefix: 'a/' }
  */
-export function earlyListingFor(ref: KeyRef): Listing | undefined {
-  const folder = folderOf(ref.key);
-  const parentEnd = folder.lastIndexOf('/', folder.length - 2);
-  return folder.endsWith('/') && parentEnd > 0 ? { bucket: ref.bucket, prefix: folder.slice(0, parentEnd + 1) } : undefined;
+export function earlyListingFor(ref: KeyRef, actorName: string): Listing | undefined {
+  const at = ref.key.indexOf(`/${actorName}/`);
+  return at > 0 ? { bucket: ref.bucket, prefix: ref.key.slice(0, at + 1) } : undefined;
 }
 
 /** `a/b/c.jpg` → `a/b/`; a key without a folder is its own prefix. */

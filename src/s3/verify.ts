@@ -3,12 +3,13 @@
  * a page) rather than one HEAD per image. Only objects with a multipart ETag get a HEAD, to read the MD5
  * this tool stores in their metadata on upload; the common case has none.
  */
-import { HeadObjectCommand, ListObjectsV2Command, type _Object } from '@aws-sdk/client-s3';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { RemoteFact } from '../classify.js';
 import { UsageError } from '../errors.js';
 import type { S3Location } from '../s3-url.js';
 import type { S3Access } from './client.js';
 import { MD5_HEX, MD5_METADATA_KEY, md5OfEtag, normalizeEtag } from './etag.js';
+import { listAll, type EarlyListing } from './list.js';
 import { listingFor, MANY_ACTORS, planListings, type Listing } from './prefixes.js';
 
 /** What one URL's check found. */
@@ -32,13 +33,11 @@ export interface VerifyOptions {
   /** How many actor folders the run selected; above {@link MANY_ACTORS}, shared prefixes are listed. Default: the distinct key folders. */
   actorFolders?: number;
   /**
-   * A listing started before the URLs were known ({@link startListing}): the planned listings it covers take
-   * their objects from it; when it covers none, it is stopped and its findings dropped.
+   * A listing started before the URLs were known (`startListing`): when the plan holds the same listing, its
+   * objects come from it; otherwise it is stopped at once and what it found dropped.
    */
   early?: EarlyListing;
 }
-
-const PAGE_SIZE = 1000;
 
 interface Listed {
   etag: string;
@@ -62,30 +61,26 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
   const started = new Map<Listing, string>();
   const failed = new Map<Listing, string>();
   const { early } = options;
-  const covered = early ? listings.filter((listing) => listing.bucket === early.listing.bucket && listing.prefix.startsWith(early.listing.prefix)) : [];
-  // One early listing serves every planned listing inside its prefix, with all their keys.
-  const fromEarly = early && covered.length > 0 ? early.take(new Set(covered.flatMap((listing) => [...wanted.get(listing)!]))) : undefined;
-  const outcomes = await Promise.allSettled([
-    ...listings.map(async (listing) => {
-      const source = covered.includes(listing) ? early! : undefined;
-      const checkedAt = source?.checkedAt ?? new Date().toISOString();
+  const taken = early && listings.find((listing) => listing.bucket === early.listing.bucket && listing.prefix === early.listing.prefix);
+  // Stopped now, so that an early listing of no use sends no more pages; awaited so that nothing outlives the call.
+  const stopping = taken ? undefined : early?.stop();
+  const objectsOf = (listing: Listing) => (listing === taken ? early!.take(wanted.get(listing)!) : listAll(s3, listing, wanted.get(listing)!));
+  const outcomes = await Promise.allSettled(
+    listings.map(async (listing) => {
+      const checkedAt = listing === taken ? early!.checkedAt : new Date().toISOString();
       started.set(listing, checkedAt);
       try {
-        const keys = wanted.get(listing)!;
-        const objects = source ? (await fromEarly!).filter((object) => keys.has(object.Key!)) : await listAll(s3, listing, keys);
-        for (const object of objects) {
-          found.set(`${listing.bucket}/${object.Key}`, { etag: normalizeEtag(object.ETag ?? ''), size: object.Size, checkedAt });
+        for (const object of await objectsOf(listing)) {
+          found.set(`${listing.bucket}/${object.key}`, { etag: normalizeEtag(object.etag), size: object.size, checkedAt });
         }
       } catch (error) {
-        const { bucket, prefix } = source?.listing ?? listing;
-        const failure = s3.fail(error, `s3://${bucket}/${prefix}`);
+        const failure = s3.fail(error, `s3://${listing.bucket}/${listing.prefix}`);
         if (failure instanceof UsageError) throw failure;
         failed.set(listing, failure.message);
       }
     }),
-    // An early listing of no use is stopped; the page it has in flight is awaited, so nothing outlives the call.
-    fromEarly ? undefined : early?.stop(),
-  ]);
+  );
+  await stopping;
   const usage = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
   if (usage) throw usage.reason;
 
@@ -120,92 +115,6 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
   }
   await Promise.all(heads);
   return facts;
-}
-
-/** Every object under one prefix that is among `keys`; the rest of each page is dropped at once. */
-async function listAll(s3: S3Access, listing: Listing, keys: ReadonlySet<string>): Promise<_Object[]> {
-  const kept: _Object[] = [];
-  await listPages(s3, listing, (objects) => {
-    for (const object of objects) if (keys.has(object.Key!)) kept.push(object);
-    return true;
-  });
-  return kept;
-}
-
-/**
- * Lists `listing` page by page, handing each page's objects (keys decoded) to `onPage`, until the last page
- * or until `onPage` resolves false.
- */
-async function listPages(s3: S3Access, listing: Listing, onPage: (objects: _Object[]) => boolean | Promise<boolean>): Promise<void> {
-  let token: string | undefined;
-  do {
-    const page = await s3.run(() =>
-      s3.client.send(new ListObjectsV2Command({ Bucket: listing.bucket, Prefix: listing.prefix || undefined, MaxKeys: PAGE_SIZE, ContinuationToken: token })),
-    );
-    const urlEncoded = page.EncodingType === 'url';
-    const objects: _Object[] = [];
-    for (const object of page.Contents ?? []) {
-      if (object.Key !== undefined) objects.push({ ...object, Key: urlEncoded ? decodeURIComponent(object.Key) : object.Key });
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    if (!(await onPage(objects))) return;
-  } while (token);
-}
-
-/** Objects an early listing keeps, at most, before it knows which keys are wanted; it then waits. */
-export const EARLY_KEPT_MAX = 50_000;
-
-/**
- * A listing started before the keys it is for are known: `--remote` lists the prefix the first actor's URLs
- * suggest while the workers still collect the rest. Until {@link take} names the keys, every object of each
- * page is kept (at most {@link EARLY_KEPT_MAX}, then it waits). Pass it to {@link verifyUrls}, which takes
- * it or stops it.
- */
-export interface EarlyListing {
-  readonly listing: Listing;
-  /** When it was started: the `checkedAt` of what it finds. */
-  readonly checkedAt: string;
-  /** The objects among `keys` once the listing is complete; rejects as the listing failed. */
-  take(keys: ReadonlySet<string>): Promise<_Object[]>;
-  /** Stops after the page in flight, dropping what was found; resolves when no request is left. Never rejects. */
-  stop(): Promise<void>;
-}
-
-/** Starts listing `listing` now (see {@link EarlyListing}); `keptMax` defaults to {@link EARLY_KEPT_MAX}. */
-export function startListing(s3: S3Access, listing: Listing, keptMax = EARLY_KEPT_MAX): EarlyListing {
-  const checkedAt = new Date().toISOString();
-  let kept: _Object[] = [];
-  let keys: ReadonlySet<string> | undefined;
-  let stopped = false;
-  let wake: (() => void) | undefined;
-  const awake = () => {
-    wake?.();
-    wake = undefined;
-  };
-  const done = listPages(s3, listing, async (objects) => {
-    if (stopped) return false;
-    for (const object of objects) if (!keys || keys.has(object.Key!)) kept.push(object);
-    while (!keys && !stopped && kept.length >= keptMax) await new Promise<void>((resolve) => (wake = resolve));
-    return !stopped;
-  });
-  done.catch(() => undefined); // reported by take; nobody asks after a stop
-  return {
-    listing,
-    checkedAt,
-    async take(wanted) {
-      keys = wanted;
-      kept = kept.filter((object) => wanted.has(object.Key!));
-      awake();
-      await done;
-      return kept;
-    },
-    async stop() {
-      stopped = true;
-      kept = [];
-      awake();
-      await done.catch(() => undefined);
-    },
-  };
 }
 
 async function headFact(s3: S3Access, location: S3Location, listed: Listed): Promise<RemoteObjectFact> {

@@ -13,6 +13,8 @@ import { parseS3Url, type S3Location } from '../../src/s3-url.js';
 import type { S3Access } from '../../src/s3/client.js';
 import { S3ObjectError } from '../../src/s3/errors.js';
 import { download, upload } from '../../src/s3/transfer.js';
+import { startListing } from '../../src/s3/list.js';
+import { folderOf } from '../../src/s3/prefixes.js';
 import { verifyUrls } from '../../src/s3/verify.js';
 import { putObject, startFaultProxy, startS3Server, testS3, type FaultProxy, type ProxyRequest, type TestS3Server } from '../helpers/s3.js';
 import { escapeRegExp as escape, md5 } from '../helpers/values.js';
@@ -104,6 +106,17 @@ describe('persistent failures are reported per image, never as synced', () => {
     expect(facts.get(failing.location.url)?.error).toMatch(/^s3:\/\/assets\/.*: failed after 3 attempts \(InternalError, HTTP 500 Internal Server Error\): We encountered an internal error/);
     expect(facts.get(fine.location.url)).toMatchObject({ exists: true, md5: fine.md5, verifiable: true });
     expect(proxy.requests.filter((r) => isList(r) && r.url.startsWith('/assets'))).toHaveLength(3);
+  });
+
+  it('an early listing that the plan takes and that keeps failing: its images unverifiable, with the reason', async () => {
+    const { location } = await stored();
+    proxy.inject('http500', Infinity, isList);
+    // Many actors selected: the plan is the shared prefix, here the one key's folder, which the early listing is.
+    const early = startListing(s3, { bucket: location.bucket, prefix: folderOf(location.key) });
+    const fact = (await verifyUrls(s3, [location], { actorFolders: 100, early })).get(location.url);
+    expect(fact).toMatchObject({ exists: true, md5: null, verifiable: false, checkedAt: early.checkedAt });
+    expect(fact?.error).toMatch(new RegExp(`^s3://assets/${escape(folderOf(location.key))}: failed after 3 attempts \\(InternalError, HTTP 500`));
+    expect(proxy.requests.filter(isList)).toHaveLength(3);
   });
 
   it('a HEAD that keeps being throttled leaves that multipart object unverifiable', async () => {

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseS3Url, type S3Location } from '../../src/s3-url.js';
 import type { S3Access } from '../../src/s3/client.js';
-import { startListing, verifyUrls, type RemoteObjectFact } from '../../src/s3/verify.js';
+import { startListing } from '../../src/s3/list.js';
+import { verifyUrls, type RemoteObjectFact } from '../../src/s3/verify.js';
 import { putObject, startS3Server, testS3 } from '../helpers/s3.js';
 
 const ACTORS = 70;
@@ -60,10 +61,31 @@ describe('LIST requests of a verification', () => {
 /** Facts without the time each was asked: two verifications of the same objects give the same. */
 const withoutTimes = (facts: Map<string, RemoteObjectFact>) => new Map([...facts].map(([url, { checkedAt: _, ...fact }]) => [url, fact]));
 
+/** `s3` with every request's promise kept, in order: a test can wait for a page to arrive without sleeping. */
+function watched(s3: S3Access): { s3: S3Access; requests: Array<Promise<unknown>> } {
+  const requests: Array<Promise<unknown>> = [];
+  return {
+    s3: {
+      ...s3,
+      run: (task) => {
+        const request = s3.run(task);
+        requests.push(request);
+        return request;
+      },
+    },
+    requests,
+  };
+}
+
+/** Lets every callback due run (a listing that got its page either waits or has sent the next request). */
+const settle = async () => {
+  for (let i = 0; i < 5; i += 1) await new Promise(setImmediate);
+};
+
 describe('an early listing (started before the URLs are known)', () => {
   const PREFIX = { bucket: 'assets', prefix: 'system_actors/training_data/' };
 
-  it('that covers the plan: the same facts and no more LIST requests than listing afterwards', async () => {
+  it('that the plan holds: the same facts and the same LIST requests as listing afterwards', async () => {
     const plain = testS3(endpoint);
     const expected = await verifyUrls(plain, locations, { actorFolders: ACTORS });
     const s3 = testS3(endpoint);
@@ -75,43 +97,48 @@ describe('an early listing (started before the URLs are known)', () => {
     expect(new Set([...facts.values()].map((fact) => fact.checkedAt))).toEqual(new Set([early.checkedAt]));
   });
 
-  it('that covers nothing planned: stopped, and the plan is listed as usual', async () => {
+  it('wider than the plan (all system actors; the plan, one actor’s folder): stopped, and only the plan is listed', async () => {
+    const one = locations.filter((location) => location.key.includes(`/${actorName(0)}/`));
     const plain = testS3(endpoint);
-    const expected = await verifyUrls(plain, locations, { actorFolders: ACTORS });
-    const s3 = testS3(endpoint);
-    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early: startListing(s3, { bucket: 'assets', prefix: 'unrelated/' }) });
+    const expected = await verifyUrls(plain, one, { actorFolders: ACTORS });
+    expect(plain.stats.list).toBe(1);
+    const { s3, requests } = watched(testS3(endpoint));
+    const early = startListing(s3, PREFIX);
+    await requests[0]; // a page later: the plan's listing starts at a later time than the early one
+    const facts = await verifyUrls(s3, one, { actorFolders: ACTORS, early });
     expect(withoutTimes(facts)).toEqual(withoutTimes(expected));
-    // Its one page at most, besides the plan's.
-    expect(s3.stats.list).toBeLessThanOrEqual(plain.stats.list + 1);
+    expect([...facts.values()].every((fact) => fact.checkedAt > early.checkedAt)).toBe(true);
+    // The plan's page and the early one's two at most (all of them: it was stopped after the first or second).
+    expect(s3.stats.list).toBeLessThanOrEqual(3);
+    expect(requests).toHaveLength(s3.stats.list);
   });
 
-  it('of a bucket that does not exist, covering nothing: its failure is dropped with it', async () => {
+  it('of a bucket that does not exist, not in the plan: its failure is dropped with it', async () => {
     const s3 = testS3(endpoint);
-    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early: startListing(s3, { bucket: 'no-such-bucket', prefix: 'system_actors/' }) });
+    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early: startListing(s3, { bucket: 'no-such-bucket', prefix: 'system_actors/training_data/' }) });
     expect(facts.size).toBe(ACTORS * IMAGES);
     expect([...facts.values()].every((fact) => fact.exists && fact.verifiable && fact.error === undefined)).toBe(true);
   });
 
-  it('that fills its bound before the keys are known waits, then finishes with them', async () => {
-    const s3 = testS3(endpoint);
+  it('that fills its bound before the keys are known waits for them, then finishes', async () => {
+    const { s3, requests } = watched(testS3(endpoint));
     const early = startListing(s3, PREFIX, 1);
-    // Let the first page arrive, so that the listing is waiting when the keys come.
-    while (s3.stats.list === 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const half = locations.slice(0, locations.length / 2);
-    const facts = await verifyUrls(s3, half, { actorFolders: ACTORS, early });
-    expect(facts.size).toBe(half.length);
+    await requests[0];
+    await settle();
+    expect(requests).toHaveLength(1); // waiting: without the bound, the second page would be asked for by now
+    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early });
+    expect(facts.size).toBe(ACTORS * IMAGES);
     expect([...facts.values()].every((fact) => fact.exists && fact.verifiable)).toBe(true);
     expect(s3.stats.list).toBe(Math.ceil((ACTORS * IMAGES) / 1000));
   });
 
-  it('that is stopped hands out nothing and sends no more requests', async () => {
-    const s3 = testS3(endpoint);
+  it('that is stopped has no request left in flight once stop resolves', async () => {
+    const { s3, requests } = watched(testS3(endpoint));
     const early = startListing(s3, PREFIX);
     await early.stop();
-    const sent = s3.stats.list;
-    expect(sent).toBeLessThanOrEqual(1);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(s3.stats.list).toBe(sent);
+    expect(requests.length).toBeLessThanOrEqual(1);
+    await Promise.allSettled(requests);
+    await settle();
+    expect(requests.length).toBeLessThanOrEqual(1);
   });
 });

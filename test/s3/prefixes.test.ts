@@ -62,15 +62,20 @@ describe('planListings', () => {
 });
 
 describe('earlyListingFor', () => {
-  it('guesses the folder above the key’s own: where planListings puts many actors side by side', () => {
-    const keys = actors(MANY_ACTORS + 1).map((a) => system(a, 0));
-    expect(earlyListingFor(keys[0]!)).toEqual(planListings(keys, true)[0]);
-    expect(earlyListingFor({ bucket: 'b', key: 'a/x/1.jpg' })).toEqual({ bucket: 'b', prefix: 'a/' });
+  it('guesses the folder the actor’s folder sits in: what planListings lists for many actors, in both layouts', () => {
+    const names = actors(MANY_ACTORS + 1);
+    const keys = names.map((a) => system(a, 0));
+    expect(earlyListingFor(keys[0]!, names[0]!)).toEqual(planListings(keys, true)[0]);
+    const user = '7f3c2a9e-1b2d-4c5e-8f90-123456789abc';
+    const customKeys = names.map((a, i) => custom(user, a, i));
+    expect(earlyListingFor(customKeys[3]!, names[3]!)).toEqual({ bucket: 'assets', prefix: `${user}/custom_actor/` });
+    expect(earlyListingFor(customKeys[3]!, names[3]!)).toEqual(planListings(customKeys, true)[0]);
   });
 
-  it('guesses nothing for a key less than two folders deep (that would list the whole bucket)', () => {
-    expect(earlyListingFor({ bucket: 'b', key: 'x/1.jpg' })).toBeUndefined();
-    expect(earlyListingFor({ bucket: 'b', key: '1.jpg' })).toBeUndefined();
-    expect(earlyListingFor({ bucket: 'b', key: '/x/1.jpg' })).toBeUndefined();
+  it('guesses nothing when no folder is named after the actor, or that folder is at the top of the bucket', () => {
+    expect(earlyListingFor({ bucket: 'b', key: 'a/elsewhere/1.jpg' }, '0000_x')).toBeUndefined();
+    expect(earlyListingFor({ bucket: 'b', key: 'a/0000_x_1.jpg' }, '0000_x')).toBeUndefined();
+    expect(earlyListingFor({ bucket: 'b', key: '0000_x/1.jpg' }, '0000_x')).toBeUndefined();
+    expect(earlyListingFor({ bucket: 'b', key: '/0000_x/1.jpg' }, '0000_x')).toBeUndefined();
   });
 });

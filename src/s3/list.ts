@@ -1,0 +1,100 @@
+/**
+ * Listing a prefix (ListObjectsV2, 1000 keys a page), for `verifyUrls`: all at once for keys known, or early,
+ * before they are (`startListing`).
+ */
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { S3Access } from './client.js';
+import type { Listing } from './prefixes.js';
+
+const PAGE_SIZE = 1000;
+
+/** What a listing says of one object; `key` decoded, `etag` as S3 sent it (quoted). */
+export interface ListedObject {
+  key: string;
+  etag: string;
+  size: number | undefined;
+}
+
+/** Every object under one prefix that is among `keys`; the rest of each page is dropped at once. */
+export async function listAll(s3: S3Access, listing: Listing, keys: ReadonlySet<string>): Promise<ListedObject[]> {
+  const kept: ListedObject[] = [];
+  await listPages(s3, listing, (objects) => {
+    for (const object of objects) if (keys.has(object.key)) kept.push(object);
+    return true;
+  });
+  return kept;
+}
+
+/** Objects an early listing keeps, at most, before it knows which keys are wanted (ten pages); it then waits. */
+export const EARLY_KEPT_MAX = 10 * PAGE_SIZE;
+
+/**
+ * A listing started before the keys it is for are known: `--remote` lists the folder the first actor's
+ * URLs suggest while the workers still collect the others. Until `take` names the keys, every object of each
+ * page is kept (up to `keptMax`, then it waits). `verifyUrls` takes it or stops it.
+ */
+export interface EarlyListing {
+  readonly listing: Listing;
+  /** When it was started: the `checkedAt` of what it finds. */
+  readonly checkedAt: string;
+  /** The objects among `keys`, once the listing is complete; rejects with the error that ended the listing. */
+  take(keys: ReadonlySet<string>): Promise<ListedObject[]>;
+  /** Stops it after the page in flight and drops what it found; resolves once no request is left. Never rejects. */
+  stop(): Promise<void>;
+}
+
+/** Starts listing `listing` now (see {@link EarlyListing}). */
+export function startListing(s3: S3Access, listing: Listing, keptMax = EARLY_KEPT_MAX): EarlyListing {
+  const checkedAt = new Date().toISOString();
+  let kept: ListedObject[] = [];
+  let keys: ReadonlySet<string> | undefined;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const awake = () => {
+    wake?.();
+    wake = undefined;
+  };
+  const done = listPages(s3, listing, async (objects) => {
+    if (stopped) return false;
+    for (const object of objects) if (!keys || keys.has(object.key)) kept.push(object);
+    while (!keys && !stopped && kept.length >= keptMax) await new Promise<void>((resolve) => (wake = resolve));
+    return !stopped;
+  });
+  done.catch(() => undefined); // reported by take; dropped by stop
+  return {
+    listing,
+    checkedAt,
+    async take(wanted) {
+      keys = wanted;
+      kept = kept.filter((object) => wanted.has(object.key));
+      awake();
+      await done;
+      return kept;
+    },
+    async stop() {
+      stopped = true;
+      awake();
+      await done.catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Lists `listing` page by page, handing each page's objects to `onPage`, until the last page or until
+ * `onPage` resolves false.
+ */
+async function listPages(s3: S3Access, listing: Listing, onPage: (objects: ListedObject[]) => boolean | Promise<boolean>): Promise<void> {
+  let token: string | undefined;
+  do {
+    const page = await s3.run(() =>
+      s3.client.send(new ListObjectsV2Command({ Bucket: listing.bucket, Prefix: listing.prefix || undefined, MaxKeys: PAGE_SIZE, ContinuationToken: token })),
+    );
+    const urlEncoded = page.EncodingType === 'url';
+    const objects: ListedObject[] = [];
+    for (const object of page.Contents ?? []) {
+      if (object.Key !== undefined) objects.push({ key: urlEncoded ? decodeURIComponent(object.Key) : object.Key, etag: object.ETag ?? '', size: object.Size });
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    if (!(await onPage(objects))) return;
+  } while (token);
+}
