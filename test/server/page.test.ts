@@ -74,7 +74,8 @@ describe.runIf(installed)('the page in headless Chromium', () => {
 
     // Every local file has a decoded thumbnail, fetched from the thumbnails route.
     // (Browser-side code as strings and `any`: the tests compile without the DOM library.)
-    await page.waitForFunction("[...document.querySelectorAll('#images img')].every((img) => img.complete)");
+    // A function, not a string: a string is eval'd in the page, which the page's CSP (no 'unsafe-eval') forbids.
+    await page.waitForFunction(() => [...(globalThis as any).document.querySelectorAll('#images img')].every((img: any) => img.complete));
     const thumbs: { src: string; width: number }[] = await page.locator('#images img').evaluateAll((imgs: any[]) => imgs.map((img) => ({ src: img.getAttribute('src'), width: img.naturalWidth })));
     expect(thumbs).toHaveLength(17);
     for (const thumb of thumbs) {
