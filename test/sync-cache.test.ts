@@ -317,6 +317,13 @@ describe('the cache file', () => {
     const counts = (stdout: string) => ({ totals: JSON.parse(stdout).totals, perActor: JSON.parse(stdout).per_actor });
     expect(counts(status.stdout)).toEqual(counts(withoutCache.stdout));
     expect(counts(status.stdout).perActor).toHaveLength(2);
+    // --require-synced judges the statuses it settles as it judges those it assesses (the seed's local_only images fail it).
+    const required = await runCli(['check', '--root', root, '--workers', '2', '--require-synced', '--json'], { XDG_CACHE_HOME: home });
+    const requiredWithoutCache = await runCli(['check', '--root', root, '--workers', '2', '--require-synced', '--json'], { XDG_CACHE_HOME: join(await tempRoot(), 'none') });
+    expect(required.code).toBe(1);
+    const verdict = (stdout: string) => (({ ok, totals, manifests, differences }) => ({ ok, totals, manifests, differences }))(JSON.parse(stdout));
+    expect(verdict(required.stdout)).toEqual(verdict(requiredWithoutCache.stdout));
+    expect(required.stderr).toBe(requiredWithoutCache.stderr);
 
     await addImages(root, A3, { [`${A3}_4.png`]: 100 }); // what a sync would record
     expect((await sync(root, home, { dryRun: true })).assessed).toEqual([A3]);
