@@ -20,11 +20,15 @@ export interface DataRoot {
   manifestsDir: string;
 }
 
+/** The folders the options name, defaults applied, absolute; nothing is checked. */
+export function rootPaths(options: RootOptions): Pick<DataRoot, 'root' | 'actorsDir' | 'manifestsDir'> {
+  const root = resolve(options.root ?? '.');
+  return { root, actorsDir: resolve(root, options.actorsDir ?? 'data/actors'), manifestsDir: resolve(root, options.manifestsDir ?? 'data/actor_manifests') };
+}
+
 /** Resolves and checks the folders; a missing or wrong one is a usage error (exit 2) that names it. */
 export async function resolveDataRoot(options: RootOptions): Promise<DataRoot> {
-  const root = resolve(options.root ?? '.');
-  const actorsDir = resolve(root, options.actorsDir ?? 'data/actors');
-  const manifestsDir = resolve(root, options.manifestsDir ?? 'data/actor_manifests');
+  const { root, actorsDir, manifestsDir } = rootPaths(options);
   await requireDirectory(root, '--root');
   await requireDirectory(actorsDir, '--actors-dir');
   const manifests = await stat(manifestsDir).catch(() => undefined);

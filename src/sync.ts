@@ -267,8 +267,9 @@ async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3
   const modules = Promise.all([import('./s3/client.js'), import('./s3/verify.js'), import('./s3/list.js')]);
   const limit = pLimit(pool.threads * 4);
   let stopped = false;
+  // Only many actors are listed by shared prefix: with a few, there is nothing to guess.
   let guessed: ((guess: Listing | undefined) => void) | undefined;
-  const firstGuess = new Promise<Listing | undefined>((resolve) => (guessed = resolve));
+  const firstGuess = actors.length > MANY_ACTORS ? new Promise<Listing | undefined>((resolve) => (guessed = resolve)) : undefined;
   const urls = Promise.all(
     actors.map((actor) =>
       limit(async () => {
@@ -292,7 +293,7 @@ async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3
   try {
     const [{ createS3 }, { verifyUrls }, { startListing }] = await modules;
     s3 = createS3(s3Options);
-    const guess = actors.length > MANY_ACTORS ? await firstGuess : undefined;
+    const guess = await firstGuess;
     if (guess) early = startListing(s3, guess);
     const byUrl = await urls;
     const locations = new Map<string, S3Location>();

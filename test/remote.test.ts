@@ -11,6 +11,14 @@ const BUCKET = 'story-boards-assets';
 const OTHER = 'custom-actors';
 const key = (file: string) => `system_actors/training_data/${SEED_NAME}/${file}`;
 
+/** `sync --remote --json` against `endpoint`: it must succeed without a word on stderr; its summary. */
+async function syncRemote(root: string, endpoint: string) {
+  const r = await run(['sync', '--root', root, '--remote', '--endpoint', endpoint, '--force-path-style', '--json']);
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  return SyncSummarySchema.parse(JSON.parse(r.stdout));
+}
+
 describe('--remote', () => {
   it('finds synced, out_of_sync, local_only (object absent), s3_only and missing, in two buckets and two key layouts', async () => {
     const root = await tempRoot();
@@ -37,10 +45,7 @@ describe('--remote', () => {
     });
     await putObject(s3, OTHER, `${user}/custom_actor/0100_custom/training_data/there.png`, Buffer.from('remote only'));
 
-    const r = await run(['sync', '--root', root, '--remote', '--endpoint', server.endpoint, '--force-path-style', '--json']);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    const summary = SyncSummarySchema.parse(JSON.parse(r.stdout));
+    const summary = await syncRemote(root, server.endpoint);
     expect(summary.s3_requests).toMatchObject({ head: 0, put: 0, get: 0 });
     expect(summary.s3_requests!.list).toBeLessThanOrEqual(3);
 
@@ -87,10 +92,7 @@ describe('--remote', () => {
     await putObject(s3, OTHER, `${user}/custom_actor/0000_custom/training_data/there.png`, readFileSync(join(trainingDir(root, '0000_custom'), 'there.png')));
     await writeManifest(root, '0000', { character_id: '0000', training_data: [{ filename: 'there.png', s3_url: `https://${OTHER}.s3.us-west-1.amazonaws.com/${user}/custom_actor/0000_custom/training_data/there.png` }] });
 
-    const r = await run(['sync', '--root', root, '--remote', '--endpoint', server.endpoint, '--force-path-style', '--json']);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    const summary = SyncSummarySchema.parse(JSON.parse(r.stdout));
+    const summary = await syncRemote(root, server.endpoint);
     // One page for each prefix, and at most the one page of a guess the plan does not hold (the custom actor's).
     expect(summary.s3_requests).toMatchObject({ head: 0, put: 0, get: 0 });
     expect(summary.s3_requests!.list).toBeGreaterThanOrEqual(2);

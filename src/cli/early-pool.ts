@@ -8,9 +8,10 @@
  */
 import { readdirSync, realpathSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { WorkerPool } from '../pool.js';
 import { cacheDir, cachePrefix, newerThanManifests } from '../cache-path.js';
+import { rootPaths } from '../root.js';
 
 /** The commands that run the engine (see `runEngine`). */
 const ENGINE_COMMANDS = new Set(['sync', 'status', 'check', 'push', 'pull']);
@@ -68,8 +69,7 @@ export async function poolFor(early: EarlyPool | undefined, threads: number | un
  */
 function likelySettled(argv: readonly string[]): boolean {
   if (argv.includes('--verify') || argv.includes('--remote')) return false;
-  const root = resolve(lastValue(argv, '--root') ?? '.');
-  const manifests = resolve(root, lastValue(argv, '--manifests-dir') ?? 'data/actor_manifests');
+  const manifests = rootPaths({ root: lastValue(argv, '--root'), manifestsDir: lastValue(argv, '--manifests-dir') }).manifestsDir;
   try {
     const prefix = cachePrefix(realpathSync.native(manifests));
     return readdirSync(cacheDir()).some((name) => name.startsWith(prefix) && newerThanManifests(join(cacheDir(), name), manifests));
