@@ -1,10 +1,11 @@
 /** The real CLI as a process: exit codes, stdout/stderr discipline, --json, check. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateDataRoot } from '../src/demo/generate.js';
 import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/summary.js';
+import { startCli } from './helpers/cli.js';
 import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
@@ -163,5 +164,36 @@ describe('status', () => {
     const text = cli(['status', '--root', root]);
     expect(text.stdout).toMatch(new RegExp(`^${SEED_NAME}\\s+17\\s+12\\s+5\\s+0\\s+0\\s+0$`, 'm'));
     expect(readFileSync(manifestPath(root, '0000'), 'utf8')).not.toContain('training_data');
+  });
+});
+
+describe('a stdout that cannot be written', () => {
+  it('a reader that went away (`| head -1`) ends nothing: the run finishes with its own exit code, quietly', async () => {
+    const root = await tempRoot();
+    const seed = await seedActor0000(root);
+    const run = startCli(['sync', '--root', root, '--json']);
+    run.child.stdout!.destroy(); // the read end closes before the run prints: its writes get EPIPE
+    const r = await run.done;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const manifest = JSON.parse(readFileSync(seed.manifest, 'utf8')) as { training_data: unknown[] };
+    expect(manifest.training_data).toHaveLength(17);
+    expect(existsSync(seed.response)).toBe(false); // retired, as in any sync that succeeds
+  });
+
+  it('a failed write (a full disk) is said on stderr and makes the run exit 1; the manifests are still written', async (context) => {
+    if (!existsSync('/dev/full')) context.skip('no /dev/full here');
+    const root = await tempRoot();
+    const seed = await seedActor0000(root);
+    const full = openSync('/dev/full', 'w');
+    try {
+      const result = spawnSync(process.execPath, [CLI, 'sync', '--root', root, '--json'], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', full, 'pipe'] });
+      expect(result.stderr).toBe('actor-sync: cannot write to stdout (ENOSPC: no space left on device, write); the results printed there are incomplete\n');
+      expect(result.status).toBe(1);
+    } finally {
+      closeSync(full);
+    }
+    const manifest = JSON.parse(readFileSync(seed.manifest, 'utf8')) as { training_data: unknown[] };
+    expect(manifest.training_data).toHaveLength(17);
   });
 });

@@ -23,6 +23,21 @@ if (isEngineCommand(argv) && process.versions.node.startsWith('20.')) setFlagsFr
 const earlyPool = startEarlyPool(argv);
 const { runCli } = await import('./program.js');
 
+// A reader that went away (`actor-sync status | head -1`): the rest of the output goes nowhere and the run
+// finishes as it would have, with its own exit code (its commits are made either way). Unhandled, the
+// error event would end the process with a stack trace, possibly mid-run. Any other failure to write
+// stdout (a full disk) loses results: it is said on stderr and the run exits 1.
+let stdoutLost = false;
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE' || stdoutLost) return;
+  stdoutLost = true;
+  // It may come after the exit code is set: the last write fails once the command is done.
+  if (!process.exitCode) process.exitCode = EXIT.problems;
+  process.stderr.write(`actor-sync: cannot write to stdout (${error.message}); the results printed there are incomplete\n`);
+});
+// Nothing can be said about stderr itself failing; the run goes on.
+process.stderr.on('error', () => undefined);
+
 const controller = new AbortController();
 let signalExit: number | undefined;
 let signalIsStop = false;
@@ -50,5 +65,5 @@ const code = await runCli(argv, {
   signalIsStop: () => void (signalIsStop = true),
   earlyPool,
 }).finally(() => earlyPool?.release());
-process.exitCode = signalIsStop ? code : (signalExit ?? code);
+process.exitCode = signalIsStop ? code : (signalExit ?? (stdoutLost && code === EXIT.ok ? EXIT.problems : code));
 // Pending stdout writes to a pipe are flushed by Node before the natural exit; nothing else keeps the loop alive.
