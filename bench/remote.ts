@@ -1,7 +1,8 @@
 /**
  * `npm run bench:remote`: `--remote` verification of 289 actors × ~17 small objects held by s3rver
  * (in-process, loopback), next to `rclone check --fast-list` over the same files and bucket when rclone is
- * installed (Debian package `rclone`). Reports the time (median of rounds) and actor-sync's LIST count.
+ * installed (Debian package `rclone`), and the listing alone (list-only.ts). Reports the time (median of
+ * rounds) and actor-sync's LIST count.
  *
  * Both sides do the same work: hash every local file and list the bucket. rclone compares a tree, so it is
  * given one that mirrors the bucket's layout (`<actor>/<file>`, symlinks to the training_data folders).
@@ -22,6 +23,7 @@ import { medianOf } from '../src/throughput.js';
 
 const project = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(project, 'dist/cli/main.js');
+const LIST_ONLY = join(project, 'dist/bench/list-only.js');
 const BUCKET = 'story-boards-assets';
 const PREFIX = 'system_actors/training_data';
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' } } });
@@ -84,13 +86,16 @@ Object.assign(env, rcloneEnv);
 // rclone's S3 backend cannot use a custom CA bundle over plain http; this bench talks to loopback only.
 delete env.AWS_CA_BUNDLE;
 
-const times = { verify: [] as number[], warm: [] as number[], rclone: [] as number[] };
+const times = { verify: [] as number[], warm: [] as number[], list_only: [] as number[], rclone: [] as number[] };
 let lists = 0;
 for (let round = 0; round < rounds; round += 1) {
   const verify = await timed(process.execPath, [CLI, 'sync', '--root', generated.root, '--keep-legacy', '--verify', ...s3flags, '--remote']);
   times.verify.push(verify.seconds);
   lists = SyncSummarySchema.parse(JSON.parse(verify.stdout)).s3_requests?.list ?? -1;
   times.warm.push((await timed(process.execPath, [CLI, 'check', '--root', generated.root, '--keep-legacy', ...s3flags, '--remote'])).seconds);
+  const listed = await timed(process.execPath, [LIST_ONLY, server.endpoint, BUCKET, `${PREFIX}/`]);
+  if (listed.code !== 0) throw new Error(`list-only exited ${listed.code}: ${listed.stderr.slice(-1500)}`);
+  times.list_only.push(listed.seconds);
   if (hasRclone) {
     const r = await timed('rclone', ['check', mirror, `bench:${BUCKET}/${PREFIX}`, '--fast-list', '--copy-links', '--one-way', '--include', '*.{png,jpg}', '--checkers', '16']);
     if (r.code !== 0) throw new Error(`rclone check exited ${r.code}: ${r.stderr.slice(-1500)}`);
@@ -105,9 +110,13 @@ const out = [
   `--remote verification: ${generated.actors.length} actors, ${generated.totalImages} objects (${(generated.totalBytes / 1048576).toFixed(1)} MB) in s3rver; median of ${rounds}`,
   line(`actor-sync sync --remote --verify (${lists} LIST requests)`, times.verify),
   line('actor-sync check --remote (hashes reused)', times.warm),
+  line('the listing alone (Node, the AWS SDK, the same LISTs)', times.list_only),
   hasRclone ? line('rclone check --fast-list (hashes every file)', times.rclone) : '  rclone is not installed (apt-get install rclone): no comparison',
 ];
-if (hasRclone) out.push(`  ratio: sync --remote --verify / rclone = ${(medianOf(times.verify) / medianOf(times.rclone)).toFixed(2)}`);
+if (hasRclone) {
+  out.push(`  ratio: sync --remote --verify / rclone = ${(medianOf(times.verify) / medianOf(times.rclone)).toFixed(2)}`);
+  out.push(`  ratio: the listing alone / rclone = ${(medianOf(times.list_only) / medianOf(times.rclone)).toFixed(2)}`);
+}
 const date = new Date().toISOString().slice(0, 19).replace(/:/g, '-');
 writeFileSync(join(project, 'bench/results', `remote-${date}.json`), `${JSON.stringify({ date, rounds, objects: generated.totalImages, list_requests: lists, seconds: times }, null, 2)}\n`);
 process.stdout.write(`${out.join('\n')}\nwrote bench/results/remote-${date}.json\n`);

@@ -3,7 +3,8 @@
  * the same run. Generates the reference workload once into bench/cache/, warms the page cache, then runs
  * interleaved rounds (so drift in the machine's speed hits every figure alike) of:
  *   md5sum (find | xargs -0 -P<cores> md5sum), a cold sync (manifests and response.json restored first),
- *   a warm sync (nothing changed), sync --verify,
+ *   a warm sync (nothing changed), the warm floor (warm-floor.cts: Node's start and the reads no warm run
+ *   can skip), Node's start alone, sync --verify,
  * then hash throughput at 1…N workers. Prints a table and writes bench/results/<date>.json and .svg.
  *
  *   npm run bench -- [--scale 1] [--rounds 3] [--scales 1,10]
@@ -24,6 +25,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const project = resolve(here, '../..');
 const CLI = join(project, 'dist/cli/main.js');
 const RSS_HOOK = join(project, 'dist/bench/rss-hook.js');
+const WARM_FLOOR = join(project, 'dist/bench/warm-floor.cjs');
 
 const { values } = parseArgs({
   options: {
@@ -52,8 +54,12 @@ interface ScaleResult {
   md5sum: Figure;
   cold: Figure;
   warm: Figure;
+  /** warm-floor.cts: the least a warm run can take in a fresh Node process. */
+  warm_floor: Figure;
+  /** `node -e 0`. */
+  node_start: Figure;
   verify: Figure;
-  ratios: { cold_vs_md5sum: number; warm_vs_cold: number; verify_vs_md5sum: number };
+  ratios: { cold_vs_md5sum: number; warm_vs_cold: number; warm_floor_vs_cold: number; node_start_vs_cold: number; verify_vs_md5sum: number };
   mb_per_second: { md5sum: number; cold: number; verify: number };
   peak_rss_mb: number;
   manifests_rewritten_by_warm_runs: number;
@@ -124,7 +130,7 @@ async function measureScale(scale: number): Promise<ScaleResult> {
   const rssFile = join(mkdtempSync(join(tmpdir(), 'actor-sync-bench-')), 'rss');
   process.stderr.write(`scale ${scale}: ${work.files} files, ${(work.bytes / 1048576).toFixed(0)} MB; warming the page cache…\n`);
   await md5sum(work.root);
-  const times = { md5sum: [] as number[], cold: [] as number[], warm: [] as number[], verify: [] as number[] };
+  const times = { md5sum: [] as number[], cold: [] as number[], warm: [] as number[], floor: [] as number[], start: [] as number[], verify: [] as number[] };
   let peakKb = 0;
   let rewritten = 0;
   for (let round = 1; round <= rounds; round += 1) {
@@ -138,6 +144,8 @@ async function measureScale(scale: number): Promise<ScaleResult> {
     const warm = await sync(work.root, [], rssFile);
     times.warm.push(warm.seconds);
     rewritten += warm.rewritten;
+    times.floor.push((await timedProcess(process.execPath, [WARM_FLOOR, work.root])).seconds);
+    times.start.push((await timedProcess(process.execPath, ['-e', '0'])).seconds);
     const verify = await sync(work.root, ['--verify'], rssFile);
     times.verify.push(verify.seconds);
     peakKb = Math.max(peakKb, cold.rssKb, warm.rssKb, verify.rssKb);
@@ -149,6 +157,8 @@ async function measureScale(scale: number): Promise<ScaleResult> {
   const md5 = figure(times.md5sum);
   const cold = figure(times.cold);
   const warm = figure(times.warm);
+  const floor = figure(times.floor);
+  const start = figure(times.start);
   const verify = figure(times.verify);
   const mb = work.bytes / 1048576;
   return {
@@ -159,8 +169,10 @@ async function measureScale(scale: number): Promise<ScaleResult> {
     md5sum: md5,
     cold,
     warm,
+    warm_floor: floor,
+    node_start: start,
     verify,
-    ratios: { cold_vs_md5sum: cold.median / md5.median, warm_vs_cold: warm.median / cold.median, verify_vs_md5sum: verify.median / md5.median },
+    ratios: { cold_vs_md5sum: cold.median / md5.median, warm_vs_cold: warm.median / cold.median, warm_floor_vs_cold: floor.median / cold.median, node_start_vs_cold: start.median / cold.median, verify_vs_md5sum: verify.median / md5.median },
     mb_per_second: { md5sum: mb / md5.median, cold: mb / cold.median, verify: mb / verify.median },
     peak_rss_mb: peakKb / 1024,
     manifests_rewritten_by_warm_runs: rewritten,
@@ -176,6 +188,8 @@ function table(results: ScaleResult[]): string {
     lines.push(`  md5sum -P${cores}      ${s(r.md5sum)}  ${r.mb_per_second.md5sum.toFixed(0)} MB/s`);
     lines.push(`  cold sync        ${s(r.cold)}  ${r.mb_per_second.cold.toFixed(0)} MB/s  ${r.ratios.cold_vs_md5sum.toFixed(2)} × md5sum`);
     lines.push(`  warm sync        ${s(r.warm)}  ${(r.ratios.warm_vs_cold * 100).toFixed(1)} % of cold; manifests rewritten: ${r.manifests_rewritten_by_warm_runs}`);
+    lines.push(`  warm floor       ${s(r.warm_floor)}  ${(r.ratios.warm_floor_vs_cold * 100).toFixed(1)} % of cold: Node's start and the reads no warm run can skip`);
+    lines.push(`  node -e 0        ${s(r.node_start)}  ${(r.ratios.node_start_vs_cold * 100).toFixed(1)} % of cold`);
     lines.push(`  sync --verify    ${s(r.verify)}  ${r.mb_per_second.verify.toFixed(0)} MB/s  ${r.ratios.verify_vs_md5sum.toFixed(2)} × md5sum`);
     lines.push(`  peak RSS         ${r.peak_rss_mb.toFixed(0)} MB (whole process, all threads)`);
     lines.push('  hash throughput  ' + r.throughput.runs.map((t) => `${t.workers}w ${t.mbPerSecond.toFixed(0)} MB/s (${t.ratioToMd5sum?.toFixed(2) ?? '-'}×)`).join(', '));
