@@ -136,7 +136,13 @@ async function assess(task: AssessTask): Promise<Assessment> {
       const file = local.find((f) => f.filename === parseS3Url(url).filename);
       const same = file && check.etag ? await etagMatches(check.etag, file.md5, join(actor.trainingDir, file.filename)) : null;
       if (same !== true) {
-        report.warnings.push({ actor: actor.name, file: url, reason: 'cannot be verified (a multipart ETag without a stored MD5); its last known state is kept' });
+        // What the manifest knew of this URL stands, unless it did not know the object exists (a URL new to
+        // it, or one found absent before): then it exists, with its MD5 unknown (so never called synced,
+        // and never overwritten by a push without --repair).
+        const before = previous.get(parseS3Url(url).filename);
+        const known = before?.s3_url === url && before.s3_exists !== false;
+        report.warnings.push({ actor: actor.name, file: url, reason: `cannot be verified (a multipart ETag without a stored MD5); ${known ? 'its last known state is kept' : 'recorded as existing, its MD5 unknown'}` });
+        if (!known) remote.set(url, { exists: true, md5: null, etag: check.etag, checkedAt: check.checkedAt });
         continue;
       }
       remote.set(url, { ...check, md5: file!.md5 });

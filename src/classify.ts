@@ -102,10 +102,12 @@ export function classify(input: ClassifyInput): ClassifyResult {
     const remote = url === null ? undefined : input.remote?.get(url);
 
     let s3Exists = remote ? remote.exists : sameUrl ? before?.s3_exists !== false : true;
-    // The MD5 of the S3 object as last known; when never known, the legacy behaviour assumes the
-    // uploaded file is the local one (SPEC §3), which a remote check later confirms or corrects.
+    // The MD5 of the S3 object as last known. A URL new to the manifest, taken without asking S3, gets the
+    // legacy behaviour (SPEC §3): the uploaded file is assumed to be the local one, which a remote check
+    // later confirms or corrects. A URL the manifest already holds keeps what it knew, unknown included (an
+    // s3_only image that appeared locally, an object a remote check could not verify): never assumed synced.
     let s3Md5: string | null = remote ? remote.md5 : sameUrl ? (before?.s3_md5 ?? null) : null;
-    if (url !== null && !remote && s3Md5 === null && s3Exists && file) s3Md5 = file.md5;
+    if (url !== null && !remote && !sameUrl && s3Md5 === null && s3Exists && file) s3Md5 = file.md5;
 
     const status = statusOf(file !== undefined, url, s3Exists, file?.md5 ?? null, s3Md5);
     if (status === null) continue; // neither a local file nor a URL: nothing left to track

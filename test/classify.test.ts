@@ -258,6 +258,24 @@ describe('s3_md5: the MD5 of the S3 object as last known', () => {
     expect(entry).toMatchObject({ md5_hash: md5(3), s3_md5: md5(3), status: 'synced' });
   });
 
+  it('stays unknown when the local file of an S3-only image appears: out_of_sync, never assumed synced', () => {
+    // The URL is in the manifest already (it came without a local file): S3 may hold other bytes.
+    const [entry] = run({
+      local: [local(filename, md5(4))],
+      previous: [{ filename, s3_url: url, s3_md5: null, md5_hash: null, status: 's3_only' }],
+    }).entries;
+    expect(entry).toMatchObject({ md5_hash: md5(4), s3_md5: null, status: 'out_of_sync' });
+  });
+
+  it('stays unknown for an object a remote check could not verify, on the runs after it', () => {
+    const [entry] = run({
+      local: [local(filename, md5(1))],
+      previous: [{ filename, s3_url: url, s3_md5: null, md5_hash: md5(1), status: 'out_of_sync' }],
+      legacyUrls: new Map([[filename, url]]),
+    }).entries;
+    expect(entry).toMatchObject({ s3_md5: null, status: 'out_of_sync' });
+  });
+
   it('stays null for an S3-only image never verified', () => {
     const [entry] = run({ legacyUrls: new Map([[filename, url]]) }).entries;
     expect(entry).toMatchObject({ s3_md5: null, status: 's3_only' });
