@@ -3,7 +3,8 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SyncSummarySchema, StatusSummarySchema } from '../src/summary.js';
-import { putObject, startS3Server, testS3 } from './helpers/s3.js';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { putObject, startFaultProxy, startS3Server, testS3 } from './helpers/s3.js';
 import { run } from './helpers/s3-cli.js';
 import { addImages, manifestPath, readJson, SEED_LISTED, SEED_NAME, SEED_URLS, seedActor0000, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
 
@@ -71,6 +72,37 @@ describe('--remote', () => {
     expect(totals).toMatchObject({ synced: 10, out_of_sync: 1, local_only: 7, s3_only: 1, missing: 1 });
     const check = await run(['check', '--root', root, '--remote', '--endpoint', server.endpoint, '--force-path-style', '--require-synced']);
     expect(check.code).toBe(1);
+  });
+
+  it('an object the manifest found absent, now there with a multipart ETag it cannot verify: existing, MD5 unknown, never pushed over', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const server = await startS3Server([BUCKET]);
+    const s3 = testS3(server.endpoint, { forcePathStyle: true });
+    const dir = trainingDir(root, SEED_NAME);
+    const eight = SEED_LISTED.find((f) => f.endsWith('_8.png'))!;
+    for (const file of SEED_LISTED) if (file !== eight) await putObject(s3, BUCKET, key(file), readFileSync(join(dir, file)));
+    await syncRemote(root, server.endpoint);
+    const entryOf8 = async () => ((await readJson(manifestPath(root, '0000'))).training_data as any[]).find((e) => e.filename === eight);
+    expect(await entryOf8()).toMatchObject({ status: 'local_only', s3_exists: false });
+
+    // Uploaded by another tool, in parts: an ETag of 2 parts and no MD5 stored with it.
+    await putObject(s3, BUCKET, key(eight), Buffer.from('uploaded elsewhere'));
+    const proxy = await startFaultProxy(server.endpoint);
+    const multipart = `${'ab'.repeat(16)}-2`;
+    proxy.rewriteEtags((k) => (k === key(eight) ? multipart : undefined));
+    const r = await run(['sync', '--root', root, '--remote', '--endpoint', proxy.endpoint, '--force-path-style', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`${key(eight)}: cannot be verified (a multipart ETag without a stored MD5); recorded as existing, its MD5 unknown`);
+    const entry = await entryOf8();
+    expect(entry).toMatchObject({ status: 'out_of_sync', s3_md5: null, s3_etag: multipart });
+    expect(entry.s3_exists).toBeUndefined();
+
+    // push uploads local_only images only: this one is left as S3 holds it.
+    const push = await run(['push', '--root', root, '--endpoint', server.endpoint, '--force-path-style', '--json']);
+    expect(push.code).toBe(0);
+    const held = await s3.run(() => s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key(eight) })));
+    expect(await held.Body!.transformToString()).toBe('uploaded elsewhere');
   });
 
   it('many actors: one listing of their shared prefix (started while the URLs are collected), wherever the first URL points', async () => {
