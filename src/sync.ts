@@ -143,7 +143,9 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
         const names = new Set(actors.map((actor) => actor.name));
         for (const name of cache.next.keys()) if (!names.has(name)) cache.next.delete(name);
       }
-      const reports = await processAll(selected, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache });
+      // Judged over every actor folder, not only those selected: `--actor 0005_a` must not write the manifest 0005_b shares.
+      const sharing = actorsSharingIds(actors);
+      const reports = await processAll(selected, sharing, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache });
       // Written when its entries changed, and also when a manifest changed since it was (before this run: a
       // chmod; or by it: a commit of an actor it keeps no entry for), so the next run's guess at the entry
       // sees it fresh. Not by a run that lost its lock: the run that took over writes its own.
@@ -195,8 +197,7 @@ function sameCache(a: ReadonlyMap<string, CacheEntry>, b: ReadonlyMap<string, Ca
   return true;
 }
 
-async function processAll(actors: Actor[], data: DataRoot, pool: WorkerPool, options: EngineOptions): Promise<ActorReport[]> {
-  const sharing = actorsSharingIds(actors);
+async function processAll(actors: Actor[], sharing: ReadonlyMap<string, string[]>, data: DataRoot, pool: WorkerPool, options: EngineOptions): Promise<ActorReport[]> {
   const reports: ActorReport[] = new Array(actors.length);
   // Two stages with their own bounds: a few runners per worker keep every worker busy assessing, and
   // commits run apart (at most COMMITS_IN_FLIGHT), so an fsync waiting on the disk never holds a runner.

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { generateDataRoot } from '../src/demo/generate.js';
 import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/summary.js';
 import { startCli } from './helpers/cli.js';
-import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
+import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
 
@@ -104,6 +104,23 @@ describe('sync', () => {
     expect(r.stderr).toContain(`error: ${SEED_NAME}: ${image}: cannot be read (EACCES`);
     expect(readFileSync(seed.manifest)).toEqual(manifestBefore);
     expect(readFileSync(seed.response, 'utf8')).toContain('s3_image_urls');
+  });
+});
+
+describe('two actor folders that share an id', () => {
+  it('fail when only one of them is selected (--actor <full name>): the manifest they share is not written', async () => {
+    const root = await tempRoot();
+    for (const name of ['0005_a', '0005_b']) {
+      await addImages(root, name, { [`${name}_0.png`]: 100 });
+      await writeResponseJson(root, name, [`https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${name}_0.png`]);
+    }
+    for (const name of ['0005_a', '0005_b']) {
+      const r = cli(['sync', '--root', root, '--actor', name]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`error: ${name}: ${join(root, 'data/actors', name)}: 2 actor folders share the id 0005 (0005_a, 0005_b)`);
+    }
+    expect(existsSync(manifestPath(root, '0005'))).toBe(false);
+    for (const name of ['0005_a', '0005_b']) expect(existsSync(join(trainingDir(root, name), 'response.json'))).toBe(true);
   });
 });
 
