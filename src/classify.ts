@@ -102,12 +102,14 @@ export function classify(input: ClassifyInput): ClassifyResult {
     const remote = url === null ? undefined : input.remote?.get(url);
 
     let s3Exists = remote ? remote.exists : sameUrl ? before?.s3_exists !== false : true;
-    // The MD5 of the S3 object as last known. A URL new to the manifest, taken without asking S3, gets the
-    // legacy behaviour (SPEC §3): the uploaded file is assumed to be the local one, which a remote check
-    // later confirms or corrects. A URL the manifest already holds keeps what it knew, unknown included (an
-    // s3_only image that appeared locally, an object a remote check could not verify): never assumed synced.
-    let s3Md5: string | null = remote ? remote.md5 : sameUrl ? (before?.s3_md5 ?? null) : null;
-    if (url !== null && !remote && !sameUrl && s3Md5 === null && s3Exists && file) s3Md5 = file.md5;
+    // The MD5 of the S3 object as last known. A URL whose s3_md5 was never recorded (new to the manifest,
+    // or an entry another tool wrote without one), taken without asking S3, gets the legacy behaviour
+    // (SPEC §3): the uploaded file is assumed to be the local one, which a remote check later confirms or
+    // corrects. A recorded s3_md5 stands, null (unknown) included: an s3_only image whose file appeared, or
+    // an object a remote check could not verify, is never assumed synced.
+    const recorded = sameUrl && before?.s3_md5 !== undefined;
+    let s3Md5: string | null = remote ? remote.md5 : recorded ? (before?.s3_md5 ?? null) : null;
+    if (url !== null && !remote && !recorded && s3Exists && file) s3Md5 = file.md5;
 
     const status = statusOf(file !== undefined, url, s3Exists, file?.md5 ?? null, s3Md5);
     if (status === null) continue; // neither a local file nor a URL: nothing left to track

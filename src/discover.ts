@@ -3,7 +3,7 @@
  * Non-regular files named like images (folders, FIFOs, sockets) and symlinks leading out of the data
  * root are skipped with a warning, so nothing later can hang on them or read outside the root.
  */
-import { readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { InputError } from './errors.js';
@@ -104,8 +104,14 @@ export async function listImages(actor: Actor, data: DataRoot): Promise<{ images
   // engine's set-up and each thread-pool round trip would only add latency.
   let entries: Dirent[];
   try {
+    // A folder that is a symlink out of the root would bring files from elsewhere into the manifest (and
+    // the API, and a push): the actor is left as it is.
+    if (lstatSync(actor.trainingDir, { throwIfNoEntry: false })?.isSymbolicLink() && !isInside(realpathSync.native(actor.trainingDir), data.rootReal)) {
+      throw new InputError(actor.trainingDir, 'a symlink leading out of the data root; not followed; left unchanged');
+    }
     entries = readdirSync(actor.trainingDir, { withFileTypes: true });
   } catch (error) {
+    if (error instanceof InputError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { images: [], skipped: [] };
     throw new InputError(actor.trainingDir, `cannot be listed (${(error as NodeJS.ErrnoException).code}); left unchanged`);
   }

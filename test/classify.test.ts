@@ -276,6 +276,11 @@ describe('s3_md5: the MD5 of the S3 object as last known', () => {
     expect(entry).toMatchObject({ s3_md5: null, status: 'out_of_sync' });
   });
 
+  it('is assumed equal to the local MD5 for an entry another tool wrote without one', () => {
+    const [entry] = run({ local: [local(filename, md5(5))], previous: [{ filename, s3_url: url }] }).entries;
+    expect(entry).toMatchObject({ md5_hash: md5(5), s3_md5: md5(5), status: 'synced' });
+  });
+
   it('stays null for an S3-only image never verified', () => {
     const [entry] = run({ legacyUrls: new Map([[filename, url]]) }).entries;
     expect(entry).toMatchObject({ s3_md5: null, status: 's3_only' });

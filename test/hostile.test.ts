@@ -164,6 +164,13 @@ const MAKERS: Record<string, Maker> = {
     fs.rmSync(join(actorsDir, HOSTILE), { recursive: true });
     fs.symlinkSync(HOSTILE, join(actorsDir, HOSTILE));
   },
+  'training-dir-symlink-out': ({ outside, trainingDir }) => {
+    const target = join(outside, 'training_data');
+    fs.mkdirSync(target);
+    fs.writeFileSync(join(target, 'secret.png'), 'an image outside the data root');
+    fs.rmSync(trainingDir, { recursive: true });
+    fs.symlinkSync(target, trainingDir);
+  },
   'shared-id': ({ actorsDir }) => {
     fs.mkdirSync(join(actorsDir, '0005_twin', 'training_data'), { recursive: true });
     fs.writeFileSync(join(actorsDir, '0005_twin', 'training_data', '0005_twin_0.png'), 'twin image 0');

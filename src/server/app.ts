@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { UsageError, messageOf } from '../errors.js';
 import { createPool } from '../pool.js';
-import { resolveDataRoot, type RootOptions } from '../root.js';
+import { resolveDataRoot, type DataRoot, type RootOptions } from '../root.js';
 import { decodeSegment } from './actors.js';
 import { createApi, type Api } from './api.js';
 import { badRequest, HttpError, INTERNAL_ERROR, methodNotAllowed, misdirected, notFound } from './errors.js';
@@ -89,7 +89,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw new UsageError(`cannot listen on ${host}:${options.port ?? DEFAULT_PORT} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)}); choose another --host or --port`);
   }
   const pool = createPool(options.workers);
-  routes = routesOf(createApi(data, pool));
+  routes = routesOf(createApi(data, pool), data);
   const address = server.address() as AddressInfo;
   loopback = isLoopbackAddress(address.address);
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
@@ -103,7 +103,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
 }
 
-function routesOf(api: Api): Route[] {
+function routesOf(api: Api, data: DataRoot): Route[] {
   return [
     { pattern: [], handle: (_, __, res) => sendText(res, 'text/html; charset=utf-8', PAGE_HTML, { 'Content-Security-Policy': PAGE_CSP }) },
     { pattern: ['page.css'], handle: (_, __, res) => sendText(res, 'text/css; charset=utf-8', PAGE_CSS) },
@@ -117,7 +117,7 @@ function routesOf(api: Api): Route[] {
     },
     {
       pattern: ['thumbnails', ':actor', ':file'],
-      handle: async ([actor, file], req, res) => sendThumbnail(req, res, await openThumbnail(api.actor, actor!, file!)),
+      handle: async ([actor, file], req, res) => sendThumbnail(req, res, await openThumbnail(api.actor, data.rootReal, actor!, file!)),
     },
   ];
 }

@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { imageContentType, isImageName, type Actor } from '../discover.js';
+import { isInside } from '../root.js';
 import { isSafeFilename } from '../s3-url.js';
 import { notFound } from './errors.js';
 
@@ -28,16 +29,17 @@ function isServable(name: string): boolean {
 }
 
 /**
- * Opens `filename` (decoded) of the actor `selector` names.
+ * Opens `filename` (decoded) of the actor `selector` names, when it is inside the data root (real path `rootReal`).
  * @throws {HttpError} 404 for anything but a servable image; 400/409 from the actor lookup.
  */
-export async function openThumbnail(actorNamed: (selector: string) => Promise<Actor>, selector: string, filename: string): Promise<OpenImage> {
+export async function openThumbnail(actorNamed: (selector: string) => Promise<Actor>, rootReal: string, selector: string, filename: string): Promise<OpenImage> {
   const missing = () => notFound(`no image ${JSON.stringify(filename)} in the training data of ${JSON.stringify(selector)}`);
   if (!isServable(filename)) throw missing();
   const actor = await actorNamed(selector);
   const folder = await realpath(actor.trainingDir).catch(() => undefined);
   const real = await realpath(join(actor.trainingDir, filename)).catch(() => undefined);
-  if (folder === undefined || real === undefined || !real.startsWith(folder + sep) || !isServable(basename(real))) throw missing();
+  // Inside the actor's folder, and inside the data root (the folder itself may be a symlink elsewhere).
+  if (folder === undefined || real === undefined || !real.startsWith(folder + sep) || !isInside(real, rootReal) || !isServable(basename(real))) throw missing();
 
   const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(() => undefined);
   if (handle === undefined) throw missing();

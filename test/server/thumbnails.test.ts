@@ -69,6 +69,21 @@ describe('thumbnails', () => {
     expect((await jpg.arrayBuffer()).byteLength).toBe(50_000);
   });
 
+  it('an actor whose training_data is a symlink out of the data root: none of its files is served, and its document says why', async () => {
+    const root = await tempRoot();
+    const outside = join(await tempRoot(), 'training_data'); // another temp folder: outside this data root
+    await mkdir(outside);
+    await writeFile(join(outside, 'secret.png'), SECRET);
+    await mkdir(join(root, 'data', 'actors', '0003_z'), { recursive: true });
+    await symlink(outside, trainingDir(root, '0003_z'));
+    const server = await serve(root);
+    expectRefused(await rawRequest(server, '/thumbnails/0003/secret.png'), 'a file of a training folder outside the root');
+    const document = await fetch(`${server.url}/api/actors/0003/training-data`);
+    const body = await document.text();
+    expect(body).not.toContain('secret.png');
+    expect(body).toContain('a symlink leading out of the data root');
+  });
+
   it('names with spaces and non-ASCII letters are served when percent-encoded', async () => {
     const root = await tempRoot();
     await addImages(root, '0007_zoë', { 'ein Bild ä.webp': pngImage(1) });
