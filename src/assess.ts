@@ -15,7 +15,7 @@ import { newManifest, ownedFieldsDiffer, sameEntries, sameJson, serializeManifes
 import type { TrainingEntry, TrainingStatistics } from './manifest/schema.js';
 import { readActor, type ActorFacts } from './read-actor.js';
 import { emptyReport, failed, type ActorReport } from './report.js';
-import { urlsNotHeld } from './retire.js';
+import { urlsNotHeld, type LegacyFile } from './retire.js';
 import type { DataRoot } from './root.js';
 import { etagMatches } from './s3/etag.js';
 import { parseS3Url } from './s3-url.js';
@@ -71,10 +71,17 @@ export interface Assessment {
   good: Record<string, boolean>;
   /** The manifest's `training_data_updated`, when it has one. */
   manifestUpdated: string | null;
-  /** The new manifest's bytes, when it differs from the one on disk. */
-  commit?: { path: string; text: string };
-  /** The actor's response.json and the URLs of it no entry holds (retiring needs none). */
-  legacy?: { path: string; urlsNotHeld: string[] };
+  /**
+   * The new manifest's bytes, when it differs from the one on disk; `basis`, the MD5 of the bytes it was
+   * made from (null: there was no manifest), which the file must still hold when it is replaced.
+   */
+  commit?: { path: string; text: string; basis: string | null };
+  /**
+   * The actor's response.json (`path`, for messages), its files as read, the URLs of them no entry holds
+   * (retiring needs none), and `manifest`: the manifest and the MD5 it must have when they are retired (of the
+   * bytes committed, else of those read), so a manifest another program changed meanwhile retires nothing.
+   */
+  legacy?: { path: string; files: LegacyFile[]; urlsNotHeld: string[]; manifest: { path: string; md5: string | null } };
   /**
    * What the sync cache may keep once this run's commit (and retirement of `legacy`) succeeds: the actor is
    * then at rest, assessing it again would change nothing. Only when the task asked to `settle`.
@@ -181,9 +188,13 @@ async function assess(task: AssessTask): Promise<Assessment> {
   }
   if (changed) {
     const base = facts.manifest ?? newManifest(actor.id, actor.name);
-    assessment.commit = { path: actor.manifestPath, text: serializeManifest(withTrainingData(base, entries, statistics, task.now)) };
+    const basis = facts.manifestBytes === null ? null : md5Hex(facts.manifestBytes);
+    assessment.commit = { path: actor.manifestPath, text: serializeManifest(withTrainingData(base, entries, statistics, task.now)), basis };
   }
-  if (facts.legacyUrls !== null) assessment.legacy = { path: facts.responsePath, urlsNotHeld: urlsNotHeld(facts.legacyUrls, entries) };
+  if (facts.legacyUrls !== null) {
+    const manifest = { path: actor.manifestPath, md5: assessment.commit ? md5Hex(assessment.commit.text) : facts.manifestBytes ? md5Hex(facts.manifestBytes) : null };
+    assessment.legacy = { path: facts.responsePath, files: facts.legacyFiles, urlsNotHeld: urlsNotHeld(facts.legacyUrls, entries), manifest };
+  }
   if (task.settle && report.warnings.length === 0 && !(facts.legacyUrls !== null && task.keepLegacy)) {
     assessment.settled = settledEntry(task, facts, local, { entries, statistics, changed, text: assessment.commit?.text });
   }

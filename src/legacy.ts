@@ -42,12 +42,17 @@ export interface PromptImage {
  * @throws {InputError} naming the file: unreadable, not UTF-8, invalid JSON, or a wrong shape.
  */
 export async function readResponseJson(path: string, options: ReadJsonOptions = {}): Promise<string[] | null> {
+  return (await readResponseJsonFile(path, options))?.urls ?? null;
+}
+
+/** {@link readResponseJson}, with the bytes the URLs were parsed from. */
+export async function readResponseJsonFile(path: string, options: ReadJsonOptions = {}): Promise<{ urls: string[]; bytes: Buffer } | null> {
   // Named twice, JSON.parse would keep one list and retiring the file would lose the other.
   const json = await readJsonFile(path, { ...options, uniqueKeys: ['s3_image_urls'] });
   if (json === null) return null;
   const parsed = ResponseJsonSchema.safeParse(json.value);
   if (!parsed.success) throw shapeError(path, parsed.error, json.value);
-  return parsed.data.output.output.s3_image_urls;
+  return { urls: parsed.data.output.output.s3_image_urls, bytes: json.bytes };
 }
 
 /**

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { listImages, type Actor, type LocalImage, type Skipped } from './discover.js';
 import { InputError } from './errors.js';
 import { readJsonFile, shapeError } from './json-file.js';
-import { readPromptMetadataFile, readResponseJson, urlsByFilename, type PromptImage } from './legacy.js';
+import { readPromptMetadataFile, readResponseJsonFile, urlsByFilename, type PromptImage } from './legacy.js';
+import { md5Hex } from './md5/hex.js';
+import { RETIRING_NAME, type LegacyFile } from './retire.js';
 import { ManifestSchema, type TrainingEntry } from './manifest/schema.js';
 import type { DataRoot } from './root.js';
 import { isSafeFilename, parseS3Url } from './s3-url.js';
@@ -21,8 +23,13 @@ export interface ActorFacts {
   manifestReadOnly: boolean;
   previous: TrainingEntry[];
   responsePath: string;
-  /** URLs of `response.json`, or null when the actor has none. */
+  /**
+   * URLs of `response.json` (and of a `response.json.retiring` a stopped run left, retire.ts), or null when
+   * the actor has neither.
+   */
   legacyUrls: string[] | null;
+  /** Those files as read: the one left aside first. Each is deleted only if it still holds these bytes. */
+  legacyFiles: LegacyFile[];
   legacyByFilename: Map<string, string>;
   prompt: Map<string, PromptImage>;
   promptUrls: Map<string, string>;
@@ -36,9 +43,11 @@ export interface ActorFacts {
 export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFacts> {
   const responsePath = join(actor.trainingDir, 'response.json');
   const promptPath = join(actor.trainingDir, 'prompt_metadata.json');
-  const [manifest, legacyUrls, prompt, listing] = await Promise.all([
+  const asidePath = join(actor.trainingDir, RETIRING_NAME);
+  const [manifest, aside, response, prompt, listing] = await Promise.all([
     readManifest(actor.manifestPath, data.rootReal),
-    readResponseJson(responsePath, { rootReal: data.rootReal }),
+    readResponseJsonFile(asidePath, { rootReal: data.rootReal }),
+    readResponseJsonFile(responsePath, { rootReal: data.rootReal }),
     readPromptMetadataFile(promptPath, { rootReal: data.rootReal }),
     listImages(actor, data),
   ]);
@@ -46,6 +55,13 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
   const promptLocations = [...(prompt?.images.values() ?? [])].flatMap((image) => (image.s3_url === undefined ? [] : [image.s3_url]));
   const promptUrls = new Map<string, string>();
   for (const [name, location] of urlsByFilename(promptLocations, promptPath)) promptUrls.set(name, location.url);
+  const legacyFiles: LegacyFile[] = [];
+  let legacyUrls: string[] | null = null;
+  for (const [path, file] of [[asidePath, aside], [responsePath, response]] as const) {
+    if (file === null) continue;
+    legacyFiles.push({ path, md5: md5Hex(file.bytes) });
+    legacyUrls = [...new Set([...(legacyUrls ?? []), ...file.urls])];
+  }
   const legacyByFilename = new Map<string, string>();
   for (const [name, location] of urlsByFilename(legacyUrls ?? [], responsePath)) legacyByFilename.set(name, location.url);
   return {
@@ -56,6 +72,7 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
     previous: manifest?.entries ?? [],
     responsePath,
     legacyUrls,
+    legacyFiles,
     legacyByFilename,
     prompt: prompt?.images ?? new Map(),
     promptBytes: prompt?.bytes ?? null,

@@ -22,6 +22,7 @@ import { commitFile, removeStaleTemps } from './manifest/commit.js';
 import { OWNED_STATISTICS } from './manifest/schema.js';
 import { workerFile } from './pool-protocol.js';
 import { emptyReport, type ActorReport } from './report.js';
+import { RETIRING_NAME } from './retire.js';
 import type { DataRoot } from './root.js';
 
 export type { CacheEntry } from './fingerprint.js';
@@ -92,8 +93,8 @@ export function settledReport(actor: Actor, data: DataRoot, entry: CacheEntry | 
     // which was a tenth of a warm run.
     const dir = actor.trainingDir + sep;
     // Looked up by path, as the full assessment opens them (a folder listing would miss `Response.json` on a
-    // volume that ignores case): any response.json is one to retire.
-    if (lstatSync(`${dir}response.json`, { throwIfNoEntry: false })) return undefined;
+    // volume that ignores case): any response.json is one to retire, as is one a stopped run left aside.
+    if (lstatSync(`${dir}response.json`, { throwIfNoEntry: false }) || lstatSync(dir + RETIRING_NAME, { throwIfNoEntry: false })) return undefined;
     const prompt = readPlainFile(`${dir}prompt_metadata.json`);
     if (prompt === undefined) return undefined;
     const images: Inputs['images'] = [];

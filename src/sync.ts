@@ -3,7 +3,7 @@
  * classify) → commit in this thread (the single writer) → retire legacy → report. Many actors are in
  * flight; a failing actor becomes an error in its report and never stops the others.
  */
-import { realpath } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Assessment, AssessTask, RemoteCheck } from './assess.js';
 import { actorsSharingIds, listActors, selectActors, type Actor } from './discover.js';
@@ -13,9 +13,10 @@ import { acquireRunLock } from './run-lock.js';
 import { commitFile, fsyncDirectoryShared, removeStaleTemps } from './manifest/commit.js';
 import { sameJson } from './manifest/merge.js';
 import { lazyPool } from './lazy-pool.js';
+import { md5Hex } from './md5/hex.js';
 import type { WorkerPool } from './pool.js';
 import { emptyReport, failed, type ActorReport, type LegacyOutcome } from './report.js';
-import { retireResponseJson } from './retire.js';
+import { retireLegacyFile } from './retire.js';
 import { isInside, resolveDataRoot, type DataRoot, type RootOptions } from './root.js';
 import { shardOf, type Shard } from './shard.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
@@ -349,6 +350,13 @@ async function commitActor({ report, commit, legacy, entries }: Assessment, data
   if (commit && !options.dryRun) {
     // A lock taken over by another run means two writers: stop committing rather than race it.
     if (options.lock?.compromised) return failed(report, commit.path, `not written: this run lost its lock (${options.lock.compromised.message}); run again`);
+    // Another program may have written the manifest since the worker read it (the lock binds only this
+    // tool): its changes are not overwritten, and the actor is assessed afresh by the next run.
+    const now = await contentMd5(commit.path);
+    if (now !== commit.basis) {
+      const what = commit.basis === null ? 'appeared' : now === null ? 'was deleted' : 'changed';
+      return failed(report, commit.path, `${what} while this run assessed the actor (another program?); not written, response.json kept; run again`);
+    }
     try {
       await commitFile(commit.path, commit.text);
     } catch (error) {
@@ -366,25 +374,41 @@ async function commitActor({ report, commit, legacy, entries }: Assessment, data
         return report;
       }
     }
-    report.legacy = await settleLegacy(legacy, options);
-    if (report.legacy === 'failed') {
-      const reason = legacy.urlsNotHeld.length > 0
-        ? `not retired: the manifest does not hold ${legacy.urlsNotHeld.length} of its URLs (${legacy.urlsNotHeld[0]}…); kept`
-        : 'could not be deleted; kept (the manifest holds all its URLs)';
-      report.errors.push({ actor: report.name, file: legacy.path, reason });
-    }
+    const settled = await settleLegacy(legacy, options);
+    report.legacy = settled.outcome;
+    if (settled.outcome === 'failed') report.errors.push({ actor: report.name, file: legacy.path, reason: settled.reason });
   }
   return report;
 }
 
-async function settleLegacy(legacy: NonNullable<Assessment['legacy']>, options: EngineOptions): Promise<LegacyOutcome> {
-  if (options.keepLegacy) return 'kept';
-  if (legacy.urlsNotHeld.length > 0) return 'failed';
-  if (options.dryRun) return 'retired';
+/** The MD5 of a file's bytes now; null when there is none. A file that cannot be read has no MD5 anything matches. */
+async function contentMd5(path: string): Promise<string | null> {
   try {
-    await retireResponseJson(legacy.path);
-    return 'retired';
+    return md5Hex(await readFile(path));
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'retired' : 'failed';
+    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? null : `unreadable: ${(error as NodeJS.ErrnoException).code}`;
+  }
+}
+
+async function settleLegacy(legacy: NonNullable<Assessment['legacy']>, options: EngineOptions): Promise<{ outcome: Exclude<LegacyOutcome, 'failed'> } | { outcome: 'failed'; reason: string }> {
+  if (options.keepLegacy) return { outcome: 'kept' };
+  if (legacy.urlsNotHeld.length > 0) {
+    return { outcome: 'failed', reason: `not retired: the manifest does not hold ${legacy.urlsNotHeld.length} of its URLs (${legacy.urlsNotHeld[0]}…); kept` };
+  }
+  if (options.dryRun) return { outcome: 'retired' };
+  // The URLs are held by the manifest this run read or wrote: not by one another program wrote since.
+  if ((await contentMd5(legacy.manifest.path)) !== legacy.manifest.md5) {
+    return { outcome: 'failed', reason: `not retired: ${legacy.manifest.path} changed while this run worked (another program?); kept, run again` };
+  }
+  try {
+    // The one left aside by a stopped run first: retiring response.json moves it to that name.
+    for (const file of legacy.files) {
+      if ((await retireLegacyFile(file)) === 'changed') {
+        return { outcome: 'failed', reason: `not retired: ${file.path} changed while this run worked (it may name new URLs); kept, run again` };
+      }
+    }
+    return { outcome: 'retired' };
+  } catch (error) {
+    return { outcome: 'failed', reason: `could not be deleted (${messageOf(error)}); kept (the manifest holds all its URLs)` };
   }
 }
