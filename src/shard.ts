@@ -21,13 +21,18 @@ export function parseShard(flag: string | undefined, shardCount: number | undefi
     if (!match) throw new UsageError(`--shard ${flag}: expected K/N, e.g. --shard 1/4`);
     return checked(Number(match[1]), Number(match[2]), `--shard ${flag}`);
   }
+  const envCount = env.ACTOR_SYNC_SHARD_COUNT || undefined;
+  if (shardCount === undefined && envCount === undefined) return undefined;
+  const source = shardCount !== undefined ? `--shard-count ${shardCount}` : `ACTOR_SYNC_SHARD_COUNT=${envCount}`;
+  const count = shardCount ?? (/^\d+$/.test(envCount!) ? Number(envCount) : NaN);
+  if (!Number.isInteger(count) || count < 1) throw new UsageError(`${source}: expected a whole number of at least 1`);
   const index = env.JOB_COMPLETION_INDEX;
-  const count = shardCount ?? (env.ACTOR_SYNC_SHARD_COUNT ? Number(env.ACTOR_SYNC_SHARD_COUNT) : undefined);
-  if (count === undefined) return undefined;
-  if (index === undefined || !/^\d+$/.test(index)) {
-    throw new UsageError(`a shard count of ${count} needs JOB_COMPLETION_INDEX (0-based) or --shard K/N`);
+  // Kubernetes counts from 0: the range said is the variable's own, not the 1-based shard's.
+  if (index === undefined) throw new UsageError(`${source} needs JOB_COMPLETION_INDEX (0-based, from 0 to ${count - 1}) or --shard K/N`);
+  if (!/^\d+$/.test(index) || Number(index) >= count) {
+    throw new UsageError(`JOB_COMPLETION_INDEX=${index}: expected a whole number from 0 to ${count - 1} (0-based, with ${source})`);
   }
-  return checked(Number(index) + 1, count, `JOB_COMPLETION_INDEX=${index} with a shard count of ${count}`);
+  return { index: Number(index) + 1, count };
 }
 
 function checked(index: number, count: number, source: string): Shard {

@@ -15,15 +15,13 @@ import type { S3Access, S3Options } from './s3/client.js';
 import { actorIdOf } from './discover.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
 import { runSync, type SyncOptions, type SyncReport } from './sync.js';
-
-/** SPEC §5: where an image with no S3 URL goes when its actor has no other S3 image. */
-const DEFAULT_UPLOAD_URL_TEMPLATE = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/{actor_name}/{filename}';
+import { DEFAULT_UPLOAD_URL_TEMPLATE, fillUploadUrlTemplate } from './upload-url.js';
 
 export interface TransferOptions extends Omit<SyncOptions, 'remote' | 'explain' | 'transfers' | 'lock'> {
   s3: S3Options;
   /** push: also re-upload `out_of_sync` images (the local file wins). */
   repair?: boolean;
-  /** push: `{actor_name}`, `{actor_id}` and `{filename}` are replaced. */
+  /** push: `{actor_name}`, `{actor_id}` and `{filename}` are replaced; the CLI checks it with `uploadUrlTemplateProblem`. */
   uploadUrlTemplate?: string;
 }
 
@@ -75,8 +73,7 @@ function uploadUrl(actor: string, filename: string, entries: TrainingEntry[], te
     const cut = sibling.split(/[?#]/)[0]!;
     return `${cut.slice(0, cut.lastIndexOf('/') + 1)}${encodeURIComponent(filename)}`;
   }
-  const id = actorIdOf(actor);
-  return template.replaceAll('{actor_name}', encodeURIComponent(actor)).replaceAll('{actor_id}', encodeURIComponent(id)).replaceAll('{filename}', encodeURIComponent(filename));
+  return fillUploadUrlTemplate(template, { actorName: actor, actorId: actorIdOf(actor), filename });
 }
 
 type Move = (s3: S3Access, location: S3Location, entry: TrainingEntry, data: { root: string }, trainingDir: string) => Promise<RemoteCheck>;

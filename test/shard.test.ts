@@ -26,8 +26,13 @@ describe('parseShard', () => {
       ['2-4', undefined, {}, /--shard 2-4: expected K\/N/],
       ['0/4', undefined, {}, /--shard 0\/4: the shard must be from 1 to 4/],
       ['5/4', undefined, {}, /from 1 to 4/],
-      [undefined, 4, {}, /needs JOB_COMPLETION_INDEX/],
-      [undefined, 4, { JOB_COMPLETION_INDEX: '4' }, /JOB_COMPLETION_INDEX=4 with a shard count of 4: the shard must be from 1 to 4/],
+      [undefined, 4, {}, /^--shard-count 4 needs JOB_COMPLETION_INDEX \(0-based, from 0 to 3\) or --shard K\/N$/],
+      [undefined, undefined, { ACTOR_SYNC_SHARD_COUNT: '4' }, /^ACTOR_SYNC_SHARD_COUNT=4 needs JOB_COMPLETION_INDEX \(0-based, from 0 to 3\)/],
+      [undefined, 4, { JOB_COMPLETION_INDEX: '4' }, /^JOB_COMPLETION_INDEX=4: expected a whole number from 0 to 3 \(0-based, with --shard-count 4\)$/],
+      [undefined, 2, { JOB_COMPLETION_INDEX: 'abc' }, /^JOB_COMPLETION_INDEX=abc: expected a whole number from 0 to 1 \(0-based, with --shard-count 2\)$/],
+      [undefined, 2, { JOB_COMPLETION_INDEX: '-1' }, /^JOB_COMPLETION_INDEX=-1: expected a whole number from 0 to 1/],
+      [undefined, undefined, { JOB_COMPLETION_INDEX: '0', ACTOR_SYNC_SHARD_COUNT: 'zz' }, /^ACTOR_SYNC_SHARD_COUNT=zz: expected a whole number of at least 1$/],
+      [undefined, undefined, { JOB_COMPLETION_INDEX: '0', ACTOR_SYNC_SHARD_COUNT: '0' }, /^ACTOR_SYNC_SHARD_COUNT=0: expected a whole number of at least 1$/],
     ] as const) {
       expect(() => parseShard(flag, count, env)).toThrow(UsageError);
       expect(() => parseShard(flag, count, env)).toThrow(message);
@@ -112,5 +117,18 @@ describe('sharded runs', () => {
     const r = await run(['sync', '--root', root, '--shard', '3/2']);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('actor-sync: --shard 3/2: the shard must be from 1 to 2\n');
+  });
+
+  it('a bad JOB_COMPLETION_INDEX or ACTOR_SYNC_SHARD_COUNT is a usage error (exit 2) naming the variable, its value and its range', async () => {
+    const root = await tempRoot();
+    for (const [args, env, message] of [
+      [['--shard-count', '2'], { JOB_COMPLETION_INDEX: 'abc' }, 'JOB_COMPLETION_INDEX=abc: expected a whole number from 0 to 1 (0-based, with --shard-count 2)'],
+      [[], { JOB_COMPLETION_INDEX: '0', ACTOR_SYNC_SHARD_COUNT: 'zz' }, 'ACTOR_SYNC_SHARD_COUNT=zz: expected a whole number of at least 1'],
+      [['--shard-count', '3'], { JOB_COMPLETION_INDEX: '3' }, 'JOB_COMPLETION_INDEX=3: expected a whole number from 0 to 2 (0-based, with --shard-count 3)'],
+    ] as const) {
+      const r = await run(['sync', '--root', root, ...args], env);
+      expect(r.code, message).toBe(2);
+      expect(r.stderr).toBe(`actor-sync: ${message}\n`);
+    }
   });
 });

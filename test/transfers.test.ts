@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TransferSummarySchema } from '../src/summary.js';
 import { startS3Server, testS3 } from './helpers/s3.js';
-import { manifestPath, md5, readJson, SEED_NAME, SEED_URLS, seedActor0000, tempRoot, trainingDir } from './helpers/root.js';
+import { addImages, manifestPath, md5, readJson, SEED_NAME, SEED_URLS, seedActor0000, tempRoot, trainingDir } from './helpers/root.js';
 import { run } from './helpers/s3-cli.js';
 
 const BUCKET = 'story-boards-assets';
@@ -64,6 +64,35 @@ describe('push, pull, push --repair', () => {
       expect(md5(bytes)).toBe(md5(readFileSync(join(dir, entry.filename))));
     }
     expect(existsSync(seed.response)).toBe(false);
+  });
+});
+
+describe('push --upload-url-template', () => {
+  it('a template that is not an S3 URL with {filename} as the last segment of its key is a usage error (exit 2) naming the flag and the value; nothing is planned', async () => {
+    const root = await tempRoot();
+    await addImages(root, '0001_new', { '0001_new_0.png': 10 });
+    for (const [template, reason] of [
+      ['not a url', /it has no \{filename\}/],
+      ['https://story-boards-assets.s3.us-west-1.amazonaws.com/training_data/{actor_name}/', /it has no \{filename\}/],
+      ['ftp://host/{filename}', /URL "ftp:\/\/host\/0000_sample_0\.jpg" has an unsupported scheme "ftp:"/],
+      ['not a url/{filename}', /URL "not a url\/0000_sample_0\.jpg" is not a URL/],
+      ['https://b.s3.amazonaws.com/{filename}/x.jpg', /names the object "x\.jpg": \{filename\} must be the last segment of the key/],
+    ] as const) {
+      const r = await run(['push', '--root', root, '--dry-run', '--upload-url-template', template]);
+      expect(r.code, template).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(/^[^\n]*\n$/);
+      expect(r.stderr).toContain(`--upload-url-template <url>' argument '${template}' is invalid`);
+      expect(r.stderr).toMatch(reason);
+    }
+  });
+
+  it('a valid template places an actor without S3 images, placeholders filled in', async () => {
+    const root = await tempRoot();
+    await addImages(root, '0001_new', { '0001_new_0.png': 10 });
+    const r = await run(['push', '--root', root, '--dry-run', '--json', '--upload-url-template', 's3://assets/actors/{actor_id}/{actor_name}/{filename}']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(TransferSummarySchema.parse(JSON.parse(r.stdout)).transfers.map((t) => t.url)).toEqual(['s3://assets/actors/0001/0001_new/0001_new_0.png']);
   });
 });
 

@@ -1,5 +1,6 @@
 /** `actor-sync push` and `actor-sync pull`: S3 transfers, then manifests committed. */
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { uploadUrlTemplateProblem } from '../upload-url.js';
 import { addCommonOptions, addS3Options, exitCodeOf, report, s3OptionsOf, type CommandContext, type CommonFlags, type S3Flags } from './common.js';
 import { poolFor } from './early-pool.js';
 
@@ -56,9 +57,16 @@ function define(kind: 'push' | 'pull', description: string, run: (flags: Transfe
   if (kind === 'push') {
     command
       .option('--repair', 're-upload out_of_sync images (the local file wins)')
-      .option('--upload-url-template <url>', 'where an image goes when its actor has no S3 image yet ({actor_name}, {actor_id}, {filename})');
+      .option('--upload-url-template <url>', 'where an image goes when its actor has no S3 image yet ({actor_name}, {actor_id}, {filename})', uploadUrlTemplate);
   }
   return command.action(run);
+}
+
+// Checked while the flags are parsed: a bad template would otherwise plan every upload, then fail each one.
+function uploadUrlTemplate(value: string): string {
+  const problem = uploadUrlTemplateProblem(value);
+  if (problem) throw new InvalidArgumentError(problem);
+  return value;
 }
 
 export const definePush = (run: (flags: TransferFlags) => Promise<void>) => define('push', 'upload local_only images (--repair: also out_of_sync), then commit manifests', run);

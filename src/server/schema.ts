@@ -15,7 +15,7 @@ export const TrainingImageSchema = z.strictObject({
   filename: z.string().min(1),
   s3_url: z.string().nullable(),
   local_exists: z.boolean(),
-  /** Absolute path of the local file, or null when there is none. */
+  /** The local file relative to the data root, as the manifest's `local_path` (`data/actors/…`); null when there is none. */
   local_path: z.string().nullable(),
   /** MD5 of the local file as it is now (rehashed when its size, mtime or inode changed). */
   md5_hash: md5.nullable(),

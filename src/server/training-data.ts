@@ -2,7 +2,6 @@
  * Pure: one actor's assessment (the function `sync` runs, see `assess.ts`) → the API's answer. No I/O;
  * the statuses are the assessment's own, so the API and `sync` can never disagree.
  */
-import { join } from 'node:path';
 import type { Assessment } from '../assess.js';
 import type { Actor } from '../discover.js';
 import { StatusSchema } from '../manifest/schema.js';
@@ -24,7 +23,8 @@ export function trainingDataOf(actor: Actor, assessment: Assessment, baseImagePa
       filename: entry.filename,
       s3_url: entry.s3_url ?? null,
       local_exists: local,
-      local_path: local ? join(actor.trainingDir, entry.filename) : null,
+      // The manifest's own value (SPEC §3), relative to the data root: never a host path.
+      local_path: local ? entry.local_path! : null,
       md5_hash: entry.md5_hash ?? null,
       size_mb: entry.size_mb ?? null,
       modified_date: entry.modified_date ?? null,

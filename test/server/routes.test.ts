@@ -3,7 +3,7 @@
  * errors: 404 unknown actor or route, 400 malformed id, 405 other methods, 409 an id two folders share,
  * 421 a foreign Host on a loopback server; JSON everywhere, never a stack trace.
  */
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ActorListSchema, ErrorBodySchema, HealthSchema } from '../../src/server/schema.js';
@@ -51,11 +51,15 @@ describe('GET /api/actors', () => {
 });
 
 describe('GET /healthz and the page', () => {
-  it('/healthz answers ok', async () => {
+  it("/healthz answers ok, the body the README's route table documents", async () => {
+    const readme = await readFile(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const documented = /^\| `GET \/healthz` \| `(.*)` \|$/m.exec(readme)?.[1];
+    expect(documented, 'the README has no GET /healthz row').toBeDefined();
     const server = await serve(await tempRoot());
     const { status, body } = await getJson(`${server.url}/healthz`);
     expect(status).toBe(200);
     expect(HealthSchema.parse(body)).toEqual({ status: 'ok' });
+    expect(body).toEqual(JSON.parse(documented!));
   });
 
   it('/ is HTML under a Content-Security-Policy that allows no inline script; its script and style are served beside it', async () => {

@@ -1,7 +1,7 @@
 /**
  * `GET /api/actors/:actorId/training-data` (SPEC §6) on a real server with a real HTTP client: the seed's
  * actor 0000 by every id form, real-time status without a `sync` (edited, new, deleted, replaced files),
- * `good`, `base_image_path`, absolute local paths, and a server that writes nothing.
+ * `good`, `base_image_path`, local paths relative to the root (as in the manifest), and a server that writes nothing.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TrainingDataSchema, type TrainingData } from '../../src/server/schema.js';
 import { runSync } from '../../src/sync.js';
-import { manifestPath, md5, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest } from '../helpers/root.js';
+import { manifestPath, md5, readJson, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest } from '../helpers/root.js';
 import { getJson, serve, trainingDataPath } from '../helpers/server.js';
 
 const name = (n: number, ext = 'png') => `${SEED_NAME}_${n}.${ext}`;
@@ -55,9 +55,9 @@ describe('the seed case: actor 0000', () => {
       expect(data.training_images.filter((i) => i.status === 'local_only').map((i) => i.filename)).toEqual([name(0), name(1), name(2), name(3), name(4, 'jpg')]);
       expect(new Set(data.training_images.flatMap((i) => (i.s3_url ? [i.s3_url] : [])))).toEqual(new Set(SEED_URLS));
       for (const i of data.training_images) {
-        expect(i).toMatchObject({ local_exists: true, tracked: false, good: false, md5_hash: seed.hashes[i.filename], local_path: join(trainingDir(root, SEED_NAME), i.filename) });
+        expect(i).toMatchObject({ local_exists: true, tracked: false, good: false, md5_hash: seed.hashes[i.filename], local_path: `data/actors/${SEED_NAME}/training_data/${i.filename}` });
         expect(i.size_mb).toBe(0.05);
-        expect(new Date(i.modified_date!).getTime()).toBe(Number((await stat(i.local_path!, { bigint: true })).mtimeNs / 1_000_000n));
+        expect(new Date(i.modified_date!).getTime()).toBe(Number((await stat(join(root, i.local_path!), { bigint: true })).mtimeNs / 1_000_000n));
       }
     }
     expect(answers[1]).toEqual(answers[0]);
@@ -74,6 +74,8 @@ describe('the seed case: actor 0000', () => {
     const data = await trainingData(server.url);
     expect(data).toMatchObject({ total_count: 17, synced_count: 12, local_only_count: 5, untracked_count: 0, manifest_updated: '2025-10-17T16:30:00.000Z' });
     expect(data.training_images.every((i) => i.tracked)).toBe(true);
+    const manifest = await readJson(manifestPath(root, '0000'));
+    expect(data.training_images.map((i) => i.local_path)).toEqual(manifest.training_data.map((e: { local_path: string }) => e.local_path));
   });
 });
 
