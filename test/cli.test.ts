@@ -1,12 +1,13 @@
 /** The real CLI as a process: exit codes, stdout/stderr discipline, --json, check. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateDataRoot } from '../src/demo/generate.js';
+import { shardOf } from '../src/shard.js';
 import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/summary.js';
 import { startCli } from './helpers/cli.js';
-import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
+import { addImages, manifestPath, SEED_NAME, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
 
@@ -53,6 +54,51 @@ describe('usage errors exit 2 with one clear line and no stack', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(flag);
     }
+  });
+});
+
+describe('an actor selector that matches no actor folder', () => {
+  it('is a usage error in every command that takes one: exit 2, one line naming it, nothing written, no lock left', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const manifests = join(root, 'data', 'actor_manifests');
+    const before = await snapshot(root);
+    const names = readdirSync(manifests);
+    for (const [typo, args] of [
+      ['0009', ['check', '--actor', '0009', '--require-synced']],
+      ['nosuch', ['check', '--actor', '0', '--actor', 'nosuch']], // one that matches does not excuse one that does not
+      ['nosuch', ['sync', '--actor', 'nosuch']],
+      ['nosuch', ['status', 'nosuch']],
+      ['nosuch', ['status', '--actor', 'nosuch', '--json']],
+      ['nosuch', ['push', '--actor', 'nosuch']],
+      ['nosuch', ['pull', '--actor', 'nosuch', '--dry-run']],
+      ['nosuch', ['restore-legacy', 'nosuch', '--force']],
+      ['0001', ['restore-legacy', '--actor', '0001']],
+    ] as const) {
+      const r = cli([...args, '--root', root]);
+      expect(r.stderr, args.join(' ')).toBe(`actor-sync: no actor matches "${typo}" (in ${join(root, 'data', 'actors')})\n`);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout, args.join(' ')).toBe('');
+    }
+    expect(await snapshot(root)).toEqual(before);
+    expect(readdirSync(manifests)).toEqual(names); // no lock left behind
+  });
+
+  it('is no error with --shard when the actor exists but another shard owns it', async () => {
+    const root = await tempRoot();
+    const seed = await seedActor0000(root);
+    const owner = shardOf('0000', 2);
+    const other = 3 - owner;
+    const manifestBefore = readFileSync(seed.manifest, 'utf8');
+    const elsewhere = cli(['status', '0', '--root', root, '--shard', `${other}/2`, '--json']);
+    expect(elsewhere.code, elsewhere.stderr).toBe(0);
+    expect(StatusSummarySchema.parse(JSON.parse(elsewhere.stdout)).per_actor).toEqual([]);
+    const sync = cli(['sync', '--actor', SEED_NAME, '--root', root, '--shard', `${other}/2`]);
+    expect(sync.code, sync.stderr).toBe(0);
+    expect(readFileSync(seed.manifest, 'utf8')).toBe(manifestBefore); // not this shard's to write
+    const owned = cli(['status', '0', '--root', root, '--shard', `${owner}/2`, '--json']);
+    expect(owned.code).toBe(0);
+    expect(StatusSummarySchema.parse(JSON.parse(owned.stdout)).per_actor.map((a) => a.name)).toEqual([SEED_NAME]);
   });
 });
 
