@@ -213,6 +213,39 @@ describe('status', () => {
   });
 });
 
+describe('--quiet', () => {
+  it('drops progress, warnings and the summary, never the results: the status table, the differences, the transfers', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    mkdirSync(join(trainingDir(root, SEED_NAME), 'folder.jpg')); // a warning: not a regular file
+    const bad = await writeManifest(root, '0001', [1, 2]); // an error
+    await addImages(root, '0001_listy', { 'a.png': 10 });
+    const error = `error: 0001_listy: ${bad}: the top level is not an object (got list); left unchanged\n`;
+    const loud = cli(['status', '--root', root]);
+    expect(loud.stderr).toMatch(/^warning: .*folder\.jpg: not a regular file; skipped$/m);
+
+    const status = cli(['status', '--root', root, '--quiet']);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toBe(error);
+    expect(status.stdout).toMatch(new RegExp(`^actor\\s+images\\s+synced.*\\n${SEED_NAME}\\s+17\\s+12\\s+5\\s+0\\s+0\\s+0\\n0001_listy \\(failed\\).*\\n$`));
+
+    const check = cli(['check', '--root', root, '--quiet']);
+    expect(check.code).toBe(1);
+    expect(check.stderr).toBe(error);
+    expect(check.stdout).toContain(`${SEED_NAME} / ${join(trainingDir(root, SEED_NAME), 'response.json')} / legacy file not yet retired\n`);
+    expect(check.stdout.split('\n').filter(Boolean).every((line) => line.startsWith(`${SEED_NAME} / `))).toBe(true); // no verdict, no summary
+
+    const push = cli(['push', '--root', root, '--quiet', '--dry-run']);
+    expect(push.stderr).toBe(error);
+    const lines = push.stdout.split('\n').filter(Boolean);
+    // The seed's five local_only images, and nothing else.
+    expect(lines.map((line) => /^would upload: \S+ \/ (\S+) → https:\/\//.exec(line)?.[1])).toEqual([0, 1, 2, 3].map((i) => `${SEED_NAME}_${i}.png`).concat(`${SEED_NAME}_4.jpg`));
+
+    const json = cli(['check', '--root', root, '--quiet', '--json']);
+    expect(CheckSummarySchema.parse(JSON.parse(json.stdout)).differences.length).toBeGreaterThan(0);
+  });
+});
+
 describe('a stdout that cannot be written', () => {
   it('a reader that went away (`| head -1`) ends nothing: the run finishes with its own exit code, quietly', async () => {
     const root = await tempRoot();

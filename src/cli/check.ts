@@ -24,7 +24,7 @@ export async function checkCommand(flags: CheckFlags, context: CommandContext): 
   const summary = CheckSummarySchema.parse({ ...base, ok: differences.length === 0 && base.errors.length === 0, differences });
   const lines = differences.map((d) => `${d.actor} / ${d.file || '-'} / ${d.what}\n`).join('');
   const verdict = summary.ok ? 'check: in sync\n' : `check: ${differences.length} differences, ${base.errors.length} errors\n`;
-  await report(context, flags, summary, lines + verdict);
+  await report(context, flags, summary, lines, verdict);
   return exitCodeOf(summary, differences.length > 0);
 }
 
