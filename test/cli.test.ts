@@ -7,7 +7,7 @@ import { generateDataRoot } from '../src/demo/generate.js';
 import { shardOf } from '../src/shard.js';
 import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/summary.js';
 import { startCli } from './helpers/cli.js';
-import { addImages, manifestPath, SEED_NAME, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
+import { addImages, manifestPath, SEED_BASE, SEED_NAME, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
 
@@ -186,13 +186,25 @@ describe('check', () => {
     expect(r.code).toBe(0);
   });
 
-  it('--require-synced fails while any image is not synced', async () => {
+  it('--require-synced fails while any image is not synced, naming each one: actor / file / status', async () => {
     const root = await tempRoot();
     await seedActor0000(root);
-    cli(['sync', '--root', root]);
+    await addImages(root, '0002_synced', { 'a.png': 10 });
+    await writeResponseJson(root, '0002_synced', [`${SEED_BASE}/0002_synced/a.png`]); // taken as synced (the legacy rule)
+    expect(cli(['sync', '--root', root]).code).toBe(0);
+    const notSynced = [0, 1, 2, 3].map((i) => `${SEED_NAME}_${i}.png`).concat(`${SEED_NAME}_4.jpg`);
     const r = cli(['check', '--root', root, '--require-synced']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`${SEED_NAME} / - / 5 of 17 images not synced (--require-synced)`);
+    expect(r.stdout).toContain(notSynced.map((file) => `${SEED_NAME} / ${file} / local_only (--require-synced)\n`).join(''));
+    expect(r.stdout).not.toContain(' / - / ');
+    expect(r.stdout).toMatch(/^check: 5 differences, 0 errors$/m);
+    const json = CheckSummarySchema.parse(JSON.parse(cli(['check', '--root', root, '--require-synced', '--json']).stdout));
+    expect(json.ok).toBe(false);
+    expect(json.differences).toEqual(notSynced.map((file) => ({ actor: SEED_NAME, file, what: 'local_only (--require-synced)' })));
+    // Every image synced: nothing to list, exit 0.
+    const synced = cli(['check', '--root', root, '--require-synced', '--actor', '0002']);
+    expect(synced.code, synced.stdout).toBe(0);
+    expect(synced.stdout).toMatch(/^check: in sync$/m);
   });
 });
 
