@@ -6,7 +6,7 @@
 import { lstatSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { InputError } from './errors.js';
+import { InputError, UsageError } from './errors.js';
 import { isInside, type DataRoot } from './root.js';
 
 export interface Actor {
@@ -60,6 +60,17 @@ export function actorIdOf(name: string): string {
 /** The actors any of `selectors` names; all of them when there is none. */
 export function selectActors(actors: Actor[], selectors: readonly string[] | undefined): Actor[] {
   return selectors?.length ? actors.filter((actor) => selectors.some((selector) => selects(actor, selector))) : actors;
+}
+
+/**
+ * `selectActors` for the selectors a user gave (`--actor`, ACTOR…).
+ * @throws {UsageError} naming the first selector that matches no actor folder: a typo must fail a CI job,
+ * not pass it as "0 actors". A shard that does not own a matched actor is no such error.
+ */
+export function selectNamedActors(actors: Actor[], selectors: readonly string[] | undefined, actorsDir: string): Actor[] {
+  const unmatched = selectors?.find((selector) => !actors.some((actor) => selects(actor, selector)));
+  if (unmatched !== undefined) throw new UsageError(`no actor matches ${JSON.stringify(unmatched)} (in ${actorsDir})`);
+  return selectActors(actors, selectors);
 }
 
 /** True when `selector` (`0`, `0000` or the full name) names this actor. */

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { listActors, selectActors } from './discover.js';
+import { listActors, selectNamedActors } from './discover.js';
 import { InputError, messageOf, type ActorFailure } from './errors.js';
 import { acquireRunLock } from './run-lock.js';
 import { commitFile } from './manifest/commit.js';
@@ -39,7 +39,7 @@ export async function restoreLegacy(options: RestoreOptions): Promise<RestoreRep
   const lock = dryRun ? undefined : await acquireRunLock(data.manifestsDir, undefined, { wait: options.wait ?? false });
   try {
     const { actors } = await listActors(data);
-    const selected = selectActors(actors, options.actors);
+    const selected = selectNamedActors(actors, options.actors, data.actorsDir);
     const report: RestoreReport = { dryRun, actors: [], errors: [] };
     for (const actor of selected) {
       const file = join(actor.trainingDir, 'response.json');

@@ -6,7 +6,7 @@
 import { readFile, realpath } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Assessment, AssessTask, RemoteCheck } from './assess.js';
-import { actorsSharingIds, listActors, selectActors, type Actor } from './discover.js';
+import { actorsSharingIds, listActors, selectActors, selectNamedActors, type Actor } from './discover.js';
 import { messageOf, type ActorFailure } from './errors.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
@@ -131,7 +131,10 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       const { actors, skipped } = await listing;
       const warnings: ActorFailure[] = skipped.map((s) => ({ actor: '', file: s.file, reason: s.reason }));
       const { shard } = options;
-      const selected = selectActors(actors, options.actors).filter((actor) => !shard || shardOf(actor.id, shard.count) === shard.index);
+      // push and pull's second pass names the actors their transfers touched: one renamed since must not stop
+      // the others' transfers being recorded.
+      const named = options.transfers ? selectActors(actors, options.actors) : selectNamedActors(actors, options.actors, data.actorsDir);
+      const selected = named.filter((actor) => !shard || shardOf(actor.id, shard.count) === shard.index);
       if (!dryRun) {
         // Another shard's temp file may be a commit in flight, not a leftover: clean only this shard's.
         const ours = new Set(selected.map((actor) => `${actor.id}_manifest.json`));

@@ -1,12 +1,13 @@
 /** The real CLI as a process: exit codes, stdout/stderr discipline, --json, check. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateDataRoot } from '../src/demo/generate.js';
+import { shardOf } from '../src/shard.js';
 import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/summary.js';
 import { startCli } from './helpers/cli.js';
-import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
+import { addImages, manifestPath, SEED_BASE, SEED_NAME, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
 
@@ -53,6 +54,51 @@ describe('usage errors exit 2 with one clear line and no stack', () => {
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(flag);
     }
+  });
+});
+
+describe('an actor selector that matches no actor folder', () => {
+  it('is a usage error in every command that takes one: exit 2, one line naming it, nothing written, no lock left', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const manifests = join(root, 'data', 'actor_manifests');
+    const before = await snapshot(root);
+    const names = readdirSync(manifests);
+    for (const [typo, args] of [
+      ['0009', ['check', '--actor', '0009', '--require-synced']],
+      ['nosuch', ['check', '--actor', '0', '--actor', 'nosuch']], // one that matches does not excuse one that does not
+      ['nosuch', ['sync', '--actor', 'nosuch']],
+      ['nosuch', ['status', 'nosuch']],
+      ['nosuch', ['status', '--actor', 'nosuch', '--json']],
+      ['nosuch', ['push', '--actor', 'nosuch']],
+      ['nosuch', ['pull', '--actor', 'nosuch', '--dry-run']],
+      ['nosuch', ['restore-legacy', 'nosuch', '--force']],
+      ['0001', ['restore-legacy', '--actor', '0001']],
+    ] as const) {
+      const r = cli([...args, '--root', root]);
+      expect(r.stderr, args.join(' ')).toBe(`actor-sync: no actor matches "${typo}" (in ${join(root, 'data', 'actors')})\n`);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stdout, args.join(' ')).toBe('');
+    }
+    expect(await snapshot(root)).toEqual(before);
+    expect(readdirSync(manifests)).toEqual(names); // no lock left behind
+  });
+
+  it('is no error with --shard when the actor exists but another shard owns it', async () => {
+    const root = await tempRoot();
+    const seed = await seedActor0000(root);
+    const owner = shardOf('0000', 2);
+    const other = 3 - owner;
+    const manifestBefore = readFileSync(seed.manifest, 'utf8');
+    const elsewhere = cli(['status', '0', '--root', root, '--shard', `${other}/2`, '--json']);
+    expect(elsewhere.code, elsewhere.stderr).toBe(0);
+    expect(StatusSummarySchema.parse(JSON.parse(elsewhere.stdout)).per_actor).toEqual([]);
+    const sync = cli(['sync', '--actor', SEED_NAME, '--root', root, '--shard', `${other}/2`]);
+    expect(sync.code, sync.stderr).toBe(0);
+    expect(readFileSync(seed.manifest, 'utf8')).toBe(manifestBefore); // not this shard's to write
+    const owned = cli(['status', '0', '--root', root, '--shard', `${owner}/2`, '--json']);
+    expect(owned.code).toBe(0);
+    expect(StatusSummarySchema.parse(JSON.parse(owned.stdout)).per_actor.map((a) => a.name)).toEqual([SEED_NAME]);
   });
 });
 
@@ -157,13 +203,25 @@ describe('check', () => {
     expect(r.code).toBe(0);
   });
 
-  it('--require-synced fails while any image is not synced', async () => {
+  it('--require-synced fails while any image is not synced, naming each one: actor / file / status', async () => {
     const root = await tempRoot();
     await seedActor0000(root);
-    cli(['sync', '--root', root]);
+    await addImages(root, '0002_synced', { 'a.png': 10 });
+    await writeResponseJson(root, '0002_synced', [`${SEED_BASE}/0002_synced/a.png`]); // taken as synced (the legacy rule)
+    expect(cli(['sync', '--root', root]).code).toBe(0);
+    const notSynced = [0, 1, 2, 3].map((i) => `${SEED_NAME}_${i}.png`).concat(`${SEED_NAME}_4.jpg`);
     const r = cli(['check', '--root', root, '--require-synced']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(`${SEED_NAME} / - / 5 of 17 images not synced (--require-synced)`);
+    expect(r.stdout).toContain(notSynced.map((file) => `${SEED_NAME} / ${file} / local_only (--require-synced)\n`).join(''));
+    expect(r.stdout).not.toContain(' / - / ');
+    expect(r.stdout).toMatch(/^check: 5 differences, 0 errors$/m);
+    const json = CheckSummarySchema.parse(JSON.parse(cli(['check', '--root', root, '--require-synced', '--json']).stdout));
+    expect(json.ok).toBe(false);
+    expect(json.differences).toEqual(notSynced.map((file) => ({ actor: SEED_NAME, file, what: 'local_only (--require-synced)' })));
+    // Every image synced: nothing to list, exit 0.
+    const synced = cli(['check', '--root', root, '--require-synced', '--actor', '0002']);
+    expect(synced.code, synced.stdout).toBe(0);
+    expect(synced.stdout).toMatch(/^check: in sync$/m);
   });
 });
 
@@ -181,6 +239,39 @@ describe('status', () => {
     const text = cli(['status', '--root', root]);
     expect(text.stdout).toMatch(new RegExp(`^${SEED_NAME}\\s+17\\s+12\\s+5\\s+0\\s+0\\s+0$`, 'm'));
     expect(readFileSync(manifestPath(root, '0000'), 'utf8')).not.toContain('training_data');
+  });
+});
+
+describe('--quiet', () => {
+  it('drops progress, warnings and the summary, never the results: the status table, the differences, the transfers', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    mkdirSync(join(trainingDir(root, SEED_NAME), 'folder.jpg')); // a warning: not a regular file
+    const bad = await writeManifest(root, '0001', [1, 2]); // an error
+    await addImages(root, '0001_listy', { 'a.png': 10 });
+    const error = `error: 0001_listy: ${bad}: the top level is not an object (got list); left unchanged\n`;
+    const loud = cli(['status', '--root', root]);
+    expect(loud.stderr).toMatch(/^warning: .*folder\.jpg: not a regular file; skipped$/m);
+
+    const status = cli(['status', '--root', root, '--quiet']);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toBe(error);
+    expect(status.stdout).toMatch(new RegExp(`^actor\\s+images\\s+synced.*\\n${SEED_NAME}\\s+17\\s+12\\s+5\\s+0\\s+0\\s+0\\n0001_listy \\(failed\\).*\\n$`));
+
+    const check = cli(['check', '--root', root, '--quiet']);
+    expect(check.code).toBe(1);
+    expect(check.stderr).toBe(error);
+    expect(check.stdout).toContain(`${SEED_NAME} / ${join(trainingDir(root, SEED_NAME), 'response.json')} / legacy file not yet retired\n`);
+    expect(check.stdout.split('\n').filter(Boolean).every((line) => line.startsWith(`${SEED_NAME} / `))).toBe(true); // no verdict, no summary
+
+    const push = cli(['push', '--root', root, '--quiet', '--dry-run']);
+    expect(push.stderr).toBe(error);
+    const lines = push.stdout.split('\n').filter(Boolean);
+    // The seed's five local_only images, and nothing else.
+    expect(lines.map((line) => /^would upload: \S+ \/ (\S+) → https:\/\//.exec(line)?.[1])).toEqual([0, 1, 2, 3].map((i) => `${SEED_NAME}_${i}.png`).concat(`${SEED_NAME}_4.jpg`));
+
+    const json = cli(['check', '--root', root, '--quiet', '--json']);
+    expect(CheckSummarySchema.parse(JSON.parse(json.stdout)).differences.length).toBeGreaterThan(0);
   });
 });
 

@@ -317,7 +317,7 @@ describe('the cache file', () => {
     const counts = (stdout: string) => ({ totals: JSON.parse(stdout).totals, perActor: JSON.parse(stdout).per_actor });
     expect(counts(status.stdout)).toEqual(counts(withoutCache.stdout));
     expect(counts(status.stdout).perActor).toHaveLength(2);
-    // --require-synced judges the statuses it settles as it judges those it assesses (the seed's local_only images fail it).
+    // --require-synced answers as without a cache (it assesses every actor to name each image; the seed's local_only images fail it).
     const required = await runCli(['check', '--root', root, '--workers', '2', '--require-synced', '--json'], { XDG_CACHE_HOME: home });
     const requiredWithoutCache = await runCli(['check', '--root', root, '--workers', '2', '--require-synced', '--json'], { XDG_CACHE_HOME: join(await tempRoot(), 'none') });
     expect(required.code).toBe(1);

@@ -8,23 +8,18 @@ export interface CheckFlags extends CommonFlags, S3Flags {
 }
 
 export async function checkCommand(flags: CheckFlags, context: CommandContext): Promise<number> {
-  const { result, summaries } = await runEngine(flags, 'check', context, { dryRun: true, keepLegacy: flags.keepLegacy });
+  // --require-synced names each image, so it needs every actor's entries: none is settled from the sync cache.
+  const { result, summaries } = await runEngine(flags, 'check', context, { dryRun: true, keepLegacy: flags.keepLegacy, explain: flags.requireSynced });
   const { CheckSummarySchema, summarize } = summaries;
-  const differences = result.actors.flatMap((a) => a.differences);
-  if (flags.requireSynced) {
-    // Only what `sync` leaves behind counts: the entries as they would be after it.
-    for (const actor of result.actors) {
-      const s = actor.statistics;
-      if (s && s.training_synced_count !== s.training_images_count) {
-        differences.push({ actor: actor.name, file: '', what: `${s.training_images_count - s.training_synced_count} of ${s.training_images_count} images not synced (--require-synced)` });
-      }
-    }
-  }
+  // Only what `sync` leaves behind counts: the entries as they would be after it.
+  const notSynced = (actor: (typeof result.actors)[number]) =>
+    (flags.requireSynced ? (actor.entries ?? []) : []).filter((e) => e.status !== 'synced').map((e) => ({ actor: actor.name, file: e.filename, what: `${e.status} (--require-synced)` }));
+  const differences = result.actors.flatMap((a) => [...a.differences, ...notSynced(a)]);
   const base = summarize('check', result);
   const summary = CheckSummarySchema.parse({ ...base, ok: differences.length === 0 && base.errors.length === 0, differences });
   const lines = differences.map((d) => `${d.actor} / ${d.file || '-'} / ${d.what}\n`).join('');
   const verdict = summary.ok ? 'check: in sync\n' : `check: ${differences.length} differences, ${base.errors.length} errors\n`;
-  await report(context, flags, summary, lines + verdict);
+  await report(context, flags, summary, lines, verdict);
   return exitCodeOf(summary, differences.length > 0);
 }
 

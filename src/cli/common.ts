@@ -49,7 +49,7 @@ export function addCommonOptions(command: Command): Command {
   return addRootOptions(command)
     .option('--actor <id-or-name>', 'only this actor: 0, 0000 or the full name (repeatable)', collect, [])
     .option('--json', 'print one JSON document on stdout')
-    .option('--quiet', 'no progress and no warnings; errors only')
+    .option('--quiet', 'no progress, no warnings, no summary: results and errors only')
     .option('--workers <n>', 'worker threads (default: available parallelism)', threadCount)
     .option('--shard <k/n>', 'only the actors of shard K of N (1-based; stable across runs)')
     .option('--shard-count <n>', 'with JOB_COMPLETION_INDEX (0-based, a Kubernetes Indexed Job): the number of shards', positiveInteger);
@@ -127,13 +127,17 @@ export async function runEngine(
   }
 }
 
-/** Writes the result: the summary as one JSON document, or as text (after `text`) plus problems on stderr. */
-export async function report(context: CommandContext, flags: CommonFlags, summary: SyncSummary, text?: string): Promise<void> {
+/**
+ * Writes the result: the summary as one JSON document, or as text: the command's `results` (status's table,
+ * check's differences, the transfers), then its `verdict` line and the summary; problems on stderr.
+ * `--quiet` drops warnings, the verdict and the summary, never the results.
+ */
+export async function report(context: CommandContext, flags: CommonFlags, summary: SyncSummary, results = '', verdict = ''): Promise<void> {
   const { formatProblems, formatSummary } = await import('../summary.js');
   context.stderr.write(formatProblems('error', summary.errors));
   if (!flags.quiet) context.stderr.write(formatProblems('warning', summary.warnings));
   if (flags.json) context.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-  else if (!flags.quiet) context.stdout.write((text ?? '') + formatSummary(summary));
+  else context.stdout.write(results + (flags.quiet ? '' : verdict + formatSummary(summary)));
 }
 
 /** Exit code of a finished run: 1 when something is wrong (SPEC §4). */

@@ -43,8 +43,8 @@ export async function transferCommand(kind: 'push' | 'pull', flags: TransferFlag
   const verb = kind === 'push' ? 'upload' : 'download';
   const failed = result.transfers.filter((t) => t.error).length;
   const lines = result.transfers.map((t) => `${flags.dryRun ? `would ${verb}` : t.error ? 'failed' : `${verb}ed`}: ${t.actor} / ${t.filename} ${kind === 'push' ? '→' : '←'} ${t.url}\n`).join('');
-  const text = `${flags.quiet ? '' : lines}${kind}: ${result.transfers.length - failed} ${verb}s${flags.dryRun ? ' planned' : ''}, ${failed} failed\n`;
-  await report(context, flags, summary, text);
+  const verdict = `${kind}: ${result.transfers.length - failed} ${verb}s${flags.dryRun ? ' planned' : ''}, ${failed} failed\n`;
+  await report(context, flags, summary, lines, verdict);
   return exitCodeOf(summary);
 }
 
