@@ -56,6 +56,11 @@ export interface SyncOptions extends RootOptions {
   remote?: S3Options;
   /** Keep each actor's new entries in its report (push and pull choose their transfers from them). */
   explain?: boolean;
+  /**
+   * Attach the entries to the report of each actor that is not entirely synced (`check --require-synced`
+   * names its images). The sync cache still settles the actors it finds entirely synced.
+   */
+  entriesUnlessSynced?: boolean;
   /** Per actor, what this run's own transfers found (push, pull): URLs given and objects written. */
   transfers?: ReadonlyMap<string, Pick<AssessTask, 'remote' | 'assignedUrls'>>;
   /** A lock the caller already holds (push and pull hold it across their steps); not released here. */
@@ -212,10 +217,11 @@ async function processAll(actors: Actor[], sharing: ReadonlyMap<string, string[]
   const assessOne = (actor: Actor): Promise<Assessment | ActorReport> => {
     const others = sharing.get(actor.id);
     if (others) return Promise.resolve(failed(emptyReport(actor, 'failed'), actor.dir, `${others.length} actor folders share the id ${actor.id} (${others.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`));
-    const explain = options.dryRun || (options.explain ?? false);
+    const explain = options.dryRun || (options.explain ?? false) || (options.entriesUnlessSynced ?? false);
     // Settled by the cache: nothing its last assessment read has changed (no thread, no parsing). A dry run's
     // differences of a settled actor are none; a run that must show the entries assesses every actor.
-    const settled = options.explain ? undefined : settledReport(actor, data, options.cache?.usable.get(actor.name));
+    let settled = options.explain ? undefined : settledReport(actor, data, options.cache?.usable.get(actor.name));
+    if (settled && options.entriesUnlessSynced && settled.statistics?.training_synced_count !== settled.statistics?.training_images_count) settled = undefined;
     // Settling is synchronous: now and then, let signals, progress and the lock's refresh timer run.
     if (settled) return ++settledInARow % YIELD_EVERY === 0 ? new Promise((resolve) => setImmediate(resolve, settled)) : Promise.resolve(settled);
     settledInARow = 0;
@@ -348,7 +354,7 @@ function recordSettled(cache: RunCache, { settled, legacy }: Assessment, report:
 
 /** Commits one assessed actor's manifest, then retires its response.json. */
 async function commitActor({ report, commit, legacy, entries }: Assessment, data: DataRoot, options: EngineOptions): Promise<ActorReport> {
-  if (options.explain) report.entries = entries;
+  if (options.explain || options.entriesUnlessSynced) report.entries = entries;
   if (report.errors.length > 0) return report;
   if (commit && !options.dryRun) {
     // A lock taken over by another run means two writers: stop committing rather than race it.

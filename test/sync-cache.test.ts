@@ -213,6 +213,23 @@ describe('a run settled by the cache agrees with one that assesses every actor',
 });
 
 describe('the cache file', () => {
+  it('check --require-synced: an actor the cache finds entirely synced is settled; one that is not is assessed, for its entries', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root); // 12 synced, 5 local_only
+    const full = '0004_full';
+    await addImages(root, full, { [`${full}_0.png`]: 10, [`${full}_1.png`]: 20 });
+    await writeResponseJson(root, full, [url(full, `${full}_0.png`), url(full, `${full}_1.png`)]);
+    backdate(root);
+    const home = join(await tempRoot(), 'cache');
+    await sync(root, home);
+    await sync(root, home);
+    const required = await sync(root, home, { dryRun: true, entriesUnlessSynced: true });
+    expect(required.assessed).toEqual([SEED_NAME]);
+    const seed = required.report.actors.find((a) => a.name === SEED_NAME)!;
+    expect(seed.entries!.filter((e) => e.status !== 'synced').map((e) => e.status)).toEqual(Array(5).fill('local_only'));
+    expect(statsOf(required.report, full)).toMatchObject({ training_images_count: 2, training_synced_count: 2 });
+  });
+
   it('settles every actor of a second run, from the documented path; its statistics are what the report carries', async () => {
     const root = await smallRoot();
     const home = join(await tempRoot(), 'cache');
@@ -317,7 +334,7 @@ describe('the cache file', () => {
     const counts = (stdout: string) => ({ totals: JSON.parse(stdout).totals, perActor: JSON.parse(stdout).per_actor });
     expect(counts(status.stdout)).toEqual(counts(withoutCache.stdout));
     expect(counts(status.stdout).perActor).toHaveLength(2);
-    // --require-synced answers as without a cache (it assesses every actor to name each image; the seed's local_only images fail it).
+    // --require-synced answers as without a cache (it assesses the actors not entirely synced, to name each image; the seed's local_only images fail it).
     const required = await runCli(['check', '--root', root, '--workers', '2', '--require-synced', '--json'], { XDG_CACHE_HOME: home });
     const requiredWithoutCache = await runCli(['check', '--root', root, '--workers', '2', '--require-synced', '--json'], { XDG_CACHE_HOME: join(await tempRoot(), 'none') });
     expect(required.code).toBe(1);

@@ -8,8 +8,8 @@ export interface CheckFlags extends CommonFlags, S3Flags {
 }
 
 export async function checkCommand(flags: CheckFlags, context: CommandContext): Promise<number> {
-  // --require-synced names each image, so it needs every actor's entries: none is settled from the sync cache.
-  const { result, summaries } = await runEngine(flags, 'check', context, { dryRun: true, keepLegacy: flags.keepLegacy, explain: flags.requireSynced });
+  // --require-synced names each image that is not synced: the entries of every actor that has one.
+  const { result, summaries } = await runEngine(flags, 'check', context, { dryRun: true, keepLegacy: flags.keepLegacy, entriesUnlessSynced: flags.requireSynced });
   const { CheckSummarySchema, summarize } = summaries;
   // Only what `sync` leaves behind counts: the entries as they would be after it.
   const notSynced = (actor: (typeof result.actors)[number]) =>
