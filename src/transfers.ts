@@ -1,12 +1,14 @@
 /**
- * `push` and `pull`: a sync (commit what is on disk), the transfers it calls for, then a second pass that
- * records what each transfer proved. A manifest changes only after its transfers fully succeeded; a
- * transfer that fails is reported for its image and never recorded as synced. Nothing is deleted.
+ * `push` and `pull`: a dry run plans the transfers (what a sync would leave each manifest holding), the
+ * transfers run, then a sync commits what is on disk and what each transfer proved. Nothing is written
+ * before S3 has been reached: S3 unreachable or no credentials end the run with every file as it was. A
+ * transfer that fails is reported for its image and never recorded as synced. Nothing is deleted in S3.
  */
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { AssessTask, RemoteCheck } from './assess.js';
 import { messageOf, type ActorFailure } from './errors.js';
+import { emptyReport } from './report.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
 import type { TrainingEntry } from './manifest/schema.js';
@@ -85,15 +87,24 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
   let lock: RunLock | undefined;
   if (!dryRun) lock = await acquireRunLock(data.manifestsDir, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
   try {
-    // First, the manifests as the disk is now: the transfers are chosen from them.
-    const first = await runSync({ ...options, lock, explain: true });
+    // Planned from a dry run: the entries a sync would leave, with nothing written yet.
+    const first = await runSync({ ...options, dryRun: true, lock, explain: true });
     const planned: (Transfer & { entry: TrainingEntry })[] = [];
     for (const actor of first.actors) {
       if (actor.errors.length > 0 || !actor.entries) continue;
       for (const { entry, url, bytes } of plan(actor.name, actor.entries)) planned.push({ actor: actor.name, filename: entry.filename, url, bytes, entry });
     }
     for (const actor of first.actors) delete actor.entries;
-    if (dryRun || planned.length === 0 || options.signal?.aborted) return { ...first, transfers: planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes })) };
+    const plannedOut = () => planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes }));
+    if (dryRun) return { ...first, transfers: plannedOut() };
+    if (options.signal?.aborted) {
+      // Stopped before anything was written: every actor is left for the next run.
+      return { ...first, dryRun: false, actors: first.actors.map((a) => emptyReport(a, 'not-run')), transfers: [], interrupted: true, durationMs: performance.now() - started };
+    }
+    if (planned.length === 0) {
+      const synced = await runSync({ ...options, lock, wait: false });
+      return { ...synced, transfers: [], durationMs: performance.now() - started };
+    }
 
     const { createS3 } = await import('./s3/client.js');
     const s3 = createS3(options.s3);
@@ -131,16 +142,19 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
 
     // Then record what the transfers proved, actor by actor: committing work already done, so not
     // stopped by an interrupt.
-    const second = found.size > 0 ? await runSync({ ...options, signal: undefined, actors: [...found.keys()], lock, transfers: found, wait: false }) : undefined;
+    // S3 refused the run (no credentials, unreachable) before any transfer succeeded: nothing is written.
+    if (fatal && found.size === 0) throw fatal;
+    // Every selected actor, each with what its transfers proved; not stopped by a signal: what was
+    // transferred is recorded now.
+    const second = await runSync({ ...options, signal: undefined, lock, transfers: found, wait: false });
     if (fatal) throw fatal;
-    const after = new Map(second?.actors.map((a) => [a.name, a]));
-    const actorsOut = first.actors.map((a) => after.get(a.name) ?? a);
+    const actorsOut = second.actors;
     for (const failed of transfers.filter((t) => t.error)) {
       const actor = actorsOut.find((a) => a.name === failed.actor);
       const problem: ActorFailure = { actor: failed.actor, file: failed.url, reason: `${failed.filename}: ${failed.error}; not recorded as synced` };
       actor?.errors.push(problem);
     }
-    return { ...first, actors: actorsOut, s3Requests: { ...s3.stats }, transfers, interrupted: options.signal?.aborted ?? false, durationMs: performance.now() - started };
+    return { ...second, actors: actorsOut, s3Requests: { ...s3.stats }, transfers, interrupted: options.signal?.aborted ?? false, durationMs: performance.now() - started };
   } finally {
     await lock?.release();
   }

@@ -6,7 +6,8 @@ import { SyncSummarySchema, StatusSummarySchema } from '../src/summary.js';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { putObject, startFaultProxy, startS3Server, testS3 } from './helpers/s3.js';
 import { run } from './helpers/s3-cli.js';
-import { addImages, manifestPath, readJson, SEED_LISTED, SEED_NAME, SEED_URLS, seedActor0000, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
+import { runCli } from './helpers/cli.js';
+import { addImages, manifestPath, readJson, SEED_LISTED, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
 
 const BUCKET = 'story-boards-assets';
 const OTHER = 'custom-actors';
@@ -169,6 +170,36 @@ describe('--remote', () => {
     expect(r.stderr).toMatch(/^actor-sync: cannot reach S3 at http:\/\/127\.0\.0\.1:1/);
     expect(r.stdout).toBe('');
     expect(readFileSync(seed.manifest)).toEqual(before);
+  });
+
+  it('push and pull with S3 unreachable or without credentials: one line on stderr, exit 2, every file as it was', async () => {
+    const noCredentials = {
+      AWS_ACCESS_KEY_ID: '',
+      AWS_SECRET_ACCESS_KEY: '',
+      AWS_PROFILE: '',
+      AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/credentials',
+      AWS_CONFIG_FILE: '/nonexistent/config',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_REGION: 'us-west-1',
+    };
+    for (const command of ['push', 'pull']) {
+      for (const [how, args, env, message] of [
+        ['unreachable', ['--endpoint', 'http://127.0.0.1:1'], undefined, /^actor-sync: cannot reach S3 at http:\/\/127\.0\.0\.1:1/],
+        ['no credentials', [], noCredentials, /^actor-sync: no AWS credentials found/],
+      ] as const) {
+        const root = await tempRoot();
+        await seedActor0000(root);
+        rmSync(join(trainingDir(root, SEED_NAME), SEED_LISTED[0]!)); // an s3_only image for pull to fetch
+        const before = await snapshot(root);
+        const argv = [command, '--root', root, '--force-path-style', ...args];
+        const r = env ? await runCli(argv, env) : await run(argv);
+        expect(r.code, `${command}, ${how}: ${r.stderr}`).toBe(2);
+        expect(r.stderr.trim().split('\n'), `${command}, ${how}`).toHaveLength(1);
+        expect(r.stderr, `${command}, ${how}`).toMatch(message);
+        expect(r.stdout).toBe('');
+        expect(await snapshot(root), `${command}, ${how}`).toEqual(before);
+      }
+    }
   });
 
   it('push and pull on a root never synced (no manifests folder) take their lock like sync does', async () => {
