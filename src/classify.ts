@@ -154,8 +154,9 @@ function entryFor(
   entry.mtime_ns = file?.mtimeNs ?? null;
   entry.inode = file?.inode ?? null;
   // Keys another tool added to an entry are kept; the ones recomputed here are not.
+  // Defined, not assigned: a key named `__proto__` would otherwise set the prototype and be lost.
   for (const [key, value] of Object.entries(before ?? {})) {
-    if (!(key in entry) && !RECOMPUTED.has(key)) entry[key] = value;
+    if (!Object.hasOwn(entry, key) && !RECOMPUTED.has(key)) Object.defineProperty(entry, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return entry;
 }

@@ -10,7 +10,7 @@ import { actorsSharingIds, listActors, selectActors, selectNamedActors, type Act
 import { messageOf, type ActorFailure } from './errors.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
-import { commitFile, fsyncDirectoryShared, removeStaleTemps } from './manifest/commit.js';
+import { commitFile, fsyncDirectoryShared, fsyncFile, removeStaleTemps } from './manifest/commit.js';
 import { sameJson } from './manifest/merge.js';
 import { lazyPool } from './lazy-pool.js';
 import { md5Hex } from './md5/hex.js';
@@ -374,12 +374,13 @@ async function commitActor({ report, commit, legacy, entries }: Assessment, data
   }
   if (legacy) {
     // With nothing written now, the manifest holding the URLs came from an earlier run, whose folder fsync
-    // may have failed: make it durable before the legacy file goes.
+    // may have failed, or from another program that never synced it: make it durable, file and folder,
+    // before the legacy file goes.
     if (!commit && !options.dryRun && !options.keepLegacy && legacy.urlsNotHeld.length === 0) {
-      const durable = await fsyncDirectoryShared(data.manifestsDir).then(() => true, () => false);
+      const durable = await Promise.all([fsyncFile(legacy.manifest.path), fsyncDirectoryShared(data.manifestsDir)]).then(() => true, () => false);
       if (!durable) {
         report.legacy = 'failed';
-        report.errors.push({ actor: report.name, file: legacy.path, reason: 'not retired: the manifests folder could not be synced to disk; kept' });
+        report.errors.push({ actor: report.name, file: legacy.path, reason: 'not retired: the manifest could not be synced to disk; kept' });
         return report;
       }
     }

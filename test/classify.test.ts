@@ -236,6 +236,18 @@ describe('URL precedence: the manifest, then response.json, then prompt_metadata
   });
 });
 
+describe('keys another tool added to an entry', () => {
+  it('are kept, a key named __proto__ included', () => {
+    const filename = name('1.jpg');
+    const before = JSON.parse(`{"filename": "${filename}", "s3_url": "${urlOf(filename)}", "s3_md5": "${md5(1)}", "rating": 5, "__proto__": {"x": 1}}`);
+    const [entry] = run({ local: [local(filename, md5(1))], previous: [before] }).entries;
+    expect(entry).toMatchObject({ rating: 5 });
+    expect(Object.hasOwn(entry!, '__proto__')).toBe(true);
+    expect(JSON.parse(JSON.stringify(entry))['__proto__']).toEqual({ x: 1 });
+    expect(Object.getPrototypeOf(entry)).toBe(Object.prototype);
+  });
+});
+
 describe('s3_md5: the MD5 of the S3 object as last known', () => {
   const filename = name('1.jpg');
   const url = urlOf(filename);

@@ -4,23 +4,26 @@
  * lost. Real files, real worker threads; the other program writes at a set moment, just after the worker
  * has read the actor, by a pool that passes every task to the real one.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import fs, { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { AssessTask } from '../src/assess.js';
 import { createPool, type WorkerPool } from '../src/pool.js';
 import { RETIRING_NAME } from '../src/retire.js';
 import { runSync } from '../src/sync.js';
+import { manifestsDirOf } from './helpers/cli.js';
 import { addImages, manifestPath, readJson, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
 const NAME = '0007_race';
 const url = (file: string) => `https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${NAME}/${file}`;
 
+const originalOpen = fs.open;
 let real: WorkerPool;
 beforeAll(() => {
   real = createPool(1);
 });
 afterAll(() => real.destroy());
+afterEach(() => vi.restoreAllMocks());
 
 /** A pool whose `assess` runs `meanwhile` once the real worker has read and assessed the actor. */
 function poolWriting(meanwhile: () => void): WorkerPool {
@@ -118,6 +121,29 @@ describe('another program writing during a run', () => {
     expect(report.actors[0]).toMatchObject({ manifest: 'written', legacy: 'retired', errors: [] });
     expect((await readJson(at.manifest)).training_data.map((e: { s3_url: string }) => e.s3_url)).toEqual([url(`${NAME}_1.png`), url(`${NAME}_2.png`)]);
     expect(existsSync(aside)).toBe(false);
+    expect(existsSync(at.response)).toBe(false);
+  });
+
+  it('a manifest with nothing to write is synced to disk, file and folder, before its response.json is retired; failing that, kept', async () => {
+    const at = await raceRoot(true);
+    // As another program leaves it: the URL held, the file never synced by this tool.
+    await runSync({ root: at.root, keepLegacy: true, pool: poolWriting(() => undefined) });
+    const open = vi.spyOn(fs, 'open').mockImplementation(((...args: unknown[]) => {
+      const callback = args.at(-1) as (error: Error | null) => void;
+      if (args[0] === at.manifest) return void process.nextTick(callback, Object.assign(new Error('EIO: injected'), { code: 'EIO' }));
+      return Reflect.apply(originalOpen, fs, args);
+    }) as never);
+    const failing = await runSync({ root: at.root, pool: poolWriting(() => undefined) });
+    expect(failing.actors[0]).toMatchObject({ manifest: 'unchanged', legacy: 'failed' });
+    expect(failing.actors[0]!.errors[0]!.reason).toBe('not retired: the manifest could not be synced to disk; kept');
+    expect(existsSync(at.response)).toBe(true);
+    expect(open.mock.calls.some((call) => call[0] === at.manifest)).toBe(true);
+
+    open.mockRestore();
+    const opened = vi.spyOn(fs, 'open');
+    const report = await runSync({ root: at.root, pool: poolWriting(() => undefined) });
+    expect(report.actors[0]).toMatchObject({ manifest: 'unchanged', legacy: 'retired' });
+    expect(opened.mock.calls.map((call) => call[0])).toEqual(expect.arrayContaining([at.manifest, manifestsDirOf(at.root)]));
     expect(existsSync(at.response)).toBe(false);
   });
 });

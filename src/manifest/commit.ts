@@ -85,6 +85,16 @@ async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
+/** Makes a file's bytes durable (fsync), whoever wrote them. */
+export async function fsyncFile(path: string): Promise<void> {
+  const fd = await promisify(fs.open)(path, 'r');
+  try {
+    await promisify(fs.fsync)(fd);
+  } finally {
+    await promisify(fs.close)(fd);
+  }
+}
+
 interface FolderSyncState {
   running?: Promise<void>;
   queued?: Promise<void>;
