@@ -143,13 +143,15 @@ async function assess(task: AssessTask): Promise<Assessment> {
       const file = local.find((f) => f.filename === parseS3Url(url).filename);
       const same = file && check.etag ? await etagMatches(check.etag, file.md5, join(actor.trainingDir, file.filename)) : null;
       if (same !== true) {
-        // What the manifest knew of this URL stands, unless it did not know the object exists (a URL new to
-        // it, or one found absent before): then it exists, with its MD5 unknown (so never called synced,
-        // and never overwritten by a push without --repair).
+        // Never out of sync only for its ETag (SPEC §5). What the manifest knew of the URL stands; one new
+        // to it gets what a sync without --remote assumes. One found absent before now exists: as for a
+        // URL never verified, its bytes are taken to be the local file's (so a push leaves it alone).
         const before = previous.get(parseS3Url(url).filename);
-        const known = before?.s3_url === url && before.s3_exists !== false;
-        report.warnings.push({ actor: actor.name, file: url, reason: `cannot be verified (a multipart ETag without a stored MD5); ${known ? 'its last known state is kept' : 'recorded as existing, its MD5 unknown'}` });
-        if (!known) remote.set(url, { exists: true, md5: null, etag: check.etag, checkedAt: check.checkedAt });
+        const known = before?.s3_url === url;
+        const absentBefore = known && before.s3_exists === false;
+        const kept = !known ? 'treated as a URL never verified' : absentBefore ? 'it exists now; treated as a URL never verified' : 'its last known state is kept';
+        report.warnings.push({ actor: actor.name, file: url, reason: `cannot be verified (a multipart ETag without a stored MD5); ${kept}` });
+        if (absentBefore) remote.set(url, { exists: true, md5: file?.md5 ?? null, etag: check.etag, checkedAt: check.checkedAt });
         continue;
       }
       remote.set(url, { ...check, md5: file!.md5 });

@@ -99,7 +99,9 @@ export async function readManifest(path: string, rootReal?: string): Promise<Man
   if (json === null) return null;
   const parsed = ManifestSchema.safeParse(json.value);
   if (!parsed.success) throw shapeError(path, parsed.error, json.value);
-  const entries = parsed.data.training_data ?? [];
+  // zod's copies drop a key named `__proto__`: each entry is its checked fields over the whole entry as read.
+  const raw = ((json.value as { training_data?: unknown }).training_data ?? []) as Record<string, unknown>[];
+  const entries: TrainingEntry[] = (parsed.data.training_data ?? []).map((entry, i) => ({ ...raw[i], ...entry }));
   const seen = new Set<string>();
   for (const entry of entries) {
     if (!isSafeFilename(entry.filename)) {

@@ -144,11 +144,13 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
     // stopped by an interrupt.
     // S3 refused the run (no credentials, unreachable) before any transfer succeeded: nothing is written.
     if (fatal && found.size === 0) throw fatal;
-    // Every selected actor, each with what its transfers proved; not stopped by a signal: what was
-    // transferred is recorded now.
-    const second = await runSync({ ...options, signal: undefined, lock, transfers: found, wait: false });
+    // Every selected actor, each with what its transfers proved; after a signal, only those with a transfer
+    // done (what was transferred is recorded now, not stopped by the signal), the others left for the next run.
+    const stopped = options.signal?.aborted ?? false;
+    const second = await runSync({ ...options, signal: undefined, lock, transfers: found, wait: false, ...(stopped ? { actors: [...found.keys()] } : {}) });
     if (fatal) throw fatal;
-    const actorsOut = second.actors;
+    const after = new Map(second.actors.map((a) => [a.name, a]));
+    const actorsOut = first.actors.map((a) => after.get(a.name) ?? emptyReport(a, 'not-run'));
     for (const failed of transfers.filter((t) => t.error)) {
       const actor = actorsOut.find((a) => a.name === failed.actor);
       const problem: ActorFailure = { actor: failed.actor, file: failed.url, reason: `${failed.filename}: ${failed.error}; not recorded as synced` };

@@ -120,6 +120,21 @@ describe('sync', () => {
     expect(r.stderr).toBe(''); // off a terminal, a run this short prints no progress line
   });
 
+  it('keeps every key another tool put in an entry, one named __proto__ included', async () => {
+    const root = await tempRoot();
+    await addImages(root, '0006_keys', { 'a.png': 100 });
+    const path = manifestPath(root, '0006');
+    mkdirSync(join(root, 'data', 'actor_manifests'), { recursive: true });
+    writeFileSync(path, '{"character_id": "0006", "training_data": [{"filename": "a.png", "rating": 5, "__proto__": {"entry": 1}}]}\n');
+    const r = cli(['sync', '--root', root]);
+    expect(r.code, r.stderr).toBe(0);
+    const [entry] = JSON.parse(readFileSync(path, 'utf8')).training_data;
+    expect(entry.rating).toBe(5);
+    expect(Object.hasOwn(entry, '__proto__')).toBe(true);
+    expect(entry['__proto__']).toEqual({ entry: 1 });
+    expect(entry.md5_hash).toMatch(/^[0-9a-f]{32}$/);
+  });
+
   it('an actor that fails makes the run exit 1 and is named on stderr; the others are written', async () => {
     const root = await tempRoot();
     await seedActor0000(root);

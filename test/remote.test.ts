@@ -75,7 +75,7 @@ describe('--remote', () => {
     expect(check.code).toBe(1);
   });
 
-  it('an object the manifest found absent, now there with a multipart ETag it cannot verify: existing, MD5 unknown, never pushed over', async () => {
+  it('an object the manifest found absent, now there with a multipart ETag it cannot verify: existing, taken to hold the local file (never out_of_sync for its ETag), not pushed over', async () => {
     const root = await tempRoot();
     await seedActor0000(root);
     const server = await startS3Server([BUCKET]);
@@ -94,16 +94,36 @@ describe('--remote', () => {
     proxy.rewriteEtags((k) => (k === key(eight) ? multipart : undefined));
     const r = await run(['sync', '--root', root, '--remote', '--endpoint', proxy.endpoint, '--force-path-style', '--json']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(`${key(eight)}: cannot be verified (a multipart ETag without a stored MD5); recorded as existing, its MD5 unknown`);
+    expect(r.stderr).toContain(`${key(eight)}: cannot be verified (a multipart ETag without a stored MD5); it exists now; treated as a URL never verified`);
     const entry = await entryOf8();
-    expect(entry).toMatchObject({ status: 'out_of_sync', s3_md5: null, s3_etag: multipart });
+    expect(entry).toMatchObject({ status: 'synced', s3_etag: multipart });
+    expect(entry.s3_md5).toBe(entry.md5_hash);
     expect(entry.s3_exists).toBeUndefined();
 
-    // push uploads local_only images only: this one is left as S3 holds it.
+    // push uploads local_only images only: this one is left as S3 holds it (`sync --remote` cannot tell it
+    // apart; comparing its bytes would take a download).
     const push = await run(['push', '--root', root, '--endpoint', server.endpoint, '--force-path-style', '--json']);
     expect(push.code).toBe(0);
     const held = await s3.run(() => s3.client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key(eight) })));
     expect(await held.Body!.transformToString()).toBe('uploaded elsewhere');
+  });
+
+  it('a URL new to the manifest whose object has a multipart ETag it cannot verify: as without --remote, never out_of_sync for its ETag', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const server = await startS3Server([BUCKET]);
+    const s3 = testS3(server.endpoint, { forcePathStyle: true });
+    const dir = trainingDir(root, SEED_NAME);
+    for (const file of SEED_LISTED) await putObject(s3, BUCKET, key(file), readFileSync(join(dir, file)));
+    const first = SEED_LISTED[0]!;
+    const proxy = await startFaultProxy(server.endpoint);
+    proxy.rewriteEtags((k) => (k === key(first) ? `${'cd'.repeat(16)}-2` : undefined));
+    const r = await run(['sync', '--root', root, '--remote', '--endpoint', proxy.endpoint, '--force-path-style', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`${key(first)}: cannot be verified (a multipart ETag without a stored MD5); treated as a URL never verified`);
+    const entry = ((await readJson(manifestPath(root, '0000'))).training_data as any[]).find((e) => e.filename === first);
+    expect(entry.status).toBe('synced');
+    expect(entry.s3_md5).toBe(entry.md5_hash);
   });
 
   it('many actors: one listing of their shared prefix (started while the URLs are collected), wherever the first URL points', async () => {

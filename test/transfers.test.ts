@@ -4,9 +4,10 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TransferSummarySchema } from '../src/summary.js';
-import { startS3Server, testS3 } from './helpers/s3.js';
+import { pollUntil, startCli } from './helpers/cli.js';
+import { startFaultProxy, startS3Server, testS3 } from './helpers/s3.js';
 import { addImages, manifestPath, md5, readJson, SEED_NAME, SEED_URLS, seedActor0000, tempRoot, trainingDir } from './helpers/root.js';
-import { run } from './helpers/s3-cli.js';
+import { run, S3_ENV } from './helpers/s3-cli.js';
 
 const BUCKET = 'story-boards-assets';
 
@@ -112,5 +113,37 @@ describe('restore-legacy', () => {
     expect((await run(['restore-legacy', '--root', root])).stdout).toMatch(/0 response.json restored, 1 kept/);
     // The manifest holds every URL it lists, so the next sync may retire it again.
     expect((await run(['check', '--root', root, '--keep-legacy'])).code).toBe(0);
+  });
+});
+
+describe('push stopped by SIGINT while an upload is in flight', () => {
+  it('records the upload that finished and leaves every other actor as it was (exit 130)', async () => {
+    const root = await tempRoot();
+    const server = await startS3Server([BUCKET]);
+    const url = (name: string, file: string) => `https://${BUCKET}.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${file}`;
+    // 0001 has an image to upload; 0002 and 0003 nothing (their URLs are taken to be synced).
+    await addImages(root, '0001_push', { 'a.png': 100 });
+    for (const name of ['0002_still', '0003_still']) {
+      await addImages(root, name, { 'b.png': 200 });
+      writeFileSync(join(trainingDir(root, name), 'response.json'), JSON.stringify({ output: { output: { s3_image_urls: [url(name, 'b.png')] } } }));
+    }
+    const proxy = await startFaultProxy(server.endpoint);
+    const held = proxy.hold((request) => request.method === 'PUT');
+    const push = startCli(['push', '--root', root, '--endpoint', proxy.endpoint, '--force-path-style', '--json'], S3_ENV);
+    await pollUntil('the upload reaches S3', () => proxy.requests.some((request) => request.method === 'PUT'), { child: push.child });
+    let stderr = '';
+    push.child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+    push.child.kill('SIGINT');
+    await pollUntil('the interrupt is acknowledged', () => stderr.includes('SIGINT: finishing'), { child: push.child });
+    held.release();
+    const r = await push.done;
+    expect(r.code).toBe(130);
+    expect((await readJson(manifestPath(root, '0001'))).training_data).toMatchObject([{ filename: 'a.png', status: 'synced', s3_url: url('0001_push', 'a.png') }]);
+    for (const [id, name] of [['0002', '0002_still'], ['0003', '0003_still']]) {
+      expect(existsSync(manifestPath(root, id!))).toBe(false);
+      expect(existsSync(join(trainingDir(root, name!), 'response.json'))).toBe(true);
+    }
+    const summary = TransferSummarySchema.parse(JSON.parse(r.stdout));
+    expect(summary.actors).toMatchObject({ processed: 1, not_run: 2 });
   });
 });

@@ -72,6 +72,8 @@ export interface FaultProxy {
    * HEAD and GET. `etagFor(key)` returns the new (unquoted) ETag, or undefined to keep it.
    */
   rewriteEtags(etagFor: (key: string) => string | undefined): void;
+  /** Holds every request that `match` (unanswered, its body unread) until `release`, then forwards them. */
+  hold(match: (request: ProxyRequest) => boolean): { release(): void };
   close(): Promise<void>;
 }
 
@@ -84,10 +86,12 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const plans: Array<{ fault: Fault; remaining: number; match: (request: ProxyRequest) => boolean }> = [];
   const requests: ProxyRequest[] = [];
   let etagFor: ((key: string) => string | undefined) | undefined;
+  let holding: { match: (request: ProxyRequest) => boolean; waiting: Array<() => void> } | undefined;
 
   const server = http.createServer((req, res) => {
     const seen: ProxyRequest = { method: req.method ?? 'GET', url: req.url ?? '/' };
     requests.push(seen);
+    if (holding?.match(seen)) return void holding.waiting.push(() => forward(req, res, false));
     const plan = plans.find((p) => p.remaining > 0 && p.match(seen));
     if (plan) {
       plan.remaining -= 1;
@@ -142,6 +146,16 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     requests,
     inject(fault, times, match = () => true) {
       plans.push({ fault, remaining: times, match });
+    },
+    hold(match) {
+      const held = { match, waiting: [] as Array<() => void> };
+      holding = held;
+      return {
+        release() {
+          if (holding === held) holding = undefined;
+          for (const go of held.waiting.splice(0)) go();
+        },
+      };
     },
     rewriteEtags(rewrite) {
       etagFor = rewrite;
