@@ -3,7 +3,8 @@
  * classify) → commit in this thread (the single writer) → retire legacy → report. Many actors are in
  * flight; a failing actor becomes an error in its report and never stops the others.
  */
-import { readFile, realpath } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Assessment, AssessTask, RemoteCheck } from './assess.js';
 import { actorsSharingIds, listActors, selectActors, selectNamedActors, type Actor } from './discover.js';
@@ -361,7 +362,7 @@ async function commitActor({ report, commit, legacy, entries }: Assessment, data
     if (options.lock?.compromised) return failed(report, commit.path, `not written: this run lost its lock (${options.lock.compromised.message}); run again`);
     // Another program may have written the manifest since the worker read it (the lock binds only this
     // tool): its changes are not overwritten, and the actor is assessed afresh by the next run.
-    const now = await contentMd5(commit.path);
+    const now = contentMd5(commit.path);
     if (now !== commit.basis) {
       const what = commit.basis === null ? 'appeared' : now === null ? 'was deleted' : 'changed';
       return failed(report, commit.path, `${what} while this run assessed the actor (another program?); not written, response.json kept; run again`);
@@ -392,9 +393,11 @@ async function commitActor({ report, commit, legacy, entries }: Assessment, data
 }
 
 /** The MD5 of a file's bytes now; null when there is none. A file that cannot be read has no MD5 anything matches. */
-async function contentMd5(path: string): Promise<string | null> {
+function contentMd5(path: string): string | null {
   try {
-    return md5Hex(await readFile(path));
+    // Read in this thread: a manifest is small, and a thread-pool round trip per commit was a few per cent
+    // of a cold run.
+    return md5Hex(readFileSync(path));
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ENOENT' ? null : `unreadable: ${(error as NodeJS.ErrnoException).code}`;
   }
@@ -407,7 +410,7 @@ async function settleLegacy(legacy: NonNullable<Assessment['legacy']>, options: 
   }
   if (options.dryRun) return { outcome: 'retired' };
   // The URLs are held by the manifest this run read or wrote: not by one another program wrote since.
-  if ((await contentMd5(legacy.manifest.path)) !== legacy.manifest.md5) {
+  if (contentMd5(legacy.manifest.path) !== legacy.manifest.md5) {
     return { outcome: 'failed', reason: `not retired: ${legacy.manifest.path} changed while this run worked (another program?); kept, run again` };
   }
   try {
