@@ -124,6 +124,20 @@ describe('another program writing during a run', () => {
     expect(existsSync(at.response)).toBe(false);
   });
 
+  it('a response.json left aside and a new one that give one image different URLs: the actor fails, naming the one left aside; both kept', async () => {
+    const at = await raceRoot(true);
+    const aside = join(trainingDir(at.root, NAME), RETIRING_NAME);
+    renameSync(at.response, aside);
+    const other = url(`${NAME}_1.png`).replace('system_actors', 'other_actors');
+    await writeResponseJson(at.root, NAME, [other]);
+    const report = await runSync({ root: at.root, pool: poolWriting(() => undefined) });
+    expect(report.actors[0]!.manifest).toBe('failed');
+    expect(report.actors[0]!.errors[0]!.file).toBe(aside);
+    expect(report.actors[0]!.errors[0]!.reason).toContain(`two different URLs have the filename "${NAME}_1.png"`);
+    expect(report.actors[0]!.errors[0]!.reason).toContain(other);
+    expect(existsSync(aside) && existsSync(at.response)).toBe(true);
+  });
+
   it('a manifest with nothing to write is synced to disk, file and folder, before its response.json is retired; failing that, kept', async () => {
     const at = await raceRoot(true);
     // As another program leaves it: the URL held, the file never synced by this tool.
