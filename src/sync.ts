@@ -240,7 +240,8 @@ async function processAll(actors: Actor[], sharing: ReadonlyMap<string, string[]
     while (next < actors.length) {
       const i = next++;
       const actor = actors[i]!;
-      if (options.signal?.aborted) {
+      // After a signal, only an actor whose transfers finished (push, pull) is still recorded: that work is done.
+      if (options.signal?.aborted && !options.transfers?.has(actor.name)) {
         done(i, emptyReport(actor, 'not-run'));
         continue;
       }

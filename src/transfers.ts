@@ -140,23 +140,24 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
       s3.close();
     }
 
-    // Then record what the transfers proved, actor by actor: committing work already done, so not
-    // stopped by an interrupt.
     // S3 refused the run (no credentials, unreachable) before any transfer succeeded: nothing is written.
     if (fatal && found.size === 0) throw fatal;
-    // Every selected actor, each with what its transfers proved; after a signal, only those with a transfer
-    // done (what was transferred is recorded now, not stopped by the signal), the others left for the next run.
-    const stopped = options.signal?.aborted ?? false;
-    const second = await runSync({ ...options, signal: undefined, lock, transfers: found, wait: false, ...(stopped ? { actors: [...found.keys()] } : {}) });
+    // Then every selected actor is synced, each with what its transfers proved. A signal (before or during
+    // this pass) leaves the actors without a finished transfer for the next run; those with one are still
+    // recorded (sync.ts dispatches an actor with `transfers` after a signal): that work is done already.
+    const stopped = () => options.signal?.aborted ?? false;
+    const second = stopped() && found.size === 0
+      ? undefined
+      : await runSync({ ...options, lock, transfers: found, wait: false, ...(stopped() ? { actors: [...found.keys()] } : {}) });
     if (fatal) throw fatal;
-    const after = new Map(second.actors.map((a) => [a.name, a]));
+    const after = new Map(second?.actors.map((a) => [a.name, a]));
     const actorsOut = first.actors.map((a) => after.get(a.name) ?? emptyReport(a, 'not-run'));
     for (const failed of transfers.filter((t) => t.error)) {
       const actor = actorsOut.find((a) => a.name === failed.actor);
       const problem: ActorFailure = { actor: failed.actor, file: failed.url, reason: `${failed.filename}: ${failed.error}; not recorded as synced` };
       actor?.errors.push(problem);
     }
-    return { ...second, actors: actorsOut, s3Requests: { ...s3.stats }, transfers, interrupted: options.signal?.aborted ?? false, durationMs: performance.now() - started };
+    return { ...(second ?? first), dryRun: false, actors: actorsOut, s3Requests: { ...s3.stats }, transfers, interrupted: stopped(), durationMs: performance.now() - started };
   } finally {
     await lock?.release();
   }

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TransferSummarySchema } from '../src/summary.js';
 import { pollUntil, startCli } from './helpers/cli.js';
-import { startFaultProxy, startS3Server, testS3 } from './helpers/s3.js';
-import { addImages, manifestPath, md5, readJson, SEED_NAME, SEED_URLS, seedActor0000, tempRoot, trainingDir } from './helpers/root.js';
+import { runPush } from '../src/transfers.js';
+import { startFaultProxy, startS3Server, TEST_CREDENTIALS, testS3 } from './helpers/s3.js';
+import { addImages, manifestPath, md5, readJson, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir } from './helpers/root.js';
 import { run, S3_ENV } from './helpers/s3-cli.js';
 
 const BUCKET = 'story-boards-assets';
@@ -145,5 +146,55 @@ describe('push stopped by SIGINT while an upload is in flight', () => {
     }
     const summary = TransferSummarySchema.parse(JSON.parse(r.stdout));
     expect(summary.actors).toMatchObject({ processed: 1, not_run: 2 });
+  });
+});
+
+describe('push stopped by a signal in its recording pass', () => {
+  it('records the actor whose upload finished; every actor without a transfer is left as it was', async () => {
+    const root = await tempRoot();
+    const server = await startS3Server([BUCKET]);
+    const url = (name: string, file: string) => `https://${BUCKET}.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${file}`;
+    await addImages(root, '0001_push', { 'a.png': 100 });
+    const still = ['0002_still', '0003_still', '0004_still'];
+    for (const name of still) {
+      await addImages(root, name, { 'b.png': 200 });
+      writeFileSync(join(trainingDir(root, name), 'response.json'), JSON.stringify({ output: { output: { s3_image_urls: [url(name, 'b.png')] } } }));
+    }
+    const controller = new AbortController();
+    let passes = 0;
+    // The signal comes as the recording pass starts (the first pass plans, the second records).
+    const progress = { start: () => void (++passes === 2 && controller.abort()), actorDone: () => undefined, stop: () => undefined };
+    const report = await runPush({ root, s3: { endpoint: server.endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS }, signal: controller.signal, progress, workers: 1 });
+    expect(passes).toBe(2);
+    expect(report.interrupted).toBe(true);
+    expect(report.transfers.map((t) => [t.actor, t.filename, t.error])).toEqual([['0001_push', 'a.png', undefined]]);
+    expect(report.actors.map((a) => [a.name, a.manifest])).toEqual([['0001_push', 'created'], ...still.map((name) => [name, 'not-run'])]);
+    expect((await readJson(manifestPath(root, '0001'))).training_data).toMatchObject([{ filename: 'a.png', status: 'synced' }]);
+    for (const name of still) {
+      expect(existsSync(manifestPath(root, name.slice(0, 4)))).toBe(false);
+      expect(existsSync(join(trainingDir(root, name), 'response.json'))).toBe(true);
+    }
+  });
+});
+
+describe('push stopped by a signal before any upload finished', () => {
+  it('writes nothing: the selected actor and every other are left as they were', async () => {
+    const root = await tempRoot();
+    const server = await startS3Server([BUCKET]);
+    await addImages(root, '0001_push', { 'a.png': 100 });
+    await addImages(root, '0002_other', { 'b.png': 200 });
+    writeFileSync(join(trainingDir(root, '0002_other'), 'response.json'), JSON.stringify({ output: { output: { s3_image_urls: [`https://${BUCKET}.s3.us-west-1.amazonaws.com/x/0002_other/b.png`] } } }));
+    const before = await snapshot(root);
+    const proxy = await startFaultProxy(server.endpoint);
+    const controller = new AbortController();
+    // The signal comes with the upload, which then fails (a reset connection, every attempt).
+    proxy.inject('reset', Infinity, (request) => request.method === 'PUT' && (controller.abort(), true));
+    const s3 = { endpoint: proxy.endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS, maxAttempts: 1 };
+    const report = await runPush({ root, actors: ['0001'], s3, signal: controller.signal, workers: 1 });
+    expect(report.interrupted).toBe(true);
+    expect(report.transfers).toHaveLength(1);
+    expect(report.transfers[0]!.error).toBeDefined();
+    expect(report.actors.map((a) => [a.name, a.manifest])).toEqual([['0001_push', 'not-run']]);
+    expect(await snapshot(root)).toEqual(before);
   });
 });
