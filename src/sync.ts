@@ -125,6 +125,9 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   listing.catch(() => undefined); // a lock that cannot be taken ends the run before the listing is awaited
   try {
     let lock = options.lock;
+    // A selector that names no actor folder is a usage error before anything is written, the lock (and the
+    // manifests folder it may create) included. Checked again below on the listing the run goes on with.
+    if (options.actors?.length && !options.transfers) selectNamedActors((await listing).actors, options.actors, data.actorsDir);
     if (!dryRun && !lock) {
       lock = await acquireRunLock(data.manifestsDir, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
       if (options.wait) listing = listActors(data);

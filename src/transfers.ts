@@ -14,7 +14,7 @@ import { acquireRunLock } from './run-lock.js';
 import type { TrainingEntry } from './manifest/schema.js';
 import { resolveDataRoot } from './root.js';
 import type { S3Access, S3Options } from './s3/client.js';
-import { actorIdOf } from './discover.js';
+import { actorIdOf, listActors, selectNamedActors } from './discover.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
 import { runSync, type SyncOptions, type SyncReport } from './sync.js';
 import { DEFAULT_UPLOAD_URL_TEMPLATE, fillUploadUrlTemplate } from './upload-url.js';
@@ -85,6 +85,8 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
   let lock: RunLock | undefined;
+  // A selector that names no actor folder is a usage error before the lock (and the manifests folder it may create).
+  if (options.actors?.length) selectNamedActors((await listActors(data)).actors, options.actors, data.actorsDir);
   if (!dryRun) lock = await acquireRunLock(data.manifestsDir, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
   try {
     // Planned from a dry run: the entries a sync would leave, with nothing written yet.

@@ -1,6 +1,6 @@
 /** The real CLI as a process: exit codes, stdout/stderr discipline, --json, check. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateDataRoot } from '../src/demo/generate.js';
@@ -82,6 +82,19 @@ describe('an actor selector that matches no actor folder', () => {
     }
     expect(await snapshot(root)).toEqual(before);
     expect(readdirSync(manifests)).toEqual(names); // no lock left behind
+  });
+
+  it('on a root never synced, sync, push and pull make no manifests folder for it', async () => {
+    const root = await tempRoot();
+    await addImages(root, '0001_only', { 'a.png': 100 });
+    rmSync(join(root, 'data', 'actor_manifests'), { recursive: true });
+    const before = await snapshot(root);
+    for (const command of ['sync', 'push', 'pull']) {
+      const r = cli([command, '--actor', 'nosuch', '--root', root]);
+      expect(r.code, command).toBe(2);
+      expect(existsSync(join(root, 'data', 'actor_manifests')), command).toBe(false);
+    }
+    expect(await snapshot(root)).toEqual(before);
   });
 
   it('is no error with --shard when the actor exists but another shard owns it', async () => {
