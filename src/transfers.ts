@@ -14,7 +14,8 @@ import { acquireRunLock } from './run-lock.js';
 import type { TrainingEntry } from './manifest/schema.js';
 import { resolveDataRoot } from './root.js';
 import type { S3Access, S3Options } from './s3/client.js';
-import { actorIdOf, listActors, selectNamedActors } from './discover.js';
+import { actorIdOf, IMAGE_EXTENSION, listActors, selectNamedActors } from './discover.js';
+import { removeStaleTemps } from './manifest/commit.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
 import { runSync, type SyncOptions, type SyncReport } from './sync.js';
 import { DEFAULT_UPLOAD_URL_TEMPLATE, fillUploadUrlTemplate } from './upload-url.js';
@@ -50,7 +51,7 @@ export async function runPush(options: TransferOptions): Promise<TransferReport>
     entries
       .filter((e) => e.local_path && (e.status === 'local_only' || (options.repair && e.status === 'out_of_sync')))
       .map((e) => ({ entry: e, url: e.s3_url ?? uploadUrl(actor, e.filename, entries, template), bytes: e.size_bytes ?? 0 }));
-  return transfer(options, plan, async (s3, location, entry, data) => {
+  return transfer(options, plan, { writesTrainingData: false }, async (s3, location, entry, data) => {
     const { upload } = await import('./s3/transfer.js');
     const { etag } = await upload(s3, location, join(data.root, entry.local_path!), entry.md5_hash!);
     return { exists: true, md5: entry.md5_hash!, etag, checkedAt: new Date().toISOString() };
@@ -61,7 +62,7 @@ export async function runPush(options: TransferOptions): Promise<TransferReport>
 export async function runPull(options: TransferOptions): Promise<TransferReport> {
   const plan: Plan = (_actor, entries) =>
     entries.filter((e) => e.status === 's3_only' && e.s3_url).map((e) => ({ entry: e, url: e.s3_url!, bytes: 0 }));
-  return transfer(options, plan, async (s3, location, entry, _data, trainingDir) => {
+  return transfer(options, plan, { writesTrainingData: true }, async (s3, location, entry, _data, trainingDir) => {
     const { download } = await import('./s3/transfer.js');
     const got = await download(s3, location, join(trainingDir, entry.filename));
     return { exists: true, md5: got.md5, checkedAt: new Date().toISOString() };
@@ -80,7 +81,8 @@ function uploadUrl(actor: string, filename: string, entries: TrainingEntry[], te
 
 type Move = (s3: S3Access, location: S3Location, entry: TrainingEntry, data: { root: string }, trainingDir: string) => Promise<RemoteCheck>;
 
-async function transfer(options: TransferOptions, plan: Plan, move: Move): Promise<TransferReport> {
+/** `writesTrainingData`: downloads are committed into the actors' training_data folders (pull). */
+async function transfer(options: TransferOptions, plan: Plan, { writesTrainingData }: { writesTrainingData: boolean }, move: Move): Promise<TransferReport> {
   const started = performance.now();
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
@@ -108,6 +110,11 @@ async function transfer(options: TransferOptions, plan: Plan, move: Move): Promi
       return { ...synced, transfers: [], durationMs: performance.now() - started };
     }
 
+    if (writesTrainingData) {
+      // What a pull killed mid-commit left (an image's temp file), removed under the lock before this one
+      // writes; only in folders the planning pass read without a problem (never through a symlink leading out).
+      await Promise.all(first.actors.filter((actor) => actor.errors.length === 0).map((actor) => removeStaleTemps(join(data.actorsDir, actor.name, 'training_data'), { owns: (target) => IMAGE_EXTENSION.test(target) })));
+    }
     const { createS3 } = await import('./s3/client.js');
     const s3 = createS3(options.s3);
     const found = new Map<string, Required<Pick<AssessTask, 'remote' | 'assignedUrls'>>>();

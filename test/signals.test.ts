@@ -168,6 +168,10 @@ describe('two runs at once', () => {
       expect(second.stderr).toContain(`pid ${holder.child.pid}`);
 
       const waiter = startCli([...SYNC, '--root', root, '--wait']);
+      let waiting = '';
+      waiter.child.stderr!.on('data', (chunk: string) => (waiting += chunk));
+      // Released only once the waiter says it waits: on a loaded machine it may still be starting.
+      await pollUntil('the waiter to say it waits', () => waiting.includes('waiting: '), { child: waiter.child });
       // A run started after the waiter still finds the lock held; the waiter has not given up meanwhile.
       const probe = await runCli([...SYNC, '--root', root]);
       expect(probe.code, probe.stderr).toBe(2);

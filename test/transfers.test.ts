@@ -45,10 +45,15 @@ describe('push, pull, push --repair', () => {
     const lost = join(dir, `${SEED_NAME}_9.png`);
     const original = readFileSync(lost);
     rmSync(lost);
+    // What a pull killed mid-commit leaves (write-file-atomic's temp name), and a file that only looks alike.
+    writeFileSync(`${lost}.3141592653`, 'half an image');
+    writeFileSync(join(dir, 'notes.txt.12'), 'not a temp file of an image');
     const pulled = await run(['pull', '--root', root, '--json', ...s3flags]);
     expect(pulled.code).toBe(0);
     expect(TransferSummarySchema.parse(JSON.parse(pulled.stdout)).transfers.map((t) => t.filename)).toEqual([`${SEED_NAME}_9.png`]);
     expect(readFileSync(lost)).toEqual(original);
+    expect(existsSync(`${lost}.3141592653`)).toBe(false);
+    expect(existsSync(join(dir, 'notes.txt.12'))).toBe(true);
 
     // push --repair: the local file wins.
     writeFileSync(join(dir, `${SEED_NAME}_6.png`), 'retouched locally');

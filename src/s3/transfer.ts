@@ -5,7 +5,8 @@
  *
  * Downloads are read into memory and written with `commitFile`, the tool's one atomic writer, rather than
  * streamed to a temp file: images are at most a few MB, and a second writer would repeat its temp naming,
- * fsyncs and crash clean-up (`removeStaleTemps` already knows its temp files). Memory in flight is bounded
+ * fsyncs and crash clean-up (`removeStaleTemps` knows its temp files; a pull removes those a killed pull left
+ * in the training_data folders before it downloads). Memory in flight is bounded
  * by `--s3-concurrency` × the image size (16 × 8 MB = 128 MB at worst).
  */
 import { createHash } from 'node:crypto';
