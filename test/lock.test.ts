@@ -1,14 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import fs, { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LockHeldError, UsageError } from '../src/errors.js';
 import { acquireLock, readLockOwner, type LockOwner, type RunLock } from '../src/lock.js';
+import { acquireRunLock } from '../src/run-lock.js';
 
 const NAME = '.actor-sync.lock';
 const HOLD_LOCK = fileURLToPath(new URL('./fixtures/lock/hold-lock.mjs', import.meta.url));
@@ -208,5 +209,27 @@ describe('a compromised lock', () => {
     await lock.release();
     expect(await readLockOwner(next.path)).toMatchObject({ pid: process.pid });
     expect(existsSync(lockPath)).toBe(true);
+  });
+});
+
+describe('acquireRunLock on a root never synced', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('makes the manifests folder and the folders above it durable (their parents are fsynced)', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'actor-sync-runlock-'));
+    try {
+      const manifests = join(root, 'data', 'actor_manifests');
+      const opened = vi.spyOn(fs, 'open');
+      const lock = await acquireRunLock(manifests, undefined);
+      await lock.release();
+      const dirs = opened.mock.calls.map((call) => call[0]);
+      expect(dirs).toEqual(expect.arrayContaining([root, join(root, 'data')]));
+      opened.mockClear();
+      // Already there: nothing more to make durable.
+      await (await acquireRunLock(manifests, undefined)).release();
+      expect(opened.mock.calls.map((call) => call[0])).not.toContain(join(root, 'data'));
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   });
 });
