@@ -4,13 +4,14 @@
  * unless `force`.
  */
 import { existsSync } from 'node:fs';
+import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listActors, selectNamedActors } from './discover.js';
 import { InputError, messageOf, type ActorFailure } from './errors.js';
 import { acquireRunLock } from './run-lock.js';
-import { commitFile } from './manifest/commit.js';
+import { commitFile, removeStaleTemps } from './manifest/commit.js';
 import { readManifest } from './read-actor.js';
-import { resolveDataRoot, type RootOptions } from './root.js';
+import { isInside, resolveDataRoot, type RootOptions } from './root.js';
 
 export interface RestoreOptions extends RootOptions {
   actors?: string[];
@@ -52,7 +53,16 @@ export async function restoreLegacy(options: RestoreOptions): Promise<RestoreRep
         if (urls.length === 0) row.outcome = 'no-urls';
         else if (existsSync(file) && !options.force) row.outcome = 'kept';
         else {
-          if (!dryRun) await commitFile(file, legacyResponse(actor.name, urls));
+          // Never written through a training_data folder that is a symlink out of the data root.
+          const folder = await realpath(actor.trainingDir).catch(() => undefined);
+          if (folder === undefined || !isInside(folder, data.rootReal)) {
+            throw new InputError(actor.trainingDir, folder === undefined ? 'is missing or cannot be resolved; nothing restored' : 'a symlink leading out of the data root; not followed, nothing restored');
+          }
+          if (!dryRun) {
+            // What a restore killed mid-commit left (its temp file), removed under the lock first.
+            await removeStaleTemps(actor.trainingDir, { owns: (target) => target === 'response.json' });
+            await commitFile(file, legacyResponse(actor.name, urls));
+          }
           row.outcome = 'restored';
         }
       } catch (error) {

@@ -1,6 +1,6 @@
 /** push → pull → push --repair converge, against a real S3-compatible server; restore-legacy rebuilds response.json. */
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TransferSummarySchema } from '../src/summary.js';
@@ -104,6 +104,19 @@ describe('push --upload-url-template', () => {
 });
 
 describe('restore-legacy', () => {
+  it('never writes through a training_data folder that is a symlink out of the data root', async () => {
+    const root = await tempRoot();
+    const outside = join(await tempRoot(), 'training_data'); // another temp folder: outside this data root
+    mkdirSync(outside);
+    mkdirSync(join(root, 'data', 'actors', '0003_z'), { recursive: true });
+    symlinkSync(outside, trainingDir(root, '0003_z'));
+    writeFileSync(manifestPath(root, '0003'), JSON.stringify({ character_id: '0003', training_data: [{ filename: 'a.png', s3_url: `https://${BUCKET}.s3.us-west-1.amazonaws.com/x/0003_z/a.png` }] }));
+    const r = await run(['restore-legacy', '0003', '--root', root, '--force']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${trainingDir(root, '0003_z')}: a symlink leading out of the data root; not followed, nothing restored`);
+    expect(readdirSync(outside)).toEqual([]);
+  });
+
   it("rebuilds response.json from the manifest's URLs and keeps an existing one unless --force", async () => {
     const root = await tempRoot();
     const seed = await seedActor0000(root);
@@ -112,8 +125,10 @@ describe('restore-legacy', () => {
     const dry = await run(['restore-legacy', '0', '--root', root, '--dry-run']);
     expect(dry.stdout).toMatch(/1 response.json would be restored/);
     expect(existsSync(seed.response)).toBe(false);
+    writeFileSync(`${seed.response}.2718281828`, 'half a response.json'); // what a killed restore leaves
     const r = await run(['restore-legacy', '0', '--root', root]);
     expect(r.code).toBe(0);
+    expect(existsSync(`${seed.response}.2718281828`)).toBe(false);
     const restored = await readJson(seed.response);
     expect(restored.output.output.s3_image_urls.sort()).toEqual([...SEED_URLS].sort());
     expect((await run(['restore-legacy', '--root', root])).stdout).toMatch(/0 response.json restored, 1 kept/);
