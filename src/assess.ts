@@ -188,18 +188,18 @@ async function assess(task: AssessTask): Promise<Assessment> {
   if (changed && facts.manifestReadOnly) {
     return fail(actor.manifestPath, 'is read-only, so sync will not replace it; left unchanged (make it writable to let sync update it)');
   }
+  const readMd5 = facts.manifestBytes === null ? null : md5Hex(facts.manifestBytes);
   if (changed) {
     const base = facts.manifest ?? newManifest(actor.id, actor.name);
-    const basis = facts.manifestBytes === null ? null : md5Hex(facts.manifestBytes);
-    assessment.commit = { path: actor.manifestPath, text: serializeManifest(withTrainingData(base, entries, statistics, task.now)), basis };
+    assessment.commit = { path: actor.manifestPath, text: serializeManifest(withTrainingData(base, entries, statistics, task.now)), basis: readMd5 };
   }
+  const settle = task.settle && report.warnings.length === 0 && !(facts.legacyUrls !== null && task.keepLegacy);
+  // The MD5 of the manifest as this run leaves it: what retiring and the sync cache check it against.
+  const leftMd5 = facts.legacyUrls === null && !settle ? null : assessment.commit ? md5Hex(assessment.commit.text) : readMd5;
   if (facts.legacyUrls !== null) {
-    const manifest = { path: actor.manifestPath, md5: assessment.commit ? md5Hex(assessment.commit.text) : facts.manifestBytes ? md5Hex(facts.manifestBytes) : null };
-    assessment.legacy = { path: facts.responsePath, files: facts.legacyFiles, urlsNotHeld: urlsNotHeld(facts.legacyUrls, entries), manifest };
+    assessment.legacy = { path: facts.responsePath, files: facts.legacyFiles, urlsNotHeld: urlsNotHeld(facts.legacyUrls, entries), manifest: { path: actor.manifestPath, md5: leftMd5 } };
   }
-  if (task.settle && report.warnings.length === 0 && !(facts.legacyUrls !== null && task.keepLegacy)) {
-    assessment.settled = settledEntry(task, facts, local, { entries, statistics, changed, text: assessment.commit?.text });
-  }
+  if (settle) assessment.settled = settledEntry(task, facts, local, { entries, statistics, changed, manifestMd5: leftMd5 });
   return assessment;
 }
 
@@ -209,16 +209,15 @@ async function assess(task: AssessTask): Promise<Assessment> {
  * the same entries. When nothing changed and nothing else fed this run, that holds by itself; else it is
  * checked by classifying again.
  */
-function settledEntry(task: AssessTask, facts: ActorFacts, local: LocalFile[], outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics; changed: boolean; text: string | undefined }): CacheEntry | undefined {
+function settledEntry(task: AssessTask, facts: ActorFacts, local: LocalFile[], outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics; changed: boolean; manifestMd5: string | null }): CacheEntry | undefined {
   const fedByMore = facts.legacyUrls !== null || Object.keys(task.remote ?? {}).length > 0 || Object.keys(task.assignedUrls ?? {}).length > 0;
   if (outcome.changed || fedByMore) {
     const again = classify({ local, previous: outcome.entries, legacyUrls: new Map(), promptUrls: facts.promptUrls });
     if (again.conflicts.length > 0 || !sameEntries(outcome.entries, again.entries) || !sameJson(outcome.statistics, again.statistics)) return undefined;
   }
-  const manifest = outcome.text ?? facts.manifestBytes;
-  if (manifest === null) return undefined;
+  if (outcome.manifestMd5 === null) return undefined;
   const inputs: Inputs = {
-    manifestMd5: md5Hex(manifest),
+    manifestMd5: outcome.manifestMd5,
     promptMd5: facts.promptBytes ? md5Hex(facts.promptBytes) : null,
     images: local.map((file) => ({ filename: file.filename, size: file.size, mtimeNs: file.mtimeNs, inode: file.inode })),
   };

@@ -63,8 +63,9 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
     legacyUrls = [...new Set([...(legacyUrls ?? []), ...file.urls])];
   }
   const legacyByFilename = new Map<string, string>();
-  // Each file's own problems are named by it; one URL of each that disagree by the file a stopped run left aside.
-  for (const [path, file] of [[asidePath, aside], [responsePath, response]] as const) if (file) urlsByFilename(file.urls, path);
+  // With both files, each one's own problems are named by it, and a disagreement between them by the one a
+  // stopped run left aside.
+  if (aside && response) for (const [path, file] of [[asidePath, aside], [responsePath, response]] as const) urlsByFilename(file.urls, path);
   const named = aside ? asidePath : responsePath;
   for (const [name, location] of urlsByFilename(legacyUrls ?? [], named)) legacyByFilename.set(name, location.url);
   return {

@@ -99,8 +99,7 @@ async function transfer(options: TransferOptions, plan: Plan, { writesTrainingDa
       for (const { entry, url, bytes } of plan(actor.name, actor.entries)) planned.push({ actor: actor.name, filename: entry.filename, url, bytes, entry });
     }
     for (const actor of first.actors) delete actor.entries;
-    const plannedOut = () => planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes }));
-    if (dryRun) return { ...first, transfers: plannedOut() };
+    if (dryRun) return { ...first, transfers: planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes })) };
     if (options.signal?.aborted) {
       // Stopped before anything was written: every actor is left for the next run.
       return { ...first, dryRun: false, actors: first.actors.map((a) => emptyReport(a, 'not-run')), transfers: [], interrupted: true, durationMs: performance.now() - started };
