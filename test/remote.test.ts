@@ -21,6 +21,17 @@ async function syncRemote(root: string, endpoint: string) {
   return SyncSummarySchema.parse(JSON.parse(r.stdout));
 }
 
+/** The seed's actor with its listed images in S3 as they are, but `except`; its root, server and client. */
+async function seedInS3(except?: string) {
+  const root = await tempRoot();
+  await seedActor0000(root);
+  const server = await startS3Server([BUCKET]);
+  const s3 = testS3(server.endpoint, { forcePathStyle: true });
+  const dir = trainingDir(root, SEED_NAME);
+  for (const file of SEED_LISTED) if (file !== except) await putObject(s3, BUCKET, key(file), readFileSync(join(dir, file)));
+  return { root, server, s3 };
+}
+
 describe('--remote', () => {
   it('finds synced, out_of_sync, local_only (object absent), s3_only and missing, in two buckets and two key layouts', async () => {
     const root = await tempRoot();
@@ -76,13 +87,8 @@ describe('--remote', () => {
   });
 
   it('an object the manifest found absent, now there with a multipart ETag it cannot verify: existing, taken to hold the local file (never out_of_sync for its ETag), not pushed over', async () => {
-    const root = await tempRoot();
-    await seedActor0000(root);
-    const server = await startS3Server([BUCKET]);
-    const s3 = testS3(server.endpoint, { forcePathStyle: true });
-    const dir = trainingDir(root, SEED_NAME);
     const eight = SEED_LISTED.find((f) => f.endsWith('_8.png'))!;
-    for (const file of SEED_LISTED) if (file !== eight) await putObject(s3, BUCKET, key(file), readFileSync(join(dir, file)));
+    const { root, server, s3 } = await seedInS3(eight);
     await syncRemote(root, server.endpoint);
     const entryOf8 = async () => ((await readJson(manifestPath(root, '0000'))).training_data as any[]).find((e) => e.filename === eight);
     expect(await entryOf8()).toMatchObject({ status: 'local_only', s3_exists: false });
@@ -109,12 +115,7 @@ describe('--remote', () => {
   });
 
   it('a URL new to the manifest whose object has a multipart ETag it cannot verify: as without --remote, never out_of_sync for its ETag', async () => {
-    const root = await tempRoot();
-    await seedActor0000(root);
-    const server = await startS3Server([BUCKET]);
-    const s3 = testS3(server.endpoint, { forcePathStyle: true });
-    const dir = trainingDir(root, SEED_NAME);
-    for (const file of SEED_LISTED) await putObject(s3, BUCKET, key(file), readFileSync(join(dir, file)));
+    const { root, server } = await seedInS3();
     const first = SEED_LISTED[0]!;
     const proxy = await startFaultProxy(server.endpoint);
     proxy.rewriteEtags((k) => (k === key(first) ? `${'cd'.repeat(16)}-2` : undefined));

@@ -7,7 +7,7 @@ import { TransferSummarySchema } from '../src/summary.js';
 import { pollUntil, startCli } from './helpers/cli.js';
 import { runPush } from '../src/transfers.js';
 import { startFaultProxy, startS3Server, TEST_CREDENTIALS, testS3 } from './helpers/s3.js';
-import { addImages, manifestPath, md5, readJson, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir } from './helpers/root.js';
+import { addImages, manifestPath, md5, readJson, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeResponseJson } from './helpers/root.js';
 import { run, S3_ENV } from './helpers/s3-cli.js';
 
 const BUCKET = 'story-boards-assets';
@@ -137,17 +137,24 @@ describe('restore-legacy', () => {
   });
 });
 
+const urlOf = (name: string, file: string) => `https://${BUCKET}.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${file}`;
+
+/** `0001_push` with one image to upload, and each of `still` with one image its response.json names (nothing to upload). */
+async function pushRoot(still: readonly string[]): Promise<{ root: string; server: Awaited<ReturnType<typeof startS3Server>> }> {
+  const root = await tempRoot();
+  const server = await startS3Server([BUCKET]);
+  await addImages(root, '0001_push', { 'a.png': 100 });
+  for (const name of still) {
+    await addImages(root, name, { 'b.png': 200 });
+    await writeResponseJson(root, name, [urlOf(name, 'b.png')]);
+  }
+  return { root, server };
+}
+
 describe('push stopped by SIGINT while an upload is in flight', () => {
   it('records the upload that finished and leaves every other actor as it was (exit 130)', async () => {
-    const root = await tempRoot();
-    const server = await startS3Server([BUCKET]);
-    const url = (name: string, file: string) => `https://${BUCKET}.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${file}`;
     // 0001 has an image to upload; 0002 and 0003 nothing (their URLs are taken to be synced).
-    await addImages(root, '0001_push', { 'a.png': 100 });
-    for (const name of ['0002_still', '0003_still']) {
-      await addImages(root, name, { 'b.png': 200 });
-      writeFileSync(join(trainingDir(root, name), 'response.json'), JSON.stringify({ output: { output: { s3_image_urls: [url(name, 'b.png')] } } }));
-    }
+    const { root, server } = await pushRoot(['0002_still', '0003_still']);
     const proxy = await startFaultProxy(server.endpoint);
     const held = proxy.hold((request) => request.method === 'PUT');
     const push = startCli(['push', '--root', root, '--endpoint', proxy.endpoint, '--force-path-style', '--json'], S3_ENV);
@@ -159,7 +166,7 @@ describe('push stopped by SIGINT while an upload is in flight', () => {
     held.release();
     const r = await push.done;
     expect(r.code).toBe(130);
-    expect((await readJson(manifestPath(root, '0001'))).training_data).toMatchObject([{ filename: 'a.png', status: 'synced', s3_url: url('0001_push', 'a.png') }]);
+    expect((await readJson(manifestPath(root, '0001'))).training_data).toMatchObject([{ filename: 'a.png', status: 'synced', s3_url: urlOf('0001_push', 'a.png') }]);
     for (const [id, name] of [['0002', '0002_still'], ['0003', '0003_still']]) {
       expect(existsSync(manifestPath(root, id!))).toBe(false);
       expect(existsSync(join(trainingDir(root, name!), 'response.json'))).toBe(true);
@@ -171,15 +178,8 @@ describe('push stopped by SIGINT while an upload is in flight', () => {
 
 describe('push stopped by a signal in its recording pass', () => {
   it('records the actor whose upload finished; every actor without a transfer is left as it was', async () => {
-    const root = await tempRoot();
-    const server = await startS3Server([BUCKET]);
-    const url = (name: string, file: string) => `https://${BUCKET}.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${file}`;
-    await addImages(root, '0001_push', { 'a.png': 100 });
     const still = ['0002_still', '0003_still', '0004_still'];
-    for (const name of still) {
-      await addImages(root, name, { 'b.png': 200 });
-      writeFileSync(join(trainingDir(root, name), 'response.json'), JSON.stringify({ output: { output: { s3_image_urls: [url(name, 'b.png')] } } }));
-    }
+    const { root, server } = await pushRoot(still);
     const controller = new AbortController();
     let passes = 0;
     // The signal comes as the recording pass starts (the first pass plans, the second records).
@@ -199,11 +199,7 @@ describe('push stopped by a signal in its recording pass', () => {
 
 describe('push stopped by a signal before any upload finished', () => {
   it('writes nothing: the selected actor and every other are left as they were', async () => {
-    const root = await tempRoot();
-    const server = await startS3Server([BUCKET]);
-    await addImages(root, '0001_push', { 'a.png': 100 });
-    await addImages(root, '0002_other', { 'b.png': 200 });
-    writeFileSync(join(trainingDir(root, '0002_other'), 'response.json'), JSON.stringify({ output: { output: { s3_image_urls: [`https://${BUCKET}.s3.us-west-1.amazonaws.com/x/0002_other/b.png`] } } }));
+    const { root, server } = await pushRoot(['0002_other']);
     const before = await snapshot(root);
     const proxy = await startFaultProxy(server.endpoint);
     const controller = new AbortController();
