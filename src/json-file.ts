@@ -5,6 +5,7 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync, realpathSync, type BigIntStats } from 'node:fs';
 import type * as z from 'zod';
 import { InputError } from './errors.js';
+import { MAX_DEPTH, scanJson, type GuardedKey } from './json-scan.js';
 import { isInside } from './root.js';
 
 // --- reading -------------------------------------------------------------------------------------
@@ -17,8 +18,8 @@ export interface ReadJsonOptions {
   maxBytes?: number;
   /** The data root, symlinks resolved: a file whose real path is elsewhere is not read. */
   rootReal?: string;
-  /** Top-level keys JSON.parse would silently collapse (it keeps the last): named twice is an error. */
-  uniqueKeys?: string[];
+  /** Keys whose value the reader needs: named twice in one object (JSON.parse keeps the last), an error. */
+  guarded?: GuardedKey;
 }
 
 const MiB = 1024 * 1024;
@@ -63,14 +64,25 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
     throw problem(path, 'is not UTF-8 text');
   }
   if (text.startsWith('\uFEFF')) text = text.slice(1);
-  for (const key of options.uniqueKeys ?? []) {
-    if ((text.match(new RegExp(`"${key}"\\s*:`, 'g')) ?? []).length > 1) throw problem(path, `names "${key}" more than once (a duplicate key: JSON keeps only the last, so one would be lost)`);
-  }
+  // Before the parse: a deep document costs JSON.parse and every recursive reader after it hundreds of MB.
+  const scan = scanJson(text, options.guarded ?? (() => false));
+  if (!scan.ok && scan.tooDeep) throw problem(path, `is nested more than ${MAX_DEPTH} levels deep`);
+  let value: unknown;
   try {
-    return { value: JSON.parse(text) as unknown, stats, bytes };
+    value = JSON.parse(text);
   } catch (error) {
-    throw problem(path, `invalid JSON (${(error as Error).message})`);
+    throw problem(path, `invalid JSON (${oneLine((error as Error).message)})`);
   }
+  if (!scan.ok && !scan.tooDeep) {
+    const where = scan.path.length === 0 ? '' : ` in ${formatPath(scan.path)}`;
+    throw problem(path, `names ${JSON.stringify(scan.key)} twice${where} once escapes are read (a duplicate key: JSON keeps only the last, so one would be lost)`);
+  }
+  return { value, stats, bytes };
+}
+
+/** A parser's message on one line (V8 quotes the offending text, which may hold a newline). */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, ' ');
 }
 
 // --- messages: the wording lives here ------------------------------------------------------------

@@ -4,6 +4,7 @@
  * `good` mark per image. Reading only; what to do with a bad file is the caller's decision.
  */
 import * as z from 'zod';
+import type { GuardedKey } from './json-scan.js';
 import { isNot, isPlainObject, problem, readJsonFile, shapeError, type ReadJsonOptions } from './json-file.js';
 import { isSafeFilename, parseS3Url, UrlError, type S3Location } from './s3-url.js';
 
@@ -37,6 +38,13 @@ export interface PromptImage {
 }
 
 /**
+ * A key on the way to the URLs: named twice, JSON.parse keeps one list and retiring the file would lose the
+ * other. Other keys named twice (`status`, `actor_id`) are not read.
+ */
+const urlsKey: GuardedKey = (path, key) => URLS_PATH[path.length] === key && path.every((part, i) => part === URLS_PATH[i]);
+const URLS_PATH = ['output', 'output', 's3_image_urls'];
+
+/**
  * Reads `<training_data>/response.json` and returns the URLs at `output.output.s3_image_urls`, in
  * file order, or `null` when there is no such file.
  * @throws {InputError} naming the file: unreadable, not UTF-8, invalid JSON, or a wrong shape.
@@ -47,8 +55,7 @@ export async function readResponseJson(path: string, options: ReadJsonOptions = 
 
 /** {@link readResponseJson}, with the bytes the URLs were parsed from. */
 export async function readResponseJsonFile(path: string, options: ReadJsonOptions = {}): Promise<{ urls: string[]; bytes: Buffer } | null> {
-  // Named twice, JSON.parse would keep one list and retiring the file would lose the other.
-  const json = await readJsonFile(path, { ...options, uniqueKeys: ['s3_image_urls'] });
+  const json = await readJsonFile(path, { ...options, guarded: urlsKey });
   if (json === null) return null;
   const parsed = ResponseJsonSchema.safeParse(json.value);
   if (!parsed.success) throw shapeError(path, parsed.error, json.value);

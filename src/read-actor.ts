@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { listImages, type Actor, type LocalImage, type Skipped } from './discover.js';
 import { InputError } from './errors.js';
 import { readJsonFile, shapeError } from './json-file.js';
+import type { GuardedKey } from './json-scan.js';
 import { readPromptMetadataFile, readResponseJsonFile, urlsByFilename, type PromptImage } from './legacy.js';
 import { md5Hex } from './md5/hex.js';
 import { RETIRING_NAME, type LegacyFile } from './retire.js';
-import { ManifestSchema, type TrainingEntry } from './manifest/schema.js';
+import { ManifestSchema, OWNED_STATISTICS, type TrainingEntry } from './manifest/schema.js';
 import type { DataRoot } from './root.js';
 import { isSafeFilename, parseS3Url } from './s3-url.js';
 
@@ -99,7 +100,7 @@ interface ManifestRead {
 export async function readManifest(path: string, rootReal?: string): Promise<ManifestRead | null> {
   // Manifests hold much more than training data: a larger limit than for legacy files. Its stats come
   // before its bytes: a write landing between the two only makes the recorded time older (safe).
-  const json = await readJsonFile(path, { rootReal, maxBytes: 64 * 1024 * 1024, uniqueKeys: ['training_data'] });
+  const json = await readJsonFile(path, { rootReal, maxBytes: 64 * 1024 * 1024, guarded: ownedKey });
   if (json === null) return null;
   const parsed = ManifestSchema.safeParse(json.value);
   if (!parsed.success) throw shapeError(path, parsed.error, json.value);
@@ -120,6 +121,17 @@ export async function readManifest(path: string, rootReal?: string): Promise<Man
   const readOnly = (Number(json.stats.mode) & 0o222) === 0;
   return { value: json.value as Record<string, unknown>, bytes: json.bytes, entries, mtimeNs: json.stats.mtimeNs.toString(), readOnly };
 }
+
+/**
+ * The keys a manifest's rewrite depends on: the owned fields, every key of a training entry, and the owned
+ * statistics. A key named twice anywhere else is kept as it is written, like all we do not own.
+ */
+const ownedKey: GuardedKey = (path, key) => {
+  if (path.length === 0) return OWNED_FIELDS.has(key);
+  if (path[0] === 'training_data') return path.length === 2;
+  return path[0] === 'statistics' && path.length === 1 && (OWNED_STATISTICS as readonly string[]).includes(key);
+};
+const OWNED_FIELDS = new Set(['training_data', 'training_data_updated', 'statistics']);
 
 /** A manifest URL must be usable and name its own entry's file: push and pull act on it. */
 function checkEntryUrl(path: string, filename: string, url: string): void {
