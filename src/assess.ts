@@ -11,7 +11,8 @@ import { InputError, messageOf } from './errors.js';
 import { fingerprintOf, type CacheEntry, type Inputs } from './fingerprint.js';
 import { hashFiles, type HashFile, type HashResult } from './hash.js';
 import { md5Hex } from './md5/hex.js';
-import { newManifest, ownedFieldsDiffer, sameEntries, sameJson, serializeManifest, withTrainingData } from './manifest/merge.js';
+import { newManifest, ownedFieldsDiffer, sameEntries, sameJson, serializeManifest } from './manifest/merge.js';
+import { spliceManifest } from './manifest/splice.js';
 import type { TrainingEntry, TrainingStatistics } from './manifest/schema.js';
 import { readActor, type ActorFacts } from './read-actor.js';
 import { emptyReport, failed, type ActorReport } from './report.js';
@@ -190,8 +191,9 @@ async function assess(task: AssessTask): Promise<Assessment> {
   }
   const readMd5 = facts.manifestBytes === null ? null : md5Hex(facts.manifestBytes);
   if (changed) {
-    const base = facts.manifest ?? newManifest(actor.id, actor.name);
-    assessment.commit = { path: actor.manifestPath, text: serializeManifest(withTrainingData(base, entries, statistics, task.now)), basis: readMd5 };
+    // Spliced into the text as read: nothing we do not own is re-encoded (SPEC §3).
+    const base = facts.manifestBytes?.toString('utf8') ?? serializeManifest(newManifest(actor.id, actor.name));
+    assessment.commit = { path: actor.manifestPath, text: spliceManifest(base, { training_data: entries, training_data_updated: task.now, statistics }), basis: readMd5 };
   }
   const settle = task.settle && report.warnings.length === 0 && !(facts.legacyUrls !== null && task.keepLegacy);
   // The MD5 of the manifest as this run leaves it: what retiring and the sync cache check it against.

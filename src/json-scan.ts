@@ -69,7 +69,7 @@ export function scanJson(text: string, guarded: GuardedKey, maxDepth = MAX_DEPTH
 }
 
 /** The index of the quote closing the string opened at `start`, or -1. */
-function stringEnd(text: string, start: number): number {
+export function stringEnd(text: string, start: number): number {
   let end = text.indexOf('"', start + 1);
   while (end >= 0) {
     let backslashes = 0;

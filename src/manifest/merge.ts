@@ -1,6 +1,6 @@
 /**
- * Puts the owned fields into a manifest without touching anything else: keys keep their order, a new
- * key goes at the end, and `statistics` keeps every key it had.
+ * Whether a manifest's owned fields would change, and the bytes of a new one (splice.ts writes the owned
+ * fields into an existing one).
  */
 import { isPlainObject } from '../json-file.js';
 import { OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from './schema.js';
@@ -10,13 +10,6 @@ type Json = Record<string, unknown>;
 /** The manifest a run creates for an actor that has none. */
 export function newManifest(actorId: string, actorName: string): Json {
   return { character_id: actorId, character_name: actorName };
-}
-
-/** A copy of `manifest` with `training_data`, `training_data_updated` and the owned statistics replaced. */
-export function withTrainingData(manifest: Json, entries: TrainingEntry[], statistics: TrainingStatistics, updated: string): Json {
-  const stats = isPlainObject(manifest.statistics) ? { ...manifest.statistics } : {};
-  Object.assign(stats, statistics);
-  return { ...manifest, training_data: entries, training_data_updated: updated, statistics: stats };
 }
 
 /** True when the owned entries or statistics differ from what the manifest holds (the timestamp does not count). */

@@ -1,6 +1,7 @@
 /** Small values and checks many tests share: hashes, thrown errors, regular-expression text. */
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
+import type { TrainingStatistics } from '../../src/manifest/schema.js';
 
 /** The MD5 of `bytes`, in hex. */
 export function md5(bytes: Uint8Array | string): string {
@@ -36,3 +37,15 @@ export async function rejection<T extends Error>(promise: Promise<unknown>, type
 export function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+/** Owned statistics of a two-image actor: one synced, one local only. */
+export const STATISTICS: TrainingStatistics = {
+  training_images_count: 2,
+  training_synced_count: 1,
+  training_local_only_count: 1,
+  training_s3_only_count: 0,
+  training_out_of_sync_count: 0,
+  training_missing_count: 0,
+  training_data_size_bytes: 5_570_000,
+  training_data_size_mb: 5.31,
+};

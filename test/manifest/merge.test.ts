@@ -1,9 +1,10 @@
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { newManifest, ownedFieldsDiffer, sameEntries, sameJson, serializeManifest, withTrainingData } from '../../src/manifest/merge.js';
+import { newManifest, ownedFieldsDiffer, sameEntries, sameJson, serializeManifest } from '../../src/manifest/merge.js';
+import { spliceManifest } from '../../src/manifest/splice.js';
 import { ManifestSchema, OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from '../../src/manifest/schema.js';
-import { fakeMd5 as md5 } from '../helpers/values.js';
+import { fakeMd5 as md5, STATISTICS } from '../helpers/values.js';
 
 const SAMPLE = join(import.meta.dirname, '../fixtures/actor_maker-sample/data/actor_manifests/0000_manifest.json');
 const ACTOR = '0000_european_16_male';
@@ -48,16 +49,11 @@ const ENTRIES: TrainingEntry[] = [
   },
 ];
 
-const STATISTICS: TrainingStatistics = {
-  training_images_count: 2,
-  training_synced_count: 1,
-  training_local_only_count: 1,
-  training_s3_only_count: 0,
-  training_out_of_sync_count: 0,
-  training_missing_count: 0,
-  training_data_size_bytes: 5_570_000,
-  training_data_size_mb: 5.31,
-};
+
+/** The manifest as a run writes it over `manifest` (as this tool wrote it before), read back. */
+function withTrainingData(manifest: Json, entries: TrainingEntry[], statistics: TrainingStatistics, updated: string): Json {
+  return JSON.parse(spliceManifest(serializeManifest(manifest), { training_data: entries, training_data_updated: updated, statistics })) as Json;
+}
 
 /** A fresh deep copy, so a test cannot reach the shared constants through the merged manifest. */
 function copy<T>(value: T): T {
