@@ -139,15 +139,13 @@ export function fsyncDirectoryShared(dir: string): Promise<void> {
   return folder.queued;
 }
 
-const TEMP_PREFIX = '.actor-sync-';
-
 /**
  * A fresh temp name for committing `targetName`: `.actor-sync-<pid>-<12 hex>.<targetName>.tmp`. Hidden, a
  * fixed prefix, the pid and 48 random bits: a name no person or common tool chooses, so a file named so is
  * one this tool made, and a crash's leftover may be removed.
  */
 export function tempNameFor(targetName: string): string {
-  return `${TEMP_PREFIX}${process.pid}-${randomBytes(6).toString('hex')}.${targetName}.tmp`;
+  return `.actor-sync-${process.pid}-${randomBytes(6).toString('hex')}.${targetName}.tmp`;
 }
 
 /** {@link tempNameFor}'s names, and write-file-atomic's own temp of one (`….tmp.<uint32 in decimal>`). */
