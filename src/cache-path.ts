@@ -8,9 +8,6 @@ import { join } from 'node:path';
 import { md5Hex } from './md5/hex.js';
 import type { Shard } from './shard.js';
 
-/** A sync cache file: `sync-cache-<MD5 of the manifests folder's real path>[.shard-K-of-N].json`. */
-export const SYNC_CACHE_FILE = /^sync-cache-[0-9a-f]{32}(?:\.shard-\d+-of-\d+)?\.json$/;
-
 /**
  * The user's cache folder for this tool: `$XDG_CACHE_HOME/actor-sync`, else `~/.cache/actor-sync`. The cache
  * lives there and not in the data root: it is this machine's (inodes are), and nothing but the manifests

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { lstat, mkdir, readFile, readdir, rename, rm, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -44,6 +44,11 @@ export interface AcquireLockOptions {
 export interface RunLock {
   /** The lock folder, `<dir>/<name>`. */
   readonly path: string;
+  /**
+   * When the lock was taken, by the clock of the file system holding it (its `owner.json`'s mtime, in ms
+   * since the epoch): a file a crashed run left is older than this. See `removeStaleTemps`.
+   */
+  readonly takenMs: number;
   /**
    * Set if the lock was lost while held: its folder vanished, or was not refreshed in time and another run
    * took it over. Nothing is thrown (the process must not crash mid-commit); check this before each commit
@@ -157,9 +162,13 @@ async function tryLock(path: string, staleMs: number, onCompromised: ((error: Er
     );
   }
 
+  // The owner file is written once, as the lock is made (refreshes touch only the folder). Should it be
+  // unreadable, this run's own clock at the start of the attempt stands in.
+  const takenMs = await stat(join(path, OWNER_FILE)).then((s) => s.mtimeMs, () => Date.parse(owner.started));
   let released: Promise<void> | undefined;
   return {
     path,
+    takenMs,
     get compromised() {
       return compromised;
     },

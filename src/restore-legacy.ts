@@ -60,7 +60,7 @@ export async function restoreLegacy(options: RestoreOptions): Promise<RestoreRep
           }
           if (!dryRun) {
             // What a restore killed mid-commit left (its temp file), removed under the lock first.
-            await removeStaleTemps(actor.trainingDir, { owns: (target) => target === 'response.json' });
+            await removeStaleTemps(actor.trainingDir, { owns: (target) => target === 'response.json', olderThanMs: lock?.takenMs });
             await commitFile(file, legacyResponse(actor.name, urls));
           }
           row.outcome = 'restored';

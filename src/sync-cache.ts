@@ -59,11 +59,12 @@ export function readCache(path: string, code = codeIdentity()): Map<string, Cach
 
 /**
  * Replaces the cache at `path` atomically (a torn cache would only be a miss, but nobody should read one),
- * first removing what a run killed while writing it left. Call it holding the run's lock.
+ * first removing what a run killed while writing it left (temp files older than `lockTakenMs`, the run
+ * lock's `takenMs`). Call it holding the run's lock.
  */
-export async function writeCache(path: string, code: string, entries: ReadonlyMap<string, CacheEntry>): Promise<void> {
+export async function writeCache(path: string, code: string, entries: ReadonlyMap<string, CacheEntry>, lockTakenMs?: number): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  await removeStaleTemps(dirname(path), { owns: (target) => target === basename(path) });
+  await removeStaleTemps(dirname(path), { owns: (target) => target === basename(path), olderThanMs: lockTakenMs });
   const actors = Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   await commitFile(path, `${JSON.stringify({ version: CACHE_VERSION, code, actors })}\n`);
 }

@@ -147,7 +147,8 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       if (!dryRun) {
         // Another shard's temp file may be a commit in flight, not a leftover: clean only this shard's.
         const ours = new Set(selected.map((actor) => `${actor.id}_manifest.json`));
-        await removeStaleTemps(data.manifestsDir, options.shard ? { owns: (target) => ours.has(target) } : {});
+        const owns = options.shard ? (target: string) => ours.has(target) : undefined;
+        await removeStaleTemps(data.manifestsDir, { owns, olderThanMs: lock?.takenMs });
       }
       const remote = options.remote ? await checkRemote(selected, data, pool, options.remote) : undefined;
       const transfers = remote?.byActor ?? options.transfers;
@@ -165,7 +166,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       const committed = reports.some((report) => report.manifest === 'written' || report.manifest === 'created');
       if (cache && !dryRun && !lock?.compromised && (!sameCache(cache.read, cache.next) || !cache.freshAtStart || committed)) {
         const { path, code } = cache;
-        await writeCache(path, code, cache.next).catch((error: unknown) => {
+        await writeCache(path, code, cache.next, lock?.takenMs).catch((error: unknown) => {
           warnings.push({ actor: '', file: path, reason: `could not be written (${messageOf(error)}); the next run assesses every actor in full` });
         });
       }

@@ -112,7 +112,7 @@ async function transfer(options: TransferOptions, plan: Plan, { writesTrainingDa
     if (writesTrainingData) {
       // What a pull killed mid-commit left (an image's temp file), removed under the lock before this one
       // writes; only in folders the planning pass read without a problem (never through a symlink leading out).
-      await Promise.all(first.actors.filter((actor) => actor.errors.length === 0).map((actor) => removeStaleTemps(join(data.actorsDir, actor.name, 'training_data'), { owns: (target) => IMAGE_EXTENSION.test(target) })));
+      await Promise.all(first.actors.filter((actor) => actor.errors.length === 0).map((actor) => removeStaleTemps(join(data.actorsDir, actor.name, 'training_data'), { owns: (target) => IMAGE_EXTENSION.test(target), olderThanMs: lock?.takenMs })));
     }
     const { createS3 } = await import('./s3/client.js');
     const s3 = createS3(options.s3);

@@ -13,7 +13,7 @@ import { summarize } from '../src/summary.js';
 import { readCache } from '../src/sync-cache.js';
 import { runSync, type SyncOptions, type SyncReport } from '../src/sync.js';
 import { comparable, manifestsDirOf, readManifests, runCli } from './helpers/cli.js';
-import { addImages, manifestPath, md5, readJson, SEED_BASE, SEED_NAME, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
+import { addImages, leaveStaleTemp, manifestPath, md5, readJson, SEED_BASE, SEED_NAME, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
 const A1 = '0001_alpha';
 const A2 = '0002_beta';
@@ -376,15 +376,17 @@ describe('the cache file', () => {
     expect(readFileSync(notAFolder, 'utf8')).toBe('not a folder');
   });
 
-  it("removes its own stale temp file when it next writes, never another folder's or another shard's", async () => {
+  it("removes its own stale temp file when it next writes, never another folder's or another shard's, nor a user's copy", async () => {
     const root = await smallRoot();
     const home = join(await tempRoot(), 'cache');
     await sync(root, home);
     const path = cacheOf(root, home);
-    const stale = `${path}.12345`;
-    const otherFolder = join(dirname(path), `sync-cache-${md5(Buffer.from('/elsewhere'))}.json.4294967295`);
-    const otherShard = `${cacheOf(root, home, { index: 1, count: 2 })}.77`;
-    for (const file of [stale, otherFolder, otherShard]) writeFileSync(file, '{"version": 1, "act');
+    const folder = dirname(path);
+    const stale = await leaveStaleTemp(folder, basename(path));
+    const otherFolder = await leaveStaleTemp(folder, `sync-cache-${md5(Buffer.from('/elsewhere'))}.json`);
+    const otherShard = await leaveStaleTemp(folder, basename(cacheOf(root, home, { index: 1, count: 2 })));
+    const copy = `${path}.1`;
+    writeFileSync(copy, '{"version": 1, "act');
 
     await addImages(root, A3, { [`${A3}_4.png`]: 100 }); // so that the run writes the cache
     pin(image(root, A3, 4));
@@ -393,6 +395,7 @@ describe('the cache file', () => {
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(otherFolder)).toBe(true);
     expect(existsSync(otherShard)).toBe(true);
+    expect(existsSync(copy)).toBe(true);
   });
 });
 

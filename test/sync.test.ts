@@ -1,12 +1,12 @@
 /** `sync` end to end through the engine: real files in temp dirs, real worker threads. */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runSync, type SyncOptions } from '../src/sync.js';
 import {
-  addImages, manifestPath, readJson, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson,
+  addImages, leaveStaleTemp, manifestPath, readJson, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson,
 } from './helpers/root.js';
 
 const sync = (root: string, extra: Partial<SyncOptions> = {}) => runSync({ root, workers: 2, ...extra });
@@ -63,6 +63,30 @@ describe('the seed example (actor 0000)', () => {
     expect(existsSync(seed.response)).toBe(true);
     const verified = await sync(root, { verify: true, keepLegacy: true });
     expect(verified.actors[0]).toMatchObject({ hashedFiles: 17, reusedFiles: 0, manifest: 'unchanged' });
+  });
+});
+
+describe('temp files in the manifests folder (SPEC §3, invariant 1)', () => {
+  it("a user's dated backup and notes.json.1 survive a sync byte for byte; only a temp file this tool left before the run's lock goes", async () => {
+    const root = await tempRoot();
+    const seed = await seedActor0000(root);
+    const manifests = dirname(seed.manifest);
+    const mine = { '0001_manifest.json.20251017': '{"character_id": "0001", "training_data": []}\n', 'notes.json.1': 'kept by hand\n' };
+    for (const [name, text] of Object.entries(mine)) await writeFile(join(manifests, name), text);
+    const stale = await leaveStaleTemp(manifests, '0000_manifest.json');
+    // Named as this tool names them, but written after the run takes its lock: a commit in flight, not a leftover.
+    const inFlight = join(manifests, '.actor-sync-4243-0123456789ab.0000_manifest.json.tmp');
+    await writeFile(inFlight, '{');
+    const hourAhead = new Date(Date.now() + 3_600_000);
+    await utimes(inFlight, hourAhead, hourAhead);
+
+    const report = await sync(root);
+
+    expect(report.actors[0]!.errors).toEqual([]);
+    for (const [name, text] of Object.entries(mine)) expect(await readFile(join(manifests, name), 'utf8'), name).toBe(text);
+    expect(existsSync(stale)).toBe(false);
+    expect(existsSync(inFlight)).toBe(true);
+    expect((await readdir(manifests)).sort()).toEqual(['.actor-sync-4243-0123456789ab.0000_manifest.json.tmp', '0000_manifest.json', ...Object.keys(mine)].sort());
   });
 });
 

@@ -7,7 +7,7 @@ import { TransferSummarySchema } from '../src/summary.js';
 import { pollUntil, startCli } from './helpers/cli.js';
 import { runPush } from '../src/transfers.js';
 import { startFaultProxy, startS3Server, TEST_CREDENTIALS, testS3 } from './helpers/s3.js';
-import { addImages, manifestPath, md5, readJson, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeResponseJson } from './helpers/root.js';
+import { addImages, leaveStaleTemp, manifestPath, md5, readJson, SEED_BASE, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeResponseJson } from './helpers/root.js';
 import { run, S3_ENV } from './helpers/s3-cli.js';
 
 const BUCKET = 'story-boards-assets';
@@ -45,15 +45,16 @@ describe('push, pull, push --repair', () => {
     const lost = join(dir, `${SEED_NAME}_9.png`);
     const original = readFileSync(lost);
     rmSync(lost);
-    // What a pull killed mid-commit leaves (write-file-atomic's temp name), and a file that only looks alike.
-    writeFileSync(`${lost}.3141592653`, 'half an image');
-    writeFileSync(join(dir, 'notes.txt.12'), 'not a temp file of an image');
+    // What a pull killed mid-commit leaves, and a user's files that only look alike: never touched.
+    const stale = await leaveStaleTemp(dir, `${SEED_NAME}_9.png`);
+    const mine = { 'x.png.1': 'an older x.png, kept by hand', [`${SEED_NAME}_9.png.3141592653`]: 'a copy', 'notes.txt.12': 'notes' };
+    for (const [name, text] of Object.entries(mine)) writeFileSync(join(dir, name), text);
     const pulled = await run(['pull', '--root', root, '--json', ...s3flags]);
     expect(pulled.code).toBe(0);
     expect(TransferSummarySchema.parse(JSON.parse(pulled.stdout)).transfers.map((t) => t.filename)).toEqual([`${SEED_NAME}_9.png`]);
     expect(readFileSync(lost)).toEqual(original);
-    expect(existsSync(`${lost}.3141592653`)).toBe(false);
-    expect(existsSync(join(dir, 'notes.txt.12'))).toBe(true);
+    expect(existsSync(stale)).toBe(false);
+    for (const [name, text] of Object.entries(mine)) expect(readFileSync(join(dir, name), 'utf8'), name).toBe(text);
 
     // push --repair: the local file wins.
     writeFileSync(join(dir, `${SEED_NAME}_6.png`), 'retouched locally');
@@ -125,10 +126,14 @@ describe('restore-legacy', () => {
     const dry = await run(['restore-legacy', '0', '--root', root, '--dry-run']);
     expect(dry.stdout).toMatch(/1 response.json would be restored/);
     expect(existsSync(seed.response)).toBe(false);
-    writeFileSync(`${seed.response}.2718281828`, 'half a response.json'); // what a killed restore leaves
+    const stale = await leaveStaleTemp(trainingDir(root, SEED_NAME), 'response.json'); // what a killed restore leaves
+    // A user's copy, which may hold URLs found nowhere else: never touched.
+    const copy = JSON.stringify({ output: { output: { s3_image_urls: [`${SEED_BASE}/${SEED_NAME}/only_here.png`] } } });
+    writeFileSync(`${seed.response}.1`, copy);
     const r = await run(['restore-legacy', '0', '--root', root]);
     expect(r.code).toBe(0);
-    expect(existsSync(`${seed.response}.2718281828`)).toBe(false);
+    expect(existsSync(stale)).toBe(false);
+    expect(readFileSync(`${seed.response}.1`, 'utf8')).toBe(copy);
     const restored = await readJson(seed.response);
     expect(restored.output.output.s3_image_urls.sort()).toEqual([...SEED_URLS].sort());
     expect((await run(['restore-legacy', '--root', root])).stdout).toMatch(/0 response.json restored, 1 kept/);

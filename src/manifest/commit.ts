@@ -2,15 +2,20 @@
  * The single writer (SPEC §3, invariant 1): every manifest, `response.json` and pulled image reaches disk
  * through `commitFile`, so a reader or a crash at any instant sees the old file or the new one.
  *
- * write-file-atomic does temp file + fsync + rename + cleanup; it never fsyncs the folder, so a power loss
- * just after the rename could still bring the old name back. `fsyncDirectory` closes that gap.
+ * write-file-atomic does temp file + fsync + rename + cleanup, but names its temp `<target>.<number>`, a
+ * name a person's `x.json.1` or dated backup also has, so a crash's leftover could not be told from a
+ * user's file. So it writes to a name that proves this tool made it ({@link tempNameFor}), which is then
+ * renamed over the target; a crash's leftover is removed by the next run ({@link removeStaleTemps}) and
+ * nothing else is. (`atomically`, which lets the temp name be chosen, re-raises SIGINT/SIGTERM from its
+ * own handlers, which the CLI would take as a second signal and stop at once, mid-commit.)
+ * write-file-atomic never fsyncs the folder, so a power loss just after the rename could still bring the
+ * old name back. `fsyncDirectory` closes that gap.
  */
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import writeFileAtomic from 'write-file-atomic';
-import { SYNC_CACHE_FILE } from '../cache-path.js';
-import { IMAGE_EXTENSION } from '../discover.js';
 
 /** A commit that did not complete. `code`/`syscall` are those of the failed system call. */
 export class CommitError extends Error {
@@ -40,8 +45,9 @@ export class CommitError extends Error {
 }
 
 /**
- * Writes `data` to `target` atomically and durably: a temp file beside it, fsync, rename over the target,
- * then fsync of the folder. An existing target's mode (and, as root, owner) is kept.
+ * Writes `data` to `target` atomically and durably: a temp file beside it (named by {@link tempNameFor}),
+ * fsync, rename over the target, then fsync of the folder. An existing target's mode (and, as root, owner)
+ * is kept; a target that is a symlink is replaced where it leads.
  *
  * On failure the original is byte-identical, the temp file is removed, and a {@link CommitError} carrying
  * the errno `code` is thrown. The one exception is a failed folder fsync, which happens after the rename:
@@ -50,16 +56,21 @@ export class CommitError extends Error {
  * @example await commitFile('data/actor_manifests/0000_manifest.json', JSON.stringify(manifest, null, 2) + '\n');
  */
 export async function commitFile(target: string, data: string | Uint8Array): Promise<void> {
+  // The real path, as write-file-atomic would take it: the folder whose entry changes is the one to sync.
+  // The native realpath is one thread-pool request; the JavaScript one is an lstat round trip per component.
+  const real = await promisify(fs.realpath.native)(target).catch(() => target);
+  const temp = join(dirname(real), tempNameFor(basename(real)));
   try {
-    // A fresh options object each time: the library writes the target's mode and owner into it.
-    await writeFileAtomic(target, data as string | Buffer, {});
+    const stats = await promisify(fs.stat)(real).catch(() => undefined);
+    // write-file-atomic keeps the mode and owner of the file it replaces; here that is the target, not the temp.
+    const keep = stats && { mode: stats.mode, ...(process.getuid && { chown: { uid: stats.uid, gid: stats.gid } }) };
+    await writeFileAtomic(temp, data as string | Buffer, { ...keep });
+    await promisify(fs.rename)(temp, real);
   } catch (error) {
+    await promisify(fs.unlink)(temp).catch(() => undefined);
     throw new CommitError(target, false, error);
   }
   try {
-    // The library renames over the target's real path, so that is the folder whose entry changed. The
-    // native realpath is one thread-pool request; the JavaScript one is an lstat round trip per component.
-    const real = await promisify(fs.realpath.native)(target);
     await fsyncDirectoryShared(dirname(real));
   } catch (error) {
     throw new CommitError(target, true, error);
@@ -129,35 +140,28 @@ export function fsyncDirectoryShared(dir: string): Promise<void> {
 }
 
 /**
- * The kinds of file this tool commits: `<id>_manifest.json`, `response.json` (restore-legacy), training
- * images (pull) and the sync cache. Temp names of anything else are never ours to delete.
+ * A fresh temp name for committing `targetName`: `.actor-sync-<pid>-<12 hex>.<targetName>.tmp`. Hidden, a
+ * fixed prefix, the pid and 48 random bits: a name no person or common tool chooses, so a file named so is
+ * one this tool made, and a crash's leftover may be removed.
  */
-function isCommitTarget(name: string): boolean {
-  if (SYNC_CACHE_FILE.test(name)) return true;
-  if (name.startsWith('.')) return false;
-  return name.endsWith('_manifest.json') || name === 'response.json' || IMAGE_EXTENSION.test(name);
+export function tempNameFor(targetName: string): string {
+  return `.actor-sync-${process.pid}-${randomBytes(6).toString('hex')}.${targetName}.tmp`;
 }
 
-/** write-file-atomic's suffix: `.` + an unsigned 32-bit MurmurHash3 printed in decimal (no leading zero). */
-const TEMP_SUFFIX = /^(.+)\.(0|[1-9][0-9]{0,9})$/;
-const UINT32_MAX = 0xffff_ffff;
+/** {@link tempNameFor}'s names, and write-file-atomic's own temp of one (`….tmp.<uint32 in decimal>`). */
+const TEMP_NAME = /^\.actor-sync-[1-9][0-9]*-[0-9a-f]{12}\.(.+)\.tmp(?:\.(?:0|[1-9][0-9]{0,9}))?$/;
 
 /**
- * True when `name` is a temp file write-file-atomic makes while committing one of our targets:
- * `<target>.<n>` where `<target>` is a manifest (`*_manifest.json`), `response.json`, a training image or the sync cache,
- * and `<n>` is the library's MurmurHash3 of (pid, thread id, counter) — a decimal uint32, not hex.
- * `0000_manifest.json`, `x.jpg`, `notes.json.bak` and `notes.json.1` are not.
+ * True when `name` is a temp file this tool makes while committing a file (see {@link tempNameFor}).
+ * A user's `notes.json.1`, `0001_manifest.json.20251017` or `x.png.tmp` is not.
  */
 export function isTempFileName(name: string): boolean {
   return tempTargetOf(name) !== undefined;
 }
 
-/** The target a temp file name belongs to (`0000_manifest.json.123` → `0000_manifest.json`), if it is one. */
+/** The target a temp file name belongs to (`.actor-sync-7-0123456789ab.0000_manifest.json.tmp` → `0000_manifest.json`), if it is one. */
 function tempTargetOf(name: string): string | undefined {
-  const match = TEMP_SUFFIX.exec(name);
-  if (!match) return undefined;
-  const [, target = '', hash = ''] = match;
-  return Number(hash) <= UINT32_MAX && isCommitTarget(target) ? target : undefined;
+  return TEMP_NAME.exec(name)?.[1];
 }
 
 export interface RemoveStaleTempsOptions {
@@ -166,12 +170,19 @@ export interface RemoveStaleTempsOptions {
    * folder must pass this: another shard's temp file may be a commit in flight, not a leftover.
    */
   owns?: (targetName: string) => boolean;
+  /**
+   * Only temp files last modified before this instant (ms since the epoch): pass the run lock's
+   * `RunLock.takenMs`. A crashed run wrote its temp files before this run took the lock; one
+   * written since is a commit in flight (of a run that lost its lock, say) and is left alone.
+   */
+  olderThanMs?: number;
 }
 
 /**
  * Removes the temp files a crashed writer left in `dir` (see {@link isTempFileName}); only regular files,
- * never a symlink or folder. Call it while holding the run lock and before this run starts committing,
- * since a temp file of a live commit looks the same. A missing `dir` has nothing to clean.
+ * never a symlink or folder, and nothing this tool cannot prove it made. Call it while holding the run
+ * lock and before this run starts committing, since a temp file of a live commit looks the same. A missing
+ * `dir` has nothing to clean.
  *
  * @returns the paths removed.
  */
@@ -189,6 +200,11 @@ export async function removeStaleTemps(dir: string, options: RemoveStaleTempsOpt
     if (target === undefined || (options.owns && !options.owns(target))) continue;
     const path = join(dir, entry.name);
     try {
+      if (options.olderThanMs !== undefined) {
+        const stats = await fs.promises.lstat(path);
+        // Not older (the same instant included, as git's racily-clean rule would have it): maybe not a leftover.
+        if (!stats.isFile() || stats.mtimeMs >= options.olderThanMs) continue;
+      }
       await fs.promises.unlink(path);
       removed.push(path);
     } catch (error) {

@@ -1,7 +1,7 @@
 /** Scenario fixtures: data roots built in temp dirs, and the seed's actor 0000 example by name. */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach } from 'vitest';
@@ -99,6 +99,19 @@ export async function snapshot(dir: string): Promise<Map<string, string>> {
   }
   await walk(dir);
   return result;
+}
+
+/**
+ * What a run (pid 4242) killed mid-commit of `dir/<targetName>` leaves: its temp file, named as SPEC §3
+ * says (`.actor-sync-<pid>-<random hex>.<target>.tmp`), half written, a minute old (the next run's lock is
+ * younger). Returns its path.
+ */
+export async function leaveStaleTemp(dir: string, targetName: string): Promise<string> {
+  const path = join(dir, `.actor-sync-4242-${randomBytes(6).toString('hex')}.${targetName}.tmp`);
+  await writeFile(path, '{"half": "written');
+  const minuteAgo = new Date(Date.now() - 60_000);
+  await utimes(path, minuteAgo, minuteAgo);
+  return path;
 }
 
 export async function readJson(path: string): Promise<any> {
