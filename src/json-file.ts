@@ -5,6 +5,7 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync, realpathSync, type BigIntStats } from 'node:fs';
 import type * as z from 'zod';
 import { InputError } from './errors.js';
+import { printable } from './printable.js';
 import { isInside } from './root.js';
 
 // --- reading -------------------------------------------------------------------------------------
@@ -69,7 +70,7 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
   try {
     return { value: JSON.parse(text) as unknown, stats, bytes };
   } catch (error) {
-    throw problem(path, `invalid JSON (${(error as Error).message})`);
+    throw problem(path, `invalid JSON (${printable((error as Error).message)})`);
   }
 }
 

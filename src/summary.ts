@@ -4,6 +4,7 @@
  */
 import * as z from 'zod';
 import { STATUSES } from './manifest/schema.js';
+import { printable } from './printable.js';
 import type { ActorReport, SyncReport } from './sync.js';
 
 const ProblemSchema = z.object({ actor: z.string(), file: z.string(), reason: z.string() });
@@ -134,15 +135,15 @@ export function formatSummary(summary: SyncSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** One line a problem, for stderr: `error: <actor>: <file>: <reason>`. */
+/** One line a problem, for stderr: `error: <actor>: <file>: <reason>` (control characters escaped: see printable.ts). */
 export function formatProblems(kind: 'error' | 'warning', problems: SyncSummary['errors']): string {
-  return problems.map((p) => `${kind}: ${p.actor ? `${p.actor}: ` : ''}${p.file}: ${p.reason}\n`).join('');
+  return problems.map((p) => printable(`${kind}: ${p.actor ? `${p.actor}: ` : ''}${p.file}: ${p.reason}`) + '\n').join('');
 }
 
 /** The per-actor table of `status`. */
 export function formatStatusTable(rows: StatusSummary['per_actor']): string {
   const header = ['actor', 'images', ...STATUSES];
-  const body = rows.map((r) => [r.failed ? `${r.name} (failed)` : r.name, r.images, ...STATUSES.map((s) => r[s])].map(String));
+  const body = rows.map((r) => [printable(r.failed ? `${r.name} (failed)` : r.name), r.images, ...STATUSES.map((s) => r[s])].map(String));
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const format = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   return `${[header, ...body].map(format).join('\n')}\n`;
