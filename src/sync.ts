@@ -72,6 +72,8 @@ export interface SyncOptions extends RootOptions {
 export interface ProgressSink {
   start(actors: number): void;
   actorDone(report: ActorReport): void;
+  /** Bytes the threads read for hashing, as they read them (before the actor is done). */
+  hashing?(bytes: number): void;
   stop(): void;
 }
 
@@ -263,11 +265,14 @@ async function processAll(actors: Actor[], sharing: ReadonlyMap<string, string[]
     }
   };
   options.progress?.start(actors.length);
+  const { progress } = options;
+  const stopHashing = progress?.hashing ? pool.onHashed?.((bytes) => progress.hashing!(bytes)) : undefined;
   try {
     await Promise.all(Array.from({ length: Math.min(actors.length, pool.threads * 4) }, runner));
     await Promise.all(commits);
     return reports;
   } finally {
+    stopHashing?.();
     options.progress?.stop();
   }
 }
