@@ -169,7 +169,12 @@ async function assess(task: AssessTask): Promise<Assessment> {
     remote,
     assignedUrls: new Map(Object.entries(task.assignedUrls ?? {})),
   });
-  if (conflicts.length > 0) return fail(facts.responsePath, conflicts.map((c) => `${c.filename}: ${c.reason}`).join('; '));
+  if (conflicts.length > 0) {
+    // One line however many: the first conflict with its URLs, and how many more there are like it.
+    const [first] = conflicts;
+    const more = conflicts.length > 1 ? `; and ${conflicts.length - 1} more like it` : '';
+    return fail(facts.responsePath, `${first!.filename}: ${first!.reason}${more}; resolve by hand (retiring response.json would lose a URL); left unchanged`);
+  }
   report.statistics = statistics;
 
   const changed = facts.manifest === null || ownedFieldsDiffer(facts.manifest, entries, statistics);

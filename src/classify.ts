@@ -4,6 +4,7 @@
  * SPEC §3 is tested with plain arrays; `sync`, `status`, `check` and `serve` all call this one function.
  */
 import type { Status, TrainingEntry, TrainingStatistics } from './manifest/schema.js';
+import { sameObject } from './s3-url.js';
 
 /** A local image as the worker saw it. */
 export interface LocalFile {
@@ -39,7 +40,7 @@ export interface ClassifyInput {
   assignedUrls?: ReadonlyMap<string, string>;
 }
 
-/** A fact that stops the actor from being committed: the reason names the file and the values. */
+/** A fact that stops the actor from being committed: the reason names the values (the caller says what to do). */
 export interface Conflict {
   filename: string;
   reason: string;
@@ -90,11 +91,9 @@ export function classify(input: ClassifyInput): ClassifyResult {
     const before = previous.get(filename);
     const legacyUrl = input.legacyUrls.get(filename);
     const knownUrl = before?.s3_url ?? null;
-    if (knownUrl !== null && legacyUrl !== undefined && legacyUrl !== knownUrl) {
-      conflicts.push({
-        filename,
-        reason: `response.json gives ${legacyUrl} but the manifest has ${knownUrl}; resolve by hand (retiring response.json would lose a URL)`,
-      });
+    // By bucket and key: response.json may name the manifest's object in another form (s3://), kept as the manifest has it.
+    if (knownUrl !== null && legacyUrl !== undefined && !sameObject(legacyUrl, knownUrl)) {
+      conflicts.push({ filename, reason: `response.json gives ${legacyUrl} but the manifest has ${knownUrl}` });
       continue;
     }
     const url = input.assignedUrls?.get(filename) ?? knownUrl ?? legacyUrl ?? input.promptUrls.get(filename) ?? null;

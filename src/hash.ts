@@ -6,7 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
 import { changedWhileRead, lanesAvailable, md5FilesInLanes, notRegularFile, type LaneOutcome } from './md5/lanes.js';
+import { hashedMessage } from './pool-protocol.js';
 
 const buffer = Buffer.allocUnsafe(1 << 20);
 const ATTEMPTS = 3;
@@ -38,7 +40,23 @@ export type HashResult =
   | ({ ok: true; md5: string; reused: boolean } & StatToken)
   | { ok: false; code: string; reason: string };
 
-export function hashFiles(task: HashTask): HashResult[] {
+/**
+ * Bytes read between two progress messages to the main thread: a large image (3 GB) shows progress while it
+ * is read, and a cold run of small images costs a message per few MB, not one per file.
+ */
+export const PROGRESS_BYTES = 8 << 20;
+let unreported = 0;
+
+/** In a worker thread, tells the main thread (pool.ts) every {@link PROGRESS_BYTES} read; elsewhere nothing. */
+function reportRead(bytes: number): void {
+  unreported += bytes;
+  if (unreported < PROGRESS_BYTES) return;
+  parentPort?.postMessage(hashedMessage(unreported));
+  unreported = 0;
+}
+
+/** Stat and MD5 of each file; `onRead` is told the bytes of each read as it is made (default: progress messages). */
+export function hashFiles(task: HashTask, onRead: (bytes: number) => void = reportRead): HashResult[] {
   const results: HashResult[] = new Array(task.files.length);
   let pending: number[] = [];
   for (const [i, file] of task.files.entries()) {
@@ -50,7 +68,7 @@ export function hashFiles(task: HashTask): HashResult[] {
   // stream); one that changed while it was read is tried again.
   const lanes = lanesAvailable();
   for (let attempt = 0; attempt < ATTEMPTS && pending.length > 0; attempt += 1) {
-    const outcomes = lanes && pending.length > 1 ? md5FilesInLanes(pending.map((i) => task.files[i]!.path)) : pending.map((i) => hashOnce(task.files[i]!.path));
+    const outcomes = lanes && pending.length > 1 ? md5FilesInLanes(pending.map((i) => task.files[i]!.path), onRead) : pending.map((i) => hashOnce(task.files[i]!.path, onRead));
     const changed: number[] = [];
     for (const [k, outcome] of outcomes.entries()) {
       const i = pending[k]!;
@@ -85,7 +103,7 @@ function failure(error: unknown): HashResult {
 }
 
 /** One file with node:crypto (where the lanes are not available): the same outcomes as the lanes give. */
-function hashOnce(path: string): LaneOutcome {
+function hashOnce(path: string, onRead: (bytes: number) => void): LaneOutcome {
   let fd: number;
   try {
     // O_NONBLOCK: a FIFO swapped in after the stat must not block the open.
@@ -103,6 +121,7 @@ function hashOnce(path: string): LaneOutcome {
       if (read === 0) break;
       hash.update(buffer.subarray(0, read));
       total += read;
+      onRead(read);
     }
     const after = fstatSync(fd, { bigint: true });
     if (changedWhileRead(before, after, total)) return { ok: false, changed: true };

@@ -6,6 +6,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync, realpathSync, 
 import type * as z from 'zod';
 import { InputError } from './errors.js';
 import { MAX_DEPTH, scanJson, type GuardedKey } from './json-scan.js';
+import { printable } from './printable.js';
 import { isInside } from './root.js';
 
 // --- reading -------------------------------------------------------------------------------------
@@ -71,18 +72,13 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
   try {
     value = JSON.parse(text);
   } catch (error) {
-    throw problem(path, `invalid JSON (${oneLine((error as Error).message)})`);
+    throw problem(path, `invalid JSON (${printable((error as Error).message)})`);
   }
   if (!scan.ok && !scan.tooDeep) {
     const where = scan.path.length === 0 ? '' : ` in ${formatPath(scan.path)}`;
     throw problem(path, `names ${JSON.stringify(scan.key)} twice${where} once escapes are read (a duplicate key: JSON keeps only the last, so one would be lost)`);
   }
   return { value, stats, bytes };
-}
-
-/** A parser's message on one line (V8 quotes the offending text, which may hold a newline). */
-function oneLine(message: string): string {
-  return message.replace(/\s*\n\s*/g, ' ');
 }
 
 // --- messages: the wording lives here ------------------------------------------------------------

@@ -12,12 +12,23 @@ import type { WorkerPool } from './pool.js';
  */
 export function lazyPool(threads: number | undefined, open: () => Promise<WorkerPool>): WorkerPool {
   let opened: Promise<WorkerPool> | undefined;
-  const pool = () => (opened ??= open());
+  const hashedListeners = new Set<(bytes: number) => void>();
+  const pool = () =>
+    (opened ??= open().then((started) => {
+      started.onHashed?.((bytes) => {
+        for (const listener of hashedListeners) listener(bytes);
+      });
+      return started;
+    }));
   return {
     threads: threads ?? availableParallelism(),
     assess: async (task) => (await pool()).assess(task),
     urls: async (task) => (await pool()).urls(task),
     hash: async (task) => (await pool()).hash(task),
+    onHashed: (listener) => {
+      hashedListeners.add(listener);
+      return () => void hashedListeners.delete(listener);
+    },
     // A pool that fails to start fails the first task that waits for it, not the call that began starting it.
     start: () => void pool().catch(() => undefined),
     destroy: async () => {

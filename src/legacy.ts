@@ -96,7 +96,7 @@ export async function readPromptMetadataFile(path: string, options: ReadJsonOpti
 }
 
 /**
- * Parses each URL and indexes the locations by filename. The same URL twice is kept once.
+ * Parses each URL and indexes the locations by filename. The same object twice (one URL, or two forms of it) is kept once, as first given.
  * @param file the file the URLs came from, named in every error.
  * @throws {InputError} naming `file` and the URL: an unparseable or unsafe URL, or two different URLs
  *   with one filename (a manifest keeps one entry per filename, and neither URL may be lost).
@@ -112,14 +112,14 @@ export function urlsByFilename(urls: Iterable<string>, file: string): Map<string
       throw error;
     }
     const earlier = byFilename.get(location.filename);
-    if (earlier !== undefined && earlier.url !== url) {
+    if (earlier !== undefined && (earlier.bucket !== location.bucket || earlier.key !== location.key)) {
       throw problem(
         file,
         `two different URLs have the filename ${JSON.stringify(location.filename)} ` +
           `(${JSON.stringify(earlier.url)} and ${JSON.stringify(url)}), and only one can be kept`,
       );
     }
-    byFilename.set(location.filename, location);
+    if (earlier === undefined) byFilename.set(location.filename, location); // the same object again: the first form stays
   }
   return byFilename;
 }

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { Assessment, AssessTask } from './assess.js';
 import type { HashResult, HashTask } from './hash.js';
-import { loadedThreadOf, workerFile } from './pool-protocol.js';
+import { hashedBytesOf, loadedThreadOf, workerFile } from './pool-protocol.js';
 
 /**
  * Each worker's young generation, in MB. A worker's garbage is short-lived (one actor's JSON); V8's default
@@ -27,6 +27,8 @@ export interface WorkerPool {
   /** Every S3 URL an actor's files name: what `--remote` lists. */
   urls(task: Pick<AssessTask, 'actor' | 'data'>): Promise<string[]>;
   hash(task: HashTask): Promise<HashResult[]>;
+  /** Calls `listener` with the bytes the threads read for hashing, every few MB, as they read; returns its removal. */
+  onHashed?(listener: (bytes: number) => void): () => void;
   /** Starts the threads now rather than at the first task (a no-op for a pool whose threads are started). */
   start(): void;
   destroy(): Promise<void>;
@@ -37,7 +39,13 @@ export function createPool(threads = availableParallelism()): WorkerPool {
   const pool = new Piscina({ filename: workerFile(), name: 'assess', minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: TASKS_PER_THREAD, idleTimeout: 60_000, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
   const loaded = new Set<number>(); // thread ids
   const wakers = new Set<() => void>();
+  const hashedListeners = new Set<(bytes: number) => void>();
   pool.on('message', (message: unknown) => {
+    const bytes = hashedBytesOf(message);
+    if (bytes !== undefined) {
+      for (const listener of hashedListeners) listener(bytes);
+      return;
+    }
     const threadId = loadedThreadOf(message);
     if (threadId === undefined) return;
     loaded.add(threadId);
@@ -66,6 +74,10 @@ export function createPool(threads = availableParallelism()): WorkerPool {
     assess: (task) => pool.run(task, { name: 'assess' }) as Promise<Assessment>,
     urls: (task) => pool.run(task, { name: 'urls' }) as Promise<string[]>,
     hash: (task) => pool.run(task, { name: 'hash' }) as Promise<HashResult[]>,
+    onHashed: (listener) => {
+      hashedListeners.add(listener);
+      return () => void hashedListeners.delete(listener);
+    },
     start: () => undefined,
     // Node 20 aborts the whole process when a thread is stopped while `require()` links its ES modules
     // (piscina loads the worker file with require, which loads ES modules synchronously since Node 20.19).

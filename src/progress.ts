@@ -26,12 +26,24 @@ export async function createProgress(options: ProgressOptions): Promise<Progress
 class Counter {
   actors = 0;
   total = 0;
-  bytes = 0;
+  /** Bytes hashed by the actors done. */
+  private done = 0;
+  /** Bytes the threads reported read, as they read them (a large file advances before its actor is done). */
+  private read = 0;
   readonly started = performance.now();
 
   add(report: ActorReport): void {
     this.actors += 1;
-    this.bytes += report.hashedBytes;
+    this.done += report.hashedBytes;
+  }
+
+  hashing(bytes: number): void {
+    this.read += bytes;
+  }
+
+  /** Either count may be ahead of the other (reads are reported every few MB; a file read twice counts twice): the larger. */
+  get bytes(): number {
+    return Math.max(this.done, this.read);
   }
 
   mbPerSecond(): number {
@@ -69,6 +81,15 @@ class Bars implements ProgressSink {
     const left = this.counter.total - this.counter.actors;
     const eta = this.counter.actors > 0 ? Math.round((elapsed / this.counter.actors) * left) : 0;
     this.actorBar?.increment(1, { extra: `ETA ${eta}s` });
+    this.showBytes();
+  }
+
+  hashing(bytes: number): void {
+    this.counter.hashing(bytes);
+    this.showBytes();
+  }
+
+  private showBytes(): void {
     this.byteBar?.update(0, { mb: (this.counter.bytes / 1048576).toFixed(1), rate: this.counter.mbPerSecond().toFixed(1) });
   }
 
@@ -94,6 +115,10 @@ class PlainLines implements ProgressSink {
 
   actorDone(report: ActorReport): void {
     this.counter.add(report);
+  }
+
+  hashing(bytes: number): void {
+    this.counter.hashing(bytes);
   }
 
   stop(): void {

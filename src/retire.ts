@@ -3,6 +3,7 @@ import { link, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { md5Hex } from './md5/hex.js';
 import type { TrainingEntry } from './manifest/schema.js';
+import { objectIdOf } from './s3-url.js';
 
 /**
  * Where a `response.json` is moved while it is checked before it is deleted. A run that stops in between
@@ -16,10 +17,13 @@ export interface LegacyFile {
   md5: string;
 }
 
-/** The URLs of `response.json` that no entry holds: retiring is allowed only when this is empty. */
+/**
+ * The URLs of `response.json` whose object no entry holds (by bucket and key, in whatever URL form): retiring
+ * is allowed only when this is empty.
+ */
 export function urlsNotHeld(urls: readonly string[], entries: readonly TrainingEntry[]): string[] {
-  const held = new Set(entries.map((entry) => entry.s3_url));
-  return urls.filter((url) => !held.has(url));
+  const held = new Set(entries.flatMap((entry) => (entry.s3_url ? [entry.s3_url, objectIdOf(entry.s3_url)] : [])));
+  return urls.filter((url) => !held.has(url) && !held.has(objectIdOf(url)));
 }
 
 /**

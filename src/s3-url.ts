@@ -90,6 +90,25 @@ export function parseS3Url(url: string): S3Location {
   return { url, bucket, key, filename };
 }
 
+/**
+ * One string per S3 object, whatever form its URL takes (virtual-hosted, path-style, `s3://`, another
+ * region's host, a presigned query): its bucket and key. A URL that does not parse is its own identity.
+ * @example objectIdOf('s3://b/k/x.jpg') === objectIdOf('https://b.s3.us-west-1.amazonaws.com/k/x.jpg') // true
+ */
+export function objectIdOf(url: string): string {
+  try {
+    const { bucket, key } = parseS3Url(url);
+    return `${bucket}/${key}`;
+  } catch {
+    return `\0${url}`;
+  }
+}
+
+/** True when two URLs name the same S3 object (the same bucket and key), in whatever forms. */
+export function sameObject(a: string, b: string): boolean {
+  return a === b || objectIdOf(a) === objectIdOf(b);
+}
+
 /** Host forms of AWS S3 itself (no bucket in the name): `s3`, `s3.<region>`, `s3-<region>`, … */
 const AWS_S3_ENDPOINT = /^s3(?:-accelerate(?:\.dualstack)?|\.dualstack\.[a-z0-9-]+|[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?$/;
 const AWS_VIRTUAL_HOSTED = /^(.+)\.(s3(?:-accelerate(?:\.dualstack)?|\.dualstack\.[a-z0-9-]+|[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?)$/;

@@ -4,6 +4,7 @@
  */
 import * as z from 'zod';
 import { STATUSES } from './manifest/schema.js';
+import { printable } from './printable.js';
 import type { ActorReport, SyncReport } from './sync.js';
 
 const ProblemSchema = z.object({ actor: z.string(), file: z.string(), reason: z.string() });
@@ -114,14 +115,19 @@ function sum(actors: ActorReport[], pick: (a: ActorReport) => number): number {
 
 /** The final summary for people (stdout). */
 export function formatSummary(summary: SyncSummary): string {
-  const would = summary.dry_run ? 'would be ' : '';
   const mb = summary.bytes_hashed / 1048576;
   const seconds = summary.duration_ms / 1000;
+  const { manifests: m, legacy } = summary;
+  // `status` describes the state of the files; a run (or a dry run of one) says what it did (or would do).
+  const state = summary.command === 'status';
+  const would = summary.dry_run && !state ? 'would be ' : '';
   const lines = [
-    `${summary.command}${summary.dry_run ? ' (dry run: nothing written)' : ''}: ${summary.actors.processed} actors, ${summary.totals.images} images`,
+    `${summary.command}${summary.dry_run && !state ? ' (dry run: nothing written)' : ''}: ${summary.actors.processed} actors, ${imagesOf(summary.totals)}`,
     `  hashed:    ${summary.files_hashed} files, ${mb.toFixed(1)} MB; ${summary.hashes_reused} hashes reused`,
-    `  manifests: ${summary.manifests.written} ${would}written, ${summary.manifests.created} ${would}created, ${summary.manifests.unchanged} unchanged, ${summary.manifests.failed} failed`,
-    `  legacy:    ${summary.legacy.retired} response.json ${would}retired, ${summary.legacy.kept} kept, ${summary.legacy.failed} failed`,
+    state
+      ? `  manifests: ${m.written} need writing, ${m.created} to create, ${m.unchanged} up to date, ${m.failed} failed`
+      : `  manifests: ${m.written} ${would}written, ${m.created} ${would}created, ${m.unchanged} unchanged, ${m.failed} failed`,
+    `  legacy:    ${legacy.retired} response.json ${state ? 'to retire' : `${would}retired`}, ${legacy.kept} kept, ${legacy.failed} failed`,
     `  status:    ${STATUSES.map((s) => `${summary.totals[s]} ${s}`).join(', ')}`,
     `  problems:  ${summary.errors.length} errors, ${summary.warnings.length} warnings`,
     `  time:      ${seconds.toFixed(2)} s${seconds > 0 ? `, ${(mb / seconds).toFixed(1)} MB/s hashed` : ''}`,
@@ -134,15 +140,21 @@ export function formatSummary(summary: SyncSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** One line a problem, for stderr: `error: <actor>: <file>: <reason>`. */
+/** `4953 images (24 only in S3)`: the total counts every entry, those without a local file too. */
+function imagesOf(totals: Counts): string {
+  const remoteOnly = [totals.s3_only > 0 ? `${totals.s3_only} only in S3` : '', totals.missing > 0 ? `${totals.missing} missing` : ''].filter(Boolean);
+  return `${totals.images} images${remoteOnly.length > 0 ? ` (${remoteOnly.join(', ')})` : ''}`;
+}
+
+/** One line a problem, for stderr: `error: <actor>: <file>: <reason>` (control characters escaped: see printable.ts). */
 export function formatProblems(kind: 'error' | 'warning', problems: SyncSummary['errors']): string {
-  return problems.map((p) => `${kind}: ${p.actor ? `${p.actor}: ` : ''}${p.file}: ${p.reason}\n`).join('');
+  return problems.map((p) => printable(`${kind}: ${p.actor ? `${p.actor}: ` : ''}${p.file}: ${p.reason}`) + '\n').join('');
 }
 
 /** The per-actor table of `status`. */
 export function formatStatusTable(rows: StatusSummary['per_actor']): string {
   const header = ['actor', 'images', ...STATUSES];
-  const body = rows.map((r) => [r.failed ? `${r.name} (failed)` : r.name, r.images, ...STATUSES.map((s) => r[s])].map(String));
+  const body = rows.map((r) => [printable(r.failed ? `${r.name} (failed)` : r.name), r.images, ...STATUSES.map((s) => r[s])].map(String));
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const format = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   return `${[header, ...body].map(format).join('\n')}\n`;

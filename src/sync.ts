@@ -11,7 +11,7 @@ import { actorsSharingIds, listActors, selectActors, selectNamedActors, type Act
 import { messageOf, type ActorFailure } from './errors.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
-import { commitFile, fsyncDirectoryShared, fsyncFile, removeStaleTemps } from './manifest/commit.js';
+import { CommitError, commitFile, fsyncDirectoryShared, fsyncFile, removeStaleTemps } from './manifest/commit.js';
 import { sameJson } from './manifest/merge.js';
 import { lazyPool } from './lazy-pool.js';
 import { md5Hex } from './md5/hex.js';
@@ -72,6 +72,8 @@ export interface SyncOptions extends RootOptions {
 export interface ProgressSink {
   start(actors: number): void;
   actorDone(report: ActorReport): void;
+  /** Bytes the threads read for hashing, as they read them (before the actor is done). */
+  hashing?(bytes: number): void;
   stop(): void;
 }
 
@@ -264,11 +266,14 @@ async function processAll(actors: Actor[], sharing: ReadonlyMap<string, string[]
     }
   };
   options.progress?.start(actors.length);
+  const { progress } = options;
+  const stopHashing = progress?.hashing ? pool.onHashed?.((bytes) => progress.hashing!(bytes)) : undefined;
   try {
     await Promise.all(Array.from({ length: Math.min(actors.length, pool.threads * 4) }, runner));
     await Promise.all(commits);
     return reports;
   } finally {
+    stopHashing?.();
     options.progress?.stop();
   }
 }
@@ -375,7 +380,12 @@ async function commitActor({ report, commit, legacy, entries }: Assessment, data
     try {
       await commitFile(commit.path, commit.text);
     } catch (error) {
-      return failed(report, commit.path, `cannot be written (${messageOf(error)}); left as it was, response.json kept`);
+      // The failure names the manifest already: the reason does not repeat its path.
+      const why = error instanceof CommitError ? error.reason : `could not be written (${messageOf(error)}); left unchanged`;
+      failed(report, commit.path, `cannot be written: ${why.replace(/^could not be written /, '')}${legacy ? ' (response.json kept)' : ''}`);
+      // Nothing happened to a response.json the actor has not got.
+      if (!legacy) report.legacy = 'none';
+      return report;
     }
   }
   if (legacy) {

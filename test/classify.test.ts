@@ -222,6 +222,17 @@ describe('URL precedence: the manifest, then response.json, then prompt_metadata
     expect(conflicts).toEqual([]);
   });
 
+  it('agrees quietly when response.json names the same object in another form (s3://): the manifest\'s form is kept', () => {
+    const sameObject = `s3://story-boards-assets/system_actors/training_data/${ACTOR}/${filename}`;
+    const { entries, conflicts } = run({
+      local: [file],
+      previous: [{ filename, s3_url: manifestUrl, s3_md5: md5(1) }],
+      legacyUrls: new Map([[filename, sameObject]]),
+    });
+    expect(conflicts).toEqual([]);
+    expect(entries[0]).toMatchObject({ s3_url: manifestUrl, status: 'synced' });
+  });
+
   it('is a conflict naming the file and both URLs when response.json disagrees with the manifest', () => {
     const { conflicts } = run({
       local: [file, local(name('2.jpg'), md5(2))],

@@ -7,7 +7,7 @@ import { generateDataRoot } from '../src/demo/generate.js';
 import { shardOf } from '../src/shard.js';
 import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/summary.js';
 import { startCli } from './helpers/cli.js';
-import { addImages, manifestPath, SEED_BASE, SEED_NAME, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
+import { addImages, manifestPath, SEED_BASE, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
 
@@ -331,5 +331,92 @@ describe('a stdout that cannot be written', () => {
     }
     const manifest = JSON.parse(readFileSync(seed.manifest, 'utf8')) as { training_data: unknown[] };
     expect(manifest.training_data).toHaveLength(17);
+  });
+});
+
+describe('messages a new user can act on (issue 12 §3)', () => {
+  it('no command: the help on stderr, exit 2 (a usage error), nothing on stdout', () => {
+    const r = cli([]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^Usage: actor-sync /);
+    expect(r.stderr).toContain('restore-legacy');
+  });
+
+  it('status describes the state ("need writing", "to retire"), not what it would do', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const r = cli(['status', '--root', root]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/would be|dry run/);
+    expect(r.stdout).toMatch(/^status: 1 actors, 17 images$/m);
+    expect(r.stdout).toMatch(/^ {2}manifests: 1 need writing, 0 to create, 0 up to date, 0 failed$/m);
+    expect(r.stdout).toMatch(/^ {2}legacy: {4}1 response\.json to retire, 0 kept, 0 failed$/m);
+  });
+
+  it('the images total says how many of them are only in S3', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    await writeResponseJson(root, SEED_NAME, [...SEED_URLS, `${SEED_BASE}/${SEED_NAME}/${SEED_NAME}_99.png`]);
+    const r = cli(['sync', '--root', root]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^sync: 1 actors, 18 images \(1 only in S3\)$/m);
+  });
+
+  it('a file name with a newline is escaped: check prints one line per difference, and one per problem', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    await addImages(root, SEED_NAME, { 'two\nlines.png': 10 });
+    mkdirSync(join(trainingDir(root, SEED_NAME), 'tab\there.jpg')); // a warning naming it
+    const r = cli(['check', '--root', root]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(`${SEED_NAME} / two\\nlines.png / not in the manifest yet (would be local_only)\n`);
+    expect(r.stderr).toMatch(/^warning: .*tab\\there\.jpg: not a regular file; skipped$/m);
+    const lines = r.stdout.split('\n');
+    const verdict = lines.findIndex((line) => line.startsWith('check: '));
+    expect(verdict).toBeGreaterThan(0);
+    for (const line of lines.slice(0, verdict)) expect(line.startsWith(`${SEED_NAME} / `), line).toBe(true);
+    // --json keeps the name as it is.
+    const json = CheckSummarySchema.parse(JSON.parse(cli(['check', '--root', root, '--json']).stdout));
+    expect(json.differences.map((d) => d.file)).toContain('two\nlines.png');
+  });
+
+  it('an actor id too long for the file system: one error naming the manifest, no advice about free space or a response.json it has not got', async () => {
+    const root = await tempRoot();
+    const id = 'a'.repeat(235);
+    await addImages(root, `${id}_long`, { 'x.png': 10 });
+    const r = cli(['sync', '--root', root]);
+    expect(r.code).toBe(1);
+    const target = manifestPath(root, id);
+    expect(r.stderr).toBe(`error: ${id}_long: ${target}: cannot be written: its name is too long for the file system: ${id.length + '_manifest.json'.length} bytes, and up to 11 more for the temp file written beside it (most file systems allow 255); left unchanged\n`);
+    expect(r.stdout).toMatch(/^ {2}legacy: {4}0 response\.json retired, 0 kept, 0 failed$/m);
+  });
+});
+
+describe('URLs are compared by bucket and key, not as strings (issue 12 §3)', () => {
+  it('response.json naming the manifest\'s objects as s3:// URLs agrees with it: retired, the manifest\'s form kept', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    expect(cli(['sync', '--root', root]).code).toBe(0);
+    const before = readFileSync(manifestPath(root, '0000'), 'utf8');
+    const response = await writeResponseJson(root, SEED_NAME, SEED_URLS.map((url) => url.replace('https://story-boards-assets.s3.us-west-1.amazonaws.com/', 's3://story-boards-assets/')));
+    const r = cli(['sync', '--root', root]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(existsSync(response)).toBe(false);
+    expect(readFileSync(manifestPath(root, '0000'), 'utf8')).toBe(before);
+  });
+
+  it('a real conflict on every URL is one short line, not one line of every URL', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    expect(cli(['sync', '--root', root]).code).toBe(0);
+    await writeResponseJson(root, SEED_NAME, SEED_URLS.map((url) => url.replace('story-boards-assets', 'another-bucket')));
+    const r = cli(['sync', '--root', root]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/response\.json: .*another-bucket.* but the manifest has .*; and 11 more like it; resolve by hand/);
+    expect(lines[0]!.length).toBeLessThan(600);
   });
 });

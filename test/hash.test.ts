@@ -18,6 +18,20 @@ describe('hashFiles', () => {
     expect(result).toEqual({ ok: true, md5: md5(big), reused: false, size: big.length, mtimeNs: stats.mtimeNs.toString(), inode: Number(stats.ino) });
   });
 
+  it('tells how many bytes it read as it reads them (the progress of a large file), one file or four in lanes', async () => {
+    const dir = await tempRoot();
+    const sizes = [3 * 1024 * 1024 + 17, 1024 * 1024, 5];
+    const paths = sizes.map((size, i) => join(dir, `${i}.png`));
+    for (const [i, path] of paths.entries()) writeFileSync(path, Buffer.alloc(sizes[i]!, i));
+    for (const files of [[paths[0]!], paths]) {
+      const reads: number[] = [];
+      const results = hashFiles({ files: files.map((path) => ({ path })), racyFromNs: null, verify: false }, (bytes) => reads.push(bytes));
+      expect(results.every((r) => r.ok)).toBe(true);
+      expect(reads.reduce((a, b) => a + b, 0)).toBe(sizes.slice(0, files.length).reduce((a, b) => a + b, 0));
+      expect(reads.length).toBeGreaterThanOrEqual(4); // the 3 MB file in several reads, not once at its end
+    }
+  });
+
   it('reuses a recorded hash only when size, mtime and inode all match and the file is not racily clean', async () => {
     const dir = await tempRoot();
     const path = join(dir, 'a.png');

@@ -351,6 +351,8 @@ describe.concurrent('hostile input: a clear error naming the file, the right exi
 
         expect(result.hung, `sync was still running after ${WATCHDOG_MS / 1000} s and was killed: it hangs${bug}`).toBe(false);
         expect(result.stderr, `no stack trace, no unexpected failure${bug}`).not.toMatch(/\n\s+at |unexpected failure/);
+        // Each problem is one line (a file name or a parser's excerpt with a newline in it is escaped).
+        for (const line of result.stderr.split('\n').filter(Boolean)) expect(line, `one line a problem${bug}`).toMatch(/^(error|warning|actor-sync|sync): /);
         expect(result.code, `exit code${bug}; stderr: ${result.stderr}`).toBe(spec.expect.exit);
 
         const rel = (path: string) => join('root', path);

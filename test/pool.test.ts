@@ -10,6 +10,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startEarlyPool } from '../src/cli/early-pool.js';
+import { PROGRESS_BYTES } from '../src/hash.js';
 import { createPool } from '../src/pool.js';
 
 const POOL = resolve(import.meta.dirname, '../dist/src/pool.js');
@@ -36,6 +37,20 @@ describe('the worker pool', () => {
     expect(result).toMatchObject({ ok: true, md5: '900150983cd24fb0d6963f7d28e17f72', size: 3, reused: false });
     await pool.destroy();
     await createPool(2).destroy();
+    await rm(dir, { recursive: true });
+  });
+
+  it('reports the bytes its threads read for hashing every few MB, while a large file is still being read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'actor-sync-pool-'));
+    const file = join(dir, 'large.png');
+    await writeFile(file, Buffer.alloc(20 << 20, 1));
+    const pool = createPool(1);
+    const reports: number[] = [];
+    pool.onHashed!((bytes) => reports.push(bytes));
+    const [result] = await pool.hash({ files: [{ path: file }], racyFromNs: null, verify: false });
+    expect(result).toMatchObject({ ok: true, size: 20 << 20 });
+    await pool.destroy(); // every message of the thread has arrived once it is stopped
+    expect(reports).toEqual([PROGRESS_BYTES, PROGRESS_BYTES]); // 16 of the 20 MB; the rest with the next reads
     await rm(dir, { recursive: true });
   });
 

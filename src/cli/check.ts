@@ -1,5 +1,6 @@
 /** `actor-sync check`: for CI, a `sync --dry-run` that fails when `sync` would change anything. */
 import { Command } from 'commander';
+import { printable } from '../printable.js';
 import { addCommonOptions, addS3Options, type S3Flags, exitCodeOf, report, runEngine, type CommandContext, type CommonFlags } from './common.js';
 
 export interface CheckFlags extends CommonFlags, S3Flags {
@@ -17,7 +18,7 @@ export async function checkCommand(flags: CheckFlags, context: CommandContext): 
   const differences = result.actors.flatMap((a) => [...a.differences, ...notSynced(a)]);
   const base = summarize('check', result);
   const summary = CheckSummarySchema.parse({ ...base, ok: differences.length === 0 && base.errors.length === 0, differences });
-  const lines = differences.map((d) => `${d.actor} / ${d.file || '-'} / ${d.what}\n`).join('');
+  const lines = differences.map((d) => `${printable(`${d.actor} / ${d.file || '-'} / ${d.what}`)}\n`).join('');
   const verdict = summary.ok ? 'check: in sync\n' : `check: ${differences.length} differences, ${base.errors.length} errors\n`;
   await report(context, flags, summary, lines, verdict);
   return exitCodeOf(summary, differences.length > 0);

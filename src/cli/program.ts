@@ -1,6 +1,7 @@
 /** The command line: one commander program, one subcommand per file; returns an exit code, never exits. */
 import { Command, CommanderError } from 'commander';
 import { EXIT, messageOf, UsageError } from '../errors.js';
+import { printable } from '../printable.js';
 import { benchCommand, defineBench } from './bench.js';
 import { checkCommand, defineCheck } from './check.js';
 import type { CommandContext } from './common.js';
@@ -35,13 +36,15 @@ export async function runCli(argv: string[], context: CommandContext): Promise<n
     return code;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version' ? EXIT.ok : EXIT.usage;
+      // Help asked for (`--help`, `help`) exits 0; help shown because no command was given is a usage error.
+      const help = error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version';
+      return help && error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (error instanceof UsageError) {
-      context.stderr.write(`actor-sync: ${error.message}\n`);
+      context.stderr.write(`actor-sync: ${printable(error.message)}\n`);
       return error.exitCode;
     }
-    context.stderr.write(`actor-sync: unexpected failure: ${messageOf(error)}\n`);
+    context.stderr.write(`actor-sync: unexpected failure: ${printable(messageOf(error))}\n`);
     if (process.env.ACTOR_SYNC_DEBUG) context.stderr.write(`${(error as Error).stack}\n`);
     return EXIT.problems;
   }

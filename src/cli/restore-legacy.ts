@@ -20,7 +20,7 @@ export async function restoreCommand(actors: string[], flags: RestoreFlags, cont
     dryRun: flags.dryRun,
     wait: flags.wait,
   });
-  for (const e of result.errors) context.stderr.write(`error: ${e.actor}: ${e.file}: ${e.reason}\n`);
+  context.stderr.write((await import('../summary.js')).formatProblems('error', result.errors));
   if (flags.json) context.stdout.write(`${JSON.stringify({ command: 'restore-legacy', dry_run: result.dryRun, actors: result.actors, errors: result.errors }, null, 2)}\n`);
   else if (!flags.quiet) {
     const count = (o: string) => result.actors.filter((a) => a.outcome === o).length;

@@ -1,5 +1,6 @@
 /** `actor-sync push` and `actor-sync pull`: S3 transfers, then manifests committed. */
 import { Command, InvalidArgumentError } from 'commander';
+import { printable } from '../printable.js';
 import { uploadUrlTemplateProblem } from '../upload-url.js';
 import { addCommonOptions, addS3Options, exitCodeOf, report, s3OptionsOf, type CommandContext, type CommonFlags, type S3Flags } from './common.js';
 import { poolFor } from './early-pool.js';
@@ -42,7 +43,7 @@ export async function transferCommand(kind: 'push' | 'pull', flags: TransferFlag
   const summary = summaries.TransferSummarySchema.parse({ ...summaries.summarize(kind, result), transfers: result.transfers });
   const verb = kind === 'push' ? 'upload' : 'download';
   const failed = result.transfers.filter((t) => t.error).length;
-  const lines = result.transfers.map((t) => `${flags.dryRun ? `would ${verb}` : t.error ? 'failed' : `${verb}ed`}: ${t.actor} / ${t.filename} ${kind === 'push' ? '→' : '←'} ${t.url}\n`).join('');
+  const lines = result.transfers.map((t) => `${printable(`${flags.dryRun ? `would ${verb}` : t.error ? 'failed' : `${verb}ed`}: ${t.actor} / ${t.filename} ${kind === 'push' ? '→' : '←'} ${t.url}`)}\n`).join('');
   const verdict = `${kind}: ${result.transfers.length - failed} ${verb}s${flags.dryRun ? ' planned' : ''}, ${failed} failed\n`;
   await report(context, flags, summary, lines, verdict);
   return exitCodeOf(summary);

@@ -21,6 +21,8 @@ import writeFileAtomic from 'write-file-atomic';
 export class CommitError extends Error {
   readonly code: string | undefined;
   readonly syscall: string | undefined;
+  /** The message without the target's path in front (for a report that names the file already). */
+  readonly reason: string;
   constructor(
     readonly target: string,
     /**
@@ -32,12 +34,14 @@ export class CommitError extends Error {
   ) {
     const errno = cause as NodeJS.ErrnoException;
     const why = errno?.message ?? String(cause);
-    super(
-      replaced
-        ? `${target}: written, but the folder could not be synced (${why}); the new content may not survive a power loss. Check the disk, then run again.`
-        : `${target}: could not be written (${why}); the file was left unchanged. Check free space and permissions, then run again.`,
-      { cause },
-    );
+    const reason = replaced
+      ? `written, but the folder could not be synced (${why}); the new content may not survive a power loss. Check the disk, then run again.`
+      : errno?.code === 'ENAMETOOLONG'
+        ? // Retrying cannot help, and the error names the temp file, not the target: say what is too long.
+          `its name is too long for the file system: ${Buffer.byteLength(basename(target))} bytes, and up to 11 more for the temp file written beside it (most file systems allow 255); left unchanged`
+        : `could not be written (${why}); the file was left unchanged. Check free space and permissions, then run again.`;
+    super(`${target}: ${reason}`, { cause });
+    this.reason = reason;
     this.name = 'CommitError';
     this.code = errno?.code;
     this.syscall = errno?.syscall;

@@ -112,9 +112,9 @@ interface Open {
 /**
  * The MD5 of each file in `paths`, in order. A file that cannot be opened or read gets its error; one that
  * is not a regular file when opened gets an ENOTFILE error; one that changed while it was read is marked
- * so the caller can try again.
+ * so the caller can try again. `onRead` is told the bytes of each read as it is made (hashing's progress).
  */
-export function md5FilesInLanes(paths: readonly string[]): LaneOutcome[] {
+export function md5FilesInLanes(paths: readonly string[], onRead?: (bytes: number) => void): LaneOutcome[] {
   const found = loadEngine();
   if (!found) throw new Error('md5x4: WebAssembly SIMD is not available in this thread');
   const e: Engine = found;
@@ -212,6 +212,7 @@ export function md5FilesInLanes(paths: readonly string[]): LaneOutcome[] {
       return;
     }
     file.total += filled;
+    if (filled > 0) onRead?.(filled);
     file.at = 0;
     if (!eof) {
       file.end = filled; // LANE_BYTES, a whole number of blocks

@@ -146,6 +146,16 @@ async function realTempNames(name: string): Promise<string[]> {
   return names;
 }
 
+describe('a name the file system cannot hold', () => {
+  it('is said as such (the temp file beside it is what is too long), with no advice about free space', async () => {
+    const long = join(dir, `${'a'.repeat(235)}_manifest.json`); // 249 bytes: the temp file's name is not
+    const error = await rejection(commitFile(long, NEW), CommitError);
+    expect(error.code).toBe('ENAMETOOLONG');
+    expect(error.message).toBe(`${long}: its name is too long for the file system: 249 bytes, and up to 11 more for the temp file written beside it (most file systems allow 255); left unchanged`);
+    expect(await readdir(dir)).toEqual([]);
+  });
+});
+
 describe('isTempFileName', () => {
   it.each(['0000_manifest.json', 'response.json', 'x.jpg', '0000_european_16_male_10.PNG', 'Ünï cödé 1.webp', 'sync-cache-0123.json'])(
     'recognises every temp name a commit of %s makes, and tempNameFor\'s',
