@@ -89,7 +89,8 @@ export function classify(input: ClassifyInput): ClassifyResult {
     const file = local.get(filename);
     const before = previous.get(filename);
     const legacyUrl = input.legacyUrls.get(filename);
-    const knownUrl = before?.s3_url ?? null;
+    // An empty URL is no URL (SPEC §3): such an entry is local_only, and push gives it one.
+    const knownUrl = before?.s3_url || null;
     if (knownUrl !== null && legacyUrl !== undefined && legacyUrl !== knownUrl) {
       conflicts.push({
         filename,
@@ -97,7 +98,7 @@ export function classify(input: ClassifyInput): ClassifyResult {
       });
       continue;
     }
-    const url = input.assignedUrls?.get(filename) ?? knownUrl ?? legacyUrl ?? input.promptUrls.get(filename) ?? null;
+    const url = input.assignedUrls?.get(filename) ?? knownUrl ?? legacyUrl ?? (input.promptUrls.get(filename) || null);
     const sameUrl = url !== null && url === knownUrl;
     const remote = url === null ? undefined : input.remote?.get(url);
 

@@ -50,7 +50,7 @@ export async function runPush(options: TransferOptions): Promise<TransferReport>
   const plan: Plan = (actor, entries) =>
     entries
       .filter((e) => e.local_path && (e.status === 'local_only' || (options.repair && e.status === 'out_of_sync')))
-      .map((e) => ({ entry: e, url: e.s3_url ?? uploadUrl(actor, e.filename, entries, template), bytes: e.size_bytes ?? 0 }));
+      .map((e) => ({ entry: e, url: e.s3_url || uploadUrl(actor, e.filename, entries, template), bytes: e.size_bytes ?? 0 }));
   return transfer(options, plan, { writesTrainingData: false }, async (s3, location, entry, data) => {
     const { upload } = await import('./s3/transfer.js');
     const { etag } = await upload(s3, location, join(data.root, entry.local_path!), entry.md5_hash!);

@@ -103,6 +103,21 @@ describe('push --upload-url-template', () => {
   });
 });
 
+describe('push and an empty s3_url', () => {
+  it('uploads an image whose entry has "s3_url": "" (no URL) to the template URL, and records it synced there', async () => {
+    const root = await tempRoot();
+    const server = await startS3Server([BUCKET]);
+    const hashes = await addImages(root, '0001_empty', { 'a.png': 100 });
+    writeFileSync(manifestPath(root, '0001'), JSON.stringify({ character_id: '0001', training_data: [{ filename: 'a.png', s3_url: '', md5_hash: hashes['a.png'], s3_md5: hashes['a.png'], status: 'synced' }] }));
+    const s3flags = ['--endpoint', server.endpoint, '--force-path-style'];
+    const r = await run(['push', '--root', root, '--json', ...s3flags]);
+    expect(r.code, r.stderr).toBe(0);
+    const url = urlOf('0001_empty', 'a.png');
+    expect(TransferSummarySchema.parse(JSON.parse(r.stdout)).transfers.map((t) => [t.filename, t.url, t.error])).toEqual([['a.png', url, undefined]]);
+    expect((await readJson(manifestPath(root, '0001'))).training_data).toMatchObject([{ filename: 'a.png', s3_url: url, status: 'synced', s3_md5: hashes['a.png'] }]);
+  });
+});
+
 describe('restore-legacy', () => {
   it('never writes through a training_data folder that is a symlink out of the data root', async () => {
     const root = await tempRoot();
