@@ -362,6 +362,7 @@ async function commitActor({ report, commit, legacy, entries }: Assessment, data
   if (options.explain || options.entriesUnlessSynced) report.entries = entries;
   if (report.errors.length > 0) return report;
   if (commit && !options.dryRun) {
+    if (commit.readOnly) return failed(report, commit.path, 'is read-only, so sync will not replace it; left unchanged (make it writable to let sync update it)');
     // A lock taken over by another run means two writers: stop committing rather than race it.
     if (options.lock?.compromised) return failed(report, commit.path, `not written: this run lost its lock (${options.lock.compromised.message}); run again`);
     // Another program may have written the manifest since the worker read it (the lock binds only this
