@@ -138,6 +138,11 @@ const MAKERS: Record<string, Maker> = {
   'image-non-utf8-name': ({ trainingDir }) => {
     fs.writeFileSync(Buffer.concat([Buffer.from(`${trainingDir}/`), Buffer.from([0xff, 0xfe]), Buffer.from('.png')]), 'not a UTF-8 name');
   },
+  'actor-non-utf8-name': ({ actorsDir }) => {
+    const dir = Buffer.concat([Buffer.from(`${actorsDir}/0006_`), Buffer.from([0xff])]);
+    fs.mkdirSync(Buffer.concat([dir, Buffer.from('/training_data')]), { recursive: true });
+    fs.writeFileSync(Buffer.concat([dir, Buffer.from('/training_data/0006_0.png')]), 'an image of an actor whose folder name is not UTF-8');
+  },
   'image-directory': ({ trainingDir }) => fs.mkdirSync(join(trainingDir, 'folder.png')),
   'root-is-file': ({ root }) => {
     const file = join(root, 'root-file');
