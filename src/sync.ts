@@ -129,7 +129,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
     // manifests folder it may create) included. Checked again below on the listing the run goes on with.
     if (options.actors?.length && !options.transfers) selectNamedActors((await listing).actors, options.actors, data.actorsDir);
     if (!dryRun && !lock) {
-      lock = await acquireRunLock(data.manifestsDir, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
+      lock = await acquireRunLock(data, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
       if (options.wait) listing = listActors(data);
     }
     // A root never synced has its manifests folder (and so a cache path) only once the lock has made it; a

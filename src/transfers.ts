@@ -89,7 +89,7 @@ async function transfer(options: TransferOptions, plan: Plan, { writesTrainingDa
   let lock: RunLock | undefined;
   // A selector that names no actor folder is a usage error before the lock (and the manifests folder it may create).
   if (options.actors?.length) selectNamedActors((await listActors(data)).actors, options.actors, data.actorsDir);
-  if (!dryRun) lock = await acquireRunLock(data.manifestsDir, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
+  if (!dryRun) lock = await acquireRunLock(data, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
   try {
     // Planned from a dry run: the entries a sync would leave, with nothing written yet.
     const first = await runSync({ ...options, dryRun: true, lock, explain: true });

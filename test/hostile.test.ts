@@ -320,6 +320,7 @@ function expectNoLeftovers(at: Layout, expect: ExpectStatic): void {
   if (!fs.lstatSync(at.manifestsDir, { throwIfNoEntry: false })?.isDirectory()) return;
   expect(leftovers(at.manifestsDir), 'temp files left in the manifests folder').toEqual([]);
   expect(fs.existsSync(join(at.manifestsDir, LOCK_NAME)), 'the lock is released').toBe(false);
+  expect(fs.existsSync(join(at.actorsDir, LOCK_NAME)), "the actors folder's lock is released").toBe(false);
 }
 
 /** One expected problem among `found`: the file named exactly, the reason matching. */
