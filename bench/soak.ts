@@ -233,6 +233,7 @@ function checkRecovered(root: string, next: Outcome, reference: Map<string, any>
   const left = leftovers(manifestsDir);
   if (left.length > 0) violate('clean-next-run', `left in the manifests folder: ${left.join(', ')}`);
   if (existsSync(join(manifestsDir, LOCK_NAME))) violate('clean-next-run', 'the lock folder is still there');
+  if (existsSync(join(manifestsDir, '..', 'actors', LOCK_NAME))) violate('clean-next-run', "the actors folder's lock is still there");
 
   let final: Map<string, any>;
   try {

@@ -74,9 +74,11 @@ export interface Assessment {
   manifestUpdated: string | null;
   /**
    * The new manifest's bytes, when it differs from the one on disk; `basis`, the MD5 of the bytes it was
-   * made from (null: there was no manifest), which the file must still hold when it is replaced.
+   * made from (null: there was no manifest), which the file must still hold when it is replaced; `readOnly`,
+   * the manifest has no write permission (someone froze it): a run that writes refuses it, a run that
+   * writes nothing (`status`, `check`, `serve`) only reports what would change.
    */
-  commit?: { path: string; text: string; basis: string | null };
+  commit?: { path: string; text: string; basis: string | null; readOnly: boolean };
   /**
    * The actor's response.json (`path`, for messages), its files as read, the URLs of them no entry holds
    * (retiring needs none), and `manifest`: the manifest and the MD5 it must have when they are retired (of the
@@ -191,14 +193,11 @@ async function assess(task: AssessTask): Promise<Assessment> {
     good: task.explain ? good : {},
     manifestUpdated: typeof updated === 'string' ? updated : null,
   };
-  if (changed && facts.manifestReadOnly) {
-    return fail(actor.manifestPath, 'is read-only, so sync will not replace it; left unchanged (make it writable to let sync update it)');
-  }
   const readMd5 = facts.manifestBytes === null ? null : md5Hex(facts.manifestBytes);
   if (changed) {
     // Spliced into the text as read: nothing we do not own is re-encoded (SPEC §3).
     const base = facts.manifestBytes?.toString('utf8') ?? serializeManifest(newManifest(actor.id, actor.name));
-    assessment.commit = { path: actor.manifestPath, text: spliceManifest(base, { training_data: entries, training_data_updated: task.now, statistics }), basis: readMd5 };
+    assessment.commit = { path: actor.manifestPath, text: spliceManifest(base, { training_data: entries, training_data_updated: task.now, statistics }), basis: readMd5, readOnly: facts.manifestReadOnly };
   }
   const settle = task.settle && report.warnings.length === 0 && !(facts.legacyUrls !== null && task.keepLegacy);
   // The MD5 of the manifest as this run leaves it: what retiring and the sync cache check it against.

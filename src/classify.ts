@@ -90,13 +90,14 @@ export function classify(input: ClassifyInput): ClassifyResult {
     const file = local.get(filename);
     const before = previous.get(filename);
     const legacyUrl = input.legacyUrls.get(filename);
-    const knownUrl = before?.s3_url ?? null;
+    // An empty URL is no URL (SPEC §3): such an entry is local_only, and push gives it one.
+    const knownUrl = before?.s3_url || null;
     // By bucket and key: response.json may name the manifest's object in another form (s3://), kept as the manifest has it.
     if (knownUrl !== null && legacyUrl !== undefined && !sameObject(legacyUrl, knownUrl)) {
       conflicts.push({ filename, reason: `response.json gives ${legacyUrl} but the manifest has ${knownUrl}` });
       continue;
     }
-    const url = input.assignedUrls?.get(filename) ?? knownUrl ?? legacyUrl ?? input.promptUrls.get(filename) ?? null;
+    const url = input.assignedUrls?.get(filename) ?? knownUrl ?? legacyUrl ?? (input.promptUrls.get(filename) || null);
     const sameUrl = url !== null && url === knownUrl;
     const remote = url === null ? undefined : input.remote?.get(url);
 

@@ -3,6 +3,7 @@
  * Non-regular files named like images (folders, FIFOs, sockets) and symlinks leading out of the data
  * root are skipped with a warning, so nothing later can hang on them or read outside the root.
  */
+import { isUtf8 } from 'node:buffer';
 import { lstatSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
@@ -88,10 +89,12 @@ export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; ski
   const actorsInside = await insideRoot(data.actorsDir, data.rootReal);
   const actors: Actor[] = [];
   const skipped: Skipped[] = [];
+  const notUtf8 = notUtf8Names(data.actorsDir, entries.map((entry) => entry.name));
+  if (notUtf8.size > 0) skipped.push(notUtf8Warning(data.actorsDir, 'an actor folder', notUtf8));
   for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const dir = join(data.actorsDir, entry.name);
     const isLink = entry.dirent.isSymbolicLink();
-    if (!entry.dirent.isDirectory() && !isLink) continue;
+    if ((!entry.dirent.isDirectory() && !isLink) || notUtf8.has(entry.name)) continue;
     if (isLink ? !(await insideRoot(dir, data.rootReal)) : !actorsInside) {
       skipped.push({ file: dir, reason: 'a symlink leading out of the data root; not followed' });
       continue;
@@ -132,8 +135,10 @@ export async function listImages(actor: Actor, data: DataRoot): Promise<{ images
   const folder = relative(data.root, actor.trainingDir).split(sep).join('/');
   // A folder entry's name holds no separator: concatenation is path.join here, without its normalising.
   const dir = actor.trainingDir + sep;
+  const notUtf8 = notUtf8Names(actor.trainingDir, entries.filter((entry) => isImageName(entry.name)).map((entry) => entry.name));
+  if (notUtf8.size > 0) skipped.push(notUtf8Warning(actor.trainingDir, 'an image', notUtf8));
   for (const entry of entries) {
-    if (!isImageName(entry.name)) continue;
+    if (!isImageName(entry.name) || notUtf8.has(entry.name)) continue;
     const path = dir + entry.name;
     const problem = entry.isFile() ? undefined : whyNotAnImage(path, entry.isSymbolicLink(), data.rootReal);
     if (problem) skipped.push({ file: path, reason: problem });
@@ -154,6 +159,38 @@ function whyNotAnImage(path: string, isLink: boolean, rootReal: string): string 
     if (statSync(target, { throwIfNoEntry: false })?.isFile()) return undefined;
   }
   return 'not a regular file; skipped';
+}
+
+/**
+ * Which of `names` (as read from `dir`) stand for names that are not UTF-8: each maps to how its bytes are
+ * shown (`\xNN` for every byte outside printable ASCII). Node reads such a name with U+FFFD for each bad
+ * byte, a name no file has, and no manifest could name the file: a folder is read again as bytes only when
+ * a name holds U+FFFD, so a folder of valid names costs nothing more.
+ */
+function notUtf8Names(dir: string, names: readonly string[]): Map<string, string> {
+  const found = new Map<string, string>();
+  if (!names.some((name) => name.includes('\uFFFD'))) return found;
+  const wanted = new Set(names);
+  let raw: Buffer[];
+  try {
+    raw = readdirSync(dir, { encoding: 'buffer' });
+  } catch {
+    return found; // gone meanwhile: the caller's own reads say so
+  }
+  for (const name of raw) {
+    const read = name.toString('utf8');
+    if (!isUtf8(name) && wanted.has(read)) found.set(read, [...name].map((byte) => (byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`)).join(''));
+  }
+  return found;
+}
+
+/** The one warning for a folder holding names that are not UTF-8: what they are, that they are skipped, what to do. */
+function notUtf8Warning(dir: string, what: 'an image' | 'an actor folder', names: ReadonlyMap<string, string>): Skipped {
+  const shown = [...names.values()].map((name) => `"${name}"`).join(', ');
+  const reason = names.size === 1
+    ? `holds ${what} whose name is not UTF-8 (${shown}); a manifest cannot name it, so it is skipped; rename it to a UTF-8 name`
+    : `holds ${names.size} ${what.slice(what.indexOf(' ') + 1)}s whose names are not UTF-8 (${shown}); a manifest cannot name them, so they are skipped; rename them to UTF-8 names`;
+  return { file: dir, reason };
 }
 
 async function insideRoot(path: string, rootReal: string): Promise<boolean> {

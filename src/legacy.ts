@@ -20,7 +20,7 @@ const ResponseJsonSchema = z.looseObject({
   }),
 });
 
-/** One entry of `prompt_metadata.json`'s `images`. `null` is read as absent (Python writes `None`). */
+/** One entry of `prompt_metadata.json`'s `images`. `null` is read as absent (Python writes `None`), and so is an empty `s3_url`. */
 const PromptImageSchema = z.looseObject({
   s3_url: z.string().nullish(),
   good: z.boolean().nullish(),
@@ -88,7 +88,8 @@ export async function readPromptMetadataFile(path: string, options: ReadJsonOpti
     if (!entry.success) throw shapeError(path, entry.error, raw, ['images', filename]);
     if (!isSafeFilename(filename)) throw problem(path, `images has an unsafe filename ${JSON.stringify(filename)}`);
     const image: PromptImage = {};
-    if (entry.data.s3_url != null) image.s3_url = entry.data.s3_url;
+    // An empty URL is no URL (as in a manifest entry).
+    if (entry.data.s3_url) image.s3_url = entry.data.s3_url;
     if (entry.data.good != null) image.good = entry.data.good;
     result.set(filename, image);
   }

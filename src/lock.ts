@@ -63,8 +63,8 @@ export interface RunLock {
 const ownTokens = new Set<string>();
 
 /**
- * Takes the lock `<dir>/<name>` (the run lock is `<manifests dir>/.actor-sync.lock`; each shard passes its
- * own name).
+ * Takes the lock `<dir>/<name>` (a run takes `.actor-sync.lock` in its actors folder and in its manifests
+ * folder, run-lock.ts; each shard passes its own name).
  *
  * Without `wait`, a lock held by a live run throws {@link LockHeldError} at once, naming the holder's pid,
  * host and start time. With `wait`, it polls until the lock is free or `signal` aborts. A lock whose owner

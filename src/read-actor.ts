@@ -2,8 +2,8 @@
  * Everything known about one actor before hashing: its manifest, its legacy URLs, its local images.
  * Reading only; any bad file throws an InputError naming it, and the caller leaves the actor unchanged.
  */
-import { join } from 'node:path';
-import { listImages, type Actor, type LocalImage, type Skipped } from './discover.js';
+import { basename, join } from 'node:path';
+import { isImageName, listImages, type Actor, type LocalImage, type Skipped } from './discover.js';
 import { InputError } from './errors.js';
 import { readJsonFile, shapeError } from './json-file.js';
 import type { GuardedKey } from './json-scan.js';
@@ -12,7 +12,7 @@ import { md5Hex } from './md5/hex.js';
 import { RETIRING_NAME, type LegacyFile } from './retire.js';
 import { ManifestSchema, OWNED_STATISTICS, type TrainingEntry } from './manifest/schema.js';
 import type { DataRoot } from './root.js';
-import { isSafeFilename, parseS3Url } from './s3-url.js';
+import { isSafeFilename, parseS3Url, type S3Location } from './s3-url.js';
 
 export interface ActorFacts {
   actor: Actor;
@@ -55,7 +55,11 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
   // An image's filename is its URL's last segment (SPEC §2), whatever key prompt_metadata files it under.
   const promptLocations = [...(prompt?.images.values() ?? [])].flatMap((image) => (image.s3_url === undefined ? [] : [image.s3_url]));
   const promptUrls = new Map<string, string>();
-  for (const [name, location] of urlsByFilename(promptLocations, promptPath)) promptUrls.set(name, location.url);
+  const skipped = [...listing.skipped];
+  for (const [name, location] of urlsByFilename(promptLocations, promptPath)) {
+    if (isImageName(name)) promptUrls.set(name, location.url);
+    else skipped.push(notAnImage(promptPath, location, 'prompt_metadata.json is left as it is'));
+  }
   const legacyFiles: LegacyFile[] = [];
   let legacyUrls: string[] | null = null;
   for (const [path, file] of [[asidePath, aside], [responsePath, response]] as const) {
@@ -68,7 +72,11 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
   // stopped run left aside.
   if (aside && response) for (const [path, file] of [[asidePath, aside], [responsePath, response]] as const) urlsByFilename(file.urls, path);
   const named = aside ? asidePath : responsePath;
-  for (const [name, location] of urlsByFilename(legacyUrls ?? [], named)) legacyByFilename.set(name, location.url);
+  for (const [name, location] of urlsByFilename(legacyUrls ?? [], named)) {
+    if (isImageName(name)) legacyByFilename.set(name, location.url);
+    // Not an entry, so the manifest does not hold it, and the file is not retired: the URL is never lost.
+    else skipped.push(notAnImage(named, location, `${basename(named)} is kept, so the URL is not lost (remove it from there by hand)`));
+  }
   return {
     actor,
     manifest: manifest?.value ?? null,
@@ -84,8 +92,17 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
     manifestBytes: manifest?.bytes ?? null,
     promptUrls,
     images: listing.images,
-    skipped: listing.skipped,
+    skipped,
   };
+}
+
+/**
+ * A legacy URL whose filename is not an image name (`…/response.json`, `notes.txt`, `.hidden.png`): it is
+ * reported, never made an entry, so no run pulls it into training_data (where a `response.json` would be
+ * read as the actor's own legacy file).
+ */
+function notAnImage(file: string, location: S3Location, kept: string): Skipped {
+  return { file, reason: `names ${location.url}, whose filename ${JSON.stringify(location.filename)} is not an image name; not recorded as an image, and ${kept}` };
 }
 
 interface ManifestRead {

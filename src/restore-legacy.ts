@@ -37,7 +37,7 @@ function legacyResponse(actorName: string, urls: string[]): string {
 export async function restoreLegacy(options: RestoreOptions): Promise<RestoreReport> {
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
-  const lock = dryRun ? undefined : await acquireRunLock(data.manifestsDir, undefined, { wait: options.wait ?? false });
+  const lock = dryRun ? undefined : await acquireRunLock(data, undefined, { wait: options.wait ?? false });
   try {
     const { actors } = await listActors(data);
     const selected = selectNamedActors(actors, options.actors, data.actorsDir);

@@ -131,7 +131,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
     // manifests folder it may create) included. Checked again below on the listing the run goes on with.
     if (options.actors?.length && !options.transfers) selectNamedActors((await listing).actors, options.actors, data.actorsDir);
     if (!dryRun && !lock) {
-      lock = await acquireRunLock(data.manifestsDir, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
+      lock = await acquireRunLock(data, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
       if (options.wait) listing = listActors(data);
     }
     // A root never synced has its manifests folder (and so a cache path) only once the lock has made it; a
@@ -368,6 +368,7 @@ async function commitActor({ report, commit, legacy, entries }: Assessment, data
   if (options.explain || options.entriesUnlessSynced) report.entries = entries;
   if (report.errors.length > 0) return report;
   if (commit && !options.dryRun) {
+    if (commit.readOnly) return failed(report, commit.path, 'is read-only, so sync will not replace it; left unchanged (make it writable to let sync update it)');
     // A lock taken over by another run means two writers: stop committing rather than race it.
     if (options.lock?.compromised) return failed(report, commit.path, `not written: this run lost its lock (${options.lock.compromised.message}); run again`);
     // Another program may have written the manifest since the worker read it (the lock binds only this

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import pLimit from 'p-limit';
 import type { AssessTask, RemoteCheck } from './assess.js';
 import { messageOf, type ActorFailure } from './errors.js';
-import { emptyReport } from './report.js';
+import { emptyReport, type ActorReport } from './report.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
 import type { TrainingEntry } from './manifest/schema.js';
 import { resolveDataRoot } from './root.js';
 import type { S3Access, S3Options } from './s3/client.js';
-import { actorIdOf, IMAGE_EXTENSION, listActors, selectNamedActors } from './discover.js';
+import { actorIdOf, IMAGE_EXTENSION, isImageName, listActors, selectNamedActors } from './discover.js';
 import { removeStaleTemps } from './manifest/commit.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
 import { runSync, type SyncOptions, type SyncReport } from './sync.js';
@@ -42,7 +42,8 @@ export interface TransferReport extends SyncReport {
   transfers: Transfer[];
 }
 
-type Plan = (actor: string, entries: TrainingEntry[]) => { entry: TrainingEntry; url: string; bytes: number }[];
+/** The transfers an actor's entries call for; one with `skip` is reported (a warning naming its URL) instead. */
+type Plan = (actor: string, entries: TrainingEntry[]) => { entry: TrainingEntry; url: string; bytes: number; skip?: string }[];
 
 /** Uploads `local_only` images (and, with `repair`, `out_of_sync` ones), then records them as synced. */
 export async function runPush(options: TransferOptions): Promise<TransferReport> {
@@ -50,7 +51,7 @@ export async function runPush(options: TransferOptions): Promise<TransferReport>
   const plan: Plan = (actor, entries) =>
     entries
       .filter((e) => e.local_path && (e.status === 'local_only' || (options.repair && e.status === 'out_of_sync')))
-      .map((e) => ({ entry: e, url: e.s3_url ?? uploadUrl(actor, e.filename, entries, template), bytes: e.size_bytes ?? 0 }));
+      .map((e) => ({ entry: e, url: e.s3_url || uploadUrl(actor, e.filename, entries, template), bytes: e.size_bytes ?? 0 }));
   return transfer(options, plan, { writesTrainingData: false }, async (s3, location, entry, data) => {
     const { upload } = await import('./s3/transfer.js');
     const { etag } = await upload(s3, location, join(data.root, entry.local_path!), entry.md5_hash!);
@@ -61,7 +62,13 @@ export async function runPush(options: TransferOptions): Promise<TransferReport>
 /** Downloads `s3_only` images, verifying each MD5, writing each atomically; then records them as synced. */
 export async function runPull(options: TransferOptions): Promise<TransferReport> {
   const plan: Plan = (_actor, entries) =>
-    entries.filter((e) => e.status === 's3_only' && e.s3_url).map((e) => ({ entry: e, url: e.s3_url!, bytes: 0 }));
+    entries.filter((e) => e.status === 's3_only' && e.s3_url).map((e) => ({
+      entry: e,
+      url: e.s3_url!,
+      bytes: 0,
+      // Only images are written into training_data: a `response.json` there would be read as the actor's own.
+      ...(isImageName(e.filename) ? {} : { skip: `${JSON.stringify(e.filename)} is not an image name; not downloaded (only images are pulled)` }),
+    }));
   return transfer(options, plan, { writesTrainingData: true }, async (s3, location, entry, _data, trainingDir) => {
     const { download } = await import('./s3/transfer.js');
     const got = await download(s3, location, join(trainingDir, entry.filename));
@@ -89,24 +96,32 @@ async function transfer(options: TransferOptions, plan: Plan, { writesTrainingDa
   let lock: RunLock | undefined;
   // A selector that names no actor folder is a usage error before the lock (and the manifests folder it may create).
   if (options.actors?.length) selectNamedActors((await listActors(data)).actors, options.actors, data.actorsDir);
-  if (!dryRun) lock = await acquireRunLock(data.manifestsDir, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
+  if (!dryRun) lock = await acquireRunLock(data, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
   try {
     // Planned from a dry run: the entries a sync would leave, with nothing written yet.
     const first = await runSync({ ...options, dryRun: true, lock, explain: true });
     const planned: (Transfer & { entry: TrainingEntry })[] = [];
+    const skipped: ActorFailure[] = [];
     for (const actor of first.actors) {
       if (actor.errors.length > 0 || !actor.entries) continue;
-      for (const { entry, url, bytes } of plan(actor.name, actor.entries)) planned.push({ actor: actor.name, filename: entry.filename, url, bytes, entry });
+      for (const { entry, url, bytes, skip } of plan(actor.name, actor.entries)) {
+        if (skip) skipped.push({ actor: actor.name, file: url, reason: skip });
+        else planned.push({ actor: actor.name, filename: entry.filename, url, bytes, entry });
+      }
     }
     for (const actor of first.actors) delete actor.entries;
-    if (dryRun) return { ...first, transfers: planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes })) };
+    const withSkipped = <T extends { actors: ActorReport[] }>(report: T): T => {
+      for (const problem of skipped) report.actors.find((a) => a.name === problem.actor)?.warnings.push(problem);
+      return report;
+    };
+    if (dryRun) return withSkipped({ ...first, transfers: planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes })) });
     if (options.signal?.aborted) {
       // Stopped before anything was written: every actor is left for the next run.
       return { ...first, dryRun: false, actors: first.actors.map((a) => emptyReport(a, 'not-run')), transfers: [], interrupted: true, durationMs: performance.now() - started };
     }
     if (planned.length === 0) {
       const synced = await runSync({ ...options, lock, wait: false });
-      return { ...synced, transfers: [], durationMs: performance.now() - started };
+      return withSkipped({ ...synced, transfers: [], durationMs: performance.now() - started });
     }
 
     if (writesTrainingData) {
@@ -165,7 +180,7 @@ async function transfer(options: TransferOptions, plan: Plan, { writesTrainingDa
       const problem: ActorFailure = { actor: failed.actor, file: failed.url, reason: `${failed.filename}: ${failed.error}; not recorded as synced` };
       actor?.errors.push(problem);
     }
-    return { ...(second ?? first), dryRun: false, actors: actorsOut, s3Requests: { ...s3.stats }, transfers, interrupted: stopped(), durationMs: performance.now() - started };
+    return withSkipped({ ...(second ?? first), dryRun: false, actors: actorsOut, s3Requests: { ...s3.stats }, transfers, interrupted: stopped(), durationMs: performance.now() - started });
   } finally {
     await lock?.release();
   }

@@ -152,6 +152,30 @@ describe('one entry per filename in the union of every source', () => {
     expect(statistics.training_images_count).toBe(0);
   });
 
+  it('reads an empty s3_url as no URL: local_only with s3_url null, and dropped with no local file either', () => {
+    const [withFile, without] = [name('1.jpg'), name('2.jpg')];
+    const { entries } = run({
+      local: [local(withFile, md5(1))],
+      previous: [
+        { filename: withFile, s3_url: '', s3_md5: md5(1), md5_hash: md5(1), status: 'synced' },
+        { filename: without, s3_url: '', s3_md5: md5(2), status: 's3_only' },
+      ],
+      promptUrls: new Map([[without, '']]),
+    });
+    expect(entries).toEqual([expect.objectContaining({ filename: withFile, s3_url: null, s3_md5: null, status: 'local_only' })]);
+  });
+
+  it('takes a response.json URL for an entry whose s3_url is empty', () => {
+    const filename = name('1.jpg');
+    const { entries, conflicts } = run({
+      local: [local(filename, md5(1))],
+      previous: [{ filename, s3_url: '', md5_hash: md5(1), status: 'local_only' }],
+      legacyUrls: new Map([[filename, urlOf(filename)]]),
+    });
+    expect(conflicts).toEqual([]);
+    expect(entries).toEqual([expect.objectContaining({ filename, s3_url: urlOf(filename), status: 'synced' })]);
+  });
+
   it('describes an S3-only image with no local facts', () => {
     const filename = name('1.jpg');
     const [entry] = run({ legacyUrls: new Map([[filename, urlOf(filename)]]) }).entries;

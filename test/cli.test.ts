@@ -181,6 +181,38 @@ describe('sync', () => {
   });
 });
 
+describe('a read-only data root', () => {
+  it('status and check, which write nothing, work on it: no actor fails as read-only', async (context) => {
+    // Root writes anything, so as root the runs drop to an unprivileged user (who must be able to load the CLI).
+    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
+    if (asUser.uid !== undefined && spawnSync(process.execPath, [CLI, '--help'], { ...asUser, stdio: 'ignore' }).status !== 0) {
+      context.skip('this checkout is not readable by an unprivileged user');
+    }
+    const root = await tempRoot();
+    await seedActor0000(root); // its manifest has no training_data yet: a sync would rewrite it
+    await addImages(root, '0001_new', { '0001_new_0.png': 10 });
+    const before = await snapshot(root);
+    if (asUser.uid !== undefined) spawnSync('chown', ['-R', '65534:65534', root]);
+    spawnSync('chmod', ['-R', 'a-w', root]);
+    try {
+      const status = cli(['status', '--root', root, '--json'], asUser);
+      expect(status.stderr).not.toMatch(/read-only/);
+      expect(status.code, status.stderr).toBe(0);
+      expect(StatusSummarySchema.parse(JSON.parse(status.stdout)).errors).toEqual([]);
+
+      const check = cli(['check', '--root', root, '--json'], asUser);
+      expect(check.stderr).not.toMatch(/read-only/);
+      expect(check.code, check.stderr).toBe(1); // what sync would change, not a failure
+      const summary = CheckSummarySchema.parse(JSON.parse(check.stdout));
+      expect(summary.errors).toEqual([]);
+      expect(summary.differences.map((d) => d.actor)).toEqual(expect.arrayContaining([SEED_NAME, '0001_new']));
+      expect(await snapshot(root)).toEqual(before);
+    } finally {
+      spawnSync('chmod', ['-R', 'u+w', root]);
+    }
+  });
+});
+
 describe('two actor folders that share an id', () => {
   it('fail when only one of them is selected (--actor <full name>): the manifest they share is not written', async () => {
     const root = await tempRoot();

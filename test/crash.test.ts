@@ -151,6 +151,7 @@ describe('SIGKILL at random instants', () => {
     expect(SyncSummarySchema.parse(JSON.parse(next.stdout)).errors).toEqual([]);
     expect(leftovers(manifests)).toEqual([]);
     expect(existsSync(join(manifests, LOCK_NAME))).toBe(false);
+    expect(existsSync(join(root, 'data', 'actors', LOCK_NAME))).toBe(false);
 
     const final = readManifests(manifests);
     expect([...final.keys()]).toEqual([...reference.keys()]);

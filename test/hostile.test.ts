@@ -138,6 +138,11 @@ const MAKERS: Record<string, Maker> = {
   'image-non-utf8-name': ({ trainingDir }) => {
     fs.writeFileSync(Buffer.concat([Buffer.from(`${trainingDir}/`), Buffer.from([0xff, 0xfe]), Buffer.from('.png')]), 'not a UTF-8 name');
   },
+  'actor-non-utf8-name': ({ actorsDir }) => {
+    const dir = Buffer.concat([Buffer.from(`${actorsDir}/0006_`), Buffer.from([0xff])]);
+    fs.mkdirSync(Buffer.concat([dir, Buffer.from('/training_data')]), { recursive: true });
+    fs.writeFileSync(Buffer.concat([dir, Buffer.from('/training_data/0006_0.png')]), 'an image of an actor whose folder name is not UTF-8');
+  },
   'image-directory': ({ trainingDir }) => fs.mkdirSync(join(trainingDir, 'folder.png')),
   'root-is-file': ({ root }) => {
     const file = join(root, 'root-file');
@@ -315,6 +320,7 @@ function expectNoLeftovers(at: Layout, expect: ExpectStatic): void {
   if (!fs.lstatSync(at.manifestsDir, { throwIfNoEntry: false })?.isDirectory()) return;
   expect(leftovers(at.manifestsDir), 'temp files left in the manifests folder').toEqual([]);
   expect(fs.existsSync(join(at.manifestsDir, LOCK_NAME)), 'the lock is released').toBe(false);
+  expect(fs.existsSync(join(at.actorsDir, LOCK_NAME)), "the actors folder's lock is released").toBe(false);
 }
 
 /** One expected problem among `found`: the file named exactly, the reason matching. */

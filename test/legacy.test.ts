@@ -145,7 +145,7 @@ describe('readPromptMetadata', () => {
     expect(await readPromptMetadata(await file('p.json', '{"other": 1}'))).toEqual(new Map());
   });
 
-  it('reads s3_url and good, treats null as absent, and strips a BOM', async () => {
+  it('reads s3_url and good, treats null (and an empty s3_url: no URL) as absent, and strips a BOM', async () => {
     const path = await file(
       'p.json',
       `\uFEFF${JSON.stringify({
@@ -153,6 +153,7 @@ describe('readPromptMetadata', () => {
           'a.jpg': { s3_url: 's3://b/a.jpg', good: true, prompt: 'kept elsewhere' },
           'b.jpg': { s3_url: null, good: false },
           'c.jpg': { good: null },
+          'd.jpg': { s3_url: '', good: true },
         },
       })}`,
     );
@@ -162,6 +163,7 @@ describe('readPromptMetadata', () => {
         ['a.jpg', { s3_url: 's3://b/a.jpg', good: true }],
         ['b.jpg', { good: false }],
         ['c.jpg', {}],
+        ['d.jpg', { good: true }],
       ]),
     );
   });

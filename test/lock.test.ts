@@ -10,6 +10,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LockHeldError, UsageError } from '../src/errors.js';
 import { acquireLock, readLockOwner, type LockOwner, type RunLock } from '../src/lock.js';
 import { acquireRunLock } from '../src/run-lock.js';
+import { generateDataRoot } from '../src/demo/generate.js';
+import { pollUntil, runCli, startCli } from './helpers/cli.js';
 
 const NAME = '.actor-sync.lock';
 const HOLD_LOCK = fileURLToPath(new URL('./fixtures/lock/hold-lock.mjs', import.meta.url));
@@ -219,17 +221,119 @@ describe('acquireRunLock on a root never synced', () => {
     const root = await mkdtemp(join(tmpdir(), 'actor-sync-runlock-'));
     try {
       const manifests = join(root, 'data', 'actor_manifests');
+      // The actors folder lies elsewhere: `data` is made for the manifests folder.
+      const data = { actorsDir: join(root, 'actors'), manifestsDir: manifests };
+      await mkdir(data.actorsDir, { recursive: true });
       const opened = vi.spyOn(fs, 'open');
-      const lock = await acquireRunLock(manifests, undefined);
+      const lock = await acquireRunLock(data, undefined);
       await lock.release();
       const dirs = opened.mock.calls.map((call) => call[0]);
       expect(dirs).toEqual(expect.arrayContaining([root, join(root, 'data')]));
       opened.mockClear();
       // Already there: nothing more to make durable.
-      await (await acquireRunLock(manifests, undefined)).release();
+      await (await acquireRunLock(data, undefined)).release();
       expect(opened.mock.calls.map((call) => call[0])).not.toContain(join(root, 'data'));
     } finally {
       await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('acquireRunLock: one run at a time per data root, whatever --actors-dir or --manifests-dir say', () => {
+  let root: string;
+  const folders = (manifests: string, actors = join(root, 'data', 'actors')) => ({ actorsDir: actors, manifestsDir: join(root, manifests) });
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'actor-sync-runlock-'));
+    await mkdir(join(root, 'data', 'actors'), { recursive: true });
+  });
+  afterEach(async () => {
+    for (const lock of held.splice(0)) await lock.release();
+    await rm(root, { recursive: true, force: true });
+  });
+  const takeRun = async (...args: Parameters<typeof acquireRunLock>) => {
+    const lock = await acquireRunLock(...args);
+    held.push(lock);
+    return lock;
+  };
+
+  it('two runs on one actors folder with different manifests folders exclude each other, the holder named', async () => {
+    const first = await takeRun(folders('data/actor_manifests'), undefined);
+    const error = await heldError(acquireRunLock(folders('elsewhere/manifests'), undefined));
+    expect(error.message).toContain(join(root, 'data', 'actors', NAME));
+    expect(error.message).toContain(`pid ${process.pid}`);
+    // Nothing of the run that gave way is left behind.
+    expect(fs.readdirSync(join(root, 'elsewhere', 'manifests'))).toEqual([]);
+    await first.release();
+    expect(fs.readdirSync(join(root, 'data', 'actors'))).toEqual([]);
+    await (await takeRun(folders('elsewhere/manifests'), undefined)).release();
+  });
+
+  it('two actors folders sharing one manifests folder exclude each other', async () => {
+    await mkdir(join(root, 'other-actors'));
+    await takeRun(folders('data/actor_manifests'), undefined);
+    const error = await heldError(acquireRunLock(folders('data/actor_manifests', join(root, 'other-actors')), undefined));
+    expect(error.message).toContain(join(root, 'data', 'actor_manifests', NAME));
+    expect(fs.readdirSync(join(root, 'other-actors'))).toEqual([]);
+  });
+
+  it('shards of one count still run at once on one root with different manifests folders; a whole-root run does not', async () => {
+    await takeRun(folders('m1'), { index: 1, count: 2 });
+    await takeRun(folders('m2'), { index: 2, count: 2 });
+    const error = await heldError(acquireRunLock(folders('m3'), undefined));
+    expect(error.message).toMatch(/shard-\d-of-2\.lock, which covers actors this run would write/);
+  });
+
+  it('one folder named as both is locked once (no run waits for itself)', async () => {
+    const lock = await takeRun({ actorsDir: join(root, 'data', 'actors'), manifestsDir: join(root, 'data', 'actors') }, undefined);
+    expect(lock.path).toBe(join(root, 'data', 'actors', NAME));
+  });
+
+  it('a stale lock in the actors folder from a killed run is taken over; --wait waits for the actors folder too', async () => {
+    await mkdir(join(root, 'data', 'actors', NAME));
+    await writeFile(join(root, 'data', 'actors', NAME, 'owner.json'), JSON.stringify({ pid: 2 ** 22 + 1, hostname: hostname(), started: '2026-01-01T00:00:00.000Z', token: 'dead' }));
+    const lock = await takeRun(folders('data/actor_manifests'), undefined, { staleMs: NEVER_STALE });
+    expect(await readLockOwner(lock.path)).toMatchObject({ pid: process.pid });
+    let waiting = '';
+    const second = acquireRunLock(folders('elsewhere'), undefined, { wait: true, onWait: (message) => (waiting = message) });
+    await vi.waitFor(() => expect(waiting).toContain(lock.path));
+    await lock.release();
+    held.splice(held.indexOf(lock), 1);
+    held.push(await second);
+  });
+});
+
+describe('two real runs on one data root with different --manifests-dir', () => {
+  it('the second fails at once (exit 2), retiring nothing; status, check and --dry-run take no lock and still run', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'actor-sync-runlock-'));
+    try {
+      const { root } = await generateDataRoot(join(work, 'root'), { actors: 12, minBytes: 1_000, maxBytes: 5_000 });
+      const responses = () => fs.readdirSync(join(root, 'data', 'actors'), { recursive: true }).filter((name) => String(name).endsWith('response.json')).length;
+      const legacy = responses();
+      expect(legacy).toBeGreaterThan(0);
+      const holder = startCli(['sync', '--root', root, '--json']);
+      const held = join(root, 'data', 'actor_manifests', NAME, 'owner.json');
+      await pollUntil(`${held} to appear`, () => existsSync(held), { child: holder.child });
+      // Stopped, the holder keeps its lock (its pid is alive) for as long as this test needs.
+      holder.child.kill('SIGSTOP');
+      try {
+        const other = join(work, 'other-manifests');
+        const second = await runCli(['sync', '--root', root, '--manifests-dir', other]);
+        expect(second.code, second.stderr).toBe(2);
+        expect(second.stderr).toContain(`pid ${holder.child.pid}`);
+        expect(responses(), 'no response.json retired by the run that gave way').toBe(legacy);
+        for (const args of [['status'], ['check'], ['sync', '--dry-run']]) {
+          const r = await runCli([...args, '--root', root, '--manifests-dir', other]);
+          expect(r.stderr, args.join(' ')).not.toMatch(/lock/);
+          expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(args[0] === 'check' ? 1 : 0);
+        }
+      } finally {
+        holder.child.kill('SIGCONT');
+      }
+      const first = await holder.done;
+      expect(first.code, first.stderr).toBe(0);
+      expect(responses()).toBe(0);
+    } finally {
+      await rm(work, { recursive: true, force: true });
     }
   });
 });

@@ -207,6 +207,27 @@ describe('hostile files in training_data', () => {
   });
 });
 
+describe('legacy URLs whose filename is not an image name', () => {
+  it('are reported, not recorded as entries, and keep their response.json (no URL is lost)', async () => {
+    const root = await tempRoot();
+    const name = '0001_urls';
+    const base = `https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}`;
+    await addImages(root, name, { 'a.png': 100 });
+    const others = [`${base}/response.json`, `${base}/notes.txt`, `${base}/.hidden.png`];
+    const response = await writeResponseJson(root, name, [`${base}/a.png`, ...others]);
+    const prompt = join(trainingDir(root, name), 'prompt_metadata.json');
+    await writeFile(prompt, JSON.stringify({ images: { 'b.json': { s3_url: `${base}/b.json` } } }));
+    const report = await sync(root);
+    const actor = report.actors[0]!;
+    for (const url of others) expect(actor.warnings).toContainEqual(expect.objectContaining({ file: response, reason: expect.stringMatching(new RegExp(`names ${url.replaceAll('.', '\\.')}, whose filename .* is not an image name`)) }));
+    expect(actor.warnings).toContainEqual(expect.objectContaining({ file: prompt, reason: expect.stringMatching(/b\.json.* is not an image name/) }));
+    expect((await readJson(manifestPath(root, '0001'))).training_data.map((e: any) => [e.filename, e.s3_url])).toEqual([['a.png', `${base}/a.png`]]);
+    expect(existsSync(response)).toBe(true);
+    expect(actor.legacy).toBe('failed');
+    expect(actor.errors).toEqual([expect.objectContaining({ file: response, reason: expect.stringMatching(/not retired: the manifest does not hold 3 of its URLs/) })]);
+  });
+});
+
 describe('--dry-run', () => {
   it('changes no byte under the root but reports what it would do', async () => {
     const root = await tempRoot();

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { TransferSummarySchema } from '../src/summary.js';
 import { pollUntil, startCli } from './helpers/cli.js';
 import { runPush } from '../src/transfers.js';
-import { startFaultProxy, startS3Server, TEST_CREDENTIALS, testS3 } from './helpers/s3.js';
+import { putObject, startFaultProxy, startS3Server, TEST_CREDENTIALS, testS3 } from './helpers/s3.js';
 import { addImages, leaveStaleTemp, manifestPath, md5, readJson, SEED_BASE, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeResponseJson } from './helpers/root.js';
 import { run, S3_ENV } from './helpers/s3-cli.js';
 
@@ -101,6 +101,52 @@ describe('push --upload-url-template', () => {
     const r = await run(['push', '--root', root, '--dry-run', '--json', '--upload-url-template', 's3://assets/actors/{actor_id}/{actor_name}/{filename}']);
     expect(r.code, r.stderr).toBe(0);
     expect(TransferSummarySchema.parse(JSON.parse(r.stdout)).transfers.map((t) => t.url)).toEqual(['s3://assets/actors/0001/0001_new/0001_new_0.png']);
+  });
+});
+
+describe('push and an empty s3_url', () => {
+  it('uploads an image whose entry has "s3_url": "" (no URL) to the template URL, and records it synced there', async () => {
+    const root = await tempRoot();
+    const server = await startS3Server([BUCKET]);
+    const hashes = await addImages(root, '0001_empty', { 'a.png': 100 });
+    writeFileSync(manifestPath(root, '0001'), JSON.stringify({ character_id: '0001', training_data: [{ filename: 'a.png', s3_url: '', md5_hash: hashes['a.png'], s3_md5: hashes['a.png'], status: 'synced' }] }));
+    const s3flags = ['--endpoint', server.endpoint, '--force-path-style'];
+    const r = await run(['push', '--root', root, '--json', ...s3flags]);
+    expect(r.code, r.stderr).toBe(0);
+    const url = urlOf('0001_empty', 'a.png');
+    expect(TransferSummarySchema.parse(JSON.parse(r.stdout)).transfers.map((t) => [t.filename, t.url, t.error])).toEqual([['a.png', url, undefined]]);
+    expect((await readJson(manifestPath(root, '0001'))).training_data).toMatchObject([{ filename: 'a.png', s3_url: url, status: 'synced', s3_md5: hashes['a.png'] }]);
+  });
+});
+
+describe('pull and URLs that name no image', () => {
+  it('downloads only image names; an entry whose URL names another file (response.json, notes.txt, .hidden.png) is reported, not written', async () => {
+    const root = await tempRoot();
+    const server = await startS3Server([BUCKET]);
+    const s3 = testS3(server.endpoint, { forcePathStyle: true });
+    const name = '0001_pull';
+    const key = (file: string) => `system_actors/training_data/${name}/${file}`;
+    const stray = JSON.stringify({ output: { output: { s3_image_urls: ['s3://another-bucket/x/0001_pull/z.png'] } } });
+    for (const [file, body] of [['a.png', 'an image'], ['response.json', stray], ['notes.txt', 'notes'], ['.hidden.png', 'hidden']] as const) await putObject(s3, BUCKET, key(file), body);
+    // Entries an earlier run (or another tool) recorded for those URLs.
+    const entries = ['a.png', 'response.json', 'notes.txt', '.hidden.png'].map((file) => ({ filename: file, s3_url: urlOf(name, file), s3_md5: null, status: 's3_only' }));
+    mkdirSync(trainingDir(root, name), { recursive: true });
+    writeFileSync(manifestPath(root, '0001'), JSON.stringify({ character_id: '0001', training_data: entries }));
+    const r = await run(['pull', '--root', root, '--json', '--endpoint', server.endpoint, '--force-path-style']);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = TransferSummarySchema.parse(JSON.parse(r.stdout));
+    expect(summary.transfers.map((t) => [t.filename, t.error])).toEqual([['a.png', undefined]]);
+    for (const file of ['response.json', 'notes.txt', '.hidden.png']) {
+      expect(summary.warnings).toContainEqual(expect.objectContaining({ file: urlOf(name, file), reason: expect.stringMatching(/is not an image name; not downloaded/) }));
+    }
+    expect(readdirSync(trainingDir(root, name))).toEqual(['a.png']);
+    const after = (await readJson(manifestPath(root, '0001'))).training_data as any[];
+    expect(after.map((e) => [e.filename, e.s3_url, e.status])).toEqual([
+      ['.hidden.png', urlOf(name, '.hidden.png'), 's3_only'],
+      ['a.png', urlOf(name, 'a.png'), 'synced'],
+      ['notes.txt', urlOf(name, 'notes.txt'), 's3_only'],
+      ['response.json', urlOf(name, 'response.json'), 's3_only'],
+    ]);
   });
 });
 
