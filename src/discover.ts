@@ -1,7 +1,8 @@
 /**
  * What is on disk, without opening anything: actor folders, their training images, their manifests.
- * Non-regular files named like images (folders, FIFOs, sockets) and symlinks leading out of the data
- * root are skipped with a warning, so nothing later can hang on them or read outside the root.
+ * Non-regular files named like images (folders, FIFOs, sockets) and symlinks leading out of the actors
+ * folder are skipped with a warning, so nothing later can hang on them or read outside it. The actors
+ * folder is a root of its own, wherever it is (`DataRoot.actorsReal`).
  */
 import { lstatSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
@@ -79,20 +80,19 @@ export function selects(actor: Pick<Actor, 'id' | 'name'>, selector: string): bo
   return /^\d+$/.test(selector) && /^\d+$/.test(actor.id) && Number(selector) === Number(actor.id);
 }
 
-/** Every actor folder, sorted by name. Folders that are symlinks out of the root are skipped. */
+/** Every actor folder, sorted by name. Folders that are symlinks out of the actors folder are skipped. */
 export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; skipped: Skipped[] }> {
   // Loaded here, not at the top: the worker threads import this module for listImages only.
   const { default: fg } = await import('fast-glob');
   const entries = await fg('*', { cwd: data.actorsDir, onlyFiles: false, deep: 1, dot: false, followSymbolicLinks: false, objectMode: true });
-  // Only symlinks can lead elsewhere; real folders are inside the root when the actors folder is.
-  const actorsInside = await insideRoot(data.actorsDir, data.rootReal);
   const actors: Actor[] = [];
   const skipped: Skipped[] = [];
   for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const dir = join(data.actorsDir, entry.name);
     const isLink = entry.dirent.isSymbolicLink();
     if (!entry.dirent.isDirectory() && !isLink) continue;
-    if (isLink ? !(await insideRoot(dir, data.rootReal)) : !actorsInside) {
+    // Only a symlink can lead elsewhere: a real folder is inside the actors folder, wherever that is.
+    if (isLink && !(await insideRoot(dir, data.actorsReal))) {
       skipped.push({ file: dir, reason: 'a symlink leading out of the data root; not followed' });
       continue;
     }
@@ -109,15 +109,15 @@ export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; ski
   return { actors, skipped };
 }
 
-/** The actor's training images: regular files (or symlinks to regular files inside the root) with an image extension, hidden files ignored. */
+/** The actor's training images: regular files (or symlinks to regular files inside the actors folder) with an image extension, hidden files ignored. */
 export async function listImages(actor: Actor, data: DataRoot): Promise<{ images: LocalImage[]; skipped: Skipped[] }> {
   // One flat folder, read synchronously: this runs in a worker thread, once per actor, where a glob
   // engine's set-up and each thread-pool round trip would only add latency.
   let entries: Dirent[];
   try {
-    // A folder that is a symlink out of the root would bring files from elsewhere into the manifest (and
-    // the API, and a push): the actor is left as it is.
-    if (lstatSync(actor.trainingDir, { throwIfNoEntry: false })?.isSymbolicLink() && !isInside(realpathSync.native(actor.trainingDir), data.rootReal)) {
+    // A folder that is a symlink out of the actors folder would bring files from elsewhere into the manifest
+    // (and the API, and a push): the actor is left as it is.
+    if (lstatSync(actor.trainingDir, { throwIfNoEntry: false })?.isSymbolicLink() && !isInside(realpathSync.native(actor.trainingDir), data.actorsReal)) {
       throw new InputError(actor.trainingDir, 'a symlink leading out of the data root; not followed; left unchanged');
     }
     entries = readdirSync(actor.trainingDir, { withFileTypes: true });
@@ -135,14 +135,14 @@ export async function listImages(actor: Actor, data: DataRoot): Promise<{ images
   for (const entry of entries) {
     if (!isImageName(entry.name)) continue;
     const path = dir + entry.name;
-    const problem = entry.isFile() ? undefined : whyNotAnImage(path, entry.isSymbolicLink(), data.rootReal);
+    const problem = entry.isFile() ? undefined : whyNotAnImage(path, entry.isSymbolicLink(), data.actorsReal);
     if (problem) skipped.push({ file: path, reason: problem });
     else images.push({ filename: entry.name, path, localPath: folder === '' ? entry.name : `${folder}/${entry.name}` });
   }
   return { images, skipped };
 }
 
-function whyNotAnImage(path: string, isLink: boolean, rootReal: string): string | undefined {
+function whyNotAnImage(path: string, isLink: boolean, actorsReal: string): string | undefined {
   if (isLink) {
     let target: string;
     try {
@@ -150,7 +150,7 @@ function whyNotAnImage(path: string, isLink: boolean, rootReal: string): string 
     } catch (error) {
       return `a symlink that cannot be resolved (${(error as NodeJS.ErrnoException).code}); skipped`;
     }
-    if (!isInside(target, rootReal)) return 'a symlink leading out of the data root; not followed';
+    if (!isInside(target, actorsReal)) return 'a symlink leading out of the data root; not followed';
     if (statSync(target, { throwIfNoEntry: false })?.isFile()) return undefined;
   }
   return 'not a regular file; skipped';
@@ -159,6 +159,69 @@ function whyNotAnImage(path: string, isLink: boolean, rootReal: string): string 
 async function insideRoot(path: string, rootReal: string): Promise<boolean> {
   const target = await realpath(path).catch(() => undefined);
   return target !== undefined && isInside(target, rootReal);
+}
+
+/** An actor's training_data folder or manifest that another actor reaches too. */
+export interface SharedPath {
+  what: 'training_data' | 'manifest';
+  /** This actor's own path to it. */
+  file: string;
+  /** Where it really is (symlinks resolved). */
+  real: string;
+  /** The other actors reaching it, by name. */
+  others: string[];
+}
+
+/**
+ * Actors whose `training_data` folder or manifest is also another actor's once symlinks (or hard links) are
+ * followed, by actor name (SPEC §3 invariant 3). Such an actor would read the other's images or
+ * `response.json` as its own, retire it, or rewrite the other's manifest: every actor reaching the shared
+ * folder or file fails. Judged over every actor folder, not only those a run selects, by the device and
+ * inode each path reaches (one stat each); a real path is worked out only for what is shared. Actors sharing
+ * an id share their manifest path: `actorsSharingIds` names those.
+ */
+export function actorsSharingPaths(actors: Actor[]): Map<string, SharedPath> {
+  const shared = new Map<string, SharedPath>();
+  for (const [what, pathOf] of [['training_data', (a: Actor) => a.trainingDir], ['manifest', (a: Actor) => a.manifestPath]] as const) {
+    const byFile = new Map<string, Actor[]>();
+    for (const actor of actors) {
+      const key = fileKey(pathOf(actor));
+      if (key !== undefined) byFile.set(key, [...(byFile.get(key) ?? []), actor]);
+    }
+    for (const group of byFile.values()) {
+      if (new Set(group.map(pathOf)).size < 2) continue;
+      const real = realpathOrSelf(pathOf(group[0]!));
+      for (const actor of group) {
+        const others = group.filter((other) => pathOf(other) !== pathOf(actor)).map((other) => other.name);
+        if (!shared.has(actor.name)) shared.set(actor.name, { what, file: pathOf(actor), real, others });
+      }
+    }
+  }
+  return shared;
+}
+
+/** Why an actor reaching a shared path fails (the file to name is `shared.file`); `outcome`: what happens now. */
+export function sharedPathReason({ what, real, others }: SharedPath, outcome: string): string {
+  const kind = what === 'manifest' ? 'file' : 'folder';
+  return `is the same ${kind} as the ${what} of ${others.join(', ')} (${real}): an actor's ${what} must be its own (make it a ${kind} of its own); ${outcome}`;
+}
+
+/** `dev:ino` of what `path` reaches (symlinks followed); undefined when it reaches nothing. */
+function fileKey(path: string): string | undefined {
+  try {
+    const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
+    return stats && `${stats.dev}:${stats.ino}`;
+  } catch {
+    return undefined; // a loop or an unreadable folder: the actor's own assessment says why
+  }
+}
+
+function realpathOrSelf(path: string): string {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return path;
+  }
 }
 
 /** Ids that more than one folder maps to, with those folders' names. */
