@@ -4,9 +4,9 @@
  * folder are skipped with a warning, so nothing later can hang on them or read outside it. The actors
  * folder is a root of its own, wherever it is (`DataRoot.actorsReal`).
  */
-import { lstatSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { basename, join, relative, sep } from 'node:path';
 import { InputError, UsageError } from './errors.js';
 import { isInside, type DataRoot } from './root.js';
 
@@ -17,6 +17,8 @@ export interface Actor {
   dir: string;
   trainingDir: string;
   manifestPath: string;
+  /** Set when the actor's folder is a symlink (to a folder inside the actors folder). */
+  dirIsLink?: true;
 }
 
 export interface LocalImage {
@@ -104,6 +106,7 @@ export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; ski
       dir,
       trainingDir: join(dir, 'training_data'),
       manifestPath: join(data.manifestsDir, `${id}_manifest.json`),
+      ...(isLink ? { dirIsLink: true as const } : {}),
     });
   }
   return { actors, skipped };
@@ -173,24 +176,49 @@ export interface SharedPath {
 }
 
 /**
- * Actors whose `training_data` folder or manifest is also another actor's once symlinks (or hard links) are
- * followed, by actor name (SPEC §3 invariant 3). Such an actor would read the other's images or
- * `response.json` as its own, retire it, or rewrite the other's manifest: every actor reaching the shared
- * folder or file fails. Judged over every actor folder, not only those a run selects, by the device and
- * inode each path reaches (one stat each); a real path is worked out only for what is shared. Actors sharing
- * an id share their manifest path: `actorsSharingIds` names those.
+ * Actors whose `training_data` folder or manifest is also another actor's once symlinks are followed, by
+ * actor name (SPEC §3 invariant 3). Such an actor would read the other's images or `response.json` as its
+ * own, retire it, or rewrite the other's manifest: every actor reaching the shared folder or file fails.
+ * Judged over every actor folder, not only those a run selects. Cheap, as it runs before every run: one
+ * lstat per actor and one listing of the manifests folder; a real path is resolved only where a symlink is
+ * (anything else is where its path says, below the folder's real path). Actors sharing an id share their
+ * manifest path: `actorsSharingIds` names those.
  */
-export function actorsSharingPaths(actors: Actor[]): Map<string, SharedPath> {
+export function actorsSharingPaths(actors: Actor[], data: DataRoot): Map<string, SharedPath> {
+  let manifests: Dirent[] = [];
+  try {
+    manifests = readdirSync(data.manifestsDir, { withFileTypes: true });
+  } catch {
+    // No manifests folder yet: no manifest to share.
+  }
+  const linkedManifests = new Set(manifests.filter((entry) => entry.isSymbolicLink()).map((entry) => entry.name));
+  const presentManifests = new Set(manifests.map((entry) => entry.name));
+  const realOf = {
+    training_data: (actor: Actor): string | undefined => {
+      const stats = lstatOrUndefined(actor.trainingDir);
+      if (stats === undefined) return undefined;
+      // A folder name holds no separator: concatenation is path.join here, without its normalising.
+      return actor.dirIsLink || stats.isSymbolicLink() ? realpathOrUndefined(actor.trainingDir) : `${data.actorsReal}${sep}${actor.name}${sep}training_data`;
+    },
+    manifest: (actor: Actor): string | undefined => {
+      const name = basename(actor.manifestPath);
+      if (linkedManifests.has(name)) return realpathOrUndefined(actor.manifestPath);
+      return presentManifests.has(name) ? data.manifestsReal + sep + name : undefined;
+    },
+  };
   const shared = new Map<string, SharedPath>();
-  for (const [what, pathOf] of [['training_data', (a: Actor) => a.trainingDir], ['manifest', (a: Actor) => a.manifestPath]] as const) {
-    const byFile = new Map<string, Actor[]>();
+  for (const what of ['training_data', 'manifest'] as const) {
+    const pathOf = (actor: Actor) => (what === 'manifest' ? actor.manifestPath : actor.trainingDir);
+    const byReal = new Map<string, Actor[]>();
     for (const actor of actors) {
-      const key = fileKey(pathOf(actor));
-      if (key !== undefined) byFile.set(key, [...(byFile.get(key) ?? []), actor]);
+      const real = realOf[what](actor);
+      if (real === undefined) continue;
+      const group = byReal.get(real);
+      if (group) group.push(actor);
+      else byReal.set(real, [actor]);
     }
-    for (const group of byFile.values()) {
-      if (new Set(group.map(pathOf)).size < 2) continue;
-      const real = realpathOrSelf(pathOf(group[0]!));
+    for (const [real, group] of byReal) {
+      if (group.length < 2 || new Set(group.map(pathOf)).size < 2) continue;
       for (const actor of group) {
         const others = group.filter((other) => pathOf(other) !== pathOf(actor)).map((other) => other.name);
         if (!shared.has(actor.name)) shared.set(actor.name, { what, file: pathOf(actor), real, others });
@@ -206,21 +234,19 @@ export function sharedPathReason({ what, real, others }: SharedPath, outcome: st
   return `is the same ${kind} as the ${what} of ${others.join(', ')} (${real}): an actor's ${what} must be its own (make it a ${kind} of its own); ${outcome}`;
 }
 
-/** `dev:ino` of what `path` reaches (symlinks followed); undefined when it reaches nothing. */
-function fileKey(path: string): string | undefined {
+function lstatOrUndefined(path: string): Stats | undefined {
   try {
-    const stats = statSync(path, { bigint: true, throwIfNoEntry: false });
-    return stats && `${stats.dev}:${stats.ino}`;
+    return lstatSync(path, { throwIfNoEntry: false });
   } catch {
-    return undefined; // a loop or an unreadable folder: the actor's own assessment says why
+    return undefined; // unreadable: the actor's own assessment says why
   }
 }
 
-function realpathOrSelf(path: string): string {
+function realpathOrUndefined(path: string): string | undefined {
   try {
     return realpathSync.native(path);
   } catch {
-    return path;
+    return undefined; // a loop or a dangling link reaches nothing to share; the actor's own assessment says why
   }
 }
 

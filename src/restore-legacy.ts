@@ -42,7 +42,7 @@ export async function restoreLegacy(options: RestoreOptions): Promise<RestoreRep
     const { actors } = await listActors(data);
     const selected = selectNamedActors(actors, options.actors, data.actorsDir);
     // A training_data another actor reaches too would get this actor's URLs in the other's response.json.
-    const shared = actorsSharingPaths(actors);
+    const shared = actorsSharingPaths(actors, data);
     const report: RestoreReport = { dryRun, actors: [], errors: [] };
     for (const actor of selected) {
       const file = join(actor.trainingDir, 'response.json');

@@ -161,7 +161,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       }
       // Judged over every actor folder, not only those selected: `--actor 0005_a` must not write the manifest
       // 0005_b shares, nor `--actor 1` retire the response.json of the folder 0001's training_data links to.
-      const refused = refusedActors(actors);
+      const refused = refusedActors(actors, data);
       const reports = await processAll(selected, refused, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache });
       // Written when its entries changed, and also when a manifest changed since it was (before this run: a
       // chmod; or by it: a commit of an actor it keeps no entry for), so the next run's guess at the entry
@@ -228,9 +228,9 @@ interface Refusal {
  * The actors that fail before anything is read, by name: those whose folders share an id (so a manifest),
  * and those whose training_data or manifest is another actor's too (discover.ts).
  */
-function refusedActors(actors: Actor[]): Map<string, Refusal> {
+function refusedActors(actors: Actor[], data: DataRoot): Map<string, Refusal> {
   const refused = new Map<string, Refusal>();
-  for (const [name, shared] of actorsSharingPaths(actors)) refused.set(name, { file: shared.file, reason: sharedPathReason(shared, 'none of them is synced, left unchanged') });
+  for (const [name, shared] of actorsSharingPaths(actors, data)) refused.set(name, { file: shared.file, reason: sharedPathReason(shared, 'none of them is synced, left unchanged') });
   for (const [id, names] of actorsSharingIds(actors)) {
     for (const actor of actors.filter((a) => a.id === id)) {
       refused.set(actor.name, { file: actor.dir, reason: `${names.length} actor folders share the id ${id} (${names.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged` });

@@ -49,7 +49,7 @@ export function actorScanner(data: DataRoot): () => Promise<ActorScan> {
     () => 'actors',
     async (): Promise<ActorScan> => {
       const { actors } = await listActors(data);
-      return { actors, shared: actorsSharingIds(actors), sharedPaths: actorsSharingPaths(actors) };
+      return { actors, shared: actorsSharingIds(actors), sharedPaths: actorsSharingPaths(actors, data) };
     },
   );
   return () => scan(undefined);
