@@ -248,9 +248,13 @@ async function processAll(actors: Actor[], refused: ReadonlyMap<string, Refusal>
   let next = 0;
   let settledInARow = 0;
   const assessOne = (actor: Actor): Promise<Assessment | ActorReport> => {
-    // Before the cache: an actor settled alone may have come to share its folder or manifest since.
+    // Before the cache: an actor settled alone may have come to share its folder or manifest since. It is
+    // not at rest, so its entry goes too.
     const refusal = refused.get(actor.name);
-    if (refusal) return Promise.resolve(failed(emptyReport(actor, 'failed'), refusal.file, refusal.reason));
+    if (refusal) {
+      options.cache?.next.delete(actor.name);
+      return Promise.resolve(failed(emptyReport(actor, 'failed'), refusal.file, refusal.reason));
+    }
     const explain = options.dryRun || (options.explain ?? false) || (options.entriesUnlessSynced ?? false);
     // Settled by the cache: nothing its last assessment read has changed (no thread, no parsing). A dry run's
     // differences of a settled actor are none; a run that must show the entries assesses every actor.
