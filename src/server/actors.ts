@@ -66,7 +66,7 @@ export function sharedProblem(actor: Actor, { shared, sharedPaths }: Pick<ActorS
 
 /**
  * The one actor `selector` (already decoded) names.
- * @throws {HttpError} 404 when none does, 409 when it is ambiguous or its id is shared.
+ * @throws {HttpError} 404 when none does, 409 when it is ambiguous or its id, training_data or manifest is shared.
  */
 export async function findActor(scan: () => Promise<ActorScan>, selector: string): Promise<Actor> {
   const found = await scan();
