@@ -1,12 +1,13 @@
 /**
  * What is on disk, without opening anything: actor folders, their training images, their manifests.
- * Non-regular files named like images (folders, FIFOs, sockets) and symlinks leading out of the data
- * root are skipped with a warning, so nothing later can hang on them or read outside the root.
+ * Non-regular files named like images (folders, FIFOs, sockets) and symlinks leading out of the actors
+ * folder are skipped with a warning, so nothing later can hang on them or read outside it. The actors
+ * folder is a root of its own, wherever it is (`DataRoot.actorsReal`).
  */
 import { isUtf8 } from 'node:buffer';
-import { lstatSync, readdirSync, realpathSync, statSync, type Dirent } from 'node:fs';
+import { lstatSync, readdirSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { join, relative, sep } from 'node:path';
+import { basename, join, relative, sep } from 'node:path';
 import { InputError, UsageError } from './errors.js';
 import { isInside, type DataRoot } from './root.js';
 
@@ -17,6 +18,8 @@ export interface Actor {
   dir: string;
   trainingDir: string;
   manifestPath: string;
+  /** Set when the actor's folder is a symlink (to a folder inside the actors folder). */
+  dirIsLink?: true;
 }
 
 export interface LocalImage {
@@ -80,13 +83,11 @@ export function selects(actor: Pick<Actor, 'id' | 'name'>, selector: string): bo
   return /^\d+$/.test(selector) && /^\d+$/.test(actor.id) && Number(selector) === Number(actor.id);
 }
 
-/** Every actor folder, sorted by name. Folders that are symlinks out of the root are skipped. */
+/** Every actor folder, sorted by name. Folders that are symlinks out of the actors folder are skipped. */
 export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; skipped: Skipped[] }> {
   // Loaded here, not at the top: the worker threads import this module for listImages only.
   const { default: fg } = await import('fast-glob');
   const entries = await fg('*', { cwd: data.actorsDir, onlyFiles: false, deep: 1, dot: false, followSymbolicLinks: false, objectMode: true });
-  // Only symlinks can lead elsewhere; real folders are inside the root when the actors folder is.
-  const actorsInside = await insideRoot(data.actorsDir, data.rootReal);
   const actors: Actor[] = [];
   const skipped: Skipped[] = [];
   const notUtf8 = notUtf8Names(data.actorsDir, entries.map((entry) => entry.name));
@@ -95,7 +96,8 @@ export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; ski
     const dir = join(data.actorsDir, entry.name);
     const isLink = entry.dirent.isSymbolicLink();
     if ((!entry.dirent.isDirectory() && !isLink) || notUtf8.has(entry.name)) continue;
-    if (isLink ? !(await insideRoot(dir, data.rootReal)) : !actorsInside) {
+    // Only a symlink can lead elsewhere: a real folder is inside the actors folder, wherever that is.
+    if (isLink && !(await insideRoot(dir, data.actorsReal))) {
       skipped.push({ file: dir, reason: 'a symlink leading out of the data root; not followed' });
       continue;
     }
@@ -107,20 +109,21 @@ export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; ski
       dir,
       trainingDir: join(dir, 'training_data'),
       manifestPath: join(data.manifestsDir, `${id}_manifest.json`),
+      ...(isLink ? { dirIsLink: true as const } : {}),
     });
   }
   return { actors, skipped };
 }
 
-/** The actor's training images: regular files (or symlinks to regular files inside the root) with an image extension, hidden files ignored. */
+/** The actor's training images: regular files (or symlinks to regular files inside the actors folder) with an image extension, hidden files ignored. */
 export async function listImages(actor: Actor, data: DataRoot): Promise<{ images: LocalImage[]; skipped: Skipped[] }> {
   // One flat folder, read synchronously: this runs in a worker thread, once per actor, where a glob
   // engine's set-up and each thread-pool round trip would only add latency.
   let entries: Dirent[];
   try {
-    // A folder that is a symlink out of the root would bring files from elsewhere into the manifest (and
-    // the API, and a push): the actor is left as it is.
-    if (lstatSync(actor.trainingDir, { throwIfNoEntry: false })?.isSymbolicLink() && !isInside(realpathSync.native(actor.trainingDir), data.rootReal)) {
+    // A folder that is a symlink out of the actors folder would bring files from elsewhere into the manifest
+    // (and the API, and a push): the actor is left as it is.
+    if (lstatSync(actor.trainingDir, { throwIfNoEntry: false })?.isSymbolicLink() && !isInside(realpathSync.native(actor.trainingDir), data.actorsReal)) {
       throw new InputError(actor.trainingDir, 'a symlink leading out of the data root; not followed; left unchanged');
     }
     entries = readdirSync(actor.trainingDir, { withFileTypes: true });
@@ -140,14 +143,14 @@ export async function listImages(actor: Actor, data: DataRoot): Promise<{ images
   for (const entry of entries) {
     if (!isImageName(entry.name) || notUtf8.has(entry.name)) continue;
     const path = dir + entry.name;
-    const problem = entry.isFile() ? undefined : whyNotAnImage(path, entry.isSymbolicLink(), data.rootReal);
+    const problem = entry.isFile() ? undefined : whyNotAnImage(path, entry.isSymbolicLink(), data.actorsReal);
     if (problem) skipped.push({ file: path, reason: problem });
     else images.push({ filename: entry.name, path, localPath: folder === '' ? entry.name : `${folder}/${entry.name}` });
   }
   return { images, skipped };
 }
 
-function whyNotAnImage(path: string, isLink: boolean, rootReal: string): string | undefined {
+function whyNotAnImage(path: string, isLink: boolean, actorsReal: string): string | undefined {
   if (isLink) {
     let target: string;
     try {
@@ -155,7 +158,7 @@ function whyNotAnImage(path: string, isLink: boolean, rootReal: string): string 
     } catch (error) {
       return `a symlink that cannot be resolved (${(error as NodeJS.ErrnoException).code}); skipped`;
     }
-    if (!isInside(target, rootReal)) return 'a symlink leading out of the data root; not followed';
+    if (!isInside(target, actorsReal)) return 'a symlink leading out of the data root; not followed';
     if (statSync(target, { throwIfNoEntry: false })?.isFile()) return undefined;
   }
   return 'not a regular file; skipped';
@@ -196,6 +199,92 @@ function notUtf8Warning(dir: string, what: 'an image' | 'an actor folder', names
 async function insideRoot(path: string, rootReal: string): Promise<boolean> {
   const target = await realpath(path).catch(() => undefined);
   return target !== undefined && isInside(target, rootReal);
+}
+
+/** An actor's training_data folder or manifest that another actor reaches too. */
+export interface SharedPath {
+  what: 'training_data' | 'manifest';
+  /** This actor's own path to it. */
+  file: string;
+  /** Where it really is (symlinks resolved). */
+  real: string;
+  /** The other actors reaching it, by name. */
+  others: string[];
+}
+
+/**
+ * Actors whose `training_data` folder or manifest is also another actor's once symlinks are followed, by
+ * actor name (SPEC §3 invariant 3). Such an actor would read the other's images or `response.json` as its
+ * own, retire it, or rewrite the other's manifest: every actor reaching the shared folder or file fails.
+ * Judged over every actor folder, not only those a run selects. Cheap, as it runs before every run: one
+ * lstat per actor and one listing of the manifests folder; a real path is resolved only where a symlink is
+ * (anything else is where its path says, below the folder's real path). Actors sharing an id share their
+ * manifest path: `actorsSharingIds` names those.
+ */
+export function actorsSharingPaths(actors: Actor[], data: DataRoot): Map<string, SharedPath> {
+  let manifests: Dirent[] = [];
+  try {
+    manifests = readdirSync(data.manifestsDir, { withFileTypes: true });
+  } catch {
+    // No manifests folder yet: no manifest to share.
+  }
+  const linkedManifests = new Set(manifests.filter((entry) => entry.isSymbolicLink()).map((entry) => entry.name));
+  const presentManifests = new Set(manifests.map((entry) => entry.name));
+  const realOf = {
+    training_data: (actor: Actor): string | undefined => {
+      const stats = lstatOrUndefined(actor.trainingDir);
+      if (stats === undefined) return undefined;
+      // A folder name holds no separator: concatenation is path.join here, without its normalising.
+      return actor.dirIsLink || stats.isSymbolicLink() ? realpathOrUndefined(actor.trainingDir) : `${data.actorsReal}${sep}${actor.name}${sep}training_data`;
+    },
+    manifest: (actor: Actor): string | undefined => {
+      const name = basename(actor.manifestPath);
+      if (linkedManifests.has(name)) return realpathOrUndefined(actor.manifestPath);
+      return presentManifests.has(name) ? data.manifestsReal + sep + name : undefined;
+    },
+  };
+  const shared = new Map<string, SharedPath>();
+  for (const what of ['training_data', 'manifest'] as const) {
+    const pathOf = (actor: Actor) => (what === 'manifest' ? actor.manifestPath : actor.trainingDir);
+    const byReal = new Map<string, Actor[]>();
+    for (const actor of actors) {
+      const real = realOf[what](actor);
+      if (real === undefined) continue;
+      const group = byReal.get(real);
+      if (group) group.push(actor);
+      else byReal.set(real, [actor]);
+    }
+    for (const [real, group] of byReal) {
+      if (group.length < 2 || new Set(group.map(pathOf)).size < 2) continue;
+      for (const actor of group) {
+        const others = group.filter((other) => pathOf(other) !== pathOf(actor)).map((other) => other.name);
+        if (!shared.has(actor.name)) shared.set(actor.name, { what, file: pathOf(actor), real, others });
+      }
+    }
+  }
+  return shared;
+}
+
+/** Why an actor reaching a shared path fails (the file to name is `shared.file`); `outcome`: what happens now. */
+export function sharedPathReason({ what, real, others }: SharedPath, outcome: string): string {
+  const kind = what === 'manifest' ? 'file' : 'folder';
+  return `is the same ${kind} as the ${what} of ${others.join(', ')} (${real}): an actor's ${what} must be its own (make it a ${kind} of its own); ${outcome}`;
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch {
+    return undefined; // unreadable: the actor's own assessment says why
+  }
+}
+
+function realpathOrUndefined(path: string): string | undefined {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return undefined; // a loop or a dangling link reaches nothing to share; the actor's own assessment says why
+  }
 }
 
 /** Ids that more than one folder maps to, with those folders' names. */

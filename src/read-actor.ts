@@ -46,10 +46,12 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
   const promptPath = join(actor.trainingDir, 'prompt_metadata.json');
   const asidePath = join(actor.trainingDir, RETIRING_NAME);
   const [manifest, aside, response, prompt, listing] = await Promise.all([
-    readManifest(actor.manifestPath, data.rootReal),
-    readResponseJsonFile(asidePath, { rootReal: data.rootReal }),
-    readResponseJsonFile(responsePath, { rootReal: data.rootReal }),
-    readPromptMetadataFile(promptPath, { rootReal: data.rootReal }),
+    // Each folder is a root of its own: a manifest is read only inside the manifests folder, the rest only
+    // inside the actors folder (symlinks resolved).
+    readManifest(actor.manifestPath, data.manifestsReal),
+    readResponseJsonFile(asidePath, { rootReal: data.actorsReal }),
+    readResponseJsonFile(responsePath, { rootReal: data.actorsReal }),
+    readPromptMetadataFile(promptPath, { rootReal: data.actorsReal }),
     listImages(actor, data),
   ]);
   // An image's filename is its URL's last segment (SPEC §2), whatever key prompt_metadata files it under.

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { listActors, selectNamedActors } from './discover.js';
+import { actorsSharingPaths, listActors, selectNamedActors, sharedPathReason } from './discover.js';
 import { InputError, messageOf, type ActorFailure } from './errors.js';
 import { acquireRunLock } from './run-lock.js';
 import { commitFile, removeStaleTemps } from './manifest/commit.js';
@@ -41,6 +41,8 @@ export async function restoreLegacy(options: RestoreOptions): Promise<RestoreRep
   try {
     const { actors } = await listActors(data);
     const selected = selectNamedActors(actors, options.actors, data.actorsDir);
+    // A training_data another actor reaches too would get this actor's URLs in the other's response.json.
+    const shared = actorsSharingPaths(actors, data);
     const report: RestoreReport = { dryRun, actors: [], errors: [] };
     for (const actor of selected) {
       const file = join(actor.trainingDir, 'response.json');
@@ -53,9 +55,11 @@ export async function restoreLegacy(options: RestoreOptions): Promise<RestoreRep
         if (urls.length === 0) row.outcome = 'no-urls';
         else if (existsSync(file) && !options.force) row.outcome = 'kept';
         else {
-          // Never written through a training_data folder that is a symlink out of the data root.
+          const sharing = shared.get(actor.name);
+          if (sharing) throw new InputError(sharing.file, sharedPathReason(sharing, 'nothing restored'));
+          // Never written through a training_data folder that is a symlink out of the actors folder.
           const folder = await realpath(actor.trainingDir).catch(() => undefined);
-          if (folder === undefined || !isInside(folder, data.rootReal)) {
+          if (folder === undefined || !isInside(folder, data.actorsReal)) {
             throw new InputError(actor.trainingDir, folder === undefined ? 'is missing or cannot be resolved; nothing restored' : 'a symlink leading out of the data root; not followed, nothing restored');
           }
           if (!dryRun) {

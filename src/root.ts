@@ -1,6 +1,6 @@
 /** Where the data lives: the data root and its actors and manifests folders (SPEC §2, §4 `--root`). */
 import { realpath, stat } from 'node:fs/promises';
-import { resolve, sep } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { UsageError } from './errors.js';
 
 export interface RootOptions {
@@ -18,6 +18,13 @@ export interface DataRoot {
   rootReal: string;
   actorsDir: string;
   manifestsDir: string;
+  /**
+   * The actors folder with symlinks resolved: a trusted root of its own, wherever it is (default or
+   * `--actors-dir`, a symlink to another disk or not). Nothing an actor's folder links to outside it is followed.
+   */
+  actorsReal: string;
+  /** The manifests folder with symlinks resolved (as it will be, while it does not exist yet): likewise for manifests. */
+  manifestsReal: string;
 }
 
 /** The folders the options name, defaults applied, absolute; nothing is checked. */
@@ -33,7 +40,15 @@ export async function resolveDataRoot(options: RootOptions): Promise<DataRoot> {
   await requireDirectory(actorsDir, '--actors-dir');
   const manifests = await stat(manifestsDir).catch(() => undefined);
   if (manifests && !manifests.isDirectory()) throw new UsageError(`${manifestsDir} is not a folder; check --manifests-dir`);
-  return { root, rootReal: await realpath(root), actorsDir, manifestsDir };
+  const [rootReal, actorsReal, manifestsReal] = await Promise.all([realpath(root), realpath(actorsDir), realpathToBe(manifestsDir)]);
+  return { root, rootReal, actorsDir, manifestsDir, actorsReal, manifestsReal };
+}
+
+/** The real path `path` has, or will have once made: its nearest existing folder's, resolved, with the rest. */
+async function realpathToBe(path: string): Promise<string> {
+  const real = await realpath(path).catch(() => undefined);
+  if (real !== undefined || dirname(path) === path) return real ?? path;
+  return join(await realpathToBe(dirname(path)), basename(path));
 }
 
 async function requireDirectory(path: string, flag: string): Promise<void> {

@@ -7,8 +7,8 @@ import { readFileSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Assessment, AssessTask, RemoteCheck } from './assess.js';
-import { actorsSharingIds, listActors, selectActors, selectNamedActors, type Actor } from './discover.js';
-import { messageOf, type ActorFailure } from './errors.js';
+import { actorsSharingIds, actorsSharingPaths, listActors, sharedPathReason, selectActors, selectNamedActors, type Actor, type Skipped } from './discover.js';
+import { messageOf, UsageError, type ActorFailure } from './errors.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
 import { CommitError, commitFile, fsyncDirectoryShared, fsyncFile, removeStaleTemps } from './manifest/commit.js';
@@ -18,7 +18,7 @@ import { md5Hex } from './md5/hex.js';
 import type { WorkerPool } from './pool.js';
 import { emptyReport, failed, type ActorReport, type LegacyOutcome } from './report.js';
 import { retireLegacyFile } from './retire.js';
-import { isInside, resolveDataRoot, type DataRoot, type RootOptions } from './root.js';
+import { resolveDataRoot, type DataRoot, type RootOptions } from './root.js';
 import { shardOf, type Shard } from './shard.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
 import type { S3Access, S3Options, S3Stats } from './s3/client.js';
@@ -66,6 +66,8 @@ export interface SyncOptions extends RootOptions {
   transfers?: ReadonlyMap<string, Pick<AssessTask, 'remote' | 'assignedUrls'>>;
   /** A lock the caller already holds (push and pull hold it across their steps); not released here. */
   lock?: RunLock;
+  /** Finding no actor folder at all is a usage error (`check`: passing on nothing would hide a wrong folder). */
+  requireActors?: boolean;
 }
 
 /** Receives progress as it happens; `src/progress.ts` draws it. */
@@ -130,6 +132,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
     // A selector that names no actor folder is a usage error before anything is written, the lock (and the
     // manifests folder it may create) included. Checked again below on the listing the run goes on with.
     if (options.actors?.length && !options.transfers) selectNamedActors((await listing).actors, options.actors, data.actorsDir);
+    if (options.requireActors) requireSomeActor(await listing, data);
     if (!dryRun && !lock) {
       lock = await acquireRunLock(data, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
       if (options.wait) listing = listActors(data);
@@ -159,9 +162,10 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
         const names = new Set(actors.map((actor) => actor.name));
         for (const name of cache.next.keys()) if (!names.has(name)) cache.next.delete(name);
       }
-      // Judged over every actor folder, not only those selected: `--actor 0005_a` must not write the manifest 0005_b shares.
-      const sharing = actorsSharingIds(actors);
-      const reports = await processAll(selected, sharing, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache });
+      // Judged over every actor folder, not only those selected: `--actor 0005_a` must not write the manifest
+      // 0005_b shares, nor `--actor 1` retire the response.json of the folder 0001's training_data links to.
+      const refused = refusedActors(actors, data);
+      const reports = await processAll(selected, refused, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache });
       // Written when its entries changed, and also when a manifest changed since it was (before this run: a
       // chmod; or by it: a commit of an actor it keeps no entry for), so the next run's guess at the entry
       // sees it fresh. Not by a run that lost its lock: the run that took over writes its own.
@@ -189,13 +193,10 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
   }
 }
 
-/**
- * The run's cache (sync-cache.ts), keyed by the manifests folder's real path; none while that folder is
- * missing or outside the root (the workers refuse every file there).
- */
+/** The run's cache (sync-cache.ts), keyed by the manifests folder's real path; none while that folder is missing. */
 async function openCache(data: DataRoot, options: SyncOptions): Promise<RunCache | undefined> {
   const real = await realpath(data.manifestsDir).catch(() => undefined);
-  if (real === undefined || !isInside(real, data.rootReal)) return undefined;
+  if (real === undefined) return undefined;
   const code = codeIdentity();
   if (code === undefined) return undefined;
   const path = cachePath(real, options.shard);
@@ -213,7 +214,35 @@ function sameCache(a: ReadonlyMap<string, CacheEntry>, b: ReadonlyMap<string, Ca
   return true;
 }
 
-async function processAll(actors: Actor[], sharing: ReadonlyMap<string, string[]>, data: DataRoot, pool: WorkerPool, options: EngineOptions): Promise<ActorReport[]> {
+/** @throws {UsageError} when the actors folder holds no actor folder (the skipped ones said). */
+function requireSomeActor({ actors, skipped }: { actors: Actor[]; skipped: Skipped[] }, data: DataRoot): void {
+  if (actors.length > 0) return;
+  const why = skipped.length > 0 ? ` (${skipped.length} skipped: symlinks leading out of it)` : '';
+  throw new UsageError(`no actor folder found in ${data.actorsDir}${why}; check --root and --actors-dir`);
+}
+
+/** Why an actor fails before anything of it is read: the file to name and the reason. */
+interface Refusal {
+  file: string;
+  reason: string;
+}
+
+/**
+ * The actors that fail before anything is read, by name: those whose folders share an id (so a manifest),
+ * and those whose training_data or manifest is another actor's too (discover.ts).
+ */
+function refusedActors(actors: Actor[], data: DataRoot): Map<string, Refusal> {
+  const refused = new Map<string, Refusal>();
+  for (const [name, shared] of actorsSharingPaths(actors, data)) refused.set(name, { file: shared.file, reason: sharedPathReason(shared, 'none of them is synced, left unchanged') });
+  for (const [id, names] of actorsSharingIds(actors)) {
+    for (const actor of actors.filter((a) => a.id === id)) {
+      refused.set(actor.name, { file: actor.dir, reason: `${names.length} actor folders share the id ${id} (${names.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged` });
+    }
+  }
+  return refused;
+}
+
+async function processAll(actors: Actor[], refused: ReadonlyMap<string, Refusal>, data: DataRoot, pool: WorkerPool, options: EngineOptions): Promise<ActorReport[]> {
   const reports: ActorReport[] = new Array(actors.length);
   // Two stages with their own bounds: a few runners per worker keep every worker busy assessing, and
   // commits run apart (at most COMMITS_IN_FLIGHT), so an fsync waiting on the disk never holds a runner.
@@ -222,8 +251,13 @@ async function processAll(actors: Actor[], sharing: ReadonlyMap<string, string[]
   let next = 0;
   let settledInARow = 0;
   const assessOne = (actor: Actor): Promise<Assessment | ActorReport> => {
-    const others = sharing.get(actor.id);
-    if (others) return Promise.resolve(failed(emptyReport(actor, 'failed'), actor.dir, `${others.length} actor folders share the id ${actor.id} (${others.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged`));
+    // Before the cache: an actor settled alone may have come to share its folder or manifest since. It is
+    // not at rest, so its entry goes too.
+    const refusal = refused.get(actor.name);
+    if (refusal) {
+      options.cache?.next.delete(actor.name);
+      return Promise.resolve(failed(emptyReport(actor, 'failed'), refusal.file, refusal.reason));
+    }
     const explain = options.dryRun || (options.explain ?? false) || (options.entriesUnlessSynced ?? false);
     // Settled by the cache: nothing its last assessment read has changed (no thread, no parsing). A dry run's
     // differences of a settled actor are none; a run that must show the entries assesses every actor.

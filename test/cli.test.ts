@@ -1,6 +1,6 @@
 /** The real CLI as a process: exit codes, stdout/stderr discipline, --json, check. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateDataRoot } from '../src/demo/generate.js';
@@ -282,6 +282,39 @@ describe('check', () => {
     const synced = cli(['check', '--root', root, '--require-synced', '--actor', '0002']);
     expect(synced.code, synced.stdout).toBe(0);
     expect(synced.stdout).toMatch(/^check: in sync$/m);
+  });
+});
+
+describe('check finding no actor folder', () => {
+  it('is a usage error (exit 2, one line naming the folder), --require-synced included: it never passes on nothing', async () => {
+    const root = await tempRoot();
+    for (const extra of [[], ['--require-synced'], ['--json']]) {
+      const r = cli(['check', '--root', root, ...extra]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toBe(`actor-sync: no actor folder found in ${join(root, 'data', 'actors')}; check --root and --actors-dir\n`);
+      expect(r.stdout).toBe('');
+    }
+    // Nor when the only folders are symlinks leading out of the actors folder (skipped).
+    const outside = join(await tempRoot(), 'elsewhere');
+    mkdirSync(join(outside, 'training_data'), { recursive: true });
+    symlinkSync(outside, join(root, 'data', 'actors', '0001_out'));
+    const skipped = cli(['check', '--root', root]);
+    expect(skipped.code).toBe(2);
+    expect(skipped.stderr).toMatch(/no actor folder found in .* \(1 skipped: symlinks leading out of it\)/);
+  });
+
+  it('--actors-dir outside the root: finds the actors and passes once they are synced', async () => {
+    const root = await tempRoot();
+    const actorsDir = join(await tempRoot(), 'data', 'actors');
+    mkdirSync(join(actorsDir, '0002_a', 'training_data'), { recursive: true });
+    writeFileSync(join(actorsDir, '0002_a', 'training_data', 'a.png'), 'image a');
+    expect(cli(['check', '--root', root, '--actors-dir', actorsDir]).code).toBe(1);
+    const synced = cli(['sync', '--root', root, '--actors-dir', actorsDir]);
+    expect(synced.code, synced.stderr).toBe(0);
+    expect(synced.stderr).not.toContain('warning');
+    const r = cli(['check', '--root', root, '--actors-dir', actorsDir]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^check: in sync$/m);
   });
 });
 

@@ -176,6 +176,15 @@ const MAKERS: Record<string, Maker> = {
     fs.rmSync(trainingDir, { recursive: true });
     fs.symlinkSync(target, trainingDir);
   },
+  'training-data-shared': ({ actorsDir }) => {
+    fs.mkdirSync(join(actorsDir, '0006_twin'));
+    fs.symlinkSync(join('..', HOSTILE, 'training_data'), join(actorsDir, '0006_twin', 'training_data'));
+  },
+  'manifest-shared': ({ actorsDir, manifestsDir }) => {
+    fs.mkdirSync(join(actorsDir, '0006_twin', 'training_data'), { recursive: true });
+    fs.writeFileSync(join(actorsDir, '0006_twin', 'training_data', '0006_twin_0.png'), 'twin image 0');
+    fs.symlinkSync('0005_manifest.json', join(manifestsDir, '0006_manifest.json'));
+  },
   'shared-id': ({ actorsDir }) => {
     fs.mkdirSync(join(actorsDir, '0005_twin', 'training_data'), { recursive: true });
     fs.writeFileSync(join(actorsDir, '0005_twin', 'training_data', '0005_twin_0.png'), 'twin image 0');

@@ -447,6 +447,19 @@ describe('what is recorded', () => {
     expect((await sync(kept, home, { keepLegacy: true })).assessed).toEqual([SEED_NAME]);
   });
 
+  it('an actor settled before another actor\'s training_data was linked to its folder is not settled: both fail', async () => {
+    const root = await smallRoot();
+    const home = join(await tempRoot(), 'cache');
+    await sync(root, home);
+    expect(readCache(cacheOf(root, home)).has(A3)).toBe(true);
+    mkdirSync(join(root, 'data', 'actors', '0009_twin'));
+    symlinkSync(trainingDir(root, A3), trainingDir(root, '0009_twin'));
+    const second = await sync(root, home);
+    const failed = second.report.actors.filter((a) => a.errors.length > 0).map((a) => [a.name, a.manifest]);
+    expect(failed).toEqual([[A3, 'failed'], ['0009_twin', 'failed']]);
+    expect(readCache(cacheOf(root, home)).has(A3), 'no longer recorded as at rest').toBe(false);
+  });
+
   it('an actor without a training_data folder (only S3 copies) is settled like any other', async () => {
     const root = await smallRoot();
     const name = '0005_delta';

@@ -4,7 +4,7 @@
  * than one folder answers to (409). Nothing here builds a path from the request: an actor is always one
  * that discovery listed.
  */
-import { actorsSharingIds, listActors, selects, type Actor } from '../discover.js';
+import { actorsSharingIds, actorsSharingPaths, listActors, selects, type Actor, type SharedPath } from '../discover.js';
 import type { DataRoot } from '../root.js';
 import { isSafeFilename } from '../s3-url.js';
 import { coalesce } from './coalesce.js';
@@ -30,10 +30,14 @@ export function decodeSegment(raw: string, what: string): string {
   return value;
 }
 
-/** Every actor folder, and the ids more than one folder maps to (those share one manifest). */
+/**
+ * Every actor folder, the ids more than one folder maps to (those share one manifest), and the actors whose
+ * training_data or manifest is another's too (symlinks followed), by name.
+ */
 export interface ActorScan {
   actors: Actor[];
   shared: Map<string, string[]>;
+  sharedPaths: Map<string, SharedPath>;
 }
 
 /**
@@ -45,30 +49,33 @@ export function actorScanner(data: DataRoot): () => Promise<ActorScan> {
     () => 'actors',
     async (): Promise<ActorScan> => {
       const { actors } = await listActors(data);
-      return { actors, shared: actorsSharingIds(actors) };
+      return { actors, shared: actorsSharingIds(actors), sharedPaths: actorsSharingPaths(actors, data) };
     },
   );
   return () => scan(undefined);
 }
 
-/** Why an actor cannot be answered for, when its id is shared; the wording `sync` uses. */
-export function sharedIdProblem(actor: Actor, shared: Map<string, string[]>): string | null {
+/** Why an actor cannot be answered for, when its id, folder or manifest is shared; the wording `sync` uses. */
+export function sharedProblem(actor: Actor, { shared, sharedPaths }: Pick<ActorScan, 'shared' | 'sharedPaths'>): string | null {
   const names = shared.get(actor.id);
-  if (!names) return null;
-  return `${names.length} actor folders share the id ${actor.id} (${names.join(', ')}), so they would share one manifest; rename one`;
+  if (names) return `${names.length} actor folders share the id ${actor.id} (${names.join(', ')}), so they would share one manifest; rename one`;
+  // Named without paths: an answer never shows where on disk the data is.
+  const path = sharedPaths.get(actor.name);
+  return path ? `its ${path.what} is also the ${path.what} of ${path.others.join(', ')} (a symlink); an actor's ${path.what} must be its own` : null;
 }
 
 /**
  * The one actor `selector` (already decoded) names.
- * @throws {HttpError} 404 when none does, 409 when it is ambiguous or its id is shared.
+ * @throws {HttpError} 404 when none does, 409 when it is ambiguous or its id, training_data or manifest is shared.
  */
 export async function findActor(scan: () => Promise<ActorScan>, selector: string): Promise<Actor> {
-  const { actors, shared } = await scan();
+  const found = await scan();
+  const { actors } = found;
   const matches = actors.filter((actor) => selects(actor, selector));
   const [actor] = matches;
   if (actor === undefined) throw notFound(`no actor ${JSON.stringify(selector)}; GET /api/actors lists them`);
   if (matches.length > 1) throw conflict(`${JSON.stringify(selector)} names ${matches.length} actors (${matches.map((a) => a.name).join(', ')}); use the full name`);
-  const problem = sharedIdProblem(actor, shared);
+  const problem = sharedProblem(actor, found);
   if (problem) throw conflict(problem);
   return actor;
 }

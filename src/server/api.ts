@@ -13,8 +13,8 @@ import pLimit from 'p-limit';
 import type { Assessment } from '../assess.js';
 import type { Actor } from '../discover.js';
 import type { WorkerPool } from '../pool.js';
-import type { DataRoot } from '../root.js';
-import { actorScanner, findActor, sharedIdProblem } from './actors.js';
+import { isInside, type DataRoot } from '../root.js';
+import { actorScanner, findActor, sharedProblem } from './actors.js';
 import { findBaseImage } from './base-image.js';
 import { coalesce } from './coalesce.js';
 import { busy, unreadable } from './errors.js';
@@ -56,7 +56,7 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
     (selector: string) => selector,
     async (selector: string): Promise<TrainingData> => {
       const actor = await actorNamed(selector);
-      const [assessment, baseImage] = await Promise.all([assessOne(actor), findBaseImage(actor, data.rootReal)]);
+      const [assessment, baseImage] = await Promise.all([assessOne(actor), findBaseImage(actor, data.actorsReal)]);
       const failure = failureOf(assessment, data);
       if (failure) throw unreadable(`actor ${actor.name} cannot be read: ${failure}`);
       return TrainingDataSchema.parse(trainingDataOf(actor, assessment, baseImage));
@@ -66,11 +66,12 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
   const listAll = coalesce(
     () => 'all',
     async (): Promise<ActorList> => {
-      const { actors, shared } = await scanActors();
+      const found = await scanActors();
+      const { actors } = found;
       const rows = await Promise.all(
         actors.map((actor) =>
           scan(async () => {
-            const problem = sharedIdProblem(actor, shared);
+            const problem = sharedProblem(actor, found);
             if (problem) return actorRowOf(actor, null, problem);
             const assessment = await assess(actor);
             const failure = failureOf(assessment, data);
@@ -101,7 +102,13 @@ function failureOf(assessment: Assessment, data: DataRoot): string | null {
   return errors.map((error) => withinRoot(`${error.file}: ${error.reason}`, data)).join('; ');
 }
 
-/** Paths under the data root, relative to it, as a person reading the error knows the files. */
+/**
+ * Paths under the data root, relative to it, as a person reading the error knows the files; those in an
+ * actors or manifests folder elsewhere (`--actors-dir`, a symlink to another disk) start with its flag's name.
+ */
 function withinRoot(text: string, data: DataRoot): string {
-  return text.split(data.root + sep).join('').split(data.rootReal + sep).join('');
+  const elsewhere = [[data.actorsDir, '<actors-dir>'], [data.actorsReal, '<actors-dir>'], [data.manifestsDir, '<manifests-dir>'], [data.manifestsReal, '<manifests-dir>']] as const;
+  let out = text;
+  for (const [dir, name] of elsewhere) if (!isInside(dir, data.root) && !isInside(dir, data.rootReal)) out = out.split(dir + sep).join(`${name}/`);
+  return out.split(data.root + sep).join('').split(data.rootReal + sep).join('');
 }

@@ -117,7 +117,7 @@ function routesOf(api: Api, data: DataRoot): Route[] {
     },
     {
       pattern: ['thumbnails', ':actor', ':file'],
-      handle: async ([actor, file], req, res) => sendThumbnail(req, res, await openThumbnail(api.actor, data.rootReal, actor!, file!)),
+      handle: async ([actor, file], req, res) => sendThumbnail(req, res, await openThumbnail(api.actor, data.actorsReal, actor!, file!)),
     },
   ];
 }

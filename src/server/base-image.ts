@@ -11,9 +11,9 @@ import { isImageName, type Actor } from '../discover.js';
 /**
  * Absolute path of the first image file in `<actor dir>/base_image/`, `<name>_base.*` before the others
  * (then natural order); null when there is none. Hidden files, non-files and symlinks leading out of the
- * data root do not count.
+ * actors folder (real path `actorsReal`) do not count.
  */
-export async function findBaseImage(actor: Actor, rootReal: string): Promise<string | null> {
+export async function findBaseImage(actor: Actor, actorsReal: string): Promise<string | null> {
   const dir = join(actor.dir, 'base_image');
   const names = await readdir(dir).catch(() => [] as string[]);
   const preferred = `${actor.name}_base.`;
@@ -23,7 +23,7 @@ export async function findBaseImage(actor: Actor, rootReal: string): Promise<str
   for (const name of candidates) {
     const path = join(dir, name);
     const real = await realpath(path).catch(() => undefined);
-    if (real === undefined || !real.startsWith(rootReal + sep)) continue;
+    if (real === undefined || !real.startsWith(actorsReal + sep)) continue;
     if ((await stat(real).catch(() => undefined))?.isFile()) return path;
   }
   return null;

@@ -29,17 +29,17 @@ function isServable(name: string): boolean {
 }
 
 /**
- * Opens `filename` (decoded) of the actor `selector` names, when it is inside the data root (real path `rootReal`).
+ * Opens `filename` (decoded) of the actor `selector` names, when it is inside the actors folder (real path `actorsReal`).
  * @throws {HttpError} 404 for anything but a servable image; 400/409 from the actor lookup.
  */
-export async function openThumbnail(actorNamed: (selector: string) => Promise<Actor>, rootReal: string, selector: string, filename: string): Promise<OpenImage> {
+export async function openThumbnail(actorNamed: (selector: string) => Promise<Actor>, actorsReal: string, selector: string, filename: string): Promise<OpenImage> {
   const missing = () => notFound(`no image ${JSON.stringify(filename)} in the training data of ${JSON.stringify(selector)}`);
   if (!isServable(filename)) throw missing();
   const actor = await actorNamed(selector);
   const folder = await realpath(actor.trainingDir).catch(() => undefined);
   const real = await realpath(join(actor.trainingDir, filename)).catch(() => undefined);
-  // Inside the actor's folder, and inside the data root (the folder itself may be a symlink elsewhere).
-  if (folder === undefined || real === undefined || !real.startsWith(folder + sep) || !isInside(real, rootReal) || !isServable(basename(real))) throw missing();
+  // Inside the actor's folder, and inside the actors folder (the folder itself may be a symlink elsewhere).
+  if (folder === undefined || real === undefined || !real.startsWith(folder + sep) || !isInside(real, actorsReal) || !isServable(basename(real))) throw missing();
 
   const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(() => undefined);
   if (handle === undefined) throw missing();

@@ -3,11 +3,11 @@
  * errors: 404 unknown actor or route, 400 malformed id, 405 other methods, 409 an id two folders share,
  * 421 a foreign Host on a loopback server; JSON everywhere, never a stack trace.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ActorListSchema, ErrorBodySchema, HealthSchema } from '../../src/server/schema.js';
-import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot } from '../helpers/root.js';
+import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot, trainingDir } from '../helpers/root.js';
 import { getJson, rawRequest, serve, trainingDataPath } from '../helpers/server.js';
 
 function expectJsonError(response: { status: number; headers: Record<string, unknown>; body: string }, status: number): string {
@@ -116,6 +116,20 @@ describe('errors', () => {
     }
     const list = ActorListSchema.parse((await getJson(`${server.url}/api/actors`)).body);
     expect(list.actors.map((a) => a.error)).toEqual([expect.stringContaining('share the id 0005'), expect.stringContaining('share the id 0005')]);
+  });
+
+  it('409 for actors whose training_data is one folder (a symlink), as sync fails them; no path in the answer', async () => {
+    const root = await tempRoot();
+    await addImages(root, '0005_a', { 'x.png': 10 });
+    await mkdir(join(root, 'data', 'actors', '0006_b'));
+    await symlink(trainingDir(root, '0005_a'), trainingDir(root, '0006_b'));
+    const server = await serve(root);
+    for (const [id, other] of [['5', '0006_b'], ['0006_b', '0005_a']]) {
+      const error = expectJsonError(await rawRequest(server, trainingDataPath(id!)), 409);
+      expect(error).toBe(`its training_data is also the training_data of ${other} (a symlink); an actor's training_data must be its own`);
+    }
+    const list = ActorListSchema.parse((await getJson(`${server.url}/api/actors`)).body);
+    expect(list.actors.map((a) => a.error)).toEqual([expect.stringContaining('also the training_data of 0006_b'), expect.stringContaining('also the training_data of 0005_a')]);
   });
 
   it('405 with Allow for other methods; HEAD works like GET without a body', async () => {
