@@ -6,7 +6,7 @@
 import * as z from 'zod';
 import type { GuardedKey } from './json-scan.js';
 import { isNot, isPlainObject, problem, readJsonFile, shapeError, type ReadJsonOptions } from './json-file.js';
-import { isSafeFilename, parseS3Url, UrlError, type S3Location } from './s3-url.js';
+import { isSafeFilename, parseS3Url, sameObject, UrlError, type S3Location } from './s3-url.js';
 
 /**
  * `response.json`: the reply of the training job. Only `output.output.s3_image_urls` is ours; the
@@ -113,7 +113,7 @@ export function urlsByFilename(urls: Iterable<string>, file: string): Map<string
       throw error;
     }
     const earlier = byFilename.get(location.filename);
-    if (earlier !== undefined && (earlier.bucket !== location.bucket || earlier.key !== location.key)) {
+    if (earlier !== undefined && !sameObject(earlier.url, url)) {
       throw problem(
         file,
         `two different URLs have the filename ${JSON.stringify(location.filename)} ` +

@@ -92,19 +92,29 @@ export function parseS3Url(url: string): S3Location {
 
 /**
  * One string per S3 object, whatever form its URL takes (virtual-hosted, path-style, `s3://`, another
- * region's host, a presigned query): its bucket and key. A URL that does not parse is its own identity.
+ * region's host, a presigned query): the store (AWS, or another endpoint's host and port), the bucket and
+ * the key. A URL that does not parse is its own identity.
  * @example objectIdOf('s3://b/k/x.jpg') === objectIdOf('https://b.s3.us-west-1.amazonaws.com/k/x.jpg') // true
+ * @example objectIdOf('http://minio:9000/b/k/x.jpg') === objectIdOf('s3://b/k/x.jpg') // false
  */
 export function objectIdOf(url: string): string {
   try {
     const { bucket, key } = parseS3Url(url);
-    return `${bucket}/${key}`;
+    return `${storeOf(url)}\0${bucket}/${key}`;
   } catch {
     return `\0${url}`;
   }
 }
 
-/** True when two URLs name the same S3 object (the same bucket and key), in whatever forms. */
+/** AWS for `s3://` and AWS hosts (the China partition apart); any other endpoint by its host and port. */
+function storeOf(url: string): string {
+  if (/^s3:/i.test(url)) return 'aws';
+  const { host, hostname } = new URL(url);
+  if (/(?:^|\.)amazonaws\.com\.cn$/.test(hostname)) return 'aws-cn';
+  return /(?:^|\.)amazonaws\.com$/.test(hostname) ? 'aws' : host;
+}
+
+/** True when two URLs name the same S3 object (the same store, bucket and key), in whatever forms. */
 export function sameObject(a: string, b: string): boolean {
   return a === b || objectIdOf(a) === objectIdOf(b);
 }

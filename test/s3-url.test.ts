@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSafeFilename, parseS3Url, UrlError } from '../src/s3-url.js';
+import { isSafeFilename, parseS3Url, sameObject, UrlError } from '../src/s3-url.js';
 import { thrownBy } from './helpers/values.js';
 
 const KEY = 'system_actors/training_data/0000_european_16_male/0000_european_16_male_4.png';
@@ -112,3 +112,28 @@ describe('isSafeFilename', () => {
   });
 });
 
+
+describe('sameObject: one object in any URL form, never two stores', () => {
+  const key = 'system_actors/training_data/0000_a/x 1.jpg';
+  it.each([
+    ['s3://', `s3://b/${key}`],
+    ['another region, virtual-hosted', 'https://b.s3.eu-west-1.amazonaws.com/system_actors/training_data/0000_a/x%201.jpg'],
+    ['path-style, presigned', 'https://s3.us-west-1.amazonaws.com/b/system_actors/training_data/0000_a/x%201.jpg?X-Amz-Signature=1'],
+  ])('%s is the same object as the virtual-hosted URL', (_form, url) => {
+    expect(sameObject(url, 'https://b.s3.us-west-1.amazonaws.com/system_actors/training_data/0000_a/x%201.jpg')).toBe(true);
+  });
+
+  it.each([
+    ['a MinIO host', 'http://minio.internal:9000/b/system_actors/training_data/0000_a/x%201.jpg'],
+    ['a Google Cloud Storage host', 'https://storage.googleapis.com/b/system_actors/training_data/0000_a/x%201.jpg'],
+    ['the China partition', 'https://b.s3.cn-north-1.amazonaws.com.cn/system_actors/training_data/0000_a/x%201.jpg'],
+    ['another bucket', `s3://c/${key}`],
+  ])('%s with the same bucket and key is another object', (_store, url) => {
+    expect(sameObject(url, `s3://b/${key}`)).toBe(false);
+  });
+
+  it('tells two ports of one host apart', () => {
+    expect(sameObject('http://h:9000/b/k.jpg', 'http://h:9001/b/k.jpg')).toBe(false);
+    expect(sameObject('http://h:9000/b/k.jpg', 'https://h:9000/b/k.jpg?x=1')).toBe(true);
+  });
+});
