@@ -3,6 +3,7 @@
  * the file, says what was found, and ends with what happens now ("left unchanged").
  */
 import { closeSync, constants, fstatSync, openSync, readFileSync, realpathSync, type BigIntStats } from 'node:fs';
+import { dirname } from 'node:path';
 import type * as z from 'zod';
 import { InputError } from './errors.js';
 import { MAX_DEPTH, scanJson, type GuardedKey } from './json-scan.js';
@@ -19,6 +20,11 @@ export interface ReadJsonOptions {
   maxBytes?: number;
   /** The data root, symlinks resolved: a file whose real path is elsewhere is not read. */
   rootReal?: string;
+  /**
+   * The file belongs to its own folder: one that is a symlink into another folder (another actor's
+   * `response.json`) is not read, so an actor never takes or retires another's URLs.
+   */
+  ownFolder?: boolean;
   /** Keys whose value the reader needs: named twice in one object (JSON.parse keeps the last), an error. */
   guarded?: GuardedKey;
 }
@@ -44,9 +50,7 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
   try {
     stats = fstatSync(fd, { bigint: true });
     if (!stats.isFile()) throw problem(path, 'is not a regular file');
-    if (options.rootReal !== undefined && !isInside(realpathSync.native(path), options.rootReal)) {
-      throw problem(path, 'is a symlink leading out of the data root; not followed');
-    }
+    checkWhereItLeads(path, options);
     const limit = options.maxBytes ?? 16 * MiB;
     const size = Number(stats.size);
     if (size > limit) throw problem(path, `is ${(size / MiB).toFixed(1)} MB, more than this tool reads (${limit / MiB} MB)`);
@@ -79,6 +83,19 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
     throw problem(path, `names ${JSON.stringify(scan.key)} twice${where} once escapes are read (a duplicate key: JSON keeps only the last, so one would be lost)`);
   }
   return { value, stats, bytes };
+}
+
+/** A symlink is followed only within the root, and for a file of `ownFolder`, only within its folder. */
+function checkWhereItLeads(path: string, options: ReadJsonOptions): void {
+  if (options.rootReal === undefined && !options.ownFolder) return;
+  const real = realpathSync.native(path);
+  if (options.rootReal !== undefined && !isInside(real, options.rootReal)) {
+    throw problem(path, 'is a symlink leading out of the data root; not followed');
+  }
+  // Only a path through a symlink has a real path of another spelling: the common case costs nothing more.
+  if (options.ownFolder && real !== path && dirname(real) !== realpathSync.native(dirname(path))) {
+    throw problem(path, `is a symlink to ${real}, a file of another folder; not followed (an actor's files are its own)`);
+  }
 }
 
 // --- messages: the wording lives here ------------------------------------------------------------

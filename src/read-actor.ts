@@ -49,9 +49,9 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
     // Each folder is a root of its own: a manifest is read only inside the manifests folder, the rest only
     // inside the actors folder (symlinks resolved).
     readManifest(actor.manifestPath, data.manifestsReal),
-    readResponseJsonFile(asidePath, { rootReal: data.actorsReal }),
-    readResponseJsonFile(responsePath, { rootReal: data.actorsReal }),
-    readPromptMetadataFile(promptPath, { rootReal: data.actorsReal }),
+    readResponseJsonFile(asidePath, { rootReal: data.actorsReal, ownFolder: true }),
+    readResponseJsonFile(responsePath, { rootReal: data.actorsReal, ownFolder: true }),
+    readPromptMetadataFile(promptPath, { rootReal: data.actorsReal, ownFolder: true }),
     listImages(actor, data),
   ]);
   // An image's filename is its URL's last segment (SPEC §2), whatever key prompt_metadata files it under.

@@ -103,6 +103,18 @@ const MAKERS: Record<string, Maker> = {
   'manifest-deep': ({ manifest }) => {
     fs.writeFileSync(manifest, `{"character_id": "0005", "history": ${nested(100_000)}}\n`);
   },
+  // Another actor's response.json, linked into this actor's folder: its URLs are not this actor's to take or retire.
+  // (A copy the other actor never retires, so the link is never left dangling by the run itself.)
+  'response-symlink-other-actor': ({ actorsDir, trainingDir }) => {
+    const kept = join(actorsDir, CONTROL, 'training_data', 'old');
+    fs.mkdirSync(kept);
+    fs.copyFileSync(join(actorsDir, CONTROL, 'training_data', 'response.json'), join(kept, 'response.json'));
+    fs.symlinkSync(`../../${CONTROL}/training_data/old/response.json`, join(trainingDir, 'response.json'));
+  },
+  'prompt-symlink-other-actor': ({ actorsDir, trainingDir }) => {
+    fs.writeFileSync(join(actorsDir, CONTROL, 'training_data', 'prompt_metadata.json'), JSON.stringify({ images: { [CONTROL_IMAGE]: { s3_url: CONTROL_URL } } }));
+    fs.symlinkSync(`../../${CONTROL}/training_data/prompt_metadata.json`, join(trainingDir, 'prompt_metadata.json'));
+  },
   'response-fifo': ({ trainingDir }) => mkfifo(join(trainingDir, 'response.json')),
   'prompt-fifo': ({ trainingDir }) => mkfifo(join(trainingDir, 'prompt_metadata.json')),
   'manifest-fifo': ({ manifest }) => mkfifo(manifest),
