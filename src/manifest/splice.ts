@@ -32,6 +32,12 @@ interface ObjectText {
   members: Member[];
 }
 
+/** How the file lays out its text: the indentation one level adds (null: all on one line), and its line end. */
+interface Layout {
+  unit: string | null;
+  eol: string;
+}
+
 interface Edit {
   start: number;
   end: number;
@@ -45,7 +51,7 @@ interface Edit {
 export function spliceManifest(text: string, owned: OwnedFields): string {
   if (text.startsWith('\uFEFF')) text = text.slice(1);
   const top = objectAt(text, skipSpace(text, 0));
-  const unit = indentUnit(text, top);
+  const layout: Layout = { unit: indentUnit(text, top), eol: /\r\n/.test(text.slice(0, text.indexOf('\n') + 1)) ? '\r\n' : '\n' };
   const edits: Edit[] = [];
   const added: [string, unknown][] = [];
   for (const key of ['training_data', 'training_data_updated', 'statistics'] as const) {
@@ -55,51 +61,52 @@ export function spliceManifest(text: string, owned: OwnedFields): string {
       continue;
     }
     if (key === 'statistics') {
-      edits.push(...statisticsEdits(text, objectAt(text, member.valueStart), owned.statistics, unit));
+      edits.push(...statisticsEdits(text, objectAt(text, member.valueStart), owned.statistics, layout));
       continue;
     }
-    edits.push({ start: member.valueStart, end: member.valueEnd, text: render(owned[key], indentOf(text, member), unit) });
+    edits.push({ start: member.valueStart, end: member.valueEnd, text: render(owned[key], indentOf(text, member), layout) });
   }
-  if (added.length > 0) edits.push(appendMembers(text, top, added, unit));
+  if (added.length > 0) edits.push(appendMembers(text, top, added, layout));
   edits.sort((a, b) => b.start - a.start);
   for (const edit of edits) text = text.slice(0, edit.start) + edit.text + text.slice(edit.end);
   return text;
 }
 
 /** The owned keys of `statistics` replaced in place, the missing ones added at its end; the others kept. */
-function statisticsEdits(text: string, stats: ObjectText, owned: TrainingStatistics, unit: string | null): Edit[] {
+function statisticsEdits(text: string, stats: ObjectText, owned: TrainingStatistics, layout: Layout): Edit[] {
   const edits: Edit[] = [];
   const added: [string, unknown][] = [];
   for (const key of OWNED_STATISTICS) {
     const member = stats.members.find((m) => m.key === key);
     if (member === undefined) added.push([key, owned[key]]);
-    else edits.push({ start: member.valueStart, end: member.valueEnd, text: render(owned[key], indentOf(text, member), unit) });
+    else edits.push({ start: member.valueStart, end: member.valueEnd, text: render(owned[key], indentOf(text, member), layout) });
   }
-  if (added.length > 0) edits.push(appendMembers(text, stats, added, unit));
+  if (added.length > 0) edits.push(appendMembers(text, stats, added, layout));
   return edits;
 }
 
 /** New members after an object's last one, laid out like its members (or, in an empty object, one level in). */
-function appendMembers(text: string, object: ObjectText, members: [string, unknown][], unit: string | null): Edit {
+function appendMembers(text: string, object: ObjectText, members: [string, unknown][], layout: Layout): Edit {
+  const { unit, eol } = layout;
   const last = object.members.at(-1);
   if (last === undefined) {
     const outer = leadingSpace(text, object.open);
     const inner = unit === null ? null : outer + unit;
-    const body = members.map(([key, value]) => `${JSON.stringify(key)}: ${render(value, inner, unit)}`);
-    const object_ = inner === null ? `{${body.join(', ')}}` : `{\n${inner}${body.join(`,\n${inner}`)}\n${outer}}`;
+    const body = members.map(([key, value]) => `${JSON.stringify(key)}: ${render(value, inner, layout)}`);
+    const object_ = inner === null ? `{${body.join(', ')}}` : `{${eol}${inner}${body.join(`,${eol}${inner}`)}${eol}${outer}}`;
     return { start: object.open, end: object.close + 1, text: object_ };
   }
   const indent = indentOf(text, last);
   const separator = text.slice(skipValue(text, last.start), last.valueStart);
-  const lead = indent === null ? ', ' : `,\n${indent}`;
-  const added = members.map(([key, value]) => `${lead}${JSON.stringify(key)}${separator}${render(value, indent, unit)}`).join('');
+  const lead = indent === null ? ', ' : `,${eol}${indent}`;
+  const added = members.map(([key, value]) => `${lead}${JSON.stringify(key)}${separator}${render(value, indent, layout)}`).join('');
   return { start: last.valueEnd, end: last.valueEnd, text: added };
 }
 
-/** A value as JSON.stringify lays it out with the file's indentation unit, continued at `indent`. */
-function render(value: unknown, indent: string | null, unit: string | null): string {
+/** A value as JSON.stringify lays it out with the file's indentation unit and line ends, continued at `indent`. */
+function render(value: unknown, indent: string | null, { unit, eol }: Layout): string {
   if (indent === null || unit === null) return JSON.stringify(value);
-  return JSON.stringify(value, null, unit).replace(/\n/g, `\n${indent}`);
+  return JSON.stringify(value, null, unit).replace(/\n/g, `${eol}${indent}`);
 }
 
 /** The indentation of a member that starts its own line, or null when it shares a line with what precedes it. */

@@ -91,4 +91,12 @@ describe('spliceManifest keeps every byte outside the owned fields', () => {
     const after = spliceManifest(before, OWNED);
     expect(after.startsWith('{\n  "note": "a } \\" { [",\n  "training_data": [\n    {')).toBe(true);
   });
+
+  it('keeps Windows line ends: owned values and added members end their lines as the file does', () => {
+    const before = '{\r\n  "x": 1.0,\r\n  "training_data": [],\r\n  "statistics": {\r\n    "other": 1.0\r\n  }\r\n}\r\n';
+    const after = spliceManifest(before, OWNED);
+    expect(after.replace(/\r\n/g, '')).not.toContain('\n');
+    expect(after).toContain('"other": 1.0,\r\n    "training_images_count": 2,\r\n');
+    expect(after.startsWith('{\r\n  "x": 1.0,\r\n  "training_data": [\r\n    {\r\n')).toBe(true);
+  });
 });
