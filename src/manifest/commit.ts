@@ -38,7 +38,7 @@ export class CommitError extends Error {
       ? `written, but the folder could not be synced (${why}); the new content may not survive a power loss. Check the disk, then run again.`
       : errno?.code === 'ENAMETOOLONG'
         ? // Retrying cannot help, and the error names the temp file, not the target: say what is too long.
-          `its name is too long for the file system: ${Buffer.byteLength(basename(target))} bytes, and up to 11 more for the temp file written beside it (most file systems allow 255); left unchanged`
+          `its name is too long for the file system: ${Buffer.byteLength(basename(target))} bytes, and the temp file written beside it needs ${TEMP_NAME_EXTRA} more (most file systems allow 255 in all); left unchanged`
         : `could not be written (${why}); the file was left unchanged. Check free space and permissions, then run again.`;
     super(`${target}: ${reason}`, { cause });
     this.reason = reason;
@@ -151,6 +151,12 @@ export function fsyncDirectoryShared(dir: string): Promise<void> {
 export function tempNameFor(targetName: string): string {
   return `.actor-sync-${process.pid}-${randomBytes(6).toString('hex')}.${targetName}.tmp`;
 }
+
+/**
+ * Bytes a temp name adds to its target's: the prefix, a pid of up to 7 digits, the random part, `.tmp`, and
+ * write-file-atomic's own `.<uint32>`. A target name longer than 255 minus this cannot be committed.
+ */
+const TEMP_NAME_EXTRA = '.actor-sync-'.length + 7 + '-'.length + 12 + '.'.length + '.tmp'.length + 11;
 
 /** {@link tempNameFor}'s names, and write-file-atomic's own temp of one (`….tmp.<uint32 in decimal>`). */
 const TEMP_NAME = /^\.actor-sync-[1-9][0-9]*-[0-9a-f]{12}\.(.+)\.tmp(?:\.(?:0|[1-9][0-9]{0,9}))?$/;
