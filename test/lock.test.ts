@@ -327,11 +327,11 @@ describe('two real runs on one data root with different --manifests-dir', () => 
         for (const manifestsDir of [[], ['--manifests-dir', other]]) {
           for (const args of [['status'], ['check'], ['sync', '--dry-run']]) {
             const what = [...args, ...manifestsDir].join(' ');
-            const before = await snapshot(work);
+            const before = await snapshot(work, { folders: true });
             const r = await runCli([...args, '--root', root, ...manifestsDir]);
             expect(r.stderr, what).not.toMatch(/lock/);
             expect(r.code, `${what}: ${r.stderr}`).toBe(args[0] === 'check' ? 1 : 0);
-            expect(await snapshot(work), `${what} left no trace`).toEqual(before);
+            expect(await snapshot(work, { folders: true }), `${what} left no trace`).toEqual(before);
           }
         }
       } finally {
