@@ -12,6 +12,7 @@ import { acquireLock, readLockOwner, type LockOwner, type RunLock } from '../src
 import { acquireRunLock } from '../src/run-lock.js';
 import { generateDataRoot } from '../src/demo/generate.js';
 import { pollUntil, runCli, startCli } from './helpers/cli.js';
+import { snapshot } from './helpers/root.js';
 
 const NAME = '.actor-sync.lock';
 const HOLD_LOCK = fileURLToPath(new URL('./fixtures/lock/hold-lock.mjs', import.meta.url));
@@ -321,10 +322,17 @@ describe('two real runs on one data root with different --manifests-dir', () => 
         expect(second.code, second.stderr).toBe(2);
         expect(second.stderr).toContain(`pid ${holder.child.pid}`);
         expect(responses(), 'no response.json retired by the run that gave way').toBe(legacy);
-        for (const args of [['status'], ['check'], ['sync', '--dry-run']]) {
-          const r = await runCli([...args, '--root', root, '--manifests-dir', other]);
-          expect(r.stderr, args.join(' ')).not.toMatch(/lock/);
-          expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(args[0] === 'check' ? 1 : 0);
+        // On the holder's own manifests folder too. Folders are in the snapshot with their mtimes: a lock
+        // made and removed again would show.
+        for (const manifestsDir of [[], ['--manifests-dir', other]]) {
+          for (const args of [['status'], ['check'], ['sync', '--dry-run']]) {
+            const what = [...args, ...manifestsDir].join(' ');
+            const before = await snapshot(work, { folders: true });
+            const r = await runCli([...args, '--root', root, ...manifestsDir]);
+            expect(r.stderr, what).not.toMatch(/lock/);
+            expect(r.code, `${what}: ${r.stderr}`).toBe(args[0] === 'check' ? 1 : 0);
+            expect(await snapshot(work, { folders: true }), `${what} left no trace`).toEqual(before);
+          }
         }
       } finally {
         holder.child.kill('SIGCONT');

@@ -13,6 +13,8 @@ import { SyncSummarySchema, type SyncSummary } from '../src/summary.js';
 import {
   copyRoot, leftovers, LOCK_NAME, manifestsDirOf, pollUntil, readManifests, runCli, startCli, watchCommits, type CliResult,
 } from './helpers/cli.js';
+import { startFaultProxy } from './helpers/s3.js';
+import { S3_ENV } from './helpers/s3-cli.js';
 
 const ACTORS = 60;
 const SYNC = ['sync', '--json', '--workers', '2'];
@@ -110,34 +112,64 @@ describe('an interrupted sync', () => {
 });
 
 describe('a second signal', () => {
-  it.each([
-    ['SIGINT', 0],
-    ['SIGTERM', 0],
-    ['SIGINT', 1],
-  ] as const)('%s twice (after %i commits): stops at once by the signal itself, no fatal error; the next run converges', async (signal, afterCommits) => {
+  // The run is held where it cannot finish on its own: in its S3 check (`--remote`), against a proxy that
+  // never answers (the client's timeout is 30 s). So the second signal meets a live run, whatever the load,
+  // and only the second-signal path can end it.
+  it.each(['SIGINT', 'SIGTERM'] as const)('%s twice while the run waits on S3: the first says it finishes its commits, the second stops it at once by the signal itself', async (signal) => {
+    const root = freshCopy();
+    const manifests = manifestsDirOf(root);
+    const s3 = await startFaultProxy('http://127.0.0.1:9');
+    s3.inject('stall', Infinity);
+    const run = startCli([...SYNC, '--remote', '--endpoint', s3.endpoint, '--force-path-style', '--root', root], S3_ENV);
+    let stderr = '';
+    run.child.stderr!.on('data', (chunk: string) => (stderr += chunk));
+    // Past the lock (taken before S3 is asked), so the signal handlers are long installed.
+    await pollUntil('the run to ask S3', () => s3.requests.length > 0, { child: run.child });
+    expect(existsSync(join(root, 'data', 'actors', LOCK_NAME, 'owner.json')), 'the run holds its lock').toBe(true);
+    run.child.kill(signal);
+    await pollUntil('the first signal to be acknowledged', () => stderr.includes('again to stop at once'), { child: run.child });
+    expect(run.child.exitCode, 'the first signal did not end the run: it waits on S3').toBeNull();
+    run.child.kill(signal);
+    const first = await run.done;
+    await s3.close();
+    expect(first.signal, first.stderr).toBe(signal);
+    expect(first.stderr).toContain(`actor-sync: ${signal}: finishing commits in flight, starting nothing new (again to stop at once)\n`);
+    expect(first.stderr).not.toMatch(/FATAL|\n\s+at /);
+    expect(first.stdout, 'stopped at once: no summary').toBe('');
+    // Stopped before any actor was assessed: nothing committed. The next run takes over the dead run's lock and finishes the job.
+    for (const [name, manifest] of readManifests(manifests)) expect(manifest.training_data, name).toBeUndefined();
+    const next = await runCli([...SYNC, '--root', root]);
+    expect(next.code, next.stderr).toBe(0);
+    const final = expectCleanManifests(manifests);
+    expect(final.size).toBe(ACTORS);
+    for (const [name, manifest] of final) expect(manifest.training_data, name).toBeInstanceOf(Array);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('SIGINT twice after a commit: stops by the signal itself, no fatal error; the next run converges', async () => {
+    const signal = 'SIGINT';
     const root = freshCopy();
     const manifests = manifestsDirOf(root);
     let run: ReturnType<typeof startCli> | undefined;
-    let commits = 0;
+    let signalled = false;
     // Two signals sent together may reach the process as one: the second goes once the first is seen.
-    const twice = () => {
+    const stopWatching = watchCommits(manifests, () => {
+      if (signalled) return;
+      signalled = true;
       run!.child.stderr!.on('data', (chunk: Buffer | string) => {
         if (String(chunk).includes('again to stop at once')) run!.child.kill(signal);
       });
       run!.child.kill(signal);
-    };
-    const stopWatching = watchCommits(manifests, () => {
-      if (++commits === afterCommits) twice();
     });
     let first: CliResult;
     try {
       run = startCli([...SYNC, '--root', root]);
-      // With no commit to wait for, the signals come while the worker threads are still loading.
-      if (afterCommits === 0) twice();
       first = await run.done;
     } finally {
       stopWatching();
     }
+    expect(signalled, 'a manifest was committed before the run ended').toBe(true);
+    expect(first.stderr).toContain('again to stop at once');
     expect(first.signal, first.stderr).toBe(signal);
     expect(first.stderr).not.toMatch(/FATAL|\n\s+at /);
     // Killed mid-way: any manifest is whole (old or new); the next run finishes the job.

@@ -399,6 +399,31 @@ describe('the cache file', () => {
   });
 });
 
+describe('--verify', () => {
+  it('is never answered from the cache: an actor the cache settles is assessed, every file rehashed, a change its stat token hides found', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    backdate(root);
+    const home = join(await tempRoot(), 'cache');
+    expect((await sync(root, home)).report.actors[0]).toMatchObject({ legacy: 'retired', manifest: 'written', errors: [] });
+    expect((await sync(root, home)).assessed, 'the cache settles the actor').toEqual([]);
+
+    // Other bytes of the same size, its mtime restored, the same inode: only rehashing can tell.
+    const changed = image(root, SEED_NAME, 0);
+    const bytes = readFileSync(changed);
+    bytes[0] = bytes[0]! ^ 0xff;
+    writeFileSync(changed, bytes);
+    pin(changed);
+    expect((await sync(root, home)).assessed, 'without --verify, the cache still settles it').toEqual([]);
+
+    const verified = await sync(root, home, { verify: true });
+    expect(verified.assessed).toEqual([SEED_NAME]);
+    expect(verified.report.actors[0]).toMatchObject({ hashedFiles: 17, reusedFiles: 0, manifest: 'written', errors: [] });
+    const entry = (await readJson(manifestPath(root, '0000'))).training_data.find((e: { filename: string }) => e.filename === basename(changed));
+    expect(entry.md5_hash).toBe(md5(bytes));
+  });
+});
+
 describe('what is recorded', () => {
   it('each shard keeps its own cache, apart from the whole-root one', async () => {
     const root = await tempRoot();

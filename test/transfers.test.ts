@@ -1,5 +1,5 @@
 /** push → pull → push --repair converge, against a real S3-compatible server; restore-legacy rebuilds response.json. */
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -72,6 +72,55 @@ describe('push, pull, push --repair', () => {
       expect(md5(bytes)).toBe(md5(readFileSync(join(dir, entry.filename))));
     }
     expect(existsSync(seed.response)).toBe(false);
+  });
+});
+
+describe('push and pull delete nothing (SPEC §3, invariant 3)', () => {
+  it('every S3 object and every local file there before is there after, and those neither transferred are untouched', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const server = await startS3Server([BUCKET]);
+    const s3flags = ['--endpoint', server.endpoint, '--force-path-style'];
+    const s3 = testS3(server.endpoint);
+    const dir = trainingDir(root, SEED_NAME);
+    const prefix = `system_actors/training_data/${SEED_NAME}/`;
+    /** Every object in the bucket: key → ETag. */
+    const objects = async () => {
+      const listed = await s3.client.send(new ListObjectsV2Command({ Bucket: BUCKET, MaxKeys: 1000 }));
+      expect(listed.IsTruncated).toBeFalsy();
+      return new Map((listed.Contents ?? []).map((o) => [o.Key!, o.ETag!]));
+    };
+    expect((await run(['sync', '--root', root])).code).toBe(0);
+    expect((await run(['sync', '--root', root, '--remote', ...s3flags])).code).toBe(0);
+    expect((await run(['push', '--root', root, ...s3flags])).code).toBe(0);
+
+    // Objects no manifest names (beside the actor's images, and elsewhere), an image only in S3 (its local
+    // file gone), one only local (its object gone), and local files that are not images.
+    await putObject(s3, BUCKET, `${prefix}orphan.png`, 'no manifest names me');
+    await putObject(s3, BUCKET, 'elsewhere/other.png', 'nor me');
+    rmSync(join(dir, `${SEED_NAME}_9.png`));
+    await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `${prefix}${SEED_NAME}_6.png` }));
+    writeFileSync(join(dir, 'notes.txt'), 'mine');
+    writeFileSync(join(dir, `${SEED_NAME}_10.png.1`), 'an older copy');
+    expect((await run(['sync', '--root', root, '--remote', ...s3flags])).code).toBe(0);
+
+    const remoteBefore = await objects();
+    const localBefore = await snapshot(join(root, 'data', 'actors'));
+    expect(remoteBefore.has(`${prefix}orphan.png`)).toBe(true);
+    expect(remoteBefore.has(`${prefix}${SEED_NAME}_6.png`)).toBe(false);
+    expect(localBefore.has(`${SEED_NAME}/training_data/${SEED_NAME}_9.png`)).toBe(false);
+
+    for (const args of [['push'], ['pull'], ['push', '--repair']]) {
+      const r = await run([...args, '--root', root, ...s3flags]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+    const remoteAfter = await objects();
+    const localAfter = await snapshot(join(root, 'data', 'actors'));
+    // What was transferred: the one upload and the one download, nothing else.
+    expect([...remoteAfter.keys()].filter((key) => !remoteBefore.has(key))).toEqual([`${prefix}${SEED_NAME}_6.png`]);
+    expect([...localAfter.keys()].filter((path) => !path.endsWith('/') && !localBefore.has(path))).toEqual([`${SEED_NAME}/training_data/${SEED_NAME}_9.png`]);
+    for (const [key, etag] of remoteBefore) expect(remoteAfter.get(key), key).toBe(etag);
+    for (const [path, state] of localBefore) if (!path.endsWith('/')) expect(localAfter.get(path), path).toBe(state);
   });
 });
 

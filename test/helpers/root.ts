@@ -84,10 +84,16 @@ export async function seedActor0000(root: string): Promise<{ hashes: Record<stri
   return { hashes, manifest, response };
 }
 
-/** Every file under `dir` with its bytes and mtime: compare two snapshots to prove nothing changed. */
-export async function snapshot(dir: string): Promise<Map<string, string>> {
+/**
+ * Every file under `dir` with its bytes and mtime: compare two snapshots to prove nothing changed. With
+ * `folders`, every folder (`dir` too) with its mtime as well: a folder's mtime moves when an entry is made
+ * or removed in it, so even something made and removed again (a lock, a temp file) leaves a trace. (A
+ * writing run's lock always does, so only a run that must write nothing is compared with them.)
+ */
+export async function snapshot(dir: string, options: { folders?: boolean } = {}): Promise<Map<string, string>> {
   const result = new Map<string, string>();
   async function walk(current: string): Promise<void> {
+    if (options.folders) result.set(`${relative(dir, current) || '.'}/`, `folder ${(await stat(current, { bigint: true })).mtimeNs}`);
     for (const entry of await readdir(current, { withFileTypes: true })) {
       const path = join(current, entry.name);
       if (entry.isDirectory()) await walk(path);
