@@ -49,10 +49,24 @@ describe('usage errors exit 2 with one clear line and no stack', () => {
   });
 
   it('--help on every command exits 0 and lists its flags', () => {
-    for (const [command, flag] of [['sync', '--dry-run'], ['status', '--json'], ['check', '--require-synced']] as const) {
+    const flags = {
+      sync: ['--dry-run', '--keep-legacy', '--shard'],
+      status: ['--json', '--remote'],
+      check: ['--require-synced'],
+      push: ['--repair', '--upload-url-template', '--endpoint'],
+      pull: ['--endpoint', '--s3-concurrency'],
+      'restore-legacy': ['--force', '--dry-run'],
+      bench: ['--workers <list>', '--rounds'],
+      serve: ['--host', '--port'],
+    };
+    const r = cli(['--help']);
+    const listed = [...r.stdout.matchAll(/^ {2}([a-z][a-z-]*) /gm)].map((m) => m[1]).filter((name) => name !== 'help');
+    expect(listed.sort()).toEqual(Object.keys(flags).sort()); // every command the CLI has is checked below
+    for (const [command, expected] of Object.entries(flags)) {
       const r = cli([command, '--help']);
-      expect(r.code).toBe(0);
-      expect(r.stdout).toContain(flag);
+      expect(r.code, command).toBe(0);
+      expect(r.stdout, command).toMatch(new RegExp(`^Usage: actor-sync ${command} `));
+      for (const flag of [...expected, '--root', '--help']) expect(r.stdout, command).toContain(flag);
     }
   });
 });
@@ -244,6 +258,7 @@ describe('check', () => {
     expect(clean.stdout).toMatch(/^check: in sync$/m);
 
     writeFileSync(join(trainingDir(root, SEED_NAME), `${SEED_NAME}_6.png`), 'changed bytes');
+    const files = await snapshot(root);
     const drift = cli(['check', '--root', root, '--json']);
     expect(drift.code).toBe(1);
     const summary = CheckSummarySchema.parse(JSON.parse(drift.stdout));
@@ -251,7 +266,7 @@ describe('check', () => {
     expect(summary.differences).toEqual(expect.arrayContaining([
       { actor: SEED_NAME, file: `${SEED_NAME}_6.png`, what: 'status: "synced" → "out_of_sync"' },
     ]));
-    expect(readFileSync(manifestPath(root, '0000'), 'utf8')).not.toContain('"out_of_sync"'); // check writes nothing
+    expect(await snapshot(root)).toEqual(files); // check writes nothing: every file's bytes and mtime as they were
   });
 
   it('exits 0 after a sync of a generated root with duplicates, legacy files and missing manifests', async () => {
@@ -323,6 +338,7 @@ describe('status', () => {
     const root = await tempRoot();
     await seedActor0000(root);
     mkdirSync(join(root, 'data', 'actors', '0009_empty'));
+    const before = await snapshot(root);
     const r = cli(['status', '0', '--root', root, '--json']);
     expect(r.code).toBe(0);
     const summary = StatusSummarySchema.parse(JSON.parse(r.stdout));
@@ -331,7 +347,8 @@ describe('status', () => {
     ]);
     const text = cli(['status', '--root', root]);
     expect(text.stdout).toMatch(new RegExp(`^${SEED_NAME}\\s+17\\s+12\\s+5\\s+0\\s+0\\s+0$`, 'm'));
-    expect(readFileSync(manifestPath(root, '0000'), 'utf8')).not.toContain('training_data');
+    expect(await snapshot(root)).toEqual(before); // every file's bytes and mtime as they were
+    expect(readdirSync(root, { recursive: true }).sort()).toEqual([...before.keys(), 'data', 'data/actors', 'data/actor_manifests', 'data/actors/0009_empty', `data/actors/${SEED_NAME}`, `data/actors/${SEED_NAME}/training_data`].sort()); // no file or folder added
   });
 });
 
