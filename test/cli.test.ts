@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { generateDataRoot } from '../src/demo/generate.js';
 import { shardOf } from '../src/shard.js';
 import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/summary.js';
+import { BenchSummarySchema } from '../src/throughput.js';
 import { startCli } from './helpers/cli.js';
 import { addImages, manifestPath, SEED_BASE, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
@@ -349,6 +350,26 @@ describe('status', () => {
     expect(text.stdout).toMatch(new RegExp(`^${SEED_NAME}\\s+17\\s+12\\s+5\\s+0\\s+0\\s+0$`, 'm'));
     expect(await snapshot(root)).toEqual(before); // every file's bytes and mtime as they were
     expect(readdirSync(root, { recursive: true }).sort()).toEqual([...before.keys(), 'data', 'data/actors', 'data/actor_manifests', 'data/actors/0009_empty', `data/actors/${SEED_NAME}`, `data/actors/${SEED_NAME}/training_data`].sort()); // no file or folder added
+  });
+});
+
+describe('bench', () => {
+  it('hashes every image of a small root once per setting: --json parses, its files and bytes are the root\'s; writes nothing', async () => {
+    const root = await tempRoot();
+    const sizes = { 'a_1.png': 1_000, 'a_2.jpg': 70_000, 'a_3.webp': 1 };
+    await addImages(root, '0001_a', sizes);
+    await addImages(root, '0002_b', { 'b_1.png': 4_096 });
+    await writeResponseJson(root, '0002_b', [`${SEED_BASE}/0002_b/b_1.png`]); // not an image: not hashed
+    await writeManifest(root, '0001', { character_id: '0001' });
+    const before = await snapshot(root);
+    const r = cli(['bench', '--root', root, '--workers', '1', '--rounds', '1', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const summary = BenchSummarySchema.parse(JSON.parse(r.stdout));
+    expect(summary).toMatchObject({ command: 'bench', root, files: 4, bytes: 1_000 + 70_000 + 1 + 4_096 });
+    expect(summary.runs).toHaveLength(1);
+    expect(summary.runs[0]!.workers).toBe(1);
+    expect(await snapshot(root)).toEqual(before);
   });
 });
 
