@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { generateDataRoot } from '../src/demo/generate.js';
 import { shardOf } from '../src/shard.js';
 import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/summary.js';
+import { BenchSummarySchema } from '../src/throughput.js';
 import { startCli } from './helpers/cli.js';
 import { addImages, manifestPath, SEED_BASE, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
@@ -49,10 +50,24 @@ describe('usage errors exit 2 with one clear line and no stack', () => {
   });
 
   it('--help on every command exits 0 and lists its flags', () => {
-    for (const [command, flag] of [['sync', '--dry-run'], ['status', '--json'], ['check', '--require-synced']] as const) {
+    const flags = {
+      sync: ['--dry-run', '--keep-legacy', '--shard'],
+      status: ['--json', '--remote'],
+      check: ['--require-synced'],
+      push: ['--repair', '--upload-url-template', '--endpoint'],
+      pull: ['--endpoint', '--s3-concurrency'],
+      'restore-legacy': ['--force', '--dry-run'],
+      bench: ['--workers <list>', '--rounds'],
+      serve: ['--host', '--port'],
+    };
+    const r = cli(['--help']);
+    const listed = [...r.stdout.matchAll(/^ {2}([a-z][a-z-]*) /gm)].map((m) => m[1]).filter((name) => name !== 'help');
+    expect(listed.sort()).toEqual(Object.keys(flags).sort()); // every command the CLI has is checked below
+    for (const [command, expected] of Object.entries(flags)) {
       const r = cli([command, '--help']);
-      expect(r.code).toBe(0);
-      expect(r.stdout).toContain(flag);
+      expect(r.code, command).toBe(0);
+      expect(r.stdout, command).toMatch(new RegExp(`^Usage: actor-sync ${command} `));
+      for (const flag of [...expected, '--root', '--help']) expect(r.stdout, command).toContain(flag);
     }
   });
 });
@@ -244,6 +259,7 @@ describe('check', () => {
     expect(clean.stdout).toMatch(/^check: in sync$/m);
 
     writeFileSync(join(trainingDir(root, SEED_NAME), `${SEED_NAME}_6.png`), 'changed bytes');
+    const files = await snapshot(root);
     const drift = cli(['check', '--root', root, '--json']);
     expect(drift.code).toBe(1);
     const summary = CheckSummarySchema.parse(JSON.parse(drift.stdout));
@@ -251,7 +267,7 @@ describe('check', () => {
     expect(summary.differences).toEqual(expect.arrayContaining([
       { actor: SEED_NAME, file: `${SEED_NAME}_6.png`, what: 'status: "synced" → "out_of_sync"' },
     ]));
-    expect(readFileSync(manifestPath(root, '0000'), 'utf8')).not.toContain('"out_of_sync"'); // check writes nothing
+    expect(await snapshot(root)).toEqual(files); // check writes nothing: every file's bytes and mtime as they were
   });
 
   it('exits 0 after a sync of a generated root with duplicates, legacy files and missing manifests', async () => {
@@ -323,6 +339,7 @@ describe('status', () => {
     const root = await tempRoot();
     await seedActor0000(root);
     mkdirSync(join(root, 'data', 'actors', '0009_empty'));
+    const before = await snapshot(root);
     const r = cli(['status', '0', '--root', root, '--json']);
     expect(r.code).toBe(0);
     const summary = StatusSummarySchema.parse(JSON.parse(r.stdout));
@@ -331,7 +348,28 @@ describe('status', () => {
     ]);
     const text = cli(['status', '--root', root]);
     expect(text.stdout).toMatch(new RegExp(`^${SEED_NAME}\\s+17\\s+12\\s+5\\s+0\\s+0\\s+0$`, 'm'));
-    expect(readFileSync(manifestPath(root, '0000'), 'utf8')).not.toContain('training_data');
+    expect(await snapshot(root)).toEqual(before); // every file's bytes and mtime as they were
+    expect(readdirSync(root, { recursive: true }).sort()).toEqual([...before.keys(), 'data', 'data/actors', 'data/actor_manifests', 'data/actors/0009_empty', `data/actors/${SEED_NAME}`, `data/actors/${SEED_NAME}/training_data`].sort()); // no file or folder added
+  });
+});
+
+describe('bench', () => {
+  it('hashes every image of a small root once per setting: --json parses, its files and bytes are the root\'s; writes nothing', async () => {
+    const root = await tempRoot();
+    const sizes = { 'a_1.png': 1_000, 'a_2.jpg': 70_000, 'a_3.webp': 1 };
+    await addImages(root, '0001_a', sizes);
+    await addImages(root, '0002_b', { 'b_1.png': 4_096 });
+    await writeResponseJson(root, '0002_b', [`${SEED_BASE}/0002_b/b_1.png`]); // not an image: not hashed
+    await writeManifest(root, '0001', { character_id: '0001' });
+    const before = await snapshot(root);
+    const r = cli(['bench', '--root', root, '--workers', '1', '--rounds', '1', '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const summary = BenchSummarySchema.parse(JSON.parse(r.stdout));
+    expect(summary).toMatchObject({ command: 'bench', root, files: 4, bytes: 1_000 + 70_000 + 1 + 4_096 });
+    expect(summary.runs).toHaveLength(1);
+    expect(summary.runs[0]!.workers).toBe(1);
+    expect(await snapshot(root)).toEqual(before);
   });
 });
 

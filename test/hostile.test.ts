@@ -428,3 +428,33 @@ describe.concurrent('hostile input: a clear error naming the file, the right exi
     });
   }
 });
+
+// GNU time reports the child's peak RSS (threads included) from the kernel after it exits: nothing racy.
+const GNU_TIME = '/usr/bin/time';
+const hasGnuTime = spawnSync(GNU_TIME, ['-f', '%M', 'true'], { encoding: 'utf8' }).stderr?.trim().match(/^\d+$/) !== null;
+
+/** The peak RSS, in MiB, of `sync --root <root> --json --workers 2` as the corpus runs it. */
+function peakRssMiB(rootArg: string, work: string): number {
+  const out = join(work, 'rss.txt');
+  spawnSync(GNU_TIME, ['-f', '%M', '-o', out, process.execPath, CLI, 'sync', '--root', rootArg, '--json', '--workers', '2'], { stdio: 'ignore', timeout: WATCHDOG_MS });
+  // A run that exits 1 gets a "Command exited with non-zero status 1" line first.
+  return Number(fs.readFileSync(out, 'utf8').trim().split('\n').at(-1)) / 1024;
+}
+
+describe('the 50 MB response.json', () => {
+  it.skipIf(!hasGnuTime)('is refused without being read: the run\'s peak memory is within 25 MB of the same run with a small response.json', async ({ expect }) => {
+    const [name, spec] = cases.find(([n]) => n === 'response-50mb')!;
+    const hostile = await build(name, spec);
+    const plain = await build(name, { ...spec, make: undefined });
+    try {
+      fs.writeFileSync(join(plain.at.trainingDir, 'response.json'), `${JSON.stringify({ output: { output: { s3_image_urls: [] } } })}\n`);
+      const baseline = peakRssMiB(plain.rootArg, plain.at.work);
+      const peak = peakRssMiB(hostile.rootArg, hostile.at.work);
+      // Reading it at all would hold its 50 MiB at least once.
+      expect(peak - baseline, `peak ${peak.toFixed(0)} MiB, with a small response.json ${baseline.toFixed(0)} MiB`).toBeLessThan(25);
+    } finally {
+      removeWork(hostile.at);
+      removeWork(plain.at);
+    }
+  });
+});

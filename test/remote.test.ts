@@ -86,6 +86,23 @@ describe('--remote', () => {
     expect(check.code).toBe(1);
   });
 
+  it('status --remote shows what only S3 can tell (an object absent), and writes nothing', async () => {
+    const eight = SEED_LISTED.find((f) => f.endsWith('_8.png'))!;
+    const { root, server } = await seedInS3(eight);
+    const before = await snapshot(root);
+    const local = await run(['status', '--root', root, '--json']);
+    expect(StatusSummarySchema.parse(JSON.parse(local.stdout)).totals).toMatchObject({ synced: 12, local_only: 5, missing: 0 });
+
+    const remote = await run(['status', '--root', root, '--remote', '--endpoint', server.endpoint, '--force-path-style', '--json']);
+    expect(remote.stderr).toBe('');
+    expect(remote.code).toBe(0);
+    const summary = StatusSummarySchema.parse(JSON.parse(remote.stdout));
+    // _8's URL points to no object: local_only, which only a remote check can find.
+    expect(summary.totals).toMatchObject({ synced: 11, local_only: 6, out_of_sync: 0, s3_only: 0, missing: 0 });
+    expect(summary.per_actor).toEqual([expect.objectContaining({ name: SEED_NAME, synced: 11, local_only: 6 })]);
+    expect(await snapshot(root)).toEqual(before);
+  });
+
   it('an object the manifest found absent, now there with a multipart ETag it cannot verify: existing, taken to hold the local file (never out_of_sync for its ETag), not pushed over', async () => {
     const eight = SEED_LISTED.find((f) => f.endsWith('_8.png'))!;
     const { root, server, s3 } = await seedInS3(eight);

@@ -39,6 +39,24 @@ describe('parseShard', () => {
     }
   });
 
+  // The documented mapping (README "Scale-out"): the first 32 bits of the id's MD5, big-endian, modulo N, plus 1.
+  // Pinned values, so a change of hash, byte order or base moves a test, not just the actors.
+  it.each([
+    // id, first 8 hex digits of md5(id), shard of 4, of 3, of 7
+    ['0000', '4a7d1ed4', 1, 1, 6],
+    ['0001', '25bbdcd0', 1, 2, 2],
+    ['0002', 'fcd04e26', 3, 1, 4],
+    ['0003', '7cd86ecb', 4, 3, 3],
+    ['0007', '6950aac2', 3, 1, 6],
+    ['0042', 'c2e38e55', 2, 1, 7],
+    ['1234', '81dc9bdb', 4, 1, 2],
+  ] as const)('maps actor %s (md5 %s…) to shard %i of 4, %i of 3, %i of 7', (id, md5Prefix, of4, of3, of7) => {
+    const word = Number.parseInt(md5Prefix, 16);
+    expect([of4, of3, of7]).toEqual([4, 3, 7].map((n) => (word % n) + 1)); // the table is the documented formula
+    expect([shardOf(id, 4), shardOf(id, 3), shardOf(id, 7)]).toEqual([of4, of3, of7]);
+    expect(shardOf(id, 1)).toBe(1);
+  });
+
   it('puts an actor in the same shard whatever other actors exist', () => {
     const ids = Array.from({ length: 3000 }, (_, i) => String(i).padStart(4, '0'));
     const shards = ids.map((id) => shardOf(id, 4));

@@ -152,12 +152,15 @@ describe('errors', () => {
     const root = await tempRoot();
     await seedActor0000(root);
     const server = await serve(root);
-    for (const path of ['/data', '/data/', '/data/actors/', '/api', '/api/', '/api/actors/', '/api/actors/0000', '/api/actors/0000/', '/api/actors/0000/training-data/', '/thumbnails', '/thumbnails/', '/thumbnails/0000', '/thumbnails/0000/', '//', '/index.html', '/favicon.ico', '/../../etc/passwd']) {
+    for (const path of ['/data', '/data/', '/data/actors/', '/api', '/api/', '/api/actors/', '/api/actors/0000', '/api/actors/0000/', '/api/actors/0000/training-data/', '/thumbnails', '/thumbnails/', '/thumbnails/0000', '//', '/index.html', '/favicon.ico', '/../../etc/passwd']) {
       const response = await rawRequest(server, path);
-      if (response.status === 400) continue; // `/thumbnails/0000/`: an empty filename is malformed
       expectJsonError(response, 404);
       expect(response.body, path).not.toContain(SEED_NAME);
     }
+    // The one path of this shape that is a route: a thumbnail with an empty filename, which is malformed.
+    const empty = await rawRequest(server, '/thumbnails/0000/');
+    expectJsonError(empty, 400);
+    expect(empty.body).not.toContain(SEED_NAME);
   });
 
   it('421 when a loopback server is asked under another name (DNS rebinding); loopback names are fine', async () => {
