@@ -9,11 +9,18 @@ import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../s
 import { BenchSummarySchema } from '../src/throughput.js';
 import { startCli } from './helpers/cli.js';
 import { addImages, manifestPath, SEED_BASE, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
+import { builtForUnprivileged, unprivileged } from './helpers/unprivileged.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
 
-function cli(args: string[], options: { uid?: number; gid?: number } = {}) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'], ...options });
+function cli(args: string[]) {
+  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** The CLI run as the `unprivileged` user (as root, uid 65534 from a readable copy of the build), for file modes to count. */
+function cliUnprivileged(args: string[]) {
+  const result = spawnSync(process.execPath, [builtForUnprivileged('dist/cli/main.js'), ...args], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'], ...unprivileged });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -175,20 +182,16 @@ describe('sync', () => {
     expect(readFileSync(bad, 'utf8')).toBe('[\n  1,\n  2\n]');
   });
 
-  it('an unreadable image fails its actor with the file and reason, and changes nothing of it', async (context) => {
+  it('an unreadable image fails its actor with the file and reason, and changes nothing of it', async () => {
     // Root reads anything, so as root the run drops to an unprivileged user that owns the tree but may
-    // not read the one image; that user must be able to load the CLI from this checkout.
-    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    if (asUser.uid !== undefined && spawnSync(process.execPath, [CLI, '--help'], { ...asUser, stdio: 'ignore' }).status !== 0) {
-      context.skip('this checkout is not readable by an unprivileged user');
-    }
+    // not read the one image.
     const root = await tempRoot();
     const seed = await seedActor0000(root);
     const image = join(trainingDir(root, SEED_NAME), `${SEED_NAME}_2.png`);
     const manifestBefore = readFileSync(seed.manifest);
-    if (asUser.uid !== undefined) spawnSync('chown', ['-R', '65534:65534', root]);
+    if (unprivileged) spawnSync('chown', ['-R', `${unprivileged.uid}:${unprivileged.gid}`, root]);
     chmodSync(image, 0o000);
-    const r = cli(['sync', '--root', root], asUser);
+    const r = cliUnprivileged(['sync', '--root', root]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`error: ${SEED_NAME}: ${image}: cannot be read (EACCES`);
     expect(readFileSync(seed.manifest)).toEqual(manifestBefore);
@@ -197,25 +200,21 @@ describe('sync', () => {
 });
 
 describe('a read-only data root', () => {
-  it('status and check, which write nothing, work on it: no actor fails as read-only', async (context) => {
-    // Root writes anything, so as root the runs drop to an unprivileged user (who must be able to load the CLI).
-    const asUser = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {};
-    if (asUser.uid !== undefined && spawnSync(process.execPath, [CLI, '--help'], { ...asUser, stdio: 'ignore' }).status !== 0) {
-      context.skip('this checkout is not readable by an unprivileged user');
-    }
+  it('status and check, which write nothing, work on it: no actor fails as read-only', async () => {
+    // Root writes anything, so as root the runs drop to an unprivileged user.
     const root = await tempRoot();
     await seedActor0000(root); // its manifest has no training_data yet: a sync would rewrite it
     await addImages(root, '0001_new', { '0001_new_0.png': 10 });
     const before = await snapshot(root);
-    if (asUser.uid !== undefined) spawnSync('chown', ['-R', '65534:65534', root]);
+    if (unprivileged) spawnSync('chown', ['-R', `${unprivileged.uid}:${unprivileged.gid}`, root]);
     spawnSync('chmod', ['-R', 'a-w', root]);
     try {
-      const status = cli(['status', '--root', root, '--json'], asUser);
+      const status = cliUnprivileged(['status', '--root', root, '--json']);
       expect(status.stderr).not.toMatch(/read-only/);
       expect(status.code, status.stderr).toBe(0);
       expect(StatusSummarySchema.parse(JSON.parse(status.stdout)).errors).toEqual([]);
 
-      const check = cli(['check', '--root', root, '--json'], asUser);
+      const check = cliUnprivileged(['check', '--root', root, '--json']);
       expect(check.stderr).not.toMatch(/read-only/);
       expect(check.code, check.stderr).toBe(1); // what sync would change, not a failure
       const summary = CheckSummarySchema.parse(JSON.parse(check.stdout));
@@ -420,8 +419,8 @@ describe('a stdout that cannot be written', () => {
     expect(existsSync(seed.response)).toBe(false); // retired, as in any sync that succeeds
   });
 
-  it('a failed write (a full disk) is said on stderr and makes the run exit 1; the manifests are still written', async (context) => {
-    if (!existsSync('/dev/full')) context.skip('no /dev/full here');
+  it('a failed write (a full disk) is said on stderr and makes the run exit 1; the manifests are still written', async () => {
+    expect(existsSync('/dev/full'), 'no /dev/full here: create it with mknod -m 666 /dev/full c 1 7 (.ci/run does)').toBe(true);
     const root = await tempRoot();
     const seed = await seedActor0000(root);
     const full = openSync('/dev/full', 'w');

@@ -1,9 +1,12 @@
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
 import { readPromptMetadata, readResponseJson, urlsByFilename } from '../src/legacy.js';
+import { builtForUnprivileged, unprivileged } from './helpers/unprivileged.js';
 import { escapeRegExp as escape, rejection, thrownBy } from './helpers/values.js';
 
 const SAMPLE = join(import.meta.dirname, 'fixtures/actor_maker-sample/data/actors');
@@ -21,6 +24,20 @@ async function file(name: string, content: string | Buffer): Promise<string> {
   const path = join(dir, name);
   await writeFile(path, content);
   return path;
+}
+
+/**
+ * readResponseJson(path) of the build in a child run as the `unprivileged` user (root reads anything):
+ * what it throws, as `Class: message`, or what it returned.
+ */
+function readResponseJsonUnprivileged(path: string): string {
+  const legacy = pathToFileURL(builtForUnprivileged('dist/src/legacy.js')).href;
+  const script = `const { readResponseJson } = await import(${JSON.stringify(legacy)});
+    try { process.stdout.write('returned ' + JSON.stringify(await readResponseJson(process.argv[1]))); }
+    catch (error) { process.stdout.write(error.constructor.name + ': ' + error.message); }`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, path], { encoding: 'utf8', ...unprivileged });
+  expect(child.stderr).toBe('');
+  return child.stdout;
 }
 
 function response(urls: unknown): string {
@@ -117,10 +134,11 @@ describe('readResponseJson', () => {
     expect((await rejection(readResponseJson(path), InputError)).message).toBe(`${path}: is not a regular file; left unchanged`);
   });
 
-  it.skipIf(process.getuid?.() === 0)('rejects an unreadable file', async () => {
+  it('rejects an unreadable file', async () => {
     const path = await file('response.json', response([]));
+    if (unprivileged) await chown(dir, unprivileged.uid, unprivileged.gid); // only the file's mode keeps it out
     await chmod(path, 0o000);
-    expect((await rejection(readResponseJson(path), InputError)).message).toBe(`${path}: cannot be read (EACCES); left unchanged`);
+    expect(readResponseJsonUnprivileged(path)).toBe(`InputError: ${path}: cannot be read (EACCES); left unchanged`);
   });
 });
 
