@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { generateDataRoot } from '../src/demo/generate.js';
 import { shardOf } from '../src/shard.js';
 import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/summary.js';
@@ -10,6 +10,9 @@ import { startCli } from './helpers/cli.js';
 import { addImages, manifestPath, SEED_BASE, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
+// A test runs the CLI up to nine times in a row, each run seconds long on a loaded machine: each run has
+// its own watchdog (the 60 s timeout of `cli`), and the test's is only for a hang.
+vi.setConfig({ testTimeout: 10 * 60_000 });
 
 /**
  * `stderr` without the plain progress lines (src/progress.ts): off a terminal a run prints one every 5 s,
