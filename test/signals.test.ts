@@ -18,6 +18,11 @@ import {
 
 const ACTORS = 60;
 const SYNC = ['sync', '--json', '--workers', '2'];
+/**
+ * The timeout of a test that runs the CLI over the whole root two or three times: each run takes seconds, and
+ * tens of seconds on a loaded machine. Only a hang reaches it; the waits inside a test leave the bound to it.
+ */
+const RUNS_TIMEOUT_MS = 5 * 60_000;
 /** Preloaded into a run, stops it (SIGSTOP) the moment its first manifest is renamed into place. */
 const STOP_AFTER_FIRST_COMMIT = new URL('./fixtures/signals/stop-after-first-commit.mjs', import.meta.url).href;
 
@@ -85,7 +90,7 @@ describe('an interrupted sync', () => {
     // SIGCONT, and then sees the signal within an event-loop turn, long before its last actor is dispatched.
     const run = startCli([...SYNC, '--root', root], { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${STOP_AFTER_FIRST_COMMIT}` });
     // No deadline of its own: the run either stops (the fixture) or exits (then this rejects at once).
-    await pollUntil('the run to stop after its first commit', () => isStopped(run.child.pid!), { child: run.child, timeoutMs: 10 * 60_000 });
+    await pollUntil('the run to stop after its first commit', () => isStopped(run.child.pid!), { child: run.child, timeoutMs: RUNS_TIMEOUT_MS });
     run.child.kill(signal);
     run.child.kill('SIGCONT');
     const first = await run.done;
@@ -124,7 +129,7 @@ describe('an interrupted sync', () => {
     expect(final.size).toBe(ACTORS);
     for (const [name, manifest] of final) expect(manifest.training_data, name).toBeInstanceOf(Array);
     rmSync(root, { recursive: true, force: true });
-  });
+  }, RUNS_TIMEOUT_MS);
 });
 
 describe('a second signal', () => {
@@ -187,7 +192,7 @@ describe('two runs at once', () => {
       let waiting = '';
       waiter.child.stderr!.on('data', (chunk: string) => (waiting += chunk));
       // Released only once the waiter says it waits: on a loaded machine it may still be starting.
-      await pollUntil('the waiter to say it waits', () => waiting.includes('waiting: '), { child: waiter.child, timeoutMs: 10 * 60_000 });
+      await pollUntil('the waiter to say it waits', () => waiting.includes('waiting: '), { child: waiter.child, timeoutMs: RUNS_TIMEOUT_MS });
       // A run started after the waiter still finds the lock held; the waiter has not given up meanwhile.
       const probe = await runCli([...SYNC, '--root', root]);
       expect(probe.code, probe.stderr).toBe(2);
@@ -206,5 +211,5 @@ describe('two runs at once', () => {
     }
     expectCleanManifests(manifests);
     rmSync(root, { recursive: true, force: true });
-  });
+  }, RUNS_TIMEOUT_MS);
 });
