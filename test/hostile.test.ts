@@ -22,6 +22,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import pLimit from 'p-limit';
 import { describe, it, type ExpectStatic } from 'vitest';
 import * as z from 'zod';
 import { SyncSummarySchema, type SyncSummary } from '../src/summary.js';
@@ -30,8 +31,18 @@ import { builtForUnprivileged, unprivileged } from './helpers/unprivileged.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
 const CORPUS = resolve(import.meta.dirname, 'fixtures/hostile');
-/** Far beyond the second or so a two-actor run takes even on a loaded machine: only a hang reaches it. */
-const WATCHDOG_MS = 15_000;
+/**
+ * Far beyond the second or so a two-actor run takes, even on a loaded two-core machine with another suite
+ * beside it: only a hang reaches it.
+ */
+const WATCHDOG_MS = 60_000;
+/**
+ * Runs at once, each with two worker threads: one per core. The cases' own work (building roots, reading
+ * trees) still overlaps, and a run's watchdog starts only once the run does.
+ */
+const runSlots = pLimit(2);
+/** A case waits for the runs ahead of it (at most a few, each bounded by its watchdog), then runs its own. */
+const CASE_TIMEOUT_MS = 4 * WATCHDOG_MS;
 
 const HOSTILE = '0005_hostile';
 const CONTROL = '0001_control';
@@ -293,6 +304,10 @@ interface Result {
 }
 
 function sync(rootArg: string, user: { uid: number; gid: number } | undefined): Promise<Result> {
+  return runSlots(() => syncNow(rootArg, user));
+}
+
+function syncNow(rootArg: string, user: { uid: number; gid: number } | undefined): Promise<Result> {
   const cli = user ? builtForUnprivileged('dist/cli/main.js') : CLI;
   const child = spawn(process.execPath, [cli, 'sync', '--root', rootArg, '--json', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'], ...user });
   let stdout = '';
@@ -421,7 +436,7 @@ describe.concurrent('hostile input: a clear error naming the file, the right exi
       } finally {
         removeWork(at);
       }
-    });
+    }, CASE_TIMEOUT_MS);
   }
 });
 

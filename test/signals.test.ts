@@ -4,11 +4,13 @@
  * finishes the job without redoing the committed actors; a second run while one holds the lock fails at
  * once (exit 2), or waits with `--wait`.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDataRoot, type GeneratedRoot } from '../src/demo/generate.js';
+import type { LockOwner } from '../src/lock-owner.js';
 import { SyncSummarySchema, type SyncSummary } from '../src/summary.js';
 import {
   copyRoot, leftovers, LOCK_NAME, manifestsDirOf, pollUntil, readManifests, runCli, startCli, watchCommits, type CliResult,
@@ -18,6 +20,13 @@ import { S3_ENV } from './helpers/s3-cli.js';
 
 const ACTORS = 60;
 const SYNC = ['sync', '--json', '--workers', '2'];
+/**
+ * The timeout of a test that runs the CLI over the whole root two or three times: each run takes seconds, and
+ * tens of seconds on a loaded machine. Only a hang reaches it; the waits inside a test leave the bound to it.
+ */
+const RUNS_TIMEOUT_MS = 5 * 60_000;
+/** Preloaded into a run, stops it (SIGSTOP) the moment its first manifest is renamed into place. */
+const STOP_AFTER_FIRST_COMMIT = new URL('./fixtures/signals/stop-after-first-commit.mjs', import.meta.url).href;
 
 let work: string;
 let pristine: GeneratedRoot;
@@ -41,6 +50,27 @@ function summaryOf(result: CliResult): SyncSummary {
   return SyncSummarySchema.parse(JSON.parse(result.stdout));
 }
 
+/** True while the process `pid` is stopped (Linux: state T in /proc/PID/stat, after the command name). */
+function isStopped(pid: number): boolean {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+}
+
+/**
+ * Holds the lock `<dir>/.actor-sync.lock` as a live run on this host would (owner.json read as src/lock.ts
+ * reads it), on behalf of this test process: its pid is alive, and the folder's mtime is an hour ahead, so no
+ * run takes the lock over as stale however long the test takes. Resolves with its release.
+ */
+async function holdLock(dir: string): Promise<{ pid: number; release: () => Promise<void> }> {
+  const lock = join(dir, LOCK_NAME);
+  const owner: LockOwner = { pid: process.pid, hostname: hostname(), started: new Date().toISOString(), token: 'signals-test' };
+  await mkdir(lock);
+  await writeFile(join(lock, 'owner.json'), JSON.stringify(owner));
+  const hourAhead = new Date(Date.now() + 3_600_000);
+  await utimes(lock, hourAhead, hourAhead);
+  return { pid: owner.pid, release: () => rm(lock, { recursive: true, force: true }) };
+}
+
 /** The clean state every finished run leaves: no temp file, no lock, every manifest valid JSON. */
 function expectCleanManifests(manifests: string): Map<string, any> {
   expect(leftovers(manifests)).toEqual([]);
@@ -57,22 +87,15 @@ describe('an interrupted sync', () => {
     const root = freshCopy();
     const manifests = manifestsDirOf(root);
 
-    // Signalled as soon as the first manifest is renamed into place: the run is demonstrably mid-way.
-    let run: ReturnType<typeof startCli> | undefined;
-    let signalled = false;
-    const stopWatching = watchCommits(manifests, () => {
-      if (signalled) return;
-      signalled = true;
-      run?.child.kill(signal);
-    });
-    let first: CliResult;
-    try {
-      run = startCli([...SYNC, '--root', root]);
-      first = await run.done;
-    } finally {
-      stopWatching();
-    }
-    expect(signalled, 'a manifest was committed before the run ended').toBe(true);
+    // The run stops itself the moment its first manifest is renamed into place (the preloaded fixture) and is
+    // signalled there: demonstrably mid-way, however loaded the machine, since it cannot get further until
+    // SIGCONT, and then sees the signal within an event-loop turn, long before its last actor is dispatched.
+    const run = startCli([...SYNC, '--root', root], { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${STOP_AFTER_FIRST_COMMIT}` });
+    // No deadline of its own: the run either stops (the fixture) or exits (then this rejects at once).
+    await pollUntil('the run to stop after its first commit', () => isStopped(run.child.pid!), { child: run.child, timeoutMs: RUNS_TIMEOUT_MS });
+    run.child.kill(signal);
+    run.child.kill('SIGCONT');
+    const first = await run.done;
     expect(first.signal).toBeNull();
     expect(first.code, first.stderr).toBe(code);
     expect(first.stderr).toContain(signal);
@@ -108,7 +131,7 @@ describe('an interrupted sync', () => {
     expect(final.size).toBe(ACTORS);
     for (const [name, manifest] of final) expect(manifest.training_data, name).toBeInstanceOf(Array);
     rmSync(root, { recursive: true, force: true });
-  });
+  }, RUNS_TIMEOUT_MS);
 });
 
 describe('a second signal', () => {
@@ -186,48 +209,39 @@ describe('two runs at once', () => {
   it('the second fails at once naming the lock and its holder; with --wait it waits, then succeeds', async () => {
     const root = freshCopy();
     const manifests = manifestsDirOf(root);
-    const lock = join(manifests, LOCK_NAME);
 
-    const holder = startCli([...SYNC, '--root', root]);
-    await pollUntil(`${lock}/owner.json to appear`, () => existsSync(join(lock, 'owner.json')), { child: holder.child });
-    // Stopped, the holder keeps its lock (its pid is alive) for as long as this test needs, however fast
-    // the machine: the lock is only taken over once stale, 10 s without a refresh.
-    holder.child.kill('SIGSTOP');
+    // The first lock a run takes is the actors folder's (the data root's): held there, it is the one the
+    // second run meets. Held by this test, not by a run it would have to freeze: it never goes stale.
+    const holder = await holdLock(join(root, 'data', 'actors'));
     try {
       const second = await runCli([...SYNC, '--root', root]);
       expect(second.code, second.stderr).toBe(2);
       expect(second.stdout).toBe('');
-      // The first lock a run takes is the actors folder's (the data root's): the one the second run meets.
       expect(second.stderr).toContain(join(root, 'data', 'actors', LOCK_NAME));
-      expect(second.stderr).toContain(`pid ${holder.child.pid}`);
+      expect(second.stderr).toContain(`pid ${holder.pid}`);
 
       const waiter = startCli([...SYNC, '--root', root, '--wait']);
       let waiting = '';
       waiter.child.stderr!.on('data', (chunk: string) => (waiting += chunk));
       // Released only once the waiter says it waits: on a loaded machine it may still be starting.
-      await pollUntil('the waiter to say it waits', () => waiting.includes('waiting: '), { child: waiter.child });
+      await pollUntil('the waiter to say it waits', () => waiting.includes('waiting: '), { child: waiter.child, timeoutMs: RUNS_TIMEOUT_MS });
       // A run started after the waiter still finds the lock held; the waiter has not given up meanwhile.
       const probe = await runCli([...SYNC, '--root', root]);
       expect(probe.code, probe.stderr).toBe(2);
       expect(waiter.child.exitCode).toBeNull();
 
-      holder.child.kill('SIGCONT');
-      const holderResult = await holder.done;
+      await holder.release();
       const waited = await waiter.done;
-      expect(holderResult.code, holderResult.stderr).toBe(0);
-      const held = summaryOf(holderResult);
-      expect(held.manifests.written + held.manifests.created).toBe(ACTORS);
-
       expect(waited.code, waited.stderr).toBe(0);
-      expect(waited.stderr).toContain(`waiting: another actor-sync run (pid ${holder.child.pid}`);
-      // It ran only after the holder had committed everything: nothing left for it to write or hash.
+      expect(waited.stderr).toContain(`waiting: another actor-sync run (pid ${holder.pid}`);
+      // It ran once the lock was free, and did the whole job.
       const after = summaryOf(waited);
-      expect(after.manifests.unchanged).toBe(ACTORS);
-      expect(after.files_hashed).toBe(0);
+      expect(after.manifests.written + after.manifests.created).toBe(ACTORS);
+      expect(after.errors).toEqual([]);
     } finally {
-      holder.child.kill('SIGCONT');
+      await holder.release();
     }
     expectCleanManifests(manifests);
     rmSync(root, { recursive: true, force: true });
-  });
+  }, RUNS_TIMEOUT_MS);
 });

@@ -32,9 +32,14 @@ export async function startS3Server(buckets: string[] = ['bucket']): Promise<Tes
   return server;
 }
 
-/** A client for a test server (undefined: from the environment): path-style, s3rver's credentials, 3 attempts, short timeouts. */
+/**
+ * A client for a test server (undefined: from the environment): path-style, s3rver's credentials, 3 attempts,
+ * and the production inactivity timeout (30 s): s3rver shares the test's process and cores, so a healthy
+ * request, a 20 MiB upload included, may pause for seconds on a loaded machine. A test of a stalled response
+ * passes its own shorter `requestTimeoutMs`.
+ */
 export function testS3(endpoint: string | undefined, options: S3Options = {}): S3Access {
-  const s3 = createS3({ endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS, maxAttempts: 3, requestTimeoutMs: 2_000, ...options });
+  const s3 = createS3({ endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS, maxAttempts: 3, requestTimeoutMs: 30_000, ...options });
   cleanups.push(() => s3.close());
   return s3;
 }
