@@ -11,7 +11,8 @@ import { LockHeldError, UsageError } from '../src/errors.js';
 import { acquireLock, readLockOwner, type LockOwner, type RunLock } from '../src/lock.js';
 import { acquireRunLock } from '../src/run-lock.js';
 import { generateDataRoot } from '../src/demo/generate.js';
-import { pollUntil, runCli, startCli } from './helpers/cli.js';
+import { pollUntil, runCli } from './helpers/cli.js';
+import { holdLock } from './helpers/lock.js';
 import { snapshot } from './helpers/root.js';
 
 const NAME = '.actor-sync.lock';
@@ -311,16 +312,14 @@ describe('two real runs on one data root with different --manifests-dir', () => 
       const responses = () => fs.readdirSync(join(root, 'data', 'actors'), { recursive: true }).filter((name) => String(name).endsWith('response.json')).length;
       const legacy = responses();
       expect(legacy).toBeGreaterThan(0);
-      const holder = startCli(['sync', '--root', root, '--json']);
-      const held = join(root, 'data', 'actor_manifests', NAME, 'owner.json');
-      await pollUntil(`${held} to appear`, () => existsSync(held), { child: holder.child });
-      // Stopped, the holder keeps its lock (its pid is alive) for as long as this test needs.
-      holder.child.kill('SIGSTOP');
+      // Held by the test in the actors folder, the first lock a run takes: the runs below meet it, and it never
+      // goes stale (a SIGSTOPped run's lock would, after 10 s).
+      const holder = await holdLock(join(root, 'data', 'actors'));
       try {
         const other = join(work, 'other-manifests');
         const second = await runCli(['sync', '--root', root, '--manifests-dir', other]);
         expect(second.code, second.stderr).toBe(2);
-        expect(second.stderr).toContain(`pid ${holder.child.pid}`);
+        expect(second.stderr).toContain(`pid ${holder.pid}`);
         expect(responses(), 'no response.json retired by the run that gave way').toBe(legacy);
         // On the holder's own manifests folder too. Folders are in the snapshot with their mtimes: a lock
         // made and removed again would show.
@@ -335,9 +334,9 @@ describe('two real runs on one data root with different --manifests-dir', () => 
           }
         }
       } finally {
-        holder.child.kill('SIGCONT');
+        await holder.release();
       }
-      const first = await holder.done;
+      const first = await runCli(['sync', '--root', root, '--json']);
       expect(first.code, first.stderr).toBe(0);
       expect(responses()).toBe(0);
     } finally {

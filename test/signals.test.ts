@@ -5,16 +5,15 @@
  * once (exit 2), or waits with `--wait`.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateDataRoot, type GeneratedRoot } from '../src/demo/generate.js';
-import type { LockOwner } from '../src/lock-owner.js';
 import { SyncSummarySchema, type SyncSummary } from '../src/summary.js';
 import {
   copyRoot, leftovers, LOCK_NAME, manifestsDirOf, pollUntil, readManifests, runCli, startCli, watchCommits, type CliResult,
 } from './helpers/cli.js';
+import { holdLock } from './helpers/lock.js';
 import { startFaultProxy } from './helpers/s3.js';
 import { S3_ENV } from './helpers/s3-cli.js';
 
@@ -54,21 +53,6 @@ function summaryOf(result: CliResult): SyncSummary {
 function isStopped(pid: number): boolean {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
-}
-
-/**
- * Holds the lock `<dir>/.actor-sync.lock` as a live run on this host would (owner.json read as src/lock.ts
- * reads it), on behalf of this test process: its pid is alive, and the folder's mtime is an hour ahead, so no
- * run takes the lock over as stale however long the test takes. Resolves with its release.
- */
-async function holdLock(dir: string): Promise<{ pid: number; release: () => Promise<void> }> {
-  const lock = join(dir, LOCK_NAME);
-  const owner: LockOwner = { pid: process.pid, hostname: hostname(), started: new Date().toISOString(), token: 'signals-test' };
-  await mkdir(lock);
-  await writeFile(join(lock, 'owner.json'), JSON.stringify(owner));
-  const hourAhead = new Date(Date.now() + 3_600_000);
-  await utimes(lock, hourAhead, hourAhead);
-  return { pid: owner.pid, release: () => rm(lock, { recursive: true, force: true }) };
 }
 
 /** The clean state every finished run leaves: no temp file, no lock, every manifest valid JSON. */
