@@ -11,7 +11,7 @@ import { LockHeldError, UsageError } from '../src/errors.js';
 import { acquireLock, readLockOwner, type LockOwner, type RunLock } from '../src/lock.js';
 import { acquireRunLock } from '../src/run-lock.js';
 import { generateDataRoot } from '../src/demo/generate.js';
-import { pollUntil, runCli } from './helpers/cli.js';
+import { runCli } from './helpers/cli.js';
 import { holdLock } from './helpers/lock.js';
 import { snapshot } from './helpers/root.js';
 
