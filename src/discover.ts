@@ -90,7 +90,8 @@ export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; ski
   const entries = await fg('*', { cwd: data.actorsDir, onlyFiles: false, deep: 1, dot: false, followSymbolicLinks: false, objectMode: true });
   const actors: Actor[] = [];
   const skipped: Skipped[] = [];
-  const notUtf8 = notUtf8Names(data.actorsDir, entries.map((entry) => entry.name));
+  const folders = entries.filter((entry) => entry.dirent.isDirectory() || entry.dirent.isSymbolicLink());
+  const notUtf8 = notUtf8Names(data.actorsDir, folders.map((entry) => entry.name));
   if (notUtf8.size > 0) skipped.push(notUtf8Warning(data.actorsDir, 'an actor folder', notUtf8));
   for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const dir = join(data.actorsDir, entry.name);
@@ -292,4 +293,24 @@ export function actorsSharingIds(actors: Actor[]): Map<string, string[]> {
   const byId = new Map<string, string[]>();
   for (const actor of actors) byId.set(actor.id, [...(byId.get(actor.id) ?? []), actor.name]);
   return new Map([...byId].filter(([, names]) => names.length > 1));
+}
+
+export interface Refusal {
+  file: string;
+  reason: string;
+}
+
+/**
+ * The actors that fail before anything is read, by name: those whose folders share an id (so a manifest),
+ * and those whose training_data or manifest is another actor's too. `outcome` ends each reason.
+ */
+export function refusedActors(actors: Actor[], data: DataRoot, outcome: { path: string; id: string }): Map<string, Refusal> {
+  const refused = new Map<string, Refusal>();
+  for (const [name, shared] of actorsSharingPaths(actors, data)) refused.set(name, { file: shared.file, reason: sharedPathReason(shared, outcome.path) });
+  for (const [id, names] of actorsSharingIds(actors)) {
+    for (const actor of actors.filter((a) => a.id === id)) {
+      refused.set(actor.name, { file: actor.dir, reason: `${names.length} actor folders share the id ${id} (${names.join(', ')}), so they would share ${actor.manifestPath}; rename one; ${outcome.id}` });
+    }
+  }
+  return refused;
 }

@@ -10,7 +10,7 @@ import type { GuardedKey } from './json-scan.js';
 import { readPromptMetadataFile, readResponseJsonFile, urlsByFilename, type PromptImage } from './legacy.js';
 import { md5Hex } from './md5/hex.js';
 import { RETIRING_NAME, type LegacyFile } from './retire.js';
-import { ManifestSchema, OWNED_STATISTICS, type TrainingEntry } from './manifest/schema.js';
+import { ManifestSchema, OWNED_FIELDS, OWNED_STATISTICS, type TrainingEntry } from './manifest/schema.js';
 import type { DataRoot } from './root.js';
 import { isSafeFilename, parseS3Url, type S3Location } from './s3-url.js';
 
@@ -146,11 +146,10 @@ export async function readManifest(path: string, rootReal?: string): Promise<Man
  * statistics. A key named twice anywhere else is kept as it is written, like all we do not own.
  */
 const ownedKey: GuardedKey = (path, key) => {
-  if (path.length === 0) return OWNED_FIELDS.has(key);
+  if (path.length === 0) return (OWNED_FIELDS as readonly string[]).includes(key);
   if (path[0] === 'training_data') return path.length === 2;
   return path[0] === 'statistics' && path.length === 1 && (OWNED_STATISTICS as readonly string[]).includes(key);
 };
-const OWNED_FIELDS = new Set(['training_data', 'training_data_updated', 'statistics']);
 
 /** A manifest URL must be usable and name its own entry's file: push and pull act on it. */
 function checkEntryUrl(path: string, filename: string, url: string): void {

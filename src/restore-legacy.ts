@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { actorsSharingPaths, listActors, selectNamedActors, sharedPathReason } from './discover.js';
+import { listActors, refusedActors, selectNamedActors } from './discover.js';
 import { InputError, messageOf, type ActorFailure } from './errors.js';
 import { acquireRunLock } from './run-lock.js';
 import { commitFile, removeStaleTemps } from './manifest/commit.js';
@@ -41,22 +41,23 @@ export async function restoreLegacy(options: RestoreOptions): Promise<RestoreRep
   try {
     const { actors } = await listActors(data);
     const selected = selectNamedActors(actors, options.actors, data.actorsDir);
-    // A training_data another actor reaches too would get this actor's URLs in the other's response.json.
-    const shared = actorsSharingPaths(actors, data);
+    // A training_data another actor reaches too would get this actor's URLs in the other's response.json; a
+    // manifest two actor folders share (one id) holds URLs of one of them only: refused as sync refuses them.
+    const refused = refusedActors(actors, data, { path: 'nothing restored', id: 'nothing restored' });
     const report: RestoreReport = { dryRun, actors: [], errors: [] };
     for (const actor of selected) {
       const file = join(actor.trainingDir, 'response.json');
       const row = { id: actor.id, name: actor.name, outcome: 'failed' as RestoreOutcome, urls: 0, file };
       report.actors.push(row);
       try {
-        const manifest = await readManifest(actor.manifestPath);
+        const refusal = refused.get(actor.name);
+        if (refusal) throw new InputError(refusal.file, refusal.reason);
+        const manifest = await readManifest(actor.manifestPath, data.manifestsReal);
         const urls = (manifest?.entries ?? []).flatMap((e) => (e.s3_url ? [e.s3_url] : []));
         row.urls = urls.length;
         if (urls.length === 0) row.outcome = 'no-urls';
         else if (existsSync(file) && !options.force) row.outcome = 'kept';
         else {
-          const sharing = shared.get(actor.name);
-          if (sharing) throw new InputError(sharing.file, sharedPathReason(sharing, 'nothing restored'));
           // Never written through a training_data folder that is a symlink out of the actors folder.
           const folder = await realpath(actor.trainingDir).catch(() => undefined);
           if (folder === undefined || !isInside(folder, data.actorsReal)) {

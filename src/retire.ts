@@ -22,8 +22,8 @@ export interface LegacyFile {
  * is allowed only when this is empty.
  */
 export function urlsNotHeld(urls: readonly string[], entries: readonly TrainingEntry[]): string[] {
-  const held = new Set(entries.flatMap((entry) => (entry.s3_url ? [entry.s3_url, objectIdOf(entry.s3_url)] : [])));
-  return urls.filter((url) => !held.has(url) && !held.has(objectIdOf(url)));
+  const held = new Set(entries.flatMap((entry) => (entry.s3_url ? [objectIdOf(entry.s3_url)] : [])));
+  return urls.filter((url) => !held.has(objectIdOf(url)));
 }
 
 /**

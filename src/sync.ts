@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { realpath } from 'node:fs/promises';
 import pLimit from 'p-limit';
 import type { Assessment, AssessTask, RemoteCheck } from './assess.js';
-import { actorsSharingIds, actorsSharingPaths, listActors, sharedPathReason, selectActors, selectNamedActors, type Actor, type Skipped } from './discover.js';
+import { listActors, refusedActors, selectActors, selectNamedActors, type Actor, type Refusal, type Skipped } from './discover.js';
 import { messageOf, UsageError, type ActorFailure } from './errors.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
@@ -164,7 +164,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       }
       // Judged over every actor folder, not only those selected: `--actor 0005_a` must not write the manifest
       // 0005_b shares, nor `--actor 1` retire the response.json of the folder 0001's training_data links to.
-      const refused = refusedActors(actors, data);
+      const refused = refusedActors(actors, data, { path: 'none of them is synced, left unchanged', id: 'left unchanged' });
       const reports = await processAll(selected, refused, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache });
       // Written when its entries changed, and also when a manifest changed since it was (before this run: a
       // chmod; or by it: a commit of an actor it keeps no entry for), so the next run's guess at the entry
@@ -217,29 +217,10 @@ function sameCache(a: ReadonlyMap<string, CacheEntry>, b: ReadonlyMap<string, Ca
 /** @throws {UsageError} when the actors folder holds no actor folder (the skipped ones said). */
 function requireSomeActor({ actors, skipped }: { actors: Actor[]; skipped: Skipped[] }, data: DataRoot): void {
   if (actors.length > 0) return;
-  const why = skipped.length > 0 ? ` (${skipped.length} skipped: symlinks leading out of it)` : '';
+  const named = skipped.slice(0, 3).map((s) => `${s.file}: ${s.reason}`);
+  if (skipped.length > 3) named.push(`and ${skipped.length - 3} more`);
+  const why = named.length > 0 ? ` (skipped: ${named.join('; ')})` : '';
   throw new UsageError(`no actor folder found in ${data.actorsDir}${why}; check --root and --actors-dir`);
-}
-
-/** Why an actor fails before anything of it is read: the file to name and the reason. */
-interface Refusal {
-  file: string;
-  reason: string;
-}
-
-/**
- * The actors that fail before anything is read, by name: those whose folders share an id (so a manifest),
- * and those whose training_data or manifest is another actor's too (discover.ts).
- */
-function refusedActors(actors: Actor[], data: DataRoot): Map<string, Refusal> {
-  const refused = new Map<string, Refusal>();
-  for (const [name, shared] of actorsSharingPaths(actors, data)) refused.set(name, { file: shared.file, reason: sharedPathReason(shared, 'none of them is synced, left unchanged') });
-  for (const [id, names] of actorsSharingIds(actors)) {
-    for (const actor of actors.filter((a) => a.id === id)) {
-      refused.set(actor.name, { file: actor.dir, reason: `${names.length} actor folders share the id ${id} (${names.join(', ')}), so they would share ${actor.manifestPath}; rename one; left unchanged` });
-    }
-  }
-  return refused;
 }
 
 async function processAll(actors: Actor[], refused: ReadonlyMap<string, Refusal>, data: DataRoot, pool: WorkerPool, options: EngineOptions): Promise<ActorReport[]> {
@@ -402,25 +383,28 @@ async function commitActor({ report, commit, legacy, entries }: Assessment, data
   if (options.explain || options.entriesUnlessSynced) report.entries = entries;
   if (report.errors.length > 0) return report;
   if (commit && !options.dryRun) {
-    if (commit.readOnly) return failed(report, commit.path, 'is read-only, so sync will not replace it; left unchanged (make it writable to let sync update it)');
+    // Each failure leaves the manifest as it was; a response.json the actor has not got is not counted.
+    const fail = (reason: string): ActorReport => {
+      failed(report, commit.path, `${reason}${legacy ? ' (response.json kept)' : ''}`);
+      if (!legacy) report.legacy = 'none';
+      return report;
+    };
+    if (commit.readOnly) return fail('is read-only, so sync will not replace it; left unchanged (make it writable to let sync update it)');
     // A lock taken over by another run means two writers: stop committing rather than race it.
-    if (options.lock?.compromised) return failed(report, commit.path, `not written: this run lost its lock (${options.lock.compromised.message}); run again`);
+    if (options.lock?.compromised) return fail(`not written: this run lost its lock (${options.lock.compromised.message}); run again`);
     // Another program may have written the manifest since the worker read it (the lock binds only this
     // tool): its changes are not overwritten, and the actor is assessed afresh by the next run.
     const now = contentMd5(commit.path);
     if (now !== commit.basis) {
       const what = commit.basis === null ? 'appeared' : now === null ? 'was deleted' : 'changed';
-      return failed(report, commit.path, `${what} while this run assessed the actor (another program?); not written, response.json kept; run again`);
+      return fail(`${what} while this run assessed the actor (another program?); not written; run again`);
     }
     try {
       await commitFile(commit.path, commit.text);
     } catch (error) {
       // The failure names the manifest already: the reason does not repeat its path.
       const why = error instanceof CommitError ? error.reason : `could not be written (${messageOf(error)}); left unchanged`;
-      failed(report, commit.path, `cannot be written: ${why.replace(/^could not be written /, '')}${legacy ? ' (response.json kept)' : ''}`);
-      // Nothing happened to a response.json the actor has not got.
-      if (!legacy) report.legacy = 'none';
-      return report;
+      return fail(`cannot be written: ${why.replace(/^could not be written /, '')}`);
     }
   }
   if (legacy) {

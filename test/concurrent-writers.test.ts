@@ -59,7 +59,7 @@ describe('another program writing during a run', () => {
     const report = await runSync({ root: at.root, pool: poolWriting(() => writeFileSync(at.manifest, theirs)) });
     const actor = report.actors[0]!;
     expect(actor.manifest).toBe('failed');
-    expect(actor.errors).toEqual([{ actor: NAME, file: at.manifest, reason: 'changed while this run assessed the actor (another program?); not written, response.json kept; run again' }]);
+    expect(actor.errors).toEqual([{ actor: NAME, file: at.manifest, reason: 'changed while this run assessed the actor (another program?); not written; run again (response.json kept)' }]);
     expect(readFileSync(at.manifest, 'utf8')).toBe(theirs);
     expect(existsSync(at.response)).toBe(true);
 
@@ -75,7 +75,7 @@ describe('another program writing during a run', () => {
     const at = await raceRoot(false);
     const theirs = `${JSON.stringify({ character_id: '0007', made_by: 'another tool' })}\n`;
     const report = await runSync({ root: at.root, pool: poolWriting(() => writeFileSync(at.manifest, theirs)) });
-    expect(report.actors[0]!.errors[0]!.reason).toBe('appeared while this run assessed the actor (another program?); not written, response.json kept; run again');
+    expect(report.actors[0]!.errors[0]!.reason).toBe('appeared while this run assessed the actor (another program?); not written; run again (response.json kept)');
     expect(readFileSync(at.manifest, 'utf8')).toBe(theirs);
     expect(existsSync(at.response)).toBe(true);
   });

@@ -1,5 +1,5 @@
 /** `sync` end to end through the engine: real files in temp dirs, real worker threads. */
-import { existsSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -10,6 +10,19 @@ import {
 } from './helpers/root.js';
 
 const sync = (root: string, extra: Partial<SyncOptions> = {}) => runSync({ root, workers: 2, ...extra });
+
+describe('a manifest sync will not replace', () => {
+  it('read-only, with no response.json: the actor fails, and no legacy file is counted or said to be kept', async () => {
+    const root = await tempRoot();
+    await addImages(root, '0007_ro', { 'a.png': 100 });
+    const path = await writeManifest(root, '0007', { character_id: '0007' });
+    chmodSync(path, 0o444);
+    const report = await sync(root);
+    const actor = report.actors[0]!;
+    expect(actor.legacy).toBe('none');
+    expect(actor.errors).toEqual([{ actor: '0007_ro', file: path, reason: 'is read-only, so sync will not replace it; left unchanged (make it writable to let sync update it)' }]);
+  });
+});
 
 describe('the seed example (actor 0000)', () => {
   it('ends with 17 entries, 12 synced and 5 local_only, response.json retired, other fields kept', async () => {

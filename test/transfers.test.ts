@@ -213,6 +213,16 @@ describe('restore-legacy', () => {
     expect(readdirSync(outside)).toEqual([]);
   });
 
+  it('refuses two actor folders sharing an id (one manifest), as sync does: neither gets a response.json', async () => {
+    const root = await tempRoot();
+    for (const name of ['0003_a', '0003_b']) mkdirSync(trainingDir(root, name), { recursive: true });
+    writeFileSync(manifestPath(root, '0003'), JSON.stringify({ character_id: '0003', training_data: [{ filename: 'a.png', s3_url: `https://${BUCKET}.s3.us-west-1.amazonaws.com/x/0003_a/a.png` }] }));
+    const r = await run(['restore-legacy', '--root', root, '--force']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/2 actor folders share the id 0003 \(0003_a, 0003_b\).*; rename one; nothing restored/);
+    for (const name of ['0003_a', '0003_b']) expect(readdirSync(trainingDir(root, name)), name).toEqual([]);
+  });
+
   it("rebuilds response.json from the manifest's URLs and keeps an existing one unless --force", async () => {
     const root = await tempRoot();
     const seed = await seedActor0000(root);

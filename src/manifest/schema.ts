@@ -34,6 +34,9 @@ export const TrainingEntrySchema = z.looseObject({
 });
 export type TrainingEntry = z.infer<typeof TrainingEntrySchema>;
 
+/** The top-level fields this tool owns in a manifest, in the order a new manifest gets them. */
+export const OWNED_FIELDS = ['training_data', 'training_data_updated', 'statistics'] as const;
+
 /** The statistics keys this tool owns; others in `statistics` are kept. */
 export const OWNED_STATISTICS = [
   'training_images_count',

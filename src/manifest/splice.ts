@@ -9,7 +9,7 @@
  * key named twice (json-scan.ts): this module only finds offsets in it.
  */
 import { stringEnd } from '../json-scan.js';
-import { OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from './schema.js';
+import { OWNED_FIELDS, OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from './schema.js';
 
 export interface OwnedFields {
   training_data: TrainingEntry[];
@@ -54,7 +54,7 @@ export function spliceManifest(text: string, owned: OwnedFields): string {
   const layout: Layout = { unit: indentUnit(text, top), eol: /\r\n/.test(text.slice(0, text.indexOf('\n') + 1)) ? '\r\n' : '\n' };
   const edits: Edit[] = [];
   const added: [string, unknown][] = [];
-  for (const key of ['training_data', 'training_data_updated', 'statistics'] as const) {
+  for (const key of OWNED_FIELDS) {
     const member = top.members.find((m) => m.key === key);
     if (member === undefined) {
       added.push([key, owned[key]]);

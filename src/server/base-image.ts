@@ -4,9 +4,10 @@
  * the manifests record paths on the machine that made them.
  */
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { join } from 'node:path';
 import { naturalCompare } from '../classify.js';
 import { isImageName, type Actor } from '../discover.js';
+import { isInside } from '../root.js';
 
 /**
  * Absolute path of the first image file in `<actor dir>/base_image/`, `<name>_base.*` before the others
@@ -23,7 +24,7 @@ export async function findBaseImage(actor: Actor, actorsReal: string): Promise<s
   for (const name of candidates) {
     const path = join(dir, name);
     const real = await realpath(path).catch(() => undefined);
-    if (real === undefined || !real.startsWith(actorsReal + sep)) continue;
+    if (real === undefined || !isInside(real, actorsReal)) continue;
     if ((await stat(real).catch(() => undefined))?.isFile()) return path;
   }
   return null;
