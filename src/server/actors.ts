@@ -55,7 +55,10 @@ export function actorScanner(data: DataRoot): () => Promise<ActorScan> {
   return () => scan(undefined);
 }
 
-/** Why an actor cannot be answered for, when its id, folder or manifest is shared: the id in sync's words, a shared path without paths. */
+/**
+ * Why an actor cannot be answered for, when its id, folder or manifest is shared: a shared id in the words
+ * `sync` uses, a shared folder or manifest without its paths.
+ */
 export function sharedProblem(actor: Actor, { shared, sharedPaths }: Pick<ActorScan, 'shared' | 'sharedPaths'>): string | null {
   const names = shared.get(actor.id);
   if (names) return `${names.length} actor folders share the id ${actor.id} (${names.join(', ')}), so they would share one manifest; rename one`;
