@@ -9,7 +9,7 @@ import { lstatSync, readdirSync, realpathSync, statSync, type Dirent, type Stats
 import { realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { InputError, UsageError } from './errors.js';
-import { isInside, type DataRoot } from './root.js';
+import { isInside, leadingOutOf, type DataRoot } from './root.js';
 
 export interface Actor {
   /** The name's part before the first `_` (`0000`); a name without `_` is its own id. */
@@ -98,8 +98,8 @@ export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; ski
     const isLink = entry.dirent.isSymbolicLink();
     if ((!entry.dirent.isDirectory() && !isLink) || notUtf8.has(entry.name)) continue;
     // Only a symlink can lead elsewhere: a real folder is inside the actors folder, wherever that is.
-    if (isLink && !(await insideRoot(dir, data.actorsReal))) {
-      skipped.push({ file: dir, reason: 'a symlink leading out of the data root; not followed' });
+    if (isLink && !(await reallyInside(dir, data.actorsReal))) {
+      skipped.push({ file: dir, reason: `${leadingOutOf('actors')}; not followed` });
       continue;
     }
     if (isLink && !(await stat(dir).catch(() => undefined))?.isDirectory()) continue;
@@ -125,7 +125,7 @@ export async function listImages(actor: Actor, data: DataRoot): Promise<{ images
     // A folder that is a symlink out of the actors folder would bring files from elsewhere into the manifest
     // (and the API, and a push): the actor is left as it is.
     if (lstatSync(actor.trainingDir, { throwIfNoEntry: false })?.isSymbolicLink() && !isInside(realpathSync.native(actor.trainingDir), data.actorsReal)) {
-      throw new InputError(actor.trainingDir, 'a symlink leading out of the data root; not followed; left unchanged');
+      throw new InputError(actor.trainingDir, `${leadingOutOf('actors')}; not followed; left unchanged`);
     }
     entries = readdirSync(actor.trainingDir, { withFileTypes: true });
   } catch (error) {
@@ -159,7 +159,7 @@ function whyNotAnImage(path: string, isLink: boolean, actorsReal: string): strin
     } catch (error) {
       return `a symlink that cannot be resolved (${(error as NodeJS.ErrnoException).code}); skipped`;
     }
-    if (!isInside(target, actorsReal)) return 'a symlink leading out of the data root; not followed';
+    if (!isInside(target, actorsReal)) return `${leadingOutOf('actors')}; not followed`;
     if (statSync(target, { throwIfNoEntry: false })?.isFile()) return undefined;
   }
   return 'not a regular file; skipped';
@@ -197,9 +197,9 @@ function notUtf8Warning(dir: string, what: 'an image' | 'an actor folder', names
   return { file: dir, reason };
 }
 
-async function insideRoot(path: string, rootReal: string): Promise<boolean> {
+async function reallyInside(path: string, folderReal: string): Promise<boolean> {
   const target = await realpath(path).catch(() => undefined);
-  return target !== undefined && isInside(target, rootReal);
+  return target !== undefined && isInside(target, folderReal);
 }
 
 /** An actor's training_data folder or manifest that another actor reaches too. */

@@ -8,7 +8,7 @@ import type * as z from 'zod';
 import { InputError } from './errors.js';
 import { MAX_DEPTH, scanJson, type GuardedKey } from './json-scan.js';
 import { printable } from './printable.js';
-import { isInside } from './root.js';
+import { isInside, leadingOutOf } from './root.js';
 
 // --- reading -------------------------------------------------------------------------------------
 
@@ -18,8 +18,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 export interface ReadJsonOptions {
   /** Refuse larger files (a 50 MB response.json would cost far more memory than a run may use). Default 16 MiB. */
   maxBytes?: number;
-  /** The data root, symlinks resolved: a file whose real path is elsewhere is not read. */
-  rootReal?: string;
+  /** The folder the file must really be in (symlinks resolved), and which it is: a file whose real path is elsewhere is not read. */
+  within?: { real: string; folder: 'actors' | 'manifests' };
   /**
    * The file belongs to its own folder: one that is a symlink into another folder (another actor's
    * `response.json`) is not read, so an actor never takes or retires another's URLs.
@@ -85,12 +85,13 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
   return { value, stats, bytes };
 }
 
-/** A symlink is followed only within the root, and for a file of `ownFolder`, only within its folder. */
+/** A symlink is followed only within its trusted folder, and for a file of `ownFolder`, only within its own folder. */
 function checkWhereItLeads(path: string, options: ReadJsonOptions): void {
-  if (options.rootReal === undefined && !options.ownFolder) return;
+  const { within } = options;
+  if (within === undefined && !options.ownFolder) return;
   const real = realpathSync.native(path);
-  if (options.rootReal !== undefined && !isInside(real, options.rootReal)) {
-    throw problem(path, 'is a symlink leading out of the data root; not followed');
+  if (within !== undefined && !isInside(real, within.real)) {
+    throw problem(path, `is ${leadingOutOf(within.folder)}; not followed`);
   }
   // Only a path through a symlink has a real path of another spelling: the common case costs nothing more.
   if (options.ownFolder && real !== path && dirname(real) !== realpathSync.native(dirname(path))) {

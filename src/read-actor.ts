@@ -45,13 +45,14 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
   const responsePath = join(actor.trainingDir, 'response.json');
   const promptPath = join(actor.trainingDir, 'prompt_metadata.json');
   const asidePath = join(actor.trainingDir, RETIRING_NAME);
+  const ownFile = { within: { real: data.actorsReal, folder: 'actors' as const }, ownFolder: true };
   const [manifest, aside, response, prompt, listing] = await Promise.all([
     // Each folder is a root of its own: a manifest is read only inside the manifests folder, the rest only
     // inside the actors folder (symlinks resolved).
     readManifest(actor.manifestPath, data.manifestsReal),
-    readResponseJsonFile(asidePath, { rootReal: data.actorsReal, ownFolder: true }),
-    readResponseJsonFile(responsePath, { rootReal: data.actorsReal, ownFolder: true }),
-    readPromptMetadataFile(promptPath, { rootReal: data.actorsReal, ownFolder: true }),
+    readResponseJsonFile(asidePath, ownFile),
+    readResponseJsonFile(responsePath, ownFile),
+    readPromptMetadataFile(promptPath, ownFile),
     listImages(actor, data),
   ]);
   // An image's filename is its URL's last segment (SPEC §2), whatever key prompt_metadata files it under.
@@ -116,10 +117,11 @@ interface ManifestRead {
 }
 
 /** Reads and checks a manifest: an object, owned fields of the right shape, safe filenames. */
-export async function readManifest(path: string, rootReal?: string): Promise<ManifestRead | null> {
+export async function readManifest(path: string, manifestsReal?: string): Promise<ManifestRead | null> {
   // Manifests hold much more than training data: a larger limit than for legacy files. Its stats come
   // before its bytes: a write landing between the two only makes the recorded time older (safe).
-  const json = await readJsonFile(path, { rootReal, maxBytes: 64 * 1024 * 1024, guarded: ownedKey });
+  const within = manifestsReal === undefined ? undefined : { real: manifestsReal, folder: 'manifests' as const };
+  const json = await readJsonFile(path, { within, maxBytes: 64 * 1024 * 1024, guarded: ownedKey });
   if (json === null) return null;
   const parsed = ManifestSchema.safeParse(json.value);
   if (!parsed.success) throw shapeError(path, parsed.error, json.value);

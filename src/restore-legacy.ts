@@ -11,7 +11,7 @@ import { InputError, messageOf, type ActorFailure } from './errors.js';
 import { acquireRunLock } from './run-lock.js';
 import { commitFile, removeStaleTemps } from './manifest/commit.js';
 import { readManifest } from './read-actor.js';
-import { isInside, resolveDataRoot, type RootOptions } from './root.js';
+import { isInside, leadingOutOf, resolveDataRoot, type RootOptions } from './root.js';
 
 export interface RestoreOptions extends RootOptions {
   actors?: string[];
@@ -61,7 +61,7 @@ export async function restoreLegacy(options: RestoreOptions): Promise<RestoreRep
           // Never written through a training_data folder that is a symlink out of the actors folder.
           const folder = await realpath(actor.trainingDir).catch(() => undefined);
           if (folder === undefined || !isInside(folder, data.actorsReal)) {
-            throw new InputError(actor.trainingDir, folder === undefined ? 'is missing or cannot be resolved; nothing restored' : 'a symlink leading out of the data root; not followed, nothing restored');
+            throw new InputError(actor.trainingDir, folder === undefined ? 'is missing or cannot be resolved; nothing restored' : `${leadingOutOf('actors')}; not followed, nothing restored`);
           }
           if (!dryRun) {
             // What a restore killed mid-commit left (its temp file), removed under the lock first.

@@ -27,6 +27,14 @@ export interface DataRoot {
   manifestsReal: string;
 }
 
+/**
+ * How a refusal names a symlink whose real path is outside the actors or the manifests folder (each a
+ * trusted root of its own, wherever the data root is): the folder checked, not the data root.
+ */
+export function leadingOutOf(folder: 'actors' | 'manifests'): string {
+  return `a symlink leading out of the ${folder} folder`;
+}
+
 /** The folders the options name, defaults applied, absolute; nothing is checked. */
 export function rootPaths(options: RootOptions): Pick<DataRoot, 'root' | 'actorsDir' | 'manifestsDir'> {
   const root = resolve(options.root ?? '.');

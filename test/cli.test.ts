@@ -326,7 +326,7 @@ describe('check finding no actor folder', () => {
     symlinkSync(outside, join(root, 'data', 'actors', '0001_out'));
     const skipped = cli(['check', '--root', root]);
     expect(skipped.code).toBe(2);
-    expect(skipped.stderr).toMatch(/no actor folder found in .* \(skipped: \S+0001_out: a symlink leading out of the data root; not followed\); check --root/);
+    expect(skipped.stderr).toMatch(/no actor folder found in .* \(skipped: \S+0001_out: a symlink leading out of the actors folder; not followed\); check --root/);
   });
 
   it('--actors-dir outside the root: finds the actors and passes once they are synced', async () => {

@@ -106,7 +106,7 @@ describe('the actors and manifests folders are roots of their own', () => {
     expect(manifest.training_data[0].local_path).toBe(`data/actors/${SEED_NAME}/training_data/${SEED_NAME}_0.png`);
   });
 
-  it('--actors-dir and --manifests-dir outside the root: read and written there, no false "out of the data root"', async () => {
+  it('--actors-dir and --manifests-dir outside the root: read and written there, no false "leading out"', async () => {
     const root = await tempRoot();
     const disk = outsideFolder();
     const actorsDir = join(disk, 'actors');
@@ -146,7 +146,7 @@ describe('the actors and manifests folders are roots of their own', () => {
     await addImages(root, '0009_inside_root', { 'x.png': 10 });
     symlinkSync(join(trainingDir(root, '0009_inside_root'), 'x.png'), join(dir, 'escape.png'));
     const report = await sync(root, { actorsDir });
-    expect(report.actors[0]!.warnings).toEqual([{ actor: '0002_a', file: join(dir, 'escape.png'), reason: expect.stringMatching(/^a symlink leading out of/) }]);
+    expect(report.actors[0]!.warnings).toEqual([{ actor: '0002_a', file: join(dir, 'escape.png'), reason: 'a symlink leading out of the actors folder; not followed' }]);
     expect((await readJson(manifestPath(root, '0002'))).training_data).toEqual([]);
   });
 });

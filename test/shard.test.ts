@@ -1,13 +1,12 @@
 /** Sharding: stable, disjoint slices that together cover every actor, and shards that run at once. */
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
-import { cpSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { generateDataRoot } from '../src/demo/generate.js';
 import { UsageError } from '../src/errors.js';
 import { parseShard, shardOf } from '../src/shard.js';
 import { runCli } from './helpers/cli.js';
+import { holdLock } from './helpers/lock.js';
 import { tempRoot } from './helpers/root.js';
 
 const run = runCli;
@@ -107,21 +106,16 @@ describe('sharded runs', () => {
     await generateDataRoot(join(root, 'r'), { actors: 3 });
     const manifests = join(root, 'r', 'data', 'actor_manifests');
     // A live holder: this test process, on this host.
-    const hold = (name: string) => {
-      mkdirSync(join(manifests, name));
-      writeFileSync(join(manifests, name, 'owner.json'), JSON.stringify({ pid: process.pid, hostname: hostname(), started: new Date().toISOString(), token: 'held-by-the-test' }));
-      return () => rmSync(join(manifests, name), { recursive: true });
-    };
-    let release = hold('.actor-sync.shard-1-of-2.lock');
+    let holder = await holdLock(manifests, '.actor-sync.shard-1-of-2.lock');
     const whole = await run(['sync', '--root', join(root, 'r')]);
     expect(whole.code).toBe(2);
     expect(whole.stderr).toMatch(/\.actor-sync\.shard-1-of-2\.lock, which covers actors this run would write/);
     expect((await run(['sync', '--root', join(root, 'r'), '--shard', '1/3'])).code).toBe(2);
     expect((await run(['sync', '--root', join(root, 'r'), '--shard', '2/2'])).code).toBe(0); // same count: disjoint
-    release();
-    release = hold('.actor-sync.lock');
+    await holder.release();
+    holder = await holdLock(manifests);
     expect((await run(['sync', '--root', join(root, 'r'), '--shard', '1/2'])).code).toBe(2);
-    release();
+    await holder.release();
     expect(readdirSync(manifests).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 

@@ -209,7 +209,7 @@ describe('restore-legacy', () => {
     writeFileSync(manifestPath(root, '0003'), JSON.stringify({ character_id: '0003', training_data: [{ filename: 'a.png', s3_url: `https://${BUCKET}.s3.us-west-1.amazonaws.com/x/0003_z/a.png` }] }));
     const r = await run(['restore-legacy', '0003', '--root', root, '--force']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${trainingDir(root, '0003_z')}: a symlink leading out of the data root; not followed, nothing restored`);
+    expect(r.stderr).toContain(`${trainingDir(root, '0003_z')}: a symlink leading out of the actors folder; not followed, nothing restored`);
     expect(readdirSync(outside)).toEqual([]);
   });
 

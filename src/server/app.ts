@@ -7,6 +7,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { AssessTask } from '../assess.js';
+import type { Actor } from '../discover.js';
 import { UsageError, messageOf } from '../errors.js';
 import { createPool } from '../pool.js';
 import { resolveDataRoot, type DataRoot, type RootOptions } from '../root.js';
@@ -26,8 +28,13 @@ export interface ServerOptions extends RootOptions {
   workers?: number;
   /** Where failures that are not the client's fault are logged, with their stack (default: stderr). */
   log?: (line: string) => void;
-  /** Override the slow-client limits (tests make them short). */
+  /** Override the slow-client limits (default: headers within 10 s, the whole request within 30 s; tests make them short). */
   timeouts?: { headersMs?: number; requestMs?: number };
+  /**
+   * Test-only: awaited before each assessment goes to the pool, while it holds its slot, so a test can keep
+   * assessments in flight and fill the queue behind them over real HTTP.
+   */
+  beforeAssess?: (actor: Actor) => Promise<void>;
 }
 
 export interface RunningServer {
@@ -89,7 +96,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw new UsageError(`cannot listen on ${host}:${options.port ?? DEFAULT_PORT} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)}); choose another --host or --port`);
   }
   const pool = createPool(options.workers);
-  routes = routesOf(createApi(data, pool), data);
+  const { beforeAssess } = options;
+  const assessing = beforeAssess === undefined ? pool : {
+    threads: pool.threads,
+    async assess(task: AssessTask) {
+      await beforeAssess(task.actor);
+      return pool.assess(task);
+    },
+  };
+  routes = routesOf(createApi(data, assessing), data);
   const address = server.address() as AddressInfo;
   loopback = isLoopbackAddress(address.address);
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;

@@ -81,7 +81,7 @@ describe('thumbnails', () => {
     const document = await fetch(`${server.url}/api/actors/0003/training-data`);
     const body = await document.text();
     expect(body).not.toContain('secret.png');
-    expect(body).toContain('a symlink leading out of the data root');
+    expect(body).toContain('a symlink leading out of the actors folder');
   });
 
   it('names with spaces and non-ASCII letters are served when percent-encoded', async () => {
