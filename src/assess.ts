@@ -14,6 +14,7 @@ import { md5Hex } from './md5/hex.js';
 import { newManifest, ownedFieldsDiffer, sameEntries, sameJson, serializeManifest } from './manifest/merge.js';
 import { spliceManifest } from './manifest/splice.js';
 import type { TrainingEntry, TrainingStatistics } from './manifest/schema.js';
+import { NO_STUDIO_FACTS, studioFactsOf, type StudioFacts } from './manifest/studio.js';
 import { readActor, type ActorFacts } from './read-actor.js';
 import { emptyReport, failed, type ActorReport } from './report.js';
 import { urlsNotHeld, type LegacyFile } from './retire.js';
@@ -72,6 +73,8 @@ export interface Assessment {
   good: Record<string, boolean>;
   /** The manifest's `training_data_updated`, when it has one. */
   manifestUpdated: string | null;
+  /** What the studio's UI reads from the manifest besides training data (only when asked to `explain`). */
+  studio: StudioFacts;
   /**
    * The new manifest's bytes, when it differs from the one on disk; `basis`, the MD5 of the bytes it was
    * made from (null: there was no manifest), which the file must still hold when it is replaced; `readOnly`,
@@ -192,6 +195,7 @@ async function assess(task: AssessTask): Promise<Assessment> {
     tracked: task.explain ? facts.previous.map((entry) => entry.filename) : [],
     good: task.explain ? good : {},
     manifestUpdated: typeof updated === 'string' ? updated : null,
+    studio: task.explain ? studioFactsOf(facts.manifest) : NO_STUDIO_FACTS,
   };
   const readMd5 = facts.manifestBytes === null ? null : md5Hex(facts.manifestBytes);
   if (changed) {
@@ -232,7 +236,7 @@ function settledEntry(task: AssessTask, facts: ActorFacts, local: LocalFile[], o
 
 /** An actor that could not be assessed: its report says why; nothing else is known. */
 function failedAssessment(report: ActorReport): Assessment {
-  return { report, entries: [], tracked: [], good: {}, manifestUpdated: null };
+  return { report, entries: [], tracked: [], good: {}, manifestUpdated: null, studio: NO_STUDIO_FACTS };
 }
 
 /** The recorded hash with its stat token, when the entry has one. */

@@ -10,6 +10,8 @@ export interface ServeFlags {
   host: string;
   port: number;
   workers?: number;
+  allowedHost?: string[];
+  corsOrigin?: string;
   quiet?: boolean;
 }
 
@@ -29,6 +31,8 @@ export async function serveCommand(flags: ServeFlags, context: CommandContext): 
     host: flags.host,
     port: flags.port,
     workers: flags.workers,
+    allowedHosts: flags.allowedHost,
+    corsOrigin: flags.corsOrigin,
     log: (line) => context.stderr.write(`${line}\n`),
   });
   context.stdout.write(`listening on ${server.url}\n`);
@@ -43,6 +47,8 @@ export function defineServe(run: (flags: ServeFlags) => Promise<void>): Command 
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', port, 8787)
     .option('--workers <n>', 'hashing threads (default: available parallelism)', positiveInteger)
+    .option('--allowed-host <name>', 'also answer requests for this Host name, as when a studio dev server proxies to it (repeatable)', hostName, [])
+    .option('--cors-origin <url>', 'let pages of this origin (http://localhost:5173) read the answers', origin)
     .option('--quiet', 'no messages on stderr but errors')
     .action(run);
 }
@@ -51,6 +57,26 @@ function port(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError(`expected a port from 0 to 65535, got "${value}"`);
   return n;
+}
+
+function hostName(value: string, previous: string[]): string[] {
+  // A DNS name or an IPv6 address in brackets, as it appears in a Host header without its port.
+  if (!/^([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])$/i.test(value)) throw new InvalidArgumentError(`expected a host name without port or scheme (studio.local), got "${value}"`);
+  return [...previous, value];
+}
+
+function origin(value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  // The origin a browser sends: scheme, host and port only.
+  if (url === undefined || !['http:', 'https:'].includes(url.protocol) || url.origin !== value.replace(/\/$/, '')) {
+    throw new InvalidArgumentError(`expected an origin such as http://localhost:5173 (no path), got "${value}"`);
+  }
+  return url.origin;
 }
 
 /** Settles when `signal` aborts; never without one. */

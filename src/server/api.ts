@@ -18,7 +18,9 @@ import { actorScanner, findActor, sharedProblem } from './actors.js';
 import { findBaseImage } from './base-image.js';
 import { coalesce } from './coalesce.js';
 import { busy, unreadable } from './errors.js';
-import { ActorListSchema, HealthSchema, TrainingDataSchema, type ActorList, type TrainingData } from './schema.js';
+import { NO_STUDIO_FACTS } from '../manifest/studio.js';
+import { ActorListSchema, HealthSchema, TrainingDataSchema, type ActorList, type ActorRow, type TrainingData } from './schema.js';
+import { studioActorsReader, studioList } from './studio-actors.js';
 import { actorRowOf, trainingDataOf } from './training-data.js';
 
 /** Single-actor assessments allowed to wait for a slot; beyond this a request is answered 503. */
@@ -40,6 +42,7 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
   const scan = pLimit(pool.threads);
   const scanActors = actorScanner(data);
   const actorNamed = (selector: string) => findActor(scanActors, selector);
+  const readStudio = studioActorsReader(data);
 
   const assess = (actor: Actor): Promise<Assessment> =>
     // keepLegacy: the answer must not count a response.json as something to retire; verify: trust stat
@@ -65,28 +68,29 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
 
   const listAll = coalesce(
     () => 'all',
-    async (): Promise<ActorList> => {
+    async (): Promise<{ actors: Actor[]; rows: ActorRow[] }> => {
       const found = await scanActors();
       const { actors } = found;
       const rows = await Promise.all(
         actors.map((actor) =>
           scan(async () => {
             const problem = sharedProblem(actor, found);
-            if (problem) return actorRowOf(actor, null, problem);
+            if (problem) return actorRowOf(actor, null, NO_STUDIO_FACTS, problem);
             const assessment = await assess(actor);
             const failure = failureOf(assessment, data);
-            return failure ? actorRowOf(actor, null, failure) : actorRowOf(actor, trainingDataOf(actor, assessment, null), null);
+            return failure ? actorRowOf(actor, null, NO_STUDIO_FACTS, failure) : actorRowOf(actor, trainingDataOf(actor, assessment, null), assessment.studio, null);
           }),
         ),
       );
-      return { actors: rows };
+      return { actors, rows };
     },
   );
 
   return {
     trainingData: answer,
     async actorList() {
-      return ActorListSchema.parse(await listAll(undefined));
+      const [{ actors, rows }, studio] = await Promise.all([listAll(undefined), readStudio()]);
+      return ActorListSchema.parse(studioList(studio, actors, rows));
     },
     health() {
       return HealthSchema.parse({ status: 'ok' });

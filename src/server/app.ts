@@ -17,7 +17,7 @@ import { createApi, type Api } from './api.js';
 import { badRequest, HttpError, INTERNAL_ERROR, methodNotAllowed, misdirected, notFound } from './errors.js';
 import { FAVICON_SVG, PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { ErrorBodySchema } from './schema.js';
-import { openThumbnail, sendThumbnail } from './thumbnails.js';
+import { openActorImage, sendThumbnail } from './thumbnails.js';
 
 export interface ServerOptions extends RootOptions {
   /** Default `127.0.0.1`. */
@@ -28,6 +28,13 @@ export interface ServerOptions extends RootOptions {
   workers?: number;
   /** Where failures that are not the client's fault are logged, with their stack (default: stderr). */
   log?: (line: string) => void;
+  /**
+   * Host names answered besides loopback ones (`studio.local`): a studio's dev server that proxies with
+   * its own name. Given any, the Host check applies whatever address the server listens on.
+   */
+  allowedHosts?: string[];
+  /** An origin (`http://localhost:5173`) whose pages may read the answers (CORS): a studio calling it directly. */
+  corsOrigin?: string;
   /** Override the slow-client limits (default: headers within 10 s, the whole request within 30 s; tests make them short). */
   timeouts?: { headersMs?: number; requestMs?: number };
   /**
@@ -78,7 +85,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // The routes (and the worker pool behind them) exist once the port is ours: a pool stopped while its
   // threads still load their modules can abort Node, so a port in use must not start one.
   let routes: Route[] = [];
-  let loopback = true;
+  const access: Access = { checkHost: true, allowedHosts: new Set(options.allowedHosts?.map((name) => name.toLowerCase())), corsOrigin: options.corsOrigin };
 
   const headersTimeout = options.timeouts?.headersMs ?? TIMEOUTS.headersTimeout;
   const requestTimeout = Math.max(options.timeouts?.requestMs ?? TIMEOUTS.requestTimeout, headersTimeout);
@@ -87,7 +94,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const server = createServer(
     { headersTimeout, requestTimeout, keepAliveTimeout: TIMEOUTS.keepAliveTimeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(headersTimeout / 4)) },
     (req, res) => {
-      void respond(req, res, routes, loopback, log);
+      void respond(req, res, routes, access, log);
     },
   );
   try {
@@ -106,7 +113,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   };
   routes = routesOf(createApi(data, assessing), data);
   const address = server.address() as AddressInfo;
-  loopback = isLoopbackAddress(address.address);
+  access.checkHost = isLoopbackAddress(address.address) || access.allowedHosts.size > 0;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 
   let closing: Promise<void> | undefined;
@@ -132,16 +139,29 @@ function routesOf(api: Api, data: DataRoot): Route[] {
     },
     {
       pattern: ['thumbnails', ':actor', ':file'],
-      handle: async ([actor, file], req, res) => sendThumbnail(req, res, await openThumbnail(api.actor, data.actorsReal, actor!, file!)),
+      handle: async ([actor, file], req, res) => sendThumbnail(req, res, await openActorImage(api.actor, data.actorsReal, actor!, 'training_data', file!)),
+    },
+    {
+      // Where the studio's UI finds an actor's images: `local_path` and `base_image_path` point here.
+      pattern: ['data', 'actors', ':actor', ':folder', ':file'],
+      handle: async ([actor, folder, file], req, res) => sendThumbnail(req, res, await openActorImage(api.actor, data.actorsReal, actor!, folder!, file!)),
     },
   ];
 }
 
-async function respond(req: IncomingMessage, res: ServerResponse, routes: Route[], loopback: boolean, log: (line: string) => void): Promise<void> {
+/** Who may ask: the Host names answered (when `checkHost`), and the one other origin whose pages may read answers. */
+interface Access {
+  checkHost: boolean;
+  allowedHosts: Set<string>;
+  corsOrigin: string | undefined;
+}
+
+async function respond(req: IncomingMessage, res: ServerResponse, routes: Route[], access: Access, log: (line: string) => void): Promise<void> {
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Referrer-Policy', 'no-referrer');
   try {
-    if (loopback) requireLoopbackHost(req);
+    if (access.checkHost) requireKnownHost(req, access.allowedHosts);
+    if (access.corsOrigin !== undefined && allowOrigin(req, res, access.corsOrigin)) return;
     const target = req.url ?? '';
     if (!target.startsWith('/')) throw badRequest('the request target must be a path starting with "/"');
     const path = target.split(/[?#]/, 1)[0]!;
@@ -149,11 +169,27 @@ async function respond(req: IncomingMessage, res: ServerResponse, routes: Route[
     const route = routes.find((candidate) => matches(candidate.pattern, segments));
     if (route === undefined) throw notFound('nothing here; the API is GET /api/actors, GET /api/actors/:actorId/training-data and GET /healthz');
     if (!(METHODS as readonly string[]).includes(req.method ?? '')) throw methodNotAllowed(req.method ?? '?', METHODS);
-    const params = route.pattern.flatMap((part, i) => (part.startsWith(':') ? [decodeSegment(segments[i]!, part === ':actor' ? 'the actor id' : 'the filename')] : []));
+    const params = route.pattern.flatMap((part, i) => (part.startsWith(':') ? [decodeSegment(segments[i]!, PARAMETER_NAMES[part] ?? 'the filename')] : []));
     await route.handle(params, req, res);
   } catch (error) {
     sendError(res, error, log, req);
   }
+}
+
+const PARAMETER_NAMES: Record<string, string> = { ':actor': 'the actor id', ':folder': 'the folder' };
+
+/**
+ * CORS for the one origin allowed: its requests get `Access-Control-Allow-Origin`, and its preflight
+ * (OPTIONS) is answered here, 204. True when the request was answered.
+ */
+function allowOrigin(req: IncomingMessage, res: ServerResponse, origin: string): boolean {
+  res.setHeader('Vary', 'Origin');
+  if (req.headers.origin !== origin) return false;
+  res.setHeader('Access-Control-Allow-Origin', origin);
+  if (req.method !== 'OPTIONS') return false;
+  res.writeHead(204, { 'Access-Control-Allow-Methods': METHODS.join(', '), 'Access-Control-Allow-Headers': 'Accept, Content-Type', 'Access-Control-Max-Age': '600' });
+  res.end();
+  return true;
 }
 
 function matches(pattern: string[], segments: string[]): boolean {
@@ -193,14 +229,14 @@ function sendError(res: ServerResponse, error: unknown, log: (line: string) => v
 /**
  * DNS rebinding: a web page can point its own name at 127.0.0.1 and read a loopback server with the
  * visitor's browser. Such requests carry the page's name in Host, so a loopback server answers only to
- * loopback names.
+ * loopback names and the names `--allowed-host` gives.
  */
-function requireLoopbackHost(req: IncomingMessage): void {
+function requireKnownHost(req: IncomingMessage, allowed: Set<string>): void {
   const host = req.headers.host;
   if (host === undefined) return;
   const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
   const lower = name.toLowerCase();
-  if (lower === 'localhost' || lower.endsWith('.localhost') || lower === '[::1]' || /^127(\.\d{1,3}){3}$/.test(lower)) return;
+  if (lower === 'localhost' || lower.endsWith('.localhost') || lower === '[::1]' || /^127(\.\d{1,3}){3}$/.test(lower) || allowed.has(lower)) return;
   throw misdirected(host);
 }
 

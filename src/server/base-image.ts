@@ -1,31 +1,39 @@
 /**
- * The actor's base image, where the studio keeps it: `data/actors/<name>/base_image/<name>_base.png`
- * (the manifests' `base_images[].moved_relative_path`). Looked up on disk, not taken from the manifest:
- * the manifests record paths on the machine that made them.
+ * The actor's base image, where the studio keeps it: `data/actors/<name>/base_image/<name>_base.png` (the
+ * manifests' `base_images[].moved_relative_path`), else, as the studio's handler falls back, its poster
+ * frame. Looked up on disk, not taken from the manifest: the manifests record paths on the machine that
+ * made them.
  */
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { naturalCompare } from '../classify.js';
 import { isImageName, type Actor } from '../discover.js';
-import { isInside } from '../root.js';
+import { openServable, servablePath, type ImageFolder } from './thumbnails.js';
+
+/** One of an actor's image files, by folder and name: the server answers it at `dataPathOf(actor, folder, filename)`. */
+export interface ActorFile {
+  folder: ImageFolder;
+  filename: string;
+}
 
 /**
- * Absolute path of the first image file in `<actor dir>/base_image/`, `<name>_base.*` before the others
- * (then natural order); null when there is none. Hidden files, non-files and symlinks leading out of the
- * actors folder (real path `actorsReal`) do not count.
+ * The first image the server may serve (thumbnails.ts) of: `<actor dir>/base_image/`, `<name>_base.*`
+ * first (then natural order); then the studio's poster-frame names. Null when there is none.
  */
-export async function findBaseImage(actor: Actor, actorsReal: string): Promise<string | null> {
-  const dir = join(actor.dir, 'base_image');
-  const names = await readdir(dir).catch(() => [] as string[]);
+export async function findBaseImage(actor: Actor, actorsReal: string): Promise<ActorFile | null> {
+  const names = await readdir(join(actor.dir, 'base_image')).catch(() => [] as string[]);
   const preferred = `${actor.name}_base.`;
-  const candidates = names
+  const baseImages = names
     .filter(isImageName)
-    .sort((a, b) => Number(!a.startsWith(preferred)) - Number(!b.startsWith(preferred)) || naturalCompare(a, b));
-  for (const name of candidates) {
-    const path = join(dir, name);
-    const real = await realpath(path).catch(() => undefined);
-    if (real === undefined || !isInside(real, actorsReal)) continue;
-    if ((await stat(real).catch(() => undefined))?.isFile()) return path;
+    .sort((a, b) => Number(!a.startsWith(preferred)) - Number(!b.startsWith(preferred)) || naturalCompare(a, b))
+    .map((filename): ActorFile => ({ folder: 'base_image', filename }));
+  const posterFrames = [`${actor.name}_poster.png`, `${actor.name}_poster.jpg`, `${actor.name}.png`, `${actor.name}.jpg`].map((filename): ActorFile => ({ folder: 'poster_frame', filename }));
+  for (const candidate of [...baseImages, ...posterFrames]) {
+    const real = await servablePath(actor, actorsReal, candidate.folder, candidate.filename);
+    const image = real === undefined ? undefined : await openServable(real);
+    if (image === undefined) continue;
+    await image.handle.close();
+    return candidate;
   }
   return null;
 }

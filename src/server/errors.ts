@@ -35,7 +35,7 @@ export function conflict(message: string): HttpError {
 
 /** The Host header names another site: a DNS-rebinding page must not read a loopback server. */
 export function misdirected(host: string): HttpError {
-  return new HttpError(421, `this server answers only to loopback names, not to Host ${JSON.stringify(host)}`);
+  return new HttpError(421, `this server answers only to loopback names and those --allowed-host gives, not to Host ${JSON.stringify(host)}`);
 }
 
 /** The actor's files could not be read; the message names the file relative to the data root. */

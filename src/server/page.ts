@@ -161,7 +161,8 @@ function actorHref(name) {
 async function loadActors() {
   setState('#actors-state', 'Loading actors…');
   try {
-    const { actors } = await getJson('/api/actors');
+    // The studio's list: entries of its actorsData.json with no actor folder here have no counts; not shown.
+    const actors = (await getJson('/api/actors')).filter((actor) => actor.actor_name !== undefined);
     const rows = actors.map((actor) => {
       const name = el('td', {}, el('a', { href: actorHref(actor.actor_name) }, breakable(actor.actor_name)));
       if (actor.error) name.append(el('span', { class: 'error', text: actor.error }));

@@ -7,6 +7,8 @@ import { StatusSchema } from '../manifest/schema.js';
 
 const md5 = z.string().regex(/^[0-9a-f]{32}$/);
 const count = z.number().int().nonnegative();
+/** A URL path under `/data/actors/` that this server answers with an image: never a host path. */
+const dataPath = z.string().startsWith('/data/actors/');
 
 /** One image of `GET /api/actors/:actorId/training-data`. */
 export const TrainingImageSchema = z.strictObject({
@@ -15,11 +17,12 @@ export const TrainingImageSchema = z.strictObject({
   filename: z.string().min(1),
   s3_url: z.string().nullable(),
   local_exists: z.boolean(),
-  /** The local file relative to the data root, as the manifest's `local_path` (`data/actors/…`); null when there is none. */
-  local_path: z.string().nullable(),
+  /** The local file as a URL path this server answers (`/data/actors/<name>/training_data/<file>`); null when there is none. */
+  local_path: dataPath.nullable(),
   /** MD5 of the local file as it is now (rehashed when its size, mtime or inode changed). */
   md5_hash: md5.nullable(),
-  size_mb: z.number().nonnegative().nullable(),
+  /** The local file's size; for an image not on this machine, the size the manifest records (0 when it records none). */
+  size_mb: z.number().nonnegative(),
   modified_date: z.string().nullable(),
   status: StatusSchema,
   /** `images.<filename>.good` of `prompt_metadata.json`; false when it says nothing. */
@@ -46,16 +49,34 @@ export const TrainingDataSchema = z.strictObject({
   actor_id: z.string(),
   actor_name: z.string(),
   training_images: z.array(TrainingImageSchema),
-  /** Absolute path of the actor's base image (`base_image/<name>_base.*` first), or null. */
-  base_image_path: z.string().nullable(),
+  /** The actor's base image as a URL path (`/data/actors/<name>/base_image/…`, else its poster frame), or null. */
+  base_image_path: dataPath.nullable(),
+  /** The manifest's first base image's S3 URL, or null. */
+  base_image_url: z.string().nullable(),
+  /** The manifest lists a base image, or one is on this machine. */
+  has_base_image: z.boolean(),
+  /** The manifest's `training_data_good` (the studio's own mark). */
+  training_data_good: z.boolean(),
   ...CountsShape,
   /** The manifest's `training_data_updated`, or null when `sync` has not written one. */
   manifest_updated: z.string().nullable(),
 });
 export type TrainingData = z.infer<typeof TrainingDataSchema>;
 
-/** One row of `GET /api/actors`. An actor whose files cannot be read has zero counts and an `error`. */
+/**
+ * Our part of an actor's entry in `GET /api/actors`, beside the studio's: the studio's `training_data`
+ * (`synced`: the actor has images and every one is `synced`), the fields the studio's newest handler adds
+ * from the manifest, and our counts. An actor whose files cannot be read has zero counts and an `error`.
+ */
 export const ActorRowSchema = z.strictObject({
+  training_data: z.strictObject({ count, synced: z.boolean() }),
+  training_data_good: z.boolean(),
+  lora_model: z.unknown().optional(),
+  custom_lora_models: z.unknown().optional(),
+  custom_models_count: count,
+  /** Always false, as in the studio's handler (not tracked there yet). */
+  custom_models_good: z.literal(false),
+  production_synced: z.literal(false),
   actor_id: z.string(),
   actor_name: z.string(),
   ...CountsShape,
@@ -64,10 +85,19 @@ export const ActorRowSchema = z.strictObject({
 });
 export type ActorRow = z.infer<typeof ActorRowSchema>;
 
-/** `GET /api/actors`: every actor, sorted by folder name. */
-export const ActorListSchema = z.strictObject({
-  actors: z.array(ActorRowSchema),
+/** An actor's entry in the studio's `data/actorsData.json`: `id` and `name`, and whatever else it holds. */
+export const StudioActorSchema = z.looseObject({
+  id: z.union([z.number(), z.string()]),
+  name: z.string(),
 });
+export type StudioActor = z.infer<typeof StudioActorSchema>;
+
+/**
+ * `GET /api/actors`, the studio's bare array: each entry of `data/actorsData.json` in its order, kept as is
+ * with our row over it, then the actor folders it does not name as `{id, name}` with theirs. An entry whose
+ * actor has no folder here is kept as is, alone.
+ */
+export const ActorListSchema = z.array(StudioActorSchema.extend(ActorRowSchema.partial().shape));
 export type ActorList = z.infer<typeof ActorListSchema>;
 
 /** `GET /healthz`. */

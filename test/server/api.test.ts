@@ -12,6 +12,7 @@ import { resolveDataRoot } from '../../src/root.js';
 import { createApi, MAX_WAITING } from '../../src/server/api.js';
 import { HttpError } from '../../src/server/errors.js';
 import { statisticsOf } from '../../src/classify.js';
+import { NO_STUDIO_FACTS } from '../../src/manifest/studio.js';
 import { tempRoot } from '../helpers/root.js';
 
 /** A fake pool: each assessment waits until the test finishes it; it records what ran and how many at once. */
@@ -33,7 +34,7 @@ function handPool(threads: number) {
         task,
         finish: () => {
           inFlight -= 1;
-          resolve({ report: { ...emptyReport(task.actor, 'unchanged'), statistics: statisticsOf([]) }, entries: [], tracked: [], good: {}, manifestUpdated: `run ${run}` });
+          resolve({ report: { ...emptyReport(task.actor, 'unchanged'), statistics: statisticsOf([]) }, entries: [], tracked: [], good: {}, manifestUpdated: `run ${run}`, studio: NO_STUDIO_FACTS });
         },
       });
       onStart.splice(0).forEach((wake) => wake());
@@ -111,7 +112,7 @@ describe('bounded work', () => {
       hand.pending.shift()!.finish();
     }
     const answers = await Promise.all(lists);
-    for (const answer of answers) expect(answer.actors.map((a) => a.actor_id)).toEqual(['0000', '0001', '0002', '0003', '0004', '0005']);
+    for (const answer of answers) expect(answer.map((a) => a.actor_id)).toEqual(['0000', '0001', '0002', '0003', '0004', '0005']);
     expect(hand.stats().started).toBe(12);
     expect(hand.stats().most).toBe(2);
   });

@@ -45,7 +45,7 @@ describe('requests while sync rewrites manifests', () => {
           continue;
         }
         if (path === '/api/actors') {
-          const row = ActorListSchema.parse(body).actors[0]!;
+          const row = ActorListSchema.parse(body)[0]!;
           expect(row).toMatchObject({ total_count: 17, synced_count: 12, local_only_count: 5, untracked_count: 0, error: null });
           continue;
         }

@@ -33,20 +33,23 @@ describe('GET /api/actors', () => {
     expect(status).toBe(200);
     expect(headers.get('cache-control')).toBe('no-store');
     const list = ActorListSchema.parse(body);
-    expect(list.actors.map((a) => a.actor_name)).toEqual([SEED_NAME, '0001_european_20_female', '0002_broken', '0003_empty']);
-    expect(list.actors[0]).toEqual({
+    expect(list.map((a) => a.actor_name)).toEqual([SEED_NAME, '0001_european_20_female', '0002_broken', '0003_empty']);
+    // Without the studio's data/actorsData.json, each actor is `{id, name}` with our row.
+    expect(list[0]).toEqual({
+      id: 0, name: SEED_NAME, training_data: { count: 17, synced: false }, training_data_good: false,
+      custom_models_count: 0, custom_models_good: false, production_synced: false,
       actor_id: '0000', actor_name: SEED_NAME, total_count: 17, synced_count: 12, local_only_count: 5, s3_only_count: 0,
       out_of_sync_count: 0, missing_count: 0, untracked_count: 17, manifest_updated: null, error: null,
     });
-    expect(list.actors[1]).toMatchObject({ actor_id: '0001', total_count: 2, local_only_count: 2, error: null });
-    expect(list.actors[2]).toMatchObject({ actor_id: '0002', total_count: 0 });
-    expect(list.actors[2]!.error).toMatch(/^data\/actor_manifests\/0002_manifest\.json: invalid JSON/);
-    expect(list.actors[3]).toMatchObject({ actor_id: '0003', total_count: 0, error: null });
+    expect(list[1]).toMatchObject({ actor_id: '0001', total_count: 2, local_only_count: 2, error: null });
+    expect(list[2]).toMatchObject({ actor_id: '0002', total_count: 0 });
+    expect(list[2]!.error).toMatch(/^data\/actor_manifests\/0002_manifest\.json: invalid JSON/);
+    expect(list[3]).toMatchObject({ actor_id: '0003', total_count: 0, error: null });
   });
 
   it('an empty data root lists no actor', async () => {
     const server = await serve(await tempRoot());
-    expect((await getJson(`${server.url}/api/actors`)).body).toEqual({ actors: [] });
+    expect((await getJson(`${server.url}/api/actors`)).body).toEqual([]);
   });
 });
 
@@ -115,7 +118,7 @@ describe('errors', () => {
       expect(error).toMatch(/0005_a, 0005_b|share the id/);
     }
     const list = ActorListSchema.parse((await getJson(`${server.url}/api/actors`)).body);
-    expect(list.actors.map((a) => a.error)).toEqual([expect.stringContaining('share the id 0005'), expect.stringContaining('share the id 0005')]);
+    expect(list.map((a) => a.error)).toEqual([expect.stringContaining('share the id 0005'), expect.stringContaining('share the id 0005')]);
   });
 
   it('409 for actors whose training_data is one folder (a symlink), as sync fails them; no path in the answer', async () => {
@@ -129,7 +132,7 @@ describe('errors', () => {
       expect(error).toBe(`its training_data is also the training_data of ${other} (a symlink); an actor's training_data must be its own`);
     }
     const list = ActorListSchema.parse((await getJson(`${server.url}/api/actors`)).body);
-    expect(list.actors.map((a) => a.error)).toEqual([expect.stringContaining('also the training_data of 0006_b'), expect.stringContaining('also the training_data of 0005_a')]);
+    expect(list.map((a) => a.error)).toEqual([expect.stringContaining('also the training_data of 0006_b'), expect.stringContaining('also the training_data of 0005_a')]);
   });
 
   it('405 with Allow for other methods; HEAD works like GET without a body', async () => {

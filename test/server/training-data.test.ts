@@ -1,7 +1,7 @@
 /**
  * `GET /api/actors/:actorId/training-data` (SPEC §6) on a real server with a real HTTP client: the seed's
  * actor 0000 by every id form, real-time status without a `sync` (edited, new, deleted, replaced files),
- * `good`, `base_image_path`, local paths relative to the root (as in the manifest), and a server that writes nothing.
+ * `good`, `base_image_path` and `local_path` as URL paths this server answers, and a server that writes nothing.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -49,13 +49,16 @@ describe('the seed case: actor 0000', () => {
         untracked_count: 17,
         manifest_updated: null,
         base_image_path: null,
+        base_image_url: null,
+        has_base_image: false,
+        training_data_good: false,
       });
       expect(data.training_images.map((i) => i.index)).toEqual([...Array(17).keys()]);
       expect(data.training_images.slice(0, 6).map((i) => i.filename)).toEqual([name(0), name(1), name(2), name(3), name(4, 'jpg'), name(4)]);
       expect(data.training_images.filter((i) => i.status === 'local_only').map((i) => i.filename)).toEqual([name(0), name(1), name(2), name(3), name(4, 'jpg')]);
       expect(new Set(data.training_images.flatMap((i) => (i.s3_url ? [i.s3_url] : [])))).toEqual(new Set(SEED_URLS));
       for (const i of data.training_images) {
-        expect(i).toMatchObject({ local_exists: true, tracked: false, good: false, md5_hash: seed.hashes[i.filename], local_path: `data/actors/${SEED_NAME}/training_data/${i.filename}` });
+        expect(i).toMatchObject({ local_exists: true, tracked: false, good: false, md5_hash: seed.hashes[i.filename], local_path: `/data/actors/${SEED_NAME}/training_data/${i.filename}` });
         expect(i.size_mb).toBe(0.05);
         expect(new Date(i.modified_date!).getTime()).toBe(Number((await stat(join(root, i.local_path!), { bigint: true })).mtimeNs / 1_000_000n));
       }
@@ -75,7 +78,8 @@ describe('the seed case: actor 0000', () => {
     expect(data).toMatchObject({ total_count: 17, synced_count: 12, local_only_count: 5, untracked_count: 0, manifest_updated: '2025-10-17T16:30:00.000Z' });
     expect(data.training_images.every((i) => i.tracked)).toBe(true);
     const manifest = await readJson(manifestPath(root, '0000'));
-    expect(data.training_images.map((i) => i.local_path)).toEqual(manifest.training_data.map((e: { local_path: string }) => e.local_path));
+    // The manifest's path relative to the root, as a URL path: where this server answers with the file.
+    expect(data.training_images.map((i) => i.local_path)).toEqual(manifest.training_data.map((e: { local_path: string }) => `/${e.local_path}`));
   });
 });
 
@@ -99,7 +103,8 @@ describe('real-time status, without a sync', () => {
     expect(data).toMatchObject({ total_count: 17, synced_count: 10, local_only_count: 5, s3_only_count: 1, out_of_sync_count: 1, missing_count: 0, untracked_count: 1 });
     expect(image(data, name(6))).toMatchObject({ status: 'out_of_sync', tracked: true, local_exists: true, md5_hash: md5(edited), size_mb: 0 });
     expect(image(data, name(18))).toMatchObject({ status: 'local_only', tracked: false, local_exists: true, md5_hash: md5(added), s3_url: null });
-    expect(image(data, name(8))).toMatchObject({ status: 's3_only', tracked: true, local_exists: false, local_path: null, md5_hash: null, size_mb: null, modified_date: null });
+    // size_mb is the size the manifest recorded: the studio's newest UI calls size_mb.toFixed.
+    expect(image(data, name(8))).toMatchObject({ status: 's3_only', tracked: true, local_exists: false, local_path: null, md5_hash: null, size_mb: 0.05, modified_date: null });
     expect(image(data, name(8))!.s3_url).toBe(SEED_URLS[SEED_URLS.findIndex((u) => u.endsWith(`/${name(8)}`))]);
     expect(image(data, name(0)), 'a local_only image with no local file and no URL is dropped (SPEC §3)').toBeUndefined();
     expect(await snapshot(join(root, 'data', 'actor_manifests')), 'no manifest was written').toEqual(manifestBefore);
@@ -139,21 +144,40 @@ describe('fields from beside the manifest', () => {
     expect(data.training_images.filter((i) => i.good).map((i) => i.filename)).toEqual([name(10)]);
   });
 
-  it('base_image_path: <name>_base.* in base_image/ first, else the first image there, else null', async () => {
+  it('base_image_path: <name>_base.* in base_image/ first, else the first image there, else the poster frame, else null; as URL paths this server answers', async () => {
     const root = await tempRoot();
     await seedActor0000(root);
-    const base = join(root, 'data', 'actors', SEED_NAME, 'base_image');
+    const actorDir = join(root, 'data', 'actors', SEED_NAME);
+    const base = join(actorDir, 'base_image');
     await mkdir(base);
-    await writeFile(join(base, 'a_first.png'), 'x');
+    await writeFile(join(base, 'a_first.png'), 'first');
     await writeFile(join(base, '.hidden.png'), 'x');
     const server = await serve(root);
-    expect((await trainingData(server.url)).base_image_path).toBe(join(base, 'a_first.png'));
+    const basePath = async () => {
+      const data = await trainingData(server.url);
+      expect(data.has_base_image).toBe(data.base_image_path !== null);
+      return data.base_image_path;
+    };
+    expect(await basePath()).toBe(`/data/actors/${SEED_NAME}/base_image/a_first.png`);
+    const served = await fetch(server.url + `/data/actors/${SEED_NAME}/base_image/a_first.png`);
+    expect([served.status, served.headers.get('content-type'), await served.text()]).toEqual([200, 'image/png', 'first']);
 
     await writeFile(join(base, `${SEED_NAME}_base.png`), 'x');
-    expect((await trainingData(server.url)).base_image_path).toBe(join(base, `${SEED_NAME}_base.png`));
+    expect(await basePath()).toBe(`/data/actors/${SEED_NAME}/base_image/${SEED_NAME}_base.png`);
 
+    // The studio's fallbacks, in its order: <name>_poster.png, <name>_poster.jpg, <name>.png, <name>.jpg.
     await rm(base, { recursive: true });
-    expect((await trainingData(server.url)).base_image_path).toBeNull();
+    await mkdir(join(actorDir, 'poster_frame'));
+    await writeFile(join(actorDir, 'poster_frame', `${SEED_NAME}.jpg`), 'poster');
+    await writeFile(join(actorDir, 'poster_frame', `${SEED_NAME}_poster_urls.json`), '{}');
+    expect(await basePath()).toBe(`/data/actors/${SEED_NAME}/poster_frame/${SEED_NAME}.jpg`);
+    await writeFile(join(actorDir, 'poster_frame', `${SEED_NAME}_poster.jpg`), 'poster');
+    expect(await basePath()).toBe(`/data/actors/${SEED_NAME}/poster_frame/${SEED_NAME}_poster.jpg`);
+    const poster = await fetch(server.url + `/data/actors/${SEED_NAME}/poster_frame/${SEED_NAME}_poster.jpg`);
+    expect([poster.status, poster.headers.get('content-type')]).toEqual([200, 'image/jpeg']);
+
+    await rm(join(actorDir, 'poster_frame'), { recursive: true });
+    expect(await basePath()).toBeNull();
   });
 });
 
