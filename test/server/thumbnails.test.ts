@@ -1,6 +1,6 @@
 /**
- * `GET /thumbnails/:actorId/:filename`: only image files inside the actor's own `training_data` are ever
- * served. Traversal attempts (`..`, encoded slashes and backslashes, NUL), symlinks leading elsewhere,
+ * `GET /thumbnails/:actorId/:filename` and the studio's `GET /data/actors/:actor/:folder/:filename`: only
+ * image files inside the actor's own `training_data` (or `base_image`, `poster_frame`) are ever served. Traversal attempts (`..`, encoded slashes and backslashes, NUL), symlinks leading elsewhere,
  * non-image files, folders and FIFOs named like images all get 400/404 and never a byte of content.
  */
 import { execFileSync } from 'node:child_process';
@@ -64,6 +64,9 @@ describe('thumbnails', () => {
       const again = await fetch(`${server.url}/thumbnails/${actor}/${SEED_NAME}_0.png`, { headers: { 'If-None-Match': etag } });
       expect(again.status).toBe(304);
     }
+    const studio = await fetch(`${server.url}/data/actors/${SEED_NAME}/training_data/${SEED_NAME}_0.png`);
+    expect([studio.status, studio.headers.get('content-type')]).toEqual([200, 'image/png']);
+    expect(Buffer.from(await studio.arrayBuffer()).equals(bytes)).toBe(true);
     const jpg = await fetch(`${server.url}/thumbnails/0000/${SEED_NAME}_14.jpg`);
     expect(jpg.headers.get('content-type')).toBe('image/jpeg');
     expect((await jpg.arrayBuffer()).byteLength).toBe(50_000);
@@ -138,8 +141,40 @@ describe('thumbnails', () => {
       `/thumbnails/0000_other/other.png`,
     ];
     for (const path of attempts) expectRefused(await rawRequest(server, path), path);
+    // The same attempts on the studio's paths (`local_path`), where the folder is a segment of its own too.
+    const studioPaths = attempts.map((path) => path.replace(/^\/thumbnails\/([^/]*)\//, '/data/actors/$1/training_data/'));
+    const folders = [
+      `/data/actors/0000/..%2Ftraining_data/${SEED_NAME}_0.png`,
+      `/data/actors/0000/%2e%2e/secret.png`,
+      `/data/actors/0000/training_data%2F../${SEED_NAME}_0.png`,
+      `/data/actors/0000/../../secret.png`,
+      `/data/actors/0000/other_folder/${SEED_NAME}_0.png`,
+      `/data/actors/0000/base_image/${SEED_NAME}_0.png`,
+      `/data/actors/0000/training_data`,
+      `/data/actors/0000/training_data/`,
+      `/data/actors/secret.png`,
+      `/data/actor_manifests/0000_manifest.json`,
+    ];
+    for (const path of [...studioPaths, ...folders]) expectRefused(await rawRequest(server, path), path);
     // Still serving afterwards: the FIFO did not hang anything.
     expect((await rawRequest(server, `/thumbnails/0000/${SEED_NAME}_0.png`)).status).toBe(200);
+    expect((await rawRequest(server, `/data/actors/${SEED_NAME}/training_data/${SEED_NAME}_0.png`)).status).toBe(200);
+  });
+
+  it('a base_image or poster_frame folder that is a symlink elsewhere, or holds links out, serves nothing', async () => {
+    const { root, server } = await hostileRoot();
+    const actorDir = join(root, 'data', 'actors', SEED_NAME);
+    const outside = await tempRoot(); // another temp folder: outside this data root
+    await writeFile(join(outside, `${SEED_NAME}_base.png`), SECRET);
+    await symlink(outside, join(actorDir, 'base_image'));
+    await mkdir(join(actorDir, 'poster_frame'));
+    await symlink(join(root, 'secret.png'), join(actorDir, 'poster_frame', `${SEED_NAME}.png`));
+    await writeFile(join(actorDir, 'poster_frame', `${SEED_NAME}_poster_urls.json`), SECRET);
+    for (const path of [`/data/actors/0000/base_image/${SEED_NAME}_base.png`, `/data/actors/0000/poster_frame/${SEED_NAME}.png`, `/data/actors/0000/poster_frame/${SEED_NAME}_poster_urls.json`]) {
+      expectRefused(await rawRequest(server, path), path);
+    }
+    const document = await (await fetch(`${server.url}/api/actors/0000/training-data`)).json();
+    expect(document.base_image_path, 'no base image that the server would refuse').toBeNull();
   });
 
   it('traversal in the training-data route is refused the same way', async () => {
