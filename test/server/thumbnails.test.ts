@@ -173,7 +173,7 @@ describe('thumbnails', () => {
     for (const path of [`/data/actors/0000/base_image/${SEED_NAME}_base.png`, `/data/actors/0000/poster_frame/${SEED_NAME}.png`, `/data/actors/0000/poster_frame/${SEED_NAME}_poster_urls.json`]) {
       expectRefused(await rawRequest(server, path), path);
     }
-    const document = await (await fetch(`${server.url}/api/actors/0000/training-data`)).json();
+    const document = (await (await fetch(`${server.url}/api/actors/0000/training-data`)).json()) as { base_image_path: unknown };
     expect(document.base_image_path, 'no base image that the server would refuse').toBeNull();
   });
 
