@@ -47,6 +47,36 @@ describe('GET /api/actors', () => {
     expect(list[3]).toMatchObject({ actor_id: '0003', total_count: 0, error: null });
   });
 
+  it("with the studio's data/actorsData.json: its entries first, in its order and as they are, with our row over each; then folders it does not name", async () => {
+    const root = await tempRoot();
+    await addImages(root, '0001_european_20_female', { 'a.png': 10 });
+    await addImages(root, '0009_extra', { 'b.png': 10 });
+    const studioFile = join(root, 'data', 'actorsData.json');
+    const entries = [
+      { id: 1, name: '0001_european_20_female', age: '20', training_data: { s3_urls: [] }, error: 'theirs' },
+      { id: 2, name: '0002_no_folder_here', age: '35' },
+    ];
+    await writeFile(studioFile, JSON.stringify(entries));
+    const server = await serve(root);
+    const list = ActorListSchema.parse((await getJson(`${server.url}/api/actors`)).body);
+    expect(list.map((a) => a.name)).toEqual(['0001_european_20_female', '0002_no_folder_here', '0009_extra']);
+    // Kept as is but for the studio's own `training_data` (its handler replaces it too) and our fields.
+    expect(list[0]).toMatchObject({ id: 1, age: '20', training_data: { count: 1, synced: false }, actor_id: '0001', local_only_count: 1, error: null });
+    expect(list[1]).toEqual(entries[1]);
+    expect(list[2]).toMatchObject({ id: 9, name: '0009_extra', actor_id: '0009', total_count: 1 });
+
+    // Read again once it changes.
+    await writeFile(studioFile, JSON.stringify([{ ...entries[0], age: '21' }]));
+    expect((await getJson(`${server.url}/api/actors`)).body[0].age).toBe('21');
+
+    for (const [text, reason] of [['[{"id": 1}]', '[0].name is missing'], ['{"id": 1', 'invalid JSON'], ['{}', 'the top level is not a list (got object)']] as const) {
+      await writeFile(studioFile, text);
+      const error = expectJsonError(await rawRequest(server, '/api/actors'), 500);
+      expect(error).toContain(`data/actorsData.json cannot be used: ${reason}`);
+      expect(error).not.toContain(root);
+    }
+  });
+
   it('an empty data root lists no actor', async () => {
     const server = await serve(await tempRoot());
     expect((await getJson(`${server.url}/api/actors`)).body).toEqual([]);
@@ -173,6 +203,38 @@ describe('errors', () => {
     for (const host of [`localhost:${server.port}`, `127.0.0.1:${server.port}`, 'LOCALHOST', `app.localhost:${server.port}`, '[::1]:80']) {
       expect((await rawRequest(server, '/healthz', { headers: { Host: host } })).status, host).toBe(200);
     }
+  });
+
+  it('--allowed-host names are answered too, others still 421; given any, a non-loopback server checks Host as well', async () => {
+    const server = await serve(await tempRoot(), { allowedHosts: ['Studio.Local'] });
+    for (const host of ['studio.local', 'STUDIO.local:5173', `localhost:${server.port}`]) {
+      expect((await rawRequest(server, '/api/actors', { headers: { Host: host } })).status, host).toBe(200);
+    }
+    for (const host of ['evil.example', 'studio.local.evil.example', 'sub.studio.local']) {
+      expect(expectJsonError(await rawRequest(server, '/api/actors', { headers: { Host: host } }), 421), host).toContain('--allowed-host');
+    }
+    const anyAddress = await serve(await tempRoot(), { host: '0.0.0.0', allowedHosts: ['studio.local'] });
+    expectJsonError(await rawRequest(anyAddress, '/healthz', { headers: { Host: 'evil.example' } }), 421);
+    expect((await rawRequest(anyAddress, '/healthz', { headers: { Host: 'studio.local' } })).status).toBe(200);
+  });
+
+  it('--cors-origin: that origin may read answers and its preflight is answered; no other origin is named', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const origin = 'http://localhost:5173';
+    const server = await serve(root, { corsOrigin: origin });
+    const allowed = await rawRequest(server, '/api/actors', { headers: { Origin: origin } });
+    expect([allowed.status, allowed.headers['access-control-allow-origin'], allowed.headers.vary]).toEqual([200, origin, 'Origin']);
+    const document = await rawRequest(server, trainingDataPath('0'), { headers: { Origin: origin } });
+    expect(document.headers['access-control-allow-origin']).toBe(origin);
+    const other = await rawRequest(server, '/api/actors', { headers: { Origin: 'http://evil.example' } });
+    expect([other.status, other.headers['access-control-allow-origin']]).toEqual([200, undefined]);
+    const preflight = await rawRequest(server, '/api/actors', { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'GET' } });
+    expect([preflight.status, preflight.headers['access-control-allow-origin'], preflight.headers['access-control-allow-methods']]).toEqual([204, origin, 'GET, HEAD']);
+    expectJsonError(await rawRequest(server, '/api/actors', { method: 'OPTIONS', headers: { Origin: 'http://evil.example' } }), 405);
+    // Without the flag, no origin is named.
+    const plain = await serve(root);
+    expect((await rawRequest(plain, '/api/actors', { headers: { Origin: origin } })).headers['access-control-allow-origin']).toBeUndefined();
   });
 
   it('an unexpected failure answers a fixed sentence; the stack goes to the server log only', async () => {

@@ -7,7 +7,7 @@ import { serveCommand } from '../../src/cli/serve.js';
 import { TrainingDataSchema } from '../../src/server/schema.js';
 import { runCli, startCli } from '../helpers/cli.js';
 import { seedActor0000, tempRoot } from '../helpers/root.js';
-import { serve } from '../helpers/server.js';
+import { rawRequest, serve } from '../helpers/server.js';
 
 const LISTENING = /^listening on (http:\/\/127\.0\.0\.1:(\d+))\n$/;
 
@@ -89,6 +89,30 @@ describe('the real CLI', () => {
   it('--help lists its options', async () => {
     const help = await runCli(['serve', '--help']);
     expect(help.code).toBe(0);
-    for (const flag of ['--root', '--host', '--port', '--workers']) expect(help.stdout).toContain(flag);
+    for (const flag of ['--root', '--host', '--port', '--workers', '--allowed-host', '--cors-origin']) expect(help.stdout).toContain(flag);
+  });
+
+  it('--allowed-host (repeatable) and --cors-origin reach the server; malformed values exit 2 with one line', async () => {
+    const root = await tempRoot();
+    const run = startCli(['serve', '--root', root, '--port', '0', '--workers', '1', '--allowed-host', 'studio.local', '--allowed-host', 'studio.lan', '--cors-origin', 'http://localhost:5173']);
+    const line = await new Promise<string>((resolve, reject) => {
+      run.child.stdout!.on('data', (chunk: string) => chunk.endsWith('\n') && resolve(chunk));
+      run.done.then((result) => reject(new Error(`serve exited early: ${JSON.stringify(result)}`)), reject);
+    });
+    const port = Number(LISTENING.exec(line)![2]);
+    const server = { port } as Parameters<typeof rawRequest>[0];
+    for (const host of ['studio.local', 'studio.lan:5173']) {
+      const answer = await rawRequest(server, '/api/actors', { headers: { Host: host, Origin: 'http://localhost:5173' } });
+      expect([answer.status, answer.headers['access-control-allow-origin']], host).toEqual([200, 'http://localhost:5173']);
+    }
+    expect((await rawRequest(server, '/api/actors', { headers: { Host: 'evil.example' } })).status).toBe(421);
+    run.child.kill('SIGTERM');
+    expect((await run.done).code).toBe(0);
+
+    for (const args of [['--allowed-host', 'http://studio.local'], ['--allowed-host', 'studio.local:5173'], ['--cors-origin', 'localhost:5173'], ['--cors-origin', 'http://localhost:5173/app'], ['--cors-origin', 'ftp://x']]) {
+      const bad = await runCli(['serve', '--root', root, '--port', '0', ...args]);
+      expect(bad.code, args.join(' ')).toBe(2);
+      expect(bad.stderr, args.join(' ')).toMatch(new RegExp(`^error: option '${args[0]} <\\w+>' argument .* is invalid\\. expected [^\\n]*\\n$`));
+    }
   });
 });
