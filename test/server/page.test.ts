@@ -32,6 +32,8 @@ async function pageRoot(): Promise<string> {
   const report = await runSync({ root, workers: 2 });
   expect(report.actors.flatMap((a) => a.errors)).toEqual([]);
   await writeFile(join(trainingDir(root, OTHER), `${OTHER}_1.png`), pngImage(23)); // edited since: out_of_sync
+  // The studio's list of actors; its entry without a folder here has no counts, and the page leaves it out.
+  await writeFile(join(root, 'data', 'actorsData.json'), JSON.stringify([{ id: 0, name: SEED_NAME }, { id: 1, name: OTHER }, { id: 2, name: '0002_not_here' }]));
   return root;
 }
 
