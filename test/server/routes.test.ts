@@ -54,7 +54,8 @@ describe('GET /api/actors', () => {
     const studioFile = join(root, 'data', 'actorsData.json');
     const entries = [
       { id: 1, name: '0001_european_20_female', age: '20', training_data: { s3_urls: [] }, error: 'theirs' },
-      { id: 2, name: '0002_no_folder_here', age: '35' },
+      // Without a folder: kept as it is, its own `training_data` (the studio's type has one) included.
+      { id: 2, name: '0002_no_folder_here', age: '35', training_data: { s3_urls: ['x'], count: 3, synced: 'yes' } },
     ];
     await writeFile(studioFile, JSON.stringify(entries));
     const server = await serve(root);
