@@ -97,7 +97,7 @@ export type StudioActor = z.infer<typeof StudioActorSchema>;
  * with our row over it, then the actor folders it does not name as `{id, name}` with theirs. An entry whose
  * actor has no folder here is kept as is, alone.
  */
-export const ActorListSchema = z.array(StudioActorSchema.extend(ActorRowSchema.partial().shape));
+export const ActorListSchema = z.array(z.union([StudioActorSchema.extend(ActorRowSchema.shape), StudioActorSchema]));
 export type ActorList = z.infer<typeof ActorListSchema>;
 
 /** `GET /healthz`. */
