@@ -94,6 +94,12 @@ describe('thumbnails', () => {
     const response = await fetch(`${server.url}/thumbnails/${encodeURIComponent('0007_zoë')}/${encodeURIComponent('ein Bild ä.webp')}`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('image/webp');
+    // The document's local_path is such a URL path, usable as it is in an <img src>.
+    const document = (await (await fetch(`${server.url}/api/actors/0007/training-data`)).json()) as { training_images: { local_path: string }[] };
+    const localPath = document.training_images[0]!.local_path;
+    expect(localPath).toBe(`/data/actors/${encodeURIComponent('0007_zoë')}/training_data/${encodeURIComponent('ein Bild ä.webp')}`);
+    const studio = await fetch(server.url + localPath);
+    expect([studio.status, studio.headers.get('content-type')]).toEqual([200, 'image/webp']);
   });
 
   it('refuses every traversal attempt with 400 or 404 and no file content', async () => {
