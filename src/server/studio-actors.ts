@@ -3,12 +3,12 @@
  * the actor list that keeps it as it is, with our row over each entry the way the studio's handler adds
  * its `training_data` (SPEC §6).
  */
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Actor } from '../discover.js';
 import { InputError } from '../errors.js';
 import { readJsonFile, shapeError } from '../json-file.js';
-import type { DataRoot } from '../root.js';
+import { isInside, type DataRoot } from '../root.js';
 import { unreadable } from './errors.js';
 import { StudioActorSchema, type ActorList, type ActorRow, type StudioActor } from './schema.js';
 
@@ -37,8 +37,10 @@ export function studioActorsReader(data: DataRoot): () => Promise<StudioActor[] 
 
 async function read(path: string, rootReal: string): Promise<StudioActor[] | null> {
   try {
-    // One small file, read once until it changes.
-    const json = await readJsonFile(path, { rootReal });
+    // Like every file the server reads: only inside the data root (symlinks resolved).
+    const real = await realpath(path).catch(() => path);
+    if (!isInside(real, rootReal)) throw new InputError(path, 'is a symlink leading out of the data root; not followed');
+    const json = await readJsonFile(path);
     if (json === null) return null;
     const parsed = StudioActorSchema.array().safeParse(json.value);
     if (!parsed.success) throw shapeError(path, parsed.error, json.value);

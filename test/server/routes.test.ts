@@ -76,6 +76,11 @@ describe('GET /api/actors', () => {
       expect(error).toContain(`data/actorsData.json cannot be used: ${reason}`);
       expect(error).not.toContain(root);
     }
+    const outside = join(await tempRoot(), 'actorsData.json'); // another temp folder: outside this data root
+    await writeFile(outside, JSON.stringify(entries));
+    await rm(studioFile);
+    await symlink(outside, studioFile);
+    expect(expectJsonError(await rawRequest(server, '/api/actors'), 500)).toBe('data/actorsData.json cannot be used: is a symlink leading out of the data root; not followed');
   });
 
   it('an empty data root lists no actor', async () => {
