@@ -1,6 +1,7 @@
 /**
  * What the HTTP API answers (SPEC §6), as zod schemas: the server parses every body it sends with
- * these, and clients (the tests, the studio's UI) can parse what they receive with the same ones.
+ * these (the actor list entry by entry: our rows, and the studio's entries when it reads them), and clients
+ * (the tests, the studio's UI) can parse what they receive with the same ones.
  */
 import * as z from 'zod';
 import { StatusSchema } from '../manifest/schema.js';
