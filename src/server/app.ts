@@ -8,11 +8,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { UsageError, messageOf } from '../errors.js';
-import { createPool } from '../pool.js';
+import { createPool, type WorkerPool } from '../pool.js';
 import { resolveDataRoot, type DataRoot, type RootOptions } from '../root.js';
 import { decodeSegment } from './actors.js';
 import { createApi, type Api } from './api.js';
-import { badRequest, HttpError, INTERNAL_ERROR, methodNotAllowed, misdirected, notFound } from './errors.js';
+import { badRequest, gone, HttpError, INTERNAL_ERROR, methodNotAllowed, misdirected, notFound } from './errors.js';
 import { FAVICON_SVG, PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { ErrorBodySchema } from './schema.js';
 import { openThumbnail, sendThumbnail } from './thumbnails.js';
@@ -28,6 +28,8 @@ export interface ServerOptions extends RootOptions {
   log?: (line: string) => void;
   /** Override the slow-client limits (tests make them short). */
   timeouts?: { headersMs?: number; requestMs?: number };
+  /** Starts the worker pool (tests wrap the real one to hold its tasks); default `createPool`. */
+  createPool?: (threads: number | undefined) => WorkerPool;
 }
 
 export interface RunningServer {
@@ -88,7 +90,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (error) {
     throw new UsageError(`cannot listen on ${host}:${options.port ?? DEFAULT_PORT} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)}); choose another --host or --port`);
   }
-  const pool = createPool(options.workers);
+  const pool = (options.createPool ?? createPool)(options.workers);
   routes = routesOf(createApi(data, pool), data);
   const address = server.address() as AddressInfo;
   loopback = isLoopbackAddress(address.address);
@@ -110,10 +112,10 @@ function routesOf(api: Api, data: DataRoot): Route[] {
     { pattern: ['page.js'], handle: (_, __, res) => sendText(res, 'text/javascript; charset=utf-8', PAGE_JS) },
     { pattern: ['favicon.svg'], handle: (_, __, res) => sendText(res, 'image/svg+xml', FAVICON_SVG) },
     { pattern: ['healthz'], handle: (_, __, res) => sendJson(res, 200, api.health()) },
-    { pattern: ['api', 'actors'], handle: async (_, __, res) => sendJson(res, 200, await api.actorList()) },
+    { pattern: ['api', 'actors'], handle: async (_, __, res) => sendJson(res, 200, await api.actorList(whileConnected(res))) },
     {
       pattern: ['api', 'actors', ':actor', 'training-data'],
-      handle: async ([actor], _, res) => sendJson(res, 200, await api.trainingData(actor!)),
+      handle: async ([actor], _, res) => sendJson(res, 200, await api.trainingData(actor!, whileConnected(res))),
     },
     {
       pattern: ['thumbnails', ':actor', ':file'],
@@ -139,6 +141,15 @@ async function respond(req: IncomingMessage, res: ServerResponse, routes: Route[
   } catch (error) {
     sendError(res, error, log, req);
   }
+}
+
+/** Aborts when the client goes before its answer is sent, so the work queued for it alone is dropped. */
+function whileConnected(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort(gone());
+  });
+  return controller.signal;
 }
 
 function matches(pattern: string[], segments: string[]): boolean {
