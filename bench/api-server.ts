@@ -1,0 +1,36 @@
+/**
+ * The server `npm run bench:api` measures, in a process of its own: `node api-server.js DIST ROOT` starts the
+ * `startServer` of the build in DIST (this one or another, for a side-by-side run) on ROOT and sends its URL
+ * over IPC. Server time is taken from Node's own HTTP diagnostics channels (request start → response
+ * finish), so no build needs code for it. On `'report'` it sends the times since the last report and its
+ * peak RSS; on `'close'` it stops.
+ */
+import { subscribe } from 'node:diagnostics_channel';
+import type { IncomingMessage } from 'node:http';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [dist, root] = process.argv.slice(2);
+const { startServer } = (await import(pathToFileURL(join(dist!, 'src/server/app.js')).href)) as typeof import('../src/server/app.js');
+
+const started = new WeakMap<IncomingMessage, number>();
+let times: { path: string; ms: number }[] = [];
+subscribe('http.server.request.start', (message) => {
+  started.set((message as { request: IncomingMessage }).request, performance.now());
+});
+subscribe('http.server.response.finish', (message) => {
+  const { request } = message as { request: IncomingMessage };
+  const start = started.get(request);
+  if (start !== undefined) times.push({ path: request.url ?? '', ms: performance.now() - start });
+});
+
+const server = await startServer({ root: root!, port: 0, log: () => undefined });
+process.send!({ url: server.url });
+process.on('message', (message) => {
+  if (message === 'report') {
+    process.send!({ times, peakRssMb: process.resourceUsage().maxRSS / 1024 });
+    times = [];
+  } else if (message === 'close') {
+    void server.close().then(() => process.exit(0));
+  }
+});
