@@ -2,8 +2,8 @@
  * The server `npm run bench:api` measures, in a process of its own: `node api-server.js DIST ROOT` starts the
  * `startServer` of the build in DIST (this one or another, for a side-by-side run) on ROOT and sends its URL
  * over IPC. Server time is taken from Node's own HTTP diagnostics channels (request start → response
- * finish), so no build needs code for it. On `'report'` it sends the times since the last report and its
- * peak RSS; on `'close'` it stops.
+ * finish), so no build needs code for it. On `'report'` it sends the times since the last report, the CPU
+ * time of the whole process (every thread) since then, and its peak RSS; on `'close'` it stops.
  */
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
@@ -24,12 +24,15 @@ subscribe('http.server.response.finish', (message) => {
   if (start !== undefined) times.push({ path: request.url ?? '', ms: performance.now() - start });
 });
 
+let cpu = process.cpuUsage();
 const server = await startServer({ root: root!, port: 0, log: () => undefined });
 process.send!({ url: server.url });
 process.on('message', (message) => {
   if (message === 'report') {
-    process.send!({ times, peakRssMb: process.resourceUsage().maxRSS / 1024 });
+    const used = process.cpuUsage(cpu);
+    process.send!({ times, cpuMs: (used.user + used.system) / 1000, peakRssMb: process.resourceUsage().maxRSS / 1024 });
     times = [];
+    cpu = process.cpuUsage();
   } else if (message === 'close') {
     void server.close().then(() => process.exit(0));
   }

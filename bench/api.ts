@@ -12,6 +12,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -74,7 +75,7 @@ function get(url: string): Promise<{ status: number; body: string; ms: number }>
 
 interface Server {
   url: string;
-  report(): Promise<{ times: { path: string; ms: number }[]; peakRssMb: number }>;
+  report(): Promise<{ times: { path: string; ms: number }[]; cpuMs: number; peakRssMb: number }>;
   close(): Promise<void>;
 }
 
@@ -107,8 +108,8 @@ async function measure(server: Server, path: string, calls: number) {
     trips.push(answer.ms);
     last = answer;
   }
-  const { times, peakRssMb } = await server.report();
-  return { status: last.status, body: last.body, client_ms: medianOf(trips), server_ms: medianOf(times.map((t) => t.ms)), peakRssMb };
+  const { times, cpuMs, peakRssMb } = await server.report();
+  return { status: last.status, body: last.body, client_ms: medianOf(trips), server_ms: medianOf(times.map((t) => t.ms)), cpu_ms: cpuMs / calls, peakRssMb };
 }
 
 async function normal(build: Build, root: string) {
@@ -117,7 +118,7 @@ async function normal(build: Build, root: string) {
     const list = await measure(server, '/api/actors', LIST_CALLS);
     const one = await measure(server, '/api/actors/0000/training-data', ONE_CALLS);
     if (list.status !== 200 || one.status !== 200) throw new Error(`${build.label}: unexpected answers ${list.status}, ${one.status}`);
-    return { list_client_ms: list.client_ms, list_server_ms: list.server_ms, one_server_ms: one.server_ms, one_client_ms: one.client_ms, peak_rss_mb: one.peakRssMb };
+    return { list_client_ms: list.client_ms, list_server_ms: list.server_ms, list_cpu_ms: list.cpu_ms, one_server_ms: one.server_ms, one_client_ms: one.client_ms, one_cpu_ms: one.cpu_ms, peak_rss_mb: one.peakRssMb };
   } finally {
     await server.close();
   }
@@ -163,6 +164,8 @@ const summary = builds.map(({ label, dist }) => {
     dist,
     list_ms: med(n, (r) => r.list_client_ms),
     list_server_ms: med(n, (r) => r.list_server_ms),
+    list_cpu_ms: med(n, (r) => r.list_cpu_ms),
+    one_cpu_ms: med(n, (r) => r.one_cpu_ms),
     one_server_ms: med(n, (r) => r.one_server_ms),
     one_round_trip_ms: med(n, (r) => r.one_client_ms),
     peak_rss_mb: med(n, (r) => r.peak_rss_mb),
@@ -176,20 +179,23 @@ const summary = builds.map(({ label, dist }) => {
   };
 });
 
-const results = { date: new Date().toISOString(), rounds, actors: 289, list_calls: LIST_CALLS, one_calls: ONE_CALLS, depth: DEPTH, summary, runs };
+const results = { date: new Date().toISOString(), load_average: loadavg(), rounds, actors: 289, list_calls: LIST_CALLS, one_calls: ONE_CALLS, depth: DEPTH, summary, runs };
 const date = results.date.slice(0, 19).replace(/:/g, '-');
 writeFileSync(join(project, 'bench/results', `api-${date}.json`), `${JSON.stringify(results, null, 2)}\n`);
 const cell = (value: number) => value.toFixed(value < 10 ? 2 : 1);
 const rows: [string, (s: (typeof summary)[number]) => string][] = [
   ['GET /api/actors, nothing changed (median ms)', (s) => cell(s.list_ms)],
   ['  of which server time', (s) => cell(s.list_server_ms)],
+  ['  server CPU per call, all threads', (s) => cell(s.list_cpu_ms)],
   ['GET /api/actors/0000/training-data, server time, keep-alive', (s) => cell(s.one_server_ms)],
   ['  round trip', (s) => cell(s.one_round_trip_ms)],
+  ['  server CPU per call, all threads', (s) => cell(s.one_cpu_ms)],
   ['peak RSS (MB)', (s) => cell(s.peak_rss_mb)],
   [`hostile manifest (${HOSTILE_ACTOR}, ${DEPTH} levels): GET /api/actors`, (s) => `${cell(s.hostile_list_ms)} (${s.hostile_vs_normal.toFixed(2)} ×)`],
   [`  GET /api/actors/${HOSTILE_ACTOR}/training-data: status, server ms`, (s) => `${s.hostile_actor_status}, ${cell(s.hostile_actor_server_ms)}`],
   ['  peak RSS (MB)', (s) => cell(s.hostile_peak_rss_mb)],
 ];
+process.stdout.write(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${availableParallelism()} cores\n`);
 process.stdout.write(`289 actors, medians of ${rounds} rounds (${LIST_CALLS} lists, ${ONE_CALLS} single requests each)\n`);
 process.stdout.write(`${''.padEnd(64)}${summary.map((s) => s.label.padStart(16)).join('')}\n`);
 for (const [label, value] of rows) process.stdout.write(`${label.padEnd(64)}${summary.map((s) => value(s).padStart(16)).join('')}\n`);
