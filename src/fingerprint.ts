@@ -6,6 +6,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { sep } from 'node:path';
 import { isImageName, type Actor } from './discover.js';
+import { MAX_JSON_BYTES, MAX_MANIFEST_BYTES } from './json-scan.js';
 import { md5Hex } from './md5/hex.js';
 import type { TrainingStatistics } from './manifest/schema.js';
 import { RETIRING_NAME } from './retire.js';
@@ -61,7 +62,7 @@ export function stillSettled(actor: Actor, data: DataRoot, entry: CacheEntry): b
       names.push(dirent.name);
     }
     if (names.length !== entry.images) return false;
-    const manifest = readPlainFile(actor.manifestPath);
+    const manifest = readPlainFile(actor.manifestPath, MAX_MANIFEST_BYTES);
     const manifestMd5 = manifest && md5Hex(manifest.bytes);
     if (!manifest || manifestMd5 !== entry.manifestMd5) return false;
     // A folder entry's name holds no separator: concatenation is path.join here, without its normalising,
@@ -70,7 +71,7 @@ export function stillSettled(actor: Actor, data: DataRoot, entry: CacheEntry): b
     // Looked up by path, as the full assessment opens them (a folder listing would miss `Response.json` on a
     // volume that ignores case): any response.json is one to retire, as is one a stopped run left aside.
     if (lstatSync(`${dir}response.json`, { throwIfNoEntry: false }) || lstatSync(dir + RETIRING_NAME, { throwIfNoEntry: false })) return false;
-    const prompt = readPlainFile(`${dir}prompt_metadata.json`);
+    const prompt = readPlainFile(`${dir}prompt_metadata.json`, MAX_JSON_BYTES);
     if (prompt === undefined) return false;
     const images: Inputs['images'] = [];
     for (const filename of names) {
@@ -99,9 +100,11 @@ export function settledActors(task: SettledTask): boolean[] {
 
 /**
  * A regular file's bytes and mtime; null when there is no such file; undefined for a symlink, anything but a
- * regular file, or a file that cannot be read (the full assessment then says why).
+ * regular file, a file larger than `maxBytes` (never read: the full assessment refuses it, and a server
+ * checking on every request must not read a gigabyte each time), or a file that cannot be read (the full
+ * assessment then says why).
  */
-function readPlainFile(path: string): { bytes: Buffer; mtimeNs: bigint } | null | undefined {
+function readPlainFile(path: string, maxBytes: number): { bytes: Buffer; mtimeNs: bigint } | null | undefined {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
@@ -110,7 +113,7 @@ function readPlainFile(path: string): { bytes: Buffer; mtimeNs: bigint } | null 
   }
   try {
     const stats = fstatSync(fd, { bigint: true });
-    if (!stats.isFile()) return undefined;
+    if (!stats.isFile() || stats.size > BigInt(maxBytes)) return undefined;
     return { bytes: readFileSync(fd), mtimeNs: stats.mtimeNs };
   } finally {
     closeSync(fd);

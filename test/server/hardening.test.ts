@@ -1,11 +1,12 @@
 /**
  * Server hardening on loopback: a stalled client is dropped, a burst of connections is answered or refused
  * (never queued without bound), the default bind address is loopback, and hostile files (a manifest nested
- * 100 000 levels deep, a 50 MB response.json) cost their actor an error, never the server's memory.
+ * 100 000 levels deep, a 50 MB response.json, a 320 MB manifest) cost their actor an error, never the
+ * server's memory.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -98,9 +99,11 @@ async function serveMeasured(root: string): Promise<{ url: string; stop: () => P
 }
 
 describe('serve with hostile files', () => {
-  it('a manifest nested 100 000 levels deep and a 50 MB response.json: their actors answer their errors, the list names them, the others answer, peak memory under 300 MB', async () => {
+  it('a manifest nested 100 000 levels deep, a 50 MB response.json, a 320 MB manifest: their actors answer their errors, the list names them, the others answer, peak memory under 300 MB', async () => {
     const root = await tempRoot();
     await seedActor0000(root);
+    const hourAgo = new Date(Date.now() - 3600_000);
+    for (const file of await readdir(trainingDir(root, SEED_NAME))) await utimes(join(trainingDir(root, SEED_NAME), file), hourAgo, hourAgo);
     await addImages(root, '0001_deep', { '0001_deep_1.png': 5000, '0001_deep_2.png': 5000 });
     await addImages(root, '0002_big', { '0002_big_1.png': 5000 });
     await runSync({ root, workers: 2 });
@@ -130,6 +133,13 @@ describe('serve with hostile files', () => {
         ['0002_big', 0, bigError],
       ]);
     }
+    // Actor 0000's answer is kept now (reuse.ts); its manifest grown to 320 MB is refused unread, by the
+    // fingerprint check as by the full assessment.
+    await writeFile(manifestPath(root, '0000'), Buffer.concat([await readFile(manifestPath(root, '0000')), Buffer.alloc(320 * 1024 * 1024, ' ')]));
+    const hugeError = 'data/actor_manifests/0000_manifest.json: is 320.0 MB, more than this tool reads (64 MB); left unchanged';
+    const huge = await getJson(server.url + trainingDataPath('0000'));
+    expect([huge.status, huge.body]).toEqual([500, { error: `actor ${SEED_NAME} cannot be read: ${hugeError}` }]);
+    expect(ActorListSchema.parse((await getJson(`${server.url}/api/actors`)).body).actors[0]!.error).toBe(hugeError);
     const peakMiB = await server.stop();
     expect(peakMiB, `the server's peak RSS, ${peakMiB.toFixed(0)} MiB`).toBeLessThan(300);
   });
