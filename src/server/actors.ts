@@ -62,23 +62,25 @@ export interface ActorScanner {
  * symlink to this one's, the next actor list (always `fresh`) finds.
  */
 export function actorScanner(data: DataRoot): ActorScanner {
-  let last: { scan: ActorScan; folders: string; trainingDirs: Map<string, string | undefined> } | undefined;
+  let last: { scan: ActorScan; folders: string } | undefined;
+  // Each scan's training_data tokens, taken before the shared-path check read them: a change in between differs.
+  const trainingDirs = new WeakMap<ActorScan, Map<string, string | undefined>>();
   const fresh = coalesce(
     () => 'actors',
     async (): Promise<ActorScan> => {
       const folders = foldersToken(data);
       const { actors } = await listActors(data);
-      // Taken before the shared-path check reads them: a change in between makes the token differ.
-      const trainingDirs = new Map(actors.map((actor) => [actor.name, entryToken(actor.trainingDir)]));
+      const tokens = new Map(actors.map((actor) => [actor.name, entryToken(actor.trainingDir)]));
       const scan = { actors, shared: actorsSharingIds(actors), sharedPaths: actorsSharingPaths(actors, data) };
-      last = folders === undefined ? undefined : { scan, folders, trainingDirs };
+      trainingDirs.set(scan, tokens);
+      last = folders === undefined ? undefined : { scan, folders };
       return scan;
     },
   );
   return {
     fresh: () => fresh(undefined),
     recent: async () => (last !== undefined && foldersToken(data) === last.folders ? last.scan : fresh(undefined)),
-    stillHolds: (scan, actor) => last?.scan !== scan || entryToken(actor.trainingDir) === last.trainingDirs.get(actor.name),
+    stillHolds: (scan, actor) => entryToken(actor.trainingDir) === trainingDirs.get(scan)?.get(actor.name),
   };
 }
 

@@ -2,10 +2,11 @@
  * An actor's last answer is reused while the fingerprint the sync cache uses still stands (reuse.ts), on a
  * real server with real worker threads; the pool is the real one, wrapped to count the assessments it runs.
  * Reuse: two lists and a single answer cost one assessment per actor. Invalidation: a changed image, manifest
- * or prompt_metadata.json re-assesses its actor only, and the answer is the new state.
+ * or prompt_metadata.json re-assesses its actor only, and the answer is the new state. The last folder scan is
+ * reused for a route naming one actor only while the folders hold the entries it saw.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createPool, type WorkerPool } from '../../src/pool.js';
@@ -101,5 +102,37 @@ describe('reuse of an actor\'s last answer', () => {
     const rows = await list(server.url);
     expect(assessed, 'prompt_metadata.json is no image: 0002_c is at rest again').toEqual(['0001_b']);
     expect(rows.find((row) => row.actor_name === '0001_b')).toMatchObject({ total_count: 5, untracked_count: 1 });
+  });
+});
+
+/** Dates a folder an hour back, so its token is trusted (a folder changed within the last second is not). */
+async function settleFolder(path: string): Promise<void> {
+  const hourAgo = new Date(Date.now() - 3600_000);
+  await utimes(path, hourAgo, hourAgo);
+}
+
+describe('the last folder scan, for a route naming one actor', () => {
+  it('is not used once the actors folder has a new entry: the new actor is found', async () => {
+    const root = await syncedRoot();
+    for (const folder of ['actors', 'actor_manifests']) await settleFolder(join(root, 'data', folder));
+    const server = await serve(root);
+    expect((await getJson(server.url + trainingDataPath('0000'))).status).toBe(200);
+    await addImages(root, '0003_d', { '0003_d_1.png': 1000 });
+    await settleFolder(join(root, 'data', 'actors')); // its mtime as before; its ctime tells
+    const { status, body } = await getJson(server.url + trainingDataPath('0003'));
+    expect(status).toBe(200);
+    expect(TrainingDataSchema.parse(body)).toMatchObject({ actor_name: '0003_d', total_count: 1 });
+  });
+
+  it('is not used for an actor whose training_data became a symlink to another\'s: 409, as sync refuses it', async () => {
+    const root = await syncedRoot();
+    for (const folder of ['actors', 'actor_manifests']) await settleFolder(join(root, 'data', folder));
+    const server = await serve(root);
+    expect((await getJson(server.url + trainingDataPath('0001'))).status).toBe(200);
+    // Inside the actor's own folder: the actors folder does not change.
+    await rename(trainingDir(root, '0001_b'), join(root, 'data', 'actors', '0001_b', 'old'));
+    await symlink(trainingDir(root, '0000_a'), trainingDir(root, '0001_b'));
+    const { status, body } = await getJson(server.url + trainingDataPath('0001'));
+    expect([status, body]).toEqual([409, { error: "its training_data is also the training_data of 0000_a (a symlink); an actor's training_data must be its own" }]);
   });
 });
