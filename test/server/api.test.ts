@@ -153,36 +153,34 @@ describe('work for clients that have gone', () => {
   });
 
   it('an answer shared by two clients goes on while one of them remains', async () => {
-    const data = await rootWithActors(1);
-    const hand = handPool(1);
-    const api = createApi(data, hand.pool);
-    const first = api.trainingData('0');
-    await hand.started$(1);
-    // Both arrive during the first run: they share the next one.
-    const [a, b] = [new AbortController(), new AbortController()];
-    const answers = [api.trainingData('0', a.signal), api.trainingData('0', b.signal)];
-    a.abort(gone());
+    const { hand, first, clients, answers } = await twoSharing();
+    clients[0]!.abort(gone());
     hand.release();
     await first;
     expect((await Promise.all(answers)).map((answer) => answer.manifest_updated)).toEqual(['run 2', 'run 2']);
   });
 
   it('an answer shared by two clients is dropped when both have gone', async () => {
-    const data = await rootWithActors(1);
-    const hand = handPool(1);
-    const api = createApi(data, hand.pool);
-    const first = api.trainingData('0');
-    await hand.started$(1);
-    const [a, b] = [new AbortController(), new AbortController()];
-    const dropped = [api.trainingData('0', a.signal), api.trainingData('0', b.signal)];
-    a.abort(gone());
-    b.abort(gone());
+    const { hand, first, clients, answers } = await twoSharing();
+    for (const client of clients) client.abort(gone());
     hand.release();
     await first;
-    for (const answer of dropped) expect(await answer.catch((error: unknown) => error)).toMatchObject({ status: 499 });
+    for (const answer of answers) expect(await answer.catch((error: unknown) => error)).toMatchObject({ status: 499 });
     expect(hand.stats().started).toBe(1);
   });
 });
+
+/** An answer for actor 0000 under way (held), and two clients asking for it with signals: they share the next run. */
+async function twoSharing() {
+  const data = await rootWithActors(1);
+  const hand = handPool(1);
+  const api = createApi(data, hand.pool);
+  const first = api.trainingData('0');
+  await hand.started$(1);
+  const clients = [new AbortController(), new AbortController()];
+  const answers = clients.map((client) => api.trainingData('0', client.signal));
+  return { hand, first, clients, answers };
+}
 
 /** Settles with the error of the k-th request to be rejected. */
 function nthRejection(requests: Promise<unknown>[], k: number): Promise<unknown> {

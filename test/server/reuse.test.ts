@@ -39,6 +39,16 @@ function countingPool(assessed: string[]): (threads: number | undefined) => Work
   };
 }
 
+/** A synced root served with a counting pool, listed once (each actor assessed, its answer kept); the count reset. */
+async function listedOnce() {
+  const root = await syncedRoot();
+  const assessed: string[] = [];
+  const server = await serve(root, { createPool: countingPool(assessed) });
+  await list(server.url);
+  assessed.length = 0;
+  return { root, assessed, server };
+}
+
 async function list(url: string) {
   const { status, body } = await getJson(`${url}/api/actors`);
   expect(status).toBe(200);
@@ -63,11 +73,7 @@ describe('reuse of an actor\'s last answer', () => {
   });
 
   it('an edited image re-assesses its actor only, and the answer shows the edit', async () => {
-    const root = await syncedRoot();
-    const assessed: string[] = [];
-    const server = await serve(root, { createPool: countingPool(assessed) });
-    await list(server.url);
-    assessed.length = 0;
+    const { root, assessed, server } = await listedOnce();
     const edited = randomBytes(3000);
     await writeFile(join(trainingDir(root, '0001_b'), '0001_b_2.png'), edited);
     const rows = await list(server.url);
@@ -78,12 +84,7 @@ describe('reuse of an actor\'s last answer', () => {
   });
 
   it('a changed manifest, prompt_metadata.json or a new image each re-assess their actor only', async () => {
-    const root = await syncedRoot();
-    const assessed: string[] = [];
-    const server = await serve(root, { createPool: countingPool(assessed) });
-    await list(server.url);
-
-    assessed.length = 0;
+    const { root, assessed, server } = await listedOnce();
     const manifest = JSON.parse(await readFile(manifestPath(root, '0000'), 'utf8'));
     await writeFile(manifestPath(root, '0000'), JSON.stringify({ ...manifest, notes: 'edited by hand' }, null, 2));
     await list(server.url);
