@@ -6,7 +6,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync, realpathSync, 
 import { dirname } from 'node:path';
 import type * as z from 'zod';
 import { InputError } from './errors.js';
-import { MAX_DEPTH, scanJson, type GuardedKey } from './json-scan.js';
+import { MAX_DEPTH, MAX_JSON_BYTES, scanJson, type GuardedKey } from './json-scan.js';
 import { printable } from './printable.js';
 import { isInside, leadingOutOf } from './root.js';
 
@@ -51,7 +51,7 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
     stats = fstatSync(fd, { bigint: true });
     if (!stats.isFile()) throw problem(path, 'is not a regular file');
     checkWhereItLeads(path, options);
-    const limit = options.maxBytes ?? 16 * MiB;
+    const limit = options.maxBytes ?? MAX_JSON_BYTES;
     const size = Number(stats.size);
     if (size > limit) throw problem(path, `is ${(size / MiB).toFixed(1)} MB, more than this tool reads (${limit / MiB} MB)`);
     bytes = readFileSync(fd);

@@ -8,6 +8,10 @@
 /** SPEC §3: deeper documents are refused before a full parse. */
 export const MAX_DEPTH = 512;
 
+/** Larger files we do not own are refused before they are read: a manifest, and any other JSON file. */
+export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+export const MAX_JSON_BYTES = 16 * 1024 * 1024;
+
 /** Where a key sits: the keys and list indices leading to the object that holds it. */
 export type JsonPath = (string | number)[];
 

@@ -6,7 +6,7 @@ import { basename, join } from 'node:path';
 import { isImageName, listImages, type Actor, type LocalImage, type Skipped } from './discover.js';
 import { InputError } from './errors.js';
 import { readJsonFile, shapeError } from './json-file.js';
-import type { GuardedKey } from './json-scan.js';
+import { MAX_MANIFEST_BYTES, type GuardedKey } from './json-scan.js';
 import { readPromptMetadataFile, readResponseJsonFile, urlsByFilename, type PromptImage } from './legacy.js';
 import { md5Hex } from './md5/hex.js';
 import { RETIRING_NAME, type LegacyFile } from './retire.js';
@@ -121,7 +121,7 @@ export async function readManifest(path: string, manifestsReal?: string): Promis
   // Manifests hold much more than training data: a larger limit than for legacy files. Its stats come
   // before its bytes: a write landing between the two only makes the recorded time older (safe).
   const within = manifestsReal === undefined ? undefined : { real: manifestsReal, folder: 'manifests' as const };
-  const json = await readJsonFile(path, { within, maxBytes: 64 * 1024 * 1024, guarded: ownedKey });
+  const json = await readJsonFile(path, { within, maxBytes: MAX_MANIFEST_BYTES, guarded: ownedKey });
   if (json === null) return null;
   const parsed = ManifestSchema.safeParse(json.value);
   if (!parsed.success) throw shapeError(path, parsed.error, json.value);

@@ -4,6 +4,7 @@
  * than one folder answers to (409). Nothing here builds a path from the request: an actor is always one
  * that discovery listed.
  */
+import { lstatSync } from 'node:fs';
 import { actorsSharingIds, actorsSharingPaths, listActors, selects, type Actor, type SharedPath } from '../discover.js';
 import type { DataRoot } from '../root.js';
 import { isSafeFilename } from '../s3-url.js';
@@ -40,19 +41,69 @@ export interface ActorScan {
   sharedPaths: Map<string, SharedPath>;
 }
 
+/** Scans of the actor folders: `fresh` for the actor list, `recent` for the routes that name one actor. */
+export interface ActorScanner {
+  /**
+   * A scan started after this call; calls that come together share one (see coalesce.ts), so the 17
+   * thumbnails of a page and its API request do not each list every folder.
+   */
+  fresh(): Promise<ActorScan>;
+  /** The last scan while the actors and manifests folders still hold the entries it listed; else `fresh()`. */
+  recent(): Promise<ActorScan>;
+  /** False when the actor's `training_data` is no longer the entry `scan` saw (made a symlink, replaced). */
+  stillHolds(scan: ActorScan, actor: Actor): boolean;
+}
+
 /**
- * Scans the data root's actor folders: afresh for every call, but calls that come together share a scan
- * (see coalesce.ts), so the 17 thumbnails of a page and its API request do not each list every folder.
+ * Scans the data root's actor folders. A scan is kept while two lstats say the folders' entries are the
+ * same (their mtime, ctime and inode), so naming one actor does not list 289 folders; a folder changed
+ * within the last second is not trusted (git's racily-clean rule: a change in the same clock tick as the
+ * listing leaves the mtime as it was). What the token misses, another actor's `training_data` made a
+ * symlink to this one's, the next actor list (always `fresh`) finds.
  */
-export function actorScanner(data: DataRoot): () => Promise<ActorScan> {
-  const scan = coalesce(
+export function actorScanner(data: DataRoot): ActorScanner {
+  let last: { scan: ActorScan; folders: string } | undefined;
+  // Each scan's training_data tokens, taken before the shared-path check read them: a change in between differs.
+  const trainingDirs = new WeakMap<ActorScan, Map<string, string | undefined>>();
+  const fresh = coalesce(
     () => 'actors',
     async (): Promise<ActorScan> => {
+      const folders = foldersToken(data);
       const { actors } = await listActors(data);
-      return { actors, shared: actorsSharingIds(actors), sharedPaths: actorsSharingPaths(actors, data) };
+      const tokens = new Map(actors.map((actor) => [actor.name, entryToken(actor.trainingDir)]));
+      const scan = { actors, shared: actorsSharingIds(actors), sharedPaths: actorsSharingPaths(actors, data) };
+      trainingDirs.set(scan, tokens);
+      last = folders === undefined ? undefined : { scan, folders };
+      return scan;
     },
   );
-  return () => scan(undefined);
+  return {
+    fresh: () => fresh(undefined),
+    recent: async () => (last !== undefined && foldersToken(data) === last.folders ? last.scan : fresh(undefined)),
+    stillHolds: (scan, actor) => entryToken(actor.trainingDir) === trainingDirs.get(scan)?.get(actor.name),
+  };
+}
+
+/** The actors and manifests folders' entries as a token; undefined when either changed within the last second. */
+function foldersToken(data: DataRoot): string | undefined {
+  const recently = BigInt(Date.now() - 1000) * 1_000_000n;
+  const tokens: string[] = [];
+  for (const folder of [data.actorsDir, data.manifestsDir]) {
+    const stats = lstatSync(folder, { bigint: true, throwIfNoEntry: false });
+    if (stats && stats.mtimeNs > recently) return undefined;
+    tokens.push(stats ? `${stats.ino}:${stats.mtimeNs}:${stats.ctimeNs}` : 'none');
+  }
+  return tokens.join('|');
+}
+
+/** Which entry a path is (a folder or a symlink, by inode): replacing it changes the token. */
+function entryToken(path: string): string | undefined {
+  try {
+    const stats = lstatSync(path, { throwIfNoEntry: false });
+    return stats && `${stats.ino}:${stats.isSymbolicLink()}`;
+  } catch {
+    return 'unreadable';
+  }
 }
 
 /**
@@ -68,11 +119,17 @@ export function sharedProblem(actor: Actor, { shared, sharedPaths }: Pick<ActorS
 }
 
 /**
- * The one actor `selector` (already decoded) names.
+ * The one actor `selector` (already decoded) names, from a recent scan (one made afresh when its own
+ * training_data is no longer the entry that scan saw).
  * @throws {HttpError} 404 when none does, 409 when it is ambiguous or its id, training_data or manifest is shared.
  */
-export async function findActor(scan: () => Promise<ActorScan>, selector: string): Promise<Actor> {
-  const found = await scan();
+export async function findActor(scanner: ActorScanner, selector: string): Promise<Actor> {
+  const recent = await scanner.recent();
+  const seen = recent.actors.find((actor) => selects(actor, selector));
+  return named(seen === undefined || scanner.stillHolds(recent, seen) ? recent : await scanner.fresh(), selector);
+}
+
+function named(found: ActorScan, selector: string): Actor {
   const { actors } = found;
   const matches = actors.filter((actor) => selects(actor, selector));
   const [actor] = matches;

@@ -7,6 +7,8 @@
  * and one waiting, each started after the requests it serves arrived). Single-actor assessments run at
  * most `2 × threads` at once, with at most `MAX_WAITING` queued behind them; more is answered 503, not
  * queued. The actor list is one coalesced scan at `threads` at once, so it never starves the others.
+ * And work is saved two ways: an actor's last assessment is reused while its fingerprint stands
+ * (reuse.ts), and work queued for clients that have all gone is dropped before it starts.
  */
 import { sep } from 'node:path';
 import pLimit from 'p-limit';
@@ -19,6 +21,7 @@ import { findBaseImage } from './base-image.js';
 import { coalesce } from './coalesce.js';
 import { busy, unreadable } from './errors.js';
 import { NO_STUDIO_FACTS } from '../manifest/studio.js';
+import { assessmentReuse } from './reuse.js';
 import { ActorRowSchema, HealthSchema, TrainingDataSchema, type ActorList, type ActorRow, type TrainingData } from './schema.js';
 import { studioActorsReader, studioList } from './studio-actors.js';
 import { actorRowOf, trainingDataOf } from './training-data.js';
@@ -27,39 +30,50 @@ import { actorRowOf, trainingDataOf } from './training-data.js';
 export const MAX_WAITING = 64;
 
 export interface Api {
-  /** `GET /api/actors/:actorId/training-data`; `selector` is the decoded, validated id. */
-  trainingData(selector: string): Promise<TrainingData>;
-  /** `GET /api/actors`. */
-  actorList(): Promise<ActorList>;
+  /**
+   * `GET /api/actors/:actorId/training-data`; `selector` is the decoded, validated id; `signal` aborts
+   * when the client has gone (work queued for it alone is then dropped).
+   */
+  trainingData(selector: string, signal?: AbortSignal): Promise<TrainingData>;
+  /** `GET /api/actors`; `signal` as for `trainingData`. */
+  actorList(signal?: AbortSignal): Promise<ActorList>;
   /** `GET /healthz`. */
   health(): { status: 'ok' };
   /** The one actor `selector` (decoded) names; 404/409 as `findActor`. */
   actor(selector: string): Promise<Actor>;
 }
 
-export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>): Api {
+export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads' | 'settled'>): Api {
   const single = pLimit(pool.threads * 2);
   const scan = pLimit(pool.threads);
-  const scanActors = actorScanner(data);
-  const actorNamed = (selector: string) => findActor(scanActors, selector);
+  const scanner = actorScanner(data);
+  const actorNamed = (selector: string) => findActor(scanner, selector);
   const readStudio = studioActorsReader(data);
+  const reuse = assessmentReuse(data, pool);
 
-  const assess = (actor: Actor): Promise<Assessment> =>
+  // Called when a slot is free: nothing starts for clients that have all gone.
+  const assess = async (actor: Actor, signal: AbortSignal): Promise<Assessment> => {
+    signal.throwIfAborted();
     // keepLegacy: the answer must not count a response.json as something to retire; verify: trust stat
-    // tokens; explain: the entries themselves are the answer.
-    pool.assess({ actor, data, verify: false, keepLegacy: true, explain: true, now: new Date().toISOString() });
+    // tokens; explain: the entries themselves are the answer; settle: what reuse.ts keeps.
+    const assessment = await pool.assess({ actor, data, verify: false, keepLegacy: true, explain: true, settle: true, now: new Date().toISOString() });
+    reuse.keep(actor, assessment);
+    return assessment;
+  };
 
-  const assessOne = async (actor: Actor): Promise<Assessment> => {
+  const assessOne = async (actor: Actor, signal: AbortSignal): Promise<Assessment> => {
+    const kept = reuse.one(actor);
+    if (kept) return kept;
     if (single.pendingCount >= MAX_WAITING) throw busy();
-    return single(() => assess(actor));
+    return single(() => assess(actor, signal));
   };
 
   // Keyed by the id as asked: a burst of identical requests reaches this synchronously, so it coalesces.
   const answer = coalesce(
     (selector: string) => selector,
-    async (selector: string): Promise<TrainingData> => {
+    async (selector: string, signal): Promise<TrainingData> => {
       const actor = await actorNamed(selector);
-      const [assessment, baseImage] = await Promise.all([assessOne(actor), findBaseImage(actor, data.actorsReal)]);
+      const [baseImage, assessment] = await Promise.all([findBaseImage(actor, data.actorsReal), assessOne(actor, signal)]);
       const failure = failureOf(assessment, data);
       if (failure) throw unreadable(`actor ${actor.name} cannot be read: ${failure}`);
       return TrainingDataSchema.parse(trainingDataOf(actor, assessment, baseImage));
@@ -68,28 +82,28 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
 
   const listAll = coalesce(
     () => 'all',
-    async (): Promise<{ actors: Actor[]; rows: ActorRow[] }> => {
-      const found = await scanActors();
-      const { actors } = found;
+    async (_: undefined, signal): Promise<{ actors: Actor[]; rows: ActorRow[] }> => {
+      const found = await scanner.fresh();
+      const actors = found.actors.filter((actor) => sharedProblem(actor, found) === null);
+      const kept = await reuse.many(actors);
+      const assessments = new Map(actors.map((actor, i) => [actor.name, kept[i] ?? scan(() => assess(actor, signal))]));
       const rows = await Promise.all(
-        actors.map((actor) =>
-          scan(async () => {
-            const problem = sharedProblem(actor, found);
-            if (problem) return actorRowOf(actor, null, NO_STUDIO_FACTS, problem);
-            const assessment = await assess(actor);
-            const failure = failureOf(assessment, data);
-            return failure ? actorRowOf(actor, null, NO_STUDIO_FACTS, failure) : actorRowOf(actor, trainingDataOf(actor, assessment, null), assessment.studio, null);
-          }),
-        ),
+        found.actors.map(async (actor) => {
+          const assessment = assessments.get(actor.name);
+          if (assessment === undefined) return actorRowOf(actor, null, NO_STUDIO_FACTS, sharedProblem(actor, found));
+          const done = await assessment;
+          const failure = failureOf(done, data);
+          return failure ? actorRowOf(actor, null, NO_STUDIO_FACTS, failure) : actorRowOf(actor, trainingDataOf(actor, done, null), done.studio, null);
+        }),
       );
-      return { actors, rows };
+      return { actors: found.actors, rows };
     },
   );
 
   return {
     trainingData: answer,
-    async actorList() {
-      const [{ actors, rows }, studio] = await Promise.all([listAll(undefined), readStudio()]);
+    async actorList(signal) {
+      const [{ actors, rows }, studio] = await Promise.all([listAll(undefined, signal), readStudio()]);
       // Our rows checked here, the studio's entries when read: the whole list (a megabyte at the studio's 289
       // actors) is not parsed again.
       return studioList(studio, actors, rows.map((row) => ActorRowSchema.parse(row)));

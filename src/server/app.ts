@@ -10,11 +10,11 @@ import type { AddressInfo } from 'node:net';
 import type { AssessTask } from '../assess.js';
 import type { Actor } from '../discover.js';
 import { UsageError, messageOf } from '../errors.js';
-import { createPool } from '../pool.js';
+import { createPool, type WorkerPool } from '../pool.js';
 import { resolveDataRoot, type DataRoot, type RootOptions } from '../root.js';
 import { decodeSegment } from './actors.js';
 import { createApi, type Api } from './api.js';
-import { badRequest, HttpError, INTERNAL_ERROR, methodNotAllowed, misdirected, notFound } from './errors.js';
+import { badRequest, gone, HttpError, INTERNAL_ERROR, methodNotAllowed, misdirected, notFound } from './errors.js';
 import { FAVICON_SVG, PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { ErrorBodySchema } from './schema.js';
 import { openActorImage, sendThumbnail } from './thumbnails.js';
@@ -42,6 +42,8 @@ export interface ServerOptions extends RootOptions {
    * assessments in flight and fill the queue behind them over real HTTP.
    */
   beforeAssess?: (actor: Actor) => Promise<void>;
+  /** Starts the worker pool (tests wrap the real one to hold its tasks); default `createPool`. */
+  createPool?: (threads: number | undefined) => WorkerPool;
 }
 
 export interface RunningServer {
@@ -102,10 +104,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (error) {
     throw new UsageError(`cannot listen on ${host}:${options.port ?? DEFAULT_PORT} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)}); choose another --host or --port`);
   }
-  const pool = createPool(options.workers);
+  const pool = (options.createPool ?? createPool)(options.workers);
   const { beforeAssess } = options;
-  const assessing = beforeAssess === undefined ? pool : {
+  const assessing: Pick<WorkerPool, 'assess' | 'threads' | 'settled'> = beforeAssess === undefined ? pool : {
     threads: pool.threads,
+    settled: pool.settled,
     async assess(task: AssessTask) {
       await beforeAssess(task.actor);
       return pool.assess(task);
@@ -132,10 +135,10 @@ function routesOf(api: Api, data: DataRoot): Route[] {
     { pattern: ['page.js'], handle: (_, __, res) => sendText(res, 'text/javascript; charset=utf-8', PAGE_JS) },
     { pattern: ['favicon.svg'], handle: (_, __, res) => sendText(res, 'image/svg+xml', FAVICON_SVG) },
     { pattern: ['healthz'], handle: (_, __, res) => sendJson(res, 200, api.health()) },
-    { pattern: ['api', 'actors'], handle: async (_, __, res) => sendJson(res, 200, await api.actorList()) },
+    { pattern: ['api', 'actors'], handle: async (_, __, res) => sendJson(res, 200, await api.actorList(whileConnected(res))) },
     {
       pattern: ['api', 'actors', ':actor', 'training-data'],
-      handle: async ([actor], _, res) => sendJson(res, 200, await api.trainingData(actor!)),
+      handle: async ([actor], _, res) => sendJson(res, 200, await api.trainingData(actor!, whileConnected(res))),
     },
     {
       pattern: ['thumbnails', ':actor', ':file'],
@@ -190,6 +193,15 @@ function allowOrigin(req: IncomingMessage, res: ServerResponse, origin: string):
   res.writeHead(204, { 'Access-Control-Allow-Methods': METHODS.join(', '), 'Access-Control-Allow-Headers': 'Accept, Content-Type', 'Access-Control-Max-Age': '600' });
   res.end();
   return true;
+}
+
+/** Aborts when the client goes before its answer is sent, so the work queued for it alone is dropped. */
+function whileConnected(res: ServerResponse): AbortSignal {
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort(gone());
+  });
+  return controller.signal;
 }
 
 function matches(pattern: string[], segments: string[]): boolean {

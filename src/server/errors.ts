@@ -47,4 +47,9 @@ export function busy(): HttpError {
   return new HttpError(503, 'too many requests are waiting for the hashing workers; try again shortly', { 'Retry-After': '1' });
 }
 
+/** The client closed the connection before its answer (nginx's 499): nobody reads it, nothing is logged. */
+export function gone(): HttpError {
+  return new HttpError(499, 'the client closed the connection before the answer was ready');
+}
+
 export const INTERNAL_ERROR = 'internal error; see the server log';

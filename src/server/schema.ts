@@ -98,7 +98,9 @@ export type StudioActor = z.infer<typeof StudioActorSchema>;
  * with our row over it, then the actor folders it does not name as `{id, name}` with theirs. An entry whose
  * actor has no folder here is kept as is, alone.
  */
-export const ActorListSchema = z.array(z.union([StudioActorSchema.extend(ActorRowSchema.shape), StudioActorSchema]));
+/** An actor of the list that has a folder here: its studio entry (or `{id, name}`) with our row over it. */
+export const ListedActorSchema = StudioActorSchema.extend(ActorRowSchema.shape);
+export const ActorListSchema = z.array(z.union([ListedActorSchema, StudioActorSchema]));
 export type ActorList = z.infer<typeof ActorListSchema>;
 
 /** `GET /healthz`. */

@@ -10,7 +10,7 @@ import type { Assessment, AssessTask } from '../../src/assess.js';
 import { emptyReport } from '../../src/report.js';
 import { resolveDataRoot } from '../../src/root.js';
 import { createApi, MAX_WAITING } from '../../src/server/api.js';
-import { HttpError } from '../../src/server/errors.js';
+import { gone, HttpError } from '../../src/server/errors.js';
 import { statisticsOf } from '../../src/classify.js';
 import { NO_STUDIO_FACTS } from '../../src/manifest/studio.js';
 import { tempRoot } from '../helpers/root.js';
@@ -22,6 +22,7 @@ function handPool(threads: number) {
   let inFlight = 0;
   let most = 0;
   let started = 0;
+  let open = false;
   const onStart: (() => void)[] = [];
   const assess = (task: AssessTask) =>
     new Promise<Assessment>((resolve) => {
@@ -30,22 +31,26 @@ function handPool(threads: number) {
       inFlight += 1;
       most = Math.max(most, inFlight);
       const run = started;
-      pending.push({
-        task,
-        finish: () => {
-          inFlight -= 1;
-          resolve({ report: { ...emptyReport(task.actor, 'unchanged'), statistics: statisticsOf([]) }, entries: [], tracked: [], good: {}, manifestUpdated: `run ${run}`, studio: NO_STUDIO_FACTS });
-        },
-      });
+      const finish = () => {
+        inFlight -= 1;
+        resolve({ report: { ...emptyReport(task.actor, 'unchanged'), statistics: statisticsOf([]) }, entries: [], tracked: [], good: {}, manifestUpdated: `run ${run}`, studio: NO_STUDIO_FACTS });
+      };
+      if (open) finish();
+      else pending.push({ task, finish });
       onStart.splice(0).forEach((wake) => wake());
     });
+  /** Finishes every assessment held, and from now on each one as it starts. */
+  const release = () => {
+    open = true;
+    pending.splice(0).forEach((held) => held.finish());
+  };
   /** Settles once `n` assessments have started in all. */
   const started$ = (n: number) =>
     new Promise<void>((resolve) => {
       const check = () => (started >= n ? resolve() : onStart.push(check));
       check();
     });
-  return { pool: { threads, assess }, pending, tasks, started$, stats: () => ({ started, most, inFlight }) };
+  return { pool: { threads, assess }, pending, tasks, started$, release, stats: () => ({ started, most, inFlight }) };
 }
 
 async function rootWithActors(count: number) {
@@ -117,6 +122,66 @@ describe('bounded work', () => {
     expect(hand.stats().most).toBe(2);
   });
 });
+
+describe('work for clients that have gone', () => {
+  it('a list whose client has gone drops the actors not yet started', async () => {
+    const data = await rootWithActors(6);
+    const hand = handPool(2);
+    const api = createApi(data, hand.pool);
+    const client = new AbortController();
+    const list = api.actorList(client.signal);
+    await hand.started$(2);
+    client.abort(gone());
+    hand.release();
+    expect(await list.catch((error: unknown) => error)).toMatchObject({ status: 499 });
+    expect(hand.stats().started, 'the 4 actors queued behind the first 2 never started').toBe(2);
+    expect(await api.actorList()).toHaveLength(6);
+  });
+
+  it('a single actor queued behind busy slots is dropped when its client goes; the others are answered', async () => {
+    const data = await rootWithActors(3);
+    const hand = handPool(1);
+    const api = createApi(data, hand.pool);
+    const busy = [api.trainingData('0'), api.trainingData('1')];
+    await hand.started$(2);
+    const client = new AbortController();
+    const queued = api.trainingData('2', client.signal);
+    client.abort(gone());
+    hand.release();
+    expect(await queued.catch((error: unknown) => error)).toMatchObject({ status: 499 });
+    expect((await Promise.all(busy)).map((answer) => answer.actor_id)).toEqual(['0000', '0001']);
+    expect(hand.tasks.map((task) => task.actor.name)).toEqual(['0000_actor', '0001_actor']);
+  });
+
+  it('an answer shared by two clients goes on while one of them remains', async () => {
+    const { hand, first, clients, answers } = await twoSharing();
+    clients[0]!.abort(gone());
+    hand.release();
+    await first;
+    expect((await Promise.all(answers)).map((answer) => answer.manifest_updated)).toEqual(['run 2', 'run 2']);
+  });
+
+  it('an answer shared by two clients is dropped when both have gone', async () => {
+    const { hand, first, clients, answers } = await twoSharing();
+    for (const client of clients) client.abort(gone());
+    hand.release();
+    await first;
+    for (const answer of answers) expect(await answer.catch((error: unknown) => error)).toMatchObject({ status: 499 });
+    expect(hand.stats().started).toBe(1);
+  });
+});
+
+/** An answer for actor 0000 under way (held), and two clients asking for it with signals: they share the next run. */
+async function twoSharing() {
+  const data = await rootWithActors(1);
+  const hand = handPool(1);
+  const api = createApi(data, hand.pool);
+  const first = api.trainingData('0');
+  await hand.started$(1);
+  const clients = [new AbortController(), new AbortController()];
+  const answers = clients.map((client) => api.trainingData('0', client.signal));
+  return { hand, first, clients, answers };
+}
 
 /** Settles with the error of the k-th request to be rejected. */
 function nthRejection(requests: Promise<unknown>[], k: number): Promise<unknown> {

@@ -1,0 +1,139 @@
+/**
+ * An actor's last answer is reused while the fingerprint the sync cache uses still stands (reuse.ts), on a
+ * real server with real worker threads; the pool is the real one, wrapped to count the assessments it runs.
+ * Reuse: two lists and a single answer cost one assessment per actor. Invalidation: a changed image, manifest
+ * or prompt_metadata.json re-assesses its actor only, and the answer is the new state. The last folder scan is
+ * reused for a route naming one actor only while the folders hold the entries it saw.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, symlink, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createPool, type WorkerPool } from '../../src/pool.js';
+import { ListedActorSchema, TrainingDataSchema } from '../../src/server/schema.js';
+import { runSync } from '../../src/sync.js';
+import { addImages, manifestPath, md5, tempRoot, trainingDir } from '../helpers/root.js';
+import { getJson, serve, trainingDataPath } from '../helpers/server.js';
+
+const NAMES = ['0000_a', '0001_b', '0002_c'];
+
+/** Three actors of four images each, synced: every actor at rest. Images are dated an hour back (racily clean). */
+async function syncedRoot(): Promise<string> {
+  const root = await tempRoot();
+  const hourAgo = new Date(Date.now() - 3600_000);
+  for (const name of NAMES) {
+    const files = [`${name}_1.png`, `${name}_2.png`, `${name}_3.jpg`, `${name}_4.png`];
+    await addImages(root, name, Object.fromEntries(files.map((file) => [file, 2000])));
+    for (const file of files) await utimes(join(trainingDir(root, name), file), hourAgo, hourAgo);
+  }
+  const report = await runSync({ root, workers: 2 });
+  expect(report.actors.flatMap((actor) => actor.errors)).toEqual([]);
+  return root;
+}
+
+/** The real pool, counting the assessments it runs, by actor name. */
+function countingPool(assessed: string[]): (threads: number | undefined) => WorkerPool {
+  return (threads) => {
+    const pool = createPool(threads);
+    return { ...pool, threads: pool.threads, assess: (task) => (assessed.push(task.actor.name), pool.assess(task)) };
+  };
+}
+
+/** A synced root served with a counting pool, listed once (each actor assessed, its answer kept); the count reset. */
+async function listedOnce() {
+  const root = await syncedRoot();
+  const assessed: string[] = [];
+  const server = await serve(root, { createPool: countingPool(assessed) });
+  await list(server.url);
+  assessed.length = 0;
+  return { root, assessed, server };
+}
+
+async function list(url: string) {
+  const { status, body } = await getJson(`${url}/api/actors`);
+  expect(status).toBe(200);
+  return (body as unknown[]).map((entry) => ListedActorSchema.parse(entry));
+}
+
+describe('reuse of an actor\'s last answer', () => {
+  it('two lists and then each actor\'s training-data cost one assessment per actor, with the same answers', async () => {
+    const root = await syncedRoot();
+    const assessed: string[] = [];
+    const server = await serve(root, { createPool: countingPool(assessed) });
+    const first = await list(server.url);
+    expect(assessed.sort()).toEqual(NAMES);
+    const second = await list(server.url);
+    expect(second).toEqual(first);
+    for (const name of NAMES) {
+      const { status, body } = await getJson(server.url + trainingDataPath(name));
+      expect(status).toBe(200);
+      expect(TrainingDataSchema.parse(body).synced_count + TrainingDataSchema.parse(body).local_only_count).toBe(4);
+    }
+    expect(assessed, 'nothing was assessed again').toHaveLength(NAMES.length);
+  });
+
+  it('an edited image re-assesses its actor only, and the answer shows the edit', async () => {
+    const { root, assessed, server } = await listedOnce();
+    const edited = randomBytes(3000);
+    await writeFile(join(trainingDir(root, '0001_b'), '0001_b_2.png'), edited);
+    const rows = await list(server.url);
+    expect(assessed).toEqual(['0001_b']);
+    const { body } = await getJson(server.url + trainingDataPath('0001'));
+    expect(TrainingDataSchema.parse(body).training_images.find((image) => image.filename === '0001_b_2.png')).toMatchObject({ md5_hash: md5(edited), size_mb: 0 });
+    expect(rows.map((row) => row.total_count)).toEqual([4, 4, 4]);
+  });
+
+  it('a changed manifest, prompt_metadata.json or a new image each re-assess their actor only', async () => {
+    const { root, assessed, server } = await listedOnce();
+    const manifest = JSON.parse(await readFile(manifestPath(root, '0000'), 'utf8'));
+    await writeFile(manifestPath(root, '0000'), JSON.stringify({ ...manifest, notes: 'edited by hand' }, null, 2));
+    await list(server.url);
+    expect(assessed).toEqual(['0000_a']);
+
+    assessed.length = 0;
+    await writeFile(join(trainingDir(root, '0002_c'), 'prompt_metadata.json'), JSON.stringify({ images: { '0002_c_1.png': { good: true } } }));
+    await list(server.url);
+    expect(assessed, 'the manifest 0000 was rewritten after its images: 0000_a is at rest again').toEqual(['0002_c']);
+    const { body } = await getJson(server.url + trainingDataPath('0002'));
+    expect(TrainingDataSchema.parse(body).training_images.find((image) => image.filename === '0002_c_1.png')!.good).toBe(true);
+
+    assessed.length = 0;
+    await mkdir(trainingDir(root, '0001_b'), { recursive: true });
+    await addImages(root, '0001_b', { '0001_b_5.png': 1000 });
+    const rows = await list(server.url);
+    expect(assessed, 'prompt_metadata.json is no image: 0002_c is at rest again').toEqual(['0001_b']);
+    expect(rows.find((row) => row.actor_name === '0001_b')).toMatchObject({ total_count: 5, untracked_count: 1 });
+  });
+});
+
+/** Dates a folder an hour back, so its token is trusted (a folder changed within the last second is not). */
+async function settleFolder(path: string): Promise<void> {
+  const hourAgo = new Date(Date.now() - 3600_000);
+  await utimes(path, hourAgo, hourAgo);
+}
+
+describe('the last folder scan, for a route naming one actor', () => {
+  it('is not used once the actors folder has a new entry: the new actor is found', async () => {
+    const root = await syncedRoot();
+    for (const folder of ['actors', 'actor_manifests']) await settleFolder(join(root, 'data', folder));
+    const server = await serve(root);
+    expect((await getJson(server.url + trainingDataPath('0000'))).status).toBe(200);
+    await addImages(root, '0003_d', { '0003_d_1.png': 1000 });
+    await settleFolder(join(root, 'data', 'actors')); // its mtime as before; its ctime tells
+    const { status, body } = await getJson(server.url + trainingDataPath('0003'));
+    expect(status).toBe(200);
+    expect(TrainingDataSchema.parse(body)).toMatchObject({ actor_name: '0003_d', total_count: 1 });
+  });
+
+  it('is not used for an actor whose training_data became a symlink to another\'s: 409, as sync refuses it', async () => {
+    const root = await syncedRoot();
+    for (const folder of ['actors', 'actor_manifests']) await settleFolder(join(root, 'data', folder));
+    const server = await serve(root);
+    expect((await getJson(server.url + trainingDataPath('0001'))).status).toBe(200);
+    // Inside the actor's own folder: the actors folder does not change.
+    await rename(trainingDir(root, '0001_b'), join(root, 'data', 'actors', '0001_b', 'old'));
+    await symlink(trainingDir(root, '0000_a'), trainingDir(root, '0001_b'));
+    const { status, body } = await getJson(server.url + trainingDataPath('0001'));
+    expect([status, body]).toEqual([409, { error: "its training_data is also the training_data of 0000_a (a symlink); an actor's training_data must be its own" }]);
+  });
+});
