@@ -87,7 +87,8 @@ export function parseS3Url(url: string): S3Location {
 
   const raw = scheme === 's3';
   const key = raw ? rawKey : decode(rawKey, fail);
-  const filename = key.slice(key.lastIndexOf('/') + 1);
+  const rawFilename = rawKey.slice(rawKey.lastIndexOf('/') + 1);
+  const filename = raw ? rawFilename : decode(rawFilename, fail);
   if (!isSafeFilename(filename)) fail(`has an unsafe filename ${quote(filename)}`);
   if (key.includes('\0')) fail('has a NUL character in its key');
   // A `..` anywhere in the key would climb out of the actor's folder wherever the key becomes a path.

@@ -132,7 +132,9 @@ export function createS3(options: S3Options = {}): S3Access {
     );
     return made;
   };
-  const defaultRegion = once(async () => named ?? (await chainRegion()) ?? DEFAULTS.region);
+  // AWS_DEFAULT_REGION is the aws CLI's name, which the JS SDK's chain does not read: kept for those who set it.
+  const fromEnv = () => nonEmpty(process.env.AWS_REGION) ?? nonEmpty(process.env.AWS_DEFAULT_REGION);
+  const defaultRegion = once(async () => named ?? fromEnv() ?? (await chainRegion()) ?? DEFAULTS.region);
   const client = make(defaultRegion);
   const clients = new Map<string, S3Client>();
   const clientOf = async (region: string): Promise<S3Client> => {
@@ -144,7 +146,7 @@ export function createS3(options: S3Options = {}): S3Access {
   const regions = new BucketRegions(defaultRegion, clientOf);
 
   const limit: LimitFunction = pLimit(concurrency);
-  const shown = named ?? nonEmpty(process.env.AWS_REGION) ?? nonEmpty(process.env.AWS_DEFAULT_REGION);
+  const shown = named ?? fromEnv();
   const label = endpoint?.url ?? (shown ? `https://s3.${shown}.amazonaws.com` : 'https://s3.amazonaws.com');
   return {
     client,
@@ -163,7 +165,7 @@ export function createS3(options: S3Options = {}): S3Access {
   };
 }
 
-/** The region the SDK's own chain gives (environment, then the profile in ~/.aws/config), if any. */
+/** The region the SDK's own chain gives (`AWS_REGION`, then the profile's in ~/.aws/config), if any. */
 async function chainRegion(): Promise<string | undefined> {
   const probe = withoutNodeVersionNotice(() => new S3Client({}));
   try {
