@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { parseS3Url, type S3Location } from '../../src/s3-url.js';
@@ -89,6 +90,19 @@ describe('a bucket in another region than the client default', () => {
       `S3 bucket ${WEST} is not in region us-east-1 (AuthorizationHeaderMalformed) and S3 did not say which region it is in; name it in the URL (https://${WEST}.s3.<region>.amazonaws.com/…) or set AWS_REGION`,
     );
     expect((error as Error).message).not.toMatch(/credentials/);
+  });
+
+  it('a region error that reaches the reporter unlearned names the region, not the credentials', async () => {
+    const proxy = await startAwsProxy(upstream);
+    proxy.homeRegion(WEST, 'us-west-1', 'malformed');
+    const s3 = testS3(proxy.endpoint, { region: 'us-east-1' });
+    // Straight through the default client, past regions.ts: what any caller that skips it would report.
+    const raw = await s3.client.send(new ListObjectsV2Command({ Bucket: WEST })).catch((e: unknown) => e);
+    const failure = s3.fail(raw, `s3://${WEST}/`);
+    expect(failure).toBeInstanceOf(UsageError);
+    expect(failure.message).toBe(
+      `S3 at ${proxy.endpoint} answered that the bucket of s3://${WEST}/ is not in the region the request was signed for (AuthorizationHeaderMalformed; it is in us-west-1); name the region in the URL or set AWS_REGION`,
+    );
   });
 
   it('uploads and downloads go to the learned region too', async () => {
