@@ -4,11 +4,15 @@
  * Unicode form of a filename matches. Through the AWS-behaviour proxy, which encodes listings as AWS does.
  */
 import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { runPull } from '../../src/transfers.js';
 import { parseS3Url } from '../../src/s3-url.js';
 import { verifyUrls } from '../../src/s3/verify.js';
 import { startAwsProxy } from '../helpers/aws-proxy.js';
-import { putObject, startS3Server, testS3 } from '../helpers/s3.js';
+import { manifestPath, readJson, tempRoot, trainingDir, writeManifest } from '../helpers/root.js';
+import { putObject, startS3Server, TEST_CREDENTIALS, testS3 } from '../helpers/s3.js';
 
 const BUCKET = 'assets';
 const FOLDER = 'system_actors/training_data/0000_keys';
@@ -57,5 +61,28 @@ describe('keys as S3 holds them', () => {
     const fact = (await verifyUrls(s3, [parseS3Url(url)])).get(url)!;
     expect(fact).toMatchObject({ exists: true, md5: null, verifiable: false });
     expect(fact.error).toBe(`${url}: S3 holds both "${FOLDER}/e+f.jpg" and "${FOLDER}/e f.jpg", and the URL may mean either; write the key unambiguously (a space as %20, a "+" as %2B)`);
+  });
+});
+
+describe('transfers read the key the listing found', () => {
+  it('pull of an https URL whose "+" is a space in the bucket downloads that object; an ambiguous one fails in one line', async () => {
+    const root = await tempRoot();
+    await mkdir(trainingDir(root, '0000_keys'), { recursive: true });
+    await writeManifest(root, '0000', {
+      character_id: '0000',
+      training_data: [
+        { filename: 'a+b.jpg', s3_url: https('a+b.jpg'), status: 's3_only' },
+        { filename: 'e+f.jpg', s3_url: https('e+f.jpg'), status: 's3_only' },
+      ],
+    });
+    const proxy = await startAwsProxy(upstream);
+    const report = await runPull({ root, s3: { endpoint: proxy.endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS }, workers: 1 });
+    expect(await readFile(join(trainingDir(root, '0000_keys'), 'a+b.jpg'), 'utf8')).toBe('a b.jpg');
+    expect(report.transfers.map((t) => [t.filename, t.error])).toEqual([
+      ['a+b.jpg', undefined],
+      ['e+f.jpg', `${https('e+f.jpg')}: could not tell which key it names: S3 holds both "${FOLDER}/e+f.jpg" and "${FOLDER}/e f.jpg", and the URL may mean either; write the key unambiguously (a space as %20, a "+" as %2B)`],
+    ]);
+    const entries = (await readJson(manifestPath(root, '0000'))).training_data as Array<{ filename: string; status: string }>;
+    expect(entries.map((e) => [e.filename, e.status])).toEqual([['a+b.jpg', 'synced'], ['e+f.jpg', 's3_only']]);
   });
 });
