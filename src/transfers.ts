@@ -148,7 +148,7 @@ async function transfer(options: TransferOptions, plan: Plan, { writesTrainingDa
               const named = parseS3Url(item.url);
               if (named.filename !== item.filename) throw new Error(`the URL names "${named.filename}", not "${item.filename}"`);
               // A "+" or a name in another Unicode form: the key the bucket holds, never a guess.
-              const location = await (await import('./s3/verify.js')).heldLocation(s3, named);
+              const location = await (await import('./s3/held-key.js')).heldLocation(s3, named);
               const fact = await move(s3, location, item.entry, data, join(data.actorsDir, item.actor, 'training_data'));
               const record = found.get(item.actor) ?? { remote: {}, assignedUrls: {} };
               record.remote[item.url] = fact;
