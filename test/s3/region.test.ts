@@ -14,6 +14,9 @@ import { parseS3Url, type S3Location } from '../../src/s3-url.js';
 import { download, upload } from '../../src/s3/transfer.js';
 import { verifyUrls } from '../../src/s3/verify.js';
 import { startAwsProxy } from '../helpers/aws-proxy.js';
+import { runCli } from '../helpers/cli.js';
+import { addImages, manifestPath, readJson, tempRoot } from '../helpers/root.js';
+import { S3_ENV } from '../helpers/s3-cli.js';
 import { putObject, startS3Server, testS3 } from '../helpers/s3.js';
 
 const WEST = 'story-boards-assets';
@@ -122,6 +125,25 @@ describe('a bucket in another region than the client default', () => {
       ['put', 'eu-central-1', 200],
       ['get', 'eu-central-1', 200],
     ]);
+  });
+});
+
+describe('a run with the default region wrong', () => {
+  it('push of 12 images to a bucket its URLs name no region for: one redirect in the whole run, exit 0', async () => {
+    const root = await tempRoot();
+    const files: Record<string, number> = {};
+    for (let i = 0; i < 12; i += 1) files[`0001_new_${i}.png`] = 1000 + i;
+    await addImages(root, '0001_new', files);
+    const proxy = await startAwsProxy(upstream);
+    proxy.homeRegion(EAST, 'eu-central-1');
+    const template = `https://${EAST}.s3.amazonaws.com/user/custom_actor/{actor_name}/{filename}`;
+    const r = await runCli(['push', '--root', root, '--endpoint', proxy.endpoint, '--force-path-style', '--upload-url-template', template, '--json'], { ...S3_ENV, AWS_REGION: 'us-east-1' });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(proxy.requests.filter((req) => req.status === 301)).toHaveLength(1);
+    expect(proxy.count('put', 200)).toBe(12);
+    const entries = (await readJson(manifestPath(root, '0001'))).training_data as Array<{ status: string }>;
+    expect(entries.map((e) => e.status)).toEqual(Array(12).fill('synced'));
   });
 });
 
