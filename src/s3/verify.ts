@@ -104,7 +104,7 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
       // No s3:ListBucket: this URL is asked about by HEAD (where a 403 means unknown, never absent).
       warnDenied?.(`s3://${location.bucket}/`, LIST_DENIED);
       const url = location.url;
-      heads.push(headFact(s3, location).then((fact) => void facts.set(url, fact)));
+      heads.push(headEachSpelling(s3, location).then((fact) => void facts.set(url, fact)));
       continue;
     }
     const failure = spellings.map((spelling) => failed.get(spelling.listing)).find((reason) => reason !== undefined);
@@ -115,8 +115,7 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
     }
     const present = spellings.filter((spelling) => found.has(`${location.bucket}/${spelling.key}`));
     if (present.length > 1) {
-      const keys = present.map((spelling) => JSON.stringify(spelling.key)).join(' and ');
-      const error = `${location.url}: S3 holds both ${keys}, and the URL may mean either; write the key unambiguously (a space as %20, a "+" as %2B)`;
+      const error = ambiguous(location, present.map((spelling) => spelling.key));
       facts.set(location.url, { exists: true, md5: null, verifiable: false, checkedAt: started.get(listing)!, error });
       continue;
     }
@@ -142,6 +141,26 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
   }
   await Promise.all(heads);
   return facts;
+}
+
+/** Without a listing, a HEAD for each key the URL may mean: the one that exists, if exactly one does. */
+async function headEachSpelling(s3: S3Access, location: S3Location): Promise<RemoteObjectFact> {
+  const keys = keyCandidates(location);
+  if (keys.length === 1) return headFact(s3, location);
+  const facts = await Promise.all(keys.map((key) => headFact(s3, { ...location, key })));
+  const present = keys.filter((_, i) => facts[i]!.exists && facts[i]!.error === undefined);
+  if (present.length > 1) return { exists: true, md5: null, verifiable: false, checkedAt: facts[0]!.checkedAt, error: ambiguous(location, present) };
+  if (present.length === 1) {
+    const key = present[0]!;
+    const fact = facts[keys.indexOf(key)]!;
+    return key === location.key ? fact : { ...fact, key };
+  }
+  // None found: unknown when any answer was (a 403 may hide one), else absent.
+  return facts.find((fact) => fact.error !== undefined) ?? facts[0]!;
+}
+
+function ambiguous(location: S3Location, keys: readonly string[]): string {
+  return `${location.url}: S3 holds both ${keys.map((key) => JSON.stringify(key)).join(' and ')}, and the URL may mean either; write the key unambiguously (a space as %20, a "+" as %2B)`;
 }
 
 /** The run's one warning when a listing is denied. */

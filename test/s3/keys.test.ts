@@ -64,6 +64,22 @@ describe('keys as S3 holds them', () => {
   });
 });
 
+describe('without s3:ListBucket, a HEAD for each key the URL may mean', () => {
+  it('finds the one that exists; two that exist are reported, never guessed between', async () => {
+    const proxy = await startAwsProxy(upstream);
+    proxy.denyList(BUCKET);
+    const s3 = testS3(proxy.endpoint);
+    const urls = { plusForSpace: https('a+b.jpg'), nfc: https('Ren%C3%A9.jpg'), both: https('e+f.jpg'), neither: https('g+h.jpg') };
+    const facts = await verifyUrls(s3, Object.values(urls).map(parseS3Url), { onWarning: () => undefined });
+    expect(facts.get(urls.plusForSpace)).toMatchObject({ exists: true, md5: md5('a b.jpg'), key: `${FOLDER}/a b.jpg` });
+    expect(facts.get(urls.nfc)).toMatchObject({ exists: true, md5: md5('Rene\u0301.jpg'), key: `${FOLDER}/Rene\u0301.jpg` });
+    expect(facts.get(urls.both)).toMatchObject({ exists: true, md5: null, verifiable: false });
+    expect(facts.get(urls.both)!.error).toMatch(/S3 holds both .* and the URL may mean either/);
+    // A missing key reads as 403 without ListBucket: unknown, never absent.
+    expect(facts.get(urls.neither)).toMatchObject({ exists: true, md5: null, verifiable: false });
+  });
+});
+
 describe('transfers read the key the listing found', () => {
   it('pull of an https URL whose "+" is a space in the bucket downloads that object; an ambiguous one fails in one line', async () => {
     const root = await tempRoot();
