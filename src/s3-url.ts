@@ -12,10 +12,15 @@ export interface S3Location {
   /** The URL as given, query and fragment included. */
   url: string;
   bucket: string;
-  /** The percent-decoded path, without the leading `/` (nor, path-style, the bucket segment). */
+  /**
+   * The object's key: an https URL's path percent-decoded, without the leading `/` (nor, path-style, the
+   * bucket segment); an `s3://` URI's path as it is (the aws CLI and the console write raw keys).
+   */
   key: string;
-  /** The key's last segment, decoded: the name the image has in `training_data/`. */
+  /** The key's last segment: the name the image has in `training_data/`. */
   filename: string;
+  /** The region the URL's host names (`<bucket>.s3.us-west-1.amazonaws.com`), when it names one. */
+  region?: string;
 }
 
 /** A URL that does not name one S3 object with a safe filename. The message names the URL. */
@@ -43,10 +48,11 @@ export function isSafeFilename(name: string): boolean {
  * Parses every URL form of SPEC §2: virtual-hosted (`<bucket>.s3.<region>.amazonaws.com`,
  * `<bucket>.s3-<region>…`, `<bucket>.s3.amazonaws.com`, `s3-accelerate`, `dualstack`), path-style
  * (`s3.<region>.amazonaws.com/<bucket>/…`), `s3://<bucket>/<key>`, and any other http(s) host as a
- * path-style custom endpoint. Query and fragment are ignored (presigned URLs); `+` is not a space.
- * The same percent-decoding applies to `s3://` URLs, so one key has one spelling in every form.
+ * path-style custom endpoint. Query and fragment are ignored (presigned URLs); `+` stays a `+` in the key
+ * (see {@link keyCandidates}). An `s3://` URI is a raw key, never percent-decoded: `s3://b/50%_off.jpg`
+ * is the key `50%_off.jpg`.
  * @throws {UrlError} naming the URL and the reason.
- * @example parseS3Url('s3://b/a/x%20y.jpg') // { url, bucket: 'b', key: 'a/x y.jpg', filename: 'x y.jpg' }
+ * @example parseS3Url('https://b.s3.us-west-1.amazonaws.com/a/x%20y.jpg') // { url, bucket: 'b', key: 'a/x y.jpg', filename: 'x y.jpg', region: 'us-west-1' }
  */
 export function parseS3Url(url: string): S3Location {
   const fail = (reason: string): never => {
@@ -79,15 +85,41 @@ export function parseS3Url(url: string): S3Location {
   if (rawKey === '') fail('names no object (the key is empty)');
   if (rawKey.endsWith('/')) fail('names a folder, not an object (the key ends with "/")');
 
-  const key = decode(rawKey, fail);
-  const filename = decode(rawKey.slice(rawKey.lastIndexOf('/') + 1), fail);
+  const raw = scheme === 's3';
+  const key = raw ? rawKey : decode(rawKey, fail);
+  const rawFilename = rawKey.slice(rawKey.lastIndexOf('/') + 1);
+  const filename = raw ? rawFilename : decode(rawFilename, fail);
   if (!isSafeFilename(filename)) fail(`has an unsafe filename ${quote(filename)}`);
   if (key.includes('\0')) fail('has a NUL character in its key');
   // A `..` anywhere in the key would climb out of the actor's folder wherever the key becomes a path.
   if (key.split(/[/\\]/).some((segment) => segment === '.' || segment === '..')) {
     fail(`has a "." or ".." segment in its key ${quote(key)}`);
   }
-  return { url, bucket, key, filename };
+  const region = raw ? undefined : regionOfHost(url);
+  return region === undefined ? { url, bucket, key, filename } : { url, bucket, key, filename, region };
+}
+
+/**
+ * The keys S3 may hold for a URL, the key itself first: an https URL's `+` may stand for a space (the S3
+ * console writes a space as `+`), and a filename may be stored in either Unicode normal form (macOS
+ * writes NFD). Which one exists is for a listing to say, never a guess.
+ * @example keyCandidates(parseS3Url('https://b.s3.amazonaws.com/a+b.jpg')) // ['a+b.jpg', 'a b.jpg']
+ */
+export function keyCandidates(location: Pick<S3Location, 'url' | 'key'>): string[] {
+  const spellings = [location.key];
+  if (!/^s3:/i.test(location.url) && location.key.includes('+')) spellings.push(location.key.replace(/\+/g, ' '));
+  return [...new Set(spellings.flatMap((key) => [key, key.normalize('NFC'), key.normalize('NFD')]))];
+}
+
+/** An AWS region name: `us-west-1`, `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`. */
+const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d+$/;
+
+/** The region an AWS host names (`s3.us-west-1`, `s3-us-west-1`, `s3.dualstack.us-west-1`, with or without a bucket). */
+function regionOfHost(url: string): string | undefined {
+  const host = new URL(url).hostname;
+  if (host === 's3-external-1.amazonaws.com' || host.endsWith('.s3-external-1.amazonaws.com')) return 'us-east-1';
+  const named = /(?:^|\.)s3(?:\.dualstack)?[.-]([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/.exec(host)?.[1];
+  return named !== undefined && REGION.test(named) ? named : undefined;
 }
 
 /**

@@ -156,6 +156,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
         await removeStaleTemps(data.manifestsDir, { owns, olderThanMs: lock?.takenMs });
       }
       const remote = options.remote ? await checkRemote(selected, data, pool, options.remote) : undefined;
+      if (remote) warnings.push(...remote.warnings);
       const transfers = remote?.byActor ?? options.transfers;
       if (cache) {
         // Entries of actor folders that are gone go; those of actors this run does not select stay.
@@ -299,7 +300,7 @@ async function processAll(actors: Actor[], refused: ReadonlyMap<string, Refusal>
  * first URL suggests (the folder its actor's folder sits in) starts at once and runs while the workers
  * collect the rest.
  */
-async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3Options: S3Options): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; requests: S3Stats }> {
+async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3Options: S3Options): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; requests: S3Stats; warnings: ActorFailure[] }> {
   // The S3 modules load while the workers collect the URLs.
   const modules = Promise.all([import('./s3/client.js'), import('./s3/verify.js'), import('./s3/list.js')]);
   const limit = pLimit(pool.threads * 4);
@@ -340,7 +341,9 @@ async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3
       const location = tryParseS3Url(url);
       if (location) locations.set(url, location);
     }
-    const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, early });
+    const warnings: ActorFailure[] = [];
+    const onWarning = (file: string, reason: string) => void warnings.push({ actor: '', file, reason });
+    const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, early, onWarning });
     const byActor = new Map<string, Pick<AssessTask, 'remote'>>();
     actors.forEach((actor, i) => {
       const remote: Record<string, RemoteCheck> = {};
@@ -350,7 +353,7 @@ async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3
       }
       byActor.set(actor.name, { remote });
     });
-    return { byActor, requests: { ...s3.stats } };
+    return { byActor, requests: { ...s3.stats }, warnings };
   } finally {
     // After a failure above: the URL tasks still queued return at once, and nothing is left in flight.
     stopped = true;

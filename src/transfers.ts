@@ -145,8 +145,10 @@ async function transfer(options: TransferOptions, plan: Plan, { writesTrainingDa
             transfers.push(done);
             if (options.signal?.aborted || fatal) return void (done.error = `not started: ${fatal ? 'S3 failed' : 'interrupted'}`);
             try {
-              const location = parseS3Url(item.url);
-              if (location.filename !== item.filename) throw new Error(`the URL names "${location.filename}", not "${item.filename}"`);
+              const named = parseS3Url(item.url);
+              if (named.filename !== item.filename) throw new Error(`the URL names "${named.filename}", not "${item.filename}"`);
+              // A "+" or a name in another Unicode form: the key the bucket holds, never a guess.
+              const location = await (await import('./s3/held-key.js')).heldLocation(s3, named);
               const fact = await move(s3, location, item.entry, data, join(data.actorsDir, item.actor, 'training_data'));
               const record = found.get(item.actor) ?? { remote: {}, assignedUrls: {} };
               record.remote[item.url] = fact;

@@ -1,34 +1,37 @@
 import { describe, expect, it } from 'vitest';
-import { isSafeFilename, parseS3Url, sameObject, UrlError } from '../src/s3-url.js';
+import { isSafeFilename, keyCandidates, parseS3Url, sameObject, UrlError } from '../src/s3-url.js';
 import { thrownBy } from './helpers/values.js';
 
 const KEY = 'system_actors/training_data/0000_european_16_male/0000_european_16_male_4.png';
 const FILE = '0000_european_16_male_4.png';
 
 describe('parseS3Url accepts every URL form of SPEC §2', () => {
-  const cases: Array<[form: string, url: string, bucket: string, key: string, filename: string]> = [
-    ['virtual-hosted with region', `https://story-boards-assets.s3.us-west-1.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE],
-    ['legacy dash region', `https://story-boards-assets.s3-us-west-1.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE],
+  const cases: Array<[form: string, url: string, bucket: string, key: string, filename: string, region?: string]> = [
+    ['virtual-hosted with region', `https://story-boards-assets.s3.us-west-1.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE, 'us-west-1'],
+    ['legacy dash region', `https://story-boards-assets.s3-us-west-1.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE, 'us-west-1'],
     ['virtual-hosted without region', `https://story-boards-assets.s3.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE],
     ['transfer acceleration', `https://story-boards-assets.s3-accelerate.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE],
     ['accelerate dualstack', `https://story-boards-assets.s3-accelerate.dualstack.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE],
-    ['dualstack with region', `https://story-boards-assets.s3.dualstack.us-west-1.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE],
-    ['path-style with region', `https://s3.us-west-1.amazonaws.com/story-boards-assets/${KEY}`, 'story-boards-assets', KEY, FILE],
+    ['dualstack with region', `https://story-boards-assets.s3.dualstack.us-west-1.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE, 'us-west-1'],
+    ['path-style with region', `https://s3.us-west-1.amazonaws.com/story-boards-assets/${KEY}`, 'story-boards-assets', KEY, FILE, 'us-west-1'],
+    ['path-style, legacy dash region', `https://s3-eu-west-1.amazonaws.com/story-boards-assets/${KEY}`, 'story-boards-assets', KEY, FILE, 'eu-west-1'],
+    ['path-style dualstack', `https://s3.dualstack.ap-south-1.amazonaws.com/story-boards-assets/${KEY}`, 'story-boards-assets', KEY, FILE, 'ap-south-1'],
+    ['s3-external-1 (us-east-1)', `https://story-boards-assets.s3-external-1.amazonaws.com/${KEY}`, 'story-boards-assets', KEY, FILE, 'us-east-1'],
     ['path-style without region', `https://s3.amazonaws.com/story-boards-assets/${KEY}`, 'story-boards-assets', KEY, FILE],
     ['s3 scheme', `s3://story-boards-assets/${KEY}`, 'story-boards-assets', KEY, FILE],
     ['custom endpoint on loopback (s3rver)', 'http://127.0.0.1:4568/test-bucket/a/b.jpg', 'test-bucket', 'a/b.jpg', 'b.jpg'],
     ['custom endpoint by name', 'https://minio.local/media/actors/x.webp', 'media', 'actors/x.webp', 'x.webp'],
-    ['bucket with dots', 'https://my.dotted.bucket.s3.eu-west-2.amazonaws.com/k/x.jpg', 'my.dotted.bucket', 'k/x.jpg', 'x.jpg'],
+    ['bucket with dots', 'https://my.dotted.bucket.s3.eu-west-2.amazonaws.com/k/x.jpg', 'my.dotted.bucket', 'k/x.jpg', 'x.jpg', 'eu-west-2'],
     ['upper-case scheme and host', 'HTTPS://B.S3.AMAZONAWS.COM/k/x.jpg', 'b', 'k/x.jpg', 'x.jpg'],
     ['key at the bucket root', 'https://b.s3.amazonaws.com/x.jpg', 'b', 'x.jpg', 'x.jpg'],
   ];
-  it.each(cases)('%s', (_form, url, bucket, key, filename) => {
-    expect(parseS3Url(url)).toEqual({ url, bucket, key, filename });
+  it.each(cases)('%s', (_form, url, bucket, key, filename, region) => {
+    expect(parseS3Url(url)).toStrictEqual(region === undefined ? { url, bucket, key, filename } : { url, bucket, key, filename, region });
   });
 
   it('drops the query and fragment of a presigned URL, even when the signature holds "/"', () => {
     const url = 'https://b.s3.us-west-1.amazonaws.com/a/x.jpg?X-Amz-Signature=ab%2Fcd/ef&X-Amz-Expires=60#frag';
-    expect(parseS3Url(url)).toEqual({ url, bucket: 'b', key: 'a/x.jpg', filename: 'x.jpg' });
+    expect(parseS3Url(url)).toEqual({ url, bucket: 'b', key: 'a/x.jpg', filename: 'x.jpg', region: 'us-west-1' });
   });
 
   it('percent-decodes key and filename, and keeps "+" as a plus (S3 does not read it as a space)', () => {
@@ -41,8 +44,18 @@ describe('parseS3Url accepts every URL form of SPEC §2', () => {
     expect(parseS3Url('s3://b/actors/Zoë Smith/Zoë 1.png')).toMatchObject({ key: 'actors/Zoë Smith/Zoë 1.png', filename: 'Zoë 1.png' });
   });
 
-  it('decodes s3:// keys like https ones, so one object has one key whatever its URL form', () => {
-    expect(parseS3Url('s3://b/a%20b.jpg').key).toBe(parseS3Url('https://b.s3.amazonaws.com/a%20b.jpg').key);
+  it('reads an s3:// URI as the raw key, as the aws CLI and the console write it (never percent-decoded)', () => {
+    expect(parseS3Url('s3://b/sale/50%_off.jpg')).toStrictEqual({ url: 's3://b/sale/50%_off.jpg', bucket: 'b', key: 'sale/50%_off.jpg', filename: '50%_off.jpg' });
+    expect(parseS3Url('s3://b/a%20b.jpg').key).toBe('a%20b.jpg');
+    expect(parseS3Url('s3://b/a b+c.jpg').key).toBe(parseS3Url('https://b.s3.amazonaws.com/a%20b%2Bc.jpg').key);
+    expect(parseS3Url('s3://b/%FF/..%5Cx.jpg')).toMatchObject({ key: '%FF/..%5Cx.jpg', filename: '..%5Cx.jpg' });
+  });
+
+  it('keyCandidates: an https "+" may be a space, and either Unicode form may be held; s3:// "+" is a plus', () => {
+    expect(keyCandidates(parseS3Url('https://b.s3.amazonaws.com/k/a+b.jpg'))).toEqual(['k/a+b.jpg', 'k/a b.jpg']);
+    expect(keyCandidates(parseS3Url('s3://b/k/a+b.jpg'))).toEqual(['k/a+b.jpg']);
+    expect(keyCandidates(parseS3Url('https://b.s3.amazonaws.com/k/Zo%C3%AB.jpg'))).toEqual(['k/Zoë.jpg', 'k/Zoe\u0308.jpg']);
+    expect(keyCandidates(parseS3Url('s3://b/k/x.jpg'))).toEqual(['k/x.jpg']);
   });
 
   it('decodes a path-style bucket segment', () => {
@@ -71,19 +84,21 @@ describe('parseS3Url rejects, naming the URL and the reason', () => {
     ['bucket only (s3)', 's3://b', 'URL "s3://b" names no object (the key is empty)'],
     ['bucket only (path-style)', 'https://s3.amazonaws.com/b', 'URL "https://s3.amazonaws.com/b" names no object (the key is empty)'],
     ['key ending in /', 's3://b/folder/', 'URL "s3://b/folder/" names a folder, not an object (the key ends with "/")'],
-    ['stray %', 's3://b/100%.jpg', 'URL "s3://b/100%.jpg" has invalid percent-encoding (a "%" not followed by two hex digits)'],
-    ['escape that is not UTF-8', 's3://b/%FF.jpg', 'URL "s3://b/%FF.jpg" has invalid percent-encoding (the escapes are not UTF-8)'],
+    ['stray %', 'https://b.s3.amazonaws.com/100%.jpg', 'URL "https://b.s3.amazonaws.com/100%.jpg" has invalid percent-encoding (a "%" not followed by two hex digits)'],
+    ['escape that is not UTF-8', 'https://b.s3.amazonaws.com/%FF.jpg', 'URL "https://b.s3.amazonaws.com/%FF.jpg" has invalid percent-encoding (the escapes are not UTF-8)'],
     ['filename ".."', 's3://b/a/..', 'URL "s3://b/a/.." has an unsafe filename ".."'],
     ['filename "."', 'https://b.s3.amazonaws.com/a/.', 'URL "https://b.s3.amazonaws.com/a/." has an unsafe filename "."'],
     ['encoded ".." (%2e%2e)', 'https://b.s3.amazonaws.com/a/%2e%2e', 'URL "https://b.s3.amazonaws.com/a/%2e%2e" has an unsafe filename ".."'],
     ['"/" in the filename (%2F)', 'https://b.s3.amazonaws.com/a/..%2Fx', 'URL "https://b.s3.amazonaws.com/a/..%2Fx" has an unsafe filename "../x"'],
-    ['"\\" in the filename (%5C)', 's3://b/a/..%5Cx.jpg', 'URL "s3://b/a/..%5Cx.jpg" has an unsafe filename "..\\\\x.jpg"'],
-    ['NUL in the filename (%00)', 's3://b/a/x%00.jpg', 'URL "s3://b/a/x%00.jpg" has an unsafe filename "x\\u0000.jpg"'],
+    ['"\\" in the filename (%5C)', 'https://b.s3.amazonaws.com/a/..%5Cx.jpg', 'URL "https://b.s3.amazonaws.com/a/..%5Cx.jpg" has an unsafe filename "..\\\\x.jpg"'],
+    ['"\\" in an s3:// filename', 's3://b/a/..\\x.jpg', 'URL "s3://b/a/..\\\\x.jpg" contains a backslash, which browsers read as "/"'],
+    ['NUL in the filename (%00)', 'https://b.s3.amazonaws.com/a/x%00.jpg', 'URL "https://b.s3.amazonaws.com/a/x%00.jpg" has an unsafe filename "x\\u0000.jpg"'],
     ['".." segment mid-key', 'https://b.s3.amazonaws.com/a/../x.jpg', 'URL "https://b.s3.amazonaws.com/a/../x.jpg" has a "." or ".." segment in its key "a/../x.jpg"'],
-    ['encoded ".." segment mid-key', 's3://b/a/%2E%2E/x.jpg', 'URL "s3://b/a/%2E%2E/x.jpg" has a "." or ".." segment in its key "a/../x.jpg"'],
+    ['encoded ".." segment mid-key', 'https://b.s3.amazonaws.com/a/%2E%2E/x.jpg', 'URL "https://b.s3.amazonaws.com/a/%2E%2E/x.jpg" has a "." or ".." segment in its key "a/../x.jpg"'],
+    ['".." segment mid-key (s3://)', 's3://b/a/../x.jpg', 'URL "s3://b/a/../x.jpg" has a "." or ".." segment in its key "a/../x.jpg"'],
     ['"." segment mid-key', 's3://b/./x.jpg', 'URL "s3://b/./x.jpg" has a "." or ".." segment in its key "./x.jpg"'],
-    ['".." hidden by %2F mid-key', 's3://b/a%2F..%2Fb/x.jpg', 'URL "s3://b/a%2F..%2Fb/x.jpg" has a "." or ".." segment in its key "a/../b/x.jpg"'],
-    ['NUL mid-key', 's3://b/a%00/x.jpg', 'URL "s3://b/a%00/x.jpg" has a NUL character in its key'],
+    ['".." hidden by %2F mid-key', 'https://b.s3.amazonaws.com/a%2F..%2Fb/x.jpg', 'URL "https://b.s3.amazonaws.com/a%2F..%2Fb/x.jpg" has a "." or ".." segment in its key "a/../b/x.jpg"'],
+    ['NUL mid-key', 'https://b.s3.amazonaws.com/a%00/x.jpg', 'URL "https://b.s3.amazonaws.com/a%00/x.jpg" has a NUL character in its key'],
     ['raw backslash', 'https://b.s3.amazonaws.com\\evil/x.jpg', 'URL "https://b.s3.amazonaws.com\\\\evil/x.jpg" contains a backslash, which browsers read as "/"'],
     ['newline (URL would drop it)', 'https://b.s3.amazonaws.com/a/.\n./x.jpg', 'URL "https://b.s3.amazonaws.com/a/.\\n./x.jpg" contains a control character'],
     ['surrounding whitespace', ' s3://b/x.jpg', 'URL " s3://b/x.jpg" has leading or trailing whitespace'],

@@ -1,13 +1,17 @@
 /**
- * The one S3 client of a run (SPEC §5): AWS SDK v3 with the standard credential chain, an optional custom
+ * The S3 clients of a run (SPEC §5): AWS SDK v3 with the standard credential chain, an optional custom
  * endpoint, the SDK's standard retry strategy (backoff for throttling, 5xx, resets and timeouts), an
- * inactivity timeout so a stalled response becomes a retried timeout, and one p-limit bounding every
- * request of the run. Everything else in `src/s3/` takes the {@link S3Access} made here.
+ * inactivity timeout so a stalled response becomes a retried timeout, one client per region (each bucket's
+ * region found by `regions.ts`), and one p-limit and one set of counters for every request of the run.
+ * Everything else in `src/s3/` takes the {@link S3Access} made here.
  */
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { UsageError } from '../errors.js';
 import { toS3Error, type S3ObjectError } from './errors.js';
+import { BucketRegions, type BucketRef } from './regions.js';
+
+export type { BucketRef } from './regions.js';
 
 /** How to reach S3: the CLI's `--endpoint`, `--force-path-style`, `--s3-concurrency`. */
 export interface S3Options {
@@ -15,7 +19,10 @@ export interface S3Options {
   endpoint?: string;
   /** Path-style addressing (`http://host/bucket/key`), which most S3-compatible stores need. */
   forcePathStyle?: boolean;
-  /** Default: `AWS_REGION`, then `AWS_DEFAULT_REGION`, else `us-east-1`. Buckets elsewhere are followed by redirect. */
+  /**
+   * The region of buckets whose URL names none. Default: the SDK's chain (`AWS_REGION`, `AWS_DEFAULT_REGION`,
+   * the profile's `region`), else `us-east-1`. A bucket elsewhere is learned from S3's answer, once per run.
+   */
   region?: string;
   /** Requests in flight at most, over the whole run. Default 16. */
   concurrency?: number;
@@ -41,7 +48,17 @@ export interface S3Stats {
 
 /** A configured client with its limiter and counters. Pass it to `verifyUrls`, `upload`, `download`. */
 export interface S3Access {
+  /** The client of the default region. For a bucket's objects use {@link S3Access.send}, which finds its region. */
   readonly client: S3Client;
+  /**
+   * Runs `task` with the client of the bucket's region (named by its URL, else the default, else learned
+   * from S3's first redirect, once per bucket). `task` may run twice (after a redirect): it must be repeatable.
+   * Call it inside {@link S3Access.run}.
+   * @example await s3.run(() => s3.send(location, (client) => client.send(new HeadObjectCommand({ Bucket, Key }))));
+   */
+  send<T>(ref: BucketRef, task: (client: S3Client) => Promise<T>): Promise<T>;
+  /** The client of the bucket's region, settled first: for a request that cannot be repeated (a streamed upload). */
+  clientFor(ref: BucketRef): Promise<S3Client>;
   readonly stats: S3Stats;
   /** Where requests go, for messages: the custom endpoint, or `https://s3.<region>.amazonaws.com`. */
   readonly endpoint: string;
@@ -78,14 +95,13 @@ export function createS3(options: S3Options = {}): S3Access {
   const maxAttempts = positiveInteger(options.maxAttempts, DEFAULTS.maxAttempts, 'maxAttempts');
   const requestTimeoutMs = positiveInteger(options.requestTimeoutMs, DEFAULTS.requestTimeoutMs, 'requestTimeoutMs');
   const endpoint = resolveEndpoint(options.endpoint);
-  const region = nonEmpty(options.region) ?? nonEmpty(process.env.AWS_REGION) ?? nonEmpty(process.env.AWS_DEFAULT_REGION) ?? DEFAULTS.region;
+  const named = nonEmpty(options.region);
 
   const config: S3ClientConfig = {
-    region,
     maxAttempts,
     retryMode: 'standard',
-    // The manifests name buckets in several regions; one client follows S3's redirect to each.
-    followRegionRedirects: true,
+    // Each region has its own client (regions.ts): the SDK's redirect following would rewrite a shared one.
+    followRegionRedirects: false,
     requestHandler: {
       connectionTimeout: Math.min(requestTimeoutMs, 10_000),
       // Inactivity, not total time: a large upload may take long, but a stalled one moves no byte.
@@ -103,29 +119,67 @@ export function createS3(options: S3Options = {}): S3Access {
   if (options.forcePathStyle) config.forcePathStyle = true;
   if (options.credentials) config.credentials = options.credentials;
 
-  const client = withoutNodeVersionNotice(() => new S3Client(config));
   const stats: S3Stats = { list: 0, head: 0, put: 0, get: 0 };
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const kind = KIND_OF_COMMAND[context.commandName ?? ''];
-      if (kind) stats[kind] += 1;
-      return next(args);
-    },
-    { step: 'initialize', name: 'actorSyncRequestCounter' },
-  );
+  const make = (region: S3ClientConfig['region']): S3Client => {
+    const made = withoutNodeVersionNotice(() => new S3Client({ ...config, region }));
+    made.middlewareStack.add(
+      (next, context) => async (args) => {
+        const kind = KIND_OF_COMMAND[context.commandName ?? ''];
+        if (kind) stats[kind] += 1;
+        return next(args);
+      },
+      { step: 'initialize', name: 'actorSyncRequestCounter' },
+    );
+    return made;
+  };
+  // AWS_DEFAULT_REGION is the aws CLI's name, which the JS SDK's chain does not read: kept for those who set it.
+  const fromEnv = () => nonEmpty(process.env.AWS_REGION) ?? nonEmpty(process.env.AWS_DEFAULT_REGION);
+  const defaultRegion = once(async () => named ?? fromEnv() ?? (await chainRegion()) ?? DEFAULTS.region);
+  const client = make(defaultRegion);
+  const clients = new Map<string, S3Client>();
+  const clientOf = async (region: string): Promise<S3Client> => {
+    if (region === (await defaultRegion())) return client;
+    let found = clients.get(region);
+    if (!found) clients.set(region, (found = make(region)));
+    return found;
+  };
+  const regions = new BucketRegions(defaultRegion, clientOf);
 
   const limit: LimitFunction = pLimit(concurrency);
-  const label = endpoint?.url ?? `https://s3.${region}.amazonaws.com`;
+  const shown = named ?? fromEnv();
+  const label = endpoint?.url ?? (shown ? `https://s3.${shown}.amazonaws.com` : 'https://s3.amazonaws.com');
   return {
     client,
     stats,
     endpoint: label,
     maxAttempts,
     concurrency,
+    send: (ref, task) => regions.send(ref, task),
+    clientFor: (ref) => regions.clientFor(ref),
     run: (task) => limit(task),
     fail: (error, target, attempts) => toS3Error(error, target, label, attempts),
-    close: () => client.destroy(),
+    close: () => {
+      client.destroy();
+      for (const other of clients.values()) other.destroy();
+    },
   };
+}
+
+/** The region the SDK's own chain gives (`AWS_REGION`, then the profile's in ~/.aws/config), if any. */
+async function chainRegion(): Promise<string | undefined> {
+  const probe = withoutNodeVersionNotice(() => new S3Client({}));
+  try {
+    return nonEmpty(await probe.config.region());
+  } catch {
+    return undefined; // "Region is missing": nothing configured
+  } finally {
+    probe.destroy();
+  }
+}
+
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
 }
 
 const KIND_OF_COMMAND: Record<string, keyof S3Stats | undefined> = {

@@ -8,6 +8,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { UsageError } from '../errors.js';
+import { regionProblem } from './regions.js';
 
 /** One object (or one listing) that could not be read or written. The message names it and says why. */
 export class S3ObjectError extends Error {
@@ -46,7 +47,6 @@ const BAD_CREDENTIALS = new Set([
   'ExpiredToken',
   'InvalidToken',
   'TokenRefreshRequired',
-  'AuthorizationHeaderMalformed',
   'InvalidClientTokenId',
 ]);
 
@@ -76,6 +76,13 @@ export function toS3Error(error: unknown, target: string, endpoint: string, atte
     return new UsageError(
       `no AWS credentials found (${oneLine(sdk.message ?? '')}); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE`,
     );
+  }
+  // Signed for a region the bucket is not in: the credentials are fine (regions.ts learns the region; this is
+  // what is left when it could not).
+  const region = regionProblem(error);
+  if (region) {
+    const home = region.region ? `; it is in ${region.region}` : '';
+    return new UsageError(`S3 at ${endpoint} answered that the bucket of ${target} is not in the region the request was signed for (${region.code}${home}); name the region in the URL or set AWS_REGION`);
   }
   // A response without a body (HEAD, or a proxy's bare 5xx) has no S3 code: the SDK says `Unknown`.
   const s3Code = sdk.$metadata && sdk.name !== 'Unknown' ? sdk.name : undefined;

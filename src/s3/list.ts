@@ -1,9 +1,11 @@
 /**
  * Listing a prefix (ListObjectsV2, 1000 keys a page), for `verifyUrls`: all at once for keys known, or early,
- * before they are (`startListing`).
+ * before they are (`startListing`). Keys come URL-encoded (`EncodingType=url`), so that a key XML 1.0
+ * cannot carry does not break the page; a page that says more follow but gives no token fails the listing.
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { S3Access } from './client.js';
+import { S3ObjectError } from './errors.js';
 import type { Listing } from './prefixes.js';
 
 const PAGE_SIZE = 1000;
@@ -86,15 +88,23 @@ export function startListing(s3: S3Access, listing: Listing, keptMax = EARLY_KEP
 async function listPages(s3: S3Access, listing: Listing, onPage: (objects: ListedObject[]) => boolean | Promise<boolean>): Promise<void> {
   let token: string | undefined;
   do {
-    const page = await s3.run(() =>
-      s3.client.send(new ListObjectsV2Command({ Bucket: listing.bucket, Prefix: listing.prefix || undefined, MaxKeys: PAGE_SIZE, ContinuationToken: token })),
-    );
+    const request = { Bucket: listing.bucket, Prefix: listing.prefix || undefined, MaxKeys: PAGE_SIZE, ContinuationToken: token, EncodingType: 'url' as const };
+    const page = await s3.run(() => s3.send(listing, (client) => client.send(new ListObjectsV2Command(request))));
+    // A store that ignores EncodingType (s3rver) says so by leaving it out of its answer.
     const urlEncoded = page.EncodingType === 'url';
     const objects: ListedObject[] = [];
     for (const object of page.Contents ?? []) {
-      if (object.Key !== undefined) objects.push({ key: urlEncoded ? decodeURIComponent(object.Key) : object.Key, etag: object.ETag ?? '', size: object.Size });
+      if (object.Key !== undefined) objects.push({ key: urlEncoded ? decodeListedKey(object.Key) : object.Key, etag: object.ETag ?? '', size: object.Size });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    if (page.IsTruncated && !token) {
+      throw new S3ObjectError(`s3://${listing.bucket}/${listing.prefix}`, 'listing cut short: S3 said more keys follow but gave no continuation token; nothing under it is taken to be absent');
+    }
     if (!(await onPage(objects))) return;
   } while (token);
+}
+
+/** A key of an `EncodingType=url` listing: S3 form-encodes it (a space is `+`, a `+` is `%2B`). */
+export function decodeListedKey(encoded: string): string {
+  return decodeURIComponent(encoded.replace(/\+/g, ' '));
 }

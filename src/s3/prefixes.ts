@@ -17,11 +17,14 @@ export const MANY_ACTORS = 8;
 export interface Listing {
   bucket: string;
   prefix: string;
+  /** The bucket's region, when a URL's host names it. */
+  region?: string;
 }
 
 export interface KeyRef {
   bucket: string;
   key: string;
+  region?: string;
 }
 
 /**
@@ -31,15 +34,18 @@ export interface KeyRef {
  */
 export function planListings(keys: readonly KeyRef[], many: boolean): Listing[] {
   const byBucket = new Map<string, string[]>();
-  for (const { bucket, key } of keys) {
+  const regions = new Map<string, string>();
+  for (const { bucket, key, region } of keys) {
     let list = byBucket.get(bucket);
     if (!list) byBucket.set(bucket, (list = []));
     list.push(key);
+    if (region !== undefined && !regions.has(bucket)) regions.set(bucket, region);
   }
   const listings: Listing[] = [];
   for (const [bucket, bucketKeys] of [...byBucket].sort(([a], [b]) => compare(a, b))) {
     const prefixes = many ? sharedPrefixes(bucketKeys) : bucketKeys.map(folderOf);
-    for (const prefix of outermost(prefixes)) listings.push({ bucket, prefix });
+    const region = regions.get(bucket);
+    for (const prefix of outermost(prefixes)) listings.push(region === undefined ? { bucket, prefix } : { bucket, prefix, region });
   }
   return listings;
 }
@@ -59,7 +65,10 @@ export function listingFor(listings: readonly Listing[], ref: KeyRef): Listing |
  */
 export function earlyListingFor(ref: KeyRef, actorName: string): Listing | undefined {
   const at = ref.key.indexOf(`/${actorName}/`);
-  return at > 0 ? { bucket: ref.bucket, prefix: ref.key.slice(0, at + 1) } : undefined;
+  if (at <= 0) return undefined;
+  const listing: Listing = { bucket: ref.bucket, prefix: ref.key.slice(0, at + 1) };
+  if (ref.region !== undefined) listing.region = ref.region;
+  return listing;
 }
 
 /** `a/b/c.jpg` → `a/b/`; a key without a folder is its own prefix. */

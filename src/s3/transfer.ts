@@ -59,7 +59,7 @@ export async function upload(s3: S3Access, location: S3Location, path: string, m
     if (actual !== expected) throw changedSinceHashed(location, path, expected, actual);
     try {
       const out = await s3.run(() =>
-        s3.client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: Buffer.from(actual, 'hex').toString('base64') })),
+        s3.send(location, (client) => client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: Buffer.from(actual, 'hex').toString('base64') }))),
       );
       return { etag: normalizeEtag(out.ETag ?? '') };
     } catch (error) {
@@ -70,9 +70,9 @@ export async function upload(s3: S3Access, location: S3Location, path: string, m
   // holds, and a file's parallelism comes from the other files in flight.
   const body = gatedRead(location, path, expected);
   try {
-    const out = await s3.run(() =>
+    const out = await s3.run(async () =>
       new Upload({
-        client: s3.client,
+        client: await s3.clientFor(location),
         params: { ...params, Body: body.stream, ContentLength: size },
         partSize: PART_SIZE,
         queueSize: 1,
@@ -142,7 +142,7 @@ interface Fetched {
 
 /** One GET, its body read whole and checked against the MD5 S3 states. */
 async function fetchChecked(s3: S3Access, location: S3Location): Promise<Fetched> {
-  const out = await s3.client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+  const out = await s3.send(location, (client) => client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key })));
   if (out.ContentLength !== undefined && out.ContentLength > DOWNLOAD_MAX) {
     (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
     throw new S3ObjectError(location.url, `not downloaded: ${out.ContentLength} bytes is more than the ${DOWNLOAD_MAX / MiB} MiB an image may have`);

@@ -6,7 +6,7 @@
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { RemoteFact } from '../classify.js';
 import { UsageError } from '../errors.js';
-import type { S3Location } from '../s3-url.js';
+import { keyCandidates, type S3Location } from '../s3-url.js';
 import type { S3Access } from './client.js';
 import { MD5_HEX, MD5_METADATA_KEY, md5OfEtag, normalizeEtag } from './etag.js';
 import { listAll, type EarlyListing } from './list.js';
@@ -27,6 +27,8 @@ export interface RemoteObjectFact extends RemoteFact {
   verifiable: boolean;
   /** Why the check failed (after retries), naming the listing or object: report it for the image. */
   error?: string;
+  /** The key S3 holds, when it is another spelling of the URL's (`+` read as a space, another Unicode form). */
+  key?: string;
 }
 
 export interface VerifyOptions {
@@ -37,6 +39,8 @@ export interface VerifyOptions {
    * objects come from it; otherwise it is stopped at once and what it found dropped.
    */
   early?: EarlyListing;
+  /** Told once per call when a listing is denied (no `s3:ListBucket`) and its URLs are checked by HEAD instead. */
+  onWarning?: (file: string, reason: string) => void;
 }
 
 interface Listed {
@@ -53,13 +57,16 @@ interface Listed {
  */
 export async function verifyUrls(s3: S3Access, locations: readonly S3Location[], options: VerifyOptions = {}): Promise<Map<string, RemoteObjectFact>> {
   const folders = options.actorFolders ?? new Set(locations.map((l) => `${l.bucket}/${l.key.slice(0, l.key.lastIndexOf('/') + 1)}`)).size;
-  const listings = planListings(locations, folders > MANY_ACTORS);
+  // Every spelling S3 may hold a URL's key in is listed for; the listing says which one exists.
+  const refs = locations.flatMap((l) => keyCandidates(l).map((key) => ({ bucket: l.bucket, key, region: l.region })));
+  const listings = planListings(refs, folders > MANY_ACTORS);
   const wanted = new Map<Listing, Set<string>>(listings.map((listing) => [listing, new Set<string>()]));
-  for (const location of locations) wanted.get(listingFor(listings, location)!)!.add(location.key);
+  for (const ref of refs) wanted.get(listingFor(listings, ref)!)!.add(ref.key);
 
   const found = new Map<string, Listed>(); // `${bucket}/${key}` → what the listing said
   const started = new Map<Listing, string>();
   const failed = new Map<Listing, string>();
+  const denied = new Set<Listing>();
   const { early } = options;
   const taken = early && listings.find((listing) => listing.bucket === early.listing.bucket && listing.prefix === early.listing.prefix);
   // Stopped now, so that an early listing of no use sends no more pages; awaited so that nothing outlives the call.
@@ -76,7 +83,8 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
       } catch (error) {
         const failure = s3.fail(error, `s3://${listing.bucket}/${listing.prefix}`);
         if (failure instanceof UsageError) throw failure;
-        failed.set(listing, failure.message);
+        if (failure.code === 'AccessDenied') denied.add(listing);
+        else failed.set(listing, failure.message);
       }
     }),
   );
@@ -87,43 +95,86 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
   const facts = new Map<string, RemoteObjectFact>();
   const heads: Array<Promise<void>> = [];
   const headed = new Map<string, Promise<RemoteObjectFact>>();
+  const warnDenied = once(options.onWarning);
   for (const location of locations) {
     if (facts.has(location.url)) continue;
-    const listing = listingFor(listings, location)!;
-    const failure = failed.get(listing);
+    const spellings = keyCandidates(location).map((key) => ({ key, listing: listingFor(listings, { bucket: location.bucket, key })! }));
+    const listing = spellings[0]!.listing;
+    if (spellings.some((spelling) => denied.has(spelling.listing))) {
+      // No s3:ListBucket: this URL is asked about by HEAD (where a 403 means unknown, never absent).
+      warnDenied?.(`s3://${location.bucket}/`, LIST_DENIED);
+      const url = location.url;
+      heads.push(headEachSpelling(s3, location).then((fact) => void facts.set(url, fact)));
+      continue;
+    }
+    const failure = spellings.map((spelling) => failed.get(spelling.listing)).find((reason) => reason !== undefined);
     if (failure !== undefined) {
       // Unknown, so taken to exist (as without a remote check) and never compared.
       facts.set(location.url, { exists: true, md5: null, verifiable: false, checkedAt: started.get(listing)!, error: failure });
       continue;
     }
-    const id = `${location.bucket}/${location.key}`;
-    const listed = found.get(id);
-    if (!listed) {
+    const present = spellings.filter((spelling) => found.has(`${location.bucket}/${spelling.key}`));
+    if (present.length > 1) {
+      const error = ambiguous(location, present.map((spelling) => spelling.key));
+      facts.set(location.url, { exists: true, md5: null, verifiable: false, checkedAt: started.get(listing)!, error });
+      continue;
+    }
+    if (present.length === 0) {
       facts.set(location.url, { exists: false, md5: null, verifiable: true, checkedAt: started.get(listing)! });
       continue;
     }
+    const heldKey = present[0]!.key;
+    const id = `${location.bucket}/${heldKey}`;
+    const listed = found.get(id)!;
+    // Another spelling of the URL's key: the fact names the key S3 holds.
+    const held = heldKey === location.key ? {} : { key: heldKey };
     const md5 = md5OfEtag(listed.etag);
     if (md5 !== null) {
-      facts.set(location.url, { exists: true, md5, etag: listed.etag, size: listed.size, verifiable: true, checkedAt: listed.checkedAt });
+      facts.set(location.url, { exists: true, md5, etag: listed.etag, size: listed.size, verifiable: true, checkedAt: listed.checkedAt, ...held });
       continue;
     }
     // A multipart (or otherwise non-MD5) ETag: only the MD5 in the object's metadata can tell.
     let head = headed.get(id);
-    if (!head) headed.set(id, (head = headFact(s3, location, listed)));
+    if (!head) headed.set(id, (head = headFact(s3, { ...location, key: heldKey }, listed)));
     const url = location.url;
-    heads.push(head.then((fact) => void facts.set(url, fact)));
+    heads.push(head.then((fact) => void facts.set(url, { ...fact, ...held })));
   }
   await Promise.all(heads);
   return facts;
 }
 
-async function headFact(s3: S3Access, location: S3Location, listed: Listed): Promise<RemoteObjectFact> {
+/** Without a listing, a HEAD for each key the URL may mean: the one that exists, if exactly one does. */
+async function headEachSpelling(s3: S3Access, location: S3Location): Promise<RemoteObjectFact> {
+  const keys = keyCandidates(location);
+  if (keys.length === 1) return headFact(s3, location);
+  const facts = await Promise.all(keys.map((key) => headFact(s3, { ...location, key })));
+  const present = keys.filter((_, i) => facts[i]!.exists && facts[i]!.error === undefined);
+  if (present.length > 1) return { exists: true, md5: null, verifiable: false, checkedAt: facts[0]!.checkedAt, error: ambiguous(location, present) };
+  if (present.length === 1) {
+    const key = present[0]!;
+    const fact = facts[keys.indexOf(key)]!;
+    return key === location.key ? fact : { ...fact, key };
+  }
+  // None found: unknown when any answer was (a 403 may hide one), else absent.
+  return facts.find((fact) => fact.error !== undefined) ?? facts[0]!;
+}
+
+function ambiguous(location: S3Location, keys: readonly string[]): string {
+  return `${location.url}: S3 holds both ${keys.map((key) => JSON.stringify(key)).join(' and ')}, and the URL may mean either; write the key unambiguously (a space as %20, a "+" as %2B)`;
+}
+
+/** The run's one warning when a listing is denied. */
+const LIST_DENIED =
+  'listing denied (AccessDenied): the credentials lack s3:ListBucket on this bucket; each image is checked with a HEAD instead, where a missing object reads as 403 and is reported as could not be checked';
+
+/** A fact from a HEAD: after a listing (`listed`), or in place of a denied one. */
+async function headFact(s3: S3Access, location: S3Location, listed?: Listed): Promise<RemoteObjectFact> {
   const checkedAt = new Date().toISOString();
   try {
-    const head = await s3.run(() => s3.client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key })));
-    const etag = normalizeEtag(head.ETag ?? listed.etag);
+    const head = await s3.run(() => s3.send(location, (client) => client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }))));
+    const etag = normalizeEtag(head.ETag ?? listed?.etag ?? '');
     const stored = head.Metadata?.[MD5_METADATA_KEY]?.toLowerCase();
-    const size = head.ContentLength ?? listed.size;
+    const size = head.ContentLength ?? listed?.size;
     if (stored !== undefined && MD5_HEX.test(stored)) return { exists: true, md5: stored, etag, size, verifiable: true, checkedAt };
     // The object may have been replaced by a single-part upload since the listing.
     const md5 = md5OfEtag(etag);
@@ -134,6 +185,17 @@ async function headFact(s3: S3Access, location: S3Location, listed: Listed): Pro
     if (status === 404) return { exists: false, md5: null, verifiable: true, checkedAt };
     const failure = s3.fail(error, location.url);
     if (failure instanceof UsageError) throw failure;
-    return { exists: true, md5: null, etag: listed.etag, size: listed.size, verifiable: false, checkedAt, error: failure.message };
+    // Without s3:ListBucket, S3 answers 403 for a missing key too: unknown, never absent.
+    const reason = status === 403 && !listed ? `${location.url}: S3 answered 403 (without s3:ListBucket a missing object and a denied one look the same)` : failure.message;
+    return { exists: true, md5: null, etag: listed?.etag, size: listed?.size, verifiable: false, checkedAt, error: reason };
   }
+}
+
+function once<A extends unknown[]>(tell: ((...args: A) => void) | undefined): ((...args: A) => void) | undefined {
+  let told = false;
+  return tell && ((...args) => {
+    if (told) return;
+    told = true;
+    tell(...args);
+  });
 }

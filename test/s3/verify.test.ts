@@ -65,13 +65,13 @@ describe('verifyUrls', () => {
     }
   });
 
-  it('matches keys however the URL percent-encodes them', async () => {
+  it('matches keys however an https URL percent-encodes them (an s3:// URI is the raw key)', async () => {
     await putObject(s3, 'assets', 'system_actors/training_data/0006_e/0006 e+1.jpg', 'spaced');
     const spellings = [
       `${server.endpoint}/assets/system_actors/training_data/0006_e/0006%20e%2B1.jpg`,
       `${server.endpoint}/assets/system_actors/training_data/0006_e/0006%20e+1.jpg`,
       `${server.endpoint}/assets/system_actors/training_data/0006_%65/0006%20%65%2b1.jpg`,
-      's3://assets/system_actors/training_data/0006_e/0006%20e+1.jpg',
+      's3://assets/system_actors/training_data/0006_e/0006 e+1.jpg', // a raw key
     ];
     const facts = await verifyUrls(s3, spellings.map(parseS3Url));
     for (const spelling of spellings) expect(facts.get(spelling)).toMatchObject({ exists: true, md5: md5('spaced') });
