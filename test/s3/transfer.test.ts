@@ -81,7 +81,7 @@ describe('upload', () => {
     expect(viaProxy.stats.head).toBe(1);
 
     const { path } = await target();
-    expect(await download(viaProxy, location, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true });
+    expect(await download(viaProxy, location, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true, etag: s3Etag });
     expect((await readFile(path)).equals(bytes)).toBe(true);
   });
 
@@ -111,7 +111,7 @@ describe('download', () => {
     const location = fresh();
     await upload(s3, location, await localFile(bytes), md5(bytes));
     const { folder, path } = await target();
-    expect(await download(s3, location, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true });
+    expect(await download(s3, location, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true, etag: md5(bytes) });
     expect((await readFile(path)).equals(bytes)).toBe(true);
     expect(await readdir(folder)).toEqual(['image.jpg']);
   });
@@ -120,7 +120,7 @@ describe('download', () => {
     const location = fresh();
     await putObject(s3, location.bucket, location.key, 'plain bytes');
     const { path } = await target();
-    expect(await download(s3, location, path)).toEqual({ md5: md5('plain bytes'), size: 11, verified: true });
+    expect(await download(s3, location, path)).toEqual({ md5: md5('plain bytes'), size: 11, verified: true, etag: md5('plain bytes') });
   });
 
   it('verifies a multipart object without stored MD5 by recomputing its ETag, else writes it as unverified', async () => {
@@ -136,9 +136,9 @@ describe('download', () => {
     ]);
     proxy.rewriteEtags((key) => etags.get(key));
     const viaProxy = testS3(proxy.endpoint);
-    expect(await download(viaProxy, known, (await target()).path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true });
+    expect(await download(viaProxy, known, (await target()).path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true, etag: etags.get(known.key) });
     const { path } = await target();
-    expect(await download(viaProxy, unknown, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: false });
+    expect(await download(viaProxy, unknown, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: false, etag: etags.get(unknown.key) });
     expect((await readFile(path)).equals(bytes)).toBe(true);
   });
 
