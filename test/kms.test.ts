@@ -75,7 +75,7 @@ describe('an SSE-KMS bucket', () => {
   });
 
   it('push --repair run twice uploads the one image that differs, then nothing; check --remote --require-synced passes', async () => {
-    const { root, proxy, flags, entry } = await kmsBucket();
+    const { root, proxy, flags, dir, entry } = await kmsBucket();
     expect((await run(['sync', '--root', root, '--remote', ...flags])).code).toBe(0);
     const seen = proxy.requests.length;
     const repaired = await run(['push', '--root', root, '--repair', ...flags, '--json']);
@@ -88,7 +88,11 @@ describe('an SSE-KMS bucket', () => {
     expect(thirteen).toMatchObject({ status: 'synced', s3_md5: thirteen.md5_hash, s3_etag: kmsEtag(thirteen.md5_hash) });
     expect(proxy.requests.slice(seen).filter((r) => r.method === 'PUT' && r.url.includes(listed(13)))).toEqual([expect.objectContaining({ condition: `If-Match: "${kmsEtag(md5(Buffer.from('bytes another machine left')))}"`, status: 200 })]);
 
+    // The checksum the upload sent is recorded next to the MD5, and a later check keeps it.
+    const checksum = await crc64nvme(readFileSync(join(dir, listed(13))));
+    expect(thirteen.s3_crc64nvme).toBe(checksum);
     expect((await run(['sync', '--root', root, '--remote', ...flags])).code).toBe(0);
+    expect((await entry(listed(13))).s3_crc64nvme).toBe(checksum);
     const puts = proxy.count('put');
     const again = await run(['push', '--root', root, '--repair', ...flags, '--json']);
     expect(again.code, again.stderr).toBe(0);
