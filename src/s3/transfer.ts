@@ -92,6 +92,8 @@ export async function upload(s3: S3Access, location: S3Location, path: string, m
     Metadata: { [MD5_METADATA_KEY]: expected },
     ContentType: imageContentType(location.key),
   };
+  // Known already to fail at the end: not one part is sent.
+  if (options.condition && options.conditionalWrites?.unsupported && !options.allowOverwrite) throw conditionsUnsupported(location);
   // Local read errors (the file vanished, permissions) surface as they are: they are not S3's.
   const { size } = await stat(path);
   if (size > SINGLE_PUT_MAX) return uploadInParts(s3, location, path, size, expected, params, options);
