@@ -307,11 +307,9 @@ async function processAll(actors: Actor[], refused: ReadonlyMap<string, Refusal>
  * `--remote`: collects the URLs the actors' files name (in the workers), lists what S3 holds there (a few
  * LIST requests for many actors), and hands each actor its own findings. With many actors, the listing the
  * first URL suggests (the folder its actor's folder sits in) starts at once and runs while the workers
- * collect the rest.
- */
-/**
- * The findings per actor; `confirm`, HEADs of URLs an assessment asks about (each URL once), while the
- * run's client is open: `close` it when the actors are assessed. `requests` counts as they are sent.
+ * collect the rest. Returns the findings per actor, and `confirm`: HEADs of the URLs an assessment asks
+ * about (each URL once), with the run's client kept open for them: `close` it when every actor is assessed.
+ * `requests` counts as they are sent.
  */
 async function checkRemote(
   actors: Actor[],
