@@ -12,7 +12,7 @@ import { multipartEtag } from '../../src/s3/etag.js';
 import { download, PART_SIZE, upload } from '../../src/s3/transfer.js';
 import { confirmUrls, verifyUrls } from '../../src/s3/verify.js';
 import { crc64nvme } from '../../src/s3/checksum.js';
-import { kindOf, putObject, startFaultProxy, startS3Server, testS3, type TestS3Server } from '../helpers/s3.js';
+import { kindOf, kmsEtag, putObject, startFaultProxy, startS3Server, testS3, type TestS3Server } from '../helpers/s3.js';
 import { md5 } from '../helpers/values.js';
 
 const MiB = 1024 * 1024;
@@ -89,12 +89,15 @@ describe('upload', () => {
   it('sends a full-object CRC64NVME checksum with every upload, multipart included, that a HEAD returns and a later check verifies', async () => {
     // The proxy keeps the checksum a write sends, as S3 does (s3rver ignores it).
     const proxy = await startFaultProxy(server.endpoint);
+    proxy.kms(() => true);
     const viaProxy = testS3(proxy.endpoint);
     for (const bytes of [randomBytes(200_000), randomBytes(17 * MiB + 5)]) {
       const location = parseS3Url(fresh().url.replace(server.endpoint, proxy.endpoint));
       const seen = proxy.requests.length;
       const uploaded = await upload(viaProxy, location, await localFile(bytes), md5(bytes));
       expect(uploaded.crc64nvme).toBe(await crc64nvme(bytes));
+      // The ETag S3 answers (here an SSE-KMS one, from the PUT or the completion) is what is returned.
+      expect(uploaded.etag).toBe(kmsEtag(md5(bytes)));
       const head = await viaProxy.client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' }));
       expect(head.ChecksumCRC64NVME).toBe(uploaded.crc64nvme);
       const kinds = proxy.requests.slice(seen).map(kindOf);
