@@ -253,8 +253,9 @@ async function processAll(actors: Actor[], refused: ReadonlyMap<string, Refusal>
     settledInARow = 0;
     const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain, differences: options.dryRun, settle: options.cache !== undefined && !options.dryRun };
     return assessConfirmed({ ...task, ...options.transfers?.get(actor.name) }).catch((error: unknown) =>
-      // A worker that died (out of memory, a crash in native code) fails its actor, not the run.
-      error instanceof UsageError ? Promise.reject(error) : failed(emptyReport(actor, 'failed'), actor.dir, `could not be processed (${messageOf(error)}); left unchanged`),
+      // A worker that died (out of memory, a crash in native code), or S3 lost while confirming (the listing
+      // reached it), fails its actor, not the run: commits of others may be in flight.
+      failed(emptyReport(actor, 'failed'), actor.dir, `could not be processed (${messageOf(error)}); left unchanged`),
     );
   };
   // An actor whose listed ETags do not settle its images is assessed again, with what a HEAD of each says.
