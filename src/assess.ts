@@ -19,6 +19,7 @@ import { readActor, type ActorFacts } from './read-actor.js';
 import { emptyReport, failed, type ActorReport } from './report.js';
 import { urlsNotHeld, type LegacyFile } from './retire.js';
 import type { DataRoot } from './root.js';
+import { crc64nvmeOfFile } from './s3/checksum.js';
 import { etagMatches } from './s3/etag.js';
 import { parseS3Url } from './s3-url.js';
 
@@ -47,6 +48,10 @@ export interface RemoteCheck extends RemoteFact {
   verifiable?: boolean;
   /** Why the check failed after retries. */
   error?: string;
+  /** Read from a listed ETag: confirmed by a HEAD before the image is called out of sync (s3/verify.ts). */
+  fromListing?: boolean;
+  /** Why a HEAD could not verify the object (an SSE-KMS object without a stored MD5 or checksum…). */
+  unverifiable?: string;
 }
 
 /** Every S3 URL an actor's files name (manifest, response.json, prompt_metadata.json); none when they cannot be read. */
@@ -88,6 +93,12 @@ export interface Assessment {
    * bytes committed, else of those read), so a manifest another program changed meanwhile retires nothing.
    */
   legacy?: { path: string; files: LegacyFile[]; urlsNotHeld: string[]; manifest: { path: string; md5: string | null } };
+  /**
+   * URLs whose listed ETag is not enough to decide (it differs from the local MD5, or is no MD5) and the
+   * manifest's record does not settle: the caller HEADs them (`confirmUrls`) and assesses the actor again
+   * with those facts. Set alone: nothing else of this assessment is to be used.
+   */
+  confirm?: string[];
   /**
    * What the sync cache may keep once this run's commit (and retirement of `legacy`) succeeds: the actor is
    * then at rest, assessing it again would change nothing. Only when the task asked to `settle`.
@@ -142,29 +153,27 @@ async function assess(task: AssessTask): Promise<Assessment> {
   }
 
   const remote = new Map<string, RemoteFact>();
+  const confirm: string[] = [];
   for (const [url, check] of Object.entries(task.remote ?? {})) {
     if (check.error) return fail(url, `could not be checked in S3 (${check.error}); manifest left unchanged`);
-    if (check.exists && check.md5 === null) {
-      // A multipart ETag without a stored MD5: compare it with the local file's own multipart ETag.
-      const file = local.find((f) => f.filename === parseS3Url(url).filename);
-      const same = file && check.etag ? await etagMatches(check.etag, file.md5, join(actor.trainingDir, file.filename)) : null;
-      if (same !== true) {
-        // Never out of sync only for its ETag (SPEC §5). What the manifest knew of the URL stands; one new
-        // to it gets what a sync without --remote assumes. One found absent before now exists: as for a
-        // URL never verified, its bytes are taken to be the local file's (so a push leaves it alone).
-        const before = previous.get(parseS3Url(url).filename);
-        const known = before?.s3_url === url;
-        const absentBefore = known && before.s3_exists === false;
-        const kept = !known ? 'treated as a URL never verified' : absentBefore ? 'it exists now; treated as a URL never verified' : 'its last known state is kept';
-        report.warnings.push({ actor: actor.name, file: url, reason: `cannot be verified (a multipart ETag without a stored MD5); ${kept}` });
-        if (absentBefore) remote.set(url, { exists: true, md5: file?.md5 ?? null, etag: check.etag, checkedAt: check.checkedAt });
-        continue;
-      }
-      remote.set(url, { ...check, md5: file!.md5 });
-      continue;
+    const filename = parseS3Url(url).filename;
+    const file = local.find((f) => f.filename === filename);
+    const before = previous.get(filename);
+    const known = before?.s3_url === url ? before : undefined;
+    const decided = await decideRemote(check, file && { ...file, path: join(actor.trainingDir, file.filename) }, known);
+    if (decided === 'confirm') confirm.push(url);
+    else if (decided !== 'keep') remote.set(url, decided);
+    else {
+      // Never out of sync only for its ETag (SPEC §5). What the manifest knew of the URL stands; one new
+      // to it gets what a sync without --remote assumes. One found absent before now exists: as for a
+      // URL never verified, its bytes are taken to be the local file's (so a push leaves it alone).
+      const absentBefore = known?.s3_exists === false;
+      const kept = !known ? 'treated as a URL never verified' : absentBefore ? 'it exists now; treated as a URL never verified' : 'its last known state is kept';
+      report.warnings.push({ actor: actor.name, file: url, reason: `cannot be verified (${check.unverifiable ?? 'a multipart ETag without a stored MD5'}); ${kept}` });
+      if (absentBefore) remote.set(url, { exists: true, md5: file?.md5 ?? null, etag: check.etag, checkedAt: check.checkedAt });
     }
-    remote.set(url, { exists: check.exists, md5: check.md5, etag: check.etag, checkedAt: check.checkedAt });
   }
+  if (confirm.length > 0) return { ...failedAssessment(report), confirm };
 
   const { entries, statistics, conflicts } = classify({
     local,
@@ -232,6 +241,34 @@ function settledEntry(task: AssessTask, facts: ActorFacts, local: LocalFile[], o
     images: local.map((file) => ({ filename: file.filename, size: file.size, mtimeNs: file.mtimeNs, inode: file.inode })),
   };
   return { fingerprint: fingerprintOf(facts.actor, task.data, inputs), manifestMd5: inputs.manifestMd5, statistics: outcome.statistics, images: local.length };
+}
+
+/**
+ * What one URL's remote check makes of the object, given the local file and the manifest's entry for that
+ * URL: the fact to classify with, `confirm` (a HEAD must tell first), or `keep` (unverifiable: the entry's
+ * last known state stands, with a warning).
+ */
+async function decideRemote(check: RemoteCheck, file: (LocalFile & { path: string }) | undefined, known: TrainingEntry | undefined): Promise<RemoteFact | 'confirm' | 'keep'> {
+  const fact: RemoteFact = { exists: check.exists, md5: check.md5, etag: check.etag, checkedAt: check.checkedAt, ...(check.crc64nvme ? { crc64nvme: check.crc64nvme } : {}) };
+  if (!check.exists) return fact;
+  // Steady state: the object the manifest last recorded, unchanged (same ETag): its recorded MD5 stands, with
+  // no request. Unless that MD5 was only the ETag read as one and it now says the local file differs.
+  const recorded = known?.s3_md5;
+  if (check.etag !== undefined && known?.s3_etag === check.etag && recorded !== undefined && (recorded !== check.etag || recorded === file?.md5)) {
+    return { ...fact, md5: recorded, ...(known.s3_crc64nvme ? { crc64nvme: known.s3_crc64nvme } : {}) };
+  }
+  // A listed ETag is the MD5 only when the object is not encrypted with KMS or a customer key: a HEAD says.
+  if (check.fromListing && (check.md5 === null || (file !== undefined && check.md5 !== file.md5))) return 'confirm';
+  if (check.md5 !== null) return fact;
+  if (check.crc64nvme !== undefined) {
+    // The checksum this tool recorded with the MD5, or the local file's own.
+    if (known?.s3_crc64nvme === check.crc64nvme && recorded) return { ...fact, md5: recorded };
+    if (file === undefined) return fact;
+    return { ...fact, md5: (await crc64nvmeOfFile(file.path)) === check.crc64nvme ? file.md5 : null };
+  }
+  // A multipart ETag without a stored MD5: compare it with the local file's own multipart ETag.
+  const same = file && check.etag ? await etagMatches(check.etag, file.md5, file.path) : null;
+  return same === true ? { ...fact, md5: file!.md5 } : 'keep';
 }
 
 /** An actor that could not be assessed: its report says why; nothing else is known. */

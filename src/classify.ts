@@ -25,6 +25,8 @@ export interface RemoteFact {
   etag?: string;
   /** When S3 was asked, recorded as `s3_checked_at`. */
   checkedAt?: string;
+  /** The object's full-object CRC64NVME checksum (base64), recorded as `s3_crc64nvme`. */
+  crc64nvme?: string;
 }
 
 export interface ClassifyInput {
@@ -120,6 +122,9 @@ export function classify(input: ClassifyInput): ClassifyResult {
       // unless the object is gone.
       if (remote.etag !== undefined) entry.s3_etag = remote.etag;
       else if (!remote.exists || !sameUrl) delete entry.s3_etag;
+      // A checksum goes with the object it was read from: one that changed (another ETag) drops it.
+      if (remote.crc64nvme !== undefined) entry.s3_crc64nvme = remote.crc64nvme;
+      else if (!remote.exists || !sameUrl || (remote.etag !== undefined && remote.etag !== before?.s3_etag)) delete entry.s3_crc64nvme;
       if (remote.checkedAt !== undefined) entry.s3_checked_at = remote.checkedAt;
     }
     entries.push(entry);

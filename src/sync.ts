@@ -97,7 +97,10 @@ const COMMITS_IN_FLIGHT = 16;
 /** Actors settled from the cache between two turns of the event loop (each takes ≈ 0.25 ms). */
 const YIELD_EVERY = 64;
 
-type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock; startedAt: string; cache?: RunCache };
+/** `confirm`: HEADs URLs whose listed ETag an assessment could not take for an MD5 (RemoteCheck.fromListing). */
+type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock; startedAt: string; cache?: RunCache; confirm?: Confirm };
+
+type Confirm = (urls: string[]) => Promise<Record<string, RemoteCheck>>;
 
 /** The sync cache as a run uses it: the entries that may settle actors now, and those it will leave. */
 interface RunCache {
@@ -158,6 +161,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       const remote = options.remote ? await checkRemote(selected, data, pool, options.remote) : undefined;
       if (remote) warnings.push(...remote.warnings);
       const transfers = remote?.byActor ?? options.transfers;
+      const confirm = remote?.confirm;
       if (cache) {
         // Entries of actor folders that are gone go; those of actors this run does not select stay.
         const names = new Set(actors.map((actor) => actor.name));
@@ -166,7 +170,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       // Judged over every actor folder, not only those selected: `--actor 0005_a` must not write the manifest
       // 0005_b shares, nor `--actor 1` retire the response.json of the folder 0001's training_data links to.
       const refused = refusedActors(actors, data, { path: 'none of them is synced, left unchanged', id: 'left unchanged' });
-      const reports = await processAll(selected, refused, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache });
+      const reports = await processAll(selected, refused, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache, confirm }).finally(() => remote?.close());
       // Written when its entries changed, and also when a manifest changed since it was (before this run: a
       // chmod; or by it: a commit of an actor it keeps no entry for), so the next run's guess at the entry
       // sees it fresh. Not by a run that lost its lock: the run that took over writes its own.
@@ -179,7 +183,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       }
       return {
         dryRun,
-        s3Requests: remote?.requests,
+        s3Requests: remote && { ...remote.requests },
         data,
         actors: reports,
         warnings,
@@ -249,10 +253,17 @@ async function processAll(actors: Actor[], refused: ReadonlyMap<string, Refusal>
     if (settled) return ++settledInARow % YIELD_EVERY === 0 ? new Promise((resolve) => setImmediate(resolve, settled)) : Promise.resolve(settled);
     settledInARow = 0;
     const task: AssessTask = { actor, data, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, now: options.startedAt, explain, differences: options.dryRun, settle: options.cache !== undefined && !options.dryRun };
-    return pool.assess({ ...task, ...options.transfers?.get(actor.name) }).catch((error: unknown) =>
-      // A worker that died (out of memory, a crash in native code) fails its actor, not the run.
+    return assessConfirmed({ ...task, ...options.transfers?.get(actor.name) }).catch((error: unknown) =>
+      // A worker that died (out of memory, a crash in native code), or S3 lost while confirming (the listing
+      // reached it), fails its actor, not the run: commits of others may be in flight.
       failed(emptyReport(actor, 'failed'), actor.dir, `could not be processed (${messageOf(error)}); left unchanged`),
     );
+  };
+  // An actor whose listed ETags do not settle its images is assessed again, with what a HEAD of each says.
+  const assessConfirmed = async (task: AssessTask): Promise<Assessment> => {
+    const first = await pool.assess(task);
+    if (!first.confirm || !options.confirm) return first;
+    return pool.assess({ ...task, remote: { ...task.remote, ...(await options.confirm(first.confirm)) } });
   };
   const done = (i: number, report: ActorReport) => {
     reports[i] = report;
@@ -298,11 +309,19 @@ async function processAll(actors: Actor[], refused: ReadonlyMap<string, Refusal>
  * `--remote`: collects the URLs the actors' files name (in the workers), lists what S3 holds there (a few
  * LIST requests for many actors), and hands each actor its own findings. With many actors, the listing the
  * first URL suggests (the folder its actor's folder sits in) starts at once and runs while the workers
- * collect the rest.
+ * collect the rest. Returns the findings per actor, and `confirm`: HEADs of the URLs an assessment asks
+ * about (each URL once), with the run's client kept open for them: `close` it when every actor is assessed.
+ * `requests` counts as they are sent.
  */
-async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3Options: S3Options): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; requests: S3Stats; warnings: ActorFailure[] }> {
+async function checkRemote(
+  actors: Actor[],
+  data: DataRoot,
+  pool: WorkerPool,
+  s3Options: S3Options,
+): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; requests: S3Stats; warnings: ActorFailure[]; confirm: Confirm; close: () => void }> {
   // The S3 modules load while the workers collect the URLs.
   const modules = Promise.all([import('./s3/client.js'), import('./s3/verify.js'), import('./s3/list.js')]);
+  let ok = false;
   const limit = pLimit(pool.threads * 4);
   let stopped = false;
   // Only many actors are listed by shared prefix: with a few, there is nothing to guess.
@@ -329,7 +348,7 @@ async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3
   let s3: S3Access | undefined;
   let early: EarlyListing | undefined;
   try {
-    const [{ createS3 }, { verifyUrls }, { startListing }] = await modules;
+    const [{ createS3 }, { verifyUrls, confirmUrls }, { startListing }] = await modules;
     s3 = createS3(s3Options);
     const guess = await firstGuess;
     if (guess) early = startListing(s3, guess);
@@ -343,7 +362,7 @@ async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3
     }
     const warnings: ActorFailure[] = [];
     const onWarning = (file: string, reason: string) => void warnings.push({ actor: '', file, reason });
-    const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, early, onWarning });
+    const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, early, onWarning, deferHeads: true });
     const byActor = new Map<string, Pick<AssessTask, 'remote'>>();
     actors.forEach((actor, i) => {
       const remote: Record<string, RemoteCheck> = {};
@@ -353,13 +372,22 @@ async function checkRemote(actors: Actor[], data: DataRoot, pool: WorkerPool, s3
       }
       byActor.set(actor.name, { remote });
     });
-    return { byActor, requests: { ...s3.stats }, warnings };
+    const client = s3;
+    const confirmed = new Map<string, Promise<RemoteCheck>>();
+    const confirm: Confirm = async (asked) => {
+      const fresh = asked.filter((url) => !confirmed.has(url) && locations.has(url));
+      const heads = confirmUrls(client, fresh.map((url) => locations.get(url)!), facts);
+      for (const url of fresh) confirmed.set(url, heads.then((found) => found.get(url)!));
+      return Object.fromEntries(await Promise.all(asked.filter((url) => confirmed.has(url)).map(async (url) => [url, await confirmed.get(url)!] as const)));
+    };
+    ok = true;
+    return { byActor, requests: client.stats, warnings, confirm, close: () => client.close() };
   } finally {
     // After a failure above: the URL tasks still queued return at once, and nothing is left in flight.
     stopped = true;
     await urls.catch(() => undefined);
     await early?.stop();
-    s3?.close();
+    if (!ok) s3?.close();
   }
 }
 

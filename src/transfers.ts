@@ -14,6 +14,8 @@ import { acquireRunLock } from './run-lock.js';
 import type { TrainingEntry } from './manifest/schema.js';
 import { resolveDataRoot } from './root.js';
 import type { S3Access, S3Options } from './s3/client.js';
+import { S3ObjectError } from './s3/errors.js';
+import type { ConditionalWrites, WriteCondition } from './s3/transfer.js';
 import { actorIdOf, IMAGE_EXTENSION, isImageName, listActors, selectNamedActors } from './discover.js';
 import { removeStaleTemps } from './manifest/commit.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
@@ -26,6 +28,8 @@ export interface TransferOptions extends Omit<SyncOptions, 'remote' | 'explain' 
   repair?: boolean;
   /** push: `{actor_name}`, `{actor_id}` and `{filename}` are replaced; the CLI checks it with `uploadUrlTemplateProblem`. */
   uploadUrlTemplate?: string;
+  /** push: when the store refuses conditional writes (501), upload without them (`--allow-overwrite`). */
+  allowOverwrite?: boolean;
 }
 
 /** One planned or finished transfer. */
@@ -52,11 +56,32 @@ export async function runPush(options: TransferOptions): Promise<TransferReport>
     entries
       .filter((e) => e.local_path && (e.status === 'local_only' || (options.repair && e.status === 'out_of_sync')))
       .map((e) => ({ entry: e, url: e.s3_url || uploadUrl(actor, e.filename, entries, template), bytes: e.size_bytes ?? 0 }));
-  return transfer(options, plan, { writesTrainingData: false }, async (s3, location, entry, data) => {
+  // Shared by the run's uploads: a store without conditional writes is asked once, and warned of once.
+  const conditionalWrites: ConditionalWrites = { unsupported: false };
+  let endpoint = 'S3';
+  const report = await transfer(options, plan, { writesTrainingData: false }, async (s3, location, entry, data) => {
     const { upload } = await import('./s3/transfer.js');
-    const { etag } = await upload(s3, location, join(data.root, entry.local_path!), entry.md5_hash!);
-    return { exists: true, md5: entry.md5_hash!, etag, checkedAt: new Date().toISOString() };
+    endpoint = s3.endpoint;
+    const condition = writeCondition(entry);
+    if (typeof condition === 'string') throw new S3ObjectError(location.url, condition);
+    const uploaded = await upload(s3, location, join(data.root, entry.local_path!), entry.md5_hash!, { condition, allowOverwrite: options.allowOverwrite, conditionalWrites });
+    return { exists: true, md5: entry.md5_hash!, etag: uploaded.etag, crc64nvme: uploaded.crc64nvme, checkedAt: new Date().toISOString() };
   });
+  if (conditionalWrites.unsupported) {
+    const what = options.allowOverwrite ? 'uploaded without them (--allow-overwrite)' : 'nothing was uploaded over an object; pass --allow-overwrite to upload without them';
+    report.warnings.push({ actor: '', file: endpoint, reason: `does not support conditional writes (501 NotImplemented to If-None-Match / If-Match); ${what}` });
+  }
+  return report;
+}
+
+/**
+ * What push requires at an image's key (SPEC §5): no object for a `local_only` image, the object the last
+ * check saw (its ETag) for an `out_of_sync` one; or why it must not be uploaded at all.
+ */
+function writeCondition(entry: TrainingEntry): WriteCondition | string {
+  if (entry.status !== 'out_of_sync') return { absent: true };
+  if (entry.s3_etag) return { etag: entry.s3_etag };
+  return 'not uploaded: no check recorded the ETag of the object there, so it would be replaced unseen: run `sync --remote` to compare';
 }
 
 /** Downloads `s3_only` images, verifying each MD5, writing each atomically; then records them as synced. */
@@ -72,7 +97,7 @@ export async function runPull(options: TransferOptions): Promise<TransferReport>
   return transfer(options, plan, { writesTrainingData: true }, async (s3, location, entry, _data, trainingDir) => {
     const { download } = await import('./s3/transfer.js');
     const got = await download(s3, location, join(trainingDir, entry.filename));
-    return { exists: true, md5: got.md5, checkedAt: new Date().toISOString() };
+    return { exists: true, md5: got.md5, etag: got.etag, ...(got.crc64nvme ? { crc64nvme: got.crc64nvme } : {}), checkedAt: new Date().toISOString() };
   });
 }
 

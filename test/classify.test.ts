@@ -490,6 +490,20 @@ describe('fields of a previous entry', () => {
     expect(entry).toMatchObject({ good: true, s3_etag: `"${md5(1)}"`, notes: { by: 'studio' }, status: 'synced' });
   });
 
+  it('records a remote finding\'s CRC64NVME checksum as s3_crc64nvme, keeps it while the ETag is the same, drops it when the object changed', () => {
+    const base = { local: [local(filename, md5(1))] };
+    const checked = (fact: RemoteFact, previous: TrainingEntry[] = [{ filename, s3_url: url }]) => run({ ...base, previous, remote: new Map([[url, fact]]) }).entries[0]!;
+    const first = checked({ exists: true, md5: md5(1), etag: 'e1', crc64nvme: 'rosUhgp5mIg=' });
+    expect(first).toMatchObject({ s3_md5: md5(1), s3_etag: 'e1', s3_crc64nvme: 'rosUhgp5mIg=', status: 'synced' });
+    expect(TrainingEntrySchema.parse(first)).toEqual(first);
+    // Without a remote check, and with a listing that finds the same ETag: kept.
+    expect(run({ ...base, previous: [first] }).entries[0]).toEqual(first);
+    expect(checked({ exists: true, md5: md5(1), etag: 'e1' }, [first]).s3_crc64nvme).toBe('rosUhgp5mIg=');
+    // Another ETag without a checksum, or no object: the old checksum is not the object's.
+    expect(checked({ exists: true, md5: md5(2), etag: 'e2' }, [first])).not.toHaveProperty('s3_crc64nvme');
+    expect(checked({ exists: false, md5: null }, [first])).not.toHaveProperty('s3_crc64nvme');
+  });
+
   it('recomputes a stale duplicate_of and a stale s3_exists instead of keeping them', () => {
     const [entry] = run({
       local: [local(filename, md5(1))],

@@ -11,6 +11,7 @@ export interface TransferFlags extends CommonFlags, S3Flags {
   wait?: boolean;
   repair?: boolean;
   uploadUrlTemplate?: string;
+  allowOverwrite?: boolean;
 }
 
 export async function transferCommand(kind: 'push' | 'pull', flags: TransferFlags, context: CommandContext): Promise<number> {
@@ -36,6 +37,7 @@ export async function transferCommand(kind: 'push' | 'pull', flags: TransferFlag
     wait: flags.wait,
     repair: flags.repair,
     uploadUrlTemplate: flags.uploadUrlTemplate,
+    allowOverwrite: flags.allowOverwrite,
     s3: s3OptionsOf(flags),
     signal: context.signal,
     progress: await createProgress({ label: kind, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream }),
@@ -58,6 +60,7 @@ function define(kind: 'push' | 'pull', description: string, run: (flags: Transfe
   if (kind === 'push') {
     command
       .option('--repair', 're-upload out_of_sync images (the local file wins)')
+      .option('--allow-overwrite', 'upload even when the store does not support conditional writes (501), which could replace an object unseen')
       .option('--upload-url-template <url>', 'where an image goes when its actor has no S3 image yet ({actor_name}, {actor_id}, {filename})', uploadUrlTemplate);
   }
   return command.action(run);

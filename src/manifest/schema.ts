@@ -27,6 +27,8 @@ export const TrainingEntrySchema = z.looseObject({
   status: StatusSchema.optional(),
   duplicate_of: z.string().optional(),
   s3_etag: z.string().optional(),
+  /** The object's full-object CRC64NVME checksum (base64), as this tool's upload sent it or a HEAD returned it. */
+  s3_crc64nvme: z.string().optional(),
   s3_checked_at: z.string().optional(),
   /** Stat token that lets a later run reuse `md5_hash`: mtime in nanoseconds (a string: it exceeds 2^53) and inode. */
   mtime_ns: z.string().regex(/^\d+$/).nullable().optional(),

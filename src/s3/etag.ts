@@ -1,8 +1,9 @@
 /**
  * S3 ETags and what they say about an object's MD5 (SPEC §5). A single-part object's ETag is the MD5 of
- * its bytes. A multipart object's ETag is `md5(md5(part 1) ‖ … ‖ md5(part N))-N`, over the binary
- * digests: it depends on the part size the uploader chose, so it can confirm a local file but never
- * refute one.
+ * its bytes, unless the object is encrypted with SSE-KMS, DSSE-KMS or a customer key (SSE-C): then it is 32
+ * hex digits that are not the MD5 (AWS API reference, `Object`), and only a HEAD or GET can tell which. A
+ * multipart object's ETag is `md5(md5(part 1) ‖ … ‖ md5(part N))-N`, over the binary digests: it depends on
+ * the part size the uploader chose, so it can confirm a local file but never refute one.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -31,9 +32,41 @@ export function normalizeEtag(etag: string): string {
   return etag.trim().replace(/^W\//, '').replace(/"/g, '').toLowerCase();
 }
 
-/** The MD5 a (normalized) ETag stands for: itself when single-part, null when multipart or of another form. */
+/**
+ * The MD5 a (normalized) ETag stands for when the object is not encrypted with KMS or a customer key:
+ * itself when single-part, null when multipart or of another form. A listing does not say how an object is
+ * encrypted: what it gives is confirmed by a HEAD before an image is called out of sync (verify.ts).
+ */
 export function md5OfEtag(etag: string): string | null {
   return MD5_HEX.test(etag) ? etag : null;
+}
+
+/** How a HEAD or GET describes an object's encryption (the SDK's output fields). */
+export interface ObjectEncryption {
+  ServerSideEncryption?: string;
+  SSECustomerAlgorithm?: string;
+}
+
+/** Encryptions whose single-part ETag is not the MD5 of the bytes (SSE-S3, `AES256`, keeps the MD5). */
+const ETAG_NOT_MD5 = new Set(['aws:kms', 'aws:kms:dsse']);
+
+/** True when the object's ETag is not its MD5 whatever its form: SSE-KMS, DSSE-KMS, SSE-C. */
+export function etagHidesMd5(object: ObjectEncryption): boolean {
+  return ETAG_NOT_MD5.has(object.ServerSideEncryption ?? '') || object.SSECustomerAlgorithm !== undefined;
+}
+
+/**
+ * The MD5 an ETag stands for, knowing the object's encryption from a HEAD or GET: the single-part ETag of an
+ * object not encrypted with KMS or a customer key; else null.
+ */
+export function md5OfObjectEtag(etag: string, object: ObjectEncryption): string | null {
+  return etagHidesMd5(object) ? null : md5OfEtag(normalizeEtag(etag));
+}
+
+/** The MD5 this tool stored in an object's metadata (`x-amz-meta-md5`), when it is one. */
+export function storedMd5(metadata: Record<string, string> | undefined): string | null {
+  const stored = metadata?.[MD5_METADATA_KEY]?.toLowerCase();
+  return stored !== undefined && MD5_HEX.test(stored) ? stored : null;
 }
 
 /** N of a multipart ETag `…-N`; null for any other form. */

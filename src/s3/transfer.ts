@@ -1,7 +1,17 @@
 /**
- * `push` and `pull` for one image (SPEC §4–5). Uploads store the MD5 in the object's metadata so that a
- * multipart object can still be verified; downloads are checked against that MD5 (or a single-part ETag)
- * before the file is committed.
+ * `push` and `pull` for one image (SPEC §4–5). Uploads store the MD5 in the object's metadata and send a
+ * full-object CRC64NVME checksum (multipart included), so that an object whose ETag is no MD5 (multipart,
+ * SSE-KMS) can still be verified; downloads are checked against that MD5, the ETag when it is one, or the
+ * checksum, before the file is committed.
+ *
+ * The checksum is computed here and sent as a header (`x-amz-checksum-crc64nvme`), never by the SDK: a body
+ * it checksums itself is sent aws-chunked, which S3-compatible stores such as s3rver refuse. Multipart uploads
+ * are sent part by part here too (not by lib-storage's `Upload`), so that the checksum type (`FULL_OBJECT`)
+ * and the write condition go on CompleteMultipartUpload alone.
+ *
+ * One retry layer: each request is retried by the SDK (standard mode: backoff for throttling, 5xx, resets
+ * and timeouts); a download is fetched again only when its body was cut off after the SDK returned it, and
+ * every request for one object, the SDK's retries included, counts against one `maxAttempts`.
  *
  * Downloads are read into memory and written with `commitFile`, the tool's one atomic writer, rather than
  * streamed to a temp file: images are at most a few MB, and a second writer would repeat its temp naming,
@@ -10,39 +20,70 @@
  * by `--s3-concurrency` × the image size (16 × 8 MB = 128 MB at worst).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, mkdir, readFile, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { pipeline, Transform } from 'node:stream';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
+} from '@aws-sdk/client-s3';
 import { md5Hex } from '../md5/hex.js';
 import { commitFile } from '../manifest/commit.js';
 import type { S3Location } from '../s3-url.js';
 import type { S3Access } from './client.js';
+import { Crc64, crc64nvme, fullObjectCrc64 } from './checksum.js';
 import { S3ObjectError } from './errors.js';
-import { etagMatches, MD5_HEX, MD5_METADATA_KEY, md5OfEtag, normalizeEtag } from './etag.js';
+import { etagMatches, MD5_HEX, MD5_METADATA_KEY, md5OfObjectEtag, normalizeEtag, storedMd5 } from './etag.js';
 import { imageContentType } from '../discover.js';
 
 const MiB = 1024 * 1024;
-/** Files up to this size go in one PutObject from a Buffer (which also avoids aws-chunked bodies). */
+/** Files up to this size go in one PutObject from a Buffer. */
 const SINGLE_PUT_MAX = 8 * MiB;
 /** Part size of multipart uploads, as the AWS CLI's default: its ETags can then be recomputed locally. */
 export const PART_SIZE = 8 * MiB;
 /** Objects larger than this are not pulled into memory: no training image comes near it. */
 const DOWNLOAD_MAX = 256 * MiB;
 
+/**
+ * What must be at the key for an upload to go ahead (SPEC §5, "never overwrite what was not seen"):
+ * no object (`If-None-Match: *`), or the object with the ETag a check saw (`If-Match`).
+ */
+export type WriteCondition = { absent: true } | { etag: string };
+
+/** A run's knowledge of its store, shared by its uploads: set once the store refused a conditional write. */
+export interface ConditionalWrites {
+  unsupported: boolean;
+}
+
+export interface UploadOptions {
+  /** Sent with the PutObject, or with the CompleteMultipartUpload. Default: none (the object is replaced). */
+  condition?: WriteCondition;
+  /** When the store answers 501 NotImplemented to the condition, upload without it (`--allow-overwrite`). */
+  allowOverwrite?: boolean;
+  /** Shared by a run's uploads, so that a store without conditional writes is asked once. */
+  conditionalWrites?: ConditionalWrites;
+}
+
+export interface Uploaded {
+  /** The object's ETag, without quotes. */
+  etag: string;
+  /** The full-object CRC64NVME sent with it (base64). */
+  crc64nvme: string;
+}
 
 /**
  * Uploads the file at `path` to `location`, with `md5` (the hash the caller recorded for it) in the
- * object's metadata. If the file's bytes no longer have that MD5, nothing is stored: a single PUT is not
- * sent, a multipart upload is aborted before it completes.
- * @returns the object's ETag, without quotes.
- * @throws {S3ObjectError} naming the URL (changed file, or a failure that outlived the retries).
+ * object's metadata and its CRC64NVME as a full-object checksum. If the file's bytes no longer have that
+ * MD5, nothing is stored: a single PUT is not sent, a multipart upload is aborted before it completes.
+ * @throws {S3ObjectError} naming the URL (changed file, a failed condition, a failure that outlived the retries).
  * @throws {UsageError} when S3 cannot be reached or rejects the credentials.
  * @throws the Node error (ENOENT, EACCES…) when the local file cannot be read.
  */
-export async function upload(s3: S3Access, location: S3Location, path: string, md5: string): Promise<{ etag: string }> {
+export async function upload(s3: S3Access, location: S3Location, path: string, md5: string, options: UploadOptions = {}): Promise<Uploaded> {
   const expected = md5.toLowerCase();
   if (!MD5_HEX.test(expected)) throw new TypeError(`upload: md5 must be 32 hex digits (got ${JSON.stringify(md5)})`);
   const params = {
@@ -51,41 +92,128 @@ export async function upload(s3: S3Access, location: S3Location, path: string, m
     Metadata: { [MD5_METADATA_KEY]: expected },
     ContentType: imageContentType(location.key),
   };
+  // Known already to fail at the end: not one part is sent.
+  if (options.condition && options.conditionalWrites?.unsupported && !options.allowOverwrite) throw conditionsUnsupported(location);
   // Local read errors (the file vanished, permissions) surface as they are: they are not S3's.
   const { size } = await stat(path);
-  if (size <= SINGLE_PUT_MAX) {
-    const body = await readFile(path);
-    const actual = md5Hex(body);
-    if (actual !== expected) throw changedSinceHashed(location, path, expected, actual);
-    try {
-      const out = await s3.run(() =>
-        s3.send(location, (client) => client.send(new PutObjectCommand({ ...params, Body: body, ContentLength: body.length, ContentMD5: Buffer.from(actual, 'hex').toString('base64') }))),
-      );
-      return { etag: normalizeEtag(out.ETag ?? '') };
-    } catch (error) {
-      throw s3.fail(error, location.url);
-    }
-  }
-  // One request slot for the whole file, so its parts go one at a time (queueSize 1): the run's bound
-  // holds, and a file's parallelism comes from the other files in flight.
-  const body = gatedRead(location, path, expected);
+  if (size > SINGLE_PUT_MAX) return uploadInParts(s3, location, path, size, expected, params, options);
+  const body = await readFile(path);
+  const actual = md5Hex(body);
+  if (actual !== expected) throw changedSinceHashed(location, path, expected, actual);
+  const crc = await crc64nvme(body);
   try {
-    const out = await s3.run(async () =>
-      new Upload({
-        client: await s3.clientFor(location),
-        params: { ...params, Body: body.stream, ContentLength: size },
-        partSize: PART_SIZE,
-        queueSize: 1,
-        leavePartsOnError: false,
-      }).done(),
+    const out = await conditionally(location, options, (condition) =>
+      s3.run(() =>
+        s3.send(location, (client) =>
+          client.send(
+            new PutObjectCommand({ ...params, ...condition, Body: body, ContentLength: body.length, ContentMD5: Buffer.from(actual, 'hex').toString('base64'), ChecksumCRC64NVME: crc }),
+          ),
+        ),
+      ),
     );
-    return { etag: normalizeEtag(out.ETag ?? '') };
+    return { etag: normalizeEtag(out.ETag ?? ''), crc64nvme: crc };
   } catch (error) {
-    // The file's own failure first: lib-storage throws the abort's error instead when aborting fails too.
-    throw body.failure() ?? s3.fail(error, location.url);
-  } finally {
-    body.stream.destroy(); // an upload that failed early would otherwise leave the file open
+    throw s3.fail(error, location.url);
   }
+}
+
+/**
+ * A multipart upload in {@link PART_SIZE} parts, one at a time in one request slot (the run's bound holds; a
+ * file's parallelism comes from the other files in flight). The MD5 and the CRC64NVME are computed over the
+ * parts as they are read; the upload is completed only when the MD5 is still the recorded one, else aborted.
+ */
+async function uploadInParts(
+  s3: S3Access,
+  location: S3Location,
+  path: string,
+  size: number,
+  expected: string,
+  params: { Bucket: string; Key: string; Metadata: Record<string, string>; ContentType: string },
+  options: UploadOptions,
+): Promise<Uploaded> {
+  const { Bucket, Key } = params;
+  return s3.run(async () => {
+    // The parts are not sent twice after a redirect: the bucket's region is settled before the first.
+    const client = await s3.clientFor(location).catch((error: unknown) => Promise.reject(s3.fail(error, location.url)));
+    const created = await client
+      .send(new CreateMultipartUploadCommand({ ...params, ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' }))
+      .catch((error: unknown) => Promise.reject(s3.fail(error, location.url)));
+    const UploadId = created.UploadId;
+    let reading = false; // a local read error is the file's, not S3's: it surfaces as it is
+    try {
+      const md5 = createHash('md5');
+      const crc = new Crc64();
+      const parts: CompletedPart[] = [];
+      reading = true;
+      const file = await open(path);
+      reading = false;
+      try {
+        for (let offset = 0, PartNumber = 1; offset < size; offset += PART_SIZE, PartNumber += 1) {
+          const part = Buffer.alloc(Math.min(PART_SIZE, size - offset));
+          reading = true;
+          const { bytesRead } = await file.read(part, 0, part.length, offset);
+          reading = false;
+          if (bytesRead !== part.length) throw new S3ObjectError(location.url, `not uploaded: ${path} changed since it was hashed (it is shorter now); run sync again`);
+          md5.update(part);
+          crc.update(part);
+          const ChecksumCRC64NVME = await crc64nvme(part);
+          const out = await client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: part, ContentLength: part.length, ChecksumCRC64NVME }));
+          parts.push({ PartNumber, ETag: out.ETag, ChecksumCRC64NVME });
+        }
+      } finally {
+        await file.close();
+      }
+      const actual = md5.digest('hex');
+      if (actual !== expected) throw changedSinceHashed(location, path, expected, actual);
+      const full = await crc.digest();
+      const out = await conditionally(location, options, (condition) =>
+        client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts }, ChecksumCRC64NVME: full, ChecksumType: 'FULL_OBJECT', ...condition })),
+      );
+      return { etag: normalizeEtag(out.ETag ?? ''), crc64nvme: full };
+    } catch (error) {
+      // The parts would otherwise be kept (and billed) until a lifecycle rule removes them.
+      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+      throw reading ? error : s3.fail(error, location.url);
+    }
+  });
+}
+
+type ConditionHeaders = { IfNoneMatch?: string; IfMatch?: string };
+
+/**
+ * Sends `write` with the upload's condition. A 412 fails the image with what to do; a store that answers
+ * 501 NotImplemented to the condition is remembered for the run, and the write is sent without it only
+ * when `allowOverwrite` says so.
+ */
+async function conditionally<T>(location: S3Location, options: UploadOptions, write: (condition: ConditionHeaders) => Promise<T>): Promise<T> {
+  const { condition, conditionalWrites: store } = options;
+  if (condition === undefined) return write({});
+  if (store?.unsupported) {
+    if (!options.allowOverwrite) throw conditionsUnsupported(location);
+    return write({});
+  }
+  try {
+    return await write('absent' in condition ? { IfNoneMatch: '*' } : { IfMatch: `"${condition.etag}"` });
+  } catch (error) {
+    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if (status === 412) {
+      const why = 'absent' in condition ? 'an object already exists there' : `the object there is no longer the one last checked (ETag ${condition.etag})`;
+      throw new S3ObjectError(location.url, `not uploaded: ${why}: run \`sync --remote\` to compare`, 'PreconditionFailed', 412);
+    }
+    if (status !== 501) throw error;
+    if (store) store.unsupported = true;
+    if (!options.allowOverwrite) throw conditionsUnsupported(location);
+    return write({});
+  }
+}
+
+function conditionsUnsupported(location: S3Location): S3ObjectError {
+  return new S3ObjectError(
+    location.url,
+    'not uploaded: the store does not support conditional writes (501 NotImplemented), so an object there could be replaced unseen; pass --allow-overwrite to upload anyway',
+    'NotImplemented',
+    501,
+  );
 }
 
 export interface DownloadOptions {
@@ -97,17 +225,23 @@ export interface Downloaded {
   md5: string;
   size: number;
   /**
-   * True when the bytes matched the MD5 S3 gave (the stored metadata MD5, a single-part ETag, or a
-   * multipart ETag recomputed from the bytes). False for a multipart object without a stored MD5 whose
-   * ETag matches none of the common part sizes: the file was written, but report it as unverified.
+   * True when the bytes matched what S3 stated: the stored metadata MD5, a single-part ETag of an object
+   * not encrypted with KMS or a customer key, a full-object CRC64NVME checksum, or a multipart ETag
+   * recomputed from the bytes. False when S3 stated none of them: the file was written, but report it as
+   * unverified.
    */
   verified: boolean;
+  /** The object's ETag, without quotes. */
+  etag: string;
+  /** The full-object CRC64NVME checksum S3 stated, when it stated one. */
+  crc64nvme?: string;
 }
 
 /**
- * Downloads `location` to `targetPath` (its folder is created): the bytes are read, their MD5 checked
- * against what S3 says, then committed atomically. On any failure nothing is written at `targetPath`.
- * A body cut off mid-transfer is fetched again, up to `maxAttempts` times.
+ * Downloads `location` to `targetPath` (its folder is created): the bytes are read, checked against what
+ * S3 states, then committed atomically. On any failure nothing is written at `targetPath`. A body cut off
+ * after the response began is fetched again while the object's attempts last (`maxAttempts` requests in
+ * all, the SDK's own retries included).
  * @throws {S3ObjectError} naming the URL (missing object, MD5 mismatch, existing target, failure after retries).
  * @throws {UsageError} when S3 cannot be reached or rejects the credentials.
  * @throws {CommitError} when the file cannot be written.
@@ -116,94 +250,98 @@ export async function download(s3: S3Access, location: S3Location, targetPath: s
   if (!options.overwrite && (await exists(targetPath))) {
     throw new S3ObjectError(location.url, `not downloaded: ${targetPath} already exists (it is never overwritten)`);
   }
-  let fetched: Fetched;
-  for (let attempt = 1; ; attempt += 1) {
+  const attempts = new Attempts(s3.maxAttempts);
+  let fetched: Downloaded & { body: Buffer };
+  for (;;) {
     try {
-      fetched = await s3.run(() => fetchChecked(s3, location));
+      fetched = await s3.run(() => fetchChecked(s3, location, attempts));
       break;
     } catch (error) {
-      if (attempt >= s3.maxAttempts || !isCutOff(error)) throw s3.fail(error, location.url, attempt);
+      if (!(error instanceof CutOff) || attempts.spent()) throw s3.fail(error instanceof CutOff ? error.streamError : (error as Error).name === 'AttemptsSpent' ? attempts.last : error, location.url, attempts.used);
     }
   }
-  const { body, md5, expected, etag } = fetched;
-  const verified = expected !== null || (await etagMatches(etag, md5, body)) === true;
+  const { body, ...downloaded } = fetched;
   await mkdir(dirname(targetPath), { recursive: true });
   await commitFile(targetPath, body);
-  return { md5, size: body.length, verified };
+  return downloaded;
 }
 
-interface Fetched {
-  body: Buffer;
-  md5: string;
-  /** The MD5 S3 stated (metadata, else a single-part ETag) and the bytes matched; null when it stated none. */
-  expected: string | null;
-  etag: string;
-}
-
-/** One GET, its body read whole and checked against the MD5 S3 states. */
-async function fetchChecked(s3: S3Access, location: S3Location): Promise<Fetched> {
-  const out = await s3.send(location, (client) => client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key })));
+/** One GET, its body read whole and checked against what S3 states. */
+async function fetchChecked(s3: S3Access, location: S3Location, attempts: Attempts): Promise<Downloaded & { body: Buffer }> {
+  const get = attempts.counted(new GetObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' }));
+  const out = await s3.send(location, (client) => client.send(get));
   if (out.ContentLength !== undefined && out.ContentLength > DOWNLOAD_MAX) {
     (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
     throw new S3ObjectError(location.url, `not downloaded: ${out.ContentLength} bytes is more than the ${DOWNLOAD_MAX / MiB} MiB an image may have`);
   }
   if (!out.Body) throw new S3ObjectError(location.url, 'S3 returned no body');
-  const body = Buffer.from(await out.Body.transformToByteArray());
+  let body: Buffer;
+  try {
+    body = Buffer.from(await out.Body.transformToByteArray());
+  } catch (error) {
+    // After the SDK returned: its retries are over, so this is the one error fetched again here.
+    throw new CutOff(location.url, 'the body was cut off', error);
+  }
   if (out.ContentLength !== undefined && body.length !== out.ContentLength) {
     throw new CutOff(location.url, `got ${body.length} of ${out.ContentLength} bytes`);
   }
   const etag = normalizeEtag(out.ETag ?? '');
-  const stored = out.Metadata?.[MD5_METADATA_KEY]?.toLowerCase();
-  const expected = stored !== undefined && MD5_HEX.test(stored) ? stored : md5OfEtag(etag);
-  const actual = md5Hex(body);
-  if (expected !== null && actual !== expected) {
-    throw new CutOff(location.url, `downloaded bytes have MD5 ${actual} but S3 states ${expected}; nothing was written`);
+  const md5 = md5Hex(body);
+  const crc64 = fullObjectCrc64(out);
+  const downloaded = { body, md5, size: body.length, etag, ...(crc64 ? { crc64nvme: crc64 } : {}) };
+  const expected = storedMd5(out.Metadata) ?? md5OfObjectEtag(etag, out);
+  if (expected !== null) {
+    if (md5 !== expected) throw new CutOff(location.url, `downloaded bytes have MD5 ${md5} but S3 states ${expected}; nothing was written`);
+    return { ...downloaded, verified: true };
   }
-  return { body, md5: actual, expected, etag };
-}
-
-/** A transfer that may succeed when tried again: a body cut off, or bytes that arrived damaged. */
-class CutOff extends S3ObjectError {}
-
-function isCutOff(error: unknown): boolean {
-  if (error instanceof CutOff) return true;
-  if (error instanceof S3ObjectError) return false;
-  const { name, code, message } = (error ?? {}) as { name?: string; code?: string; message?: string };
-  return (
-    name === 'TimeoutError' ||
-    code === 'ECONNRESET' ||
-    code === 'EPIPE' ||
-    code === 'ETIMEDOUT' ||
-    code === 'ERR_STREAM_PREMATURE_CLOSE' ||
-    message === 'aborted' ||
-    /checksum mismatch/i.test(message ?? '')
-  );
+  if (crc64 !== undefined) {
+    const actual = await crc64nvme(body);
+    if (actual !== crc64) throw new CutOff(location.url, `downloaded bytes have CRC64NVME ${actual} but S3 states ${crc64}; nothing was written`);
+    return { ...downloaded, verified: true };
+  }
+  return { ...downloaded, verified: (await etagMatches(etag, md5, body)) === true };
 }
 
 /**
- * The file's bytes as a stream that fails at its end if they do not have `expected` as MD5. `failure()`
- * is what went wrong on the local side, if anything: the changed MD5, or the read error.
+ * A transfer that may succeed when tried again: a body cut off, or bytes that arrived damaged. `streamError`
+ * is what to report when the attempts run out: the stream's own error, else this one.
  */
-function gatedRead(location: S3Location, path: string, expected: string): { stream: Transform; failure: () => Error | undefined } {
-  const hash = createHash('md5');
-  let failure: Error | undefined;
-  const gate = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      hash.update(chunk);
-      callback(null, chunk);
-    },
-    flush(callback) {
-      // Failing here, before the source ends, keeps lib-storage from completing the upload: it aborts it.
-      const actual = hash.digest('hex');
-      if (actual !== expected) failure = changedSinceHashed(location, path, expected, actual);
-      callback(failure ?? null);
-    },
-  });
-  // `pipeline`, not `pipe`: a read error must fail the gate too, or the upload would wait forever.
-  pipeline(createReadStream(path), gate, (error) => {
-    if (error && (error as NodeJS.ErrnoException).syscall !== undefined) failure ??= error;
-  });
-  return { stream: gate, failure: () => failure };
+class CutOff extends S3ObjectError {
+  readonly streamError: unknown;
+  constructor(target: string, why: string, streamError?: unknown) {
+    super(target, why);
+    this.streamError = streamError ?? this;
+  }
+}
+
+/**
+ * The requests one object may take, the SDK's retries included: a middleware placed after the SDK's retry
+ * step counts each request sent, and refuses one beyond `max` (the SDK then gives up: that error is not
+ * retryable). `last` is the error the last request sent got, to report instead of the refusal.
+ */
+class Attempts {
+  used = 0;
+  last: unknown;
+  constructor(readonly max: number) {}
+
+  spent(): boolean {
+    return this.used >= this.max;
+  }
+
+  counted<C extends GetObjectCommand>(command: C): C {
+    const middleware = (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
+      if (this.spent()) throw Object.assign(new Error('no attempt left for this object'), { name: 'AttemptsSpent' });
+      this.used += 1;
+      try {
+        return await next(args);
+      } catch (error) {
+        this.last = error;
+        throw error;
+      }
+    };
+    command.middlewareStack.addRelativeTo(middleware as never, { relation: 'after', toMiddleware: 'retryMiddleware', name: 'actorSyncAttempts' });
+    return command;
+  }
 }
 
 function changedSinceHashed(location: S3Location, path: string, expected: string, actual: string): S3ObjectError {

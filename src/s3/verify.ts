@@ -1,14 +1,19 @@
 /**
  * `--remote` verification (SPEC §5): what S3 holds at each URL, found by listing (ListObjectsV2, 1000 keys
- * a page) rather than one HEAD per image. Only objects with a multipart ETag get a HEAD, to read the MD5
- * this tool stores in their metadata on upload; the common case has none.
+ * a page) rather than one HEAD per image. A listed ETag is taken for the MD5 only provisionally: S3 gives
+ * SSE-KMS, DSSE-KMS and SSE-C objects an ETag that is not the MD5, and a listing does not say which objects
+ * those are. So a fact read from a listing is marked `fromListing`, and the assessment (which knows the local
+ * file and what the manifest recorded) asks for a HEAD ({@link confirmUrls}) before it calls an image out of
+ * sync. The HEAD reads the encryption, the MD5 this tool stores in the metadata, and the full-object
+ * CRC64NVME checksum (`ChecksumMode: ENABLED`).
  */
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { RemoteFact } from '../classify.js';
 import { UsageError } from '../errors.js';
 import { keyCandidates, type S3Location } from '../s3-url.js';
 import type { S3Access } from './client.js';
-import { MD5_HEX, MD5_METADATA_KEY, md5OfEtag, normalizeEtag } from './etag.js';
+import { fullObjectCrc64 } from './checksum.js';
+import { etagHidesMd5, md5OfEtag, md5OfObjectEtag, normalizeEtag, storedMd5 } from './etag.js';
 import { listAll, type EarlyListing } from './list.js';
 import { listingFor, MANY_ACTORS, planListings, type Listing } from './prefixes.js';
 
@@ -29,6 +34,15 @@ export interface RemoteObjectFact extends RemoteFact {
   error?: string;
   /** The key S3 holds, when it is another spelling of the URL's (`+` read as a space, another Unicode form). */
   key?: string;
+  /**
+   * The MD5 (or its absence) was read from a listed ETag, which an encrypted object's is not: confirm it with
+   * {@link confirmUrls} before calling the image out of sync. Unset on facts a HEAD made.
+   */
+  fromListing?: boolean;
+  /** The full-object CRC64NVME checksum a HEAD returned (base64), to compare with the local file's. */
+  crc64nvme?: string;
+  /** Why the object cannot be verified (for the warning), when a HEAD found neither an MD5 nor a checksum. */
+  unverifiable?: string;
 }
 
 export interface VerifyOptions {
@@ -41,6 +55,12 @@ export interface VerifyOptions {
   early?: EarlyListing;
   /** Told once per call when a listing is denied (no `s3:ListBucket`) and its URLs are checked by HEAD instead. */
   onWarning?: (file: string, reason: string) => void;
+  /**
+   * Send no HEAD: an object whose listed ETag is no MD5 gets a fact with `md5: null` and `fromListing`, for
+   * the caller to confirm with {@link confirmUrls} when what the manifest recorded does not settle it.
+   * Default false: such objects are HEADed here.
+   */
+  deferHeads?: boolean;
 }
 
 interface Listed {
@@ -129,11 +149,11 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
     // Another spelling of the URL's key: the fact names the key S3 holds.
     const held = heldKey === location.key ? {} : { key: heldKey };
     const md5 = md5OfEtag(listed.etag);
-    if (md5 !== null) {
-      facts.set(location.url, { exists: true, md5, etag: listed.etag, size: listed.size, verifiable: true, checkedAt: listed.checkedAt, ...held });
+    if (md5 !== null || options.deferHeads) {
+      facts.set(location.url, { exists: true, md5, etag: listed.etag, size: listed.size, verifiable: md5 !== null, checkedAt: listed.checkedAt, fromListing: true, ...held });
       continue;
     }
-    // A multipart (or otherwise non-MD5) ETag: only the MD5 in the object's metadata can tell.
+    // A multipart (or otherwise non-MD5) ETag: only the MD5 in the object's metadata, or a checksum, can tell.
     let head = headed.get(id);
     if (!head) headed.set(id, (head = headFact(s3, { ...location, key: heldKey }, listed)));
     const url = location.url;
@@ -167,22 +187,51 @@ function ambiguous(location: S3Location, keys: readonly string[]): string {
 const LIST_DENIED =
   'listing denied (AccessDenied): the credentials lack s3:ListBucket on this bucket; each image is checked with a HEAD instead, where a missing object reads as 403 and is reported as could not be checked';
 
+/**
+ * HEADs each URL once (URLs that spell one key share the request) and returns what the object is: its MD5
+ * from a single-part ETag when it is not encrypted with KMS or a customer key, else from the metadata this
+ * tool stores, else `md5: null` with its CRC64NVME checksum when it has one (compare it with the local
+ * file's), else unverifiable with the reason. `listed` gives the listing's fact for each URL, if any.
+ * @throws {UsageError} when S3 cannot be reached or rejects the credentials.
+ */
+export async function confirmUrls(s3: S3Access, locations: readonly S3Location[], listed: ReadonlyMap<string, RemoteObjectFact> = new Map()): Promise<Map<string, RemoteObjectFact>> {
+  const byKey = new Map<string, Promise<RemoteObjectFact>>();
+  const facts = new Map<string, RemoteObjectFact>();
+  await Promise.all(
+    locations.map(async (location) => {
+      const fact = listed.get(location.url);
+      // The key S3 holds, when the listing found the URL's key spelled another way.
+      const key = fact?.key ?? location.key;
+      const id = `${location.bucket}/${key}`;
+      let head = byKey.get(id);
+      if (!head) byKey.set(id, (head = headFact(s3, { ...location, key }, { etag: fact?.etag ?? '', size: fact?.size, checkedAt: fact?.checkedAt ?? '' })));
+      facts.set(location.url, key === location.key ? await head : { ...(await head), key });
+    }),
+  );
+  return facts;
+}
+
 /** A fact from a HEAD: after a listing (`listed`), or in place of a denied one. */
 async function headFact(s3: S3Access, location: S3Location, listed?: Listed): Promise<RemoteObjectFact> {
   const checkedAt = new Date().toISOString();
   try {
-    const head = await s3.run(() => s3.send(location, (client) => client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }))));
+    const head = await s3.run(() => s3.send(location, (client) => client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' }))));
     const etag = normalizeEtag(head.ETag ?? listed?.etag ?? '');
-    const stored = head.Metadata?.[MD5_METADATA_KEY]?.toLowerCase();
     const size = head.ContentLength ?? listed?.size;
-    if (stored !== undefined && MD5_HEX.test(stored)) return { exists: true, md5: stored, etag, size, verifiable: true, checkedAt };
-    // The object may have been replaced by a single-part upload since the listing.
-    const md5 = md5OfEtag(etag);
-    return { exists: true, md5, etag, size, verifiable: md5 !== null, checkedAt };
+    const crc64nvme = fullObjectCrc64(head);
+    const fact = { exists: true, etag, size, checkedAt, ...(crc64nvme ? { crc64nvme } : {}) };
+    // The ETag is the truth of an unencrypted single-part object; the metadata is what this tool stored.
+    const md5 = md5OfObjectEtag(etag, head) ?? storedMd5(head.Metadata);
+    if (md5 !== null) return { ...fact, md5, verifiable: true };
+    const sealed = head.SSECustomerAlgorithm ? 'an SSE-C' : head.ServerSideEncryption === 'aws:kms:dsse' ? 'a DSSE-KMS' : 'an SSE-KMS';
+    const unverifiable = etagHidesMd5(head) ? `${sealed} object without a stored MD5 or a checksum` : 'a multipart ETag without a stored MD5';
+    return { ...fact, md5: null, verifiable: false, ...(crc64nvme ? {} : { unverifiable }) };
   } catch (error) {
     const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     // Deleted between the listing and the HEAD.
     if (status === 404) return { exists: false, md5: null, verifiable: true, checkedAt };
+    // What S3 answers a HEAD of an SSE-C object sent without its key: the object exists, its bytes are sealed.
+    if (status === 400) return { exists: true, md5: null, etag: listed?.etag, size: listed?.size, verifiable: false, checkedAt, unverifiable: 'S3 refused its HEAD (HTTP 400), as for an object encrypted with a customer key (SSE-C)' };
     const failure = s3.fail(error, location.url);
     if (failure instanceof UsageError) throw failure;
     // Without s3:ListBucket, S3 answers 403 for a missing key too: unknown, never absent.

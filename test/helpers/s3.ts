@@ -2,8 +2,11 @@
  * A real S3-compatible server on loopback (s3rver, port 0, in a temp folder), clients for it, and a
  * fault-injecting HTTP proxy to put between the two: HTTP 500, 503 SlowDown, a reset connection, a
  * stalled response, a body cut off mid-transfer, and listings whose ETags are rewritten (s3rver never
- * returns S3's multipart `…-N` form).
+ * returns S3's multipart `…-N` form). The proxy also plays the AWS behaviours s3rver lacks: SSE-KMS
+ * objects (an ETag that is not the MD5), conditional writes (`If-None-Match` / `If-Match`, 412), or a
+ * store that refuses them (501), and full-object CRC64NVME checksums kept and returned.
  */
+import { createHash } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -61,6 +64,28 @@ export interface ProxyRequest {
   method: string;
   url: string;
   fault?: Fault;
+  /** The write condition it carried (`If-None-Match: *`, `If-Match: "…"`). */
+  condition?: string;
+  /** The status the proxy answered with (unset for a request never answered). */
+  status?: number;
+}
+
+/** What an S3 request does, from its method and query. */
+export type RequestKind = 'list' | 'head' | 'get' | 'put' | 'create' | 'part' | 'complete' | 'abort' | 'delete' | 'other';
+
+export function kindOf({ method, url }: ProxyRequest): RequestKind {
+  const query = url.includes('?') ? url.slice(url.indexOf('?')) : '';
+  if (method === 'GET') return /[?&]list-type=/.test(query) ? 'list' : 'get';
+  if (method === 'HEAD') return 'head';
+  if (method === 'PUT') return /[?&]partNumber=/.test(query) ? 'part' : 'put';
+  if (method === 'POST') return /[?&]uploads(=|&|$)/.test(query) ? 'create' : /[?&]uploadId=/.test(query) ? 'complete' : 'other';
+  if (method === 'DELETE') return /[?&]uploadId=/.test(query) ? 'abort' : 'delete';
+  return 'other';
+}
+
+/** The ETag the proxy gives a KMS-marked object: 32 hex digits that are not its MD5. */
+export function kmsEtag(md5: string): string {
+  return createHash('md5').update(`kms:${md5}`).digest('hex');
 }
 
 export interface FaultProxy {
@@ -79,6 +104,15 @@ export interface FaultProxy {
   rewriteEtags(etagFor: (key: string) => string | undefined): void;
   /** Holds every request that `match` (unanswered, its body unread) until `release`, then forwards them. */
   hold(match: (request: ProxyRequest) => boolean): { release(): void };
+  /**
+   * Plays SSE-KMS for the keys `match` says: their ETag becomes {@link kmsEtag} of s3rver's (in listings, HEAD,
+   * GET, PUT and CompleteMultipartUpload), and HEAD, GET and PUT answer `x-amz-server-side-encryption: aws:kms`.
+   */
+  kms(match: (key: string) => boolean): void;
+  /** Answers 501 NotImplemented to every conditional write, as a store without them does (default: enforced, 412). */
+  refuseConditionalWrites(): void;
+  /** Requests seen of one kind. */
+  count(kind: RequestKind): number;
   close(): Promise<void>;
 }
 
@@ -92,11 +126,15 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const requests: ProxyRequest[] = [];
   let etagFor: ((key: string) => string | undefined) | undefined;
   let holding: { match: (request: ProxyRequest) => boolean; waiting: Array<() => void> } | undefined;
+  let kmsKeys: ((key: string) => boolean) | undefined;
+  let refusingConditions = false;
+  /** key → the full-object CRC64NVME its last write sent, as S3 keeps it. */
+  const checksums = new Map<string, string>();
 
   const server = http.createServer((req, res) => {
     const seen: ProxyRequest = { method: req.method ?? 'GET', url: req.url ?? '/' };
     requests.push(seen);
-    if (holding?.match(seen)) return void holding.waiting.push(() => forward(req, res, false));
+    if (holding?.match(seen)) return void holding.waiting.push(() => void checkCondition(req, res, seen).then((ok) => ok && forward(req, res, false, seen)));
     const plan = plans.find((p) => p.remaining > 0 && p.match(seen));
     if (plan) {
       plan.remaining -= 1;
@@ -112,19 +150,70 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       case 'stall':
         return void req.resume(); // read the body, answer never
       default:
-        return forward(req, res, seen.fault === 'truncate');
+        return void checkCondition(req, res, seen).then((ok) => ok && forward(req, res, seen.fault === 'truncate', seen));
     }
   });
 
-  function forward(req: IncomingMessage, res: ServerResponse, truncate: boolean): void {
+  /**
+   * S3's conditional writes, which s3rver ignores: the object as the client would see it now is HEADed
+   * upstream (anonymously: s3rver allows it) and the condition checked. False when the request was answered.
+   */
+  async function checkCondition(req: IncomingMessage, res: ServerResponse, seen: ProxyRequest): Promise<boolean> {
+    const kind = kindOf(seen);
+    const ifNoneMatch = req.headers['if-none-match'];
+    const ifMatch = req.headers['if-match'];
+    if ((kind !== 'put' && kind !== 'complete') || (ifNoneMatch === undefined && ifMatch === undefined)) return true;
+    seen.condition = ifNoneMatch !== undefined ? `If-None-Match: ${ifNoneMatch}` : `If-Match: ${ifMatch}`;
+    const refuse = (status: number, code: string, message: string) => void drain(req, () => reply(res, status, ERROR_XML(code, message), seen));
+    if (refusingConditions) return refuse(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented'), false;
+    const current = await headUpstream(pathOf(req.url ?? '/'));
+    const key = keyOfPath(req.url ?? '/');
+    const etag = current === undefined ? undefined : viewEtag(key, current);
+    const failed = ifNoneMatch !== undefined ? ifNoneMatch.trim() === '*' && etag !== undefined : etag !== undefined && bare(ifMatch!) !== etag;
+    if (failed) return refuse(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold'), false;
+    if (ifMatch !== undefined && etag === undefined) return refuse(404, 'NoSuchKey', 'The specified key does not exist.'), false;
+    return true;
+  }
+
+  /** The ETag (unquoted) s3rver holds at `path`, or undefined when there is no object. */
+  function headUpstream(path: string): Promise<string | undefined> {
+    return new Promise((resolve, reject) => {
+      const head = http.request({ host: target.hostname, port: target.port, method: 'HEAD', path }, (response) => {
+        response.resume();
+        resolve(response.statusCode === 200 ? bare(String(response.headers.etag ?? '')) : undefined);
+      });
+      head.on('error', reject);
+      head.end();
+    });
+  }
+
+  /** The ETag a client sees for `key`: rewritten, or made a KMS one, else s3rver's. */
+  function viewEtag(key: string, upstream: string): string {
+    return etagFor?.(key) ?? (kmsKeys?.(key) ? kmsEtag(upstream) : upstream);
+  }
+
+  function forward(req: IncomingMessage, res: ServerResponse, truncate: boolean, seen?: ProxyRequest): void {
+    const path = req.url ?? '/';
+    const kind = seen ? kindOf(seen) : kindOf({ method: req.method ?? 'GET', url: path });
+    const key = keyOfPath(path);
+    const sentChecksum = req.headers['x-amz-checksum-crc64nvme'];
     const upstreamReq = http.request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      { host: target.hostname, port: target.port, method: req.method, path, headers: req.headers },
       (upstreamRes) => {
-        const rewrite = etagFor !== undefined && /[?&]list-type=2/.test(req.url ?? '');
-        const headerEtag = etagFor?.(keyOfPath(req.url ?? '/'));
-        if (headerEtag !== undefined && upstreamRes.headers.etag !== undefined) upstreamRes.headers.etag = `"${headerEtag}"`;
+        const status = upstreamRes.statusCode ?? 502;
+        if (seen) seen.status = status;
+        const headers = { ...upstreamRes.headers };
+        if (status < 300) keepChecksum(kind, key, typeof sentChecksum === 'string' ? sentChecksum : undefined);
+        if (kind !== 'list' && kind !== 'complete' && headers.etag !== undefined) headers.etag = `"${viewEtag(key, bare(headers.etag))}"`;
+        if (kmsKeys?.(key) && ['head', 'get', 'put', 'complete'].includes(kind) && status < 300) headers['x-amz-server-side-encryption'] = 'aws:kms';
+        const checksum = checksums.get(key);
+        if ((kind === 'head' || kind === 'get') && checksum && String(req.headers['x-amz-checksum-mode'] ?? '').toUpperCase() === 'ENABLED') {
+          headers['x-amz-checksum-crc64nvme'] = checksum;
+          headers['x-amz-checksum-type'] = 'FULL_OBJECT';
+        }
+        const rewrite = (kind === 'list' && (etagFor !== undefined || kmsKeys !== undefined)) || (kind === 'complete' && kmsKeys?.(key));
         if (!truncate && !rewrite) {
-          res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+          res.writeHead(status, headers);
           upstreamRes.pipe(res);
           return;
         }
@@ -132,9 +221,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         upstreamRes.on('data', (chunk: Buffer) => chunks.push(chunk));
         upstreamRes.on('end', () => {
           let body = Buffer.concat(chunks);
-          if (rewrite) body = Buffer.from(rewriteEtags(body.toString('utf8'), etagFor!));
-          const headers = { ...upstreamRes.headers, 'content-length': String(body.length) };
-          res.writeHead(upstreamRes.statusCode ?? 502, headers);
+          if (kind === 'list' && rewrite) body = Buffer.from(rewriteEtags(body.toString('utf8'), viewEtag));
+          if (kind === 'complete' && rewrite) body = Buffer.from(body.toString('utf8').replace(/<ETag>(?:&quot;|")?([0-9a-f]{32})(?:&quot;|")?<\/ETag>/, (_, etag: string) => `<ETag>&quot;${kmsEtag(etag)}&quot;</ETag>`));
+          res.writeHead(status, { ...headers, 'content-length': String(body.length) });
           if (!truncate) return void res.end(body);
           res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.socket?.destroy());
         });
@@ -142,6 +231,13 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     );
     upstreamReq.on('error', () => res.socket?.destroy());
     req.pipe(upstreamReq);
+  }
+
+  /** What S3 keeps of a write's checksum: the one a PUT or CompleteMultipartUpload sent, none after a plain PUT. */
+  function keepChecksum(kind: RequestKind, key: string, sent: string | undefined): void {
+    if (kind !== 'put' && kind !== 'complete' && kind !== 'delete') return;
+    if (sent !== undefined && kind !== 'delete') checksums.set(key, sent);
+    else checksums.delete(key);
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -165,6 +261,15 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     rewriteEtags(rewrite) {
       etagFor = rewrite;
     },
+    kms(match) {
+      kmsKeys = match;
+    },
+    refuseConditionalWrites() {
+      refusingConditions = true;
+    },
+    count(kind) {
+      return requests.filter((request) => kindOf(request) === kind).length;
+    },
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -179,18 +284,31 @@ function drain(req: IncomingMessage, then: () => void): void {
   req.on('end', then);
 }
 
-function reply(res: ServerResponse, status: number, xml: string): void {
+function reply(res: ServerResponse, status: number, xml: string, seen?: ProxyRequest): void {
+  if (seen) seen.status = status;
   res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(xml) });
   res.end(xml);
 }
 
-/** Replaces `<ETag>` inside each `<Contents>` whose `<Key>` the callback knows. */
-function rewriteEtags(xml: string, etagFor: (key: string) => string | undefined): string {
+/** Replaces `<ETag>` inside each `<Contents>` with what `etagOf(key, s3rver's ETag)` gives. */
+function rewriteEtags(xml: string, etagOf: (key: string, upstream: string) => string): string {
   return xml.replace(/<Contents>([\s\S]*?)<\/Contents>/g, (contents, inner: string) => {
     const key = /<Key>([\s\S]*?)<\/Key>/.exec(inner)?.[1];
-    const etag = key === undefined ? undefined : etagFor(unescapeXml(key));
-    return etag === undefined ? contents : contents.replace(/<ETag>[\s\S]*?<\/ETag>/, `<ETag>&quot;${etag}&quot;</ETag>`);
+    const upstream = /<ETag>([\s\S]*?)<\/ETag>/.exec(inner)?.[1];
+    if (key === undefined || upstream === undefined) return contents;
+    const etag = etagOf(unescapeXml(key), bare(unescapeXml(upstream)));
+    return contents.replace(/<ETag>[\s\S]*?<\/ETag>/, `<ETag>&quot;${etag}&quot;</ETag>`);
   });
+}
+
+/** An ETag without quotes (`"…"`, `W/"…"`). */
+function bare(etag: string): string {
+  return etag.trim().replace(/^W\//, '').replace(/"/g, '');
+}
+
+/** The path of a request without its query. */
+function pathOf(url: string): string {
+  return url.split('?', 1)[0]!;
 }
 
 /** The key of a path-style request (`/bucket/a%20b/c.jpg?x` → `a b/c.jpg`). */

@@ -88,19 +88,20 @@ describe('transient faults are retried', () => {
     const location = parseS3Url(`${proxy.endpoint}/assets/push/${n}.jpg`);
     proxy.inject('slowDown', 1, isPut);
     proxy.inject('stall', 1, isPut);
-    expect(await upload(stallable, location, await localFile(bytes), md5(bytes))).toEqual({ etag: md5(bytes) });
+    expect(await upload(stallable, location, await localFile(bytes), md5(bytes))).toMatchObject({ etag: md5(bytes) });
     expect(proxy.requests.filter(isPut).map((r) => r.fault)).toEqual(['slowDown', 'stall', undefined]);
     expect((await verifyUrls(direct, [location])).get(location.url)).toMatchObject({ exists: true, md5: md5(bytes) });
   });
 
-  it('a download survives a 500, a reset connection and a body cut off halfway', async () => {
+  it('a download survives a 500, a reset connection and a body cut off halfway, within its attempts', async () => {
     const body = randomBytes(100_000);
     const { location } = await stored('assets', body);
     proxy.inject('http500', 1, isGet);
     proxy.inject('reset', 1, isGet);
     proxy.inject('truncate', 1, isGet);
     const path = join(dir, `pull-${n}.jpg`);
-    expect(await download(s3, location, path)).toEqual({ md5: md5(body), size: body.length, verified: true });
+    // Four requests in all: the SDK's three (500, reset, a response), then one more for the body cut off.
+    expect(await download(testS3(proxy.endpoint, { maxAttempts: 4 }), location, path)).toMatchObject({ md5: md5(body), size: body.length, verified: true });
     expect((await readFile(path)).equals(body)).toBe(true);
     expect(proxy.requests.filter(isGet).map((r) => r.fault)).toEqual(['http500', 'reset', 'truncate', undefined]);
   });
@@ -159,7 +160,43 @@ describe('persistent failures are reported per image, never as synced', () => {
     expect(error).toBeInstanceOf(S3ObjectError);
     expect((error as Error).message).toMatch(new RegExp(`^${escape(location.url)}: failed after 3 attempts \\(ECONNRESET\\)`));
     expect(await readdir(folder)).toEqual([]);
-    expect(proxy.requests.filter(isGet).length).toBeGreaterThanOrEqual(3);
+    expect(proxy.requests.filter(isGet)).toHaveLength(3);
+  });
+});
+
+describe('one retry layer: an object gets maxAttempts requests at most, the SDK retries included', () => {
+  it.each([
+    ['a reset connection', 'reset'],
+    ['HTTP 500', 'http500'],
+  ] as const)('a download that keeps getting %s: exactly maxAttempts GETs, then one error for that image', async (_, fault) => {
+    const { location } = await stored('assets', randomBytes(10_000));
+    proxy.inject(fault, Infinity, isGet);
+    const folder = join(dir, `pull-folder-${n}`);
+    await mkdir(folder);
+    const error = await download(s3, location, join(folder, 'x.jpg')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(S3ObjectError);
+    expect((error as Error).message).toMatch(new RegExp(`^${escape(location.url)}: failed after 3 attempts \\(`));
+    expect(proxy.requests.filter(isGet)).toHaveLength(3);
+    expect(await readdir(folder)).toEqual([]);
+  });
+
+  it('a body cut off, then a persistent 500: the attempts of the fetch again are those left', async () => {
+    const { location } = await stored('assets', randomBytes(10_000));
+    proxy.inject('truncate', 1, isGet);
+    proxy.inject('http500', Infinity, isGet);
+    const error = await download(s3, location, join(dir, `pull-${n}-cut.jpg`)).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(new RegExp(`^${escape(location.url)}: failed after 3 attempts \\(InternalError, HTTP 500`));
+    expect(proxy.requests.filter(isGet).map((r) => r.fault)).toEqual(['truncate', 'http500', 'http500']);
+  });
+
+  it('an upload that keeps getting HTTP 500: exactly maxAttempts PUTs', async () => {
+    const bytes = randomBytes(10_000);
+    n += 1;
+    const location = parseS3Url(`${proxy.endpoint}/assets/push/${n}.jpg`);
+    proxy.inject('http500', Infinity, isPut);
+    const error = await upload(s3, location, await localFile(bytes), md5(bytes)).catch((e: unknown) => e);
+    expect((error as Error).message).toMatch(/failed after 3 attempts \(InternalError, HTTP 500/);
+    expect(proxy.requests.filter(isPut)).toHaveLength(3);
   });
 });
 

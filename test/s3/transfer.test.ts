@@ -10,8 +10,9 @@ import type { S3Access } from '../../src/s3/client.js';
 import { S3ObjectError } from '../../src/s3/errors.js';
 import { multipartEtag } from '../../src/s3/etag.js';
 import { download, PART_SIZE, upload } from '../../src/s3/transfer.js';
-import { verifyUrls } from '../../src/s3/verify.js';
-import { putObject, startFaultProxy, startS3Server, testS3, type TestS3Server } from '../helpers/s3.js';
+import { confirmUrls, verifyUrls } from '../../src/s3/verify.js';
+import { crc64nvme } from '../../src/s3/checksum.js';
+import { kindOf, kmsEtag, putObject, startFaultProxy, startS3Server, testS3, type TestS3Server } from '../helpers/s3.js';
 import { md5 } from '../helpers/values.js';
 
 const MiB = 1024 * 1024;
@@ -81,8 +82,31 @@ describe('upload', () => {
     expect(viaProxy.stats.head).toBe(1);
 
     const { path } = await target();
-    expect(await download(viaProxy, location, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true });
+    expect(await download(viaProxy, location, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true, etag: s3Etag });
     expect((await readFile(path)).equals(bytes)).toBe(true);
+  });
+
+  it('sends a full-object CRC64NVME checksum with every upload, multipart included, that a HEAD returns and a later check verifies', async () => {
+    // The proxy keeps the checksum a write sends, as S3 does (s3rver ignores it).
+    const proxy = await startFaultProxy(server.endpoint);
+    proxy.kms(() => true);
+    const viaProxy = testS3(proxy.endpoint);
+    for (const bytes of [randomBytes(200_000), randomBytes(17 * MiB + 5)]) {
+      const location = parseS3Url(fresh().url.replace(server.endpoint, proxy.endpoint));
+      const seen = proxy.requests.length;
+      const uploaded = await upload(viaProxy, location, await localFile(bytes), md5(bytes));
+      expect(uploaded.crc64nvme).toBe(await crc64nvme(bytes));
+      // The ETag S3 answers (here an SSE-KMS one, from the PUT or the completion) is what is returned.
+      expect(uploaded.etag).toBe(kmsEtag(md5(bytes)));
+      const head = await viaProxy.client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' }));
+      expect(head.ChecksumCRC64NVME).toBe(uploaded.crc64nvme);
+      const kinds = proxy.requests.slice(seen).map(kindOf);
+      expect(kinds).toEqual(bytes.length > PART_SIZE ? ['create', 'part', 'part', 'part', 'complete', 'head'] : ['put', 'head']);
+      // A multipart object whose ETag is no MD5 and whose metadata is lost: the checksum still identifies it.
+      proxy.rewriteEtags((key) => (key === location.key ? `${'ab'.repeat(16)}-3` : undefined));
+      const [fact] = (await confirmUrls(viaProxy, [location])).values();
+      expect(fact).toMatchObject({ exists: true, crc64nvme: uploaded.crc64nvme });
+    }
   });
 
   it('stores nothing when the small file no longer has the MD5 it was hashed with', async () => {
@@ -111,7 +135,7 @@ describe('download', () => {
     const location = fresh();
     await upload(s3, location, await localFile(bytes), md5(bytes));
     const { folder, path } = await target();
-    expect(await download(s3, location, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true });
+    expect(await download(s3, location, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true, etag: md5(bytes) });
     expect((await readFile(path)).equals(bytes)).toBe(true);
     expect(await readdir(folder)).toEqual(['image.jpg']);
   });
@@ -120,7 +144,7 @@ describe('download', () => {
     const location = fresh();
     await putObject(s3, location.bucket, location.key, 'plain bytes');
     const { path } = await target();
-    expect(await download(s3, location, path)).toEqual({ md5: md5('plain bytes'), size: 11, verified: true });
+    expect(await download(s3, location, path)).toEqual({ md5: md5('plain bytes'), size: 11, verified: true, etag: md5('plain bytes') });
   });
 
   it('verifies a multipart object without stored MD5 by recomputing its ETag, else writes it as unverified', async () => {
@@ -136,9 +160,9 @@ describe('download', () => {
     ]);
     proxy.rewriteEtags((key) => etags.get(key));
     const viaProxy = testS3(proxy.endpoint);
-    expect(await download(viaProxy, known, (await target()).path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true });
+    expect(await download(viaProxy, known, (await target()).path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true, etag: etags.get(known.key) });
     const { path } = await target();
-    expect(await download(viaProxy, unknown, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: false });
+    expect(await download(viaProxy, unknown, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: false, etag: etags.get(unknown.key) });
     expect((await readFile(path)).equals(bytes)).toBe(true);
   });
 

@@ -4,11 +4,13 @@ import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseS3Url } from '../../src/s3-url.js';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { parseS3Url, type S3Location } from '../../src/s3-url.js';
 import type { S3Access } from '../../src/s3/client.js';
 import { upload } from '../../src/s3/transfer.js';
-import { verifyUrls } from '../../src/s3/verify.js';
-import { putObject, startFaultProxy, startS3Server, testS3, type TestS3Server } from '../helpers/s3.js';
+import { confirmUrls, verifyUrls } from '../../src/s3/verify.js';
+import { crc64nvme } from '../../src/s3/checksum.js';
+import { kmsEtag, putObject, startFaultProxy, startS3Server, testS3, type TestS3Server } from '../helpers/s3.js';
 import { md5 } from '../helpers/values.js';
 
 const USER = '7f3c2a9e-1b2d-4c5e-8f90-123456789abc';
@@ -101,5 +103,44 @@ describe('verifyUrls', () => {
     expect(facts.get(plain.url)).toMatchObject({ exists: true, md5: md5('plain'), verifiable: true });
     expect(client.stats.list - before.list).toBe(1);
     expect(client.stats.head - before.head).toBe(2);
+  });
+
+  it('deferHeads: facts from the listing alone, marked fromListing, for the caller to confirm', async () => {
+    const proxy = await startFaultProxy(server.endpoint);
+    const client = testS3(proxy.endpoint);
+    const plain = parseS3Url(url('assets', 'system_actors/training_data/0008_d/plain.jpg'));
+    const parts = parseS3Url(url('assets', 'system_actors/training_data/0008_d/parts.jpg'));
+    await putObject(client, 'assets', plain.key, 'plain');
+    await putObject(client, 'assets', parts.key, 'parts');
+    proxy.rewriteEtags((key) => (key === parts.key ? `${'ab'.repeat(16)}-2` : undefined));
+    const facts = await verifyUrls(client, [plain, parts], { deferHeads: true });
+    expect(facts.get(plain.url)).toMatchObject({ exists: true, md5: md5('plain'), fromListing: true });
+    expect(facts.get(parts.url)).toMatchObject({ exists: true, md5: null, etag: `${'ab'.repeat(16)}-2`, fromListing: true });
+    expect(proxy.count('head')).toBe(0);
+  });
+
+  it('confirmUrls: one HEAD per object tells a KMS ETag from an MD5, and finds the stored MD5 or the checksum', async () => {
+    const proxy = await startFaultProxy(server.endpoint);
+    const client = testS3(proxy.endpoint);
+    const at = (name: string) => parseS3Url(url('assets', `system_actors/training_data/0009_k/${name}.jpg`));
+    const [stored, summed, sealed, plain] = ['stored', 'summed', 'sealed', 'plain'].map(at) as [S3Location, S3Location, S3Location, S3Location];
+    await putObject(client, 'assets', stored.key, 'stored', { md5: md5('stored') });
+    const checksum = await crc64nvme(Buffer.from('summed'));
+    await client.run(() => client.client.send(new PutObjectCommand({ Bucket: 'assets', Key: summed.key, Body: Buffer.from('summed'), ChecksumCRC64NVME: checksum })));
+    await putObject(client, 'assets', sealed.key, 'sealed');
+    // An unencrypted object's ETag is its MD5, whatever its metadata says.
+    await putObject(client, 'assets', plain.key, 'plain', { md5: md5('something else') });
+    proxy.kms((key) => key !== plain.key);
+
+    const seen = proxy.count('head');
+    // Two spellings of one key share the HEAD.
+    const facts = await confirmUrls(client, [stored, summed, sealed, plain, { ...plain, url: `${plain.url}?v=1` }]);
+    expect(proxy.count('head') - seen).toBe(4);
+    expect(facts.get(stored.url)).toMatchObject({ exists: true, md5: md5('stored'), etag: kmsEtag(md5('stored')), verifiable: true });
+    expect(facts.get(summed.url)).toMatchObject({ exists: true, md5: null, crc64nvme: checksum, verifiable: false });
+    expect(facts.get(summed.url)?.unverifiable).toBeUndefined();
+    expect(facts.get(sealed.url)).toMatchObject({ exists: true, md5: null, verifiable: false, unverifiable: 'an SSE-KMS object without a stored MD5 or a checksum' });
+    expect(facts.get(plain.url)).toMatchObject({ exists: true, md5: md5('plain'), verifiable: true });
+    expect(facts.get(`${plain.url}?v=1`)).toEqual(facts.get(plain.url));
   });
 });
