@@ -218,10 +218,12 @@ describe('readPromptMetadata', () => {
 describe('urlsByFilename', () => {
   const FILE = '/data/actors/0000_x/training_data/response.json';
 
-  it('indexes by decoded filename and keeps the same URL given twice once', () => {
-    const map = urlsByFilename(['s3://b/a/x%20y.jpg', 's3://b/a/z.jpg', 's3://b/a/x%20y.jpg'], FILE);
-    expect([...map.keys()]).toEqual(['x y.jpg', 'z.jpg']);
-    expect(map.get('x y.jpg')).toEqual({ url: 's3://b/a/x%20y.jpg', bucket: 'b', key: 'a/x y.jpg', filename: 'x y.jpg' });
+  it('indexes by decoded filename (an https URL is percent-decoded, an s3:// URI is the raw key) and keeps the same URL given twice once', () => {
+    const spaced = 'https://b.s3.amazonaws.com/a/x%20y.jpg';
+    const map = urlsByFilename([spaced, 's3://b/a/z.jpg', spaced, 's3://b/a/50%_off.jpg'], FILE);
+    expect([...map.keys()]).toEqual(['x y.jpg', 'z.jpg', '50%_off.jpg']);
+    expect(map.get('x y.jpg')).toEqual({ url: spaced, bucket: 'b', key: 'a/x y.jpg', filename: 'x y.jpg' });
+    expect(map.get('50%_off.jpg')).toMatchObject({ key: 'a/50%_off.jpg' });
   });
 
   it('rejects two different URLs with one filename: neither may be lost', () => {
