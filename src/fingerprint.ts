@@ -62,7 +62,7 @@ export function stillSettled(actor: Actor, data: DataRoot, entry: CacheEntry): b
 export interface SettledState {
   paths: string;
   /** Set only when both files' tokens can stand for their bytes (see `trustedToken`). */
-  trusted?: { manifest: string; prompt: string | null };
+  trusted?: { manifest: string; prompt: string | null; folder: string | undefined };
   manifestMtimeNs: bigint;
   images: Map<string, { size: bigint; mtimeNs: bigint; ino: bigint }>;
 }
@@ -71,8 +71,9 @@ export interface SettledState {
 export function settledState(actor: Actor, data: DataRoot, entry: CacheEntry): SettledState | undefined {
   try {
     // The cheap questions first: a run after the manifests changed (a restore, an edit) misses here.
-    const names = imageNames(actor);
-    if (names === undefined || names.length !== entry.images) return undefined;
+    const listed = imageNames(actor);
+    if (listed === undefined || listed.names.length !== entry.images) return undefined;
+    const { names } = listed;
     const manifest = readPlainFile(actor.manifestPath, MAX_MANIFEST_BYTES);
     const manifestMd5 = manifest && md5Hex(manifest.bytes);
     if (!manifest || manifestMd5 !== entry.manifestMd5) return undefined;
@@ -93,7 +94,7 @@ export function settledState(actor: Actor, data: DataRoot, entry: CacheEntry): S
       seen.set(filename, { size: stats.size, mtimeNs: stats.mtimeNs, ino: stats.ino });
     }
     if (fingerprintOf(actor, data, { manifestMd5, promptMd5: prompt ? md5Hex(prompt.bytes) : null, images }) !== entry.fingerprint) return undefined;
-    const trusted = manifest.token !== undefined && (prompt === null || prompt.token !== undefined) ? { manifest: manifest.token, prompt: prompt && prompt.token! } : undefined;
+    const trusted = manifest.token !== undefined && (prompt === null || prompt.token !== undefined) ? { manifest: manifest.token, prompt: prompt && prompt.token!, folder: listed.token } : undefined;
     return { paths: pathsOf(actor), trusted, manifestMtimeNs: manifest.mtimeNs, images: seen };
   } catch {
     return undefined; // vanished or unreadable: the full assessment reports it properly
@@ -110,12 +111,19 @@ export function unchangedSince(actor: Actor, state: SettledState): boolean {
   const { trusted } = state;
   if (trusted === undefined || pathsOf(actor) !== state.paths) return false;
   try {
-    const names = imageNames(actor);
-    if (names === undefined || names.length !== state.images.size) return false;
-    if (tokenOf(lstatSync(actor.manifestPath, { bigint: true, throwIfNoEntry: false })) !== trusted.manifest) return false;
     const dir = actor.trainingDir + sep;
-    if (hasLegacy(dir)) return false;
-    if ((tokenOf(lstatSync(`${dir}prompt_metadata.json`, { bigint: true, throwIfNoEntry: false })) ?? null) !== trusted.prompt) return false;
+    // A folder whose trusted token stands has the same entries (any entry made, removed or renamed sets its
+    // ctime), so the same image names and still no response.json, nor prompt_metadata.json when it had none:
+    // one lstat for a readdir and up to three lstats (list 72.6 → see bench/README.md).
+    const folder = trusted.folder !== undefined && tokenOf(lstatSync(actor.trainingDir, { bigint: true, throwIfNoEntry: false })) === trusted.folder;
+    let names: Iterable<string> = state.images.keys();
+    if (!folder) {
+      const listed = imageNames(actor);
+      if (listed === undefined || listed.names.length !== state.images.size || hasLegacy(dir)) return false;
+      names = listed.names;
+    }
+    if (tokenOf(lstatSync(actor.manifestPath, { bigint: true, throwIfNoEntry: false })) !== trusted.manifest) return false;
+    if ((!folder || trusted.prompt !== null) && (tokenOf(lstatSync(`${dir}prompt_metadata.json`, { bigint: true, throwIfNoEntry: false })) ?? null) !== trusted.prompt) return false;
     for (const filename of names) {
       const seen = state.images.get(filename);
       const stats = lstatSync(dir + filename, { bigint: true });
@@ -129,8 +137,9 @@ export function unchangedSince(actor: Actor, state: SettledState): boolean {
 }
 
 /** The image names in the actor's training_data; undefined when one is not a plain file (the full path judges it). */
-function imageNames(actor: Actor): string[] | undefined {
-  const folder = lstatSync(actor.trainingDir, { throwIfNoEntry: false });
+function imageNames(actor: Actor): { names: string[]; token: string | undefined } | undefined {
+  const readAtNs = BigInt(Date.now()) * 1_000_000n;
+  const folder = lstatSync(actor.trainingDir, { bigint: true, throwIfNoEntry: false });
   if (folder && !folder.isDirectory()) return undefined; // a symlinked folder: the full path judges it
   const names: string[] = [];
   for (const dirent of folder ? readdirSync(actor.trainingDir, { withFileTypes: true }) : []) {
@@ -138,7 +147,7 @@ function imageNames(actor: Actor): string[] | undefined {
     if (!dirent.isFile()) return undefined; // a symlink, folder or FIFO: the full path warns or follows
     names.push(dirent.name);
   }
-  return names;
+  return { names, token: folder && trustedToken(folder, readAtNs) };
 }
 
 /**
