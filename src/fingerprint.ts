@@ -179,17 +179,6 @@ function trustedToken(stats: BigIntStats, readAtNs: bigint): string | undefined 
 
 const RACY_NS = 2_000_000_000n;
 
-/** `stillSettled` for a slice of the actors, as one task of a worker thread. */
-export interface SettledTask {
-  data: DataRoot;
-  actors: { actor: Actor; entry: CacheEntry }[];
-}
-
-/** For each actor of the task, whether its entry still stands (the worker's `settled` task). */
-export function settledActors(task: SettledTask): boolean[] {
-  return task.actors.map(({ actor, entry }) => stillSettled(actor, task.data, entry));
-}
-
 /**
  * A regular file's bytes and mtime; null when there is no such file; undefined for a symlink, anything but a
  * regular file, a file larger than `maxBytes` (never read: the full assessment refuses it, and a server

@@ -43,7 +43,7 @@ export interface Api {
   actor(selector: string): Promise<Actor>;
 }
 
-export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads' | 'settled'>): Api {
+export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>): Api {
   const single = pLimit(pool.threads * 2);
   const scan = pLimit(pool.threads);
   const scanner = actorScanner(data);
