@@ -23,7 +23,7 @@ export interface ActorFile {
  */
 export async function findBaseImage(actor: Actor, actorsReal: string): Promise<ActorFile | null> {
   // A folder that is not there has no candidates: one lstat, not a readdir and eight realpaths through the
-  // thread pool (a training-data answer 2.0 → see bench/README.md, issue 15's second run).
+  // thread pool (an actor's answer 2.0–2.3 → 0.9 ms at load 8).
   const has = (folder: ImageFolder) => lstatSync(join(actor.dir, folder), { throwIfNoEntry: false }) !== undefined;
   const names = has('base_image') ? await readdir(join(actor.dir, 'base_image')).catch(() => [] as string[]) : [];
   const preferred = `${actor.name}_base.`;
