@@ -5,7 +5,6 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import type { Assessment, AssessTask } from './assess.js';
-import type { SettledTask } from './fingerprint.js';
 import type { HashResult, HashTask } from './hash.js';
 import { hashedBytesOf, loadedThreadOf, workerFile } from './pool-protocol.js';
 
@@ -28,8 +27,6 @@ export interface WorkerPool {
   /** Every S3 URL an actor's files name: what `--remote` lists. */
   urls(task: Pick<AssessTask, 'actor' | 'data'>): Promise<string[]>;
   hash(task: HashTask): Promise<HashResult[]>;
-  /** For each actor of the task, whether its last assessment still stands (fingerprint.ts): the server's reuse. */
-  settled?(task: SettledTask): Promise<boolean[]>;
   /** Calls `listener` with the bytes the threads read for hashing, every few MB, as they read; returns its removal. */
   onHashed?(listener: (bytes: number) => void): () => void;
   /** Starts the threads now rather than at the first task (a no-op for a pool whose threads are started). */
@@ -77,7 +74,6 @@ export function createPool(threads = availableParallelism()): WorkerPool {
     assess: (task) => pool.run(task, { name: 'assess' }) as Promise<Assessment>,
     urls: (task) => pool.run(task, { name: 'urls' }) as Promise<string[]>,
     hash: (task) => pool.run(task, { name: 'hash' }) as Promise<HashResult[]>,
-    settled: (task) => pool.run(task, { name: 'settled' }) as Promise<boolean[]>,
     onHashed: (listener) => {
       hashedListeners.add(listener);
       return () => void hashedListeners.delete(listener);

@@ -7,7 +7,6 @@ import { loadedMessage } from '../src/pool-protocol.js';
 
 export { actorUrls as urls, assessActor as assess } from '../src/assess.js';
 export { hashFiles as hash } from '../src/hash.js';
-export { settledActors as settled } from '../src/fingerprint.js';
 
 // Evaluated last, after every module above: from here on the thread may be stopped safely (see pool.ts).
 parentPort?.postMessage(loadedMessage(threadId));

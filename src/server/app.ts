@@ -106,9 +106,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   const pool = (options.createPool ?? createPool)(options.workers);
   const { beforeAssess } = options;
-  const assessing: Pick<WorkerPool, 'assess' | 'threads' | 'settled'> = beforeAssess === undefined ? pool : {
+  const assessing: Pick<WorkerPool, 'assess' | 'threads'> = beforeAssess === undefined ? pool : {
     threads: pool.threads,
-    settled: pool.settled,
     async assess(task: AssessTask) {
       await beforeAssess(task.actor);
       return pool.assess(task);

@@ -6,15 +6,13 @@
  */
 import type { Assessment } from '../assess.js';
 import type { Actor } from '../discover.js';
-import { stillSettled, type CacheEntry, type SettledTask } from '../fingerprint.js';
-import type { WorkerPool } from '../pool.js';
-import type { DataRoot } from '../root.js';
+import { settledState, unchangedSince, type CacheEntry, type SettledState } from '../fingerprint.js';
 
 export interface Reuse {
-  /** The actor's last assessment while it still stands, checked in this thread (one actor's stats). */
+  /** The actor's last assessment while it still stands. */
   one(actor: Actor): Assessment | undefined;
-  /** The same for each of `actors`, checked in the worker threads, a slice each. Forgets actors not listed. */
-  many(actors: Actor[]): Promise<(Assessment | undefined)[]>;
+  /** The same for each of `actors`. Forgets actors not listed. */
+  many(actors: Actor[]): (Assessment | undefined)[];
   /** Keeps an assessment made with `settle: true` when it can be reused; else forgets the actor's last one. */
   keep(actor: Actor, assessment: Assessment): void;
 }
@@ -22,32 +20,37 @@ export interface Reuse {
 interface Kept {
   entry: CacheEntry;
   assessment: Assessment;
+  /** What the last check that said yes saw: while the files' stats are as it saw them, the answer is yes again. */
+  state?: SettledState;
 }
 
-export function assessmentReuse(data: DataRoot, pool: Pick<WorkerPool, 'threads' | 'settled'>): Reuse {
+/**
+ * Checked in this thread, synchronously, from stats (the manifest and prompt_metadata.json read and hashed
+ * only until their tokens can be trusted): a list 132.7 → 72.6 ms at load 8 against the checks in the
+ * worker threads, whose messages cost more than their parallel stats gain (bench/README.md, issue 15).
+ */
+export function assessmentReuse(data: Parameters<typeof settledState>[1]): Reuse {
   const kept = new Map<string, Kept>();
-  const check = (task: SettledTask) => (pool.settled ? pool.settled(task) : Promise.resolve(task.actors.map(({ actor, entry }) => stillSettled(actor, data, entry))));
+
+  const stands = (actor: Actor, last: Kept): boolean => {
+    if (last.state !== undefined && unchangedSince(actor, last.state)) return true;
+    last.state = settledState(actor, data, last.entry);
+    return last.state !== undefined;
+  };
 
   return {
     one(actor) {
       const last = kept.get(actor.name);
-      return last && stillSettled(actor, data, last.entry) ? last.assessment : undefined;
+      return last && stands(actor, last) ? last.assessment : undefined;
     },
 
-    async many(actors) {
+    many(actors) {
       const names = new Set(actors.map((actor) => actor.name));
       for (const name of kept.keys()) if (!names.has(name)) kept.delete(name);
-      const candidates = actors.flatMap((actor) => {
+      return actors.map((actor) => {
         const last = kept.get(actor.name);
-        return last ? [{ actor, last }] : [];
+        return last && stands(actor, last) ? last.assessment : undefined;
       });
-      // Two slices a thread: the stats of one slice take about as long as another's, give or take a miss.
-      const size = Math.ceil(candidates.length / (pool.threads * 2));
-      const slices = Array.from({ length: size === 0 ? 0 : Math.ceil(candidates.length / size) }, (_, i) => candidates.slice(i * size, (i + 1) * size));
-      const answers = await Promise.all(slices.map((slice) => check({ data, actors: slice.map(({ actor, last }) => ({ actor, entry: last.entry })) })));
-      const standing = new Map<string, Assessment>();
-      slices.forEach((slice, i) => slice.forEach(({ actor, last }, j) => answers[i]![j] && standing.set(actor.name, last.assessment)));
-      return actors.map((actor) => standing.get(actor.name));
     },
 
     keep(actor, assessment) {

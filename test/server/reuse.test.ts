@@ -6,9 +6,9 @@
  * reused for a route naming one actor only while the folders hold the entries it saw.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, symlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPool, type WorkerPool } from '../../src/pool.js';
 import { ListedActorSchema, TrainingDataSchema } from '../../src/server/schema.js';
 import { runSync } from '../../src/sync.js';
@@ -103,6 +103,51 @@ describe('reuse of an actor\'s last answer', () => {
     const rows = await list(server.url);
     expect(assessed, 'prompt_metadata.json is no image: 0002_c is at rest again').toEqual(['0001_b']);
     expect(rows.find((row) => row.actor_name === '0001_b')).toMatchObject({ total_count: 5, untracked_count: 1 });
+  });
+});
+
+/**
+ * The checks from stats alone (fingerprint.ts `unchangedSince`) trust a file's or folder's stat token only once
+ * its ctime is two seconds old, which a test cannot date back: the server's clock (this process's) is set an
+ * hour ahead instead, so every token is trusted and each change below must be told by the stats alone.
+ */
+describe('reuse told from stat tokens', () => {
+  afterEach(() => void vi.useRealTimers());
+
+  async function listedWithTrustedTokens(prepare: (root: string) => Promise<void> = async () => undefined) {
+    const listed = await listedOnce();
+    await prepare(listed.root);
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 3600_000 });
+    await list(listed.server.url); // the checks that say yes keep what they saw, tokens trusted
+    expect(listed.assessed).toEqual([]);
+    return listed;
+  }
+
+  it('a manifest rewritten in place to the same size, its mtime put back, re-assesses its actor (its ctime tells)', async () => {
+    // Dated to a whole second (after its images), so its mtime can be put back exactly.
+    const { root, assessed, server } = await listedWithTrustedTokens((at) => utimes(manifestPath(at, '0001'), new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000), new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000)));
+    const path = manifestPath(root, '0001');
+    const before = await stat(path, { bigint: true });
+    const text = await readFile(path, 'utf8');
+    const recorded = md5(await readFile(join(trainingDir(root, '0001_b'), '0001_b_1.png')));
+    expect(text).toContain(recorded);
+    await writeFile(path, text.replace(recorded, 'f'.repeat(32)));
+    await utimes(path, before.atime, before.mtime);
+    expect(await stat(path, { bigint: true })).toMatchObject({ size: before.size, mtimeNs: before.mtimeNs, ino: before.ino });
+    await list(server.url);
+    expect(assessed, 'the same size, mtime and inode, yet other bytes').toEqual(['0001_b']);
+  });
+
+  it('an image edited in place, a response.json, a new prompt_metadata.json: each re-assesses its actor only', async () => {
+    const { root, assessed, server } = await listedWithTrustedTokens();
+    await writeFile(join(trainingDir(root, '0000_a'), '0000_a_1.png'), randomBytes(2000));
+    await writeFile(join(trainingDir(root, '0001_b'), 'response.json'), '{}');
+    await writeFile(join(trainingDir(root, '0002_c'), 'prompt_metadata.json'), JSON.stringify({ images: { '0002_c_1.png': { good: true } } }));
+    await list(server.url);
+    expect(assessed.sort()).toEqual(NAMES);
+    assessed.length = 0;
+    await list(server.url);
+    expect(assessed, 'the edited image awaits a sync and response.json one to retire; 0002_c is at rest again').toEqual(['0000_a', '0001_b']);
   });
 });
 
