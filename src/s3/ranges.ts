@@ -15,27 +15,54 @@ export interface KeyRange {
 export const RANGE_KEYS = 950;
 
 /**
- * Cuts the key space into ranges that hold every one of `keys` exactly once, each up to `perRange` of them,
- * never splitting a folder. `spread`: how many keys the listing holds for each wanted one (4 for one shard
- * of 4), so that a range still ends within about a page. Empty for no keys; one open range for one group.
- * @example splitIntoRanges(['a/x/1', 'a/x/2', 'a/y/1'], 1, 2) // [{ before: 'a/y/' }, { from: 'a/y/' }]
+ * Cuts the keys' span into ranges that hold every one of `keys` exactly once, each up to `perRange` of them,
+ * never splitting a folder: the first starts at the first folder, the last ends after the last one.
+ * `spread`: how many keys the listing holds for each wanted one (4 for one shard of 4), so that a range
+ * still ends within about a page.
+ * @example splitIntoRanges(['a/x/1', 'a/x/2', 'a/y/1'], 1, 2) // [{ from: 'a/x/', before: 'a/y/' }, { from: 'a/y/', before: 'a/y0' }]
  */
 export function splitIntoRanges(keys: readonly string[], spread = 1, perRange = RANGE_KEYS): KeyRange[] {
   const folders = new Map<string, number>();
   for (const key of keys) folders.set(folderOf(key), (folders.get(folderOf(key)) ?? 0) + 1);
   const sorted = [...folders].sort(([a], [b]) => compareBytes(a, b));
   const limit = Math.max(1, Math.floor(perRange / Math.max(1, spread)));
-  const starts: string[] = [];
+  const ranges: KeyRange[] = [];
   let held = 0;
   for (const [folder, count] of sorted) {
-    if (held > 0 && held + count > limit) {
-      starts.push(folder);
+    if (ranges.length === 0 || held + count > limit) {
+      if (ranges.length > 0) ranges[ranges.length - 1]!.before = folder;
+      ranges.push({ from: folder });
       held = 0;
     }
     held += count;
   }
-  if (sorted.length === 0) return [];
-  return [undefined, ...starts].map((from, i) => ({ ...(from !== undefined && { from }), ...(starts[i] !== undefined && { before: starts[i] }) }));
+  if (ranges.length > 0) ranges[ranges.length - 1]!.before = prefixEnd(sorted[sorted.length - 1]![0]);
+  return ranges;
+}
+
+/**
+ * `listing` as range listings when that takes fewer requests than listing each folder (about one request a
+ * range, one a folder), else as its folders. A listing of one folder stays as it is.
+ */
+export function rangeListings<L extends { prefix: string }>(listing: L, keys: readonly string[], spread = 1): Array<L & KeyRange> {
+  const folders = new Set(keys.map(folderOf));
+  if (folders.size <= 1) return [listing];
+  const ranges = splitIntoRanges(keys, spread);
+  if (ranges.length >= folders.size) return outermost([...folders]).map((prefix) => ({ ...listing, prefix }));
+  return ranges.map((range) => ({ ...listing, ...range }));
+}
+
+/** Sorted folders without those inside another one (`a/x/sub/` inside `a/x/`). */
+function outermost(folders: string[]): string[] {
+  const kept: string[] = [];
+  for (const folder of folders.sort(compareBytes)) if (!kept.length || !folder.startsWith(kept[kept.length - 1]!)) kept.push(folder);
+  return kept;
+}
+
+/** The least string after every key that starts with `folder`, in byte order. */
+function prefixEnd(folder: string): string {
+  // `a/x/` → `a/x0`: '0' is the byte after '/'. A key without a folder is its own: only itself is before.
+  return folder.endsWith('/') ? `${folder.slice(0, -1)}0` : `${folder}\u0000`;
 }
 
 /** The `StartAfter` that makes a listing begin at `range.from`: every key at or after it sorts after this. */
