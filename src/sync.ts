@@ -158,7 +158,9 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
         const owns = options.shard ? (target: string) => ours.has(target) : undefined;
         await removeStaleTemps(data.manifestsDir, { owns, olderThanMs: lock?.takenMs });
       }
-      const remote = options.remote ? await checkRemote(selected, data, pool, options.remote) : undefined;
+      // A shard's actors sit among the others' in S3: its listings read about `spread` keys for each of its own.
+      const spread = named.length / Math.max(1, selected.length);
+      const remote = options.remote ? await checkRemote(selected, data, pool, options.remote, spread) : undefined;
       if (remote) warnings.push(...remote.warnings);
       const transfers = remote?.byActor ?? options.transfers;
       const confirm = remote?.confirm;
@@ -318,6 +320,7 @@ async function checkRemote(
   data: DataRoot,
   pool: WorkerPool,
   s3Options: S3Options,
+  spread: number,
 ): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; requests: S3Stats; warnings: ActorFailure[]; confirm: Confirm; close: () => void }> {
   // The S3 modules load while the workers collect the URLs.
   const modules = Promise.all([import('./s3/client.js'), import('./s3/verify.js'), import('./s3/list.js')]);
@@ -362,7 +365,7 @@ async function checkRemote(
     }
     const warnings: ActorFailure[] = [];
     const onWarning = (file: string, reason: string) => void warnings.push({ actor: '', file, reason });
-    const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, early, onWarning, deferHeads: true });
+    const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, spread, early, onWarning, deferHeads: true });
     const byActor = new Map<string, Pick<AssessTask, 'remote'>>();
     actors.forEach((actor, i) => {
       const remote: Record<string, RemoteCheck> = {};

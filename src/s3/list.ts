@@ -7,6 +7,7 @@ import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { S3Access } from './client.js';
 import { S3ObjectError } from './errors.js';
 import type { Listing } from './prefixes.js';
+import { isPast, startAfterOf, type KeyRange } from './ranges.js';
 
 const PAGE_SIZE = 1000;
 
@@ -39,8 +40,11 @@ export interface EarlyListing {
   readonly listing: Listing;
   /** When it was started: the `checkedAt` of what it finds. */
   readonly checkedAt: string;
-  /** The objects among `keys`, once the listing is complete; rejects with the error that ended the listing. */
-  take(keys: ReadonlySet<string>): Promise<ListedObject[]>;
+  /**
+   * The objects among `keys`, once the listing is complete (or past `range`: it began at the prefix's start,
+   * so it serves the prefix's first range); rejects with the error that ended the listing.
+   */
+  take(keys: ReadonlySet<string>, range?: KeyRange): Promise<ListedObject[]>;
   /** Stops it after the page in flight and drops what it found; resolves once no request is left. Never rejects. */
   stop(): Promise<void>;
 }
@@ -50,6 +54,7 @@ export function startListing(s3: S3Access, listing: Listing, keptMax = EARLY_KEP
   const checkedAt = new Date().toISOString();
   let kept: ListedObject[] = [];
   let keys: ReadonlySet<string> | undefined;
+  let bound: KeyRange = {};
   let stopped = false;
   let wake: (() => void) | undefined;
   const awake = () => {
@@ -60,14 +65,15 @@ export function startListing(s3: S3Access, listing: Listing, keptMax = EARLY_KEP
     if (stopped) return false;
     for (const object of objects) if (!keys || keys.has(object.key)) kept.push(object);
     while (!keys && !stopped && kept.length >= keptMax) await new Promise<void>((resolve) => (wake = resolve));
-    return !stopped;
+    return !stopped && !pastRange(objects, bound);
   });
   done.catch(() => undefined); // reported by take; dropped by stop
   return {
     listing,
     checkedAt,
-    async take(wanted) {
+    async take(wanted, range = {}) {
       keys = wanted;
+      bound = range;
       kept = kept.filter((object) => wanted.has(object.key));
       awake();
       await done;
@@ -88,7 +94,8 @@ export function startListing(s3: S3Access, listing: Listing, keptMax = EARLY_KEP
 async function listPages(s3: S3Access, listing: Listing, onPage: (objects: ListedObject[]) => boolean | Promise<boolean>): Promise<void> {
   let token: string | undefined;
   do {
-    const request = { Bucket: listing.bucket, Prefix: listing.prefix || undefined, MaxKeys: PAGE_SIZE, ContinuationToken: token, EncodingType: 'url' as const };
+    const StartAfter = token === undefined ? startAfterOf(listing) : undefined;
+    const request = { Bucket: listing.bucket, Prefix: listing.prefix || undefined, MaxKeys: PAGE_SIZE, ContinuationToken: token, StartAfter, EncodingType: 'url' as const };
     const page = await s3.run(() => s3.send(listing, (client) => client.send(new ListObjectsV2Command(request))));
     // A store that ignores EncodingType (s3rver) says so by leaving it out of its answer.
     const urlEncoded = page.EncodingType === 'url';
@@ -100,8 +107,14 @@ async function listPages(s3: S3Access, listing: Listing, onPage: (objects: Liste
     if (page.IsTruncated && !token) {
       throw new S3ObjectError(`s3://${listing.bucket}/${listing.prefix}`, 'listing cut short: S3 said more keys follow but gave no continuation token; nothing under it is taken to be absent');
     }
-    if (!(await onPage(objects))) return;
+    if (!(await onPage(objects)) || pastRange(objects, listing)) return;
   } while (token);
+}
+
+/** True once a page has gone past the end of `range`: no later page holds a key of it. */
+function pastRange(objects: readonly ListedObject[], range: KeyRange): boolean {
+  const last = objects[objects.length - 1];
+  return last !== undefined && isPast(last.key, range);
 }
 
 /** A key of an `EncodingType=url` listing: S3 form-encodes it (a space is `+`, a `+` is `%2B`). */

@@ -9,12 +9,13 @@
  *   5 pages of 1000). Grouping by top-level folder first keeps keys of two layouts (`system_actors/…`
  *   and `<user-uuid>/custom_actor/…`) from widening the shared prefix to the whole bucket.
  */
+import { inRange, type KeyRange } from './ranges.js';
 
 /** Above this many actor folders, shared prefixes are listed instead of each folder. */
 export const MANY_ACTORS = 8;
 
-/** One listing: every object of `bucket` whose key starts with `prefix`. */
-export interface Listing {
+/** One listing: the objects of `bucket` whose key starts with `prefix`, within the key range when it has one. */
+export interface Listing extends KeyRange {
   bucket: string;
   prefix: string;
   /** The bucket's region, when a URL's host names it. */
@@ -52,7 +53,7 @@ export function planListings(keys: readonly KeyRef[], many: boolean): Listing[] 
 
 /** The listing of `listings` that covers `ref`, if any. */
 export function listingFor(listings: readonly Listing[], ref: KeyRef): Listing | undefined {
-  return listings.find((listing) => listing.bucket === ref.bucket && ref.key.startsWith(listing.prefix));
+  return listings.find((listing) => listing.bucket === ref.bucket && ref.key.startsWith(listing.prefix) && inRange(ref.key, listing));
 }
 
 /**

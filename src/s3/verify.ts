@@ -16,6 +16,7 @@ import { fullObjectCrc64 } from './checksum.js';
 import { etagHidesMd5, md5OfEtag, md5OfObjectEtag, normalizeEtag, storedMd5 } from './etag.js';
 import { listAll, type EarlyListing } from './list.js';
 import { listingFor, MANY_ACTORS, planListings, type Listing } from './prefixes.js';
+import { rangeListings } from './ranges.js';
 
 /** What one URL's check found. */
 export interface RemoteObjectFact extends RemoteFact {
@@ -49,6 +50,11 @@ export interface VerifyOptions {
   /** How many actor folders the run selected; above {@link MANY_ACTORS}, shared prefixes are listed. Default: the distinct key folders. */
   actorFolders?: number;
   /**
+   * How many keys a shared prefix holds for each one asked about, about (the actors of all shards for those
+   * of this one: 4 for `--shard K/4`), so that each range listing still ends within about a page. Default 1.
+   */
+  spread?: number;
+  /**
    * A listing started before the URLs were known (`startListing`): when the plan holds the same listing, its
    * objects come from it; otherwise it is stopped at once and what it found dropped.
    */
@@ -79,7 +85,11 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
   const folders = options.actorFolders ?? new Set(locations.map((l) => `${l.bucket}/${l.key.slice(0, l.key.lastIndexOf('/') + 1)}`)).size;
   // Every spelling S3 may hold a URL's key in is listed for; the listing says which one exists.
   const refs = locations.flatMap((l) => keyCandidates(l).map((key) => ({ bucket: l.bucket, key, region: l.region })));
-  const listings = planListings(refs, folders > MANY_ACTORS);
+  const shared = folders > MANY_ACTORS;
+  const planned = planListings(refs, shared);
+  // A shared prefix is listed as key ranges at once, not page after page (ranges.ts).
+  const keysUnder = (listing: Listing) => refs.filter((ref) => listingFor([listing], ref)).map((ref) => ref.key);
+  const listings = shared ? planned.flatMap((listing) => rangeListings(listing, keysUnder(listing), options.spread)) : planned;
   const wanted = new Map<Listing, Set<string>>(listings.map((listing) => [listing, new Set<string>()]));
   for (const ref of refs) wanted.get(listingFor(listings, ref)!)!.add(ref.key);
 
@@ -88,10 +98,11 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
   const failed = new Map<Listing, string>();
   const denied = new Set<Listing>();
   const { early } = options;
+  // The early listing began at its prefix's start: it serves the first listing of that prefix, up to its range's end.
   const taken = early && listings.find((listing) => listing.bucket === early.listing.bucket && listing.prefix === early.listing.prefix);
   // Stopped now, so that an early listing of no use sends no more pages; awaited so that nothing outlives the call.
   const stopping = taken ? undefined : early?.stop();
-  const objectsOf = (listing: Listing) => (listing === taken ? early!.take(wanted.get(listing)!) : listAll(s3, listing, wanted.get(listing)!));
+  const objectsOf = (listing: Listing) => (listing === taken ? early!.take(wanted.get(listing)!, listing) : listAll(s3, listing, wanted.get(listing)!));
   const outcomes = await Promise.allSettled(
     listings.map(async (listing) => {
       const checkedAt = listing === taken ? early!.checkedAt : new Date().toISOString();

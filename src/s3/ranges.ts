@@ -1,0 +1,92 @@
+/**
+ * Range listing: the keys wanted under one shared prefix are known before the listing starts, so the
+ * prefix is cut at folder boundaries into disjoint key ranges that are listed at once, each sized to end
+ * within about one page. On a link with 40 ms a request, 50 pages in a row become 4 rounds of 16.
+ * S3 lists keys in UTF-8 byte order, not JavaScript's UTF-16 order, so ranges are cut and compared in bytes.
+ */
+
+/** Keys `k` with `from ≤ k < before` in UTF-8 byte order; an absent bound is open. */
+export interface KeyRange {
+  from?: string;
+  before?: string;
+}
+
+/** Wanted keys per range: a 1000-key page, less room for keys nobody asked about. */
+export const RANGE_KEYS = 950;
+
+/**
+ * Cuts the keys' span into ranges that hold every one of `keys` exactly once, each up to `perRange` of them,
+ * never splitting a folder: the first starts at the first folder, the last ends after the last one.
+ * `spread`: how many keys the listing holds for each wanted one (4 for one shard of 4), so that a range
+ * still ends within about a page.
+ * @example splitIntoRanges(['a/x/1', 'a/x/2', 'a/y/1'], 1, 2) // [{ from: 'a/x/', before: 'a/y/' }, { from: 'a/y/', before: 'a/y0' }]
+ */
+export function splitIntoRanges(keys: readonly string[], spread = 1, perRange = RANGE_KEYS): KeyRange[] {
+  const folders = new Map<string, number>();
+  for (const key of keys) folders.set(folderOf(key), (folders.get(folderOf(key)) ?? 0) + 1);
+  const sorted = [...folders].sort(([a], [b]) => compareBytes(a, b));
+  const limit = Math.max(1, Math.floor(perRange / Math.max(1, spread)));
+  const ranges: KeyRange[] = [];
+  let held = 0;
+  for (const [folder, count] of sorted) {
+    if (ranges.length === 0 || held + count > limit) {
+      if (ranges.length > 0) ranges[ranges.length - 1]!.before = folder;
+      ranges.push({ from: folder });
+      held = 0;
+    }
+    held += count;
+  }
+  if (ranges.length > 0) ranges[ranges.length - 1]!.before = prefixEnd(sorted[sorted.length - 1]![0]);
+  return ranges;
+}
+
+/**
+ * `listing` as range listings when that takes fewer requests than listing each folder (about one request a
+ * range, one a folder), else as its folders. A listing of one folder stays as it is.
+ */
+export function rangeListings<L extends { prefix: string }>(listing: L, keys: readonly string[], spread = 1): Array<L & KeyRange> {
+  const folders = new Set(keys.map(folderOf));
+  if (folders.size <= 1) return [listing];
+  const ranges = splitIntoRanges(keys, spread);
+  if (ranges.length >= folders.size) return outermost([...folders]).map((prefix) => ({ ...listing, prefix }));
+  return ranges.map((range) => ({ ...listing, ...range }));
+}
+
+/** Sorted folders without those inside another one (`a/x/sub/` inside `a/x/`). */
+function outermost(folders: string[]): string[] {
+  const kept: string[] = [];
+  for (const folder of folders.sort(compareBytes)) if (!kept.length || !folder.startsWith(kept[kept.length - 1]!)) kept.push(folder);
+  return kept;
+}
+
+/** The least string after every key that starts with `folder`, in byte order. */
+function prefixEnd(folder: string): string {
+  // `a/x/` → `a/x0`: '0' is the byte after '/'. A key without a folder is its own: only itself is before.
+  return folder.endsWith('/') ? `${folder.slice(0, -1)}0` : `${folder}\u0000`;
+}
+
+/** The `StartAfter` that makes a listing begin at `range.from`: every key at or after it sorts after this. */
+export function startAfterOf(range: KeyRange): string | undefined {
+  // A proper prefix of `from` sorts before it, and so before every key at or after it.
+  return range.from === undefined || range.from === '' ? undefined : range.from.slice(0, -1);
+}
+
+export function inRange(key: string, range: KeyRange): boolean {
+  return (range.from === undefined || compareBytes(key, range.from) >= 0) && !isPast(key, range);
+}
+
+/** True once a listing has reached the end of `range`: no later key can be in it. */
+export function isPast(key: string, range: KeyRange): boolean {
+  return range.before !== undefined && compareBytes(key, range.before) >= 0;
+}
+
+/** `a/b/c.jpg` → `a/b/`; a key without a folder is its own folder. */
+function folderOf(key: string): string {
+  const slash = key.lastIndexOf('/');
+  return slash === -1 ? key : key.slice(0, slash + 1);
+}
+
+/** UTF-8 byte order, as S3 lists keys. */
+export function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
