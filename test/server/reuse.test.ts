@@ -6,7 +6,7 @@
  * reused for a route naming one actor only while the folders hold the entries it saw.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, symlink, utimes, writeFile } from 'node:fs/promises';
+import { lutimes, mkdir, readFile, rename, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createPool, type WorkerPool } from '../../src/pool.js';
@@ -135,5 +135,22 @@ describe('the last folder scan, for a route naming one actor', () => {
     await symlink(trainingDir(root, '0000_a'), trainingDir(root, '0001_b'));
     const { status, body } = await getJson(server.url + trainingDataPath('0001'));
     expect([status, body]).toEqual([409, { error: "its training_data is also the training_data of 0000_a (a symlink); an actor's training_data must be its own" }]);
+  });
+
+  it('is not used once the folder a symlinked actors folder leads to has a new entry: a shared id answers 409', async () => {
+    const root = await syncedRoot();
+    const actors = join(root, 'data', 'actors');
+    const elsewhere = join(root, 'elsewhere');
+    await rename(actors, elsewhere);
+    await symlink(elsewhere, actors);
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await lutimes(actors, hourAgo, hourAgo); // the link itself never changes again
+    for (const folder of [elsewhere, join(root, 'data', 'actor_manifests')]) await settleFolder(folder);
+    const server = await serve(root);
+    expect((await getJson(server.url + trainingDataPath('0001'))).status).toBe(200);
+    await addImages(root, '0001_c', { '0001_c_1.png': 1000 });
+    await settleFolder(elsewhere); // its mtime as before; its ctime tells
+    const { status, body } = await getJson(server.url + trainingDataPath('0001'));
+    expect([status, body]).toEqual([409, { error: '"0001" names 2 actors (0001_b, 0001_c); use the full name' }]);
   });
 });
