@@ -62,7 +62,7 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
   };
 
   const assessOne = async (actor: Actor, signal: AbortSignal): Promise<Assessment> => {
-    const kept = reuse.one(actor);
+    const kept = await reuse.one(actor);
     if (kept) return kept;
     if (single.pendingCount >= MAX_WAITING) throw busy();
     return single(() => assess(actor, signal));

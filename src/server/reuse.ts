@@ -4,6 +4,7 @@
  * mtime and inode, each older than the manifest, no response.json). Anything else is a miss, and only that
  * actor is assessed again. So a warm `GET /api/actors` costs the stats, not 289 assessments.
  */
+import { statSync } from 'node:fs';
 import type { Assessment } from '../assess.js';
 import type { Actor } from '../discover.js';
 import { stillSettled, type CacheEntry, type SettledTask } from '../fingerprint.js';
@@ -11,13 +12,16 @@ import type { WorkerPool } from '../pool.js';
 import type { DataRoot } from '../root.js';
 
 export interface Reuse {
-  /** The actor's last assessment while it still stands, checked in this thread (one actor's stats). */
-  one(actor: Actor): Assessment | undefined;
+  /** The actor's last assessment while it still stands, checked in this thread (one actor's stats) unless its files are large. */
+  one(actor: Actor): Promise<Assessment | undefined>;
   /** The same for each of `actors`, checked in the worker threads, a slice each. Forgets actors not listed. */
   many(actors: Actor[]): Promise<(Assessment | undefined)[]>;
   /** Keeps an assessment made with `settle: true` when it can be reused; else forgets the actor's last one. */
   keep(actor: Actor, assessment: Assessment): void;
 }
+
+/** Files up to this size are read and hashed on the main thread for one actor's check. */
+const SMALL_BYTES = 1024 * 1024;
 
 interface Kept {
   entry: CacheEntry;
@@ -29,9 +33,13 @@ export function assessmentReuse(data: DataRoot, pool: Pick<WorkerPool, 'threads'
   const check = (task: SettledTask) => (pool.settled ? pool.settled(task) : Promise.resolve(task.actors.map(({ actor, entry }) => stillSettled(actor, data, entry))));
 
   return {
-    one(actor) {
+    async one(actor) {
       const last = kept.get(actor.name);
-      return last && stillSettled(actor, data, last.entry) ? last.assessment : undefined;
+      if (last === undefined) return undefined;
+      // Reading and hashing a manifest of up to 64 MB here would hold up every other request: a worker does it.
+      const small = [actor.manifestPath, `${actor.trainingDir}/prompt_metadata.json`].every((path) => (statSync(path, { throwIfNoEntry: false })?.size ?? 0) <= SMALL_BYTES);
+      const [stands] = small ? [stillSettled(actor, data, last.entry)] : await check({ data, actors: [{ actor, entry: last.entry }] });
+      return stands ? last.assessment : undefined;
     },
 
     async many(actors) {

@@ -106,6 +106,25 @@ describe('reuse of an actor\'s last answer', () => {
   });
 });
 
+describe('the check of one actor\'s last answer', () => {
+  it('reads a large manifest in a worker thread, not in the thread serving every request; a small one in this thread', async () => {
+    const root = await syncedRoot();
+    const manifest = JSON.parse(await readFile(manifestPath(root, '0000'), 'utf8'));
+    await writeFile(manifestPath(root, '0000'), JSON.stringify({ ...manifest, notes: 'x'.repeat(1_100_000) }, null, 2));
+    const assessed: string[] = [];
+    const checked: string[] = [];
+    const server = await serve(root, {
+      createPool: (threads) => {
+        const pool = countingPool(assessed)(threads);
+        return { ...pool, settled: (task) => (checked.push(...task.actors.map(({ actor }) => actor.name)), pool.settled!(task)) };
+      },
+    });
+    for (const id of ['0000', '0000', '0001', '0001']) expect((await getJson(server.url + trainingDataPath(id))).status).toBe(200);
+    expect(assessed, 'each answer reused once made').toEqual(['0000_a', '0001_b']);
+    expect(checked, 'only the large manifest was checked in a worker').toEqual(['0000_a']);
+  });
+});
+
 /** Dates a folder an hour back, so its token is trusted (a folder changed within the last second is not). */
 async function settleFolder(path: string): Promise<void> {
   const hourAgo = new Date(Date.now() - 3600_000);
