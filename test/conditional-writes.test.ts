@@ -114,3 +114,33 @@ describe('a store without conditional writes (501 NotImplemented)', () => {
     expect((await entry(`${SEED_NAME}_0.png`)).status).toBe('synced');
   });
 });
+
+describe('a 501 that is not about the condition (the checksum header the upload also carries)', () => {
+  it('a 501 naming the checksum header: each upload fails naming it, the condition is not blamed', async () => {
+    const { root, proxy, flags, entry } = await setUp();
+    proxy.refuseChecksums(true);
+    const pushed = await run(['push', '--root', root, ...flags, '--allow-overwrite', '--json']);
+    expect(pushed.code).toBe(1);
+    const lines = pushed.stderr.trim().split('\n');
+    expect(lines.filter((line) => line.startsWith('warning: ')), 'no warning about conditional writes').toEqual([]);
+    expect(lines).toHaveLength(5);
+    for (const line of lines) expect(line).toMatch(/: not uploaded: the store does not support the x-amz-checksum-crc64nvme header \(501 NotImplemented\); not recorded as synced$/);
+    expect(proxy.requests.filter((r) => r.method === 'PUT').every((r) => r.condition !== undefined && r.status === 501), 'none sent again without its condition').toBe(true);
+    expect((await entry(`${SEED_NAME}_0.png`)).status).toBe('local_only');
+  });
+
+  it('a bare 501 that the unconditional write (--allow-overwrite) gets too: reported as the checksum header, not the condition', async () => {
+    const { root, proxy, flags, entry } = await setUp();
+    proxy.refuseChecksums(false);
+    const pushed = await run(['push', '--root', root, ...flags, '--allow-overwrite', '--json']);
+    expect(pushed.code).toBe(1);
+    const lines = pushed.stderr.trim().split('\n');
+    expect(lines.filter((line) => line.startsWith('warning: ')), 'no warning about conditional writes').toEqual([]);
+    expect(lines).toHaveLength(5);
+    for (const line of lines) expect(line).toMatch(/: not uploaded: the store does not support the x-amz-checksum-crc64nvme header of the upload \(501 NotImplemented\); not recorded as synced$/);
+    const puts = proxy.requests.filter((r) => r.method === 'PUT');
+    expect(puts.filter((r) => r.condition === undefined).length, 'each tried once without its condition').toBeGreaterThan(0);
+    expect(puts.every((r) => r.status === 501)).toBe(true);
+    expect((await entry(`${SEED_NAME}_0.png`)).status).toBe('local_only');
+  });
+});

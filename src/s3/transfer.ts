@@ -188,23 +188,48 @@ type ConditionHeaders = { IfNoneMatch?: string; IfMatch?: string };
 async function conditionally<T>(location: S3Location, options: UploadOptions, write: (condition: ConditionHeaders) => Promise<T>): Promise<T> {
   const { condition, conditionalWrites: store } = options;
   if (condition === undefined) return write({});
+  // A 501 to a write without a condition was not about the condition: the other header it carries is the checksum.
+  const unconditional = () =>
+    write({}).catch((error: unknown) => {
+      if (statusOf(error) !== 501) throw error;
+      if (store) store.unsupported = false;
+      throw notImplemented(location, namedOtherThanCondition(error) ?? 'the x-amz-checksum-crc64nvme header of the upload');
+    });
   if (store?.unsupported) {
     if (!options.allowOverwrite) throw conditionsUnsupported(location);
-    return write({});
+    return unconditional();
   }
   try {
     return await write('absent' in condition ? { IfNoneMatch: '*' } : { IfMatch: `"${condition.etag}"` });
   } catch (error) {
-    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const status = statusOf(error);
     if (status === 412) {
       const why = 'absent' in condition ? 'an object already exists there' : `the object there is no longer the one last checked (ETag ${condition.etag})`;
       throw new S3ObjectError(location.url, `not uploaded: ${why}: run \`sync --remote\` to compare`, 'PreconditionFailed', 412);
     }
     if (status !== 501) throw error;
+    const other = namedOtherThanCondition(error);
+    if (other !== undefined) throw notImplemented(location, other);
     if (store) store.unsupported = true;
     if (!options.allowOverwrite) throw conditionsUnsupported(location);
-    return write({});
+    return unconditional();
   }
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+/** What a 501 says is not implemented when that is not the write condition: another code, or another header it names. */
+function namedOtherThanCondition(error: unknown): string | undefined {
+  const { Code, Header, message } = error as { Code?: unknown; Header?: unknown; message?: unknown };
+  if (typeof Code === 'string' && Code !== 'NotImplemented') return Code;
+  const header = typeof Header === 'string' ? Header : typeof message === 'string' ? /\bx-amz-[a-z0-9-]+/i.exec(message)?.[0] : undefined;
+  return header !== undefined && !/^if-(none-)?match$/i.test(header) ? `the ${header} header` : undefined;
+}
+
+function notImplemented(location: S3Location, what: string): S3ObjectError {
+  return new S3ObjectError(location.url, `not uploaded: the store does not support ${what} (501 NotImplemented)`, 'NotImplemented', 501);
 }
 
 function conditionsUnsupported(location: S3Location): S3ObjectError {
