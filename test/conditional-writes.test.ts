@@ -144,3 +144,20 @@ describe('a 501 that is not about the condition (the checksum header the upload 
     expect((await entry(`${SEED_NAME}_0.png`)).status).toBe('local_only');
   });
 });
+
+describe('one budget of attempts per uploaded object', () => {
+  it('the unconditional write after a 501 is sent within the same 5 requests as the refused one', async () => {
+    const { root, proxy, flags, entry } = await setUp();
+    proxy.refuseConditionalWrites();
+    const file = `${SEED_NAME}_0.png`;
+    let puts = 0;
+    const isPut = (r: { method: string; url: string }) => r.method === 'PUT' && r.url.split('?')[0]!.endsWith(`/${file}`);
+    // The first PUT (with its condition) is refused 501; every later one fails 500, which the SDK retries.
+    proxy.inject('http500', Infinity, (r) => isPut(r) && ++puts > 1);
+    const pushed = await run(['push', '--root', root, ...flags, '--allow-overwrite', '--json']);
+    expect(pushed.code).toBe(1);
+    const sent = proxy.requests.filter(isPut);
+    expect(sent.map((r) => r.status ?? r.fault)).toEqual([501, 'http500', 'http500', 'http500', 'http500']);
+    expect((await entry(file)).status).toBe('local_only');
+  });
+});

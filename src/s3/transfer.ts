@@ -101,19 +101,23 @@ export async function upload(s3: S3Access, location: S3Location, path: string, m
   const actual = md5Hex(body);
   if (actual !== expected) throw changedSinceHashed(location, path, expected, actual);
   const crc = await crc64nvme(body);
+  // One budget for the object, as a download has: a region redirect or the 501 fallback sends it again within it.
+  const attempts = new Attempts(s3.maxAttempts);
   try {
     const out = await conditionally(location, options, (condition) =>
       s3.run(() =>
         s3.send(location, (client) =>
           client.send(
-            new PutObjectCommand({ ...params, ...condition, Body: body, ContentLength: body.length, ContentMD5: Buffer.from(actual, 'hex').toString('base64'), ChecksumCRC64NVME: crc }),
+            attempts.counted(
+              new PutObjectCommand({ ...params, ...condition, Body: body, ContentLength: body.length, ContentMD5: Buffer.from(actual, 'hex').toString('base64'), ChecksumCRC64NVME: crc }),
+            ),
           ),
         ),
       ),
     );
     return { etag: normalizeEtag(out.ETag ?? ''), crc64nvme: crc };
   } catch (error) {
-    throw s3.fail(error, location.url);
+    throw s3.fail((error as Error).name === 'AttemptsSpent' ? attempts.last : error, location.url);
   }
 }
 
@@ -353,7 +357,7 @@ class Attempts {
     return this.used >= this.max;
   }
 
-  counted<C extends GetObjectCommand>(command: C): C {
+  counted<C extends GetObjectCommand | PutObjectCommand>(command: C): C {
     const middleware = (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
       if (this.spent()) throw Object.assign(new Error('no attempt left for this object'), { name: 'AttemptsSpent' });
       this.used += 1;
