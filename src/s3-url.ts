@@ -107,8 +107,21 @@ export function parseS3Url(url: string): S3Location {
  */
 export function keyCandidates(location: Pick<S3Location, 'url' | 'key'>): string[] {
   const spellings = [location.key];
-  if (!/^s3:/i.test(location.url) && location.key.includes('+')) spellings.push(location.key.replace(/\+/g, ' '));
+  const spaced = spaceSpelling(location.url);
+  if (spaced !== undefined) spellings.push(spaced);
   return [...new Set(spellings.flatMap((key) => [key, key.normalize('NFC'), key.normalize('NFD')]))];
+}
+
+/**
+ * The key an https URL names when each literal `+` of its path is a space. Only a raw `+` may be a space:
+ * `%2B` says plainly it is a plus, so `x%2By.jpg` never stands for `x y.jpg`.
+ */
+function spaceSpelling(url: string): string | undefined {
+  if (/^s3:/i.test(url)) return undefined;
+  const beforeQuery = url.split(/[?#]/, 1)[0]!;
+  const pathStart = beforeQuery.indexOf('/', beforeQuery.indexOf('//') + 2);
+  if (pathStart === -1 || !beforeQuery.includes('+', pathStart)) return undefined;
+  return parseS3Url(beforeQuery.slice(0, pathStart) + beforeQuery.slice(pathStart).replace(/\+/g, '%20')).key;
 }
 
 /** An AWS region name: `us-west-1`, `ap-southeast-2`, `us-gov-west-1`, `cn-north-1`. */

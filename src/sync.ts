@@ -144,6 +144,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
     // run that waited for the lock reads what the run before it left.
     if (!dryRun && (!cache || options.wait)) cache = await openCache(data, options);
     const started = performance.now(); // the run's duration leaves out any wait for the lock
+    let remote: Awaited<ReturnType<typeof checkRemote>> | undefined;
     try {
       const { actors, skipped } = await listing;
       const warnings: ActorFailure[] = skipped.map((s) => ({ actor: '', file: s.file, reason: s.reason }));
@@ -160,7 +161,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       }
       // A shard's actors sit among the others' in S3: its listings read about `spread` keys for each of its own.
       const spread = named.length / Math.max(1, selected.length);
-      const remote = options.remote ? await checkRemote(selected, data, pool, options.remote, spread) : undefined;
+      remote = options.remote ? await checkRemote(selected, data, pool, options.remote, spread) : undefined;
       if (remote) warnings.push(...remote.warnings);
       const transfers = remote?.byActor ?? options.transfers;
       const confirm = remote?.confirm;
@@ -172,7 +173,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       // Judged over every actor folder, not only those selected: `--actor 0005_a` must not write the manifest
       // 0005_b shares, nor `--actor 1` retire the response.json of the folder 0001's training_data links to.
       const refused = refusedActors(actors, data, { path: 'none of them is synced, left unchanged', id: 'left unchanged' });
-      const reports = await processAll(selected, refused, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache, confirm }).finally(() => remote?.close());
+      const reports = await processAll(selected, refused, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache, confirm });
       // Written when its entries changed, and also when a manifest changed since it was (before this run: a
       // chmod; or by it: a commit of an actor it keeps no entry for), so the next run's guess at the entry
       // sees it fresh. Not by a run that lost its lock: the run that took over writes its own.
@@ -193,6 +194,8 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
         durationMs: performance.now() - started,
       };
     } finally {
+      // Also when anything between the remote check and the end threw: the S3 client's sockets would keep the process.
+      remote?.close();
       if (lock !== options.lock) await lock?.release();
     }
   } finally {
@@ -264,7 +267,9 @@ async function processAll(actors: Actor[], refused: ReadonlyMap<string, Refusal>
   // An actor whose listed ETags do not settle its images is assessed again, with what a HEAD of each says.
   const assessConfirmed = async (task: AssessTask): Promise<Assessment> => {
     const first = await pool.assess(task);
-    if (!first.confirm || !options.confirm) return first;
+    if (!first.confirm) return first;
+    // Without a HEAD to send, an assessment that waits on one would pass for a blank report: fail the actor.
+    if (!options.confirm) throw new Error(`${first.confirm.length} of its images need a HEAD of their object to be confirmed, and this run checks no remote`);
     return pool.assess({ ...task, remote: { ...task.remote, ...(await options.confirm(first.confirm)) } });
   };
   const done = (i: number, report: ActorReport) => {

@@ -114,3 +114,50 @@ describe('a store without conditional writes (501 NotImplemented)', () => {
     expect((await entry(`${SEED_NAME}_0.png`)).status).toBe('synced');
   });
 });
+
+describe('a 501 that is not about the condition (the checksum header the upload also carries)', () => {
+  it('a 501 naming the checksum header: each upload fails naming it, the condition is not blamed', async () => {
+    const { root, proxy, flags, entry } = await setUp();
+    proxy.refuseChecksums(true);
+    const pushed = await run(['push', '--root', root, ...flags, '--allow-overwrite', '--json']);
+    expect(pushed.code).toBe(1);
+    const lines = pushed.stderr.trim().split('\n');
+    expect(lines.filter((line) => line.startsWith('warning: ')), 'no warning about conditional writes').toEqual([]);
+    expect(lines).toHaveLength(5);
+    for (const line of lines) expect(line).toMatch(/: not uploaded: the store does not support the x-amz-checksum-crc64nvme header \(501 NotImplemented\); not recorded as synced$/);
+    expect(proxy.requests.filter((r) => r.method === 'PUT').every((r) => r.condition !== undefined && r.status === 501), 'none sent again without its condition').toBe(true);
+    expect((await entry(`${SEED_NAME}_0.png`)).status).toBe('local_only');
+  });
+
+  it('a bare 501 that the unconditional write (--allow-overwrite) gets too: reported as the checksum header, not the condition', async () => {
+    const { root, proxy, flags, entry } = await setUp();
+    proxy.refuseChecksums(false);
+    const pushed = await run(['push', '--root', root, ...flags, '--allow-overwrite', '--json']);
+    expect(pushed.code).toBe(1);
+    const lines = pushed.stderr.trim().split('\n');
+    expect(lines.filter((line) => line.startsWith('warning: ')), 'no warning about conditional writes').toEqual([]);
+    expect(lines).toHaveLength(5);
+    for (const line of lines) expect(line).toMatch(/: not uploaded: the store does not support the x-amz-checksum-crc64nvme header of the upload \(501 NotImplemented\); not recorded as synced$/);
+    const puts = proxy.requests.filter((r) => r.method === 'PUT');
+    expect(puts.filter((r) => r.condition === undefined).length, 'each tried once without its condition').toBeGreaterThan(0);
+    expect(puts.every((r) => r.status === 501)).toBe(true);
+    expect((await entry(`${SEED_NAME}_0.png`)).status).toBe('local_only');
+  });
+});
+
+describe('one budget of attempts per uploaded object', () => {
+  it('the unconditional write after a 501 is sent within the same 5 requests as the refused one', async () => {
+    const { root, proxy, flags, entry } = await setUp();
+    proxy.refuseConditionalWrites();
+    const file = `${SEED_NAME}_0.png`;
+    let puts = 0;
+    const isPut = (r: { method: string; url: string }) => r.method === 'PUT' && r.url.split('?')[0]!.endsWith(`/${file}`);
+    // The first PUT (with its condition) is refused 501; every later one fails 500, which the SDK retries.
+    proxy.inject('http500', Infinity, (r) => isPut(r) && ++puts > 1);
+    const pushed = await run(['push', '--root', root, ...flags, '--allow-overwrite', '--json']);
+    expect(pushed.code).toBe(1);
+    const sent = proxy.requests.filter(isPut);
+    expect(sent.map((r) => r.status ?? r.fault)).toEqual([501, 'http500', 'http500', 'http500', 'http500']);
+    expect((await entry(file)).status).toBe('local_only');
+  });
+});

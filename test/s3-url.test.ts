@@ -54,6 +54,8 @@ describe('parseS3Url accepts every URL form of SPEC §2', () => {
   it('keyCandidates: an https "+" may be a space, and either Unicode form may be held; s3:// "+" is a plus', () => {
     expect(keyCandidates(parseS3Url('https://b.s3.amazonaws.com/k/a+b.jpg'))).toEqual(['k/a+b.jpg', 'k/a b.jpg']);
     expect(keyCandidates(parseS3Url('s3://b/k/a+b.jpg'))).toEqual(['k/a+b.jpg']);
+    expect(keyCandidates(parseS3Url('https://b.s3.amazonaws.com/k/a%2Bb.jpg')), '%2B is a plus, never a space').toEqual(['k/a+b.jpg']);
+    expect(keyCandidates(parseS3Url('https://b.s3.amazonaws.com/k/a%2Bb+c.jpg'))).toEqual(['k/a+b+c.jpg', 'k/a+b c.jpg']);
     expect(keyCandidates(parseS3Url('https://b.s3.amazonaws.com/k/Zo%C3%AB.jpg'))).toEqual(['k/Zoë.jpg', 'k/Zoe\u0308.jpg']);
     expect(keyCandidates(parseS3Url('s3://b/k/x.jpg'))).toEqual(['k/x.jpg']);
   });

@@ -4,6 +4,8 @@ import { mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { AssessTask } from '../src/assess.js';
+import { createPool } from '../src/pool.js';
 import { runSync, type SyncOptions } from '../src/sync.js';
 import {
   addImages, leaveStaleTemp, manifestPath, readJson, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson,
@@ -266,5 +268,23 @@ describe('actor selection', () => {
     await sync(root, { actors: ['7'] });
     expect(existsSync(manifestPath(root, '0007'))).toBe(true);
     expect((await readJson(manifestPath(root, '0000'))).training_data).toBeUndefined();
+  });
+});
+
+describe('an assessment that waits on a HEAD this run cannot send', () => {
+  it('fails its actor with the reason, never passes for a blank report', async () => {
+    const root = await tempRoot();
+    await seedActor0000(root);
+    const pool = createPool(1);
+    // The real assessment, as a worker returns it when listed ETags need a HEAD (only a remote check sends one).
+    const waiting = { ...pool, threads: pool.threads, assess: async (task: AssessTask) => ({ ...(await pool.assess(task)), confirm: [SEED_URLS[0]!] }) };
+    try {
+      const report = await sync(root, { pool: waiting });
+      const actor = report.actors[0]!;
+      expect(actor.manifest).toBe('failed');
+      expect(actor.errors.map((e) => e.reason)).toEqual(['could not be processed (1 of its images need a HEAD of their object to be confirmed, and this run checks no remote); left unchanged']);
+    } finally {
+      await pool.destroy();
+    }
   });
 });

@@ -81,10 +81,10 @@ export class BucketRegions {
       if (!this.confirmed.has(ref.bucket)) this.confirmed.set(ref.bucket, region);
       return out;
     } catch (error) {
-      const problem = regionProblem(error);
+      const problem = regionProblem(error) ?? (await this.unsaid(ref.bucket, region, error));
       if (problem === undefined) {
-        // Any answer but a region error (404, 403…) comes from the bucket's own region.
-        if ((error as SdkFailure | null)?.$metadata?.httpStatusCode !== undefined) this.confirmed.set(ref.bucket, region);
+        // Any answer but a region error (404, 403…) comes from the bucket's own region; a 400 that says nothing may not.
+        if ((error as SdkFailure | null)?.$metadata?.httpStatusCode !== undefined && !saysNothing(error)) this.confirmed.set(ref.bucket, region);
         throw error;
       }
       const home = problem.region ?? (await this.probe(ref.bucket, region));
@@ -98,6 +98,14 @@ export class BucketRegions {
         throw again;
       }
     }
+  }
+
+  /** For a 400 that names neither a code nor a region (a HEAD's): the region problem a HeadBucket then names, if any. */
+  private async unsaid(bucket: string, region: string, error: unknown): Promise<{ code: string; region: string } | undefined> {
+    if (!saysNothing(error) || this.confirmed.has(bucket)) return undefined;
+    const home = await this.probe(bucket, region);
+    if (home === region) this.confirmed.set(bucket, region);
+    return home === undefined || home === region ? undefined : { code: '400 Bad Request', region: home };
   }
 
   /** The bucket's region as a HeadBucket answer states it (AWS sends it whatever the status), if it does. */
@@ -124,6 +132,12 @@ export function regionProblem(error: unknown): { code: string; region?: string }
   // A HEAD's 400 has no body to name its code; the header says what it was about.
   if (status === 400 && header !== undefined) return { code: '400 Bad Request', region: header };
   return undefined;
+}
+
+/** A 400 with no error code in a body and no `x-amz-bucket-region`: it does not say the region is right. */
+function saysNothing(error: unknown): boolean {
+  const failure = (error ?? {}) as SdkFailure & { Code?: unknown };
+  return failure.$metadata?.httpStatusCode === 400 && typeof failure.Code !== 'string' && headerRegion(error) === undefined;
 }
 
 function headerRegion(error: unknown): string | undefined {

@@ -101,19 +101,23 @@ export async function upload(s3: S3Access, location: S3Location, path: string, m
   const actual = md5Hex(body);
   if (actual !== expected) throw changedSinceHashed(location, path, expected, actual);
   const crc = await crc64nvme(body);
+  // One budget for the object, as a download has: a region redirect or the 501 fallback sends it again within it.
+  const attempts = new Attempts(s3.maxAttempts);
   try {
     const out = await conditionally(location, options, (condition) =>
       s3.run(() =>
         s3.send(location, (client) =>
           client.send(
-            new PutObjectCommand({ ...params, ...condition, Body: body, ContentLength: body.length, ContentMD5: Buffer.from(actual, 'hex').toString('base64'), ChecksumCRC64NVME: crc }),
+            attempts.counted(
+              new PutObjectCommand({ ...params, ...condition, Body: body, ContentLength: body.length, ContentMD5: Buffer.from(actual, 'hex').toString('base64'), ChecksumCRC64NVME: crc }),
+            ),
           ),
         ),
       ),
     );
     return { etag: normalizeEtag(out.ETag ?? ''), crc64nvme: crc };
   } catch (error) {
-    throw s3.fail(error, location.url);
+    throw s3.fail((error as Error).name === 'AttemptsSpent' ? attempts.last : error, location.url);
   }
 }
 
@@ -188,23 +192,48 @@ type ConditionHeaders = { IfNoneMatch?: string; IfMatch?: string };
 async function conditionally<T>(location: S3Location, options: UploadOptions, write: (condition: ConditionHeaders) => Promise<T>): Promise<T> {
   const { condition, conditionalWrites: store } = options;
   if (condition === undefined) return write({});
+  // A 501 to a write without a condition was not about the condition: the other header it carries is the checksum.
+  const unconditional = () =>
+    write({}).catch((error: unknown) => {
+      if (statusOf(error) !== 501) throw error;
+      if (store) store.unsupported = false;
+      throw notImplemented(location, namedOtherThanCondition(error) ?? 'the x-amz-checksum-crc64nvme header of the upload');
+    });
   if (store?.unsupported) {
     if (!options.allowOverwrite) throw conditionsUnsupported(location);
-    return write({});
+    return unconditional();
   }
   try {
     return await write('absent' in condition ? { IfNoneMatch: '*' } : { IfMatch: `"${condition.etag}"` });
   } catch (error) {
-    const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    const status = statusOf(error);
     if (status === 412) {
       const why = 'absent' in condition ? 'an object already exists there' : `the object there is no longer the one last checked (ETag ${condition.etag})`;
       throw new S3ObjectError(location.url, `not uploaded: ${why}: run \`sync --remote\` to compare`, 'PreconditionFailed', 412);
     }
     if (status !== 501) throw error;
+    const other = namedOtherThanCondition(error);
+    if (other !== undefined) throw notImplemented(location, other);
     if (store) store.unsupported = true;
     if (!options.allowOverwrite) throw conditionsUnsupported(location);
-    return write({});
+    return unconditional();
   }
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+}
+
+/** What a 501 says is not implemented when that is not the write condition: another code, or another header it names. */
+function namedOtherThanCondition(error: unknown): string | undefined {
+  const { Code, Header, message } = error as { Code?: unknown; Header?: unknown; message?: unknown };
+  if (typeof Code === 'string' && Code !== 'NotImplemented') return Code;
+  const header = typeof Header === 'string' ? Header : typeof message === 'string' ? /\bx-amz-[a-z0-9-]+/i.exec(message)?.[0] : undefined;
+  return header !== undefined && !/^if-(none-)?match$/i.test(header) ? `the ${header} header` : undefined;
+}
+
+function notImplemented(location: S3Location, what: string): S3ObjectError {
+  return new S3ObjectError(location.url, `not uploaded: the store does not support ${what} (501 NotImplemented)`, 'NotImplemented', 501);
 }
 
 function conditionsUnsupported(location: S3Location): S3ObjectError {
@@ -328,7 +357,7 @@ class Attempts {
     return this.used >= this.max;
   }
 
-  counted<C extends GetObjectCommand>(command: C): C {
+  counted<C extends GetObjectCommand | PutObjectCommand>(command: C): C {
     const middleware = (next: (args: unknown) => Promise<unknown>) => async (args: unknown) => {
       if (this.spent()) throw Object.assign(new Error('no attempt left for this object'), { name: 'AttemptsSpent' });
       this.used += 1;

@@ -84,11 +84,14 @@ export function actorScanner(data: DataRoot): ActorScanner {
   };
 }
 
-/** The actors and manifests folders' entries as a token; undefined when either changed within the last second. */
+/**
+ * The actors and manifests folders' entries as a token; undefined when either changed within the last second.
+ * The folders themselves, not a symlink to them: a link's own times never change.
+ */
 function foldersToken(data: DataRoot): string | undefined {
   const recently = BigInt(Date.now() - 1000) * 1_000_000n;
   const tokens: string[] = [];
-  for (const folder of [data.actorsDir, data.manifestsDir]) {
+  for (const folder of [data.actorsReal, data.manifestsReal]) {
     const stats = lstatSync(folder, { bigint: true, throwIfNoEntry: false });
     if (stats && stats.mtimeNs > recently) return undefined;
     tokens.push(stats ? `${stats.ino}:${stats.mtimeNs}:${stats.ctimeNs}` : 'none');

@@ -50,6 +50,9 @@ export function coalesce<A, T>(keyOf: (arg: A) => string, run: (arg: A, signal: 
       return launch(key, arg, audience);
     }
     slot.next ??= { ...deferred<T>(), controller: new AbortController(), callers: 0 };
+    // Everyone who waited left before the run began: the run reads its signal only when it starts, so a
+    // fresh one keeps their hang-up from failing this caller.
+    if (slot.next.controller.signal.aborted) slot.next.controller = new AbortController();
     join(slot.next, signal);
     return slot.next.promise;
   };

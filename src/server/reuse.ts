@@ -4,6 +4,7 @@
  * mtime and inode, each older than the manifest, no response.json). Anything else is a miss, and only that
  * actor is assessed again. So a warm `GET /api/actors` costs the stats, not 289 assessments.
  */
+import { statSync } from 'node:fs';
 import type { Assessment } from '../assess.js';
 import type { Actor } from '../discover.js';
 import { settledState, unchangedSince, type CacheEntry, type SettledState } from '../fingerprint.js';
@@ -16,6 +17,9 @@ export interface Reuse {
   /** Keeps an assessment made with `settle: true` when it can be reused; else forgets the actor's last one. */
   keep(actor: Actor, assessment: Assessment): void;
 }
+
+/** Files up to this size are read and hashed on the main thread for an actor's check. */
+const SMALL_BYTES = 1024 * 1024;
 
 interface Kept {
   entry: CacheEntry;
@@ -34,6 +38,9 @@ export function assessmentReuse(data: Parameters<typeof settledState>[1]): Reuse
 
   const stands = (actor: Actor, last: Kept): boolean => {
     if (last.state !== undefined && unchangedSince(actor, last.state)) return true;
+    // Reading and hashing a manifest of up to 64 MB here would hold up every other request: an actor with a
+    // large one is assessed again in a worker instead.
+    if (!smallFiles(actor)) return false;
     last.state = settledState(actor, data, last.entry);
     return last.state !== undefined;
   };
@@ -59,4 +66,8 @@ export function assessmentReuse(data: Parameters<typeof settledState>[1]): Reuse
       else kept.delete(actor.name);
     },
   };
+}
+
+function smallFiles(actor: Actor): boolean {
+  return [actor.manifestPath, `${actor.trainingDir}/prompt_metadata.json`].every((path) => (statSync(path, { throwIfNoEntry: false })?.size ?? 0) <= SMALL_BYTES);
 }

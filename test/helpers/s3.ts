@@ -111,6 +111,8 @@ export interface FaultProxy {
   kms(match: (key: string) => boolean): void;
   /** Answers 501 NotImplemented to every conditional write, as a store without them does (default: enforced, 412). */
   refuseConditionalWrites(): void;
+  /** Answers 501 NotImplemented to every write carrying a CRC64NVME checksum; `naming` adds `<Header>` as S3 does. */
+  refuseChecksums(naming: boolean): void;
   /** Requests seen of one kind. */
   count(kind: RequestKind): number;
   close(): Promise<void>;
@@ -128,6 +130,7 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   let holding: { match: (request: ProxyRequest) => boolean; waiting: Array<() => void> } | undefined;
   let kmsKeys: ((key: string) => boolean) | undefined;
   let refusingConditions = false;
+  let refusingChecksums: { naming: boolean } | undefined;
   /** key → the full-object CRC64NVME its last write sent, as S3 keeps it. */
   const checksums = new Map<string, string>();
 
@@ -162,9 +165,14 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     const kind = kindOf(seen);
     const ifNoneMatch = req.headers['if-none-match'];
     const ifMatch = req.headers['if-match'];
-    if ((kind !== 'put' && kind !== 'complete') || (ifNoneMatch === undefined && ifMatch === undefined)) return true;
-    seen.condition = ifNoneMatch !== undefined ? `If-None-Match: ${ifNoneMatch}` : `If-Match: ${ifMatch}`;
-    const refuse = (status: number, code: string, message: string) => void drain(req, () => reply(res, status, ERROR_XML(code, message), seen));
+    if ((kind === 'put' || kind === 'complete') && ifNoneMatch !== undefined) seen.condition = `If-None-Match: ${ifNoneMatch}`;
+    else if ((kind === 'put' || kind === 'complete') && ifMatch !== undefined) seen.condition = `If-Match: ${ifMatch}`;
+    const refuse = (status: number, code: string, message: string, extra = '') => void drain(req, () => reply(res, status, ERROR_XML(code, message).replace('</Error>', `${extra}</Error>`), seen));
+    if (refusingChecksums && ['put', 'part', 'complete'].includes(kind) && req.headers['x-amz-checksum-crc64nvme'] !== undefined) {
+      const header = refusingChecksums.naming ? '<Header>x-amz-checksum-crc64nvme</Header>' : '';
+      return refuse(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented', header), false;
+    }
+    if (seen.condition === undefined) return true;
     if (refusingConditions) return refuse(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented'), false;
     const current = await headUpstream(pathOf(req.url ?? '/'));
     const key = keyOfPath(req.url ?? '/');
@@ -263,6 +271,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     },
     kms(match) {
       kmsKeys = match;
+    },
+    refuseChecksums(naming) {
+      refusingChecksums = { naming };
     },
     refuseConditionalWrites() {
       refusingConditions = true;

@@ -41,6 +41,7 @@ describe('keys as S3 holds them', () => {
       nonAscii: `s3://${BUCKET}/${FOLDER}/Zoë 1.jpg`,
       nfc: https('Ren%C3%A9.jpg'), // held in NFD
       neither: https('g+h.jpg'),
+      encodedPlus: https('a%2Bb.jpg'), // a "+" said plainly: never the space key "a b.jpg"
     };
     const facts = await verifyUrls(s3, Object.values(urls).map(parseS3Url));
     expect(proxy.requests.filter((r) => r.kind === 'list').every((r) => /[?&]encoding-type=url(&|$)/.test(r.url))).toBe(true);
@@ -52,6 +53,7 @@ describe('keys as S3 holds them', () => {
     expect(facts.get(urls.nonAscii)).toMatchObject({ exists: true, md5: md5('Zoë 1.jpg') });
     expect(facts.get(urls.nfc)).toMatchObject({ exists: true, md5: md5('Rene\u0301.jpg'), key: `${FOLDER}/Rene\u0301.jpg` });
     expect(facts.get(urls.neither)).toMatchObject({ exists: false, md5: null, verifiable: true });
+    expect(facts.get(urls.encodedPlus)).toMatchObject({ exists: false, md5: null, verifiable: true });
   });
 
   it('a "+" that could be either of two keys S3 holds: unknown, with one line saying so, never a guess', async () => {
@@ -61,6 +63,11 @@ describe('keys as S3 holds them', () => {
     const fact = (await verifyUrls(s3, [parseS3Url(url)])).get(url)!;
     expect(fact).toMatchObject({ exists: true, md5: null, verifiable: false });
     expect(fact.error).toBe(`${url}: S3 holds both "${FOLDER}/e+f.jpg" and "${FOLDER}/e f.jpg", and the URL may mean either; write the key unambiguously (a space as %20, a "+" as %2B)`);
+    // The advice holds: each unambiguous spelling names its own key.
+    const plain = { plus: https('e%2Bf.jpg'), space: https('e%20f.jpg') };
+    const facts = await verifyUrls(s3, Object.values(plain).map(parseS3Url));
+    expect(facts.get(plain.plus)).toMatchObject({ exists: true, md5: md5('e+f.jpg'), verifiable: true });
+    expect(facts.get(plain.space)).toMatchObject({ exists: true, md5: md5('e f.jpg'), verifiable: true });
   });
 });
 

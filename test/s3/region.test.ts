@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UsageError } from '../../src/errors.js';
 import { parseS3Url, type S3Location } from '../../src/s3-url.js';
@@ -80,6 +80,20 @@ describe('a bucket in another region than the client default', () => {
     await upload(s3, parseS3Url(`https://${WEST}.s3.amazonaws.com/system_actors/big.png`), file, md5(bytes));
     expect(proxy.requests.filter((r) => r.status === 400).map((r) => r.kind)).toEqual(['headBucket']);
     expect(proxy.requests.filter((r) => r.kind === 'put').every((r) => r.signedFor === 'us-west-1' && r.status === 200)).toBe(true);
+  });
+
+  it('a HEAD\'s bare 400 (no body, no region header) does not confirm the guessed region: a HeadBucket asks, the HEAD goes to the bucket\'s', async () => {
+    const proxy = await startAwsProxy(upstream);
+    proxy.homeRegion(WEST, 'us-west-1', 'malformed');
+    const s3 = testS3(proxy.endpoint, { region: 'us-east-1' });
+    const [location] = unnamed(WEST, westKey, 1);
+    const head = await s3.run(() => s3.send(location!, (client) => client.send(new HeadObjectCommand({ Bucket: WEST, Key: location!.key }))));
+    expect(head.$metadata.httpStatusCode).toBe(200);
+    expect(proxy.requests.map((r) => [r.kind, r.signedFor, r.status])).toEqual([
+      ['head', 'us-east-1', 400],
+      ['headBucket', 'us-east-1', 400],
+      ['head', 'us-west-1', 200],
+    ]);
   });
 
   it('a bucket whose region S3 does not name: one line naming the region problem, not the credentials (exit 2)', async () => {

@@ -64,6 +64,31 @@ describe('coalesce', () => {
     expect((await waiting).started).toBe(2);
   });
 
+  it('a waiting caller who hangs up does not fail one who joins the same next run afterwards', async () => {
+    const signals: AbortSignal[] = [];
+    const { runs, run } = gatedRuns();
+    const call = coalesce(
+      (key: string) => key,
+      (key: string, signal: AbortSignal) => {
+        signals.push(signal);
+        return run(key);
+      },
+    );
+    const first = call('a');
+    await tick();
+    const gone = new AbortController();
+    void call('a', gone.signal).catch(() => undefined);
+    gone.abort(new Error('client hung up'));
+    const connected = call('a', new AbortController().signal);
+    runs[0]!.finish();
+    await first;
+    await tick();
+    expect(runs).toHaveLength(2);
+    expect(signals[1]!.aborted, 'the run for a connected caller is not aborted').toBe(false);
+    runs[1]!.finish();
+    expect((await connected).started).toBe(2);
+  });
+
   it('never more than one run per key at a time, whatever the interleaving', async () => {
     let inFlight = 0;
     let most = 0;

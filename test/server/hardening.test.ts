@@ -1,5 +1,4 @@
 /**
-/**
  * Server hardening on loopback: a stalled client is dropped, a full queue of assessments is refused with
  * 503 + Retry-After (never queued without bound), a burst for one actor is answered, the default bind
  * address is loopback, and hostile files (a manifest nested 100 000 levels deep, a 50 MB response.json, a

@@ -6,7 +6,7 @@
  * reused for a route naming one actor only while the folders hold the entries it saw.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { lutimes, mkdir, readFile, rename, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPool, type WorkerPool } from '../../src/pool.js';
@@ -151,6 +151,18 @@ describe('reuse told from stat tokens', () => {
   });
 });
 
+describe('the check of one actor\'s last answer', () => {
+  it('reads a large manifest only in a worker thread (its actor assessed again), not in the thread serving every request; a small one in this thread', async () => {
+    const root = await syncedRoot();
+    const manifest = JSON.parse(await readFile(manifestPath(root, '0000'), 'utf8'));
+    await writeFile(manifestPath(root, '0000'), JSON.stringify({ ...manifest, notes: 'x'.repeat(1_100_000) }, null, 2));
+    const assessed: string[] = [];
+    const server = await serve(root, { createPool: countingPool(assessed) });
+    for (const id of ['0000', '0000', '0001', '0001']) expect((await getJson(server.url + trainingDataPath(id))).status).toBe(200);
+    expect(assessed, 'the large manifest is assessed again in a worker, never read here; the small one\'s answer reused').toEqual(['0000_a', '0000_a', '0001_b']);
+  });
+});
+
 /** Dates a folder an hour back, so its token is trusted (a folder changed within the last second is not). */
 async function settleFolder(path: string): Promise<void> {
   const hourAgo = new Date(Date.now() - 3600_000);
@@ -180,5 +192,22 @@ describe('the last folder scan, for a route naming one actor', () => {
     await symlink(trainingDir(root, '0000_a'), trainingDir(root, '0001_b'));
     const { status, body } = await getJson(server.url + trainingDataPath('0001'));
     expect([status, body]).toEqual([409, { error: "its training_data is also the training_data of 0000_a (a symlink); an actor's training_data must be its own" }]);
+  });
+
+  it('is not used once the folder a symlinked actors folder leads to has a new entry: a shared id answers 409', async () => {
+    const root = await syncedRoot();
+    const actors = join(root, 'data', 'actors');
+    const elsewhere = join(root, 'elsewhere');
+    await rename(actors, elsewhere);
+    await symlink(elsewhere, actors);
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await lutimes(actors, hourAgo, hourAgo); // the link itself never changes again
+    for (const folder of [elsewhere, join(root, 'data', 'actor_manifests')]) await settleFolder(folder);
+    const server = await serve(root);
+    expect((await getJson(server.url + trainingDataPath('0001'))).status).toBe(200);
+    await addImages(root, '0001_c', { '0001_c_1.png': 1000 });
+    await settleFolder(elsewhere); // its mtime as before; its ctime tells
+    const { status, body } = await getJson(server.url + trainingDataPath('0001'));
+    expect([status, body]).toEqual([409, { error: '"0001" names 2 actors (0001_b, 0001_c); use the full name' }]);
   });
 });
