@@ -130,8 +130,9 @@ async function benchScale(scale: number, work: string): Promise<{ scale: number;
   };
   // rclone's S3 backend cannot use a custom CA bundle over plain http; this bench talks to loopback only.
   delete env.AWS_CA_BUNDLE;
-  const s3flags = ['--root', generated.root, '--keep-legacy', '--endpoint', fake.endpoint, '--force-path-style', '--json', '--quiet', '--remote'];
-  // The first run hashes everything and records the URLs; what is measured is every night after it.
+  const s3flags = ['--root', generated.root, '--endpoint', fake.endpoint, '--force-path-style', '--json', '--quiet', '--remote'];
+  // The first run hashes everything, records the URLs and retires the response.json files; what is
+  // measured is every night after it.
   syncedEverything(objects.length)(await timed(process.execPath, [CLI, 'sync', ...s3flags], env));
 
   const mirror = join(work, `mirror-${scale}`);
