@@ -4,8 +4,7 @@
  * at most one extra request per bucket, never one per object. Against s3rver behind the AWS-behaviour proxy.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -73,7 +72,7 @@ describe('a bucket in another region than the client default', () => {
     const proxy = await startAwsProxy(upstream);
     proxy.homeRegion(WEST, 'us-west-1', 'malformed');
     const s3 = testS3(proxy.endpoint, { region: 'us-east-1' });
-    const dir = mkdtempSync(join(tmpdir(), 'actor-sync-region-'));
+    const dir = await tempRoot();
     const file = join(dir, 'big.png');
     const bytes = Buffer.alloc(9 * 1024 * 1024, 7);
     writeFileSync(file, bytes);
@@ -126,7 +125,7 @@ describe('a bucket in another region than the client default', () => {
     const proxy = await startAwsProxy(upstream);
     proxy.homeRegion(EAST, 'eu-central-1');
     const s3 = testS3(proxy.endpoint, { region: 'us-east-1' });
-    const dir = mkdtempSync(join(tmpdir(), 'actor-sync-region-'));
+    const dir = await tempRoot();
     const file = join(dir, 'up.png');
     writeFileSync(file, 'uploaded bytes');
     const target = parseS3Url(`https://${EAST}.s3.amazonaws.com/user/custom_actor/0100_b/training_data/up.png`);
@@ -163,7 +162,7 @@ describe('a run with the default region wrong', () => {
 
 describe('the default region comes from the SDK chain', () => {
   it('the profile region in ~/.aws/config, with no AWS_REGION set', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'actor-sync-aws-config-'));
+    const dir = await tempRoot();
     writeFileSync(join(dir, 'config'), '[default]\nregion = eu-north-1\n');
     vi.stubEnv('AWS_CONFIG_FILE', join(dir, 'config'));
     vi.stubEnv('AWS_PROFILE', undefined);
