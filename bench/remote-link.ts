@@ -13,7 +13,7 @@
  * Requests are counted at the endpoint by kind. rclone hashes every local file on each run (it keeps no
  * cache), which is part of its time.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +24,7 @@ import { generateDataRoot, type GeneratedRoot } from '../src/demo/generate.js';
 import { SyncSummarySchema } from '../src/summary.js';
 import { medianOf } from '../src/throughput.js';
 import { startFakeS3, type FakeObject, type FakeS3 } from './fake-s3.js';
+import { timed, type Timed } from './timed.js';
 
 const project = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(project, 'dist/cli/main.js');
@@ -43,25 +44,6 @@ const pageMs = Number(values['page-ms']);
 const rounds = Number(values.rounds);
 const scales = values.scales.split(',').map(Number);
 const hasRclone = spawnSync('rclone', ['version'], { stdio: 'ignore' }).status === 0;
-
-interface Timed {
-  seconds: number;
-  stdout: string;
-  stderr: string;
-  code: number | null;
-}
-
-function timed(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<Timed> {
-  return new Promise((done) => {
-    const start = performance.now();
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => done({ seconds: (performance.now() - start) / 1000, stdout, stderr, code }));
-  });
-}
 
 /** Every image of `generated` as an object under PREFIX, and each actor's legacy file naming its URLs. */
 function publish(generated: GeneratedRoot): FakeObject[] {

@@ -8,7 +8,7 @@
  * given one that mirrors the bucket's layout (`<actor>/<file>`, symlinks to the training_data folders).
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -20,6 +20,7 @@ import { createS3 } from '../src/s3/client.js';
 import { parseS3Url } from '../src/s3-url.js';
 import { SyncSummarySchema } from '../src/summary.js';
 import { medianOf } from '../src/throughput.js';
+import { timed } from './timed.js';
 
 const project = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CLI = join(project, 'dist/cli/main.js');
@@ -56,20 +57,8 @@ for (const actor of generated.actors) {
   writeFileSync(join(dir, 'response.json'), JSON.stringify({ output: { output: { s3_image_urls: urls } } }));
 }
 
-function timed(command: string, args: string[]): Promise<{ seconds: number; stdout: string; stderr: string; code: number | null }> {
-  return new Promise((done) => {
-    const start = performance.now();
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => done({ seconds: (performance.now() - start) / 1000, stdout, stderr, code }));
-  });
-}
-
 const s3flags = ['--endpoint', server.endpoint, '--force-path-style', '--json', '--quiet'];
-const first = await timed(process.execPath, [CLI, 'sync', '--root', generated.root, '--keep-legacy', ...s3flags, '--remote']);
+const first = await timed(process.execPath, [CLI, 'sync', '--root', generated.root, '--keep-legacy', ...s3flags, '--remote'], env);
 const summary = SyncSummarySchema.parse(JSON.parse(first.stdout));
 if (summary.totals.synced !== generated.totalImages) throw new Error(`expected every image synced, got ${JSON.stringify(summary.totals)}`);
 
@@ -89,15 +78,15 @@ delete env.AWS_CA_BUNDLE;
 const times = { verify: [] as number[], warm: [] as number[], list_only: [] as number[], rclone: [] as number[] };
 let lists = 0;
 for (let round = 0; round < rounds; round += 1) {
-  const verify = await timed(process.execPath, [CLI, 'sync', '--root', generated.root, '--keep-legacy', '--verify', ...s3flags, '--remote']);
+  const verify = await timed(process.execPath, [CLI, 'sync', '--root', generated.root, '--keep-legacy', '--verify', ...s3flags, '--remote'], env);
   times.verify.push(verify.seconds);
   lists = SyncSummarySchema.parse(JSON.parse(verify.stdout)).s3_requests?.list ?? -1;
-  times.warm.push((await timed(process.execPath, [CLI, 'check', '--root', generated.root, '--keep-legacy', ...s3flags, '--remote'])).seconds);
-  const listed = await timed(process.execPath, [LIST_ONLY, server.endpoint, BUCKET, `${PREFIX}/`]);
+  times.warm.push((await timed(process.execPath, [CLI, 'check', '--root', generated.root, '--keep-legacy', ...s3flags, '--remote'], env)).seconds);
+  const listed = await timed(process.execPath, [LIST_ONLY, server.endpoint, BUCKET, `${PREFIX}/`], env);
   if (listed.code !== 0) throw new Error(`list-only exited ${listed.code}: ${listed.stderr.slice(-1500)}`);
   times.list_only.push(listed.seconds);
   if (hasRclone) {
-    const r = await timed('rclone', ['check', mirror, `bench:${BUCKET}/${PREFIX}`, '--fast-list', '--copy-links', '--one-way', '--include', '*.{png,jpg}', '--checkers', '16']);
+    const r = await timed('rclone', ['check', mirror, `bench:${BUCKET}/${PREFIX}`, '--fast-list', '--copy-links', '--one-way', '--include', '*.{png,jpg}', '--checkers', '16'], env);
     if (r.code !== 0) throw new Error(`rclone check exited ${r.code}: ${r.stderr.slice(-1500)}`);
     times.rclone.push(r.seconds);
   }
