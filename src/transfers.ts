@@ -1,7 +1,7 @@
 /**
- * `push` and `pull`: plan (what a sync would leave each manifest holding, nothing written), the transfers
- * run, then apply once: every manifest committed with what is on disk and what each transfer proved. Nothing is written
- * before S3 has been reached: S3 unreachable or no credentials end the run with every file as it was. A
+ * `push` and `pull`: plan (what a sync would leave each manifest holding, nothing written), run the
+ * transfers, then apply once: every manifest committed with what is on disk and what each transfer proved.
+ * Nothing is written before S3 has been reached: S3 unreachable or no credentials end the run with every file as it was. A
  * transfer that fails is reported for its image and never recorded as synced. Nothing is deleted in S3.
  */
 import { join } from 'node:path';
@@ -47,19 +47,19 @@ export interface TransferReport extends SyncReport {
 }
 
 /** The transfers an actor's entries call for; one with `skip` is reported (a warning naming its URL) instead. */
-type Plan = (actor: string, entries: TrainingEntry[]) => { entry: TrainingEntry; url: string; bytes: number; skip?: string }[];
+type Choose = (actor: string, entries: TrainingEntry[]) => { entry: TrainingEntry; url: string; bytes: number; skip?: string }[];
 
 /** Uploads `local_only` images (and, with `repair`, `out_of_sync` ones), then records them as synced. */
 export async function runPush(options: TransferOptions): Promise<TransferReport> {
   const template = options.uploadUrlTemplate ?? DEFAULT_UPLOAD_URL_TEMPLATE;
-  const plan: Plan = (actor, entries) =>
+  const choose: Choose = (actor, entries) =>
     entries
       .filter((e) => e.local_path && (e.status === 'local_only' || (options.repair && e.status === 'out_of_sync')))
       .map((e) => ({ entry: e, url: e.s3_url || uploadUrl(actor, e.filename, entries, template), bytes: e.size_bytes ?? 0 }));
   // Shared by the run's uploads: a store without conditional writes is asked once, and warned of once.
   const conditionalWrites: ConditionalWrites = { unsupported: false };
   let endpoint = 'S3';
-  const report = await transfer(options, plan, { writesTrainingData: false }, async (s3, location, entry, data) => {
+  const report = await transfer(options, choose, { writesTrainingData: false }, async (s3, location, entry, data) => {
     const { upload } = await import('./s3/transfer.js');
     endpoint = s3.endpoint;
     const condition = writeCondition(entry);
@@ -86,7 +86,7 @@ function writeCondition(entry: TrainingEntry): WriteCondition | string {
 
 /** Downloads `s3_only` images, verifying each MD5, writing each atomically; then records them as synced. */
 export async function runPull(options: TransferOptions): Promise<TransferReport> {
-  const plan: Plan = (_actor, entries) =>
+  const choose: Choose = (_actor, entries) =>
     entries.filter((e) => e.status === 's3_only' && e.s3_url).map((e) => ({
       entry: e,
       url: e.s3_url!,
@@ -94,7 +94,7 @@ export async function runPull(options: TransferOptions): Promise<TransferReport>
       // Only images are written into training_data: a `response.json` there would be read as the actor's own.
       ...(isImageName(e.filename) ? {} : { skip: `${JSON.stringify(e.filename)} is not an image name; not downloaded (only images are pulled)` }),
     }));
-  return transfer(options, plan, { writesTrainingData: true }, async (s3, location, entry, _data, trainingDir) => {
+  return transfer(options, choose, { writesTrainingData: true }, async (s3, location, entry, _data, trainingDir) => {
     const { download } = await import('./s3/transfer.js');
     const got = await download(s3, location, join(trainingDir, entry.filename));
     return { exists: true, md5: got.md5, etag: got.etag, ...(got.crc64nvme ? { crc64nvme: got.crc64nvme } : {}), checkedAt: new Date().toISOString() };
@@ -113,8 +113,7 @@ function uploadUrl(actor: string, filename: string, entries: TrainingEntry[], te
 
 type Move = (s3: S3Access, location: S3Location, entry: TrainingEntry, data: { root: string }, trainingDir: string) => Promise<RemoteCheck>;
 
-
-type Planned = Transfer & { entry: TrainingEntry };
+type PlannedTransfer = Transfer & { entry: TrainingEntry };
 
 /** What the transfers proved per actor (to apply), or why S3 refused the run. */
 interface Moved {
@@ -125,7 +124,7 @@ interface Moved {
 }
 
 /** `writesTrainingData`: downloads are committed into the actors' training_data folders (pull). */
-async function transfer(options: TransferOptions, plan: Plan, { writesTrainingData }: { writesTrainingData: boolean }, move: Move): Promise<TransferReport> {
+async function transfer(options: TransferOptions, choose: Choose, { writesTrainingData }: { writesTrainingData: boolean }, move: Move): Promise<TransferReport> {
   const started = performance.now();
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
@@ -136,7 +135,7 @@ async function transfer(options: TransferOptions, plan: Plan, { writesTrainingDa
   try {
     // Planned with nothing written: the entries a sync would leave.
     const first = await planSync(options, { entries: 'all' });
-    const { planned, skipped } = chooseTransfers(first.actors, plan);
+    const { planned, skipped } = chooseTransfers(first.actors, choose);
     const withSkipped = <T extends { actors: ActorReport[] }>(report: T): T => {
       for (const problem of skipped) report.actors.find((a) => a.name === problem.actor)?.warnings.push(problem);
       return report;
@@ -152,7 +151,11 @@ async function transfer(options: TransferOptions, plan: Plan, { writesTrainingDa
     }
     // What a pull killed mid-commit left (an image's temp file), removed under the lock before this one
     // writes; only in folders the planning pass read without a problem (never through a symlink leading out).
-    if (writesTrainingData) await Promise.all(first.actors.filter((actor) => actor.errors.length === 0).map((actor) => removeStaleTemps(join(data.actorsDir, actor.name, 'training_data'), { owns: (target) => IMAGE_EXTENSION.test(target), olderThanMs: lock?.takenMs })));
+    if (writesTrainingData) {
+      const readable = first.actors.filter((actor) => actor.errors.length === 0);
+      const owns = (target: string) => IMAGE_EXTENSION.test(target);
+      await Promise.all(readable.map((actor) => removeStaleTemps(join(data.actorsDir, actor.name, 'training_data'), { owns, olderThanMs: lock?.takenMs })));
+    }
     const moved = await moveAll(options, planned, data, move);
     // S3 refused the run (no credentials, unreachable) before any transfer succeeded: nothing is written.
     if (moved.fatal && moved.found.size === 0) throw moved.fatal;
@@ -165,12 +168,12 @@ async function transfer(options: TransferOptions, plan: Plan, { writesTrainingDa
 }
 
 /** The transfers the plan's entries call for, and those it skips (each a warning of its actor). */
-function chooseTransfers(actors: ActorReport[], plan: Plan): { planned: Planned[]; skipped: ActorFailure[] } {
-  const planned: Planned[] = [];
+function chooseTransfers(actors: ActorReport[], choose: Choose): { planned: PlannedTransfer[]; skipped: ActorFailure[] } {
+  const planned: PlannedTransfer[] = [];
   const skipped: ActorFailure[] = [];
   for (const actor of actors) {
     if (actor.errors.length > 0 || !actor.entries) continue;
-    for (const { entry, url, bytes, skip } of plan(actor.name, actor.entries)) {
+    for (const { entry, url, bytes, skip } of choose(actor.name, actor.entries)) {
       if (skip) skipped.push({ actor: actor.name, file: url, reason: skip });
       else planned.push({ actor: actor.name, filename: entry.filename, url, bytes, entry });
     }
@@ -183,7 +186,7 @@ function chooseTransfers(actors: ActorReport[], plan: Plan): { planned: Planned[
  * Runs the transfers a few at a time, so an interrupt, or S3 becoming unreachable, stops the ones not yet
  * begun; the ones in flight finish and are recorded.
  */
-async function moveAll(options: TransferOptions, planned: Planned[], data: DataRoot, move: Move): Promise<Moved> {
+async function moveAll(options: TransferOptions, planned: PlannedTransfer[], data: DataRoot, move: Move): Promise<Moved> {
   const { createS3 } = await import('./s3/client.js');
   const s3 = createS3(options.s3);
   const moved: Moved = { found: new Map(), transfers: [], requests: s3.stats };
