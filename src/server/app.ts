@@ -113,7 +113,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return pool.assess(task);
     },
   };
-  routes = routesOf(createApi(data, assessing), data);
+  const api = createApi(data, assessing);
+  routes = routesOf(api, data);
   const address = server.address() as AddressInfo;
   access.checkHost = isLoopbackAddress(address.address) || access.allowedHosts.size > 0;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
@@ -123,7 +124,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url,
     host: address.address,
     port: address.port,
-    close: () => (closing ??= shutDown(server, () => pool.destroy())),
+    close: () => (closing ??= shutDown(server, async () => void (await Promise.all([pool.destroy(), api.close()])))),
   };
 }
 
