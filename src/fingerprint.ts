@@ -101,28 +101,13 @@ export function settledState(actor: Actor, data: DataRoot, entry: CacheEntry): S
   }
 }
 
-/** The stat fields `unchangedSince` compares (a BigIntStats has them). */
-export type StatToken = Pick<BigIntStats, 'dev' | 'ino' | 'size' | 'mtimeNs' | 'ctimeNs' | 'mode'>;
-/** An lstat that never throws: undefined when there is no such entry or it cannot be read. */
-export type Lstat = (path: string) => StatToken | undefined;
-
-/** lstat on this thread, for `unchangedSince`. */
-export const lstatHere: Lstat = (path) => {
-  try {
-    return lstatSync(path, { bigint: true, throwIfNoEntry: false });
-  } catch {
-    return undefined;
-  }
-};
-
 /**
  * True when the actor's files are as `state` saw them: the same image names, each image's size, mtime and
  * inode, no response.json, and the manifest and prompt_metadata.json with their trusted tokens (so the
  * same bytes: see `trustedToken`). Then the fingerprint `state` was checked against still stands. False
- * means only "cannot tell from stats": ask `settledState` again. `lstat` may answer from stats taken since
- * the question was asked (`unchangedSincePaths` lists the paths it asks for when the folder is unchanged).
+ * means only "cannot tell from stats": ask `settledState` again.
  */
-export function unchangedSince(actor: Actor, state: SettledState, lstat: Lstat = lstatHere): boolean {
+export function unchangedSince(actor: Actor, state: SettledState): boolean {
   const { trusted } = state;
   if (trusted === undefined || pathsOf(actor) !== state.paths) return false;
   try {
@@ -130,43 +115,25 @@ export function unchangedSince(actor: Actor, state: SettledState, lstat: Lstat =
     // A folder whose trusted token stands has the same entries (any entry made, removed or renamed sets its
     // ctime), so the same image names and still no response.json, nor prompt_metadata.json when it had none:
     // one lstat for a readdir and up to three lstats (a list 72.6 → 65.9 ms at load 9).
-    const folder = trusted.folder !== undefined && tokenOf(lstat(actor.trainingDir)) === trusted.folder;
+    const folder = trusted.folder !== undefined && tokenOf(lstatSync(actor.trainingDir, { bigint: true, throwIfNoEntry: false })) === trusted.folder;
     let names: Iterable<string> = state.images.keys();
     if (!folder) {
       const listed = imageNames(actor);
       if (listed === undefined || listed.names.length !== state.images.size || hasLegacy(dir)) return false;
       names = listed.names;
     }
-    if (tokenOf(lstat(actor.manifestPath)) !== trusted.manifest) return false;
-    if ((!folder || trusted.prompt !== null) && (tokenOf(lstat(`${dir}prompt_metadata.json`)) ?? null) !== trusted.prompt) return false;
+    if (tokenOf(lstatSync(actor.manifestPath, { bigint: true, throwIfNoEntry: false })) !== trusted.manifest) return false;
+    if ((!folder || trusted.prompt !== null) && (tokenOf(lstatSync(`${dir}prompt_metadata.json`, { bigint: true, throwIfNoEntry: false })) ?? null) !== trusted.prompt) return false;
     for (const filename of names) {
       const seen = state.images.get(filename);
-      const stats = lstat(dir + filename);
-      if (seen === undefined || stats === undefined || !isFile(stats) || stats.mtimeNs >= state.manifestMtimeNs) return false;
+      const stats = lstatSync(dir + filename, { bigint: true });
+      if (seen === undefined || !stats.isFile() || stats.mtimeNs >= state.manifestMtimeNs) return false;
       if (stats.size !== seen.size || stats.mtimeNs !== seen.mtimeNs || stats.ino !== seen.ino) return false;
     }
     return true;
   } catch {
     return false;
   }
-}
-
-/** The paths `unchangedSince` lstats when the actor's folder is as `state` saw it; none when it cannot say yes. */
-export function unchangedSincePaths(actor: Actor, state: SettledState): string[] {
-  const { trusted } = state;
-  if (trusted === undefined || pathsOf(actor) !== state.paths) return [];
-  const dir = actor.trainingDir + sep;
-  const paths = [actor.trainingDir, actor.manifestPath];
-  if (trusted.prompt !== null) paths.push(`${dir}prompt_metadata.json`);
-  for (const filename of state.images.keys()) paths.push(dir + filename);
-  return paths;
-}
-
-const S_IFMT = BigInt(constants.S_IFMT);
-const S_IFREG = BigInt(constants.S_IFREG);
-
-function isFile(stats: StatToken): boolean {
-  return (stats.mode & S_IFMT) === S_IFREG;
 }
 
 /** The image names in the actor's training_data; undefined when one is not a plain file (the full path judges it). */
@@ -195,7 +162,7 @@ function pathsOf(actor: Actor): string {
   return `${actor.name}\0${actor.trainingDir}\0${actor.manifestPath}`;
 }
 
-function tokenOf(stats: StatToken | undefined): string | undefined {
+function tokenOf(stats: BigIntStats | undefined): string | undefined {
   return stats && `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}:${stats.mode}`;
 }
 

@@ -41,8 +41,6 @@ export interface Api {
   health(): { status: 'ok' };
   /** The one actor `selector` (decoded) names; 404/409 as `findActor`. */
   actor(selector: string): Promise<Actor>;
-  /** Stops the thread the list's checks use (not the pool, which the caller owns). */
-  close(): Promise<void>;
 }
 
 export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>): Api {
@@ -96,7 +94,7 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
     async (_: undefined, signal): Promise<{ actors: Actor[]; rows: ActorRow[] }> => {
       const found = await scanner.fresh();
       const actors = found.actors.filter((actor) => sharedProblem(actor, found) === null);
-      const kept = await reuse.many(actors);
+      const kept = reuse.many(actors);
       const assessments = new Map(actors.map((actor, i) => [actor.name, kept[i] ?? scan(() => assess(actor, signal))]));
       const listed = await Promise.all(
         found.actors.map(async (actor) => {
@@ -129,7 +127,6 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
       return HealthSchema.parse({ status: 'ok' });
     },
     actor: actorNamed,
-    close: () => reuse.close(),
   };
 }
 

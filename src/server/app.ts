@@ -113,8 +113,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return pool.assess(task);
     },
   };
-  const api = createApi(data, assessing);
-  routes = routesOf(api, data);
+  routes = routesOf(createApi(data, assessing), data);
   const address = server.address() as AddressInfo;
   access.checkHost = isLoopbackAddress(address.address) || access.allowedHosts.size > 0;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
@@ -124,7 +123,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url,
     host: address.address,
     port: address.port,
-    close: () => (closing ??= shutDown(server, async () => void (await Promise.all([pool.destroy(), api.close()])))),
+    close: () => (closing ??= shutDown(server, () => pool.destroy())),
   };
 }
 

@@ -7,18 +7,15 @@
 import { statSync } from 'node:fs';
 import type { Assessment } from '../assess.js';
 import type { Actor } from '../discover.js';
-import { lstatHere, settledState, unchangedSince, unchangedSincePaths, type CacheEntry, type Lstat, type SettledState } from '../fingerprint.js';
-import { parallelLstat } from './parallel-lstat.js';
+import { settledState, unchangedSince, type CacheEntry, type SettledState } from '../fingerprint.js';
 
 export interface Reuse {
   /** The actor's last assessment while it still stands. */
   one(actor: Actor): Assessment | undefined;
-  /** The same for each of `actors`, their files lstat'ed on two threads. Forgets actors not listed. */
-  many(actors: Actor[]): Promise<(Assessment | undefined)[]>;
+  /** The same for each of `actors`. Forgets actors not listed. */
+  many(actors: Actor[]): (Assessment | undefined)[];
   /** Keeps an assessment made with `settle: true` when it can be reused; else forgets the actor's last one. */
   keep(actor: Actor, assessment: Assessment): void;
-  /** Stops the lstat thread. */
-  close(): Promise<void>;
 }
 
 /** Files up to this size are read and hashed on the main thread for an actor's check. */
@@ -38,10 +35,9 @@ interface Kept {
  */
 export function assessmentReuse(data: Parameters<typeof settledState>[1]): Reuse {
   const kept = new Map<string, Kept>();
-  const lstats = parallelLstat();
 
-  const stands = (actor: Actor, last: Kept, lstat: Lstat = lstatHere): boolean => {
-    if (last.state !== undefined && unchangedSince(actor, last.state, lstat)) return true;
+  const stands = (actor: Actor, last: Kept): boolean => {
+    if (last.state !== undefined && unchangedSince(actor, last.state)) return true;
     // Reading and hashing a manifest of up to 64 MB here would hold up every other request: an actor with a
     // large one is assessed again in a worker instead.
     if (!smallFiles(actor)) return false;
@@ -55,17 +51,12 @@ export function assessmentReuse(data: Parameters<typeof settledState>[1]): Reuse
       return last && stands(actor, last) ? last.assessment : undefined;
     },
 
-    async many(actors) {
+    many(actors) {
       const names = new Set(actors.map((actor) => actor.name));
       for (const name of kept.keys()) if (!names.has(name)) kept.delete(name);
-      const paths = actors.flatMap((actor) => {
-        const state = kept.get(actor.name)?.state;
-        return state === undefined ? [] : unchangedSincePaths(actor, state);
-      });
-      const lstat = await lstats.all(paths);
       return actors.map((actor) => {
         const last = kept.get(actor.name);
-        return last && stands(actor, last, lstat) ? last.assessment : undefined;
+        return last && stands(actor, last) ? last.assessment : undefined;
       });
     },
 
@@ -74,8 +65,6 @@ export function assessmentReuse(data: Parameters<typeof settledState>[1]): Reuse
       if (assessment.settled && assessment.commit === undefined) kept.set(actor.name, { entry: assessment.settled, assessment });
       else kept.delete(actor.name);
     },
-
-    close: () => lstats.close(),
   };
 }
 
