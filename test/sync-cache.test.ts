@@ -11,7 +11,7 @@ import { createPool, type WorkerPool } from '../src/pool.js';
 import { shardOf, type Shard } from '../src/shard.js';
 import { summarize } from '../src/summary.js';
 import { readCache } from '../src/sync-cache.js';
-import { runSync, type SyncOptions, type SyncReport } from '../src/sync.js';
+import { plan, runSync, type SyncOptions, type SyncReport } from '../src/sync.js';
 import { comparable, manifestsDirOf, readManifests, runCli } from './helpers/cli.js';
 import { addImages, leaveStaleTemp, manifestPath, md5, readJson, SEED_BASE, SEED_NAME, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
@@ -46,12 +46,12 @@ beforeAll(() => {
 afterAll(() => real.destroy());
 
 /** One in-process sync with `$XDG_CACHE_HOME` = `home`; `assessed`: the actors it sent to a thread (the cache did not settle them). */
-async function sync(root: string, home: string, extra: Partial<SyncOptions> = {}): Promise<{ report: SyncReport; assessed: string[] }> {
+async function sync(root: string, home: string, extra: Partial<SyncOptions> = {}, run = runSync): Promise<{ report: SyncReport; assessed: string[] }> {
   const saved = process.env.XDG_CACHE_HOME;
   process.env.XDG_CACHE_HOME = home;
   assessed.length = 0;
   try {
-    const report = await runSync({ root, pool, ...extra });
+    const report = await run({ root, pool, ...extra });
     return { report, assessed: [...assessed].sort() };
   } finally {
     if (saved === undefined) delete process.env.XDG_CACHE_HOME;
@@ -223,7 +223,7 @@ describe('the cache file', () => {
     const home = join(await tempRoot(), 'cache');
     await sync(root, home);
     await sync(root, home);
-    const required = await sync(root, home, { dryRun: true, entriesUnlessSynced: true });
+    const required = await sync(root, home, {}, (options) => plan(options, { entries: 'unsynced' }));
     expect(required.assessed).toEqual([SEED_NAME]);
     const seed = required.report.actors.find((a) => a.name === SEED_NAME)!;
     expect(seed.entries!.filter((e) => e.status !== 'synced').map((e) => e.status)).toEqual(Array(5).fill('local_only'));
