@@ -15,11 +15,7 @@ export type LaneOutcome =
   | { ok: false; changed: false; error: Error };
 
 const LANES = 4;
-/**
- * Bytes each lane reads at a time. Four lanes of 256 KB per thread stay in the core's 1 MB L2 cache; 1 MB
- * lanes hashed 3 % faster alone but added ~20 MB to a large run's peak RSS (two threads' buffers and the
- * memory they churn through).
- */
+/** Bytes each lane reads at a time: four lanes of 256 KB per thread stay in a core's 1 MB L2 cache (bench/README.md). */
 export const LANE_BYTES = 256 << 10;
 /** A lane buffer holds a read and its padding (at most two blocks). */
 const LANE_STRIDE = LANE_BYTES + 128;
