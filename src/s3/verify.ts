@@ -15,7 +15,7 @@ import type { S3Access } from './client.js';
 import { fullObjectCrc64 } from './checksum.js';
 import { etagHidesMd5, md5OfEtag, md5OfObjectEtag, normalizeEtag, storedMd5 } from './etag.js';
 import { listAll, type EarlyListing } from './list.js';
-import { listingFor, MANY_ACTORS, planListings, type Listing } from './prefixes.js';
+import { listingFor, MANY_ACTORS, planListings, type KeyRef, type Listing } from './prefixes.js';
 import { rangeListings } from './ranges.js';
 
 /** What one URL's check found. */
@@ -90,8 +90,16 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
   // A shared prefix is listed as key ranges at once, not page after page (ranges.ts).
   const keysUnder = (listing: Listing) => refs.filter((ref) => listingFor([listing], ref)).map((ref) => ref.key);
   const listings = shared ? planned.flatMap((listing) => rangeListings(listing, keysUnder(listing), options.spread)) : planned;
+  // Each key's listing, looked up once (a key is asked about here and again when its fact is made).
+  const listingOfKey = new Map<string, Listing>();
+  const listingOf = (ref: KeyRef): Listing => {
+    const id = `${ref.bucket}/${ref.key}`;
+    let listing = listingOfKey.get(id);
+    if (!listing) listingOfKey.set(id, (listing = listingFor(listings, ref)!));
+    return listing;
+  };
   const wanted = new Map<Listing, Set<string>>(listings.map((listing) => [listing, new Set<string>()]));
-  for (const ref of refs) wanted.get(listingFor(listings, ref)!)!.add(ref.key);
+  for (const ref of refs) wanted.get(listingOf(ref))!.add(ref.key);
 
   const found = new Map<string, Listed>(); // `${bucket}/${key}` → what the listing said
   const started = new Map<Listing, string>();
@@ -129,7 +137,7 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
   const warnDenied = once(options.onWarning);
   for (const location of locations) {
     if (facts.has(location.url)) continue;
-    const spellings = keyCandidates(location).map((key) => ({ key, listing: listingFor(listings, { bucket: location.bucket, key })! }));
+    const spellings = keyCandidates(location).map((key) => ({ key, listing: listingOf({ bucket: location.bucket, key }) }));
     const listing = spellings[0]!.listing;
     if (spellings.some((spelling) => denied.has(spelling.listing))) {
       // No s3:ListBucket: this URL is asked about by HEAD (where a 403 means unknown, never absent).
