@@ -25,7 +25,7 @@ import type { S3Access, S3Options, S3Stats } from './s3/client.js';
 import type { EarlyListing } from './s3/list.js';
 import { earlyListingFor, MANY_ACTORS, type Listing } from './s3/prefixes.js';
 import { cachePath, newerThanManifests } from './cache-path.js';
-import { codeIdentity, readCache, settledReport, writeCache, type CacheEntry } from './sync-cache.js';
+import { codeIdentity, readCache, remotelySettleable, remotelySettled, settledReport, writeCache, type CacheEntry } from './sync-cache.js';
 
 export type { ActorReport } from './report.js';
 
@@ -98,7 +98,7 @@ const COMMITS_IN_FLIGHT = 16;
 const YIELD_EVERY = 64;
 
 /** `confirm`: HEADs URLs whose listed ETag an assessment could not take for an MD5 (RemoteCheck.fromListing). */
-type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock; startedAt: string; cache?: RunCache; confirm?: Confirm };
+type EngineOptions = SyncOptions & { dryRun: boolean; lock?: RunLock; startedAt: string; cache?: RunCache; confirm?: Confirm; settledRemotely?: ReadonlyMap<string, ActorReport> };
 
 type Confirm = (urls: string[]) => Promise<Record<string, RemoteCheck>>;
 
@@ -161,7 +161,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       }
       // A shard's actors sit among the others' in S3: its listings read about `spread` keys for each of its own.
       const spread = named.length / Math.max(1, selected.length);
-      remote = options.remote ? await checkRemote(selected, data, pool, options.remote, spread) : undefined;
+      remote = options.remote ? await checkRemote(selected, data, pool, options.remote, spread, cache?.read) : undefined;
       if (remote) warnings.push(...remote.warnings);
       const transfers = remote?.byActor ?? options.transfers;
       const confirm = remote?.confirm;
@@ -173,7 +173,7 @@ export async function runSync(options: SyncOptions): Promise<SyncReport> {
       // Judged over every actor folder, not only those selected: `--actor 0005_a` must not write the manifest
       // 0005_b shares, nor `--actor 1` retire the response.json of the folder 0001's training_data links to.
       const refused = refusedActors(actors, data, { path: 'none of them is synced, left unchanged', id: 'left unchanged' });
-      const reports = await processAll(selected, refused, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache, confirm });
+      const reports = await processAll(selected, refused, data, pool, { ...options, dryRun, lock, startedAt, transfers, cache, confirm, settledRemotely: remote?.settled });
       // Written when its entries changed, and also when a manifest changed since it was (before this run: a
       // chmod; or by it: a commit of an actor it keeps no entry for), so the next run's guess at the entry
       // sees it fresh. Not by a run that lost its lock: the run that took over writes its own.
@@ -214,7 +214,9 @@ async function openCache(data: DataRoot, options: SyncOptions): Promise<RunCache
   const lookAfresh = options.verify || options.remote || options.transfers;
   const usable = lookAfresh ? new Map<string, CacheEntry>() : read;
   const freshAtStart = newerThanManifests(path, real);
-  return { path, code, usable, freshAtStart, likelySettles: usable.size > 0 && freshAtStart, read, next: new Map(read) };
+  // --remote settles only entries that know what S3 held (checkRemote), once the listing agrees.
+  const settling = options.remote && !options.verify && !options.transfers ? [...read.values()].some((entry) => entry.remote) : usable.size > 0;
+  return { path, code, usable, freshAtStart, likelySettles: settling && freshAtStart, read, next: new Map(read) };
 }
 
 /** Equal entries, every field (a damaged field under a matching fingerprint is rewritten, not kept forever). */
@@ -252,7 +254,7 @@ async function processAll(actors: Actor[], refused: ReadonlyMap<string, Refusal>
     const explain = options.dryRun || (options.explain ?? false) || (options.entriesUnlessSynced ?? false);
     // Settled by the cache: nothing its last assessment read has changed (no thread, no parsing). A dry run's
     // differences of a settled actor are none; a run that must show the entries assesses every actor.
-    let settled = options.explain ? undefined : settledReport(actor, data, options.cache?.usable.get(actor.name));
+    let settled = options.explain ? undefined : (options.settledRemotely?.get(actor.name) ?? settledReport(actor, data, options.cache?.usable.get(actor.name)));
     if (settled && options.entriesUnlessSynced && settled.statistics?.training_synced_count !== settled.statistics?.training_images_count) settled = undefined;
     // Settling is synchronous: now and then, let signals, progress and the lock's refresh timer run.
     if (settled) return ++settledInARow % YIELD_EVERY === 0 ? new Promise((resolve) => setImmediate(resolve, settled)) : Promise.resolve(settled);
@@ -314,7 +316,8 @@ async function processAll(actors: Actor[], refused: ReadonlyMap<string, Refusal>
 
 /**
  * `--remote`: collects the URLs the actors' files name (in the workers), lists what S3 holds there (a few
- * LIST requests for many actors), and hands each actor its own findings. With many actors, the listing the
+ * LIST requests for many actors), and hands each actor its own findings; `settled`: the actors the `cached`
+ * entries settle (nothing local changed, and S3 holds what the entry recorded), whose URLs came from them. With many actors, the listing the
  * first URL suggests (the folder its actor's folder sits in) starts at once and runs while the workers
  * collect the rest. Returns the findings per actor, and `confirm`: HEADs of the URLs an assessment asks
  * about (each URL once), with the run's client kept open for them: `close` it when every actor is assessed.
@@ -326,7 +329,8 @@ async function checkRemote(
   pool: WorkerPool,
   s3Options: S3Options,
   spread: number,
-): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; requests: S3Stats; warnings: ActorFailure[]; confirm: Confirm; close: () => void }> {
+  cached: ReadonlyMap<string, CacheEntry> = new Map(),
+): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; settled: Map<string, ActorReport>; requests: S3Stats; warnings: ActorFailure[]; confirm: Confirm; close: () => void }> {
   // The S3 modules load while the workers collect the URLs.
   const modules = Promise.all([import('./s3/client.js'), import('./s3/verify.js'), import('./s3/list.js')]);
   let ok = false;
@@ -335,11 +339,13 @@ async function checkRemote(
   // Only many actors are listed by shared prefix: with a few, there is nothing to guess.
   let guessed: ((guess: Listing | undefined) => void) | undefined;
   const firstGuess = actors.length > MANY_ACTORS ? new Promise<Listing | undefined>((resolve) => (guessed = resolve)) : undefined;
+  // An actor at rest since a run that recorded what S3 held: its URLs come from the cache, not its files.
+  const settleable = actors.map((actor) => remotelySettleable(actor, data, cached.get(actor.name)));
   const urls = Promise.all(
-    actors.map((actor) =>
+    actors.map((actor, i) =>
       limit(async () => {
         if (stopped) return [];
-        const found = await pool.urls({ actor, data });
+        const found = settleable[i] ?? (await pool.urls({ actor, data }));
         for (const url of guessed ? found : []) {
           const location = tryParseS3Url(url);
           const guess = location && earlyListingFor(location, actor.name);
@@ -372,7 +378,10 @@ async function checkRemote(
     const onWarning = (file: string, reason: string) => void warnings.push({ actor: '', file, reason });
     const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, spread, early, onWarning, deferHeads: true });
     const byActor = new Map<string, Pick<AssessTask, 'remote'>>();
+    const settled = new Map<string, ActorReport>();
     actors.forEach((actor, i) => {
+      const report = settleable[i] && remotelySettled(actor, cached.get(actor.name)!, facts);
+      if (report) return void settled.set(actor.name, report);
       const remote: Record<string, RemoteCheck> = {};
       for (const url of byUrl[i]!) {
         const fact = facts.get(url);
@@ -389,7 +398,7 @@ async function checkRemote(
       return Object.fromEntries(await Promise.all(asked.filter((url) => confirmed.has(url)).map(async (url) => [url, await confirmed.get(url)!] as const)));
     };
     ok = true;
-    return { byActor, requests: client.stats, warnings, confirm, close: () => client.close() };
+    return { byActor, settled, requests: client.stats, warnings, confirm, close: () => client.close() };
   } finally {
     // After a failure above: the URL tasks still queued return at once, and nothing is left in flight.
     stopped = true;
