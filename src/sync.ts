@@ -317,8 +317,8 @@ async function processAll(actors: Actor[], refused: ReadonlyMap<string, Refusal>
 /**
  * `--remote`: collects the URLs the actors' files name (in the workers), lists what S3 holds there (a few
  * LIST requests for many actors), and hands each actor its own findings; `settled`: the actors the `cached`
- * entries settle (nothing local changed, and S3 holds what the entry recorded), whose URLs came from them. With many actors, the listing the
- * first URL suggests (the folder its actor's folder sits in) starts at once and runs while the workers
+ * entries settle (nothing local changed, and S3 holds what the entry recorded), whose URLs came from them.
+ * With many actors, the listing the first URL suggests (the folder its actor's folder sits in) starts at once and runs while the workers
  * collect the rest. Returns the findings per actor, and `confirm`: HEADs of the URLs an assessment asks
  * about (each URL once), with the run's client kept open for them: `close` it when every actor is assessed.
  * `requests` counts as they are sent.
@@ -380,8 +380,9 @@ async function checkRemote(
     const byActor = new Map<string, Pick<AssessTask, 'remote'>>();
     const settled = new Map<string, ActorReport>();
     actors.forEach((actor, i) => {
+      // Its findings are kept too: a run that must show entries (check --require-synced) assesses it anyway.
       const report = settleable[i] && remotelySettled(actor, cached.get(actor.name)!, facts);
-      if (report) return void settled.set(actor.name, report);
+      if (report) settled.set(actor.name, report);
       const remote: Record<string, RemoteCheck> = {};
       for (const url of byUrl[i]!) {
         const fact = facts.get(url);
