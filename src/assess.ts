@@ -20,7 +20,7 @@ import { emptyReport, failed, type ActorReport } from './report.js';
 import { urlsNotHeld, type LegacyFile } from './retire.js';
 import type { DataRoot } from './root.js';
 import { crc64nvmeOfFile } from './s3/checksum.js';
-import { etagMatches } from './s3/etag.js';
+import { etagMatches, md5OfEtag } from './s3/etag.js';
 import { parseS3Url } from './s3-url.js';
 
 export interface AssessTask {
@@ -128,7 +128,7 @@ async function assess(task: AssessTask): Promise<Assessment> {
     if (confirm.length > 0) return { ...failedAssessment(report), confirm };
     const { entries, statistics } = classifyActor(task, facts, local, remote);
     report.statistics = statistics;
-    return assessmentOf(task, facts, local, { entries, statistics }, report);
+    return await assessmentOf(task, facts, local, { entries, statistics }, report);
   } catch (error) {
     if (error instanceof Refusal) return failedAssessment(failed(report, error.file, error.reason));
     throw error;
@@ -230,7 +230,7 @@ function classifyActor(task: AssessTask, facts: ActorFacts, local: LocalFile[], 
 }
 
 /** The assessment of a classified actor: what it reports, the manifest to commit, the legacy file to retire, the cache entry. */
-function assessmentOf(task: AssessTask, facts: ActorFacts, local: LocalFile[], outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics }, report: ActorReport): Assessment {
+async function assessmentOf(task: AssessTask, facts: ActorFacts, local: LocalFile[], outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics }, report: ActorReport): Promise<Assessment> {
   const { actor } = task;
   const { entries, statistics } = outcome;
   const changed = facts.manifest === null || ownedFieldsDiffer(facts.manifest, entries, statistics);
@@ -246,6 +246,10 @@ function assessmentOf(task: AssessTask, facts: ActorFacts, local: LocalFile[], o
     assessment.legacy = { path: facts.responsePath, files: facts.legacyFiles, urlsNotHeld: urlsNotHeld(facts.legacyUrls, entries), manifest: { path: actor.manifestPath, md5: leftMd5 } };
   }
   if (settle) assessment.settled = settledEntry(task, facts, local, { entries, statistics, changed, manifestMd5: leftMd5 });
+  if (assessment.settled && task.remote) {
+    const remote = await restingRemote(task, facts, local, entries, statistics);
+    if (remote) assessment.settled.remote = remote;
+  }
   return assessment;
 }
 
@@ -271,6 +275,36 @@ function commitOf(task: AssessTask, facts: ActorFacts, outcome: { entries: Train
   const base = facts.manifestBytes?.toString('utf8') ?? serializeManifest(newManifest(actor.id, actor.name));
   const text = spliceManifest(base, { training_data: outcome.entries, training_data_updated: task.now, statistics: outcome.statistics });
   return { path: actor.manifestPath, text, basis: readMd5, readOnly: facts.manifestReadOnly };
+}
+
+/**
+ * The ETag each of the actor's URLs had (null: no object), when a later `--remote` run whose listing finds
+ * exactly that would come to the same entries: that run then settles the actor from the cache, listing its
+ * URLs but reading nothing local. Checked by deciding and classifying again as that run would, from the
+ * facts its listing would give; undefined when that changes anything, needs a HEAD, or the URLs it would
+ * ask about are not those this run asked about.
+ */
+async function restingRemote(task: AssessTask, facts: ActorFacts, local: LocalFile[], entries: TrainingEntry[], statistics: TrainingStatistics): Promise<Record<string, string | null> | undefined> {
+  const checks = Object.entries(task.remote ?? {});
+  const urls = new Set([...entries.flatMap((entry) => (entry.s3_url ? [entry.s3_url] : [])), ...facts.promptUrls.values()]);
+  if (checks.length !== urls.size || checks.some(([url]) => !urls.has(url))) return undefined;
+  const etags: Record<string, string | null> = {};
+  const remote = new Map<string, RemoteFact>();
+  for (const [url, check] of checks) {
+    if (check.error !== undefined || (check.exists && check.etag === undefined)) return undefined;
+    const etag = check.exists ? check.etag! : null;
+    const listed: RemoteCheck = etag === null ? { exists: false, md5: null, checkedAt: check.checkedAt } : { exists: true, md5: md5OfEtag(etag), etag, fromListing: true, checkedAt: check.checkedAt };
+    const filename = parseS3Url(url).filename;
+    const file = local.find((f) => f.filename === filename);
+    const entry = entries.find((e) => e.filename === filename);
+    const decided = await decideRemote(listed, file && { ...file, path: join(task.actor.trainingDir, file.filename) }, entry?.s3_url === url ? entry : undefined);
+    if (decided === 'confirm' || decided === 'keep') return undefined;
+    remote.set(url, decided);
+    etags[url] = etag;
+  }
+  const again = classify({ local, previous: entries, legacyUrls: new Map(), promptUrls: facts.promptUrls, remote });
+  if (again.conflicts.length > 0 || !sameEntries(entries, again.entries) || !sameJson(statistics, again.statistics)) return undefined;
+  return etags;
 }
 
 /**

@@ -42,6 +42,8 @@ export interface PlanContext {
   found?: Transfers;
   confirm?: Confirm;
   cache?: RunCache;
+  /** `--remote`: actors whose cache entry the listing confirmed (nothing local changed, S3 holds what it recorded). */
+  settledRemotely?: ReadonlyMap<string, ActorReport>;
 }
 
 /** A planned actor: assessed (to apply), or already reported (refused, settled, failed). */
@@ -65,7 +67,7 @@ export function planner(context: PlanContext): (actor: Actor) => Promise<Planned
     }
     // Settled by the cache: nothing its last assessment read has changed (no thread, no parsing). A dry run's
     // differences of a settled actor are none; a run that must show the entries assesses every actor.
-    let settled = entries === 'all' ? undefined : settledReport(actor, context.data, context.cache?.usable.get(actor.name));
+    let settled = entries === 'all' ? undefined : (context.settledRemotely?.get(actor.name) ?? settledReport(actor, context.data, context.cache?.usable.get(actor.name)));
     if (settled && entries === 'unsynced' && settled.statistics?.training_synced_count !== settled.statistics?.training_images_count) settled = undefined;
     // Settling is synchronous: now and then, let signals, progress and the lock's refresh timer run.
     if (settled) return ++settledInARow % YIELD_EVERY === 0 ? new Promise((resolve) => setImmediate(resolve, settled)) : Promise.resolve(settled);

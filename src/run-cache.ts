@@ -25,7 +25,8 @@ export interface RunCache {
 }
 
 /** The run's cache, keyed by the manifests folder's real path; none while that folder is missing. */
-export async function openCache(data: DataRoot, shard: Shard | undefined, lookAfresh: boolean): Promise<RunCache | undefined> {
+/** `remoteOnly`: a `--remote` run (not --verify, no transfers) settles only entries that know what S3 held, once the listing agrees. */
+export async function openCache(data: DataRoot, shard: Shard | undefined, lookAfresh: boolean, remoteOnly = false): Promise<RunCache | undefined> {
   const real = await realpath(data.manifestsDir).catch(() => undefined);
   if (real === undefined) return undefined;
   const code = codeIdentity();
@@ -34,7 +35,8 @@ export async function openCache(data: DataRoot, shard: Shard | undefined, lookAf
   const read = readCache(path, code);
   const usable = lookAfresh ? new Map<string, CacheEntry>() : read;
   const freshAtStart = newerThanManifests(path, real);
-  return { path, code, usable, freshAtStart, likelySettles: usable.size > 0 && freshAtStart, read, next: new Map(read) };
+  const settling = remoteOnly ? [...read.values()].some((entry) => entry.remote) : usable.size > 0;
+  return { path, code, usable, freshAtStart, likelySettles: settling && freshAtStart, read, next: new Map(read) };
 }
 
 /**

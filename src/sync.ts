@@ -19,6 +19,7 @@ import type { WorkerPool } from './pool.js';
 import { emptyReport, type ActorReport } from './report.js';
 import { resolveDataRoot, type DataRoot, type RootOptions } from './root.js';
 import { openCache, recordSettled, saveCache, type RunCache } from './run-cache.js';
+import { remotelySettleable, remotelySettled, type CacheEntry } from './sync-cache.js';
 import { shardOf, type Shard } from './shard.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
 import type { S3Access, S3Options, S3Stats } from './s3/client.js';
@@ -138,11 +139,12 @@ async function run(options: RunOptions, mode: Mode, given: Given): Promise<SyncR
   const writes = mode.kind === 'apply';
   const transfers = mode.kind === 'apply' ? mode.transfers : undefined;
   const lookAfresh = Boolean(options.verify || options.remote || transfers);
+  const remoteOnly = Boolean(options.remote && !options.verify && !transfers);
   const pool = options.pool ?? lazyPool(options.workers, async () => (await import('./pool.js')).createPool(options.workers));
   // Read before the lock is taken (an atomic file: the old one or the new, and every entry checks itself):
   // when it is unlikely to settle actors, the threads start now and load while this one takes the lock.
   // A dry run reads it too (an actor it settles is one a sync would leave as it is) but never writes it.
-  let cache = await openCache(data, options.shard, lookAfresh);
+  let cache = await openCache(data, options.shard, lookAfresh, remoteOnly);
   if (!cache?.likelySettles) pool.start();
   // Listing reads only folder names, so it runs while the lock is taken (after a wait, the folders are listed again).
   let listing = listActors(data);
@@ -159,7 +161,7 @@ async function run(options: RunOptions, mode: Mode, given: Given): Promise<SyncR
     }
     // A root never synced has its manifests folder (and so a cache path) only once the lock has made it; a
     // run that waited for the lock reads what the run before it left.
-    if (writes && (!cache || options.wait)) cache = await openCache(data, options.shard, lookAfresh);
+    if (writes && (!cache || options.wait)) cache = await openCache(data, options.shard, lookAfresh, remoteOnly);
     try {
       return await runListed({ options, mode, data, pool, lock, cache, startedAt }, await listing);
     } finally {
@@ -186,7 +188,7 @@ async function runListed(run: Run, { actors, skipped }: { actors: Actor[]; skipp
     if (writes) await removeOwnStaleTemps(run, selected);
     // A shard's actors sit among the others' in S3: its listings read about `spread` keys for each of its own.
     const spread = named.length / Math.max(1, selected.length);
-    remote = options.remote ? await checkRemote(selected, data, pool, options.remote, spread) : undefined;
+    remote = options.remote ? await checkRemote(selected, data, pool, options.remote, spread, cache?.read) : undefined;
     if (remote) warnings.push(...remote.warnings);
     if (cache) {
       // Entries of actor folders that are gone go; those of actors this run does not select stay.
@@ -197,7 +199,7 @@ async function runListed(run: Run, { actors, skipped }: { actors: Actor[]; skipp
     // 0005_b shares, nor `--actor 1` retire the response.json of the folder 0001's training_data links to.
     const refused = refusedActors(actors, data, { path: 'none of them is synced, left unchanged', id: 'left unchanged' });
     const found = remote?.byActor ?? transfers;
-    const planOne = planner({ data, pool, mode, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, startedAt: run.startedAt, refused, found, confirm: remote?.confirm, cache });
+    const planOne = planner({ data, pool, mode, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, startedAt: run.startedAt, refused, found, confirm: remote?.confirm, cache, settledRemotely: remote?.settled });
     const reports = await processAll(selected, planOne, run);
     if (cache && writes) await saveCache(cache, reports, lock, warnings);
     const interrupted = options.signal?.aborted ?? false;
@@ -279,8 +281,9 @@ async function processAll(actors: Actor[], planOne: (actor: Actor) => Promise<Pl
 
 /**
  * `--remote`: collects the URLs the actors' files name (in the workers), lists what S3 holds there (a few
- * LIST requests for many actors), and hands each actor its own findings. With many actors, the listing the
- * first URL suggests (the folder its actor's folder sits in) starts at once and runs while the workers
+ * LIST requests for many actors), and hands each actor its own findings; `settled`: the actors the `cached`
+ * entries settle (nothing local changed, and S3 holds what the entry recorded), whose URLs came from them.
+ * With many actors, the listing the first URL suggests (the folder its actor's folder sits in) starts at once and runs while the workers
  * collect the rest. Returns the findings per actor, and `confirm`: HEADs of the URLs an assessment asks
  * about (each URL once), with the run's client kept open for them: `close` it when every actor is assessed.
  * `requests` counts as they are sent.
@@ -291,7 +294,8 @@ async function checkRemote(
   pool: WorkerPool,
   s3Options: S3Options,
   spread: number,
-): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; requests: S3Stats; warnings: ActorFailure[]; confirm: Confirm; close: () => void }> {
+  cached: ReadonlyMap<string, CacheEntry> = new Map(),
+): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; settled: Map<string, ActorReport>; requests: S3Stats; warnings: ActorFailure[]; confirm: Confirm; close: () => void }> {
   // The S3 modules load while the workers collect the URLs.
   const modules = Promise.all([import('./s3/client.js'), import('./s3/verify.js'), import('./s3/list.js')]);
   let ok = false;
@@ -300,11 +304,13 @@ async function checkRemote(
   // Only many actors are listed by shared prefix: with a few, there is nothing to guess.
   let guessed: ((guess: Listing | undefined) => void) | undefined;
   const firstGuess = actors.length > MANY_ACTORS ? new Promise<Listing | undefined>((resolve) => (guessed = resolve)) : undefined;
+  // An actor at rest since a run that recorded what S3 held: its URLs come from the cache, not its files.
+  const settleable = actors.map((actor) => remotelySettleable(actor, data, cached.get(actor.name)));
   const urls = Promise.all(
-    actors.map((actor) =>
+    actors.map((actor, i) =>
       limit(async () => {
         if (stopped) return [];
-        const found = await pool.urls({ actor, data });
+        const found = settleable[i] ?? (await pool.urls({ actor, data }));
         for (const url of guessed ? found : []) {
           const location = tryParseS3Url(url);
           const guess = location && earlyListingFor(location, actor.name);
@@ -337,7 +343,11 @@ async function checkRemote(
     const onWarning = (file: string, reason: string) => void warnings.push({ actor: '', file, reason });
     const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, spread, early, onWarning, deferHeads: true });
     const byActor = new Map<string, Pick<AssessTask, 'remote'>>();
+    const settled = new Map<string, ActorReport>();
     actors.forEach((actor, i) => {
+      // Its findings are kept too: a run that must show entries (check --require-synced) assesses it anyway.
+      const report = settleable[i] && remotelySettled(actor, cached.get(actor.name)!, facts);
+      if (report) settled.set(actor.name, report);
       const remote: Record<string, RemoteCheck> = {};
       for (const url of byUrl[i]!) {
         const fact = facts.get(url);
@@ -354,7 +364,7 @@ async function checkRemote(
       return Object.fromEntries(await Promise.all(asked.filter((url) => confirmed.has(url)).map(async (url) => [url, await confirmed.get(url)!] as const)));
     };
     ok = true;
-    return { byActor, requests: client.stats, warnings, confirm, close: () => client.close() };
+    return { byActor, settled, requests: client.stats, warnings, confirm, close: () => client.close() };
   } finally {
     // After a failure above: the URL tasks still queued return at once, and nothing is left in flight.
     stopped = true;

@@ -9,6 +9,7 @@ import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { UsageError } from '../errors.js';
 import { toS3Error, type S3ObjectError } from './errors.js';
+import { ListingProtocol } from './list-page.js';
 import { BucketRegions, type BucketRef } from './regions.js';
 
 export type { BucketRef } from './regions.js';
@@ -140,6 +141,8 @@ function clientConfig(options: S3Options, limits: { maxAttempts: number; request
     retryMode: 'standard',
     // Each region has its own client (regions.ts): the SDK's redirect following would rewrite a shared one.
     followRegionRedirects: false,
+    // Listing pages are read by saxes, not the SDK's XML reader (list-page.ts).
+    protocol: ListingProtocol,
     requestHandler: {
       connectionTimeout: Math.min(limits.requestTimeoutMs, 10_000),
       // Inactivity, not total time: a large upload may take long, but a stalled one moves no byte.

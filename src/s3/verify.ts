@@ -15,7 +15,7 @@ import type { S3Access } from './client.js';
 import { fullObjectCrc64 } from './checksum.js';
 import { etagHidesMd5, md5OfEtag, md5OfObjectEtag, normalizeEtag, storedMd5 } from './etag.js';
 import { listAll, type EarlyListing } from './list.js';
-import { listingFor, MANY_ACTORS, planListings, type Listing } from './prefixes.js';
+import { listingFor, MANY_ACTORS, planListings, type KeyRef, type Listing } from './prefixes.js';
 import { rangeListings } from './ranges.js';
 
 /** What one URL's check found. */
@@ -82,8 +82,8 @@ interface Listed {
  * @example const facts = await verifyUrls(s3, urls.map(parseS3Url), { actorFolders: 289 }); // ≈ 5 LIST requests
  */
 export async function verifyUrls(s3: S3Access, locations: readonly S3Location[], options: VerifyOptions = {}): Promise<Map<string, RemoteObjectFact>> {
-  const { listings, wanted } = planVerify(locations, options);
-  const listed = await listEach(s3, listings, wanted, options.early);
+  const { listings, wanted, listingOf } = planVerify(locations, options);
+  const listed = { ...(await listEach(s3, listings, wanted, options.early)), listingOf };
   return await factsOf(s3, locations, listed, options);
 }
 
@@ -98,7 +98,10 @@ interface Listings {
 }
 
 /** The listings that cover every spelling of the locations' keys, and the keys wanted from each. */
-function planVerify(locations: readonly S3Location[], options: VerifyOptions): { listings: Listing[]; wanted: Map<Listing, Set<string>> } {
+function planVerify(
+  locations: readonly S3Location[],
+  options: VerifyOptions,
+): { listings: Listing[]; wanted: Map<Listing, Set<string>>; listingOf: (ref: KeyRef) => Listing } {
   const folders = options.actorFolders ?? new Set(locations.map((l) => `${l.bucket}/${l.key.slice(0, l.key.lastIndexOf('/') + 1)}`)).size;
   // Every spelling S3 may hold a URL's key in is listed for; the listing says which one exists.
   const refs = locations.flatMap((l) => keyCandidates(l).map((key) => ({ bucket: l.bucket, key, region: l.region })));
@@ -107,9 +110,17 @@ function planVerify(locations: readonly S3Location[], options: VerifyOptions): {
   // A shared prefix is listed as key ranges at once, not page after page (ranges.ts).
   const keysUnder = (listing: Listing) => refs.filter((ref) => listingFor([listing], ref)).map((ref) => ref.key);
   const listings = shared ? planned.flatMap((listing) => rangeListings(listing, keysUnder(listing), options.spread)) : planned;
+  // Each key's listing, looked up once (a key is asked about here and again when its fact is made).
+  const listingOfKey = new Map<string, Listing>();
+  const listingOf = (ref: KeyRef): Listing => {
+    const id = `${ref.bucket}/${ref.key}`;
+    let listing = listingOfKey.get(id);
+    if (!listing) listingOfKey.set(id, (listing = listingFor(listings, ref)!));
+    return listing;
+  };
   const wanted = new Map<Listing, Set<string>>(listings.map((listing) => [listing, new Set<string>()]));
-  for (const ref of refs) wanted.get(listingFor(listings, ref)!)!.add(ref.key);
-  return { listings, wanted };
+  for (const ref of refs) wanted.get(listingOf(ref))!.add(ref.key);
+  return { listings, wanted, listingOf };
 }
 
 /** Runs every listing at once (one taken over from `early` when it fits); a failed or denied one is recorded, not thrown. */
@@ -143,7 +154,7 @@ async function listEach(s3: S3Access, listings: Listing[], wanted: Map<Listing, 
 }
 
 /** One fact per URL from the listings, with a HEAD where a listing was denied or an ETag is no MD5. */
-async function factsOf(s3: S3Access, locations: readonly S3Location[], listed: Listings, options: VerifyOptions): Promise<Map<string, RemoteObjectFact>> {
+async function factsOf(s3: S3Access, locations: readonly S3Location[], listed: Listings & { listingOf: (ref: KeyRef) => Listing }, options: VerifyOptions): Promise<Map<string, RemoteObjectFact>> {
   const facts = new Map<string, RemoteObjectFact>();
   const heads: Array<Promise<void>> = [];
   const headed = new Map<string, Promise<RemoteObjectFact>>();
@@ -151,7 +162,7 @@ async function factsOf(s3: S3Access, locations: readonly S3Location[], listed: L
   for (const location of locations) {
     if (facts.has(location.url)) continue;
     const url = location.url;
-    const spellings = keyCandidates(location).map((key) => ({ key, listing: listingFor(listed.listings, { bucket: location.bucket, key })! }));
+    const spellings = keyCandidates(location).map((key) => ({ key, listing: listed.listingOf({ bucket: location.bucket, key }) }));
     if (spellings.some((spelling) => listed.denied.has(spelling.listing))) {
       // No s3:ListBucket: this URL is asked about by HEAD (where a 403 means unknown, never absent).
       warnDenied?.(`s3://${location.bucket}/`, LIST_DENIED);
