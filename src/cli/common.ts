@@ -73,7 +73,8 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function threadCount(value: string): number {
+/** A `--workers` count: what piscina can run, at most 256 threads. */
+export function threadCount(value: string): number {
   const n = positiveInteger(value);
   if (n > 256) throw new InvalidArgumentError(`at most 256 threads, got ${n}`);
   return n;
