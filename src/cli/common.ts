@@ -90,7 +90,7 @@ export function positiveInteger(value: string): number {
  * batch. A short run's hot loop is WebAssembly, and at the default budget the optimizer's threads took ~0.45 s
  * of CPU from the two cores that hash; 8 × the default optimizes only what stays hot. Set before any thread
  * starts, and only on Node 20, where it was measured (V8 prints an error for a flag it does not know).
- * Measured (issue 16, bench/README.md): without it a scale-1 sync takes 22 % more CPU cold, 34 % warm.
+ * Measured (issue 16, bench/README.md): without it a scale-1 sync takes 22 % more CPU cold, 15 % warm.
  */
 export async function createBatchPool(threads: number | undefined): Promise<WorkerPool> {
   if (process.versions.node.startsWith('20.')) setFlagsFromString(`--interrupt-budget=${8 * 67_584}`);
