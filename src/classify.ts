@@ -5,6 +5,7 @@
  */
 import type { Status, TrainingEntry, TrainingStatistics } from './manifest/schema.js';
 import { sameObject } from './s3-url.js';
+import { compareCodeUnits } from './order.js';
 
 /** A local image as the worker saw it. */
 export interface LocalFile {
@@ -58,7 +59,7 @@ const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'variant'
 
 /** Natural order (`_2` before `_10`), total: names the collator calls equal fall back to code points. */
 export function naturalCompare(a: string, b: string): number {
-  return collator.compare(a, b) || (a < b ? -1 : a > b ? 1 : 0);
+  return collator.compare(a, b) || compareCodeUnits(a, b);
 }
 
 /** MiB with two decimals, as the studio's manifests write sizes. */

@@ -10,6 +10,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { basename, join, relative, sep } from 'node:path';
 import { InputError, UsageError } from './errors.js';
 import { isInside, leadingOutOf, type DataRoot } from './root.js';
+import { compareCodeUnits } from './order.js';
 
 export interface Actor {
   /** The name's part before the first `_` (`0000`); a name without `_` is its own id. */
@@ -93,7 +94,7 @@ export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; ski
   const folders = entries.filter((entry) => entry.dirent.isDirectory() || entry.dirent.isSymbolicLink());
   const notUtf8 = notUtf8Names(data.actorsDir, folders.map((entry) => entry.name));
   if (notUtf8.size > 0) skipped.push(notUtf8Warning(data.actorsDir, 'an actor folder', notUtf8));
-  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  for (const entry of entries.sort((a, b) => compareCodeUnits(a.name, b.name))) {
     const dir = join(data.actorsDir, entry.name);
     const isLink = entry.dirent.isSymbolicLink();
     if ((!entry.dirent.isDirectory() && !isLink) || notUtf8.has(entry.name)) continue;

@@ -1,5 +1,5 @@
 /**
- * Typed errors. Only the CLI entry (`src/cli/main.ts`) turns them into exit codes; everything else
+ * Typed errors. Only the CLI's program (`src/cli/program.ts`) turns them into exit codes; everything else
  * throws them or, for per-actor failures, collects them as data (`ActorFailure`).
  */
 

@@ -11,6 +11,7 @@ import { md5Hex } from './md5/hex.js';
 import type { TrainingStatistics } from './manifest/schema.js';
 import { RETIRING_NAME } from './retire.js';
 import type { DataRoot } from './root.js';
+import { compareCodeUnits } from './order.js';
 
 /**
  * Bump when an assessment of the same files could come out differently (classify, merge, the manifest's
@@ -45,7 +46,7 @@ export interface Inputs {
 
 /** The fingerprint of an actor's inputs: with stillSettled's checks (racily clean, no response.json, no symlinks), equal fingerprints, equal assessments. */
 export function fingerprintOf(actor: Actor, data: DataRoot, inputs: Inputs): string {
-  const images = [...inputs.images].sort((a, b) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : 0)).map((i) => [i.filename, i.size, i.mtimeNs, i.inode]);
+  const images = [...inputs.images].sort((a, b) => compareCodeUnits(a.filename, b.filename)).map((i) => [i.filename, i.size, i.mtimeNs, i.inode]);
   const key = [CACHE_VERSION, data.root, data.rootReal, actor.name, actor.trainingDir, actor.manifestPath, inputs.manifestMd5, inputs.promptMd5, images];
   return md5Hex(JSON.stringify(key));
 }

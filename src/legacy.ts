@@ -26,7 +26,7 @@ const PromptImageSchema = z.looseObject({
   good: z.boolean().nullish(),
 });
 
-/** `prompt_metadata.json`. `images` is checked entry by entry (see `readPromptMetadata`). */
+/** `prompt_metadata.json`. `images` is checked entry by entry (see `readPromptMetadataFile`). */
 const PromptMetadataSchema = z.looseObject({
   images: z.unknown().optional(),
 });
@@ -45,15 +45,10 @@ const urlsKey: GuardedKey = (path, key) => URLS_PATH[path.length] === key && pat
 const URLS_PATH = ['output', 'output', 's3_image_urls'];
 
 /**
- * Reads `<training_data>/response.json` and returns the URLs at `output.output.s3_image_urls`, in
- * file order, or `null` when there is no such file.
+ * Reads `<training_data>/response.json`: the URLs at `output.output.s3_image_urls`, in file order, with the
+ * bytes they were parsed from; `null` when there is no such file.
  * @throws {InputError} naming the file: unreadable, not UTF-8, invalid JSON, or a wrong shape.
  */
-export async function readResponseJson(path: string, options: ReadJsonOptions = {}): Promise<string[] | null> {
-  return (await readResponseJsonFile(path, options))?.urls ?? null;
-}
-
-/** {@link readResponseJson}, with the bytes the URLs were parsed from. */
 export async function readResponseJsonFile(path: string, options: ReadJsonOptions = {}): Promise<{ urls: string[]; bytes: Buffer } | null> {
   const json = await readJsonFile(path, { ...options, guarded: urlsKey });
   if (json === null) return null;
@@ -64,15 +59,10 @@ export async function readResponseJsonFile(path: string, options: ReadJsonOption
 
 /**
  * Reads `prompt_metadata.json`: for each filename under `images`, its `s3_url` and `good`, when
- * given. `null` when there is no such file; an empty map when it has no `images`.
+ * given, with the bytes they were parsed from. `null` when there is no such file; no images when it has no `images`.
  * @throws {InputError} naming the file: unreadable, invalid JSON, a wrong type at any level, or a
  *   filename under `images` that is not safe in a folder (`..`, `a/b`).
  */
-export async function readPromptMetadata(path: string, options: ReadJsonOptions = {}): Promise<Map<string, PromptImage> | null> {
-  return (await readPromptMetadataFile(path, options))?.images ?? null;
-}
-
-/** {@link readPromptMetadata}, with the bytes the images were parsed from. */
 export async function readPromptMetadataFile(path: string, options: ReadJsonOptions = {}): Promise<{ images: Map<string, PromptImage>; bytes: Buffer } | null> {
   const json = await readJsonFile(path, options);
   if (json === null) return null;

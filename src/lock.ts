@@ -1,27 +1,29 @@
 /**
- * One run at a time per data root (SPEC §3, invariant 5). proper-lockfile does the locking: an atomic
- * mkdir of `<dir>/<name>`, whose mtime the holder refreshes, and which anyone may take over once it is
- * stale. Inside that folder the holder leaves `owner.json` (pid, host, start time), so that a second run
- * can name the holder and take over at once from a holder that was killed on this host.
+ * One run at a time per data root (SPEC §3, invariant 5). The lock is a folder, `<dir>/<name>`, that appears
+ * with its `owner.json` (pid, host, start time) already inside: it is built under a temp name and renamed into
+ * place, so a run killed at any instant leaves either no lock or one whose owner is known, and the next run
+ * takes over at once from a holder that died on this host. The holder refreshes the folder's mtime; anyone
+ * takes over a lock not refreshed for the stale period (another host, an unknown owner, a frozen process).
+ *
+ * Our own, not proper-lockfile: its public API makes the lock folder with a bare mkdir, so the owner could
+ * only be written after it (a kill in between leaves an unknown owner that blocks until stale), and its
+ * takeover and unlock rmdir the folder, which fails once an owner file is inside.
  */
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import { lstat, mkdir, readFile, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import lockfile from 'proper-lockfile';
 import writeFileAtomic from 'write-file-atomic';
 import type { LockOwner } from './lock-owner.js';
 export type { LockOwner } from './lock-owner.js';
 import { LockHeldError, UsageError, messageOf } from './errors.js';
 
-
 const OWNER_FILE = 'owner.json';
-/** proper-lockfile's default; it refuses anything under 2 s. */
 const DEFAULT_STALE_MS = 10_000;
+/** A shorter stale period would take over the locks of runs merely slowed by a loaded machine. */
 const MIN_STALE_MS = 2_000;
-/** How often a waiting run looks again: a mkdir and a stat, cheap enough to keep the wait short. */
+/** How often a waiting run looks again: a rename attempt and a stat, cheap enough to keep the wait short. */
 const POLL_MS = 250;
 
 export interface AcquireLockOptions {
@@ -78,7 +80,6 @@ const ownTokens = new Set<string>();
 export async function acquireLock(dir: string, name: string, options: AcquireLockOptions = {}): Promise<RunLock> {
   const path = resolve(dir, name);
   const staleMs = Math.max(options.staleMs ?? DEFAULT_STALE_MS, MIN_STALE_MS);
-  const agedOwners = new Set<string>();
   let waiting = false;
   for (;;) {
     options.signal?.throwIfAborted();
@@ -89,10 +90,8 @@ export async function acquireLock(dir: string, name: string, options: AcquireLoc
     }
 
     const owner = await readLockOwner(path);
-    // Once per owner, so a lock we cannot age (not ours to utimes) cannot spin this loop.
-    if (owner && isDeadHere(owner) && !agedOwners.has(owner.token)) {
-      agedOwners.add(owner.token);
-      if (await ageLock(path)) continue;
+    if ((owner && isDeadHere(owner)) || (await isStale(path, staleMs))) {
+      if (await takeOver(path)) continue;
     }
 
     const holder = describeHolder(path, owner);
@@ -125,47 +124,61 @@ export async function readLockOwner(lockPath: string): Promise<LockOwner | undef
   }
 }
 
-/** The lock, or undefined when a live run holds it. */
+/** The lock, or undefined when another run holds it. */
 async function tryLock(path: string, staleMs: number, onCompromised: ((error: Error) => void) | undefined): Promise<RunLock | undefined> {
   const owner: LockOwner = { pid: process.pid, hostname: hostname(), started: new Date().toISOString(), token: randomUUID() };
-  let compromised: Error | undefined;
-  let unlock: () => Promise<void>;
   ownTokens.add(owner.token);
   try {
-    unlock = await lockfile.lock(path, {
-      lockfilePath: path,
-      // The lock folder is the locked "file": it does not exist yet, and keying proper-lockfile's table by
-      // it keeps two locks in one folder (run and shard) apart.
-      realpath: false,
-      stale: staleMs,
-      retries: 0,
-      fs: lockFs(path, owner),
-      onCompromised: (error) => {
-        compromised ??= new Error(
-          `the lock ${path} was lost while this run held it (${error.message}); another run may be writing the same files. Stop this run, then run again.`,
-          { cause: error },
-        );
-        try {
-          onCompromised?.(compromised);
-        } catch {
-          // proper-lockfile calls this from a timer: a throw here would crash the process mid-commit.
-        }
-      },
-    });
+    await createWithOwner(path, owner);
   } catch (error) {
     ownTokens.delete(owner.token);
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ELOCKED') return undefined;
+    if (code === 'EEXIST') return undefined;
     throw Object.assign(
       new UsageError(`cannot take the lock ${path}: ${messageOf(error)}; check that ${dirname(path)} exists and is writable.`),
       { code, cause: error },
     );
   }
-
   // The owner file is written once, as the lock is made (refreshes touch only the folder). Should it be
   // unreadable, this run's own clock at the start of the attempt stands in.
   const takenMs = await stat(join(path, OWNER_FILE)).then((s) => s.mtimeMs, () => Date.parse(owner.started));
+  return heldLock(path, owner, takenMs, staleMs, onCompromised);
+}
+
+/**
+ * The lock just made, refreshed every `staleMs / 2` until released. A refresh that finds the folder gone or
+ * touched by someone else, or comes later than `staleMs` (a frozen process), marks the lock compromised.
+ */
+async function heldLock(path: string, owner: LockOwner, takenMs: number, staleMs: number, onCompromised: ((error: Error) => void) | undefined): Promise<RunLock> {
+  let compromised: Error | undefined;
   let released: Promise<void> | undefined;
+  let mtimeMs = (await stat(path)).mtimeMs;
+  let refreshedAt = Date.now();
+  const lose = (why: string) => {
+    compromised ??= new Error(
+      `the lock ${path} was lost while this run held it (${why}); another run may be writing the same files. Stop this run, then run again.`,
+    );
+    clearInterval(timer);
+    try {
+      onCompromised?.(compromised);
+    } catch {
+      // Called from a timer: a throw here would crash the process mid-commit.
+    }
+  };
+  const refresh = async () => {
+    try {
+      if ((await stat(path)).mtimeMs !== mtimeMs) return lose('its folder was touched by another run');
+      if (Date.now() - refreshedAt > staleMs) return lose(`not refreshed for ${staleMs / 1000} s, so another run may have taken it over`);
+      const now = new Date();
+      await utimes(path, now, now);
+      mtimeMs = (await stat(path)).mtimeMs;
+      refreshedAt = Date.now();
+    } catch (error) {
+      if (!released) lose((error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder was removed' : messageOf(error));
+    }
+  };
+  // Unreferenced: a held lock keeps no process alive.
+  const timer = setInterval(() => void (released || compromised || refresh()), staleMs / 2).unref();
   return {
     path,
     takenMs,
@@ -173,50 +186,34 @@ async function tryLock(path: string, staleMs: number, onCompromised: ((error: Er
       return compromised;
     },
     release() {
-      released ??= unlock()
+      clearInterval(timer);
+      // Compromised: the folder may be another run's now, and is not ours to remove.
+      return (released ??= (compromised ? Promise.resolve() : removeLockFolder(path).then(() => undefined))
         .catch((error: NodeJS.ErrnoException) => {
-          // ERELEASED: compromised, so the folder may be another run's now and is not ours to remove.
-          if (error.code === 'ERELEASED') return;
           throw Object.assign(
             new Error(`could not remove the lock ${path} (${error.message}); remove it by hand once no actor-sync run is active.`, { cause: error }),
             { code: error.code },
           );
         })
-        .finally(() => ownTokens.delete(owner.token));
-      return released;
+        .finally(() => ownTokens.delete(owner.token)));
     },
   };
 }
 
 /**
- * The `fs` proper-lockfile uses for this lock. The lock folder appears with `owner.json` already inside
- * (built under a temp name, then renamed into place), so a run killed at any instant never leaves a lock
- * whose owner is unknown, which only staleness could clear. Removal renames the folder away before deleting
- * it, so a run taking the lock at that moment never sees its fresh owner file deleted.
+ * Removes a lock folder by renaming it away first, so a run taking the lock at that moment never sees its
+ * fresh owner file deleted. False when it was gone already.
  */
-function lockFs(path: string, owner: LockOwner): typeof fs {
-  return {
-    ...fs,
-    mkdir: ((target: string, callback: (error: NodeJS.ErrnoException | null) => void) => {
-      if (target !== path) return fs.mkdir(target, callback);
-      createWithOwner(path, owner).then(() => callback(null), callback);
-    }) as typeof fs.mkdir,
-    rmdir: ((target: string, callback: (error: NodeJS.ErrnoException | null) => void) => {
-      if (target !== path) return fs.rmdir(target, callback);
-      const gone = `${path}.${randomUUID()}.gone`;
-      fs.rename(path, gone, (error) => (error ? callback(error) : fs.rm(gone, { recursive: true, force: true }, callback)));
-    }) as typeof fs.rmdir,
-    rmdirSync: ((target: string) => {
-      if (target !== path) return fs.rmdirSync(target);
-      const gone = `${path}.${randomUUID()}.gone`;
-      try {
-        fs.renameSync(path, gone);
-      } catch {
-        return;
-      }
-      fs.rmSync(gone, { recursive: true, force: true });
-    }) as typeof fs.rmdirSync,
-  };
+async function removeLockFolder(path: string): Promise<boolean> {
+  const gone = `${path}.${randomUUID()}.gone`;
+  try {
+    await rename(path, gone);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+  await rm(gone, { recursive: true, force: true });
+  return true;
 }
 
 /**
@@ -279,19 +276,18 @@ function isDeadHere(owner: LockOwner): boolean {
 }
 
 /**
- * Makes a dead owner's lock stale, so proper-lockfile's own takeover (remove, then mkdir) claims it; one
- * takeover path for dead and stale owners alike. Two runs starting at the same instant race here exactly as in
- * proper-lockfile's stale takeover; the loser learns it at its next refresh (`compromised`). False when the
- * lock could not be aged.
+ * Removes the lock of a dead or stale holder; true when the next attempt may find it free. Two runs taking
+ * over at the same instant race as in any mkdir lock: the loser learns it at its next refresh (`compromised`).
+ * False when it cannot be removed (not ours to rename): the lock then counts as held.
  */
-async function ageLock(path: string): Promise<boolean> {
-  try {
-    await utimes(path, 0, 0);
-    return true;
-  } catch (error) {
-    // Gone already: free for the next attempt.
-    return (error as NodeJS.ErrnoException).code === 'ENOENT';
-  }
+async function takeOver(path: string): Promise<boolean> {
+  return removeLockFolder(path).then(() => true, () => false);
+}
+
+/** True when the lock folder was not refreshed within `staleMs`. */
+async function isStale(path: string, staleMs: number): Promise<boolean> {
+  const stats = await lstat(path).catch(() => undefined);
+  return stats !== undefined && Date.now() - stats.mtimeMs > staleMs;
 }
 
 function describeHolder(path: string, owner: LockOwner | undefined): string {

@@ -23,6 +23,7 @@ import { OWNED_STATISTICS } from './manifest/schema.js';
 import { workerFile } from './pool-protocol.js';
 import { emptyReport, type ActorReport } from './report.js';
 import type { DataRoot } from './root.js';
+import { compareCodeUnits } from './order.js';
 
 export type { CacheEntry } from './fingerprint.js';
 
@@ -67,7 +68,7 @@ export function readCache(path: string, code = codeIdentity()): Map<string, Cach
 export async function writeCache(path: string, code: string, entries: ReadonlyMap<string, CacheEntry>, lockTakenMs?: number): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await removeStaleTemps(dirname(path), { owns: (target) => target === basename(path), olderThanMs: lockTakenMs });
-  const actors = Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  const actors = Object.fromEntries([...entries].sort(([a], [b]) => compareCodeUnits(a, b)));
   await commitFile(path, `${JSON.stringify({ version: CACHE_VERSION, code, actors })}\n`);
 }
 

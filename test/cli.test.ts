@@ -67,6 +67,19 @@ describe('usage errors exit 2 with one clear line and no stack', () => {
     expect(r.stderr).toMatch(/--workers/);
   });
 
+  it('too many threads: every command that takes --workers has one limit and one message (issue 16)', async () => {
+    const root = await tempRoot();
+    for (const args of [['sync', '--workers', '300'], ['serve', '--port', '0', '--workers', '300'], ['bench', '--workers', '1,300']]) {
+      const r = cli([...args, '--root', root]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(/^error: option '--workers <[a-z]+>' argument '[\d,]+' is invalid\. at most 256 threads, got 300\n$/);
+    }
+  });
+
+  it('--help says what --verify looks past: size, mtime and inode (issue 16)', () => {
+    expect(cli(['sync', '--help']).stdout).toContain('rehash files whose size, mtime and inode did not change');
+  });
+
   it('--help on every command exits 0 and lists its flags', () => {
     const flags = {
       sync: ['--dry-run', '--keep-legacy', '--shard'],

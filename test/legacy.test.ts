@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
-import { readPromptMetadata, readResponseJson, urlsByFilename } from '../src/legacy.js';
+import { readPromptMetadataFile, readResponseJsonFile, urlsByFilename } from '../src/legacy.js';
 import { builtForUnprivileged, unprivileged } from './helpers/unprivileged.js';
 import { escapeRegExp as escape, rejection, thrownBy } from './helpers/values.js';
 
@@ -26,14 +26,19 @@ async function file(name: string, content: string | Buffer): Promise<string> {
   return path;
 }
 
+/** The URLs read-actor.ts gets from a response.json (null: no such file). */
+const urlsIn = async (path: string) => (await readResponseJsonFile(path))?.urls ?? null;
+/** The images read-actor.ts gets from a prompt_metadata.json (null: no such file). */
+const imagesIn = async (path: string) => (await readPromptMetadataFile(path))?.images ?? null;
+
 /**
- * readResponseJson(path) of the build in a child run as the `unprivileged` user (root reads anything):
+ * readResponseJsonFile(path) of the build in a child run as the `unprivileged` user (root reads anything):
  * what it throws, as `Class: message`, or what it returned.
  */
 function readResponseJsonUnprivileged(path: string): string {
   const legacy = pathToFileURL(builtForUnprivileged('dist/src/legacy.js')).href;
-  const script = `const { readResponseJson } = await import(${JSON.stringify(legacy)});
-    try { process.stdout.write('returned ' + JSON.stringify(await readResponseJson(process.argv[1]))); }
+  const script = `const { readResponseJsonFile } = await import(${JSON.stringify(legacy)});
+    try { process.stdout.write('returned ' + JSON.stringify((await readResponseJsonFile(process.argv[1]))?.urls ?? null)); }
     catch (error) { process.stdout.write(error.constructor.name + ': ' + error.message); }`;
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, path], { encoding: 'utf8', ...unprivileged });
   expect(child.stderr).toBe('');
@@ -44,7 +49,7 @@ function response(urls: unknown): string {
   return JSON.stringify({ id: 'job', output: { output: { actor_id: '0000_x', s3_image_urls: urls }, status: 'success' } });
 }
 
-describe('readResponseJson on the studio samples', () => {
+describe('readResponseJsonFile on the studio samples', () => {
   it.each([
     ['0000_european_16_male', 12, `${ASSETS}/0000_european_16_male/0000_european_16_male_4.png`],
     ['0001_european_20_female', 12, `${ASSETS}/0001_european_20_female/0001_european_20_female_8.png`],
@@ -52,7 +57,7 @@ describe('readResponseJson on the studio samples', () => {
     ['0004_european_35_male', 15, 'https://storyboard-user-files.s3.us-west-1.amazonaws.com/99999999-9999-9999-9999-999999999999/custom_actor/0004_european_35_male/training_data/0004_european_35_male_2.png'],
   ])('%s holds %i URLs', async (actor, count, first) => {
     const path = join(SAMPLE, actor, 'training_data', 'response.json');
-    const urls = await readResponseJson(path);
+    const urls = await urlsIn(path);
     expect(urls).toHaveLength(count);
     expect(urls?.[0]).toBe(first);
     expect(urlsByFilename(urls!, path).size).toBe(count);
@@ -60,7 +65,7 @@ describe('readResponseJson on the studio samples', () => {
 
   it("maps actor 0000's 12 URLs to its filenames _4 … _17", async () => {
     const path = join(SAMPLE, '0000_european_16_male', 'training_data', 'response.json');
-    const byFilename = urlsByFilename((await readResponseJson(path))!, path);
+    const byFilename = urlsByFilename((await urlsIn(path))!, path);
     expect([...byFilename.keys()]).toEqual(
       [4, 6, 8, 9, 10, 11, 12, 13].map((n) => `0000_european_16_male_${n}.png`).concat([14, 15, 16, 17].map((n) => `0000_european_16_male_${n}.jpg`)),
     );
@@ -71,19 +76,19 @@ describe('readResponseJson on the studio samples', () => {
   });
 });
 
-describe('readResponseJson', () => {
+describe('readResponseJsonFile', () => {
   it('returns null when there is no response.json', async () => {
-    expect(await readResponseJson(join(dir, 'response.json'))).toBeNull();
+    expect(await urlsIn(join(dir, 'response.json'))).toBeNull();
   });
 
   it('strips a UTF-8 byte order mark', async () => {
     const path = await file('response.json', `\uFEFF${response(['s3://b/x.jpg'])}`);
-    expect(await readResponseJson(path)).toEqual(['s3://b/x.jpg']);
+    expect(await urlsIn(path)).toEqual(['s3://b/x.jpg']);
   });
 
   it('accepts an empty list and unknown keys at every level', async () => {
     const path = await file('response.json', JSON.stringify({ extra: 1, output: { more: [], output: { character_id: 'c', s3_image_urls: [] } } }));
-    expect(await readResponseJson(path)).toEqual([]);
+    expect(await urlsIn(path)).toEqual([]);
   });
 
   const shapes: Array<[what: string, content: string, reason: string]> = [
@@ -100,14 +105,14 @@ describe('readResponseJson', () => {
   ];
   it.each(shapes)('rejects a wrong shape: %s', async (_what, content, reason) => {
     const path = await file('response.json', content);
-    const error = await rejection(readResponseJson(path), InputError);
+    const error = await rejection(urlsIn(path), InputError);
     expect(error.file).toBe(path);
     expect(error.message).toBe(`${path}: ${reason}; left unchanged`);
   });
 
   it('rejects invalid JSON with the parser message', async () => {
     const path = await file('response.json', '{"output": }');
-    const error = await rejection(readResponseJson(path), InputError);
+    const error = await rejection(urlsIn(path), InputError);
     expect(error.message).toMatch(new RegExp(`^${escape(path)}: invalid JSON \\(.+\\); left unchanged$`));
     let parserMessage = '';
     try {
@@ -120,18 +125,18 @@ describe('readResponseJson', () => {
 
   it('rejects an empty file as invalid JSON', async () => {
     const path = await file('response.json', '');
-    expect((await rejection(readResponseJson(path), InputError)).message).toMatch(/: invalid JSON \(.*\); left unchanged$/);
+    expect((await rejection(urlsIn(path), InputError)).message).toMatch(/: invalid JSON \(.*\); left unchanged$/);
   });
 
   it('rejects bytes that are not UTF-8 rather than reading them as U+FFFD inside a URL', async () => {
     const path = await file('response.json', Buffer.from([0x7b, 0xff, 0x7d]));
-    expect((await rejection(readResponseJson(path), InputError)).message).toBe(`${path}: is not UTF-8 text; left unchanged`);
+    expect((await rejection(urlsIn(path), InputError)).message).toBe(`${path}: is not UTF-8 text; left unchanged`);
   });
 
   it('rejects a response.json that is a directory (not a missing file)', async () => {
     const path = join(dir, 'response.json');
     await mkdir(path);
-    expect((await rejection(readResponseJson(path), InputError)).message).toBe(`${path}: is not a regular file; left unchanged`);
+    expect((await rejection(urlsIn(path), InputError)).message).toBe(`${path}: is not a regular file; left unchanged`);
   });
 
   it('rejects an unreadable file', async () => {
@@ -142,13 +147,13 @@ describe('readResponseJson', () => {
   });
 });
 
-describe('readPromptMetadata', () => {
+describe('readPromptMetadataFile', () => {
   it.each([
     ['0000_european_16_male', 4],
     ['0001_european_20_female', 15],
     ['0004_european_35_male', 3],
   ])('reads the sample of %s (%i images with an s3_url each)', async (actor, count) => {
-    const images = await readPromptMetadata(join(SAMPLE, actor, 'training_data', 'prompt_metadata.json'));
+    const images = await imagesIn(join(SAMPLE, actor, 'training_data', 'prompt_metadata.json'));
     expect(images?.size).toBe(count);
     for (const [filename, image] of images!) {
       expect(image).toEqual({ s3_url: `${ASSETS}/${actor}/${filename}` });
@@ -156,11 +161,11 @@ describe('readPromptMetadata', () => {
   });
 
   it('returns null when there is no prompt_metadata.json', async () => {
-    expect(await readPromptMetadata(join(dir, 'prompt_metadata.json'))).toBeNull();
+    expect(await imagesIn(join(dir, 'prompt_metadata.json'))).toBeNull();
   });
 
   it('returns an empty map when there is no `images`', async () => {
-    expect(await readPromptMetadata(await file('p.json', '{"other": 1}'))).toEqual(new Map());
+    expect(await imagesIn(await file('p.json', '{"other": 1}'))).toEqual(new Map());
   });
 
   it('reads s3_url and good, treats null (and an empty s3_url: no URL) as absent, and strips a BOM', async () => {
@@ -175,7 +180,7 @@ describe('readPromptMetadata', () => {
         },
       })}`,
     );
-    const images = await readPromptMetadata(path);
+    const images = await imagesIn(path);
     expect(images).toEqual(
       new Map([
         ['a.jpg', { s3_url: 's3://b/a.jpg', good: true }],
@@ -189,7 +194,7 @@ describe('readPromptMetadata', () => {
   // A zod record would drop this key without a word, and with it an image's URL.
   it('keeps an image named __proto__', async () => {
     const path = await file('p.json', '{"images": {"__proto__": {"good": true}}}');
-    expect((await readPromptMetadata(path))?.get('__proto__')).toEqual({ good: true });
+    expect((await imagesIn(path))?.get('__proto__')).toEqual({ good: true });
   });
 
   const shapes: Array<[what: string, content: string, reason: string]> = [
@@ -204,14 +209,14 @@ describe('readPromptMetadata', () => {
   ];
   it.each(shapes)('rejects a wrong shape: %s', async (_what, content, reason) => {
     const path = await file('prompt_metadata.json', content);
-    const error = await rejection(readPromptMetadata(path), InputError);
+    const error = await rejection(imagesIn(path), InputError);
     expect(error.file).toBe(path);
     expect(error.message).toBe(`${path}: ${reason}; left unchanged`);
   });
 
   it('rejects invalid JSON', async () => {
     const path = await file('prompt_metadata.json', '{"images": {,}}');
-    expect((await rejection(readPromptMetadata(path), InputError)).message).toMatch(new RegExp(`^${escape(path)}: invalid JSON \\(.+\\); left unchanged$`));
+    expect((await rejection(imagesIn(path), InputError)).message).toMatch(new RegExp(`^${escape(path)}: invalid JSON \\(.+\\); left unchanged$`));
   });
 });
 

@@ -203,7 +203,7 @@ describe('a compromised lock', () => {
     const reported = new Promise<Error>((resolve) => (report = resolve));
     const lock = await take({ staleMs: 2_000, onCompromised: report });
 
-    // Someone removes the folder under us; proper-lockfile notices at its next refresh.
+    // Someone removes the folder under us; the holder notices at its next refresh.
     await rm(lockPath, { recursive: true });
     const error = await reported;
     expect(lock.compromised).toBe(error);

@@ -6,10 +6,9 @@
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startEarlyPool } from '../src/cli/early-pool.js';
 import { PROGRESS_BYTES } from '../src/hash.js';
 import { createPool } from '../src/pool.js';
 import { pollUntil } from './helpers/cli.js';
@@ -105,37 +104,17 @@ function until(check: () => boolean): Promise<void> {
   return pollUntil(check.toString(), check, { timeoutMs: THREADS_MS, intervalMs: 20 });
 }
 
-describe('the pool the entry starts early', () => {
-  it('is started only for the engine commands, without --help', async () => {
-    for (const argv of [['serve'], ['bench'], ['restore-legacy'], ['sync', '--help'], ['check', '-h'], []]) {
-      expect(startEarlyPool(argv)).toBeUndefined();
-    }
-  });
-
-  it('is taken by a command whose --workers agrees, and stopped when it does not', async () => {
-    const agreeing = startEarlyPool(['sync', '--root', '.', '--workers=3'])!;
-    const pool = await agreeing.take(3);
-    expect(pool?.threads).toBe(3);
-    expect(await agreeing.take(3)).toBeUndefined(); // taken once
-    await pool!.destroy();
-
-    // Its threads are really stopped: the process's OS threads (Linux) fall back to what they were. The
-    // count is taken after a pool has come and gone, so threads Node starts lazily once are in it.
+describe('a pool destroyed', () => {
+  it('stops its threads, whether or not they finished loading', async () => {
+    // The process's OS threads (Linux) fall back to what they were. The count is taken after a pool has come
+    // and gone, so threads Node starts lazily once are in it.
     await createPool(1).destroy();
     const before = osThreads();
-    const other = startEarlyPool(['check', '--workers', '3'])!;
+    const loaded = createPool(3);
     await until(() => osThreads() >= before + 3);
-    expect(await other.take(2)).toBeUndefined();
+    await loaded.destroy();
     await until(() => osThreads() <= before);
-    const unused = startEarlyPool(['pull', '--workers=3'])!;
-    await until(() => osThreads() >= before + 3);
-    await unused.release();
+    await createPool(3).destroy(); // at once: pool.ts lets each thread finish loading first
     await until(() => osThreads() <= before);
-
-    const bad = startEarlyPool(['status', '--workers', 'many'])!; // commander rejects it; the default is started meanwhile
-    const fallback = await bad.take(undefined);
-    expect(fallback?.threads).toBe(availableParallelism());
-    await fallback!.destroy();
-    await bad.release(); // nothing left to stop
   }, 4 * THREADS_MS);
 });

@@ -3,8 +3,9 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { parseShard } from '../shard.js';
 import type { SyncSummary } from '../summary.js';
 import type { PlanView, SyncOptions, SyncReport } from '../sync.js';
+import { setFlagsFromString } from 'node:v8';
+import type { WorkerPool } from '../pool.js';
 import { lazyPool } from '../lazy-pool.js';
-import { poolFor, type EarlyPool } from './early-pool.js';
 
 export interface CommonFlags {
   root?: string;
@@ -33,8 +34,6 @@ export interface CommandContext {
   signal?: AbortSignal;
   /** A command whose normal stop is SIGINT/SIGTERM (serve) calls this: it then exits with its own code. */
   signalIsStop?: () => void;
-  /** Worker threads the entry started while the modules loaded (see early-pool.ts). */
-  earlyPool?: EarlyPool;
 }
 
 /** Where the data is: `--root`, `--actors-dir`, `--manifests-dir` (every command that reads a data root). */
@@ -73,7 +72,8 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-function threadCount(value: string): number {
+/** A `--workers` count: what piscina can run, at most 256 threads. */
+export function threadCount(value: string): number {
   const n = positiveInteger(value);
   if (n > 256) throw new InvalidArgumentError(`at most 256 threads, got ${n}`);
   return n;
@@ -86,9 +86,21 @@ export function positiveInteger(value: string): number {
 }
 
 /**
- * Runs the engine for a command: a sync (or its dry run), or with a `view`, a plan showing what it asks for.
- * Modules load on demand; the worker threads start at the entry (early-pool.ts)
- * or when the first actor needs one (a run the sync cache settles whole starts none).
+ * The worker pool of a batch command (sync, status, check, push, pull), under V8's optimizer budget for a
+ * batch. A short run's hot loop is WebAssembly, and at the default budget the optimizer's threads took ~0.45 s
+ * of CPU from the two cores that hash; 8 × the default optimizes only what stays hot. Set before any thread
+ * starts, and only on Node 20, where it was measured (V8 prints an error for a flag it does not know).
+ * Measured (issue 16, bench/README.md): without it a scale-1 sync takes 22 % more CPU cold, 15 % warm.
+ */
+export async function createBatchPool(threads: number | undefined): Promise<WorkerPool> {
+  if (process.versions.node.startsWith('20.')) setFlagsFromString(`--interrupt-budget=${8 * 67_584}`);
+  return (await import('../pool.js')).createPool(threads);
+}
+
+/**
+ * Runs the engine for a command. Modules load on demand (loading them all at start: a warm scale-1 sync's CPU
+ * +84 %, issue 16); the worker threads start when the first actor needs one (a run the sync cache settles whole
+ * starts none).
  */
 export async function runEngine(
   flags: CommonFlags & S3Flags,
@@ -99,10 +111,9 @@ export async function runEngine(
   view?: PlanView,
 ): Promise<{ result: SyncReport; summaries: typeof import('../summary.js') }> {
   const shard = parseShard(flags.shard, flags.shardCount);
-  // Threads only when an actor needs one (the sync cache may settle them all): the entry's early pool when it
-  // started one. Every path below destroys them, a usage error included (pool.ts lets each thread finish
-  // loading before it is stopped).
-  const pool = lazyPool(flags.workers, () => poolFor(context.earlyPool, flags.workers));
+  // Threads only when an actor needs one (the sync cache may settle them all). Every path below destroys
+  // them, a usage error included (pool.ts lets each thread finish loading before it is stopped).
+  const pool = lazyPool(flags.workers, () => createBatchPool(flags.workers));
   try {
     const [{ runSync, plan }, { createProgress }] = await Promise.all([import('../sync.js'), import('../progress.js')]);
     const progress = await createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream });

@@ -5,23 +5,15 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import { EXIT } from '../errors.js';
-import { isEngineCommand, startEarlyPool } from './early-pool.js';
 
 // A small young generation: the main thread only routes messages and commits, and V8's default lets RSS
-// grow with the number of actors (SPEC §7: peak RSS ≤ 200 MB, flat when the workload grows).
+// grow with the number of actors (SPEC §7: peak RSS ≤ 200 MB, flat when the workload grows). At scale 1 it buys
+// nothing measurable (peak RSS 114 vs 115 MB, issue 16); scale 10, where it was meant to count, is not re-measured.
 setFlagsFromString('--max-semi-space-size=1');
+// Imported after the flag is set, so that the CLI's modules load into the small young generation.
+const { runCli } = await import('./program.js');
 
 const argv = process.argv.slice(2);
-// A batch run is short and its hot loop is WebAssembly: V8's optimizing compiler, at its default budget,
-// kept its threads busy for ~0.45 s of CPU in a cold sync of 289 actors, taken from the two cores that
-// hash. Eight times the budget optimizes only what stays hot (the per-actor loops of a large run): cold
-// sync at 289 actors 1.58 → ~1.4 s, side by side; switching the optimizer off did as well there, but made
-// a warm run of 2890 actors 1.25 s instead of 0.80 s. Set before any thread starts; `serve` keeps the default.
-// Only on Node 20, where it was measured: V8 prints an error for a flag it does not know.
-if (isEngineCommand(argv) && process.versions.node.startsWith('20.')) setFlagsFromString(`--interrupt-budget=${8 * 67_584}`);
-// Before the rest of the CLI loads: the worker threads boot meanwhile.
-const earlyPool = startEarlyPool(argv);
-const { runCli } = await import('./program.js');
 
 // A reader that went away (`actor-sync status | head -1`): the rest of the output goes nowhere and the run
 // finishes as it would have, with its own exit code (its commits are made either way). Unhandled, the
@@ -63,7 +55,6 @@ const code = await runCli(argv, {
   stderr: process.stderr,
   signal: controller.signal,
   signalIsStop: () => void (signalIsStop = true),
-  earlyPool,
-}).finally(() => earlyPool?.release());
+});
 process.exitCode = signalIsStop ? code : (signalExit ?? (stdoutLost && code === EXIT.ok ? EXIT.problems : code));
 // Pending stdout writes to a pipe are flushed by Node before the natural exit; nothing else keeps the loop alive.

@@ -1,7 +1,8 @@
 /** `actor-sync serve`: the training-data API and its page (SPEC §6), until SIGINT/SIGTERM. */
 import { Command, InvalidArgumentError } from 'commander';
 import { EXIT } from '../errors.js';
-import { addRootOptions, positiveInteger, type CommandContext } from './common.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from '../server/defaults.js';
+import { addRootOptions, threadCount, type CommandContext } from './common.js';
 
 export interface ServeFlags {
   root?: string;
@@ -44,9 +45,9 @@ export async function serveCommand(flags: ServeFlags, context: CommandContext): 
 
 export function defineServe(run: (flags: ServeFlags) => Promise<void>): Command {
   return addRootOptions(new Command('serve').description('serve the training-data API and a page for people; writes nothing'))
-    .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (0 picks a free one)', port, 8787)
-    .option('--workers <n>', 'hashing threads (default: available parallelism)', positiveInteger)
+    .option('--host <host>', 'address to listen on', DEFAULT_HOST)
+    .option('--port <port>', 'port to listen on (0 picks a free one)', port, DEFAULT_PORT)
+    .option('--workers <n>', 'hashing threads (default: available parallelism)', threadCount)
     .option('--allowed-host <name>', 'also answer requests for this Host name, as when a studio dev server proxies to it (repeatable)', hostName, [])
     .option('--cors-origin <url>', 'let pages of this origin (http://localhost:5173) read the answers', origin)
     .option('--quiet', 'no messages on stderr but errors')

@@ -26,7 +26,7 @@ export function defineSync(run: (flags: SyncFlags) => Promise<void>): Command {
     .description('scan, hash, merge and commit every manifest; retire response.json files')
     .option('--dry-run', 'compute and print everything, write nothing')
     .option('--keep-legacy', 'keep response.json files instead of retiring them')
-    .option('--verify', 'rehash files whose size and mtime did not change')
+    .option('--verify', 'rehash files whose size, mtime and inode did not change')
     .option('--wait', 'wait for another run on this data root instead of failing')
     .action(run);
 }

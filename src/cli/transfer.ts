@@ -2,8 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { printable } from '../printable.js';
 import { uploadUrlTemplateProblem } from '../upload-url.js';
-import { addCommonOptions, addS3Options, exitCodeOf, report, s3OptionsOf, type CommandContext, type CommonFlags, type S3Flags } from './common.js';
-import { poolFor } from './early-pool.js';
+import { addCommonOptions, addS3Options, createBatchPool, exitCodeOf, report, s3OptionsOf, type CommandContext, type CommonFlags, type S3Flags } from './common.js';
 
 export interface TransferFlags extends CommonFlags, S3Flags {
   dryRun?: boolean;
@@ -23,8 +22,8 @@ export async function transferCommand(kind: 'push' | 'pull', flags: TransferFlag
   ]);
   const run = kind === 'push' ? runPush : runPull;
   const shard = parseShard(flags.shard, flags.shardCount);
-  // One pool for both of the command's passes: the threads the entry started, when --workers agrees.
-  const pool = await poolFor(context.earlyPool, flags.workers);
+  // One pool for both of the command's passes.
+  const pool = await createBatchPool(flags.workers);
   const result = await run({
     root: flags.root,
     actorsDir: flags.actorsDir,

@@ -10,6 +10,7 @@
  *   and `<user-uuid>/custom_actor/…`) from widening the shared prefix to the whole bucket.
  */
 import { inRange, type KeyRange } from './ranges.js';
+import { compareCodeUnits } from '../order.js';
 
 /** Above this many actor folders, shared prefixes are listed instead of each folder. */
 export const MANY_ACTORS = 8;
@@ -43,7 +44,7 @@ export function planListings(keys: readonly KeyRef[], many: boolean): Listing[] 
     if (region !== undefined && !regions.has(bucket)) regions.set(bucket, region);
   }
   const listings: Listing[] = [];
-  for (const [bucket, bucketKeys] of [...byBucket].sort(([a], [b]) => compare(a, b))) {
+  for (const [bucket, bucketKeys] of [...byBucket].sort(([a], [b]) => compareCodeUnits(a, b))) {
     const prefixes = many ? sharedPrefixes(bucketKeys) : bucketKeys.map(folderOf);
     const region = regions.get(bucket);
     for (const prefix of outermost(prefixes)) listings.push(region === undefined ? { bucket, prefix } : { bucket, prefix, region });
@@ -100,8 +101,8 @@ function commonPrefix(keys: readonly string[]): string {
   let shortest = keys[0]!;
   let longest = keys[0]!;
   for (const key of keys) {
-    if (compare(key, shortest) < 0) shortest = key;
-    if (compare(key, longest) > 0) longest = key;
+    if (compareCodeUnits(key, shortest) < 0) shortest = key;
+    if (compareCodeUnits(key, longest) > 0) longest = key;
   }
   // The first and last keys in sorted order share exactly the prefix that all keys share.
   let length = 0;
@@ -112,15 +113,10 @@ function commonPrefix(keys: readonly string[]): string {
 /** Distinct prefixes, without those another one already covers. */
 function outermost(prefixes: readonly string[]): string[] {
   const kept: string[] = [];
-  for (const prefix of [...new Set(prefixes)].sort(compare)) {
+  for (const prefix of [...new Set(prefixes)].sort(compareCodeUnits)) {
     // Sorted, a covering prefix comes right before what it covers (or before a run of covered ones).
     const last = kept[kept.length - 1];
     if (last === undefined || !prefix.startsWith(last)) kept.push(prefix);
   }
   return kept;
-}
-
-/** Code-unit order, as S3 lists UTF-8 keys for the characters images are named with. */
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

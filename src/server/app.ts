@@ -18,11 +18,14 @@ import { badRequest, gone, HttpError, INTERNAL_ERROR, methodNotAllowed, misdirec
 import { FAVICON_SVG, PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { ErrorBodySchema } from './schema.js';
 import { openActorImage, sendThumbnail } from './thumbnails.js';
+import { DEFAULT_HOST, DEFAULT_PORT } from './defaults.js';
+
+export { DEFAULT_HOST, DEFAULT_PORT } from './defaults.js';
 
 export interface ServerOptions extends RootOptions {
-  /** Default `127.0.0.1`. */
+  /** Default {@link DEFAULT_HOST}. */
   host?: string;
-  /** Default 8787; 0 picks a free port. */
+  /** Default {@link DEFAULT_PORT}; 0 picks a free port. */
   port?: number;
   /** Hashing threads; default the machine's available parallelism. */
   workers?: number;
@@ -55,8 +58,6 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export const DEFAULT_HOST = '127.0.0.1';
-export const DEFAULT_PORT = 8787;
 const METHODS = ['GET', 'HEAD'] as const;
 
 /** Slow or stalled clients cannot hold a connection: headers within 10 s, the whole request within 30 s. */
