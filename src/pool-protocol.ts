@@ -7,15 +7,13 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The compiled worker, bundled with its modules into one file by `npm run build` (esbuild; piscina itself is
- * never bundled): a thread loads it in about half the time the ~110 separate ES modules took (zod alone is
- * 97), and start-up is most of a warm run. Tests import this file from `src/` (TypeScript), so they use
- * the build in `dist/`.
+ * The worker bundle (scripts/build.mjs), at one place in the package whether this module runs as
+ * TypeScript (tests: src/) or built (dist/src/): dist/workers/tasks.bundle.js.
  */
 export function workerFile(): string {
   const here = fileURLToPath(import.meta.url);
-  const relative = here.endsWith('.ts') ? '../dist/workers/tasks.bundle.js' : '../workers/tasks.bundle.js';
-  return resolve(dirname(here), relative);
+  const root = resolve(dirname(here), here.endsWith('.ts') ? '..' : '../..');
+  return resolve(root, 'dist/workers/tasks.bundle.js');
 }
 
 const LOADED = 'actor-sync:worker-loaded';

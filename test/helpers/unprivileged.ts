@@ -13,10 +13,12 @@ import { afterAll } from 'vitest';
 
 const CHECKOUT = resolve(import.meta.dirname, '../..');
 /**
- * What the build imports from node_modules outside the AWS SDK (loaded only by the S3 commands): the
- * CLI's bundle leaves piscina out, and dist/src's modules import zod. Their dependencies come along.
+ * What the build imports from node_modules: the dependencies outside the AWS SDK (loaded only by the S3
+ * commands). Their own dependencies come along.
  */
-const RUNTIME_PACKAGES = ['piscina', 'zod'];
+const RUNTIME_PACKAGES = Object.keys(
+  (JSON.parse(readFileSync(join(CHECKOUT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }).dependencies,
+).filter((name) => !name.startsWith('@aws-sdk/'));
 
 /** The user the children run as: uid/gid 65534 when this process is root, else this process's own. */
 export const unprivileged: { uid: number; gid: number } | undefined = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
@@ -29,7 +31,7 @@ afterAll(() => {
 });
 
 /**
- * The path of a built file (`dist/cli/main.js`) that the `unprivileged` user can load: the checkout's
+ * The path of a built file (`dist/src/cli/main.js`) that the `unprivileged` user can load: the checkout's
  * own when no user change is needed, else the world-readable copy's.
  */
 export function builtForUnprivileged(path: string): string {
@@ -40,7 +42,7 @@ export function builtForUnprivileged(path: string): string {
 
 function readableCopy(): string {
   const dist = join(CHECKOUT, 'dist');
-  if (!existsSync(join(dist, 'cli', 'main.js'))) throw new Error(`${dist} has no build: run npm run build first`);
+  if (!existsSync(join(dist, 'src', 'cli', 'main.js'))) throw new Error(`${dist} has no build: run npm run build first`);
   const dir = mkdtempSync(join(tmpdir(), 'actor-sync-unprivileged-'));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
   cpSync(dist, join(dir, 'dist'), { recursive: true });
