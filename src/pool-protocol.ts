@@ -3,17 +3,18 @@
  * that only needs these loads piscina: the worker's file, the message a thread posts once its modules
  * are loaded, and the one it posts as it reads files to hash.
  */
-import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The worker bundle (scripts/build.mjs), at one place in the package whether this module runs as
- * TypeScript (tests: src/) or built (dist/src/): dist/workers/tasks.bundle.js.
+ * The worker bundle (scripts/build.mjs): dist/workers/tasks.bundle.js in the package's root, the first folder
+ * up with a package.json, whether this code runs as TypeScript (tests: src/) or from a chunk of dist/src/.
  */
 export function workerFile(): string {
-  const here = fileURLToPath(import.meta.url);
-  const root = resolve(dirname(here), here.endsWith('.ts') ? '..' : '../..');
-  return resolve(root, 'dist/workers/tasks.bundle.js');
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'dist/workers/tasks.bundle.js');
 }
 
 const LOADED = 'actor-sync:worker-loaded';
