@@ -11,9 +11,12 @@ import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const COMMON = { absWorkingDir: ROOT, platform: 'node', target: 'node20', format: 'esm', sourcemap: true, logLevel: 'warning' };
+const COMMON = {
+  absWorkingDir: ROOT, platform: 'node', target: 'node20', format: 'esm', sourcemap: true, logLevel: 'warning',
+};
 // Bundled CommonJS dependencies (commander, proper-lockfile …) call require; an ES module has none.
-const REQUIRE = "import{createRequire as __actorSyncRequire}from'node:module';const require=__actorSyncRequire(import.meta.url);";
+const REQUIRE =
+  "import{createRequire as __actorSyncRequire}from'node:module';const require=__actorSyncRequire(import.meta.url);";
 
 /**
  * A worker thread loads one file instead of its ~110 modules (zod alone is 97), and each thread of the
@@ -21,7 +24,8 @@ const REQUIRE = "import{createRequire as __actorSyncRequire}from'node:module';co
  * per-file modules (bench/ab.sh 7, scale 1): see bench/README.md "One build".
  */
 export async function buildWorker() {
-  await build({ ...COMMON, entryPoints: ['workers/tasks.ts'], outfile: 'dist/workers/tasks.bundle.js', bundle: true, external: ['piscina'] });
+  const worker = { entryPoints: ['workers/tasks.ts'], outfile: 'dist/workers/tasks.bundle.js' };
+  await build({ ...COMMON, ...worker, bundle: true, external: ['piscina'] });
 }
 
 /**
