@@ -14,9 +14,14 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const COMMON = {
   absWorkingDir: ROOT, platform: 'node', target: 'node20', format: 'esm', sourcemap: true, logLevel: 'warning',
 };
-// Bundled CommonJS dependencies (commander, proper-lockfile …) call require; an ES module has none.
-const REQUIRE =
-  "import{createRequire as __actorSyncRequire}from'node:module';const require=__actorSyncRequire(import.meta.url);";
+// Bundled CommonJS dependencies call require (commander, proper-lockfile) and read __filename
+// (write-file-atomic's temp names); an ES module has neither.
+const COMMONJS_GLOBALS = [
+  "import{createRequire as __actorSyncRequire}from'node:module';",
+  "import{dirname as __actorSyncDirname}from'node:path';import{fileURLToPath as __actorSyncPath}from'node:url';",
+  'const require=__actorSyncRequire(import.meta.url),__filename=__actorSyncPath(import.meta.url),',
+  '__dirname=__actorSyncDirname(__filename);',
+].join('');
 
 /**
  * A worker thread loads one file instead of its ~110 modules (zod alone is 97), and each thread of the
@@ -43,7 +48,7 @@ async function buildPackage() {
     bundle: true,
     splitting: true,
     external: ['piscina', '@aws-sdk/*'],
-    banner: { js: REQUIRE },
+    banner: { js: COMMONJS_GLOBALS },
   });
 }
 
