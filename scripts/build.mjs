@@ -24,9 +24,9 @@ const COMMONJS_GLOBALS = [
 ].join('');
 
 /**
- * A worker thread loads one file instead of its ~110 modules (zod alone is 97), and each thread of the
- * pool pays it; piscina itself is never bundled: it runs the thread. Side by side with the worker as
- * per-file modules (bench/ab.sh 7, scale 1): see bench/README.md "One build".
+ * A worker thread loads one file instead of its ~110 modules (zod alone is 97); piscina itself is never
+ * bundled: it runs the thread. Not shown to pay at load ~40 (bench/ab.sh 7, scale 1, against per-file
+ * modules: cold 34.7 vs 31.3 s, warm 14.6 vs 14.4 s, noise larger than either): to remeasure when quiet.
  */
 export async function buildWorker() {
   const worker = { entryPoints: ['workers/tasks.ts'], outfile: 'dist/workers/tasks.bundle.js' };
