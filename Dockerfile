@@ -18,5 +18,5 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 # The data root is mounted at /data (`--root /data`); it must be writable by uid 1000 (node).
 USER node
 VOLUME /data
-ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+ENTRYPOINT ["node", "/app/dist/src/cli/main.js"]
 CMD ["--help"]

@@ -16,6 +16,8 @@ export default defineConfig({
   ],
   test: {
     include: ['test/**/*.test.ts'],
+    // Builds the worker bundle first: tests that start a pool never load a stale one.
+    globalSetup: ['test/global-setup.ts'],
     // Tests spawn real worker pools and CLI processes; the machine has two cores.
     pool: 'forks',
     maxWorkers: 2,

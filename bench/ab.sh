@@ -3,7 +3,7 @@
 # each round times md5sum -P<cores>, then a cold sync (manifests and response.json restored) and a warm
 # sync of build A, then of build B. Prints the median of each and every run, in ms.
 #
-#   bench/ab.sh ROUNDS A/dist/cli/main.js B/dist/cli/main.js [bench/cache/scale-1]
+#   bench/ab.sh ROUNDS A/dist/src/cli/main.js B/dist/src/cli/main.js [bench/cache/scale-1]
 set -euo pipefail
 rounds=$1 a=$2 b=$3 work=${4:-"$(dirname "$0")/cache/scale-1"}
 root=$work/root meta=$work/meta cores=$(nproc)

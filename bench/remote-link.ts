@@ -27,7 +27,7 @@ import { startFakeS3, type FakeObject, type FakeS3 } from './fake-s3.js';
 import { timed, type Timed } from './timed.js';
 
 const project = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = join(project, 'dist/cli/main.js');
+const CLI = join(project, 'dist/src/cli/main.js');
 const BUCKET = 'story-boards-assets';
 const PREFIX = 'system_actors/training_data';
 

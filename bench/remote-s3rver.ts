@@ -23,7 +23,7 @@ import { medianOf } from '../src/throughput.js';
 import { timed } from './timed.js';
 
 const project = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const CLI = join(project, 'dist/cli/main.js');
+const CLI = join(project, 'dist/src/cli/main.js');
 const LIST_ONLY = join(project, 'dist/bench/list-only.js');
 const BUCKET = 'story-boards-assets';
 const PREFIX = 'system_actors/training_data';

@@ -23,7 +23,7 @@ import { throughputChart } from './chart.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const project = resolve(here, '../..');
-const CLI = join(project, 'dist/cli/main.js');
+const CLI = join(project, 'dist/src/cli/main.js');
 const RSS_HOOK = join(project, 'dist/bench/rss-hook.js');
 const WARM_FLOOR = join(project, 'dist/bench/warm-floor.cjs');
 

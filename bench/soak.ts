@@ -34,7 +34,7 @@ import {
 
 const here = dirname(fileURLToPath(import.meta.url));
 const project = resolve(here, '../..');
-const CLI = join(project, 'dist/cli/main.js');
+const CLI = join(project, 'dist/src/cli/main.js');
 
 const { values } = parseArgs({
   options: {

@@ -3,19 +3,18 @@
  * that only needs these loads piscina: the worker's file, the message a thread posts once its modules
  * are loaded, and the one it posts as it reads files to hash.
  */
-import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The compiled worker, bundled with its modules into one file by `npm run build` (esbuild; piscina itself is
- * never bundled): a thread loads it in about half the time the ~110 separate ES modules took (zod alone is
- * 97), and start-up is most of a warm run. Tests import this file from `src/` (TypeScript), so they use
- * the build in `dist/`.
+ * The worker bundle (scripts/build.mjs): dist/workers/tasks.bundle.js in the package's root, the first folder
+ * up with a package.json, whether this code runs as TypeScript (tests: src/) or from a chunk of dist/src/.
  */
 export function workerFile(): string {
-  const here = fileURLToPath(import.meta.url);
-  const relative = here.endsWith('.ts') ? '../dist/workers/tasks.bundle.js' : '../workers/tasks.bundle.js';
-  return resolve(dirname(here), relative);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, 'dist/workers/tasks.bundle.js');
 }
 
 const LOADED = 'actor-sync:worker-loaded';

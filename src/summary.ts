@@ -4,6 +4,7 @@
  */
 import * as z from 'zod';
 import { STATUSES } from './manifest/schema.js';
+import { md5Engine } from './md5/lanes.js';
 import { printable } from './printable.js';
 import type { ActorReport, SyncReport } from './sync.js';
 
@@ -38,6 +39,8 @@ export const SyncSummarySchema = z.object({
   s3_requests: z.object({ list: z.number().int(), head: z.number().int(), put: z.number().int(), get: z.number().int() }).optional(),
   interrupted: z.boolean(),
   duration_ms: z.number(),
+  /** Which MD5 hashed: the WebAssembly lanes, or node:crypto where they did not load. */
+  md5_engine: z.enum(['wasm-lanes', 'node:crypto']),
 });
 export type SyncSummary = z.infer<typeof SyncSummarySchema>;
 
@@ -106,6 +109,7 @@ export function summarize(command: string, report: SyncReport): SyncSummary {
     ...(report.s3Requests ? { s3_requests: report.s3Requests } : {}),
     interrupted: report.interrupted,
     duration_ms: Math.round(report.durationMs),
+    md5_engine: md5Engine(),
   };
 }
 

@@ -126,6 +126,8 @@ export const BenchSummarySchema = z.object({
   bytes: z.number().int(),
   md5sum: MeasurementSchema.nullable(),
   runs: z.array(MeasurementSchema),
+  /** Which MD5 the runs hashed with: the WebAssembly lanes, or node:crypto where they did not load. */
+  md5_engine: z.enum(['wasm-lanes', 'node:crypto']),
 });
 export type BenchSummary = z.infer<typeof BenchSummarySchema>;
 

@@ -11,7 +11,7 @@ import { startCli } from './helpers/cli.js';
 import { addImages, manifestPath, SEED_BASE, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 import { builtForUnprivileged, unprivileged } from './helpers/unprivileged.js';
 
-const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
+const CLI = resolve(import.meta.dirname, '../dist/src/cli/main.js');
 // A test runs the CLI up to nine times in a row, each run seconds long on a loaded machine: each run has
 // its own watchdog (the 60 s timeout of `cli`), and the test's is only for a hang.
 vi.setConfig({ testTimeout: 10 * 60_000 });
@@ -31,7 +31,7 @@ function cli(args: string[]) {
 
 /** The CLI run as the `unprivileged` user (as root, uid 65534 from a readable copy of the build), for file modes to count. */
 function cliUnprivileged(args: string[]) {
-  const result = spawnSync(process.execPath, [builtForUnprivileged('dist/cli/main.js'), ...args], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'], ...unprivileged });
+  const result = spawnSync(process.execPath, [builtForUnprivileged('dist/src/cli/main.js'), ...args], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'], ...unprivileged });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 

@@ -29,7 +29,7 @@ import { SyncSummarySchema, type SyncSummary } from '../src/summary.js';
 import { leftovers, LOCK_NAME } from './helpers/crash.js';
 import { builtForUnprivileged, unprivileged } from './helpers/unprivileged.js';
 
-const CLI = resolve(import.meta.dirname, '../dist/cli/main.js');
+const CLI = resolve(import.meta.dirname, '../dist/src/cli/main.js');
 const CORPUS = resolve(import.meta.dirname, 'fixtures/hostile');
 /**
  * Far beyond the second or so a two-actor run takes, even on a loaded two-core machine with another suite
@@ -308,7 +308,7 @@ function sync(rootArg: string, user: { uid: number; gid: number } | undefined): 
 }
 
 function syncNow(rootArg: string, user: { uid: number; gid: number } | undefined): Promise<Result> {
-  const cli = user ? builtForUnprivileged('dist/cli/main.js') : CLI;
+  const cli = user ? builtForUnprivileged('dist/src/cli/main.js') : CLI;
   const child = spawn(process.execPath, [cli, 'sync', '--root', rootArg, '--json', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'], ...user });
   let stdout = '';
   let stderr = '';

@@ -22,7 +22,7 @@ const DEV_ONLY = Object.keys(JSON.parse(readFileSync(join(REPO, 'package.json'),
 /** Runs the installed bin; never throws, so a failure shows its output. */
 async function installed(app: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [join(app, 'dist/cli/main.js'), ...args], { env: { ...process.env, ...env } });
+    const { stdout, stderr } = await exec(process.execPath, [join(app, 'dist/src/cli/main.js'), ...args], { env: { ...process.env, ...env } });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
@@ -44,7 +44,9 @@ describe('the packed package', () => {
     await exec('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: app });
 
     expect(DEV_ONLY.filter((name) => existsSync(join(app, 'node_modules', name)))).toEqual([]);
-    expect((await readdir(join(app, 'dist'))).sort()).toEqual(['cli', 'src', 'workers']);
+    // One dist/: the bin and the exports load the same modules; the worker is its one bundle.
+    expect((await readdir(join(app, 'dist'))).sort()).toEqual(['src', 'workers']);
+    expect((await readdir(join(app, 'dist/workers'))).sort()).toEqual(['tasks.bundle.js', 'tasks.bundle.js.map']);
     expect(existsSync(join(app, 'src'))).toBe(false);
 
     const help = await installed(app, ['--help']);

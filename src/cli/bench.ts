@@ -13,7 +13,11 @@ export interface BenchFlags {
 }
 
 export async function benchCommand(flags: BenchFlags, context: CommandContext): Promise<number> {
-  const [{ resolveDataRoot }, { measureThroughput, BenchSummarySchema }] = await Promise.all([import('../root.js'), import('../throughput.js')]);
+  const [{ resolveDataRoot }, { measureThroughput, BenchSummarySchema }, { md5Engine, md5FallbackWarning }] = await Promise.all([
+    import('../root.js'),
+    import('../throughput.js'),
+    import('../md5/lanes.js'),
+  ]);
   const data = await resolveDataRoot({ root: flags.root, actorsDir: flags.actorsDir });
   if (!flags.json) context.stderr.write(`bench: hashing every image of ${data.root} ${flags.rounds} times per setting…\n`);
   const report = await measureThroughput({ data, actors: flags.actor, workers: flags.workers, rounds: flags.rounds });
@@ -33,12 +37,14 @@ export async function benchCommand(flags: BenchFlags, context: CommandContext): 
     bytes: report.bytes,
     md5sum: report.md5sum && row(report.md5sum),
     runs: report.runs.map(row),
+    md5_engine: md5Engine(),
   });
+  context.stderr.write(md5FallbackWarning());
   if (flags.json) {
     context.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     return 0;
   }
-  const lines = [`${summary.files} files, ${(summary.bytes / 1048576).toFixed(1)} MB; median of ${flags.rounds}`];
+  const lines = [`${summary.files} files, ${(summary.bytes / 1048576).toFixed(1)} MB; median of ${flags.rounds}; MD5: ${summary.md5_engine}`];
   lines.push('setting         time (s)    MB/s   files/s  time vs md5sum');
   for (const m of [...(summary.md5sum ? [summary.md5sum] : []), ...summary.runs]) {
     const ratio = m.ratio_to_md5sum === null ? (m.label === 'md5sum' ? '1.00' : '-') : m.ratio_to_md5sum.toFixed(2);

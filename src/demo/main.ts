@@ -41,7 +41,7 @@ out(`\n$ actor-sync sync --root ${root} --remote --endpoint ${endpoint} --force-
 code = Math.max(code, await runCli(['sync', '--root', root, '--remote', '--endpoint', endpoint, '--force-path-style'], context));
 await printActor0000();
 await server.close();
-out(`\nTry: node dist/cli/main.js status --root ${root}\n     node dist/cli/main.js check --root ${root}\n     node dist/cli/main.js serve --root ${root}\n`);
+out(`\nTry: node dist/src/cli/main.js status --root ${root}\n     node dist/src/cli/main.js check --root ${root}\n     node dist/src/cli/main.js serve --root ${root}\n`);
 process.exitCode = code;
 
 async function printActor0000(): Promise<void> {

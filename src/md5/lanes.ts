@@ -50,6 +50,7 @@ interface Engine {
 }
 
 let engine: Engine | null | undefined;
+let loadFailure = '';
 
 /** The compiled module, once per thread; null where WebAssembly SIMD is not available (then node:crypto hashes). */
 function loadEngine(): Engine | null {
@@ -71,7 +72,8 @@ function loadEngine(): Engine | null {
       state: exports.state_addr() >>> 2,
       laneBase: Array.from({ length: LANES }, (_, lane) => first + lane * LANE_STRIDE),
     };
-  } catch {
+  } catch (error) {
+    loadFailure = error instanceof Error ? error.message : String(error);
     engine = null;
   }
   return engine;
@@ -90,6 +92,26 @@ export function changedWhileRead(before: BigIntStats, after: BigIntStats, bytesR
 /** True when this thread hashes with the WebAssembly lanes (false: node:crypto, one file at a time). */
 export function lanesAvailable(): boolean {
   return loadEngine() !== null;
+}
+
+/** The MD5 that hashes: md5x4.c's four WebAssembly lanes, or node:crypto where they did not load. */
+export type Md5Engine = 'wasm-lanes' | 'node:crypto';
+
+/**
+ * The engine the worker threads hash with, asked in the main thread: they run the same V8 and module, so
+ * its answer is theirs (the threads fall back silently; the run says it here).
+ */
+export function md5Engine(): Md5Engine {
+  return lanesAvailable() ? 'wasm-lanes' : 'node:crypto';
+}
+
+let warned = false;
+
+/** The stderr line of a run whose WebAssembly MD5 did not load, the first time it is asked for; then ''. */
+export function md5FallbackWarning(): string {
+  if (warned || lanesAvailable()) return '';
+  warned = true;
+  return `actor-sync: warning: the WebAssembly MD5 did not load (${loadFailure}); hashing with node:crypto, about 3× slower\n`;
 }
 
 /** A file in a lane: its descriptor, its stats before reading, and where its next blocks are. */

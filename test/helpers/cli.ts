@@ -1,5 +1,5 @@
 /**
- * The real CLI as a child process (built `dist/cli/main.js`), and what the process tests check on disk
+ * The real CLI as a child process (built `dist/src/cli/main.js`), and what the process tests check on disk
  * afterwards: leftover files in the manifests folder, manifests that must parse, manifests compared
  * without the fields that differ between two copies of one root.
  */
@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach } from 'vitest';
 
-const MAIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../dist/src/cli/main.js', import.meta.url));
 export { LOCK_NAME } from './crash.js';
 
 export interface CliResult {

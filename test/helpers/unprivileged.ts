@@ -14,7 +14,7 @@ import { afterAll } from 'vitest';
 const CHECKOUT = resolve(import.meta.dirname, '../..');
 /**
  * What the build imports from node_modules outside the AWS SDK (loaded only by the S3 commands): the
- * CLI's bundle leaves piscina out, and dist/src's modules import zod. Their dependencies come along.
+ * bundle in dist/src leaves piscina out (zod: tools and older layouts). Their dependencies come along.
  */
 const RUNTIME_PACKAGES = ['piscina', 'zod'];
 
@@ -29,7 +29,7 @@ afterAll(() => {
 });
 
 /**
- * The path of a built file (`dist/cli/main.js`) that the `unprivileged` user can load: the checkout's
+ * The path of a built file (`dist/src/cli/main.js`) that the `unprivileged` user can load: the checkout's
  * own when no user change is needed, else the world-readable copy's.
  */
 export function builtForUnprivileged(path: string): string {
@@ -40,7 +40,7 @@ export function builtForUnprivileged(path: string): string {
 
 function readableCopy(): string {
   const dist = join(CHECKOUT, 'dist');
-  if (!existsSync(join(dist, 'cli', 'main.js'))) throw new Error(`${dist} has no build: run npm run build first`);
+  if (!existsSync(join(dist, 'src', 'cli', 'main.js'))) throw new Error(`${dist} has no build: run npm run build first`);
   const dir = mkdtempSync(join(tmpdir(), 'actor-sync-unprivileged-'));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
   cpSync(dist, join(dir, 'dist'), { recursive: true });

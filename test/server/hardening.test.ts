@@ -136,7 +136,7 @@ describe('serve under hostile clients', () => {
 // GNU time reports the server's peak RSS (threads included) from the kernel after it exits: nothing racy.
 // It ignores SIGINT, which stops `serve` gracefully, so the report is written. CI installs it (.ci/run).
 const GNU_TIME = '/usr/bin/time';
-const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+const CLI = resolve(import.meta.dirname, '../../dist/src/cli/main.js');
 const children: ChildProcess[] = [];
 afterEach(() => {
   for (const child of children.splice(0)) if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
