@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type BigIntStats } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { changedWhileRead, lanesAvailable, md5FilesInLanes, notRegularFile, type LaneOutcome } from './md5/lanes.js';
+import { lanesAvailable } from './md5/engine.js';
+import { changedWhileRead, md5FilesInLanes, notRegularFile, type LaneOutcome } from './md5/lanes.js';
 import { hashedMessage } from './pool-protocol.js';
 
 const buffer = Buffer.allocUnsafe(1 << 20);

@@ -4,7 +4,7 @@
  */
 import * as z from 'zod';
 import { STATUSES } from './manifest/schema.js';
-import { md5Engine } from './md5/lanes.js';
+import { md5Engine } from './md5/engine.js';
 import { printable } from './printable.js';
 import type { ActorReport, SyncReport } from './sync.js';
 

@@ -16,7 +16,7 @@ export async function benchCommand(flags: BenchFlags, context: CommandContext): 
   const [{ resolveDataRoot }, { measureThroughput, BenchSummarySchema }, { md5Engine, md5FallbackWarning }] = await Promise.all([
     import('../root.js'),
     import('../throughput.js'),
-    import('../md5/lanes.js'),
+    import('../md5/engine.js'),
   ]);
   const data = await resolveDataRoot({ root: flags.root, actorsDir: flags.actorsDir });
   if (!flags.json) context.stderr.write(`bench: hashing every image of ${data.root} ${flags.rounds} times per setting…\n`);

@@ -147,7 +147,7 @@ export async function runEngine(
  * `--quiet` drops warnings, the verdict and the summary, never the results.
  */
 export async function report(context: CommandContext, flags: CommonFlags, summary: SyncSummary, results = '', verdict = ''): Promise<void> {
-  const [{ formatProblems, formatSummary }, { md5FallbackWarning }] = await Promise.all([import('../summary.js'), import('../md5/lanes.js')]);
+  const [{ formatProblems, formatSummary }, { md5FallbackWarning }] = await Promise.all([import('../summary.js'), import('../md5/engine.js')]);
   context.stderr.write(formatProblems('error', summary.errors));
   if (!flags.quiet) context.stderr.write(formatProblems('warning', summary.warnings) + md5FallbackWarning());
   if (flags.json) context.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

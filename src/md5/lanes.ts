@@ -5,7 +5,7 @@
  * lane's state. Synchronous, like the rest of a worker's hashing: nothing is left running when it returns.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
-import { MD5X4_WASM } from './md5x4-wasm.js';
+import { LANE_BYTES, LANE_STRIDE, LANES, loadEngine, type Engine } from './engine.js';
 
 /** What one file came to: its digest with the stats taken before reading, or why there is none. */
 export type LaneOutcome =
@@ -14,70 +14,9 @@ export type LaneOutcome =
   | { ok: false; changed: true }
   | { ok: false; changed: false; error: Error };
 
-const LANES = 4;
-/** Bytes each lane reads at a time: four lanes of 256 KB per thread stay in a core's 1 MB L2 cache (bench/README.md). */
-export const LANE_BYTES = 256 << 10;
-/** A lane buffer holds a read and its padding (at most two blocks). */
-const LANE_STRIDE = LANE_BYTES + 128;
 /** The state slot idle lanes write to (md5x4.c's `state[LANES]`). */
 const SCRATCH = LANES;
 const IV = [0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476] as const;
-
-// The few WebAssembly globals used here (@types/node 20 does not declare them; TypeScript's DOM lib does).
-declare const WebAssembly: {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: object };
-};
-
-interface Md5x4Exports {
-  memory: { buffer: ArrayBuffer };
-  init(): void;
-  md5x4(blocks: number): void;
-  ctl_ptr_addr(): number;
-  ctl_state_addr(): number;
-  state_addr(): number;
-  __heap_base: { value: number };
-}
-
-interface Engine {
-  run(blocks: number): void;
-  bytes: Uint8Array;
-  words: Uint32Array;
-  ctlPtr: number;
-  ctlState: number;
-  state: number;
-  laneBase: number[];
-}
-
-let engine: Engine | null | undefined;
-let loadFailure = '';
-
-/** The compiled module, once per thread; null where WebAssembly SIMD is not available (then node:crypto hashes). */
-function loadEngine(): Engine | null {
-  if (engine !== undefined) return engine;
-  try {
-    const module = new WebAssembly.Module(Buffer.from(MD5X4_WASM, 'base64'));
-    const exports = new WebAssembly.Instance(module).exports as unknown as Md5x4Exports;
-    exports.init();
-    const heap = Number(exports.__heap_base.value);
-    const first = Math.ceil(heap / 64) * 64;
-    if (first + LANES * LANE_STRIDE > exports.memory.buffer.byteLength) throw new Error('md5x4: memory too small for its lanes');
-    // The memory is fixed in size (md5x4.c allocates nothing), so these views stay valid.
-    engine = {
-      run: (blocks) => exports.md5x4(blocks),
-      bytes: new Uint8Array(exports.memory.buffer),
-      words: new Uint32Array(exports.memory.buffer),
-      ctlPtr: exports.ctl_ptr_addr() >>> 2,
-      ctlState: exports.ctl_state_addr() >>> 2,
-      state: exports.state_addr() >>> 2,
-      laneBase: Array.from({ length: LANES }, (_, lane) => first + lane * LANE_STRIDE),
-    };
-  } catch (error) {
-    loadFailure = error instanceof Error ? error.message : String(error);
-    engine = null;
-  }
-  return engine;
-}
 
 /** The error of a path that is not a regular file when it is opened (a FIFO or folder swapped in after the listing). */
 export function notRegularFile(): Error {
@@ -87,31 +26,6 @@ export function notRegularFile(): Error {
 /** True when a file changed while it was read: its size or mtime moved, or it gave more or fewer bytes than its size. */
 export function changedWhileRead(before: BigIntStats, after: BigIntStats, bytesRead: number): boolean {
   return after.mtimeNs !== before.mtimeNs || after.size !== before.size || BigInt(bytesRead) !== before.size;
-}
-
-/** True when this thread hashes with the WebAssembly lanes (false: node:crypto, one file at a time). */
-export function lanesAvailable(): boolean {
-  return loadEngine() !== null;
-}
-
-/** The MD5 that hashes: md5x4.c's four WebAssembly lanes, or node:crypto where they did not load. */
-export type Md5Engine = 'wasm-lanes' | 'node:crypto';
-
-/**
- * The engine the worker threads hash with, asked in the main thread: they run the same V8 and module, so
- * its answer is theirs (the threads fall back silently; the run says it here).
- */
-export function md5Engine(): Md5Engine {
-  return lanesAvailable() ? 'wasm-lanes' : 'node:crypto';
-}
-
-let warned = false;
-
-/** The stderr line of a run whose WebAssembly MD5 did not load, the first time it is asked for; then ''. */
-export function md5FallbackWarning(): string {
-  if (warned || lanesAvailable()) return '';
-  warned = true;
-  return `actor-sync: warning: the WebAssembly MD5 did not load (${loadFailure}); hashing with node:crypto, about 3× slower\n`;
 }
 
 /** A file in a lane: its descriptor, its stats before reading, and where its next blocks are. */
