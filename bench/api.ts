@@ -16,9 +16,9 @@ import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generateDataRoot } from '../src/demo/generate.js';
-import { runSync } from '../src/sync.js';
-import { medianOf } from '../src/throughput.js';
+import { generateDataRoot } from '../demo/generate.js';
+import { runSync } from '../src/engine/sync.js';
+import { medianOf } from '../src/engine/throughput.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const project = resolve(here, '../..');

@@ -1,5 +1,5 @@
 /** An SVG chart of hash throughput by worker count, with md5sum's line, for the README. */
-import type { ThroughputReport } from '../src/throughput.js';
+import type { ThroughputReport } from '../src/engine/throughput.js';
 
 export function throughputChart(report: ThroughputReport, title: string): string {
   const width = 560;

@@ -20,9 +20,9 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generateDataRoot, type GeneratedRoot } from '../src/demo/generate.js';
-import { SyncSummarySchema } from '../src/summary.js';
-import { medianOf } from '../src/throughput.js';
+import { generateDataRoot, type GeneratedRoot } from '../demo/generate.js';
+import { SyncSummarySchema } from '../src/engine/summary.js';
+import { medianOf } from '../src/engine/throughput.js';
 import { startFakeS3, type FakeObject, type FakeS3 } from './fake-s3.js';
 import { timed, type Timed } from './timed.js';
 

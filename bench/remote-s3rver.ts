@@ -14,12 +14,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generateDataRoot } from '../src/demo/generate.js';
-import { S3RVER_CREDENTIALS, startLocalS3 } from '../src/demo/s3rver.js';
+import { generateDataRoot } from '../demo/generate.js';
+import { S3RVER_CREDENTIALS, startLocalS3 } from '../demo/s3rver.js';
 import { createS3 } from '../src/s3/client.js';
-import { parseS3Url } from '../src/s3-url.js';
-import { SyncSummarySchema } from '../src/summary.js';
-import { medianOf } from '../src/throughput.js';
+import { parseS3Url } from '../src/shared/s3-url.js';
+import { SyncSummarySchema } from '../src/engine/summary.js';
+import { medianOf } from '../src/engine/throughput.js';
 import { timed } from './timed.js';
 
 const project = resolve(dirname(fileURLToPath(import.meta.url)), '../..');

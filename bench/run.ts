@@ -15,10 +15,10 @@ import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { generateDataRoot } from '../src/demo/generate.js';
-import { resolveDataRoot } from '../src/root.js';
-import { SyncSummarySchema } from '../src/summary.js';
-import { measureThroughput, medianOf, type ThroughputReport } from '../src/throughput.js';
+import { generateDataRoot } from '../demo/generate.js';
+import { resolveDataRoot } from '../src/engine/root.js';
+import { SyncSummarySchema } from '../src/engine/summary.js';
+import { measureThroughput, medianOf, type ThroughputReport } from '../src/engine/throughput.js';
 import { throughputChart } from './chart.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

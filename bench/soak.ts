@@ -25,9 +25,9 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
-import { generateDataRoot, type GeneratedRoot } from '../src/demo/generate.js';
-import { SyncSummarySchema } from '../src/summary.js';
-import { medianOf } from '../src/throughput.js';
+import { generateDataRoot, type GeneratedRoot } from '../demo/generate.js';
+import { SyncSummarySchema } from '../src/engine/summary.js';
+import { medianOf } from '../src/engine/throughput.js';
 import {
   comparable, copyRoot, imageMtimes, leftovers, LOCK_NAME, manifestsDirOf, prng, readManifests, responsePathOf, watchCommits,
 } from '../test/helpers/crash.js';

@@ -1,6 +1,6 @@
 // `npm run build`: the one build, from the .ts sources (types are checked apart: `npm run typecheck`).
 // One dist/: dist/src holds the code that ships, the bin (dist/src/cli/main.js) and the exports
-// (dist/src/index.js) sharing its chunks; dist/workers the worker's bundle; dist/bench and dist/src/demo
+// (dist/src/index.js) sharing its chunks; dist/workers the worker's bundle; dist/bench and dist/demo
 // the tooling (not in the package).
 //
 //   node scripts/build.mjs            everything
@@ -14,7 +14,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const COMMON = {
   absWorkingDir: ROOT, platform: 'node', target: 'node20', format: 'esm', sourcemap: true, logLevel: 'warning',
 };
-// Bundled CommonJS dependencies call require (commander, proper-lockfile) and read __filename
+// Bundled CommonJS dependencies call require (commander) and read __filename
 // (write-file-atomic's temp names); an ES module has neither.
 const COMMONJS_GLOBALS = [
   "import{createRequire as __actorSyncRequire}from'node:module';",
@@ -42,7 +42,7 @@ export async function buildWorker() {
 async function buildPackage() {
   await build({
     ...COMMON,
-    entryPoints: ['src/index.ts', 'src/cli/main.ts', 'src/pool.ts', 'src/legacy.ts'],
+    entryPoints: ['src/index.ts', 'src/cli/main.ts', 'src/engine/pool.ts', 'src/manifest/legacy.ts'],
     outbase: 'src',
     outdir: 'dist/src',
     bundle: true,
@@ -55,7 +55,7 @@ async function buildPackage() {
 /** bench/ and the demo, their packages loaded from node_modules (tooling: start-up does not matter). */
 async function buildTools() {
   const tools = { ...COMMON, outbase: '.', outdir: 'dist', bundle: true, packages: 'external' };
-  await build({ ...tools, entryPoints: ['bench/*.ts', 'src/demo/main.ts'] });
+  await build({ ...tools, entryPoints: ['bench/*.ts', 'demo/main.ts'] });
   await build({ ...tools, entryPoints: ['bench/*.cts'], format: 'cjs', outExtension: { '.js': '.cjs' } });
 }
 

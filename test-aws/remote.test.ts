@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseS3Url } from '../src/s3-url.js';
+import { parseS3Url } from '../src/shared/s3-url.js';
 import { createS3, type S3Access } from '../src/s3/client.js';
 import { download, upload } from '../src/s3/transfer.js';
 import { verifyUrls } from '../src/s3/verify.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classify, naturalCompare, statusOf, statisticsOf, toMb, type ClassifyInput, type LocalFile, type RemoteFact } from '../src/classify.js';
+import { classify, naturalCompare, statusOf, statisticsOf, toMb, type ClassifyInput, type LocalFile, type RemoteFact } from '../src/shared/classify.js';
 import { TrainingEntrySchema, type TrainingEntry } from '../src/manifest/schema.js';
 import { fakeMd5 as md5 } from './helpers/values.js';
 

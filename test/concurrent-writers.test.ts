@@ -7,10 +7,10 @@
 import fs, { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { AssessTask } from '../src/assess.js';
-import { createPool, type WorkerPool } from '../src/pool.js';
-import { RETIRING_NAME } from '../src/retire.js';
-import { runSync } from '../src/sync.js';
+import type { AssessTask } from '../workers/assess.js';
+import { createPool, type WorkerPool } from '../src/engine/pool.js';
+import { RETIRING_NAME } from '../src/engine/retire.js';
+import { runSync } from '../src/engine/sync.js';
 import { manifestsDirOf } from './helpers/cli.js';
 import { addImages, manifestPath, readJson, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 

@@ -7,7 +7,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TransferSummarySchema } from '../src/summary.js';
+import { TransferSummarySchema } from '../src/engine/summary.js';
 import { run } from './helpers/s3-cli.js';
 import { putObject, startFaultProxy, startS3Server, testS3, type FaultProxy } from './helpers/s3.js';
 import { addImages, manifestPath, readJson, SEED_BASE, SEED_LISTED, SEED_NAME, seedActor0000, tempRoot, trainingDir } from './helpers/root.js';

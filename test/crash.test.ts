@@ -8,9 +8,9 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSy
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateDataRoot, type GeneratedRoot } from '../src/demo/generate.js';
+import { generateDataRoot, type GeneratedRoot } from '../demo/generate.js';
 import { isTempFileName } from '../src/manifest/commit.js';
-import { SyncSummarySchema } from '../src/summary.js';
+import { SyncSummarySchema } from '../src/engine/summary.js';
 import { prng } from './helpers/crash.js';
 import { leaveStaleTemp } from './helpers/root.js';
 import {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { entryDifferences, statisticsDifferences } from '../src/differences.js';
+import { entryDifferences, statisticsDifferences } from '../workers/differences.js';
 import { OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from '../src/manifest/schema.js';
 import { fakeMd5 as md5 } from './helpers/values.js';
 

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hashFiles } from '../src/hash.js';
+import { hashFiles } from '../workers/hash.js';
 import { tempRoot } from './helpers/root.js';
 import { md5 } from './helpers/values.js';
 

@@ -25,7 +25,7 @@ import { join, resolve } from 'node:path';
 import pLimit from 'p-limit';
 import { describe, it, type ExpectStatic } from 'vitest';
 import * as z from 'zod';
-import { SyncSummarySchema, type SyncSummary } from '../src/summary.js';
+import { SyncSummarySchema, type SyncSummary } from '../src/engine/summary.js';
 import { leftovers, LOCK_NAME } from './helpers/crash.js';
 import { builtForUnprivileged, unprivileged } from './helpers/unprivileged.js';
 

@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { MAX_DEPTH, scanJson, type GuardedKey } from '../src/json-scan.js';
+import { MAX_DEPTH, scanJson, type GuardedKey } from '../src/shared/json-scan.js';
 import { runCli } from './helpers/cli.js';
 import { addImages, manifestPath, tempRoot } from './helpers/root.js';
 

@@ -8,7 +8,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { crc64nvme } from '../src/s3/checksum.js';
-import { SyncSummarySchema, TransferSummarySchema } from '../src/summary.js';
+import { SyncSummarySchema, TransferSummarySchema } from '../src/engine/summary.js';
 import { run } from './helpers/s3-cli.js';
 import { kmsEtag, putObject, startFaultProxy, startS3Server, testS3 } from './helpers/s3.js';
 import { manifestPath, md5, readJson, SEED_LISTED, SEED_NAME, seedActor0000, tempRoot, trainingDir } from './helpers/root.js';

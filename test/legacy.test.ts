@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
-import { readPromptMetadataFile, readResponseJsonFile, urlsByFilename } from '../src/legacy.js';
+import { readPromptMetadataFile, readResponseJsonFile, urlsByFilename } from '../src/manifest/legacy.js';
 import { builtForUnprivileged, unprivileged } from './helpers/unprivileged.js';
 import { escapeRegExp as escape, rejection, thrownBy } from './helpers/values.js';
 
@@ -36,7 +36,7 @@ const imagesIn = async (path: string) => (await readPromptMetadataFile(path))?.i
  * what it throws, as `Class: message`, or what it returned.
  */
 function readResponseJsonUnprivileged(path: string): string {
-  const legacy = pathToFileURL(builtForUnprivileged('dist/src/legacy.js')).href;
+  const legacy = pathToFileURL(builtForUnprivileged('dist/src/manifest/legacy.js')).href;
   const script = `const { readResponseJsonFile } = await import(${JSON.stringify(legacy)});
     try { process.stdout.write('returned ' + JSON.stringify((await readResponseJsonFile(process.argv[1]))?.urls ?? null)); }
     catch (error) { process.stdout.write(error.constructor.name + ': ' + error.message); }`;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { generateDataRoot } from '../src/demo/generate.js';
+import { generateDataRoot } from '../demo/generate.js';
 import { startFaultProxy, startS3Server } from './helpers/s3.js';
 import { S3_ENV } from './helpers/s3-cli.js';
 import { tempRoot } from './helpers/root.js';

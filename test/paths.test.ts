@@ -8,8 +8,8 @@ import { mkdir, realpath, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { restoreLegacy } from '../src/restore-legacy.js';
-import { runSync, type SyncOptions } from '../src/sync.js';
+import { restoreLegacy } from '../src/engine/restore-legacy.js';
+import { runSync, type SyncOptions } from '../src/engine/sync.js';
 import { addImages, manifestPath, readJson, SEED_BASE, SEED_NAME, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
 
 const sync = (root: string, extra: Partial<SyncOptions> = {}) => runSync({ root, workers: 2, ...extra });

@@ -3,8 +3,8 @@
  * interrupt rule in a remote run: a signal stops dispatching new actors, whatever the run looks at.
  */
 import { describe, expect, it } from 'vitest';
-import { createPool, type WorkerPool } from '../src/pool.js';
-import { runSync } from '../src/sync.js';
+import { createPool, type WorkerPool } from '../src/engine/pool.js';
+import { runSync } from '../src/engine/sync.js';
 import { addImages, SEED_BASE, tempRoot, writeResponseJson } from './helpers/root.js';
 import { startS3Server, TEST_CREDENTIALS } from './helpers/s3.js';
 

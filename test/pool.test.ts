@@ -9,11 +9,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROGRESS_BYTES } from '../src/hash.js';
-import { createPool } from '../src/pool.js';
+import { PROGRESS_BYTES } from '../workers/hash.js';
+import { createPool } from '../src/engine/pool.js';
 import { pollUntil } from './helpers/cli.js';
 
-const POOL = resolve(import.meta.dirname, '../dist/src/pool.js');
+const POOL = resolve(import.meta.dirname, '../dist/src/engine/pool.js');
 /**
  * The start-up test's timeout: sixty pools started and destroyed, with delays spread over 1.5 start-up times,
  * take minutes on a loaded machine, where one start-up takes seconds. Only a hang reaches it.

@@ -1,7 +1,7 @@
 /** Progress on stderr off a terminal: a plain line every few seconds, with the bytes hashed so far. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createProgress } from '../src/progress.js';
-import type { ActorReport } from '../src/sync.js';
+import { createProgress } from '../src/engine/progress.js';
+import type { ActorReport } from '../src/engine/sync.js';
 
 afterEach(() => vi.useRealTimers());
 

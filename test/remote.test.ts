@@ -2,7 +2,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SyncSummarySchema, StatusSummarySchema } from '../src/summary.js';
+import { SyncSummarySchema, StatusSummarySchema } from '../src/engine/summary.js';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { putObject, startFaultProxy, startS3Server, testS3 } from './helpers/s3.js';
 import { run } from './helpers/s3-cli.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isSafeFilename, keyCandidates, parseS3Url, sameObject, UrlError } from '../src/s3-url.js';
+import { isSafeFilename, keyCandidates, parseS3Url, sameObject, UrlError } from '../src/shared/s3-url.js';
 import { thrownBy } from './helpers/values.js';
 
 const KEY = 'system_actors/training_data/0000_european_16_male/0000_european_16_male_4.png';

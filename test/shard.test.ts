@@ -2,9 +2,9 @@
 import { cpSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { generateDataRoot } from '../src/demo/generate.js';
+import { generateDataRoot } from '../demo/generate.js';
 import { UsageError } from '../src/errors.js';
-import { parseShard, shardOf } from '../src/shard.js';
+import { parseShard, shardOf } from '../src/engine/shard.js';
 import { runCli } from './helpers/cli.js';
 import { holdLock } from './helpers/lock.js';
 import { tempRoot } from './helpers/root.js';

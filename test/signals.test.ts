@@ -8,8 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateDataRoot, type GeneratedRoot } from '../src/demo/generate.js';
-import { SyncSummarySchema, type SyncSummary } from '../src/summary.js';
+import { generateDataRoot, type GeneratedRoot } from '../demo/generate.js';
+import { SyncSummarySchema, type SyncSummary } from '../src/engine/summary.js';
 import {
   copyRoot, leftovers, LOCK_NAME, manifestsDirOf, pollUntil, readManifests, runCli, startCli, watchCommits, type CliResult,
 } from './helpers/cli.js';

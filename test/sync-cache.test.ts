@@ -6,12 +6,12 @@
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cachePath, newerThanManifests } from '../src/cache-path.js';
-import { createPool, type WorkerPool } from '../src/pool.js';
-import { shardOf, type Shard } from '../src/shard.js';
-import { summarize } from '../src/summary.js';
-import { readCache } from '../src/sync-cache.js';
-import { plan, runSync, type SyncOptions, type SyncReport } from '../src/sync.js';
+import { cachePath, newerThanManifests } from '../src/cache/path.js';
+import { createPool, type WorkerPool } from '../src/engine/pool.js';
+import { shardOf, type Shard } from '../src/engine/shard.js';
+import { summarize } from '../src/engine/summary.js';
+import { readCache } from '../src/cache/sync-cache.js';
+import { plan, runSync, type SyncOptions, type SyncReport } from '../src/engine/sync.js';
 import { comparable, manifestsDirOf, readManifests, runCli } from './helpers/cli.js';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { putObject, startS3Server, TEST_CREDENTIALS, testS3 } from './helpers/s3.js';

@@ -10,10 +10,10 @@ import { rm } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createPool, type WorkerPool } from '../src/pool.js';
-import { RETIRING_NAME } from '../src/retire.js';
-import { acquireRunLock } from '../src/run-lock.js';
-import { apply, runSync, type SyncReport } from '../src/sync.js';
+import { createPool, type WorkerPool } from '../src/engine/pool.js';
+import { RETIRING_NAME } from '../src/engine/retire.js';
+import { acquireRunLock } from '../src/lock/run-lock.js';
+import { apply, runSync, type SyncReport } from '../src/engine/sync.js';
 import { addImages, manifestPath, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
 const BASE = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data';

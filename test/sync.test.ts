@@ -4,9 +4,9 @@ import { mkdir, readdir, readFile, stat, symlink, utimes, writeFile } from 'node
 import { execFileSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AssessTask } from '../src/assess.js';
-import { createPool } from '../src/pool.js';
-import { runSync, type SyncOptions } from '../src/sync.js';
+import type { AssessTask } from '../workers/assess.js';
+import { createPool } from '../src/engine/pool.js';
+import { runSync, type SyncOptions } from '../src/engine/sync.js';
 import {
   addImages, leaveStaleTemp, manifestPath, readJson, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson,
 } from './helpers/root.js';

@@ -1,6 +1,6 @@
 /** The CLI under S3 faults: retried faults succeed; a persistent one is reported per image, exits 1 and is never recorded as synced. */
 import { describe, expect, it } from 'vitest';
-import { TransferSummarySchema } from '../src/summary.js';
+import { TransferSummarySchema } from '../src/engine/summary.js';
 import { run } from './helpers/s3-cli.js';
 import { startFaultProxy, startS3Server } from './helpers/s3.js';
 import { manifestPath, readJson, SEED_NAME, seedActor0000, tempRoot } from './helpers/root.js';

@@ -3,9 +3,9 @@ import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command } from '@aw
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TransferSummarySchema } from '../src/summary.js';
+import { TransferSummarySchema } from '../src/engine/summary.js';
 import { pollUntil, startCli } from './helpers/cli.js';
-import { runPush } from '../src/transfers.js';
+import { runPush } from '../src/engine/push-pull.js';
 import { putObject, startFaultProxy, startS3Server, TEST_CREDENTIALS, testS3 } from './helpers/s3.js';
 import { addImages, leaveStaleTemp, manifestPath, md5, readJson, SEED_BASE, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeResponseJson } from './helpers/root.js';
 import { run, S3_ENV } from './helpers/s3-cli.js';

@@ -3,10 +3,10 @@
  * task finishes all its async work before it returns.
  */
 import { parentPort, threadId } from 'node:worker_threads';
-import { loadedMessage } from '../src/pool-protocol.js';
+import { loadedMessage } from '../src/shared/pool-protocol.js';
 
-export { actorUrls as urls, assessActor as assess } from '../src/assess.js';
-export { hashFiles as hash } from '../src/hash.js';
+export { actorUrls as urls, assessActor as assess } from './assess.js';
+export { hashFiles as hash } from './hash.js';
 
 // Evaluated last, after every module above: from here on the thread may be stopped safely (see pool.ts).
 parentPort?.postMessage(loadedMessage(threadId));

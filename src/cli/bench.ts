@@ -14,8 +14,8 @@ export interface BenchFlags {
 
 export async function benchCommand(flags: BenchFlags, context: CommandContext): Promise<number> {
   const [{ resolveDataRoot }, { measureThroughput, BenchSummarySchema }, { md5Engine, md5FallbackWarning }] = await Promise.all([
-    import('../root.js'),
-    import('../throughput.js'),
+    import('../engine/root.js'),
+    import('../engine/throughput.js'),
     import('../md5/engine.js'),
   ]);
   const data = await resolveDataRoot({ root: flags.root, actorsDir: flags.actorsDir });

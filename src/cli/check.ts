@@ -1,6 +1,6 @@
 /** `actor-sync check`: for CI, a `sync --dry-run` that fails when `sync` would change anything. */
 import { Command } from 'commander';
-import { printable } from '../printable.js';
+import { printable } from '../shared/printable.js';
 import { addCommonOptions, addS3Options, type S3Flags, exitCodeOf, report, runEngine, type CommandContext, type CommonFlags } from './common.js';
 
 export interface CheckFlags extends CommonFlags, S3Flags {

@@ -1,11 +1,11 @@
 /** The options every command shares (SPEC §4), their parsing, and how a command writes its results. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { parseShard } from '../shard.js';
-import type { SyncSummary } from '../summary.js';
-import type { PlanView, SyncOptions, SyncReport } from '../sync.js';
+import { parseShard } from '../engine/shard.js';
+import type { SyncSummary } from '../engine/summary.js';
+import type { PlanView, SyncOptions, SyncReport } from '../engine/sync.js';
 import { setFlagsFromString } from 'node:v8';
-import type { WorkerPool } from '../pool.js';
-import { lazyPool } from '../lazy-pool.js';
+import type { WorkerPool } from '../engine/pool.js';
+import { lazyPool } from '../engine/lazy-pool.js';
 
 export interface CommonFlags {
   root?: string;
@@ -94,7 +94,7 @@ export function positiveInteger(value: string): number {
  */
 export async function createBatchPool(threads: number | undefined): Promise<WorkerPool> {
   if (process.versions.node.startsWith('20.')) setFlagsFromString(`--interrupt-budget=${8 * 67_584}`);
-  return (await import('../pool.js')).createPool(threads);
+  return (await import('../engine/pool.js')).createPool(threads);
 }
 
 /**
@@ -109,13 +109,13 @@ export async function runEngine(
   options: Partial<SyncOptions>,
   extraActors: string[] = [],
   view?: PlanView,
-): Promise<{ result: SyncReport; summaries: typeof import('../summary.js') }> {
+): Promise<{ result: SyncReport; summaries: typeof import('../engine/summary.js') }> {
   const shard = parseShard(flags.shard, flags.shardCount);
   // Threads only when an actor needs one (the sync cache may settle them all). Every path below destroys
   // them, a usage error included (pool.ts lets each thread finish loading before it is stopped).
   const pool = lazyPool(flags.workers, () => createBatchPool(flags.workers));
   try {
-    const [{ runSync, plan }, { createProgress }] = await Promise.all([import('../sync.js'), import('../progress.js')]);
+    const [{ runSync, plan }, { createProgress }] = await Promise.all([import('../engine/sync.js'), import('../engine/progress.js')]);
     const progress = await createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream });
     const actors = [...flags.actor, ...extraActors];
     const run = {
@@ -134,7 +134,7 @@ export async function runEngine(
     };
     const running = view ? plan(run, view) : runSync(run);
     // The summary's schemas (zod) load while the threads work: nothing before the first task needs them.
-    const [result, summaries] = await Promise.all([running, import('../summary.js')]);
+    const [result, summaries] = await Promise.all([running, import('../engine/summary.js')]);
     return { result, summaries };
   } finally {
     await pool.destroy();
@@ -147,7 +147,7 @@ export async function runEngine(
  * `--quiet` drops warnings, the verdict and the summary, never the results.
  */
 export async function report(context: CommandContext, flags: CommonFlags, summary: SyncSummary, results = '', verdict = ''): Promise<void> {
-  const [{ formatProblems, formatSummary }, { md5FallbackWarning }] = await Promise.all([import('../summary.js'), import('../md5/engine.js')]);
+  const [{ formatProblems, formatSummary }, { md5FallbackWarning }] = await Promise.all([import('../engine/summary.js'), import('../md5/engine.js')]);
   context.stderr.write(formatProblems('error', summary.errors));
   if (!flags.quiet) context.stderr.write(formatProblems('warning', summary.warnings) + md5FallbackWarning());
   if (flags.json) context.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

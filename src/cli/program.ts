@@ -1,7 +1,7 @@
 /** The command line: one commander program, one subcommand per file; returns an exit code, never exits. */
 import { Command, CommanderError } from 'commander';
 import { EXIT, messageOf, UsageError } from '../errors.js';
-import { printable } from '../printable.js';
+import { printable } from '../shared/printable.js';
 import { benchCommand, defineBench } from './bench.js';
 import { checkCommand, defineCheck } from './check.js';
 import type { CommandContext } from './common.js';
@@ -9,7 +9,7 @@ import { defineServe, serveCommand } from './serve.js';
 import { defineRestore, restoreCommand } from './restore-legacy.js';
 import { defineStatus, statusCommand } from './status.js';
 import { defineSync, syncCommand } from './sync.js';
-import { definePull, definePush, transferCommand } from './transfer.js';
+import { definePull, definePush, transferCommand } from './push-pull.js';
 
 export async function runCli(argv: string[], context: CommandContext): Promise<number> {
   let code: number = EXIT.ok;

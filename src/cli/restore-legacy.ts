@@ -9,7 +9,7 @@ export interface RestoreFlags extends CommonFlags {
 }
 
 export async function restoreCommand(actors: string[], flags: RestoreFlags, context: CommandContext): Promise<number> {
-  const { restoreLegacy } = await import('../restore-legacy.js');
+  const { restoreLegacy } = await import('../engine/restore-legacy.js');
   const selected = [...flags.actor, ...actors];
   const result = await restoreLegacy({
     root: flags.root,
@@ -20,7 +20,7 @@ export async function restoreCommand(actors: string[], flags: RestoreFlags, cont
     dryRun: flags.dryRun,
     wait: flags.wait,
   });
-  context.stderr.write((await import('../summary.js')).formatProblems('error', result.errors));
+  context.stderr.write((await import('../engine/summary.js')).formatProblems('error', result.errors));
   if (flags.json) context.stdout.write(`${JSON.stringify({ command: 'restore-legacy', dry_run: result.dryRun, actors: result.actors, errors: result.errors }, null, 2)}\n`);
   else if (!flags.quiet) {
     const count = (o: string) => result.actors.filter((a) => a.outcome === o).length;

@@ -2,7 +2,7 @@
  * Whether a manifest's owned fields would change, and the bytes of a new one (splice.ts writes the owned
  * fields into an existing one).
  */
-import { isPlainObject } from '../json-file.js';
+import { isPlainObject } from './json-file.js';
 import { OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from './schema.js';
 
 type Json = Record<string, unknown>;

@@ -3,8 +3,8 @@
  * story-boards-ai/actor_maker `ui/config/routes/actors/`), so `serve` answers as they do. Read only: none of
  * these fields is ever written.
  */
-import { toMb } from '../classify.js';
-import { isPlainObject } from '../json-file.js';
+import { toMb } from '../shared/classify.js';
+import { isPlainObject } from './json-file.js';
 
 export interface StudioFacts {
   /** `training_data_good` (the studio's own mark); false unless it is `true`. */

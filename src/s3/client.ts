@@ -8,7 +8,7 @@
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { UsageError } from '../errors.js';
-import { toS3Error, type S3ObjectError } from './errors.js';
+import { toS3Error, type S3ObjectError } from './failures.js';
 import { ListingProtocol } from './list-page.js';
 import { BucketRegions, type BucketRef } from './regions.js';
 

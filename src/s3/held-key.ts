@@ -2,9 +2,9 @@
  * Which key a transfer reads or replaces when its URL may spell the key several ways (SPEC §5: an https
  * URL's `+` may be a space; a name may be held in either Unicode form): the one a listing finds.
  */
-import { keyCandidates, type S3Location } from '../s3-url.js';
+import { keyCandidates, type S3Location } from '../shared/s3-url.js';
 import type { S3Access } from './client.js';
-import { S3ObjectError } from './errors.js';
+import { S3ObjectError } from './failures.js';
 import { verifyUrls } from './verify.js';
 
 /**

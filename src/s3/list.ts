@@ -5,7 +5,7 @@
  */
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { S3Access } from './client.js';
-import { S3ObjectError } from './errors.js';
+import { S3ObjectError } from './failures.js';
 import type { Listing } from './prefixes.js';
 import { isPast, startAfterOf, type KeyRange } from './ranges.js';
 

@@ -10,7 +10,7 @@
  *   and `<user-uuid>/custom_actor/…`) from widening the shared prefix to the whole bucket.
  */
 import { inRange, type KeyRange } from './ranges.js';
-import { compareCodeUnits } from '../order.js';
+import { compareCodeUnits } from '../shared/order.js';
 
 /** Above this many actor folders, shared prefixes are listed instead of each folder. */
 export const MANY_ACTORS = 8;

@@ -33,12 +33,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { md5Hex } from '../md5/hex.js';
 import { commitFile } from '../manifest/commit.js';
-import type { S3Location } from '../s3-url.js';
+import type { S3Location } from '../shared/s3-url.js';
 import type { S3Access } from './client.js';
 import { Crc64, crc64nvme, fullObjectCrc64 } from './checksum.js';
-import { S3ObjectError } from './errors.js';
+import { S3ObjectError } from './failures.js';
 import { etagMatches, MD5_HEX, MD5_METADATA_KEY, md5OfObjectEtag, normalizeEtag, storedMd5 } from './etag.js';
-import { imageContentType } from '../discover.js';
+import { imageContentType } from '../engine/discover.js';
 
 const MiB = 1024 * 1024;
 /** Files up to this size go in one PutObject from a Buffer. */

@@ -8,9 +8,9 @@
  * CRC64NVME checksum (`ChecksumMode: ENABLED`).
  */
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import type { RemoteFact } from '../classify.js';
+import type { RemoteFact } from '../shared/classify.js';
 import { UsageError } from '../errors.js';
-import { keyCandidates, type S3Location } from '../s3-url.js';
+import { keyCandidates, type S3Location } from '../shared/s3-url.js';
 import type { S3Access } from './client.js';
 import { fullObjectCrc64 } from './checksum.js';
 import { etagHidesMd5, md5OfEtag, md5OfObjectEtag, normalizeEtag, storedMd5 } from './etag.js';

@@ -5,11 +5,11 @@
  * that discovery listed.
  */
 import { lstatSync } from 'node:fs';
-import { actorsSharingIds, actorsSharingPaths, listActors, selects, type Actor, type SharedPath } from '../discover.js';
-import type { DataRoot } from '../root.js';
-import { isSafeFilename } from '../s3-url.js';
+import { actorsSharingIds, actorsSharingPaths, listActors, selects, type Actor, type SharedPath } from '../engine/discover.js';
+import type { DataRoot } from '../engine/root.js';
+import { isSafeFilename } from '../shared/s3-url.js';
 import { coalesce } from './coalesce.js';
-import { badRequest, conflict, notFound } from './errors.js';
+import { badRequest, conflict, notFound } from './http-errors.js';
 
 const MAX_SEGMENT = 255;
 

@@ -12,14 +12,14 @@
  */
 import { sep } from 'node:path';
 import pLimit from 'p-limit';
-import type { Assessment } from '../assess.js';
-import type { Actor } from '../discover.js';
-import type { WorkerPool } from '../pool.js';
-import { isInside, type DataRoot } from '../root.js';
+import type { Assessment } from '../../workers/assess.js';
+import type { Actor } from '../engine/discover.js';
+import type { WorkerPool } from '../engine/pool.js';
+import { isInside, type DataRoot } from '../engine/root.js';
 import { actorScanner, findActor, sharedProblem, type ActorScanner } from './actors.js';
 import { findBaseImage } from './base-image.js';
 import { coalesce } from './coalesce.js';
-import { busy, unreadable } from './errors.js';
+import { busy, unreadable } from './http-errors.js';
 import { NO_STUDIO_FACTS } from '../manifest/studio.js';
 import { assessmentReuse } from './reuse.js';
 import { ActorRowSchema, HealthSchema, TrainingDataSchema, type ActorList, type ActorRow, type TrainingData } from './schema.js';

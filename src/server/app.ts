@@ -7,14 +7,14 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { AssessTask } from '../assess.js';
-import type { Actor } from '../discover.js';
+import type { AssessTask } from '../../workers/assess.js';
+import type { Actor } from '../engine/discover.js';
 import { UsageError, messageOf } from '../errors.js';
-import { createPool, type WorkerPool } from '../pool.js';
-import { resolveDataRoot, type DataRoot, type RootOptions } from '../root.js';
+import { createPool, type WorkerPool } from '../engine/pool.js';
+import { resolveDataRoot, type DataRoot, type RootOptions } from '../engine/root.js';
 import { decodeSegment } from './actors.js';
 import { createApi, type Api } from './api.js';
-import { badRequest, gone, HttpError, INTERNAL_ERROR, methodNotAllowed, misdirected, notFound } from './errors.js';
+import { badRequest, gone, HttpError, INTERNAL_ERROR, methodNotAllowed, misdirected, notFound } from './http-errors.js';
 import { FAVICON_SVG, PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { ErrorBodySchema } from './schema.js';
 import { openActorImage, sendThumbnail } from './thumbnails.js';

@@ -7,8 +7,8 @@
 import { lstatSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { naturalCompare } from '../classify.js';
-import { isImageName, type Actor } from '../discover.js';
+import { naturalCompare } from '../shared/classify.js';
+import { isImageName, type Actor } from '../engine/discover.js';
 import { openServable, servablePath, type ImageFolder } from './thumbnails.js';
 
 /** One of an actor's image files, by folder and name: the server answers it at `dataPathOf(actor, folder, filename)`. */

@@ -5,9 +5,9 @@
  * actor is assessed again. So a warm `GET /api/actors` costs the stats, not 289 assessments.
  */
 import { statSync } from 'node:fs';
-import type { Assessment } from '../assess.js';
-import type { Actor } from '../discover.js';
-import { settledState, unchangedSince, type CacheEntry, type SettledState } from '../fingerprint.js';
+import type { Assessment } from '../../workers/assess.js';
+import type { Actor } from '../engine/discover.js';
+import { settledState, unchangedSince, type CacheEntry, type SettledState } from '../cache/fingerprint.js';
 
 export interface Reuse {
   /** The actor's last assessment while it still stands. */

@@ -5,11 +5,11 @@
  */
 import { realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Actor } from '../discover.js';
+import type { Actor } from '../engine/discover.js';
 import { InputError } from '../errors.js';
-import { readJsonFile, shapeError } from '../json-file.js';
-import { isInside, type DataRoot } from '../root.js';
-import { unreadable } from './errors.js';
+import { readJsonFile, shapeError } from '../manifest/json-file.js';
+import { isInside, type DataRoot } from '../engine/root.js';
+import { unreadable } from './http-errors.js';
 import { StudioActorSchema, type ActorList, type ActorRow, type StudioActor } from './schema.js';
 
 /** Where the studio keeps it, relative to the data root. */

@@ -13,10 +13,10 @@ import { open, realpath, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { basename, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { imageContentType, isImageName, type Actor } from '../discover.js';
-import { isInside } from '../root.js';
-import { isSafeFilename } from '../s3-url.js';
-import { notFound } from './errors.js';
+import { imageContentType, isImageName, type Actor } from '../engine/discover.js';
+import { isInside } from '../engine/root.js';
+import { isSafeFilename } from '../shared/s3-url.js';
+import { notFound } from './http-errors.js';
 
 /** The folders of an actor whose images are served, as the studio names them. */
 export const IMAGE_FOLDERS = ['training_data', 'base_image', 'poster_frame'] as const;

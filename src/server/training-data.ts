@@ -2,8 +2,8 @@
  * Pure: one actor's assessment (the function `sync` runs, see `assess.ts`) → the API's answer. No I/O;
  * the statuses are the assessment's own, so the API and `sync` can never disagree.
  */
-import type { Assessment } from '../assess.js';
-import type { Actor } from '../discover.js';
+import type { Assessment } from '../../workers/assess.js';
+import type { Actor } from '../engine/discover.js';
 import { StatusSchema } from '../manifest/schema.js';
 import type { StudioFacts } from '../manifest/studio.js';
 import type { ActorFile } from './base-image.js';

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { actorName, generateDataRoot, type GeneratedRoot } from '../../src/demo/generate.js';
+import { actorName, generateDataRoot, type GeneratedRoot } from '../../demo/generate.js';
 
 const BUCKET = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data';
 const SEED = '0000_european_16_male';

@@ -6,8 +6,8 @@
  */
 import fs from 'node:fs';
 import { join, relative } from 'node:path';
-import { IMAGE_EXTENSION } from '../../src/discover.js';
-import { lockName } from '../../src/shard.js';
+import { IMAGE_EXTENSION } from '../../src/engine/discover.js';
+import { lockName } from '../../src/engine/shard.js';
 
 /** The lock folder of a whole-root run. */
 export const LOCK_NAME = lockName(undefined);

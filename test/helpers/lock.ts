@@ -2,7 +2,7 @@
 import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { LockOwner } from '../../src/lock-owner.js';
+import type { LockOwner } from '../../src/lock/owner.js';
 import { LOCK_NAME } from './crash.js';
 
 /**

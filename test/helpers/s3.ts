@@ -11,7 +11,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll } from 'vitest';
-import { S3RVER_CREDENTIALS, startLocalS3 } from '../../src/demo/s3rver.js';
+import { S3RVER_CREDENTIALS, startLocalS3 } from '../../demo/s3rver.js';
 import { createS3, type S3Access, type S3Options } from '../../src/s3/client.js';
 
 /** s3rver's built-in account: requests signed with anything else get InvalidAccessKeyId. */

@@ -8,7 +8,7 @@ import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterEach } from 'vitest';
-import { pngChunk } from '../../src/demo/generate.js';
+import { pngChunk } from '../../demo/generate.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/app.js';
 import { SEED_NAME, trainingDir } from './root.js';
 

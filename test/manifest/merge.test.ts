@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { newManifest, ownedFieldsDiffer, sameEntries, sameJson, serializeManifest } from '../../src/manifest/merge.js';
-import { spliceManifest } from '../../src/manifest/splice.js';
+import { spliceManifest } from '../../workers/splice.js';
 import { ManifestSchema, OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from '../../src/manifest/schema.js';
 import { fakeMd5 as md5, STATISTICS } from '../helpers/values.js';
 

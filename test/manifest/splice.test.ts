@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { serializeManifest } from '../../src/manifest/merge.js';
 import type { TrainingEntry } from '../../src/manifest/schema.js';
-import { spliceManifest, type OwnedFields } from '../../src/manifest/splice.js';
+import { spliceManifest, type OwnedFields } from '../../workers/splice.js';
 import { STATISTICS } from '../helpers/values.js';
 
 type Json = Record<string, unknown>;

@@ -4,9 +4,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { hashFiles } from '../../src/hash.js';
+import { hashFiles } from '../../workers/hash.js';
 import { LANE_BYTES, lanesAvailable } from '../../src/md5/engine.js';
-import { md5FilesInLanes } from '../../src/md5/lanes.js';
+import { md5FilesInLanes } from '../../workers/md5-lanes.js';
 import { tempRoot } from '../helpers/root.js';
 import { md5 } from '../helpers/values.js';
 

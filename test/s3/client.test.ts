@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import { parseS3Url } from '../../src/s3-url.js';
+import { parseS3Url } from '../../src/shared/s3-url.js';
 import { createS3 } from '../../src/s3/client.js';
 import { upload } from '../../src/s3/transfer.js';
 import { verifyUrls } from '../../src/s3/verify.js';

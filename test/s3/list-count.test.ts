@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseS3Url, type S3Location } from '../../src/s3-url.js';
+import { parseS3Url, type S3Location } from '../../src/shared/s3-url.js';
 import type { S3Access } from '../../src/s3/client.js';
 import { startListing } from '../../src/s3/list.js';
 import { verifyUrls, type RemoteObjectFact } from '../../src/s3/verify.js';

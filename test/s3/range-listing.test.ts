@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { keyCandidates, parseS3Url, type S3Location } from '../../src/s3-url.js';
+import { keyCandidates, parseS3Url, type S3Location } from '../../src/shared/s3-url.js';
 import type { S3Access } from '../../src/s3/client.js';
 import { rangeListings, startAfterOf } from '../../src/s3/ranges.js';
 import { verifyUrls } from '../../src/s3/verify.js';

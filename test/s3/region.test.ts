@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UsageError } from '../../src/errors.js';
-import { parseS3Url, type S3Location } from '../../src/s3-url.js';
+import { parseS3Url, type S3Location } from '../../src/shared/s3-url.js';
 import { download, upload } from '../../src/s3/transfer.js';
 import { verifyUrls } from '../../src/s3/verify.js';
 import { startAwsProxy } from '../helpers/aws-proxy.js';

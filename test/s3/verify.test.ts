@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { parseS3Url, type S3Location } from '../../src/s3-url.js';
+import { parseS3Url, type S3Location } from '../../src/shared/s3-url.js';
 import type { S3Access } from '../../src/s3/client.js';
 import { upload } from '../../src/s3/transfer.js';
 import { confirmUrls, verifyUrls } from '../../src/s3/verify.js';

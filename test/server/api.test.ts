@@ -6,12 +6,12 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Assessment, AssessTask } from '../../src/assess.js';
-import { emptyReport } from '../../src/report.js';
-import { resolveDataRoot } from '../../src/root.js';
+import type { Assessment, AssessTask } from '../../workers/assess.js';
+import { emptyReport } from '../../src/engine/report.js';
+import { resolveDataRoot } from '../../src/engine/root.js';
 import { createApi, MAX_WAITING } from '../../src/server/api.js';
-import { gone, HttpError } from '../../src/server/errors.js';
-import { statisticsOf } from '../../src/classify.js';
+import { gone, HttpError } from '../../src/server/http-errors.js';
+import { statisticsOf } from '../../src/shared/classify.js';
 import { NO_STUDIO_FACTS } from '../../src/manifest/studio.js';
 import { tempRoot } from '../helpers/root.js';
 

@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { request, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createPool, type WorkerPool } from '../../src/pool.js';
+import { createPool, type WorkerPool } from '../../src/engine/pool.js';
 import { ActorListSchema } from '../../src/server/schema.js';
 import { tempRoot } from '../helpers/root.js';
 import { getJson, serve } from '../helpers/server.js';

@@ -13,7 +13,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_WAITING } from '../../src/server/api.js';
 import { ListedActorSchema, ErrorBodySchema } from '../../src/server/schema.js';
-import { runSync } from '../../src/sync.js';
+import { runSync } from '../../src/engine/sync.js';
 import { addImages, manifestPath, seedActor0000, SEED_NAME, tempRoot, trainingDir } from '../helpers/root.js';
 import { getJson, serve, trainingDataPath } from '../helpers/server.js';
 

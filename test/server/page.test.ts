@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSync } from '../../src/sync.js';
+import { runSync } from '../../src/engine/sync.js';
 import { addImages, SEED_BASE, SEED_NAME, seedActor0000, tempRoot, trainingDir, writeResponseJson } from '../helpers/root.js';
 import { picturesForSeed, pngImage, serve } from '../helpers/server.js';
 

@@ -9,9 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { lutimes, mkdir, readFile, rename, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createPool, type WorkerPool } from '../../src/pool.js';
+import { createPool, type WorkerPool } from '../../src/engine/pool.js';
 import { ListedActorSchema, TrainingDataSchema } from '../../src/server/schema.js';
-import { runSync } from '../../src/sync.js';
+import { runSync } from '../../src/engine/sync.js';
 import { addImages, manifestPath, md5, tempRoot, trainingDir } from '../helpers/root.js';
 import { getJson, serve, trainingDataPath } from '../helpers/server.js';
 

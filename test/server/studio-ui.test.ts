@@ -27,7 +27,7 @@
 import { cp, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runSync } from '../../src/sync.js';
+import { runSync } from '../../src/engine/sync.js';
 import { tempRoot, trainingDir } from '../helpers/root.js';
 import { pngImage, serve, type TestServer } from '../helpers/server.js';
 

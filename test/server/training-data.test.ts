@@ -8,7 +8,7 @@ import { mkdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TrainingDataSchema, type TrainingData } from '../../src/server/schema.js';
-import { runSync } from '../../src/sync.js';
+import { runSync } from '../../src/engine/sync.js';
 import { manifestPath, md5, readJson, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest } from '../helpers/root.js';
 import { getJson, serve, trainingDataPath } from '../helpers/server.js';
 
