@@ -22,6 +22,7 @@ import { coalesce } from './coalesce.js';
 import { busy, unreadable } from './errors.js';
 import { NO_STUDIO_FACTS } from '../manifest/studio.js';
 import { assessmentReuse } from './reuse.js';
+import { changeWatch, type WatchFn } from './watch.js';
 import { ActorRowSchema, HealthSchema, TrainingDataSchema, type ActorList, type ActorRow, type TrainingData } from './schema.js';
 import { studioActorsReader, studioList } from './studio-actors.js';
 import { actorRowOf, trainingDataOf } from './training-data.js';
@@ -41,15 +42,18 @@ export interface Api {
   health(): { status: 'ok' };
   /** The one actor `selector` (decoded) names; 404/409 as `findActor`. */
   actor(selector: string): Promise<Actor>;
+  /** Stops the change watches. */
+  close(): void;
 }
 
-export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>): Api {
+export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>, watchFn?: WatchFn): Api {
   const single = pLimit(pool.threads * 2);
   const scan = pLimit(pool.threads);
-  const scanner = actorScanner(data);
+  const watch = changeWatch(data, watchFn);
+  const scanner = actorScanner(data, watch);
   const actorNamed = (selector: string) => findActor(scanner, selector);
   const readStudio = studioActorsReader(data);
-  const reuse = assessmentReuse(data);
+  const reuse = assessmentReuse(data, watch);
   // Derived once per assessment, checked once when made: a reused assessment's row and answer are the same
   // (a list 62–75 → 56–65 ms at load 8).
   const rows = new WeakMap<Assessment, ActorRow>();
@@ -92,7 +96,7 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
   const listAll = coalesce(
     () => 'all',
     async (_: undefined, signal): Promise<{ actors: Actor[]; rows: ActorRow[] }> => {
-      const found = await scanner.fresh();
+      const found = await scanner.watched();
       const actors = found.actors.filter((actor) => sharedProblem(actor, found) === null);
       const kept = reuse.many(actors);
       const assessments = new Map(actors.map((actor, i) => [actor.name, kept[i] ?? scan(() => assess(actor, signal))]));
@@ -120,6 +124,10 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
   return {
     trainingData: answer,
     async actorList(signal) {
+      // A change written before the request was sent shows in its answer: the kernel queued its inotify event
+      // before the request's bytes left the client, so the poll that read the request (or an earlier one)
+      // found the inotify descriptor ready too, and the check phase after that poll runs after its events.
+      await new Promise((resolve) => setImmediate(resolve));
       const [{ actors, rows }, studio] = await Promise.all([listAll(undefined, signal), readStudio()]);
       return studioList(studio, actors, rows);
     },
@@ -127,6 +135,7 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
       return HealthSchema.parse({ status: 'ok' });
     },
     actor: actorNamed,
+    close: () => watch.close(),
   };
 }
 
