@@ -10,7 +10,7 @@ import type { DataRoot } from '../root.js';
 import { isSafeFilename } from '../s3-url.js';
 import { coalesce } from './coalesce.js';
 import { badRequest, conflict, notFound } from './errors.js';
-import { TRUST_MS, type ChangeWatch, type Mark } from './watch.js';
+import { type ChangeWatch, type Mark } from './watch.js';
 
 const MAX_SEGMENT = 255;
 
@@ -51,7 +51,7 @@ export interface ActorScanner {
   fresh(): Promise<ActorScan>;
   /**
    * For the actor list: the last scan while the watches on the actors and manifests folders (and each
-   * actor's folder) saw nothing that changes it, within `TRUST_MS` of it; else `fresh()`.
+   * actor's folder) saw nothing that changes it, within `TRUST_MS` of it (watch.ts); else `fresh()`.
    */
   watched(): Promise<ActorScan>;
   /** The last scan while the actors and manifests folders still hold the entries it listed; else `fresh()`. */
@@ -92,7 +92,7 @@ export function actorScanner(data: DataRoot, watch?: ChangeWatch): ActorScanner 
     fresh: () => fresh(undefined),
     watched: async () => {
       const mark = watch?.structure();
-      const reusable = lastWatched !== undefined && mark === lastWatched.mark && Date.now() - lastWatched.at < TRUST_MS;
+      const reusable = lastWatched !== undefined && mark === lastWatched.mark && Date.now() - lastWatched.at < watch!.trustMs;
       return reusable ? lastWatched!.scan : fresh(undefined);
     },
     recent: async () => (last !== undefined && foldersToken(data) === last.folders ? last.scan : fresh(undefined)),

@@ -22,7 +22,7 @@ import { coalesce } from './coalesce.js';
 import { busy, unreadable } from './errors.js';
 import { NO_STUDIO_FACTS } from '../manifest/studio.js';
 import { assessmentReuse } from './reuse.js';
-import { changeWatch, type WatchFn } from './watch.js';
+import { changeWatch, type WatchOptions } from './watch.js';
 import { ActorRowSchema, HealthSchema, TrainingDataSchema, type ActorList, type ActorRow, type TrainingData } from './schema.js';
 import { studioActorsReader, studioList } from './studio-actors.js';
 import { actorRowOf, trainingDataOf } from './training-data.js';
@@ -46,10 +46,10 @@ export interface Api {
   close(): void;
 }
 
-export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>, watchFn?: WatchFn): Api {
+export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>, watching?: WatchOptions): Api {
   const single = pLimit(pool.threads * 2);
   const scan = pLimit(pool.threads);
-  const watch = changeWatch(data, watchFn);
+  const watch = changeWatch(data, watching);
   const scanner = actorScanner(data, watch);
   const actorNamed = (selector: string) => findActor(scanner, selector);
   const readStudio = studioActorsReader(data);

@@ -8,14 +8,14 @@ import { statSync } from 'node:fs';
 import type { Assessment } from '../assess.js';
 import type { Actor } from '../discover.js';
 import { settledState, unchangedSince, type CacheEntry, type SettledState } from '../fingerprint.js';
-import { TRUST_MS, type ChangeWatch, type Mark } from './watch.js';
+import { type ChangeWatch, type Mark } from './watch.js';
 
 export interface Reuse {
   /** The actor's last assessment while it still stands. */
   one(actor: Actor): Assessment | undefined;
   /**
    * The same for each of `actors`, without a stat for an actor whose watches saw nothing since its last check
-   * by stats (made within `TRUST_MS`). Forgets actors not listed.
+   * by stats (made within `TRUST_MS`, watch.ts). Forgets actors not listed.
    */
   many(actors: Actor[]): (Assessment | undefined)[];
   /** Keeps an assessment made with `settle: true` when it can be reused; else forgets the actor's last one. */
@@ -67,7 +67,7 @@ export function assessmentReuse(data: Parameters<typeof settledState>[1], watch?
         if (last === undefined) return undefined;
         // Taken before the stats: an event after it changes the next mark, so this check is never trusted past a change.
         const mark = watch?.mark(actor);
-        if (mark !== undefined && last.checked?.mark === mark && now - last.checked.at < TRUST_MS) return last.assessment;
+        if (mark !== undefined && last.checked?.mark === mark && now - last.checked.at < watch!.trustMs) return last.assessment;
         if (!stands(actor, last)) return undefined;
         last.checked = mark === undefined ? undefined : { mark, at: now };
         return last.assessment;

@@ -19,6 +19,8 @@ export const TRUST_MS = 2000;
 export type Mark = string;
 
 export interface ChangeWatch {
+  /** How long a check by stats stands with no event (`TRUST_MS` unless a test says otherwise). */
+  trustMs: number;
   /**
    * Sets the actor's watches when missing or when something happened since; undefined when they (or the
    * shared ones) cannot be trusted. Take it before checking the actor by stats: a later equal mark means no
@@ -35,6 +37,12 @@ export interface ChangeWatch {
 /** `fs.watch`'s shape, so a test can make a watch fail. */
 export type WatchFn = (path: string, listener: (event: string, filename: string | null) => void) => FSWatcher;
 
+/** Test-only: another `fs.watch` (one that fails, or never reports) and another `TRUST_MS`. */
+export interface WatchOptions {
+  watch?: WatchFn;
+  trustMs?: number;
+}
+
 interface Watched {
   id: number;
   /** False once a watcher errored or closed (for an actor's own: once any event arrived). */
@@ -42,7 +50,7 @@ interface Watched {
   watchers: FSWatcher[];
 }
 
-export function changeWatch(data: DataRoot, watch: WatchFn = fsWatch): ChangeWatch {
+export function changeWatch(data: DataRoot, { watch = fsWatch, trustMs = TRUST_MS }: WatchOptions = {}): ChangeWatch {
   let next = 0;
   const actors = new Map<string, Watched>();
   const byManifest = new Map<string, string>();
@@ -82,6 +90,7 @@ export function changeWatch(data: DataRoot, watch: WatchFn = fsWatch): ChangeWat
   };
 
   return {
+    trustMs,
     mark(actor) {
       const common = sharedWatch();
       let record = actors.get(actor.name);
