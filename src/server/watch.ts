@@ -79,7 +79,8 @@ export function changeWatch(data: DataRoot, { watch = fsWatch, trustMs = TRUST_M
     if (shared?.healthy) return shared;
     drop(shared);
     shared = open([data.actorsReal, data.manifestsReal], (event, filename, own) => {
-      if (filename === null) return void (own.healthy = false); // which file is unknown: every actor to stats
+      // Which file is unknown, or a watched folder itself moved or removed (named by its own name): every actor to stats.
+      if (filename === null || filename === basename(data.actorsReal) || filename === basename(data.manifestsReal)) return void (own.healthy = false);
       // In the actors folder an actor folder by its name; in the manifests folder a manifest by its file name.
       const name = actors.has(filename) ? filename : byManifest.get(filename);
       if (name === undefined || event === 'rename') structure += 1;
@@ -92,7 +93,9 @@ export function changeWatch(data: DataRoot, { watch = fsWatch, trustMs = TRUST_M
   return {
     trustMs,
     mark(actor) {
-      const common = sharedWatch();
+      // A lost shared watch is set again by `structure()`, once a list, not here once an actor (a manifests
+      // folder not made yet would cost 289 tries a list).
+      const common = shared ?? sharedWatch();
       let record = actors.get(actor.name);
       if (record === undefined || !record.healthy) {
         // Set again after any event: the folder watched may be the one that was replaced.
@@ -114,6 +117,7 @@ export function changeWatch(data: DataRoot, { watch = fsWatch, trustMs = TRUST_M
     },
     keepOnly(names) {
       for (const [name, record] of actors) if (!names.has(name)) (drop(record), actors.delete(name));
+      for (const [file, name] of byManifest) if (!names.has(name)) byManifest.delete(file);
     },
     close() {
       for (const record of actors.values()) drop(record);
