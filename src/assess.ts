@@ -20,7 +20,7 @@ import { emptyReport, failed, type ActorReport } from './report.js';
 import { urlsNotHeld, type LegacyFile } from './retire.js';
 import type { DataRoot } from './root.js';
 import { crc64nvmeOfFile } from './s3/checksum.js';
-import { etagMatches } from './s3/etag.js';
+import { etagMatches, md5OfEtag } from './s3/etag.js';
 import { parseS3Url } from './s3-url.js';
 
 export interface AssessTask {
@@ -119,21 +119,47 @@ export async function assessActor(task: AssessTask): Promise<Assessment> {
 async function assess(task: AssessTask): Promise<Assessment> {
   const { actor } = task;
   const report = emptyReport(actor, 'failed');
-  const fail = (file: string, reason: string): Assessment => failedAssessment(failed(report, file, reason));
-
-  let facts: ActorFacts;
   try {
-    facts = await readActor(actor, task.data);
+    const facts = await readFacts(task);
+    for (const skipped of facts.skipped) report.warnings.push({ actor: actor.name, ...skipped });
+    const previous = new Map(facts.previous.map((entry) => [entry.filename, entry]));
+    const local = hashLocal(task, facts, previous, report);
+    const { remote, confirm } = await remoteFacts(task, local, previous, report);
+    if (confirm.length > 0) return { ...failedAssessment(report), confirm };
+    const { entries, statistics } = classifyActor(task, facts, local, remote);
+    report.statistics = statistics;
+    return await assessmentOf(task, facts, local, { entries, statistics }, report);
   } catch (error) {
-    if (error instanceof InputError) return fail(error.file, error.reason);
-    return fail(actor.dir, messageOf(error));
+    if (error instanceof Refusal) return failedAssessment(failed(report, error.file, error.reason));
+    throw error;
   }
-  for (const skipped of facts.skipped) report.warnings.push({ actor: actor.name, ...skipped });
+}
 
-  const previous = new Map(facts.previous.map((entry) => [entry.filename, entry]));
+/** Why this actor is left unchanged: thrown by the steps of `assess`, which reports it as the actor's failure. */
+class Refusal extends Error {
+  constructor(
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`${file}: ${reason}`);
+  }
+}
+
+/** The actor's files as read; any error reading them refuses the actor. */
+async function readFacts(task: AssessTask): Promise<ActorFacts> {
+  try {
+    return await readActor(task.actor, task.data);
+  } catch (error) {
+    if (error instanceof InputError) throw new Refusal(error.file, error.reason);
+    throw new Refusal(task.actor.dir, messageOf(error));
+  }
+}
+
+/** Stats and hashes the actor's images (reusing recorded hashes whose stat token still matches), counted in the report. */
+function hashLocal(task: AssessTask, facts: ActorFacts, previous: Map<string, TrainingEntry>, report: ActorReport): LocalFile[] {
+  const { actor } = task;
   const files: HashFile[] = facts.images.map((image) => ({ path: image.path, reuse: reusable(previous.get(image.filename)) }));
   const results = hashFiles({ files, racyFromNs: facts.manifestMtimeNs, verify: task.verify });
-
   const local: LocalFile[] = [];
   for (const [i, result] of results.entries()) {
     const image = facts.images[i]!;
@@ -148,33 +174,44 @@ async function assess(task: AssessTask): Promise<Assessment> {
     } else if (isGone(result)) {
       report.warnings.push({ actor: actor.name, file: image.path, reason: result.reason });
     } else {
-      return fail(image.path, `cannot be read (${result.code}: ${result.reason}); manifest and response.json left unchanged`);
+      throw new Refusal(image.path, `cannot be read (${result.code}: ${result.reason}); manifest and response.json left unchanged`);
     }
   }
+  return local;
+}
 
+/** What S3 holds at each URL the task checked, as facts to classify with, and the URLs a HEAD must confirm first. */
+async function remoteFacts(task: AssessTask, local: LocalFile[], previous: Map<string, TrainingEntry>, report: ActorReport): Promise<{ remote: Map<string, RemoteFact>; confirm: string[] }> {
   const remote = new Map<string, RemoteFact>();
   const confirm: string[] = [];
   for (const [url, check] of Object.entries(task.remote ?? {})) {
-    if (check.error) return fail(url, `could not be checked in S3 (${check.error}); manifest left unchanged`);
+    if (check.error) throw new Refusal(url, `could not be checked in S3 (${check.error}); manifest left unchanged`);
     const filename = parseS3Url(url).filename;
     const file = local.find((f) => f.filename === filename);
     const before = previous.get(filename);
     const known = before?.s3_url === url ? before : undefined;
-    const decided = await decideRemote(check, file && { ...file, path: join(actor.trainingDir, file.filename) }, known);
+    const decided = await decideRemote(check, file && { ...file, path: join(task.actor.trainingDir, file.filename) }, known);
     if (decided === 'confirm') confirm.push(url);
     else if (decided !== 'keep') remote.set(url, decided);
-    else {
-      // Never out of sync only for its ETag (SPEC §5). What the manifest knew of the URL stands; one new
-      // to it gets what a sync without --remote assumes. One found absent before now exists: as for a
-      // URL never verified, its bytes are taken to be the local file's (so a push leaves it alone).
-      const absentBefore = known?.s3_exists === false;
-      const kept = !known ? 'treated as a URL never verified' : absentBefore ? 'it exists now; treated as a URL never verified' : 'its last known state is kept';
-      report.warnings.push({ actor: actor.name, file: url, reason: `cannot be verified (${check.unverifiable ?? 'a multipart ETag without a stored MD5'}); ${kept}` });
-      if (absentBefore) remote.set(url, { exists: true, md5: file?.md5 ?? null, etag: check.etag, checkedAt: check.checkedAt });
-    }
+    else keepUnverifiable(task, url, check, file, known, remote, report);
   }
-  if (confirm.length > 0) return { ...failedAssessment(report), confirm };
+  return { remote, confirm };
+}
 
+/**
+ * Never out of sync only for its ETag (SPEC §5). What the manifest knew of the URL stands; one new to it gets
+ * what a sync without --remote assumes. One found absent before now exists: as for a URL never verified, its
+ * bytes are taken to be the local file's (so a push leaves it alone).
+ */
+function keepUnverifiable(task: AssessTask, url: string, check: RemoteCheck, file: LocalFile | undefined, known: TrainingEntry | undefined, remote: Map<string, RemoteFact>, report: ActorReport): void {
+  const absentBefore = known?.s3_exists === false;
+  const kept = !known ? 'treated as a URL never verified' : absentBefore ? 'it exists now; treated as a URL never verified' : 'its last known state is kept';
+  report.warnings.push({ actor: task.actor.name, file: url, reason: `cannot be verified (${check.unverifiable ?? 'a multipart ETag without a stored MD5'}); ${kept}` });
+  if (absentBefore) remote.set(url, { exists: true, md5: file?.md5 ?? null, etag: check.etag, checkedAt: check.checkedAt });
+}
+
+/** Each image's new entry and the statistics; a legacy URL that conflicts with the manifest's refuses the actor. */
+function classifyActor(task: AssessTask, facts: ActorFacts, local: LocalFile[], remote: Map<string, RemoteFact>): { entries: TrainingEntry[]; statistics: TrainingStatistics } {
   const { entries, statistics, conflicts } = classify({
     local,
     previous: facts.previous,
@@ -187,17 +224,41 @@ async function assess(task: AssessTask): Promise<Assessment> {
     // One line however many: the first conflict with its URLs, and how many more there are like it.
     const [first] = conflicts;
     const more = conflicts.length > 1 ? `; and ${conflicts.length - 1} more like it` : '';
-    return fail(facts.responsePath, `${first!.filename}: ${first!.reason}${more}; resolve by hand (retiring response.json would lose a URL); left unchanged`);
+    throw new Refusal(facts.responsePath, `${first!.filename}: ${first!.reason}${more}; resolve by hand (retiring response.json would lose a URL); left unchanged`);
   }
-  report.statistics = statistics;
+  return { entries, statistics };
+}
 
+/** The assessment of a classified actor: what it reports, the manifest to commit, the legacy file to retire, the cache entry. */
+async function assessmentOf(task: AssessTask, facts: ActorFacts, local: LocalFile[], outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics }, report: ActorReport): Promise<Assessment> {
+  const { actor } = task;
+  const { entries, statistics } = outcome;
   const changed = facts.manifest === null || ownedFieldsDiffer(facts.manifest, entries, statistics);
   if (task.differences) report.differences = differencesOf(facts, entries, statistics, task.keepLegacy);
   report.manifest = !changed ? 'unchanged' : facts.manifest === null ? 'created' : 'written';
+  const assessment = explained(task, facts, entries, report);
+  const readMd5 = facts.manifestBytes === null ? null : md5Hex(facts.manifestBytes);
+  if (changed) assessment.commit = commitOf(task, facts, outcome, readMd5);
+  const settle = task.settle && report.warnings.length === 0 && !(facts.legacyUrls !== null && task.keepLegacy);
+  // The MD5 of the manifest as this run leaves it: what retiring and the sync cache check it against.
+  const leftMd5 = facts.legacyUrls === null && !settle ? null : assessment.commit ? md5Hex(assessment.commit.text) : readMd5;
+  if (facts.legacyUrls !== null) {
+    assessment.legacy = { path: facts.responsePath, files: facts.legacyFiles, urlsNotHeld: urlsNotHeld(facts.legacyUrls, entries), manifest: { path: actor.manifestPath, md5: leftMd5 } };
+  }
+  if (settle) assessment.settled = settledEntry(task, facts, local, { entries, statistics, changed, manifestMd5: leftMd5 });
+  if (assessment.settled && task.remote) {
+    const remote = await restingRemote(task, facts, local, entries, statistics);
+    if (remote) assessment.settled.remote = remote;
+  }
+  return assessment;
+}
+
+/** The report with what the API, `check` and push/pull read besides it (only when the task asked to `explain`). */
+function explained(task: AssessTask, facts: ActorFacts, entries: TrainingEntry[], report: ActorReport): Assessment {
   const good: Record<string, boolean> = {};
   for (const [filename, image] of facts.prompt) if (image.good !== undefined) good[filename] = image.good;
   const updated = facts.manifest?.training_data_updated;
-  const assessment: Assessment = {
+  return {
     report,
     // Cloning every entry back to the main thread is most of a warm run's messaging: only when asked.
     entries: task.explain ? entries : [],
@@ -206,20 +267,44 @@ async function assess(task: AssessTask): Promise<Assessment> {
     manifestUpdated: typeof updated === 'string' ? updated : null,
     studio: task.explain ? studioFactsOf(facts.manifest) : NO_STUDIO_FACTS,
   };
-  const readMd5 = facts.manifestBytes === null ? null : md5Hex(facts.manifestBytes);
-  if (changed) {
-    // Spliced into the text as read: nothing we do not own is re-encoded (SPEC §3).
-    const base = facts.manifestBytes?.toString('utf8') ?? serializeManifest(newManifest(actor.id, actor.name));
-    assessment.commit = { path: actor.manifestPath, text: spliceManifest(base, { training_data: entries, training_data_updated: task.now, statistics }), basis: readMd5, readOnly: facts.manifestReadOnly };
+}
+
+/** The new manifest, spliced into the text as read: nothing we do not own is re-encoded (SPEC §3). */
+function commitOf(task: AssessTask, facts: ActorFacts, outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics }, readMd5: string | null): NonNullable<Assessment['commit']> {
+  const { actor } = task;
+  const base = facts.manifestBytes?.toString('utf8') ?? serializeManifest(newManifest(actor.id, actor.name));
+  const text = spliceManifest(base, { training_data: outcome.entries, training_data_updated: task.now, statistics: outcome.statistics });
+  return { path: actor.manifestPath, text, basis: readMd5, readOnly: facts.manifestReadOnly };
+}
+
+/**
+ * The ETag each of the actor's URLs had (null: no object), when a later `--remote` run whose listing finds
+ * exactly that would come to the same entries: that run then settles the actor from the cache, listing its
+ * URLs but reading nothing local. Checked by deciding and classifying again as that run would, from the
+ * facts its listing would give; undefined when that changes anything, needs a HEAD, or the URLs it would
+ * ask about are not those this run asked about.
+ */
+async function restingRemote(task: AssessTask, facts: ActorFacts, local: LocalFile[], entries: TrainingEntry[], statistics: TrainingStatistics): Promise<Record<string, string | null> | undefined> {
+  const checks = Object.entries(task.remote ?? {});
+  const urls = new Set([...entries.flatMap((entry) => (entry.s3_url ? [entry.s3_url] : [])), ...facts.promptUrls.values()]);
+  if (checks.length !== urls.size || checks.some(([url]) => !urls.has(url))) return undefined;
+  const etags: Record<string, string | null> = {};
+  const remote = new Map<string, RemoteFact>();
+  for (const [url, check] of checks) {
+    if (check.error !== undefined || (check.exists && check.etag === undefined)) return undefined;
+    const etag = check.exists ? check.etag! : null;
+    const listed: RemoteCheck = etag === null ? { exists: false, md5: null, checkedAt: check.checkedAt } : { exists: true, md5: md5OfEtag(etag), etag, fromListing: true, checkedAt: check.checkedAt };
+    const filename = parseS3Url(url).filename;
+    const file = local.find((f) => f.filename === filename);
+    const entry = entries.find((e) => e.filename === filename);
+    const decided = await decideRemote(listed, file && { ...file, path: join(task.actor.trainingDir, file.filename) }, entry?.s3_url === url ? entry : undefined);
+    if (decided === 'confirm' || decided === 'keep') return undefined;
+    remote.set(url, decided);
+    etags[url] = etag;
   }
-  const settle = task.settle && report.warnings.length === 0 && !(facts.legacyUrls !== null && task.keepLegacy);
-  // The MD5 of the manifest as this run leaves it: what retiring and the sync cache check it against.
-  const leftMd5 = facts.legacyUrls === null && !settle ? null : assessment.commit ? md5Hex(assessment.commit.text) : readMd5;
-  if (facts.legacyUrls !== null) {
-    assessment.legacy = { path: facts.responsePath, files: facts.legacyFiles, urlsNotHeld: urlsNotHeld(facts.legacyUrls, entries), manifest: { path: actor.manifestPath, md5: leftMd5 } };
-  }
-  if (settle) assessment.settled = settledEntry(task, facts, local, { entries, statistics, changed, manifestMd5: leftMd5 });
-  return assessment;
+  const again = classify({ local, previous: entries, legacyUrls: new Map(), promptUrls: facts.promptUrls, remote });
+  if (again.conflicts.length > 0 || !sameEntries(entries, again.entries) || !sameJson(statistics, again.statistics)) return undefined;
+  return etags;
 }
 
 /**

@@ -26,6 +26,11 @@ export interface CacheEntry {
   statistics: TrainingStatistics;
   /** Local images, each a hash reused when the actor is reported from the cache. */
   images: number;
+  /**
+   * Each URL the actor's files name → the ETag its object had (null: none), when a `--remote` run that
+   * lists the same may settle the actor from this entry (assess.ts `restingRemote`).
+   */
+  remote?: Record<string, string | null>;
 }
 
 /** What an assessment read that decides its outcome, as both the worker and a later run can tell it. */

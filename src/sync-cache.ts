@@ -15,6 +15,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import * as z from 'zod';
+import type { RemoteFact } from './classify.js';
 import type { Actor } from './discover.js';
 import { CACHE_VERSION, stillSettled, type CacheEntry } from './fingerprint.js';
 import { commitFile, removeStaleTemps } from './manifest/commit.js';
@@ -32,7 +33,10 @@ const MD5 = z.string().regex(/^[0-9a-f]{32}$/);
 const CacheFileSchema = z.object({
   version: z.literal(CACHE_VERSION),
   code: z.string(),
-  actors: z.record(z.string(), z.object({ fingerprint: MD5, manifestMd5: MD5, statistics: StatisticsSchema, images: z.number().int().nonnegative() })),
+  actors: z.record(
+    z.string(),
+    z.object({ fingerprint: MD5, manifestMd5: MD5, statistics: StatisticsSchema, images: z.number().int().nonnegative(), remote: z.record(z.string(), z.string().nullable()).optional() }),
+  ),
 });
 
 /**
@@ -73,6 +77,31 @@ export async function writeCache(path: string, code: string, entries: ReadonlyMa
  */
 export function settledReport(actor: Actor, data: DataRoot, entry: CacheEntry | undefined): ActorReport | undefined {
   if (!entry || !stillSettled(actor, data, entry)) return undefined;
+  return cachedReport(actor, entry);
+}
+
+/**
+ * For `--remote`: the URLs of the actor's cache entry, when nothing local changed since (`stillSettled`) and
+ * the entry knows what S3 held at each; the run lists them instead of reading them from the actor's files.
+ */
+export function remotelySettleable(actor: Actor, data: DataRoot, entry: CacheEntry | undefined): string[] | undefined {
+  return entry?.remote && stillSettled(actor, data, entry) ? Object.keys(entry.remote) : undefined;
+}
+
+/**
+ * The actor's report from its entry when the listing found each of its URLs as the entry recorded it (the
+ * same ETag, or still no object): assessing it again would change nothing. Else undefined: any object
+ * added, removed, replaced or not checkable sends the actor to a full assessment, which reports it.
+ */
+export function remotelySettled(actor: Actor, entry: CacheEntry, facts: ReadonlyMap<string, RemoteFact & { error?: string; key?: string }>): ActorReport | undefined {
+  for (const [url, etag] of Object.entries(entry.remote ?? {})) {
+    const fact = facts.get(url);
+    if (!fact || fact.error !== undefined || fact.key !== undefined || fact.exists !== (etag !== null) || (etag !== null && fact.etag !== etag)) return undefined;
+  }
+  return entry.remote ? cachedReport(actor, entry) : undefined;
+}
+
+function cachedReport(actor: Actor, entry: CacheEntry): ActorReport {
   const report = emptyReport(actor, 'unchanged');
   report.statistics = { ...entry.statistics };
   report.reusedFiles = entry.images;

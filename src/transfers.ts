@@ -1,7 +1,7 @@
 /**
- * `push` and `pull`: a dry run plans the transfers (what a sync would leave each manifest holding), the
- * transfers run, then a sync commits what is on disk and what each transfer proved. Nothing is written
- * before S3 has been reached: S3 unreachable or no credentials end the run with every file as it was. A
+ * `push` and `pull`: plan (what a sync would leave each manifest holding, nothing written), run the
+ * transfers, then apply once: every manifest committed with what is on disk and what each transfer proved.
+ * Nothing is written before S3 has been reached: S3 unreachable or no credentials end the run with every file as it was. A
  * transfer that fails is reported for its image and never recorded as synced. Nothing is deleted in S3.
  */
 import { join } from 'node:path';
@@ -12,17 +12,17 @@ import { emptyReport, type ActorReport } from './report.js';
 import type { RunLock } from './lock.js';
 import { acquireRunLock } from './run-lock.js';
 import type { TrainingEntry } from './manifest/schema.js';
-import { resolveDataRoot } from './root.js';
-import type { S3Access, S3Options } from './s3/client.js';
+import { resolveDataRoot, type DataRoot } from './root.js';
+import type { S3Access, S3Options, S3Stats } from './s3/client.js';
 import { S3ObjectError } from './s3/errors.js';
 import type { ConditionalWrites, WriteCondition } from './s3/transfer.js';
 import { actorIdOf, IMAGE_EXTENSION, isImageName, listActors, selectNamedActors } from './discover.js';
 import { removeStaleTemps } from './manifest/commit.js';
 import { parseS3Url, type S3Location } from './s3-url.js';
-import { runSync, type SyncOptions, type SyncReport } from './sync.js';
+import { apply as applySync, plan as planSync, type SyncOptions, type SyncReport } from './sync.js';
 import { DEFAULT_UPLOAD_URL_TEMPLATE, fillUploadUrlTemplate } from './upload-url.js';
 
-export interface TransferOptions extends Omit<SyncOptions, 'remote' | 'explain' | 'transfers' | 'lock'> {
+export interface TransferOptions extends Omit<SyncOptions, 'remote'> {
   s3: S3Options;
   /** push: also re-upload `out_of_sync` images (the local file wins). */
   repair?: boolean;
@@ -47,19 +47,19 @@ export interface TransferReport extends SyncReport {
 }
 
 /** The transfers an actor's entries call for; one with `skip` is reported (a warning naming its URL) instead. */
-type Plan = (actor: string, entries: TrainingEntry[]) => { entry: TrainingEntry; url: string; bytes: number; skip?: string }[];
+type Choose = (actor: string, entries: TrainingEntry[]) => { entry: TrainingEntry; url: string; bytes: number; skip?: string }[];
 
 /** Uploads `local_only` images (and, with `repair`, `out_of_sync` ones), then records them as synced. */
 export async function runPush(options: TransferOptions): Promise<TransferReport> {
   const template = options.uploadUrlTemplate ?? DEFAULT_UPLOAD_URL_TEMPLATE;
-  const plan: Plan = (actor, entries) =>
+  const choose: Choose = (actor, entries) =>
     entries
       .filter((e) => e.local_path && (e.status === 'local_only' || (options.repair && e.status === 'out_of_sync')))
       .map((e) => ({ entry: e, url: e.s3_url || uploadUrl(actor, e.filename, entries, template), bytes: e.size_bytes ?? 0 }));
   // Shared by the run's uploads: a store without conditional writes is asked once, and warned of once.
   const conditionalWrites: ConditionalWrites = { unsupported: false };
   let endpoint = 'S3';
-  const report = await transfer(options, plan, { writesTrainingData: false }, async (s3, location, entry, data) => {
+  const report = await transfer(options, choose, { writesTrainingData: false }, async (s3, location, entry, data) => {
     const { upload } = await import('./s3/transfer.js');
     endpoint = s3.endpoint;
     const condition = writeCondition(entry);
@@ -86,7 +86,7 @@ function writeCondition(entry: TrainingEntry): WriteCondition | string {
 
 /** Downloads `s3_only` images, verifying each MD5, writing each atomically; then records them as synced. */
 export async function runPull(options: TransferOptions): Promise<TransferReport> {
-  const plan: Plan = (_actor, entries) =>
+  const choose: Choose = (_actor, entries) =>
     entries.filter((e) => e.status === 's3_only' && e.s3_url).map((e) => ({
       entry: e,
       url: e.s3_url!,
@@ -94,7 +94,7 @@ export async function runPull(options: TransferOptions): Promise<TransferReport>
       // Only images are written into training_data: a `response.json` there would be read as the actor's own.
       ...(isImageName(e.filename) ? {} : { skip: `${JSON.stringify(e.filename)} is not an image name; not downloaded (only images are pulled)` }),
     }));
-  return transfer(options, plan, { writesTrainingData: true }, async (s3, location, entry, _data, trainingDir) => {
+  return transfer(options, choose, { writesTrainingData: true }, async (s3, location, entry, _data, trainingDir) => {
     const { download } = await import('./s3/transfer.js');
     const got = await download(s3, location, join(trainingDir, entry.filename));
     return { exists: true, md5: got.md5, etag: got.etag, ...(got.crc64nvme ? { crc64nvme: got.crc64nvme } : {}), checkedAt: new Date().toISOString() };
@@ -113,8 +113,18 @@ function uploadUrl(actor: string, filename: string, entries: TrainingEntry[], te
 
 type Move = (s3: S3Access, location: S3Location, entry: TrainingEntry, data: { root: string }, trainingDir: string) => Promise<RemoteCheck>;
 
+type PlannedTransfer = Transfer & { entry: TrainingEntry };
+
+/** What the transfers proved per actor (to apply), or why S3 refused the run. */
+interface Moved {
+  found: Map<string, Required<Pick<AssessTask, 'remote' | 'assignedUrls'>>>;
+  transfers: Transfer[];
+  fatal?: Error;
+  requests: S3Stats;
+}
+
 /** `writesTrainingData`: downloads are committed into the actors' training_data folders (pull). */
-async function transfer(options: TransferOptions, plan: Plan, { writesTrainingData }: { writesTrainingData: boolean }, move: Move): Promise<TransferReport> {
+async function transfer(options: TransferOptions, choose: Choose, { writesTrainingData }: { writesTrainingData: boolean }, move: Move): Promise<TransferReport> {
   const started = performance.now();
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
@@ -123,18 +133,9 @@ async function transfer(options: TransferOptions, plan: Plan, { writesTrainingDa
   if (options.actors?.length) selectNamedActors((await listActors(data)).actors, options.actors, data.actorsDir);
   if (!dryRun) lock = await acquireRunLock(data, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
   try {
-    // Planned from a dry run: the entries a sync would leave, with nothing written yet.
-    const first = await runSync({ ...options, dryRun: true, lock, explain: true });
-    const planned: (Transfer & { entry: TrainingEntry })[] = [];
-    const skipped: ActorFailure[] = [];
-    for (const actor of first.actors) {
-      if (actor.errors.length > 0 || !actor.entries) continue;
-      for (const { entry, url, bytes, skip } of plan(actor.name, actor.entries)) {
-        if (skip) skipped.push({ actor: actor.name, file: url, reason: skip });
-        else planned.push({ actor: actor.name, filename: entry.filename, url, bytes, entry });
-      }
-    }
-    for (const actor of first.actors) delete actor.entries;
+    // Planned with nothing written: the entries a sync would leave.
+    const first = await planSync(options, { entries: 'all' });
+    const { planned, skipped } = chooseTransfers(first.actors, choose);
     const withSkipped = <T extends { actors: ActorReport[] }>(report: T): T => {
       for (const problem of skipped) report.actors.find((a) => a.name === problem.actor)?.warnings.push(problem);
       return report;
@@ -145,70 +146,99 @@ async function transfer(options: TransferOptions, plan: Plan, { writesTrainingDa
       return { ...first, dryRun: false, actors: first.actors.map((a) => emptyReport(a, 'not-run')), transfers: [], interrupted: true, durationMs: performance.now() - started };
     }
     if (planned.length === 0) {
-      const synced = await runSync({ ...options, lock, wait: false });
+      const synced = await applySync({ ...options, wait: false }, { lock });
       return withSkipped({ ...synced, transfers: [], durationMs: performance.now() - started });
     }
-
+    // What a pull killed mid-commit left (an image's temp file), removed under the lock before this one
+    // writes; only in folders the planning pass read without a problem (never through a symlink leading out).
     if (writesTrainingData) {
-      // What a pull killed mid-commit left (an image's temp file), removed under the lock before this one
-      // writes; only in folders the planning pass read without a problem (never through a symlink leading out).
-      await Promise.all(first.actors.filter((actor) => actor.errors.length === 0).map((actor) => removeStaleTemps(join(data.actorsDir, actor.name, 'training_data'), { owns: (target) => IMAGE_EXTENSION.test(target), olderThanMs: lock?.takenMs })));
+      const readable = first.actors.filter((actor) => actor.errors.length === 0);
+      const owns = (target: string) => IMAGE_EXTENSION.test(target);
+      await Promise.all(readable.map((actor) => removeStaleTemps(join(data.actorsDir, actor.name, 'training_data'), { owns, olderThanMs: lock?.takenMs })));
     }
-    const { createS3 } = await import('./s3/client.js');
-    const s3 = createS3(options.s3);
-    const found = new Map<string, Required<Pick<AssessTask, 'remote' | 'assignedUrls'>>>();
-    const transfers: Transfer[] = [];
-    // Started a few at a time, so an interrupt, or S3 becoming unreachable, stops the ones not yet begun;
-    // the ones in flight finish and are recorded.
-    const limit = pLimit(s3.concurrency);
-    let fatal: Error | undefined;
-    try {
-      await Promise.all(
-        planned.map((item) =>
-          limit(async () => {
-            const done: Transfer = { actor: item.actor, filename: item.filename, url: item.url, bytes: item.bytes };
-            transfers.push(done);
-            if (options.signal?.aborted || fatal) return void (done.error = `not started: ${fatal ? 'S3 failed' : 'interrupted'}`);
-            try {
-              const named = parseS3Url(item.url);
-              if (named.filename !== item.filename) throw new Error(`the URL names "${named.filename}", not "${item.filename}"`);
-              // A "+" or a name in another Unicode form: the key the bucket holds, never a guess.
-              const location = await (await import('./s3/held-key.js')).heldLocation(s3, named);
-              const fact = await move(s3, location, item.entry, data, join(data.actorsDir, item.actor, 'training_data'));
-              const record = found.get(item.actor) ?? { remote: {}, assignedUrls: {} };
-              record.remote[item.url] = fact;
-              record.assignedUrls[item.filename] = item.url;
-              found.set(item.actor, record);
-            } catch (error) {
-              if ((error as Error).name === 'UsageError') fatal ??= error as Error;
-              done.error = messageOf(error);
-            }
-          }),
-        ),
-      );
-    } finally {
-      s3.close();
-    }
-
+    const moved = await moveAll(options, planned, data, move);
     // S3 refused the run (no credentials, unreachable) before any transfer succeeded: nothing is written.
-    if (fatal && found.size === 0) throw fatal;
-    // Then every selected actor is synced, each with what its transfers proved. A signal (before or during
-    // this pass) leaves the actors without a finished transfer for the next run; those with one are still
-    // recorded (sync.ts dispatches an actor with `transfers` after a signal): that work is done already.
-    const stopped = () => options.signal?.aborted ?? false;
-    const second = stopped() && found.size === 0
-      ? undefined
-      : await runSync({ ...options, lock, transfers: found, wait: false, ...(stopped() ? { actors: [...found.keys()] } : {}) });
-    if (fatal) throw fatal;
-    const after = new Map(second?.actors.map((a) => [a.name, a]));
-    const actorsOut = first.actors.map((a) => after.get(a.name) ?? emptyReport(a, 'not-run'));
-    for (const failed of transfers.filter((t) => t.error)) {
-      const actor = actorsOut.find((a) => a.name === failed.actor);
-      const problem: ActorFailure = { actor: failed.actor, file: failed.url, reason: `${failed.filename}: ${failed.error}; not recorded as synced` };
-      actor?.errors.push(problem);
-    }
-    return withSkipped({ ...(second ?? first), dryRun: false, actors: actorsOut, s3Requests: { ...s3.stats }, transfers, interrupted: stopped(), durationMs: performance.now() - started });
+    if (moved.fatal && moved.found.size === 0) throw moved.fatal;
+    const second = await applyTransfers(options, moved, lock);
+    if (moved.fatal) throw moved.fatal;
+    return withSkipped(merged(first, second, moved, started, options.signal?.aborted ?? false));
   } finally {
     await lock?.release();
   }
+}
+
+/** The transfers the plan's entries call for, and those it skips (each a warning of its actor). */
+function chooseTransfers(actors: ActorReport[], choose: Choose): { planned: PlannedTransfer[]; skipped: ActorFailure[] } {
+  const planned: PlannedTransfer[] = [];
+  const skipped: ActorFailure[] = [];
+  for (const actor of actors) {
+    if (actor.errors.length > 0 || !actor.entries) continue;
+    for (const { entry, url, bytes, skip } of choose(actor.name, actor.entries)) {
+      if (skip) skipped.push({ actor: actor.name, file: url, reason: skip });
+      else planned.push({ actor: actor.name, filename: entry.filename, url, bytes, entry });
+    }
+  }
+  for (const actor of actors) delete actor.entries;
+  return { planned, skipped };
+}
+
+/**
+ * Runs the transfers a few at a time, so an interrupt, or S3 becoming unreachable, stops the ones not yet
+ * begun; the ones in flight finish and are recorded.
+ */
+async function moveAll(options: TransferOptions, planned: PlannedTransfer[], data: DataRoot, move: Move): Promise<Moved> {
+  const { createS3 } = await import('./s3/client.js');
+  const s3 = createS3(options.s3);
+  const moved: Moved = { found: new Map(), transfers: [], requests: s3.stats };
+  const limit = pLimit(s3.concurrency);
+  try {
+    await Promise.all(
+      planned.map((item) =>
+        limit(async () => {
+          const done: Transfer = { actor: item.actor, filename: item.filename, url: item.url, bytes: item.bytes };
+          moved.transfers.push(done);
+          if (options.signal?.aborted || moved.fatal) return void (done.error = `not started: ${moved.fatal ? 'S3 failed' : 'interrupted'}`);
+          try {
+            const named = parseS3Url(item.url);
+            if (named.filename !== item.filename) throw new Error(`the URL names "${named.filename}", not "${item.filename}"`);
+            // A "+" or a name in another Unicode form: the key the bucket holds, never a guess.
+            const location = await (await import('./s3/held-key.js')).heldLocation(s3, named);
+            const fact = await move(s3, location, item.entry, data, join(data.actorsDir, item.actor, 'training_data'));
+            const record = moved.found.get(item.actor) ?? { remote: {}, assignedUrls: {} };
+            record.remote[item.url] = fact;
+            record.assignedUrls[item.filename] = item.url;
+            moved.found.set(item.actor, record);
+          } catch (error) {
+            if ((error as Error).name === 'UsageError') moved.fatal ??= error as Error;
+            done.error = messageOf(error);
+          }
+        }),
+      ),
+    );
+  } finally {
+    s3.close();
+  }
+  return moved;
+}
+
+/**
+ * Applies every selected actor, each with what its transfers proved. A signal (before or during this step)
+ * leaves the actors without a finished transfer for the next run; those with one are still recorded (sync.ts
+ * applies an actor with `transfers` after a signal): that work is done already.
+ */
+async function applyTransfers(options: TransferOptions, { found }: Moved, lock: RunLock | undefined): Promise<SyncReport | undefined> {
+  const stopped = options.signal?.aborted ?? false;
+  if (stopped && found.size === 0) return undefined;
+  return applySync({ ...options, wait: false, ...(stopped ? { actors: [...found.keys()] } : {}) }, { lock, transfers: found });
+}
+
+/** The plan's actors as applied (those not applied: not run), each failed transfer an error of its actor. */
+function merged(first: SyncReport, second: SyncReport | undefined, moved: Moved, started: number, interrupted: boolean): TransferReport {
+  const after = new Map(second?.actors.map((a) => [a.name, a]));
+  const actors = first.actors.map((a) => after.get(a.name) ?? emptyReport(a, 'not-run'));
+  for (const failed of moved.transfers.filter((t) => t.error)) {
+    const actor = actors.find((a) => a.name === failed.actor);
+    actor?.errors.push({ actor: failed.actor, file: failed.url, reason: `${failed.filename}: ${failed.error}; not recorded as synced` });
+  }
+  return { ...(second ?? first), dryRun: false, actors, s3Requests: { ...moved.requests }, transfers: moved.transfers, interrupted, durationMs: performance.now() - started };
 }

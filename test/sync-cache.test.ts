@@ -11,13 +11,16 @@ import { createPool, type WorkerPool } from '../src/pool.js';
 import { shardOf, type Shard } from '../src/shard.js';
 import { summarize } from '../src/summary.js';
 import { readCache } from '../src/sync-cache.js';
-import { runSync, type SyncOptions, type SyncReport } from '../src/sync.js';
+import { plan, runSync, type SyncOptions, type SyncReport } from '../src/sync.js';
 import { comparable, manifestsDirOf, readManifests, runCli } from './helpers/cli.js';
-import { addImages, leaveStaleTemp, manifestPath, md5, readJson, SEED_BASE, SEED_NAME, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { putObject, startS3Server, TEST_CREDENTIALS, testS3 } from './helpers/s3.js';
+import { addImages, leaveStaleTemp, manifestPath, md5, readJson, SEED_BASE, SEED_LISTED, SEED_NAME, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
 const A1 = '0001_alpha';
 const A2 = '0002_beta';
-const A3 = '0003_gamma'; // never changed by the differential test: every warm run must settle it
+const A3 = '0003_gamma';
+const BUCKET = 'story-boards-assets'; // never changed by the differential test: every warm run must settle it
 /** Whole seconds: utimes and a copy keep them to the nanosecond, and every image is older than any manifest. */
 const T0 = 1_700_000_000;
 
@@ -46,12 +49,12 @@ beforeAll(() => {
 afterAll(() => real.destroy());
 
 /** One in-process sync with `$XDG_CACHE_HOME` = `home`; `assessed`: the actors it sent to a thread (the cache did not settle them). */
-async function sync(root: string, home: string, extra: Partial<SyncOptions> = {}): Promise<{ report: SyncReport; assessed: string[] }> {
+async function sync(root: string, home: string, extra: Partial<SyncOptions> = {}, run = runSync): Promise<{ report: SyncReport; assessed: string[] }> {
   const saved = process.env.XDG_CACHE_HOME;
   process.env.XDG_CACHE_HOME = home;
   assessed.length = 0;
   try {
-    const report = await runSync({ root, pool, ...extra });
+    const report = await run({ root, pool, ...extra });
     return { report, assessed: [...assessed].sort() };
   } finally {
     if (saved === undefined) delete process.env.XDG_CACHE_HOME;
@@ -223,11 +226,43 @@ describe('the cache file', () => {
     const home = join(await tempRoot(), 'cache');
     await sync(root, home);
     await sync(root, home);
-    const required = await sync(root, home, { dryRun: true, entriesUnlessSynced: true });
+    const required = await sync(root, home, {}, (options) => plan(options, { entries: 'unsynced' }));
     expect(required.assessed).toEqual([SEED_NAME]);
     const seed = required.report.actors.find((a) => a.name === SEED_NAME)!;
     expect(seed.entries!.filter((e) => e.status !== 'synced').map((e) => e.status)).toEqual(Array(5).fill('local_only'));
     expect(statsOf(required.report, full)).toMatchObject({ training_images_count: 2, training_synced_count: 2 });
+  });
+
+  it('--remote settles an actor only while S3 holds what the run that recorded it found: an object deleted or replaced is found by the next run', async () => {
+    const root = await smallRoot();
+    const home = join(await tempRoot(), 'cache');
+    const server = await startS3Server([BUCKET]);
+    const s3 = testS3(server.endpoint);
+    const keyOf = (file: string) => `system_actors/training_data/${SEED_NAME}/${file}`;
+    for (const file of SEED_LISTED) await putObject(s3, BUCKET, keyOf(file), readFileSync(join(trainingDir(root, SEED_NAME), file)));
+    const remote = { remote: { endpoint: server.endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS } };
+    const seedOf = (report: SyncReport) => statsOf(report, SEED_NAME);
+
+    expect((await sync(root, home, remote)).assessed).toEqual([SEED_NAME, A3]);
+    const settled = await sync(root, home, remote);
+    expect(settled.assessed, 'nothing changed, locally or in S3').toEqual([]);
+    expect(settled.report.s3Requests!.list).toBeGreaterThan(0);
+    expect(seedOf(settled.report)).toMatchObject({ training_synced_count: 12, training_local_only_count: 5 });
+
+    const [gone, replaced] = SEED_LISTED;
+    await s3.run(() => s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: keyOf(gone!) })));
+    const deleted = await sync(root, home, remote);
+    expect(deleted.assessed).toEqual([SEED_NAME]);
+    expect(seedOf(deleted.report)).toMatchObject({ training_synced_count: 11, training_local_only_count: 6 });
+    expect(((await readJson(manifestPath(root, '0000'))).training_data as any[]).find((e) => e.filename === gone)).toMatchObject({ s3_exists: false, status: 'local_only' });
+    expect((await sync(root, home, remote)).assessed, 'the absence is what the cache now records').toEqual([]);
+
+    await putObject(s3, BUCKET, keyOf(replaced!), Buffer.from('other bytes'));
+    const changed = await sync(root, home, remote);
+    expect(new Set(changed.assessed), 'assessed, then again with what a HEAD says').toEqual(new Set([SEED_NAME]));
+    expect(seedOf(changed.report)).toMatchObject({ training_synced_count: 10, training_out_of_sync_count: 1 });
+    // An image out of sync is confirmed by a HEAD on every run (its ETag alone may hide an MD5): never settled.
+    expect((await sync(root, home, remote)).assessed).toContain(SEED_NAME);
   });
 
   it('settles every actor of a second run, from the documented path; its statistics are what the report carries', async () => {

@@ -13,7 +13,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { createPool, type WorkerPool } from '../src/pool.js';
 import { RETIRING_NAME } from '../src/retire.js';
 import { acquireRunLock } from '../src/run-lock.js';
-import { runSync, type SyncReport } from '../src/sync.js';
+import { apply, runSync, type SyncReport } from '../src/sync.js';
 import { addImages, manifestPath, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
 
 const BASE = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data';
@@ -327,7 +327,7 @@ describe('a write failing inside a real sync', () => {
     };
     const events = traceFs(manifestsDir);
     try {
-      const report = await runSync({ root, pool: losing, lock });
+      const report = await apply({ root, pool: losing }, { lock });
       for (const actor of actors) {
         expectUnchanged(actor);
         expect(reportOf(report, actor).manifest).toBe('failed');

@@ -10,10 +10,8 @@ export interface CheckFlags extends CommonFlags, S3Flags {
 
 export async function checkCommand(flags: CheckFlags, context: CommandContext): Promise<number> {
   // --require-synced names each image that is not synced: the entries of every actor that has one.
-  const { result, summaries } = await runEngine(flags, 'check', context, {
-    dryRun: true,
-    keepLegacy: flags.keepLegacy,
-    entriesUnlessSynced: flags.requireSynced,
+  const { result, summaries } = await runEngine(flags, 'check', context, { keepLegacy: flags.keepLegacy }, [], {
+    entries: flags.requireSynced ? 'unsynced' : undefined,
     // No actor folder at all is a wrong --root or --actors-dir, not a root in sync: exit 2.
     requireActors: true,
   });

@@ -2,7 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { parseShard } from '../shard.js';
 import type { SyncSummary } from '../summary.js';
-import type { SyncOptions, SyncReport } from '../sync.js';
+import type { PlanView, SyncOptions, SyncReport } from '../sync.js';
 import { lazyPool } from '../lazy-pool.js';
 import { poolFor, type EarlyPool } from './early-pool.js';
 
@@ -86,7 +86,8 @@ export function positiveInteger(value: string): number {
 }
 
 /**
- * Runs the engine for a command. Modules load on demand; the worker threads start at the entry (early-pool.ts)
+ * Runs the engine for a command: a sync (or its dry run), or with a `view`, a plan showing what it asks for.
+ * Modules load on demand; the worker threads start at the entry (early-pool.ts)
  * or when the first actor needs one (a run the sync cache settles whole starts none).
  */
 export async function runEngine(
@@ -95,6 +96,7 @@ export async function runEngine(
   context: CommandContext,
   options: Partial<SyncOptions>,
   extraActors: string[] = [],
+  view?: PlanView,
 ): Promise<{ result: SyncReport; summaries: typeof import('../summary.js') }> {
   const shard = parseShard(flags.shard, flags.shardCount);
   // Threads only when an actor needs one (the sync cache may settle them all): the entry's early pool when it
@@ -102,10 +104,10 @@ export async function runEngine(
   // loading before it is stopped).
   const pool = lazyPool(flags.workers, () => poolFor(context.earlyPool, flags.workers));
   try {
-    const [{ runSync }, { createProgress }] = await Promise.all([import('../sync.js'), import('../progress.js')]);
+    const [{ runSync, plan }, { createProgress }] = await Promise.all([import('../sync.js'), import('../progress.js')]);
     const progress = await createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream });
     const actors = [...flags.actor, ...extraActors];
-    const running = runSync({
+    const run = {
       root: flags.root,
       actorsDir: flags.actorsDir,
       manifestsDir: flags.manifestsDir,
@@ -118,7 +120,8 @@ export async function runEngine(
       progress,
       remote: flags.remote ? s3OptionsOf(flags) : undefined,
       ...options,
-    });
+    };
+    const running = view ? plan(run, view) : runSync(run);
     // The summary's schemas (zod) load while the threads work: nothing before the first task needs them.
     const [result, summaries] = await Promise.all([running, import('../summary.js')]);
     return { result, summaries };

@@ -64,11 +64,11 @@ export async function poolFor(early: EarlyPool | undefined, threads: number | un
 
 /**
  * True when a sync cache of the manifests folder this command names exists, newer than every manifest, and the run may use it (not with
- * `--verify` or `--remote`, which look at every actor). A guess from the command line only:
+ * `--verify`, which looks at every actor; `--remote` settles actors whose entry knows what S3 held). A guess from the command line only:
  * a wrong one costs some speed, never a result.
  */
 function likelySettled(argv: readonly string[]): boolean {
-  if (argv.includes('--verify') || argv.includes('--remote')) return false;
+  if (argv.includes('--verify')) return false;
   const manifests = rootPaths({ root: lastValue(argv, '--root'), manifestsDir: lastValue(argv, '--manifests-dir') }).manifestsDir;
   try {
     const prefix = cachePrefix(realpathSync.native(manifests));

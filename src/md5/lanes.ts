@@ -15,11 +15,7 @@ export type LaneOutcome =
   | { ok: false; changed: false; error: Error };
 
 const LANES = 4;
-/**
- * Bytes each lane reads at a time. Four lanes of 256 KB per thread stay in the core's 1 MB L2 cache; 1 MB
- * lanes hashed 3 % faster alone but added ~20 MB to a large run's peak RSS (two threads' buffers and the
- * memory they churn through).
- */
+/** Bytes each lane reads at a time: four lanes of 256 KB per thread stay in a core's 1 MB L2 cache (bench/README.md). */
 export const LANE_BYTES = 256 << 10;
 /** A lane buffer holds a read and its padding (at most two blocks). */
 const LANE_STRIDE = LANE_BYTES + 128;
@@ -115,64 +111,92 @@ interface Open {
  * so the caller can try again. `onRead` is told the bytes of each read as it is made (hashing's progress).
  */
 export function md5FilesInLanes(paths: readonly string[], onRead?: (bytes: number) => void): LaneOutcome[] {
-  const found = loadEngine();
-  if (!found) throw new Error('md5x4: WebAssembly SIMD is not available in this thread');
-  const e: Engine = found;
-  const outcomes: LaneOutcome[] = new Array(paths.length);
-  const lanes: (Open | null)[] = new Array(LANES).fill(null);
-  let next = 0;
-
-  const close = (lane: number) => {
-    closeSync(lanes[lane]!.fd);
-    lanes[lane] = null;
-  };
-  const fail = (lane: number, index: number, error: unknown) => {
-    outcomes[index] = { ok: false, changed: false, error: error as Error };
-    if (lanes[lane]) close(lane);
-  };
-
+  const engine = loadEngine();
+  if (!engine) throw new Error('md5x4: WebAssembly SIMD is not available in this thread');
+  const run = new LaneRun(engine, paths, onRead);
   try {
-    return hashAll();
+    return run.hashAll();
   } finally {
-    // Only after something unforeseen threw: every lane is closed when hashAll returns.
-    for (const file of lanes) if (file) closeSync(file.fd);
+    run.closeAll(); // only after something unforeseen threw: every lane is closed when hashAll returns
+  }
+}
+
+/** One call's files flowing through the four lanes: which file each lane holds, and what each file came to. */
+class LaneRun {
+  private readonly outcomes: LaneOutcome[];
+  private readonly lanes: (Open | null)[] = new Array(LANES).fill(null);
+  private next = 0;
+
+  constructor(
+    private readonly e: Engine,
+    private readonly paths: readonly string[],
+    private readonly onRead: ((bytes: number) => void) | undefined,
+  ) {
+    this.outcomes = new Array(paths.length);
   }
 
   /** Keeps every lane busy until each file is hashed or has failed. */
-  function hashAll(): LaneOutcome[] {
+  hashAll(): LaneOutcome[] {
     for (;;) {
-      for (let lane = 0; lane < LANES; lane += 1) {
-        while (lanes[lane] === null && next < paths.length) open(lane, next++);
-        const file = lanes[lane];
-        if (file && file.at === file.end && !file.padded) refill(lane, file);
-      }
-      let blocks = Infinity;
-      for (const file of lanes) if (file) blocks = Math.min(blocks, (file.end - file.at) >>> 6);
-      if (blocks === Infinity) return outcomes; // no lane holds a file, and none is left to open
-
-      for (let lane = 0; lane < LANES; lane += 1) {
-        const file = lanes[lane];
-        // An idle lane hashes any readable bytes into the scratch state.
-        e.words[e.ctlPtr + lane] = file ? e.laneBase[lane]! + file.at : e.laneBase[0]!;
-        e.words[e.ctlState + lane] = file ? lane : SCRATCH;
-      }
-      if (blocks > 0) e.run(blocks);
-      for (let lane = 0; lane < LANES; lane += 1) {
-        const file = lanes[lane];
-        if (!file) continue;
-        file.at += blocks << 6;
-        if (file.at === file.end && file.padded) finish(lane, file);
-      }
+      this.fillLanes();
+      const blocks = this.readyBlocks();
+      if (blocks === Infinity) return this.outcomes; // no lane holds a file, and none is left to open
+      this.pointLanes();
+      if (blocks > 0) this.e.run(blocks);
+      this.advance(blocks);
     }
   }
 
-  function open(lane: number, index: number): void {
+  closeAll(): void {
+    for (const file of this.lanes) if (file) closeSync(file.fd);
+  }
+
+  /** Opens a file in each empty lane, and reads more into each lane that has hashed all it held. */
+  private fillLanes(): void {
+    const { lanes, paths } = this;
+    for (let lane = 0; lane < LANES; lane += 1) {
+      while (lanes[lane] === null && this.next < paths.length) this.open(lane, this.next++);
+      const file = lanes[lane];
+      if (file && file.at === file.end && !file.padded) this.refill(lane, file);
+    }
+  }
+
+  /** The blocks every busy lane has ready (the most one md5x4 call may hash); Infinity when all are idle. */
+  private readyBlocks(): number {
+    let blocks = Infinity;
+    for (const file of this.lanes) if (file) blocks = Math.min(blocks, (file.end - file.at) >>> 6);
+    return blocks;
+  }
+
+  /** Tells md5x4 where each lane's next block is and which state it updates. */
+  private pointLanes(): void {
+    const { e, lanes } = this;
+    for (let lane = 0; lane < LANES; lane += 1) {
+      const file = lanes[lane];
+      // An idle lane hashes any readable bytes into the scratch state.
+      e.words[e.ctlPtr + lane] = file ? e.laneBase[lane]! + file.at : e.laneBase[0]!;
+      e.words[e.ctlState + lane] = file ? lane : SCRATCH;
+    }
+  }
+
+  /** Moves each busy lane past the blocks just hashed, and finishes the files whose last block that was. */
+  private advance(blocks: number): void {
+    const { lanes } = this;
+    for (let lane = 0; lane < LANES; lane += 1) {
+      const file = lanes[lane];
+      if (!file) continue;
+      file.at += blocks << 6;
+      if (file.at === file.end && file.padded) this.finish(lane, file);
+    }
+  }
+
+  private open(lane: number, index: number): void {
     let fd: number;
     try {
       // O_NONBLOCK: a FIFO swapped in after the caller's stat must not block the open.
-      fd = openSync(paths[index]!, constants.O_RDONLY | constants.O_NONBLOCK);
+      fd = openSync(this.paths[index]!, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (error) {
-      fail(lane, index, error);
+      this.fail(lane, index, error);
       return;
     }
     let before: BigIntStats;
@@ -180,27 +204,28 @@ export function md5FilesInLanes(paths: readonly string[], onRead?: (bytes: numbe
       before = fstatSync(fd, { bigint: true });
     } catch (error) {
       closeSync(fd);
-      fail(lane, index, error);
+      this.fail(lane, index, error);
       return;
     }
     if (!before.isFile()) {
       closeSync(fd);
-      fail(lane, index, notRegularFile());
+      this.fail(lane, index, notRegularFile());
       return;
     }
+    const { e } = this;
     const state = e.state + lane * 4;
     for (let k = 0; k < 4; k += 1) e.words[state + k] = IV[k]!;
-    lanes[lane] = { index, fd, before, total: 0, at: 0, end: 0, padded: false };
+    this.lanes[lane] = { index, fd, before, total: 0, at: 0, end: 0, padded: false };
   }
 
   /** Reads the lane's next bytes into its buffer; at the end of the file, appends MD5's padding. */
-  function refill(lane: number, file: Open): void {
-    const base = e.laneBase[lane]!;
+  private refill(lane: number, file: Open): void {
+    const base = this.e.laneBase[lane]!;
     let filled = 0;
     let eof = false;
     try {
       while (filled < LANE_BYTES) {
-        const read = readSync(file.fd, e.bytes, base + filled, LANE_BYTES - filled, null);
+        const read = readSync(file.fd, this.e.bytes, base + filled, LANE_BYTES - filled, null);
         if (read === 0) {
           eof = true;
           break;
@@ -208,29 +233,35 @@ export function md5FilesInLanes(paths: readonly string[], onRead?: (bytes: numbe
         filled += read;
       }
     } catch (error) {
-      fail(lane, file.index, error);
+      this.fail(lane, file.index, error);
       return;
     }
     file.total += filled;
-    if (filled > 0) onRead?.(filled);
+    if (filled > 0) this.onRead?.(filled);
     file.at = 0;
     if (!eof) {
       file.end = filled; // LANE_BYTES, a whole number of blocks
       return;
     }
-    // MD5's padding: 0x80, zeros to 56 bytes mod 64, then the message length in bits (64-bit little-endian).
+    file.end = this.pad(base, filled, file.total);
+    file.padded = true;
+  }
+
+  /** MD5's padding after the last `filled` bytes: 0x80, zeros to 56 bytes mod 64, then the length in bits (64-bit LE). */
+  private pad(base: number, filled: number, total: number): number {
+    const { e } = this;
     const tail = filled & 63;
     const end = filled - tail + (tail < 56 ? 64 : 128);
     e.bytes.fill(0, base + filled, base + end);
     e.bytes[base + filled] = 0x80;
-    const bits = file.total * 8;
+    const bits = total * 8;
     e.words[(base + end - 8) >>> 2] = bits >>> 0;
     e.words[(base + end - 4) >>> 2] = Math.floor(bits / 2 ** 32);
-    file.end = end;
-    file.padded = true;
+    return end;
   }
 
-  function finish(lane: number, file: Open): void {
+  private finish(lane: number, file: Open): void {
+    const { e } = this;
     const state = e.state + lane * 4;
     const digest = Buffer.alloc(16);
     for (let k = 0; k < 4; k += 1) digest.writeUInt32LE(e.words[state + k]!, k * 4);
@@ -238,11 +269,21 @@ export function md5FilesInLanes(paths: readonly string[], onRead?: (bytes: numbe
     try {
       after = fstatSync(file.fd, { bigint: true });
     } catch (error) {
-      fail(lane, file.index, error);
+      this.fail(lane, file.index, error);
       return;
     }
-    close(lane);
+    this.close(lane);
     const { before } = file;
-    outcomes[file.index] = changedWhileRead(before, after, file.total) ? { ok: false, changed: true } : { ok: true, md5: digest.toString('hex'), stats: before };
+    this.outcomes[file.index] = changedWhileRead(before, after, file.total) ? { ok: false, changed: true } : { ok: true, md5: digest.toString('hex'), stats: before };
+  }
+
+  private fail(lane: number, index: number, error: unknown): void {
+    this.outcomes[index] = { ok: false, changed: false, error: error as Error };
+    if (this.lanes[lane]) this.close(lane);
+  }
+
+  private close(lane: number): void {
+    closeSync(this.lanes[lane]!.fd);
+    this.lanes[lane] = null;
   }
 }

@@ -9,6 +9,7 @@ import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { UsageError } from '../errors.js';
 import { toS3Error, type S3ObjectError } from './errors.js';
+import { ListingProtocol } from './list-page.js';
 import { BucketRegions, type BucketRef } from './regions.js';
 
 export type { BucketRef } from './regions.js';
@@ -97,41 +98,9 @@ export function createS3(options: S3Options = {}): S3Access {
   const endpoint = resolveEndpoint(options.endpoint);
   const named = nonEmpty(options.region);
 
-  const config: S3ClientConfig = {
-    maxAttempts,
-    retryMode: 'standard',
-    // Each region has its own client (regions.ts): the SDK's redirect following would rewrite a shared one.
-    followRegionRedirects: false,
-    requestHandler: {
-      connectionTimeout: Math.min(requestTimeoutMs, 10_000),
-      // Inactivity, not total time: a large upload may take long, but a stalled one moves no byte.
-      socketTimeout: requestTimeoutMs,
-      httpAgent: { keepAlive: true, maxSockets: Math.max(50, concurrency) },
-      httpsAgent: { keepAlive: true, maxSockets: Math.max(50, concurrency) },
-    },
-  };
-  if (endpoint !== undefined) {
-    config.endpoint = endpoint.url;
-    // S3-compatible stores often reject the SDK's default CRC checksums and streamed (aws-chunked) bodies.
-    config.requestChecksumCalculation = 'WHEN_REQUIRED';
-    config.responseChecksumValidation = 'WHEN_REQUIRED';
-  }
-  if (options.forcePathStyle) config.forcePathStyle = true;
-  if (options.credentials) config.credentials = options.credentials;
-
+  const config = clientConfig(options, { maxAttempts, requestTimeoutMs, concurrency, endpoint: endpoint?.url });
   const stats: S3Stats = { list: 0, head: 0, put: 0, get: 0 };
-  const make = (region: S3ClientConfig['region']): S3Client => {
-    const made = withoutNodeVersionNotice(() => new S3Client({ ...config, region }));
-    made.middlewareStack.add(
-      (next, context) => async (args) => {
-        const kind = KIND_OF_COMMAND[context.commandName ?? ''];
-        if (kind) stats[kind] += 1;
-        return next(args);
-      },
-      { step: 'initialize', name: 'actorSyncRequestCounter' },
-    );
-    return made;
-  };
+  const make = (region: S3ClientConfig['region']): S3Client => countingClient({ ...config, region }, stats);
   // AWS_DEFAULT_REGION is the aws CLI's name, which the JS SDK's chain does not read: kept for those who set it.
   const fromEnv = () => nonEmpty(process.env.AWS_REGION) ?? nonEmpty(process.env.AWS_DEFAULT_REGION);
   const defaultRegion = once(async () => named ?? fromEnv() ?? (await chainRegion()) ?? DEFAULTS.region);
@@ -163,6 +132,48 @@ export function createS3(options: S3Options = {}): S3Access {
       for (const other of clients.values()) other.destroy();
     },
   };
+}
+
+/** The SDK configuration every client of the run shares (one per region). */
+function clientConfig(options: S3Options, limits: { maxAttempts: number; requestTimeoutMs: number; concurrency: number; endpoint: string | undefined }): S3ClientConfig {
+  const config: S3ClientConfig = {
+    maxAttempts: limits.maxAttempts,
+    retryMode: 'standard',
+    // Each region has its own client (regions.ts): the SDK's redirect following would rewrite a shared one.
+    followRegionRedirects: false,
+    // Listing pages are read by saxes, not the SDK's XML reader (list-page.ts).
+    protocol: ListingProtocol,
+    requestHandler: {
+      connectionTimeout: Math.min(limits.requestTimeoutMs, 10_000),
+      // Inactivity, not total time: a large upload may take long, but a stalled one moves no byte.
+      socketTimeout: limits.requestTimeoutMs,
+      httpAgent: { keepAlive: true, maxSockets: Math.max(50, limits.concurrency) },
+      httpsAgent: { keepAlive: true, maxSockets: Math.max(50, limits.concurrency) },
+    },
+  };
+  if (limits.endpoint !== undefined) {
+    config.endpoint = limits.endpoint;
+    // S3-compatible stores often reject the SDK's default CRC checksums and streamed (aws-chunked) bodies.
+    config.requestChecksumCalculation = 'WHEN_REQUIRED';
+    config.responseChecksumValidation = 'WHEN_REQUIRED';
+  }
+  if (options.forcePathStyle) config.forcePathStyle = true;
+  if (options.credentials) config.credentials = options.credentials;
+  return config;
+}
+
+/** A client that counts the requests of each kind it sends (`S3Access.stats`). */
+function countingClient(config: S3ClientConfig, stats: S3Stats): S3Client {
+  const made = withoutNodeVersionNotice(() => new S3Client(config));
+  made.middlewareStack.add(
+    (next, context) => async (args) => {
+      const kind = KIND_OF_COMMAND[context.commandName ?? ''];
+      if (kind) stats[kind] += 1;
+      return next(args);
+    },
+    { step: 'initialize', name: 'actorSyncRequestCounter' },
+  );
+  return made;
 }
 
 /** The region the SDK's own chain gives (`AWS_REGION`, then the profile's in ~/.aws/config), if any. */

@@ -86,7 +86,22 @@ function folderOf(key: string): string {
   return slash === -1 ? key : key.slice(0, slash + 1);
 }
 
-/** UTF-8 byte order, as S3 lists keys. */
+/**
+ * UTF-8 byte order, as S3 lists keys, without encoding either string: it is asked once per key and range
+ * (at 2890 actors, millions of times; two Buffers each took ~1 s). UTF-16 units sort as UTF-8 bytes except
+ * that a surrogate (a character past U+FFFF) must sort after U+E000–U+FFFF.
+ */
 export function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i += 1) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return utf8Rank(x) - utf8Rank(y);
+  }
+  return a.length - b.length;
+}
+
+function utf8Rank(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit < 0xe000 ? unit + 0x2000 : unit - 0x800;
 }

@@ -15,7 +15,7 @@ import type { S3Access } from './client.js';
 import { fullObjectCrc64 } from './checksum.js';
 import { etagHidesMd5, md5OfEtag, md5OfObjectEtag, normalizeEtag, storedMd5 } from './etag.js';
 import { listAll, type EarlyListing } from './list.js';
-import { listingFor, MANY_ACTORS, planListings, type Listing } from './prefixes.js';
+import { listingFor, MANY_ACTORS, planListings, type KeyRef, type Listing } from './prefixes.js';
 import { rangeListings } from './ranges.js';
 
 /** What one URL's check found. */
@@ -82,6 +82,26 @@ interface Listed {
  * @example const facts = await verifyUrls(s3, urls.map(parseS3Url), { actorFolders: 289 }); // ≈ 5 LIST requests
  */
 export async function verifyUrls(s3: S3Access, locations: readonly S3Location[], options: VerifyOptions = {}): Promise<Map<string, RemoteObjectFact>> {
+  const { listings, wanted, listingOf } = planVerify(locations, options);
+  const listed = { ...(await listEach(s3, listings, wanted, options.early)), listingOf };
+  return await factsOf(s3, locations, listed, options);
+}
+
+/** What each listing found, and which listings failed or were denied. */
+interface Listings {
+  listings: Listing[];
+  /** `${bucket}/${key}` → what the listing said. */
+  found: Map<string, Listed>;
+  started: Map<Listing, string>;
+  failed: Map<Listing, string>;
+  denied: Set<Listing>;
+}
+
+/** The listings that cover every spelling of the locations' keys, and the keys wanted from each. */
+function planVerify(
+  locations: readonly S3Location[],
+  options: VerifyOptions,
+): { listings: Listing[]; wanted: Map<Listing, Set<string>>; listingOf: (ref: KeyRef) => Listing } {
   const folders = options.actorFolders ?? new Set(locations.map((l) => `${l.bucket}/${l.key.slice(0, l.key.lastIndexOf('/') + 1)}`)).size;
   // Every spelling S3 may hold a URL's key in is listed for; the listing says which one exists.
   const refs = locations.flatMap((l) => keyCandidates(l).map((key) => ({ bucket: l.bucket, key, region: l.region })));
@@ -90,14 +110,22 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
   // A shared prefix is listed as key ranges at once, not page after page (ranges.ts).
   const keysUnder = (listing: Listing) => refs.filter((ref) => listingFor([listing], ref)).map((ref) => ref.key);
   const listings = shared ? planned.flatMap((listing) => rangeListings(listing, keysUnder(listing), options.spread)) : planned;
+  // Each key's listing, looked up once (a key is asked about here and again when its fact is made).
+  const listingOfKey = new Map<string, Listing>();
+  const listingOf = (ref: KeyRef): Listing => {
+    const id = `${ref.bucket}/${ref.key}`;
+    let listing = listingOfKey.get(id);
+    if (!listing) listingOfKey.set(id, (listing = listingFor(listings, ref)!));
+    return listing;
+  };
   const wanted = new Map<Listing, Set<string>>(listings.map((listing) => [listing, new Set<string>()]));
-  for (const ref of refs) wanted.get(listingFor(listings, ref)!)!.add(ref.key);
+  for (const ref of refs) wanted.get(listingOf(ref))!.add(ref.key);
+  return { listings, wanted, listingOf };
+}
 
-  const found = new Map<string, Listed>(); // `${bucket}/${key}` → what the listing said
-  const started = new Map<Listing, string>();
-  const failed = new Map<Listing, string>();
-  const denied = new Set<Listing>();
-  const { early } = options;
+/** Runs every listing at once (one taken over from `early` when it fits); a failed or denied one is recorded, not thrown. */
+async function listEach(s3: S3Access, listings: Listing[], wanted: Map<Listing, Set<string>>, early: EarlyListing | undefined): Promise<Listings> {
+  const result: Listings = { listings, found: new Map(), started: new Map(), failed: new Map(), denied: new Set() };
   // The early listing began at its prefix's start: it serves the first listing of that prefix, up to its range's end.
   const taken = early && listings.find((listing) => listing.bucket === early.listing.bucket && listing.prefix === early.listing.prefix);
   // Stopped now, so that an early listing of no use sends no more pages; awaited so that nothing outlives the call.
@@ -106,72 +134,84 @@ export async function verifyUrls(s3: S3Access, locations: readonly S3Location[],
   const outcomes = await Promise.allSettled(
     listings.map(async (listing) => {
       const checkedAt = listing === taken ? early!.checkedAt : new Date().toISOString();
-      started.set(listing, checkedAt);
+      result.started.set(listing, checkedAt);
       try {
         for (const object of await objectsOf(listing)) {
-          found.set(`${listing.bucket}/${object.key}`, { etag: normalizeEtag(object.etag), size: object.size, checkedAt });
+          result.found.set(`${listing.bucket}/${object.key}`, { etag: normalizeEtag(object.etag), size: object.size, checkedAt });
         }
       } catch (error) {
         const failure = s3.fail(error, `s3://${listing.bucket}/${listing.prefix}`);
         if (failure instanceof UsageError) throw failure;
-        if (failure.code === 'AccessDenied') denied.add(listing);
-        else failed.set(listing, failure.message);
+        if (failure.code === 'AccessDenied') result.denied.add(listing);
+        else result.failed.set(listing, failure.message);
       }
     }),
   );
   await stopping;
   const usage = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
   if (usage) throw usage.reason;
+  return result;
+}
 
+/** One fact per URL from the listings, with a HEAD where a listing was denied or an ETag is no MD5. */
+async function factsOf(s3: S3Access, locations: readonly S3Location[], listed: Listings & { listingOf: (ref: KeyRef) => Listing }, options: VerifyOptions): Promise<Map<string, RemoteObjectFact>> {
   const facts = new Map<string, RemoteObjectFact>();
   const heads: Array<Promise<void>> = [];
   const headed = new Map<string, Promise<RemoteObjectFact>>();
   const warnDenied = once(options.onWarning);
   for (const location of locations) {
     if (facts.has(location.url)) continue;
-    const spellings = keyCandidates(location).map((key) => ({ key, listing: listingFor(listings, { bucket: location.bucket, key })! }));
-    const listing = spellings[0]!.listing;
-    if (spellings.some((spelling) => denied.has(spelling.listing))) {
+    const url = location.url;
+    const spellings = keyCandidates(location).map((key) => ({ key, listing: listed.listingOf({ bucket: location.bucket, key }) }));
+    if (spellings.some((spelling) => listed.denied.has(spelling.listing))) {
       // No s3:ListBucket: this URL is asked about by HEAD (where a 403 means unknown, never absent).
       warnDenied?.(`s3://${location.bucket}/`, LIST_DENIED);
-      const url = location.url;
       heads.push(headEachSpelling(s3, location).then((fact) => void facts.set(url, fact)));
       continue;
     }
-    const failure = spellings.map((spelling) => failed.get(spelling.listing)).find((reason) => reason !== undefined);
-    if (failure !== undefined) {
-      // Unknown, so taken to exist (as without a remote check) and never compared.
-      facts.set(location.url, { exists: true, md5: null, verifiable: false, checkedAt: started.get(listing)!, error: failure });
-      continue;
-    }
-    const present = spellings.filter((spelling) => found.has(`${location.bucket}/${spelling.key}`));
-    if (present.length > 1) {
-      const error = ambiguous(location, present.map((spelling) => spelling.key));
-      facts.set(location.url, { exists: true, md5: null, verifiable: false, checkedAt: started.get(listing)!, error });
-      continue;
-    }
-    if (present.length === 0) {
-      facts.set(location.url, { exists: false, md5: null, verifiable: true, checkedAt: started.get(listing)! });
-      continue;
-    }
-    const heldKey = present[0]!.key;
-    const id = `${location.bucket}/${heldKey}`;
-    const listed = found.get(id)!;
-    // Another spelling of the URL's key: the fact names the key S3 holds.
-    const held = heldKey === location.key ? {} : { key: heldKey };
-    const md5 = md5OfEtag(listed.etag);
-    if (md5 !== null || options.deferHeads) {
-      facts.set(location.url, { exists: true, md5, etag: listed.etag, size: listed.size, verifiable: md5 !== null, checkedAt: listed.checkedAt, fromListing: true, ...held });
+    const fact = listedFact(location, spellings, listed, options.deferHeads);
+    if (!('heldKey' in fact)) {
+      facts.set(url, fact);
       continue;
     }
     // A multipart (or otherwise non-MD5) ETag: only the MD5 in the object's metadata, or a checksum, can tell.
+    const id = `${location.bucket}/${fact.heldKey}`;
     let head = headed.get(id);
-    if (!head) headed.set(id, (head = headFact(s3, { ...location, key: heldKey }, listed)));
-    const url = location.url;
-    heads.push(head.then((fact) => void facts.set(url, { ...fact, ...held })));
+    if (!head) headed.set(id, (head = headFact(s3, { ...location, key: fact.heldKey }, fact.listed)));
+    heads.push(head.then((fromHead) => void facts.set(url, { ...fromHead, ...fact.held })));
   }
   await Promise.all(heads);
   return facts;
+}
+
+/** An object whose listed ETag is no MD5: a HEAD must say more. `held` names the key S3 holds when it is another spelling. */
+interface HeadNeeded {
+  heldKey: string;
+  listed: Listed;
+  held: { key?: string };
+}
+
+/** What the listings say of one URL (listed under one of its `spellings`), or that a HEAD must tell. */
+function listedFact(location: S3Location, spellings: { key: string; listing: Listing }[], listed: Listings, deferHeads: boolean | undefined): RemoteObjectFact | HeadNeeded {
+  const checkedAt = listed.started.get(spellings[0]!.listing)!;
+  const failure = spellings.map((spelling) => listed.failed.get(spelling.listing)).find((reason) => reason !== undefined);
+  // Unknown, so taken to exist (as without a remote check) and never compared.
+  if (failure !== undefined) return { exists: true, md5: null, verifiable: false, checkedAt, error: failure };
+  const present = spellings.filter((spelling) => listed.found.has(`${location.bucket}/${spelling.key}`));
+  if (present.length > 1) {
+    const error = ambiguous(location, present.map((spelling) => spelling.key));
+    return { exists: true, md5: null, verifiable: false, checkedAt, error };
+  }
+  if (present.length === 0) return { exists: false, md5: null, verifiable: true, checkedAt };
+  const heldKey = present[0]!.key;
+  const entry = listed.found.get(`${location.bucket}/${heldKey}`)!;
+  // Another spelling of the URL's key: the fact names the key S3 holds.
+  const held = heldKey === location.key ? {} : { key: heldKey };
+  const md5 = md5OfEtag(entry.etag);
+  if (md5 !== null || deferHeads) {
+    return { exists: true, md5, etag: entry.etag, size: entry.size, verifiable: md5 !== null, checkedAt: entry.checkedAt, fromListing: true, ...held };
+  }
+  return { heldKey, listed: entry, held };
 }
 
 /** Without a listing, a HEAD for each key the URL may mean: the one that exists, if exactly one does. */

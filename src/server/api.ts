@@ -16,13 +16,13 @@ import type { Assessment } from '../assess.js';
 import type { Actor } from '../discover.js';
 import type { WorkerPool } from '../pool.js';
 import { isInside, type DataRoot } from '../root.js';
-import { actorScanner, findActor, sharedProblem } from './actors.js';
+import { actorScanner, findActor, sharedProblem, type ActorScanner } from './actors.js';
 import { findBaseImage } from './base-image.js';
 import { coalesce } from './coalesce.js';
 import { busy, unreadable } from './errors.js';
 import { NO_STUDIO_FACTS } from '../manifest/studio.js';
 import { assessmentReuse } from './reuse.js';
-import { changeWatch, type WatchOptions } from './watch.js';
+import { changeWatch, type ChangeWatch, type WatchOptions } from './watch.js';
 import { ActorRowSchema, HealthSchema, TrainingDataSchema, type ActorList, type ActorRow, type TrainingData } from './schema.js';
 import { studioActorsReader, studioList } from './studio-actors.js';
 import { actorRowOf, trainingDataOf } from './training-data.js';
@@ -47,80 +47,13 @@ export interface Api {
 }
 
 export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>, watching?: WatchOptions): Api {
-  const single = pLimit(pool.threads * 2);
-  const scan = pLimit(pool.threads);
   const watch = changeWatch(data, watching);
   const scanner = actorScanner(data, watch);
   const actorNamed = (selector: string) => findActor(scanner, selector);
   const readStudio = studioActorsReader(data);
-  const reuse = assessmentReuse(data, watch);
-  // Derived once per assessment, checked once when made: a reused assessment's row and answer are the same
-  // (a list 62–75 → 56–65 ms at load 8).
-  const rows = new WeakMap<Assessment, ActorRow>();
-  const answers = new WeakMap<Assessment, { base: string; answer: TrainingData }>();
-
-  // Called when a slot is free: nothing starts for clients that have all gone.
-  const assess = async (actor: Actor, signal: AbortSignal): Promise<Assessment> => {
-    signal.throwIfAborted();
-    // keepLegacy: the answer must not count a response.json as something to retire; verify: trust stat
-    // tokens; explain: the entries themselves are the answer; settle: what reuse.ts keeps.
-    const assessment = await pool.assess({ actor, data, verify: false, keepLegacy: true, explain: true, settle: true, now: new Date().toISOString() });
-    reuse.keep(actor, assessment);
-    return assessment;
-  };
-
-  const assessOne = async (actor: Actor, signal: AbortSignal): Promise<Assessment> => {
-    const kept = reuse.one(actor);
-    if (kept) return kept;
-    if (single.pendingCount >= MAX_WAITING) throw busy();
-    return single(() => assess(actor, signal));
-  };
-
-  // Keyed by the id as asked: a burst of identical requests reaches this synchronously, so it coalesces.
-  const answer = coalesce(
-    (selector: string) => selector,
-    async (selector: string, signal): Promise<TrainingData> => {
-      const actor = await actorNamed(selector);
-      const [baseImage, assessment] = await Promise.all([findBaseImage(actor, data.actorsReal), assessOne(actor, signal)]);
-      const failure = failureOf(assessment, data);
-      if (failure) throw unreadable(`actor ${actor.name} cannot be read: ${failure}`);
-      const base = JSON.stringify(baseImage);
-      const last = answers.get(assessment);
-      if (last?.base === base) return last.answer;
-      const made = TrainingDataSchema.parse(trainingDataOf(actor, assessment, baseImage));
-      answers.set(assessment, { base, answer: made });
-      return made;
-    },
-  );
-
-  const listAll = coalesce(
-    () => 'all',
-    async (_: undefined, signal): Promise<{ actors: Actor[]; rows: ActorRow[] }> => {
-      const found = await scanner.watched();
-      const actors = found.actors.filter((actor) => sharedProblem(actor, found) === null);
-      const kept = reuse.many(actors);
-      const assessments = new Map(actors.map((actor, i) => [actor.name, kept[i] ?? scan(() => assess(actor, signal))]));
-      const listed = await Promise.all(
-        found.actors.map(async (actor) => {
-          const assessment = assessments.get(actor.name);
-          if (assessment === undefined) return ActorRowSchema.parse(actorRowOf(actor, null, NO_STUDIO_FACTS, sharedProblem(actor, found)));
-          const done = await assessment;
-          return rows.get(done) ?? rowOf(actor, done);
-        }),
-      );
-      return { actors: found.actors, rows: listed };
-    },
-  );
-
-  // Our rows checked here when made, the studio's entries when read: the whole list (a megabyte at the
-  // studio's 289 actors) is not parsed again.
-  const rowOf = (actor: Actor, assessment: Assessment): ActorRow => {
-    const failure = failureOf(assessment, data);
-    const row = ActorRowSchema.parse(failure ? actorRowOf(actor, null, NO_STUDIO_FACTS, failure) : actorRowOf(actor, trainingDataOf(actor, assessment, null), assessment.studio, null));
-    rows.set(assessment, row);
-    return row;
-  };
-
+  const assessor = actorAssessor(data, pool, watch);
+  const answer = trainingDataAnswers(data, actorNamed, assessor);
+  const listAll = actorRows(data, scanner, assessor);
   return {
     trainingData: answer,
     async actorList(signal) {
@@ -137,6 +70,94 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
     actor: actorNamed,
     close: () => watch.close(),
   };
+}
+
+/** Assessments in the pool, reused while the actor's fingerprint stands (reuse.ts), bounded as the header says. */
+interface Assessor {
+  /** One actor for a training-data answer; 503 when `MAX_WAITING` already wait. */
+  one(actor: Actor, signal: AbortSignal): Promise<Assessment>;
+  /** Each actor for the list, in order: kept ones as they are, others at `threads` at once. */
+  many(actors: Actor[], signal: AbortSignal): Array<Assessment | Promise<Assessment>>;
+}
+
+function actorAssessor(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>, watch: ChangeWatch): Assessor {
+  const single = pLimit(pool.threads * 2);
+  const scan = pLimit(pool.threads);
+  const reuse = assessmentReuse(data, watch);
+  // Called when a slot is free: nothing starts for clients that have all gone.
+  const assess = async (actor: Actor, signal: AbortSignal): Promise<Assessment> => {
+    signal.throwIfAborted();
+    // keepLegacy: the answer must not count a response.json as something to retire; verify: trust stat
+    // tokens; explain: the entries themselves are the answer; settle: what reuse.ts keeps.
+    const assessment = await pool.assess({ actor, data, verify: false, keepLegacy: true, explain: true, settle: true, now: new Date().toISOString() });
+    reuse.keep(actor, assessment);
+    return assessment;
+  };
+  return {
+    async one(actor, signal) {
+      const kept = reuse.one(actor);
+      if (kept) return kept;
+      if (single.pendingCount >= MAX_WAITING) throw busy();
+      return single(() => assess(actor, signal));
+    },
+    many(actors, signal) {
+      const kept = reuse.many(actors);
+      return actors.map((actor, i) => kept[i] ?? scan(() => assess(actor, signal)));
+    },
+  };
+}
+
+/** `GET /api/actors/:actorId/training-data`, coalesced per id as asked. */
+function trainingDataAnswers(data: DataRoot, actorNamed: (selector: string) => Promise<Actor>, assessor: Assessor): Api['trainingData'] {
+  // Derived once per assessment, checked once when made: a reused assessment's answer is the same.
+  const answers = new WeakMap<Assessment, { base: string; answer: TrainingData }>();
+  // Keyed by the id as asked: a burst of identical requests reaches this synchronously, so it coalesces.
+  return coalesce(
+    (selector: string) => selector,
+    async (selector: string, signal): Promise<TrainingData> => {
+      const actor = await actorNamed(selector);
+      const [baseImage, assessment] = await Promise.all([findBaseImage(actor, data.actorsReal), assessor.one(actor, signal)]);
+      const failure = failureOf(assessment, data);
+      if (failure) throw unreadable(`actor ${actor.name} cannot be read: ${failure}`);
+      const base = JSON.stringify(baseImage);
+      const last = answers.get(assessment);
+      if (last?.base === base) return last.answer;
+      const made = TrainingDataSchema.parse(trainingDataOf(actor, assessment, baseImage));
+      answers.set(assessment, { base, answer: made });
+      return made;
+    },
+  );
+}
+
+/** Every actor's row for `GET /api/actors`: one coalesced scan. */
+function actorRows(data: DataRoot, scanner: ActorScanner, assessor: Assessor): (arg: undefined, signal?: AbortSignal) => Promise<{ actors: Actor[]; rows: ActorRow[] }> {
+  // Derived once per assessment, checked once when made: a reused assessment's row is the same (bench/README.md).
+  // The studio's entries are checked when read: the whole list (a megabyte at 289 actors) is not parsed again.
+  const rows = new WeakMap<Assessment, ActorRow>();
+  const rowOf = (actor: Actor, assessment: Assessment): ActorRow => {
+    const failure = failureOf(assessment, data);
+    const row = ActorRowSchema.parse(failure ? actorRowOf(actor, null, NO_STUDIO_FACTS, failure) : actorRowOf(actor, trainingDataOf(actor, assessment, null), assessment.studio, null));
+    rows.set(assessment, row);
+    return row;
+  };
+  return coalesce(
+    () => 'all',
+    async (_: undefined, signal): Promise<{ actors: Actor[]; rows: ActorRow[] }> => {
+      const found = await scanner.watched();
+      const actors = found.actors.filter((actor) => sharedProblem(actor, found) === null);
+      const planned = assessor.many(actors, signal);
+      const assessments = new Map(actors.map((actor, i) => [actor.name, planned[i]!]));
+      const listed = await Promise.all(
+        found.actors.map(async (actor) => {
+          const assessment = assessments.get(actor.name);
+          if (assessment === undefined) return ActorRowSchema.parse(actorRowOf(actor, null, NO_STUDIO_FACTS, sharedProblem(actor, found)));
+          const done = await assessment;
+          return rows.get(done) ?? rowOf(actor, done);
+        }),
+      );
+      return { actors: found.actors, rows: listed };
+    },
+  );
 }
 
 /** The assessment's errors as one sentence, with paths relative to the data root; null when it succeeded. */

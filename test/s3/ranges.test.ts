@@ -50,6 +50,15 @@ describe('splitIntoRanges', () => {
     ]);
   });
 
+  it('compares as the UTF-8 bytes compare, for characters of every width and prefixes of one another', () => {
+    const chars = ['a', '/', '0', '~', '\u007f', 'é', '\u07ff', '\u0800', '李', '\ud7ff', '\ue000', '\uff5e', '\uffff', '\u{10000}', '\u{1f600}', '\u{10ffff}'];
+    const strings = [''];
+    for (const a of chars) for (const b of ['', ...chars.slice(0, 6), '\u{1f600}']) strings.push(a + b);
+    for (const a of strings) {
+      for (const b of strings) expect(Math.sign(compareBytes(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    }
+  });
+
   it('orders as S3 does (UTF-8 bytes): U+FF5E sorts after an emoji, though not in UTF-16', () => {
     const keys = [`${P}a\u{ff5e}/1.png`, `${P}a\u{1f600}/1.png`, `${P}a+b/1.png`, `${P}a b/1.png`, `${P}a%20b/1.png`, `${P}é/1.png`];
     expect(`${P}a\u{ff5e}` > `${P}a\u{1f600}`).toBe(true); // UTF-16 order
