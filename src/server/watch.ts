@@ -43,6 +43,8 @@ export interface WatchOptions {
   trustMs?: number;
 }
 
+type OnEvent = (event: string, filename: string | null, record: Watched) => void;
+
 interface Watched {
   id: number;
   /** False once a watcher errored or closed (for an actor's own: once any event arrived). */
@@ -57,23 +59,7 @@ export function changeWatch(data: DataRoot, { watch = fsWatch, trustMs = TRUST_M
   let shared: Watched | undefined;
   let structure = 0;
 
-  const open = (paths: string[], onEvent: (event: string, filename: string | null, record: Watched) => void): Watched => {
-    const record: Watched = { id: (next += 1), healthy: true, watchers: [] };
-    const lost = () => (record.healthy = false);
-    try {
-      for (const path of paths) {
-        const watcher = watch(path, (event, filename) => onEvent(event, filename, record));
-        record.watchers.push(watcher);
-        // An errored watch is dead: close it, and its actors go back to stats (never a stale answer).
-        watcher.on('error', () => (lost(), watcher.close()));
-        watcher.on('close', lost);
-      }
-    } catch {
-      lost(); // ENOSPC (the inotify limit), ENOENT, EACCES: stats
-    }
-    return record;
-  };
-  const drop = (record: Watched | undefined) => record?.watchers.forEach((watcher) => watcher.close());
+  const open = (paths: string[], onEvent: OnEvent): Watched => opened(watch, (next += 1), paths, onEvent);
 
   const sharedWatch = (): Watched => {
     if (shared?.healthy) return shared;
@@ -125,4 +111,26 @@ export function changeWatch(data: DataRoot, { watch = fsWatch, trustMs = TRUST_M
       actors.clear();
     },
   };
+}
+
+/** Watches on `paths`, healthy until one errors or closes; unhealthy at once when one cannot be set. */
+function opened(watch: WatchFn, id: number, paths: string[], onEvent: OnEvent): Watched {
+  const record: Watched = { id, healthy: true, watchers: [] };
+  const lost = () => (record.healthy = false);
+  try {
+    for (const path of paths) {
+      const watcher = watch(path, (event, filename) => onEvent(event, filename, record));
+      record.watchers.push(watcher);
+      // An errored watch is dead: close it, and its actors go back to stats (never a stale answer).
+      watcher.on('error', () => (lost(), watcher.close()));
+      watcher.on('close', lost);
+    }
+  } catch {
+    lost(); // ENOSPC (the inotify limit), ENOENT, EACCES: stats
+  }
+  return record;
+}
+
+function drop(record: Watched | undefined): void {
+  record?.watchers.forEach((watcher) => watcher.close());
 }
