@@ -10,6 +10,7 @@ import type { DataRoot } from '../engine/root.js';
 import { isSafeFilename } from '../shared/s3-url.js';
 import { coalesce } from './coalesce.js';
 import { badRequest, conflict, notFound } from './http-errors.js';
+import { type ChangeWatch, type Mark } from './watch.js';
 
 const MAX_SEGMENT = 255;
 
@@ -48,6 +49,11 @@ export interface ActorScanner {
    * thumbnails of a page and its API request do not each list every folder.
    */
   fresh(): Promise<ActorScan>;
+  /**
+   * For the actor list: the last scan while the watches on the actors and manifests folders (and each
+   * actor's folder) saw nothing that changes it, within `TRUST_MS` of it (watch.ts); else `fresh()`.
+   */
+  watched(): Promise<ActorScan>;
   /** The last scan while the actors and manifests folders still hold the entries it listed; else `fresh()`. */
   recent(): Promise<ActorScan>;
   /** False when the actor's `training_data` is no longer the entry `scan` saw (made a symlink, replaced). */
@@ -61,24 +67,34 @@ export interface ActorScanner {
  * listing leaves the mtime as it was). What the token misses, another actor's `training_data` made a
  * symlink to this one's, the next actor list (always `fresh`) finds.
  */
-export function actorScanner(data: DataRoot): ActorScanner {
+export function actorScanner(data: DataRoot, watch?: ChangeWatch): ActorScanner {
   let last: { scan: ActorScan; folders: string } | undefined;
+  let lastWatched: { scan: ActorScan; mark: Mark; at: number } | undefined;
   // Each scan's training_data tokens, taken before the shared-path check read them: a change in between differs.
   const trainingDirs = new WeakMap<ActorScan, Map<string, string | undefined>>();
   const fresh = coalesce(
     () => 'actors',
     async (): Promise<ActorScan> => {
+      // Before the listing: an event during it changes the next mark.
+      const mark = watch?.structure();
+      const at = Date.now();
       const folders = foldersToken(data);
       const { actors } = await listActors(data);
       const tokens = new Map(actors.map((actor) => [actor.name, entryToken(actor.trainingDir)]));
       const scan = { actors, shared: actorsSharingIds(actors), sharedPaths: actorsSharingPaths(actors, data) };
       trainingDirs.set(scan, tokens);
       last = folders === undefined ? undefined : { scan, folders };
+      lastWatched = mark === undefined ? undefined : { scan, mark, at };
       return scan;
     },
   );
   return {
     fresh: () => fresh(undefined),
+    watched: async () => {
+      const mark = watch?.structure();
+      const reusable = lastWatched !== undefined && mark === lastWatched.mark && Date.now() - lastWatched.at < watch!.trustMs;
+      return reusable ? lastWatched!.scan : fresh(undefined);
+    },
     recent: async () => (last !== undefined && foldersToken(data) === last.folders ? last.scan : fresh(undefined)),
     stillHolds: (scan, actor) => entryToken(actor.trainingDir) === trainingDirs.get(scan)?.get(actor.name),
   };

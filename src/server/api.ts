@@ -22,6 +22,7 @@ import { coalesce } from './coalesce.js';
 import { busy, unreadable } from './http-errors.js';
 import { NO_STUDIO_FACTS } from '../manifest/studio.js';
 import { assessmentReuse } from './reuse.js';
+import { changeWatch, type ChangeWatch, type WatchOptions } from './watch.js';
 import { ActorRowSchema, HealthSchema, TrainingDataSchema, type ActorList, type ActorRow, type TrainingData } from './schema.js';
 import { studioActorsReader, studioList } from './studio-actors.js';
 import { actorRowOf, trainingDataOf } from './training-data.js';
@@ -41,18 +42,25 @@ export interface Api {
   health(): { status: 'ok' };
   /** The one actor `selector` (decoded) names; 404/409 as `findActor`. */
   actor(selector: string): Promise<Actor>;
+  /** Stops the change watches. */
+  close(): void;
 }
 
-export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>): Api {
-  const scanner = actorScanner(data);
+export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>, watching?: WatchOptions): Api {
+  const watch = changeWatch(data, watching);
+  const scanner = actorScanner(data, watch);
   const actorNamed = (selector: string) => findActor(scanner, selector);
   const readStudio = studioActorsReader(data);
-  const assessor = actorAssessor(data, pool);
+  const assessor = actorAssessor(data, pool, watch);
   const answer = trainingDataAnswers(data, actorNamed, assessor);
   const listAll = actorRows(data, scanner, assessor);
   return {
     trainingData: answer,
     async actorList(signal) {
+      // A change written before the request was sent shows in its answer: the kernel queued its inotify event
+      // before the request's bytes left the client, so the poll that read the request (or an earlier one)
+      // found the inotify descriptor ready too, and the check phase after that poll runs after its events.
+      await new Promise((resolve) => setImmediate(resolve));
       const [{ actors, rows }, studio] = await Promise.all([listAll(undefined, signal), readStudio()]);
       return studioList(studio, actors, rows);
     },
@@ -60,6 +68,7 @@ export function createApi(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thr
       return HealthSchema.parse({ status: 'ok' });
     },
     actor: actorNamed,
+    close: () => watch.close(),
   };
 }
 
@@ -71,10 +80,10 @@ interface Assessor {
   many(actors: Actor[], signal: AbortSignal): Array<Assessment | Promise<Assessment>>;
 }
 
-function actorAssessor(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>): Assessor {
+function actorAssessor(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'threads'>, watch: ChangeWatch): Assessor {
   const single = pLimit(pool.threads * 2);
   const scan = pLimit(pool.threads);
-  const reuse = assessmentReuse(data);
+  const reuse = assessmentReuse(data, watch);
   // Called when a slot is free: nothing starts for clients that have all gone.
   const assess = async (actor: Actor, signal: AbortSignal): Promise<Assessment> => {
     signal.throwIfAborted();
@@ -134,7 +143,7 @@ function actorRows(data: DataRoot, scanner: ActorScanner, assessor: Assessor): (
   return coalesce(
     () => 'all',
     async (_: undefined, signal): Promise<{ actors: Actor[]; rows: ActorRow[] }> => {
-      const found = await scanner.fresh();
+      const found = await scanner.watched();
       const actors = found.actors.filter((actor) => sharedProblem(actor, found) === null);
       const planned = assessor.many(actors, signal);
       const assessments = new Map(actors.map((actor, i) => [actor.name, planned[i]!]));

@@ -15,6 +15,7 @@ import { resolveDataRoot, type DataRoot, type RootOptions } from '../engine/root
 import { decodeSegment } from './actors.js';
 import { createApi, type Api } from './api.js';
 import { badRequest, gone, HttpError, INTERNAL_ERROR, methodNotAllowed, misdirected, notFound } from './http-errors.js';
+import type { WatchOptions } from './watch.js';
 import { FAVICON_SVG, PAGE_CSP, PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { ErrorBodySchema } from './schema.js';
 import { openActorImage, sendThumbnail } from './thumbnails.js';
@@ -45,6 +46,8 @@ export interface ServerOptions extends RootOptions {
    * assessments in flight and fill the queue behind them over real HTTP.
    */
   beforeAssess?: (actor: Actor) => Promise<void>;
+  /** Test-only: how the actor list's change watches are set (watch.ts). */
+  watching?: WatchOptions;
   /** Starts the worker pool (tests wrap the real one to hold its tasks); default `createPool`. */
   createPool?: (threads: number | undefined) => WorkerPool;
 }
@@ -114,7 +117,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return pool.assess(task);
     },
   };
-  routes = routesOf(createApi(data, assessing), data);
+  const api = createApi(data, assessing, options.watching);
+  routes = routesOf(api, data);
   const address = server.address() as AddressInfo;
   access.checkHost = isLoopbackAddress(address.address) || access.allowedHosts.size > 0;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
@@ -124,7 +128,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     url,
     host: address.address,
     port: address.port,
-    close: () => (closing ??= shutDown(server, () => pool.destroy())),
+    close: () => (closing ??= shutDown(server, () => (api.close(), pool.destroy()))),
   };
 }
 

@@ -8,11 +8,15 @@ import { statSync } from 'node:fs';
 import type { Assessment } from '../../workers/assess.js';
 import type { Actor } from '../engine/discover.js';
 import { settledState, unchangedSince, type CacheEntry, type SettledState } from '../cache/fingerprint.js';
+import { type ChangeWatch, type Mark } from './watch.js';
 
 export interface Reuse {
   /** The actor's last assessment while it still stands. */
   one(actor: Actor): Assessment | undefined;
-  /** The same for each of `actors`. Forgets actors not listed. */
+  /**
+   * The same for each of `actors`, without a stat for an actor whose watches saw nothing since its last check
+   * by stats (made within `TRUST_MS`, watch.ts). Forgets actors not listed.
+   */
   many(actors: Actor[]): (Assessment | undefined)[];
   /** Keeps an assessment made with `settle: true` when it can be reused; else forgets the actor's last one. */
   keep(actor: Actor, assessment: Assessment): void;
@@ -26,6 +30,8 @@ interface Kept {
   assessment: Assessment;
   /** What the last check that said yes saw: while the files' stats are as it saw them, the answer is yes again. */
   state?: SettledState;
+  /** The watch's mark taken before the last check by stats that said yes, and when that check ran. */
+  checked?: { mark: Mark; at: number };
 }
 
 /**
@@ -33,7 +39,7 @@ interface Kept {
  * only until their tokens can be trusted): a list 132.7 → 72.6 ms at load 8 against the checks in the
  * worker threads, whose messages cost more than their parallel stats gain (bench/README.md, issue 15).
  */
-export function assessmentReuse(data: Parameters<typeof settledState>[1]): Reuse {
+export function assessmentReuse(data: Parameters<typeof settledState>[1], watch?: ChangeWatch): Reuse {
   const kept = new Map<string, Kept>();
 
   const stands = (actor: Actor, last: Kept): boolean => {
@@ -54,9 +60,17 @@ export function assessmentReuse(data: Parameters<typeof settledState>[1]): Reuse
     many(actors) {
       const names = new Set(actors.map((actor) => actor.name));
       for (const name of kept.keys()) if (!names.has(name)) kept.delete(name);
+      watch?.keepOnly(names);
+      const now = Date.now();
       return actors.map((actor) => {
         const last = kept.get(actor.name);
-        return last && stands(actor, last) ? last.assessment : undefined;
+        if (last === undefined) return undefined;
+        // Taken before the stats: an event after it changes the next mark, so this check is never trusted past a change.
+        const mark = watch?.mark(actor);
+        if (mark !== undefined && last.checked?.mark === mark && now - last.checked.at < watch!.trustMs) return last.assessment;
+        if (!stands(actor, last)) return undefined;
+        last.checked = mark === undefined ? undefined : { mark, at: now };
+        return last.assessment;
       });
     },
 
