@@ -192,7 +192,7 @@ function table(results: ScaleResult[]): string {
     lines.push(`  node -e 0        ${s(r.node_start)}  ${(r.ratios.node_start_vs_cold * 100).toFixed(1)} % of cold`);
     lines.push(`  sync --verify    ${s(r.verify)}  ${r.mb_per_second.verify.toFixed(0)} MB/s  ${r.ratios.verify_vs_md5sum.toFixed(2)} × md5sum`);
     lines.push(`  peak RSS         ${r.peak_rss_mb.toFixed(0)} MB (whole process, all threads)`);
-    lines.push('  hash throughput  ' + r.throughput.runs.map((t) => `${t.workers}w ${t.mbPerSecond.toFixed(0)} MB/s (${t.ratioToMd5sum?.toFixed(2) ?? '-'}×)`).join(', '));
+    lines.push(`  hash throughput  ${r.throughput.runs.map((t) => `${t.workers}w ${t.mbPerSecond.toFixed(0)} MB/s (${t.ratioToMd5sum?.toFixed(2) ?? '-'}×)`).join(', ')}`);
   }
   if (results.length > 1) {
     const [small, large] = [results[0]!, results[results.length - 1]!];

@@ -184,7 +184,7 @@ function checkAfterKill(root: string, pristine: Pristine, violate: (property: Pr
   let committed = 0;
   for (const name of readdirSync(manifestsDir).filter((n) => n.endsWith('_manifest.json'))) {
     const before = pristine.manifests.get(name);
-    if (!before || !before.equals(readFileSync(join(manifestsDir, name)))) committed += 1;
+    if (!before?.equals(readFileSync(join(manifestsDir, name)))) committed += 1;
   }
   for (const name of pristine.manifests.keys()) {
     if (!existsSync(join(manifestsDir, name))) violate('manifests-parse', `${name} existed before the run and is gone`);

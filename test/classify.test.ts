@@ -278,7 +278,7 @@ describe('keys another tool added to an entry', () => {
     const [entry] = run({ local: [local(filename, md5(1))], previous: [before] }).entries;
     expect(entry).toMatchObject({ rating: 5 });
     expect(Object.hasOwn(entry!, '__proto__')).toBe(true);
-    expect(JSON.parse(JSON.stringify(entry))['__proto__']).toEqual({ x: 1 });
+    expect(JSON.parse(JSON.stringify(entry)).__proto__).toEqual({ x: 1 });
     expect(Object.getPrototypeOf(entry)).toBe(Object.prototype);
   });
 });

@@ -190,7 +190,7 @@ describe('sync', () => {
     const [entry] = JSON.parse(readFileSync(path, 'utf8')).training_data;
     expect(entry.rating).toBe(5);
     expect(Object.hasOwn(entry, '__proto__')).toBe(true);
-    expect(entry['__proto__']).toEqual({ entry: 1 });
+    expect(entry.__proto__).toEqual({ entry: 1 });
     expect(entry.md5_hash).toMatch(/^[0-9a-f]{32}$/);
   });
 

@@ -21,7 +21,7 @@ describe('hashFiles', () => {
   it('tells how many bytes it read as it reads them (the progress of a large file), one file or four in lanes', async () => {
     const dir = await tempRoot();
     const sizes = [3 * 1024 * 1024 + 17, 1024 * 1024, 5];
-    const paths = sizes.map((size, i) => join(dir, `${i}.png`));
+    const paths = sizes.map((_size, i) => join(dir, `${i}.png`));
     for (const [i, path] of paths.entries()) writeFileSync(path, Buffer.alloc(sizes[i]!, i));
     for (const files of [[paths[0]!], paths]) {
       const reads: number[] = [];

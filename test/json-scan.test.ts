@@ -16,7 +16,7 @@ describe('scanJson', () => {
   it('accepts 512 levels and refuses 513, lists or objects', () => {
     expect(scanJson('['.repeat(MAX_DEPTH) + ']'.repeat(MAX_DEPTH), every)).toEqual({ ok: true });
     expect(scanJson('['.repeat(MAX_DEPTH + 1) + ']'.repeat(MAX_DEPTH + 1), every)).toEqual({ ok: false, tooDeep: true });
-    expect(scanJson('{"a":'.repeat(MAX_DEPTH + 1) + '1' + '}'.repeat(MAX_DEPTH + 1), every)).toEqual({ ok: false, tooDeep: true });
+    expect(scanJson(`${'{"a":'.repeat(MAX_DEPTH + 1)}1${'}'.repeat(MAX_DEPTH + 1)}`, every)).toEqual({ ok: false, tooDeep: true });
   });
 
   it('refuses 100 000 levels without reading past the bound', () => {
@@ -24,7 +24,7 @@ describe('scanJson', () => {
   });
 
   it('does not count brackets inside strings, escaped quotes included', () => {
-    const deepText = JSON.stringify({ note: '['.repeat(1000) + '"\\' + '{'.repeat(1000) });
+    const deepText = JSON.stringify({ note: `${'['.repeat(1000)}"\\${'{'.repeat(1000)}` });
     expect(scanJson(deepText, every)).toEqual({ ok: true });
   });
 

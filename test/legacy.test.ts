@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InputError } from '../src/errors.js';
 import { readPromptMetadataFile, readResponseJsonFile, urlsByFilename } from '../src/manifest/legacy.js';
 import { builtForUnprivileged, unprivileged } from './helpers/unprivileged.js';
-import { escapeRegExp as escape, rejection, thrownBy } from './helpers/values.js';
+import { escapeRegExp, rejection, thrownBy } from './helpers/values.js';
 
 const SAMPLE = join(import.meta.dirname, 'fixtures/actor_maker-sample/data/actors');
 const ASSETS = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data';
@@ -113,7 +113,7 @@ describe('readResponseJsonFile', () => {
   it('rejects invalid JSON with the parser message', async () => {
     const path = await file('response.json', '{"output": }');
     const error = await rejection(urlsIn(path), InputError);
-    expect(error.message).toMatch(new RegExp(`^${escape(path)}: invalid JSON \\(.+\\); left unchanged$`));
+    expect(error.message).toMatch(new RegExp(`^${escapeRegExp(path)}: invalid JSON \\(.+\\); left unchanged$`));
     let parserMessage = '';
     try {
       JSON.parse('{"output": }');
@@ -216,7 +216,7 @@ describe('readPromptMetadataFile', () => {
 
   it('rejects invalid JSON', async () => {
     const path = await file('prompt_metadata.json', '{"images": {,}}');
-    expect((await rejection(imagesIn(path), InputError)).message).toMatch(new RegExp(`^${escape(path)}: invalid JSON \\(.+\\); left unchanged$`));
+    expect((await rejection(imagesIn(path), InputError)).message).toMatch(new RegExp(`^${escapeRegExp(path)}: invalid JSON \\(.+\\); left unchanged$`));
   });
 });
 

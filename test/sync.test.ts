@@ -54,7 +54,7 @@ describe('the seed example (actor 0000)', () => {
     expect(manifest.statistics).toMatchObject({ total_files: 3, training_images_count: 17, training_synced_count: 12, training_local_only_count: 5 });
     expect(Object.keys(manifest)).toEqual(['character_id', 'character_name', 'metadata', 'statistics', 'training_data', 'training_data_updated']);
     // Spliced into the file as written: 2-space indentation, and its end (the seed's has no final newline) kept.
-    expect(await readFile(seed.manifest, 'utf8')).toMatch(/^\{\n  "character_id"[\s\S]*\n {4}"training_images_count": 17,[\s\S]*\}$/);
+    expect(await readFile(seed.manifest, 'utf8')).toMatch(/^\{\n {2}"character_id"[\s\S]*\n {4}"training_images_count": 17,[\s\S]*\}$/);
     expect(existsSync(seed.response)).toBe(false);
     expect(report.actors[0]).toMatchObject({ manifest: 'written', legacy: 'retired', hashedFiles: 17 });
   });

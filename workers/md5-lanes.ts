@@ -5,7 +5,7 @@
  * lane's state. Synchronous, like the rest of a worker's hashing: nothing is left running when it returns.
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type BigIntStats } from 'node:fs';
-import { LANE_BYTES, LANE_STRIDE, LANES, loadEngine, type Engine } from '../src/md5/engine.js';
+import { LANE_BYTES, LANES, loadEngine, type Engine } from '../src/md5/engine.js';
 
 /** What one file came to: its digest with the stats taken before reading, or why there is none. */
 export type LaneOutcome =

@@ -152,7 +152,7 @@ function imagesOf(totals: Counts): string {
 
 /** One line a problem, for stderr: `error: <actor>: <file>: <reason>` (control characters escaped: see printable.ts). */
 export function formatProblems(kind: 'error' | 'warning', problems: SyncSummary['errors']): string {
-  return problems.map((p) => printable(`${kind}: ${p.actor ? `${p.actor}: ` : ''}${p.file}: ${p.reason}`) + '\n').join('');
+  return problems.map((p) => `${printable(`${kind}: ${p.actor ? `${p.actor}: ` : ''}${p.file}: ${p.reason}`)}\n`).join('');
 }
 
 /** The per-actor table of `status`. */

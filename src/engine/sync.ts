@@ -5,9 +5,7 @@
  * status, check and `--dry-run` only plan; push and pull plan, transfer, then apply once. Many actors are in
  * flight; a failing actor becomes an error in its report and never stops the others.
  */
-import pLimit from 'p-limit';
 import { apply as applyActor, type ApplyContext } from './apply.js';
-import type { AssessTask, RemoteCheck } from '../../workers/assess.js';
 import { listActors, refusedActors, selectActors, selectNamedActors, type Actor, type Skipped } from './discover.js';
 import { UsageError, type ActorFailure } from '../errors.js';
 import type { RunLock } from '../lock/lock.js';
@@ -19,12 +17,9 @@ import type { WorkerPool } from './pool.js';
 import { emptyReport, type ActorReport } from './report.js';
 import { resolveDataRoot, type DataRoot, type RootOptions } from './root.js';
 import { openCache, recordSettled, saveCache, type RunCache } from '../cache/run-cache.js';
-import { remotelySettleable, remotelySettled, type CacheEntry } from '../cache/sync-cache.js';
 import { shardOf, type Shard } from './shard.js';
-import { parseS3Url, type S3Location } from '../shared/s3-url.js';
-import type { S3Access, S3Options, S3Stats } from '../s3/client.js';
-import type { EarlyListing } from '../s3/list.js';
-import { earlyListingFor, MANY_ACTORS, type Listing } from '../s3/prefixes.js';
+import type { S3Options, S3Stats } from '../s3/client.js';
+import { checkRemote } from './remote.js';
 
 export type { ActorReport } from './report.js';
 export type { KeepEntries, Mode, Transfers } from './plan.js';
@@ -279,105 +274,3 @@ async function processAll(actors: Actor[], planOne: (actor: Actor) => Promise<Pl
   }
 }
 
-/**
- * `--remote`: collects the URLs the actors' files name (in the workers), lists what S3 holds there (a few
- * LIST requests for many actors), and hands each actor its own findings; `settled`: the actors the `cached`
- * entries settle (nothing local changed, and S3 holds what the entry recorded), whose URLs came from them.
- * With many actors, the listing the first URL suggests (the folder its actor's folder sits in) starts at once and runs while the workers
- * collect the rest. Returns the findings per actor, and `confirm`: HEADs of the URLs an assessment asks
- * about (each URL once), with the run's client kept open for them: `close` it when every actor is assessed.
- * `requests` counts as they are sent.
- */
-async function checkRemote(
-  actors: Actor[],
-  data: DataRoot,
-  pool: WorkerPool,
-  s3Options: S3Options,
-  spread: number,
-  cached: ReadonlyMap<string, CacheEntry> = new Map(),
-): Promise<{ byActor: Map<string, Pick<AssessTask, 'remote'>>; settled: Map<string, ActorReport>; requests: S3Stats; warnings: ActorFailure[]; confirm: Confirm; close: () => void }> {
-  // The S3 modules load while the workers collect the URLs.
-  const modules = Promise.all([import('../s3/client.js'), import('../s3/verify.js'), import('../s3/list.js')]);
-  let ok = false;
-  const limit = pLimit(pool.threads * 4);
-  let stopped = false;
-  // Only many actors are listed by shared prefix: with a few, there is nothing to guess.
-  let guessed: ((guess: Listing | undefined) => void) | undefined;
-  const firstGuess = actors.length > MANY_ACTORS ? new Promise<Listing | undefined>((resolve) => (guessed = resolve)) : undefined;
-  // An actor at rest since a run that recorded what S3 held: its URLs come from the cache, not its files.
-  const settleable = actors.map((actor) => remotelySettleable(actor, data, cached.get(actor.name)));
-  const urls = Promise.all(
-    actors.map((actor, i) =>
-      limit(async () => {
-        if (stopped) return [];
-        const found = settleable[i] ?? (await pool.urls({ actor, data }));
-        for (const url of guessed ? found : []) {
-          const location = tryParseS3Url(url);
-          const guess = location && earlyListingFor(location, actor.name);
-          if (guess) {
-            guessed?.(guess);
-            guessed = undefined;
-            break;
-          }
-        }
-        return found;
-      }),
-    ),
-  ).finally(() => guessed?.(undefined));
-  let s3: S3Access | undefined;
-  let early: EarlyListing | undefined;
-  try {
-    const [{ createS3 }, { verifyUrls, confirmUrls }, { startListing }] = await modules;
-    s3 = createS3(s3Options);
-    const guess = await firstGuess;
-    if (guess) early = startListing(s3, guess);
-    const byUrl = await urls;
-    const locations = new Map<string, S3Location>();
-    for (const url of byUrl.flat()) {
-      if (locations.has(url)) continue;
-      // An unusable URL fails its actor in the assessment, with the file that holds it.
-      const location = tryParseS3Url(url);
-      if (location) locations.set(url, location);
-    }
-    const warnings: ActorFailure[] = [];
-    const onWarning = (file: string, reason: string) => void warnings.push({ actor: '', file, reason });
-    const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, spread, early, onWarning, deferHeads: true });
-    const byActor = new Map<string, Pick<AssessTask, 'remote'>>();
-    const settled = new Map<string, ActorReport>();
-    actors.forEach((actor, i) => {
-      // Its findings are kept too: a run that must show entries (check --require-synced) assesses it anyway.
-      const report = settleable[i] && remotelySettled(actor, cached.get(actor.name)!, facts);
-      if (report) settled.set(actor.name, report);
-      const remote: Record<string, RemoteCheck> = {};
-      for (const url of byUrl[i]!) {
-        const fact = facts.get(url);
-        if (fact) remote[url] = fact;
-      }
-      byActor.set(actor.name, { remote });
-    });
-    const client = s3;
-    const confirmed = new Map<string, Promise<RemoteCheck>>();
-    const confirm: Confirm = async (asked) => {
-      const fresh = asked.filter((url) => !confirmed.has(url) && locations.has(url));
-      const heads = confirmUrls(client, fresh.map((url) => locations.get(url)!), facts);
-      for (const url of fresh) confirmed.set(url, heads.then((found) => found.get(url)!));
-      return Object.fromEntries(await Promise.all(asked.filter((url) => confirmed.has(url)).map(async (url) => [url, await confirmed.get(url)!] as const)));
-    };
-    ok = true;
-    return { byActor, settled, requests: client.stats, warnings, confirm, close: () => client.close() };
-  } finally {
-    // After a failure above: the URL tasks still queued return at once, and nothing is left in flight.
-    stopped = true;
-    await urls.catch(() => undefined);
-    await early?.stop();
-    if (!ok) s3?.close();
-  }
-}
-
-function tryParseS3Url(url: string): S3Location | undefined {
-  try {
-    return parseS3Url(url);
-  } catch {
-    return undefined;
-  }
-}

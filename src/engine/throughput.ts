@@ -78,7 +78,11 @@ async function hashAll(files: string[], workers: number, onSize?: (bytes: number
     const batches: Promise<void>[] = [];
     for (let i = 0; i < files.length; i += BATCH) {
       const task = { files: files.slice(i, i + BATCH).map((path) => ({ path })), racyFromNs: null, verify: true };
-      batches.push(pool.hash(task).then((results) => results.forEach((r) => r.ok && onSize?.(r.size))));
+      batches.push(
+        pool.hash(task).then((results) => {
+          for (const r of results) if (r.ok) onSize?.(r.size);
+        }),
+      );
     }
     await Promise.all(batches);
   } finally {

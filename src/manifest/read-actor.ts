@@ -155,7 +155,7 @@ const ownedKey: GuardedKey = (path, key) => {
 
 /** A manifest URL must be usable and name its own entry's file: push and pull act on it. */
 function checkEntryUrl(path: string, filename: string, url: string): void {
-  let location;
+  let location: S3Location;
   try {
     location = parseS3Url(url);
   } catch (error) {

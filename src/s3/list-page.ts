@@ -42,7 +42,7 @@ export function readListPage(xml: string): Omit<ListObjectsV2CommandOutput, '$me
     text = '';
   });
   parser.on('text', (chunk) => void (text += chunk));
-  parser.on('closetag', (tag) => {
+  parser.on('closetag', (_tag) => {
     const [, parent, child] = path;
     if (path.length === 3 && parent === 'Contents') setObjectField(contents[contents.length - 1]!, child!, text);
     else if (path.length === 3 && parent === 'CommonPrefixes' && child === 'Prefix') prefixes.push({ Prefix: text });

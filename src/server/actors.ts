@@ -10,7 +10,7 @@ import type { DataRoot } from '../engine/root.js';
 import { isSafeFilename } from '../shared/s3-url.js';
 import { coalesce } from './coalesce.js';
 import { badRequest, conflict, notFound } from './http-errors.js';
-import { type ChangeWatch, type Mark } from './watch.js';
+import type { ChangeWatch, Mark } from './watch.js';
 
 const MAX_SEGMENT = 255;
 

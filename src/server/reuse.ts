@@ -8,7 +8,7 @@ import { statSync } from 'node:fs';
 import type { Assessment } from '../../workers/assess.js';
 import type { Actor } from '../engine/discover.js';
 import { settledState, unchangedSince, type CacheEntry, type SettledState } from '../cache/fingerprint.js';
-import { type ChangeWatch, type Mark } from './watch.js';
+import type { ChangeWatch, Mark } from './watch.js';
 
 export interface Reuse {
   /** The actor's last assessment while it still stands. */

@@ -132,5 +132,5 @@ function opened(watch: WatchFn, id: number, paths: string[], onEvent: OnEvent): 
 }
 
 function drop(record: Watched | undefined): void {
-  record?.watchers.forEach((watcher) => watcher.close());
+  for (const watcher of record?.watchers ?? []) watcher.close();
 }

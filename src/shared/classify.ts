@@ -104,7 +104,7 @@ export function classify(input: ClassifyInput): ClassifyResult {
     const sameUrl = url !== null && url === knownUrl;
     const remote = url === null ? undefined : input.remote?.get(url);
 
-    let s3Exists = remote ? remote.exists : sameUrl ? before?.s3_exists !== false : true;
+    const s3Exists = remote ? remote.exists : sameUrl ? before?.s3_exists !== false : true;
     // The MD5 of the S3 object as last known. A URL whose s3_md5 was never recorded (new to the manifest,
     // or an entry another tool wrote without one), taken without asking S3, gets the legacy behaviour
     // (SPEC §3): the uploaded file is assumed to be the local one, which a remote check later confirms or

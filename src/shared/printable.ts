@@ -6,14 +6,14 @@
  * @example printable('two\nlines.png') // 'two\\nlines.png'
  */
 export function printable(text: string): string {
-  return CONTROL.test(text) ? text.replace(CONTROL_ALL, escape) : text;
+  return CONTROL.test(text) ? text.replace(CONTROL_ALL, escapeChar) : text;
 }
 
 // C0, DEL, C1, and the two line separators JavaScript and some terminals break lines at.
 const CONTROL = /[\0-\x1f\x7f-\x9f\u2028\u2029]/;
 const CONTROL_ALL = new RegExp(CONTROL.source, 'g');
 
-function escape(char: string): string {
+function escapeChar(char: string): string {
   const json = JSON.stringify(char).slice(1, -1);
   return json.length > 1 ? json : `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }

@@ -45,7 +45,7 @@ describe('actorName', () => {
     const names = Array.from({ length: 2890 }, (_, i) => actorName(i));
     for (const [i, name] of names.entries()) {
       expect(name).toMatch(/^\d{4}_[a-z]+_\d+_(male|female)$/);
-      expect(name.startsWith(String(i).padStart(4, '0') + '_')).toBe(true);
+      expect(name.startsWith(`${String(i).padStart(4, '0')}_`)).toBe(true);
     }
   });
 });

@@ -19,7 +19,7 @@ import { startListing } from '../../src/s3/list.js';
 import { folderOf } from '../../src/s3/prefixes.js';
 import { verifyUrls } from '../../src/s3/verify.js';
 import { putObject, startFaultProxy, startS3Server, testS3, type FaultProxy, type ProxyRequest, type TestS3Server } from '../helpers/s3.js';
-import { escapeRegExp as escape, md5 } from '../helpers/values.js';
+import { escapeRegExp, md5 } from '../helpers/values.js';
 
 const isList = (r: ProxyRequest) => r.method === 'GET' && /[?&]list-type=2/.test(r.url);
 const isGet = (r: ProxyRequest) => r.method === 'GET' && !/[?&]list-type=/.test(r.url);
@@ -127,7 +127,7 @@ describe('persistent failures are reported per image, never as synced', () => {
     const early = startListing(s3, { bucket: location.bucket, prefix: folderOf(location.key) });
     const fact = (await verifyUrls(s3, [location], { actorFolders: 100, early })).get(location.url);
     expect(fact).toMatchObject({ exists: true, md5: null, verifiable: false, checkedAt: early.checkedAt });
-    expect(fact?.error).toMatch(new RegExp(`^s3://assets/${escape(folderOf(location.key))}: failed after 3 attempts \\(InternalError, HTTP 500`));
+    expect(fact?.error).toMatch(new RegExp(`^s3://assets/${escapeRegExp(folderOf(location.key))}: failed after 3 attempts \\(InternalError, HTTP 500`));
     expect(proxy.requests.filter(isList)).toHaveLength(3);
   });
 
@@ -147,7 +147,7 @@ describe('persistent failures are reported per image, never as synced', () => {
     proxy.inject('stall', Infinity, isPut);
     const error = await upload(stallable, location, await localFile(bytes), md5(bytes)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(S3ObjectError);
-    expect((error as Error).message).toMatch(new RegExp(`^${escape(location.url)}: failed after 3 attempts \\(TimeoutError\\)`));
+    expect((error as Error).message).toMatch(new RegExp(`^${escapeRegExp(location.url)}: failed after 3 attempts \\(TimeoutError\\)`));
     expect((await verifyUrls(direct, [location])).get(location.url)).toMatchObject({ exists: false });
   });
 
@@ -158,7 +158,7 @@ describe('persistent failures are reported per image, never as synced', () => {
     await mkdir(folder);
     const error = await download(s3, location, join(folder, 'x.jpg')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(S3ObjectError);
-    expect((error as Error).message).toMatch(new RegExp(`^${escape(location.url)}: failed after 3 attempts \\(ECONNRESET\\)`));
+    expect((error as Error).message).toMatch(new RegExp(`^${escapeRegExp(location.url)}: failed after 3 attempts \\(ECONNRESET\\)`));
     expect(await readdir(folder)).toEqual([]);
     expect(proxy.requests.filter(isGet)).toHaveLength(3);
   });
@@ -175,7 +175,7 @@ describe('one retry layer: an object gets maxAttempts requests at most, the SDK 
     await mkdir(folder);
     const error = await download(s3, location, join(folder, 'x.jpg')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(S3ObjectError);
-    expect((error as Error).message).toMatch(new RegExp(`^${escape(location.url)}: failed after 3 attempts \\(`));
+    expect((error as Error).message).toMatch(new RegExp(`^${escapeRegExp(location.url)}: failed after 3 attempts \\(`));
     expect(proxy.requests.filter(isGet)).toHaveLength(3);
     expect(await readdir(folder)).toEqual([]);
   });
@@ -185,7 +185,7 @@ describe('one retry layer: an object gets maxAttempts requests at most, the SDK 
     proxy.inject('truncate', 1, isGet);
     proxy.inject('http500', Infinity, isGet);
     const error = await download(s3, location, join(dir, `pull-${n}-cut.jpg`)).catch((e: unknown) => e);
-    expect((error as Error).message).toMatch(new RegExp(`^${escape(location.url)}: failed after 3 attempts \\(InternalError, HTTP 500`));
+    expect((error as Error).message).toMatch(new RegExp(`^${escapeRegExp(location.url)}: failed after 3 attempts \\(InternalError, HTTP 500`));
     expect(proxy.requests.filter(isGet).map((r) => r.fault)).toEqual(['truncate', 'http500', 'http500']);
   });
 

@@ -220,7 +220,7 @@ describe("the studio's UI reads, against serve", () => {
       }
     }
     // The newest CharacterSelectionModal lists the actors with a LoRA model: those the studio's handler gives one.
-    const withModels = actors.filter((a) => (a.lora_model && a.lora_model.filename) || (a.custom_lora_models && a.custom_lora_models.length > 0)).map((a) => a.name);
+    const withModels = actors.filter((a) => (a.lora_model?.filename) || (a.custom_lora_models && a.custom_lora_models.length > 0)).map((a) => a.name);
     expect(withModels).toEqual(folders);
     expect(actors.filter((a) => a.training_data_good === true).map((a) => a.name)).toEqual(['0005_european_50_female', '0006_european_20_female']);
     expect(actors.filter((a) => a.training_data?.synced).map((a) => a.name)).toEqual([allLocal]);

@@ -159,7 +159,7 @@ describe('fields from beside the manifest', () => {
       return data.base_image_path;
     };
     expect(await basePath()).toBe(`/data/actors/${SEED_NAME}/base_image/a_first.png`);
-    const served = await fetch(server.url + `/data/actors/${SEED_NAME}/base_image/a_first.png`);
+    const served = await fetch(`${server.url}/data/actors/${SEED_NAME}/base_image/a_first.png`);
     expect([served.status, served.headers.get('content-type'), await served.text()]).toEqual([200, 'image/png', 'first']);
 
     await writeFile(join(base, `${SEED_NAME}_base.png`), 'x');
@@ -173,7 +173,7 @@ describe('fields from beside the manifest', () => {
     expect(await basePath()).toBe(`/data/actors/${SEED_NAME}/poster_frame/${SEED_NAME}.jpg`);
     await writeFile(join(actorDir, 'poster_frame', `${SEED_NAME}_poster.jpg`), 'poster');
     expect(await basePath()).toBe(`/data/actors/${SEED_NAME}/poster_frame/${SEED_NAME}_poster.jpg`);
-    const poster = await fetch(server.url + `/data/actors/${SEED_NAME}/poster_frame/${SEED_NAME}_poster.jpg`);
+    const poster = await fetch(`${server.url}/data/actors/${SEED_NAME}/poster_frame/${SEED_NAME}_poster.jpg`);
     expect([poster.status, poster.headers.get('content-type')]).toEqual([200, 'image/jpeg']);
 
     await rm(join(actorDir, 'poster_frame'), { recursive: true });

@@ -1,0 +1,161 @@
+/**
+ * `--remote`: collects the URLs the actors' files name (in the workers), lists what S3 holds there (a few
+ * LIST requests for many actors), and hands each actor its own findings. An actor at rest whose cache entry
+ * recorded what S3 held gives its URLs from the cache, and is `settled` when the listing agrees.
+ */
+import pLimit from 'p-limit';
+import type { AssessTask, RemoteCheck } from '../../workers/assess.js';
+import { remotelySettleable, remotelySettled, type CacheEntry } from '../cache/sync-cache.js';
+import type { ActorFailure } from '../errors.js';
+import type { S3Access, S3Options, S3Stats } from '../s3/client.js';
+import type { EarlyListing } from '../s3/list.js';
+import { earlyListingFor, MANY_ACTORS, type Listing } from '../s3/prefixes.js';
+import type { RemoteObjectFact } from '../s3/verify.js';
+import { parseS3Url, type S3Location } from '../shared/s3-url.js';
+import type { Actor } from './discover.js';
+import type { Confirm } from './plan.js';
+import type { WorkerPool } from './pool.js';
+import type { ActorReport } from './report.js';
+import type { DataRoot } from './root.js';
+
+export interface RemoteFindings {
+  byActor: Map<string, Pick<AssessTask, 'remote'>>;
+  /** Actors the cache settles: nothing local changed, and S3 holds what their entry recorded. */
+  settled: Map<string, ActorReport>;
+  /** Counted as they are sent. */
+  requests: S3Stats;
+  warnings: ActorFailure[];
+  /** HEADs of the URLs an assessment asks about (each URL once), on the run's client. */
+  confirm: Confirm;
+  /** Closes the run's client: call it when every actor is assessed. */
+  close: () => void;
+}
+
+/**
+ * The findings of every actor. With many actors, the listing the first URL suggests (the folder its actor's
+ * folder sits in) starts at once and runs while the workers collect the rest.
+ */
+export async function checkRemote(
+  actors: Actor[],
+  data: DataRoot,
+  pool: WorkerPool,
+  s3Options: S3Options,
+  spread: number,
+  cached: ReadonlyMap<string, CacheEntry> = new Map(),
+): Promise<RemoteFindings> {
+  // The S3 modules load while the workers collect the URLs.
+  const modules = Promise.all([import('../s3/client.js'), import('../s3/verify.js'), import('../s3/list.js')]);
+  const settleable = actors.map((actor) => remotelySettleable(actor, data, cached.get(actor.name)));
+  const collecting = collectUrls(actors, data, pool, settleable);
+  let ok = false;
+  let s3: S3Access | undefined;
+  let early: EarlyListing | undefined;
+  try {
+    const [{ createS3 }, { verifyUrls, confirmUrls }, { startListing }] = await modules;
+    s3 = createS3(s3Options);
+    const guess = await collecting.firstGuess;
+    if (guess) early = startListing(s3, guess);
+    const byUrl = await collecting.urls;
+    const locations = locationsOf(byUrl.flat());
+    const warnings: ActorFailure[] = [];
+    const onWarning = (file: string, reason: string) => void warnings.push({ actor: '', file, reason });
+    const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, spread, early, onWarning, deferHeads: true });
+    const client = s3;
+    const confirm = confirmer(locations, (fresh) => confirmUrls(client, fresh, facts));
+    ok = true;
+    return { ...findingsOf(actors, byUrl, facts, settleable, cached), requests: client.stats, warnings, confirm, close: () => client.close() };
+  } finally {
+    // After a failure above: the URL tasks still queued return at once, and nothing is left in flight.
+    collecting.stop();
+    await collecting.urls.catch(() => undefined);
+    await early?.stop();
+    if (!ok) s3?.close();
+  }
+}
+
+/**
+ * Each actor's URLs (from its cache entry when `settleable`, else read by a worker), and the listing the
+ * first URL suggests. Only many actors are listed by shared prefix: with a few, there is nothing to guess.
+ */
+function collectUrls(actors: Actor[], data: DataRoot, pool: WorkerPool, settleable: (string[] | undefined)[]) {
+  const limit = pLimit(pool.threads * 4);
+  let stopped = false;
+  let guessed: ((guess: Listing | undefined) => void) | undefined;
+  const firstGuess = actors.length > MANY_ACTORS ? new Promise<Listing | undefined>((resolve) => (guessed = resolve)) : undefined;
+  const guessFrom = (actor: Actor, found: string[]) => {
+    for (const url of found) {
+      const location = tryParseS3Url(url);
+      const guess = location && earlyListingFor(location, actor.name);
+      if (guess) {
+        guessed?.(guess);
+        guessed = undefined;
+        return;
+      }
+    }
+  };
+  const urls = Promise.all(
+    actors.map((actor, i) =>
+      limit(async () => {
+        if (stopped) return [];
+        const found = settleable[i] ?? (await pool.urls({ actor, data }));
+        if (guessed) guessFrom(actor, found);
+        return found;
+      }),
+    ),
+  ).finally(() => guessed?.(undefined));
+  return { urls, firstGuess, stop: () => void (stopped = true) };
+}
+
+/** Each distinct usable URL's location. An unusable URL fails its actor in the assessment, with the file that holds it. */
+function locationsOf(urls: string[]): Map<string, S3Location> {
+  const locations = new Map<string, S3Location>();
+  for (const url of urls) {
+    if (locations.has(url)) continue;
+    const location = tryParseS3Url(url);
+    if (location) locations.set(url, location);
+  }
+  return locations;
+}
+
+/** Each actor's own facts, and the actors the cache settles (their findings are kept too: `check --require-synced` assesses them anyway). */
+function findingsOf(
+  actors: Actor[],
+  byUrl: string[][],
+  facts: Map<string, RemoteObjectFact>,
+  settleable: (string[] | undefined)[],
+  cached: ReadonlyMap<string, CacheEntry>,
+): Pick<RemoteFindings, 'byActor' | 'settled'> {
+  const byActor = new Map<string, Pick<AssessTask, 'remote'>>();
+  const settled = new Map<string, ActorReport>();
+  actors.forEach((actor, i) => {
+    const report = settleable[i] && remotelySettled(actor, cached.get(actor.name)!, facts);
+    if (report) settled.set(actor.name, report);
+    const remote: Record<string, RemoteCheck> = {};
+    for (const url of byUrl[i]!) {
+      const fact = facts.get(url);
+      if (fact) remote[url] = fact;
+    }
+    byActor.set(actor.name, { remote });
+  });
+  return { byActor, settled };
+}
+
+/** HEADs each URL asked about once, however many actors ask (`head` sends the new ones together). */
+function confirmer(locations: Map<string, S3Location>, head: (fresh: S3Location[]) => Promise<Map<string, RemoteCheck>>): Confirm {
+  const confirmed = new Map<string, Promise<RemoteCheck>>();
+  return async (asked) => {
+    const fresh = asked.filter((url) => !confirmed.has(url) && locations.has(url));
+    const heads = head(fresh.map((url) => locations.get(url)!));
+    for (const url of fresh) confirmed.set(url, heads.then((found) => found.get(url)!));
+    const known = asked.filter((url) => confirmed.has(url));
+    return Object.fromEntries(await Promise.all(known.map(async (url) => [url, await confirmed.get(url)!] as const)));
+  };
+}
+
+function tryParseS3Url(url: string): S3Location | undefined {
+  try {
+    return parseS3Url(url);
+  } catch {
+    return undefined;
+  }
+}
