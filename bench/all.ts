@@ -8,12 +8,19 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const options = { scale: { type: 'string' }, scales: { type: 'string' }, rounds: { type: 'string' }, cache: { type: 'string' } } as const;
+const options = {
+  scale: { type: 'string' },
+  scales: { type: 'string' },
+  rounds: { type: 'string' },
+  cache: { type: 'string' },
+} as const;
 let values: ReturnType<typeof parseArgs<{ options: typeof options }>>['values'];
 try {
   ({ values } = parseArgs({ options }));
 } catch (error) {
-  process.stderr.write(`bench: ${(error as Error).message}\nusage: npm run bench -- [--scale N | --scales 1,10] [--rounds N] [--cache DIR]\n`);
+  process.stderr.write(
+    `bench: ${(error as Error).message}\nusage: npm run bench -- [--scale N | --scales 1,10] [--rounds N] [--cache DIR]\n`,
+  );
   process.exit(2);
 }
 const flag = (name: keyof typeof values) => (values[name] === undefined ? [] : [`--${name}`, values[name]!]);

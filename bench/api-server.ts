@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const [dist, root] = process.argv.slice(2);
-const { startServer } = (await import(pathToFileURL(join(dist!, 'src/server/app.js')).href)) as typeof import('../src/server/app.js');
+const { startServer } = (await import(
+  pathToFileURL(join(dist!, 'src/server/app.js')).href
+)) as typeof import('../src/server/app.js');
 
 const started = new WeakMap<IncomingMessage, number>();
 let times: { path: string; ms: number }[] = [];

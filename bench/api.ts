@@ -39,7 +39,10 @@ interface Build {
   label: string;
   dist: string;
 }
-const builds: Build[] = [...(values.baseline ? [{ label: 'before', dist: resolve(values.baseline) }] : []), { label: 'after', dist: join(project, 'dist') }];
+const builds: Build[] = [
+  ...(values.baseline ? [{ label: 'before', dist: resolve(values.baseline) }] : []),
+  { label: 'after', dist: join(project, 'dist') },
+];
 
 /** The workload, generated once into the cache folder, then synced so every actor is at rest. */
 async function workload(): Promise<string> {
@@ -80,7 +83,9 @@ interface Server {
 }
 
 function startServer(build: Build, root: string): Promise<Server> {
-  const child: ChildProcess = fork(join(here, 'api-server.js'), [build.dist, root], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(join(here, 'api-server.js'), [build.dist, root], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const next = () => new Promise<any>((done) => child.once('message', done));
   return next().then(({ url }) => ({
     url,
@@ -109,7 +114,14 @@ async function measure(server: Server, path: string, calls: number) {
     last = answer;
   }
   const { times, cpuMs, peakRssMb } = await server.report();
-  return { status: last.status, body: last.body, client_ms: medianOf(trips), server_ms: medianOf(times.map((t) => t.ms)), cpu_ms: cpuMs / calls, peakRssMb };
+  return {
+    status: last.status,
+    body: last.body,
+    client_ms: medianOf(trips),
+    server_ms: medianOf(times.map((t) => t.ms)),
+    cpu_ms: cpuMs / calls,
+    peakRssMb,
+  };
 }
 
 async function normal(build: Build, root: string) {
@@ -117,8 +129,17 @@ async function normal(build: Build, root: string) {
   try {
     const list = await measure(server, '/api/actors', LIST_CALLS);
     const one = await measure(server, '/api/actors/0000/training-data', ONE_CALLS);
-    if (list.status !== 200 || one.status !== 200) throw new Error(`${build.label}: unexpected answers ${list.status}, ${one.status}`);
-    return { list_client_ms: list.client_ms, list_server_ms: list.server_ms, list_cpu_ms: list.cpu_ms, one_server_ms: one.server_ms, one_client_ms: one.client_ms, one_cpu_ms: one.cpu_ms, peak_rss_mb: one.peakRssMb };
+    if (list.status !== 200 || one.status !== 200)
+      throw new Error(`${build.label}: unexpected answers ${list.status}, ${one.status}`);
+    return {
+      list_client_ms: list.client_ms,
+      list_server_ms: list.server_ms,
+      list_cpu_ms: list.cpu_ms,
+      one_server_ms: one.server_ms,
+      one_client_ms: one.client_ms,
+      one_cpu_ms: one.cpu_ms,
+      peak_rss_mb: one.peakRssMb,
+    };
   } finally {
     await server.close();
   }
@@ -134,10 +155,20 @@ async function hostile(build: Build, root: string) {
   const server = await startServer(build, root);
   try {
     const list = await measure(server, '/api/actors', LIST_CALLS);
-    const rows = JSON.parse(list.body) as { actors?: { actor_id?: string; id?: string; error?: string | null }[] } | { actor_id?: string; id?: string; error?: string | null }[];
+    const rows = JSON.parse(list.body) as
+      | { actors?: { actor_id?: string; id?: string; error?: string | null }[] }
+      | { actor_id?: string; id?: string; error?: string | null }[];
     const row = (Array.isArray(rows) ? rows : (rows.actors ?? [])).find((r) => (r.actor_id ?? r.id) === HOSTILE_ACTOR);
     const one = await measure(server, `/api/actors/${HOSTILE_ACTOR}/training-data`, 20);
-    return { list_client_ms: list.client_ms, list_server_ms: list.server_ms, list_error: row?.error ?? null, one_status: one.status, one_server_ms: one.server_ms, one_body: one.body.trim(), peak_rss_mb: one.peakRssMb };
+    return {
+      list_client_ms: list.client_ms,
+      list_server_ms: list.server_ms,
+      list_error: row?.error ?? null,
+      one_status: one.status,
+      one_server_ms: one.server_ms,
+      one_body: one.body.trim(),
+      peak_rss_mb: one.peakRssMb,
+    };
   } finally {
     await server.close();
     writeFileSync(path, pristine);
@@ -146,7 +177,10 @@ async function hostile(build: Build, root: string) {
 
 const root = await workload();
 const rounds = Number(values.rounds);
-const runs: Record<string, { normal: Awaited<ReturnType<typeof normal>>[]; hostile: Awaited<ReturnType<typeof hostile>>[] }> = {};
+const runs: Record<
+  string,
+  { normal: Awaited<ReturnType<typeof normal>>[]; hostile: Awaited<ReturnType<typeof hostile>>[] }
+> = {};
 for (const build of builds) runs[build.label] = { normal: [], hostile: [] };
 for (let round = 0; round < rounds; round += 1) {
   for (const build of builds) {
@@ -179,7 +213,17 @@ const summary = builds.map(({ label, dist }) => {
   };
 });
 
-const results = { date: new Date().toISOString(), load_average: loadavg(), rounds, actors: 289, list_calls: LIST_CALLS, one_calls: ONE_CALLS, depth: DEPTH, summary, runs };
+const results = {
+  date: new Date().toISOString(),
+  load_average: loadavg(),
+  rounds,
+  actors: 289,
+  list_calls: LIST_CALLS,
+  one_calls: ONE_CALLS,
+  depth: DEPTH,
+  summary,
+  runs,
+};
 const date = results.date.slice(0, 19).replace(/:/g, '-');
 writeFileSync(join(project, 'bench/results', `api-${date}.json`), `${JSON.stringify(results, null, 2)}\n`);
 const cell = (value: number) => value.toFixed(value < 10 ? 2 : 1);
@@ -191,13 +235,28 @@ const rows: [string, (s: (typeof summary)[number]) => string][] = [
   ['  round trip', (s) => cell(s.one_round_trip_ms)],
   ['  server CPU per call, all threads', (s) => cell(s.one_cpu_ms)],
   ['peak RSS (MB)', (s) => cell(s.peak_rss_mb)],
-  [`hostile manifest (${HOSTILE_ACTOR}, ${DEPTH} levels): GET /api/actors`, (s) => `${cell(s.hostile_list_ms)} (${s.hostile_vs_normal.toFixed(2)} ×)`],
-  [`  GET /api/actors/${HOSTILE_ACTOR}/training-data: status, server ms`, (s) => `${s.hostile_actor_status}, ${cell(s.hostile_actor_server_ms)}`],
+  [
+    `hostile manifest (${HOSTILE_ACTOR}, ${DEPTH} levels): GET /api/actors`,
+    (s) => `${cell(s.hostile_list_ms)} (${s.hostile_vs_normal.toFixed(2)} ×)`,
+  ],
+  [
+    `  GET /api/actors/${HOSTILE_ACTOR}/training-data: status, server ms`,
+    (s) => `${s.hostile_actor_status}, ${cell(s.hostile_actor_server_ms)}`,
+  ],
   ['  peak RSS (MB)', (s) => cell(s.hostile_peak_rss_mb)],
 ];
-process.stdout.write(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${availableParallelism()} cores\n`);
-process.stdout.write(`289 actors, medians of ${rounds} rounds (${LIST_CALLS} lists, ${ONE_CALLS} single requests each)\n`);
+process.stdout.write(
+  `load average at the end: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')} on ${availableParallelism()} cores\n`,
+);
+process.stdout.write(
+  `289 actors, medians of ${rounds} rounds (${LIST_CALLS} lists, ${ONE_CALLS} single requests each)\n`,
+);
 process.stdout.write(`${''.padEnd(64)}${summary.map((s) => s.label.padStart(16)).join('')}\n`);
-for (const [label, value] of rows) process.stdout.write(`${label.padEnd(64)}${summary.map((s) => value(s).padStart(16)).join('')}\n`);
-process.stdout.write(`the hostile actor's row: ${summary.map((s) => `${s.label}: ${s.hostile_list_error}`).join(' | ')}\n`);
+for (const [label, value] of rows)
+  process.stdout.write(`${label.padEnd(64)}${summary.map((s) => value(s).padStart(16)).join('')}\n`);
+process.stdout.write(
+  `the hostile actor's row: ${summary.map((s) => `${s.label}: ${s.hostile_list_error}`).join(' | ')}\n`,
+);
 process.stdout.write(`wrote bench/results/api-${date}.json\n`);

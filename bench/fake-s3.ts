@@ -50,17 +50,34 @@ export async function startFakeS3(bucket: string, objects: FakeObject[], options
     setTimeout(() => answer(req, res, url, bucketName, key, isList), delay);
   });
 
-  function answer(req: IncomingMessage, res: ServerResponse, url: URL, bucketName: string, key: string, isList: boolean): void {
+  function answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    bucketName: string,
+    key: string,
+    isList: boolean,
+  ): void {
     if (decodeURIComponent(bucketName) !== bucket) return error(res, 404, 'NoSuchBucket');
     if (isList) return xml(res, listPage(sorted, url.searchParams));
     if (req.method === 'GET' && url.searchParams.has('location')) {
-      return xml(res, '<?xml version="1.0" encoding="UTF-8"?><LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">us-west-1</LocationConstraint>');
+      return xml(
+        res,
+        '<?xml version="1.0" encoding="UTF-8"?><LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">us-west-1</LocationConstraint>',
+      );
     }
-    if (req.method === 'HEAD' && key === '') return void res.writeHead(200, { 'x-amz-bucket-region': 'us-west-1' }).end();
+    if (req.method === 'HEAD' && key === '')
+      return void res.writeHead(200, { 'x-amz-bucket-region': 'us-west-1' }).end();
     const object = byKey.get(key);
     if (req.method !== 'HEAD') return error(res, 501, 'NotImplemented');
     if (!object) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-length': object.size, etag: `"${object.md5}"`, 'last-modified': LAST_MODIFIED.toUTCString() }).end();
+    res
+      .writeHead(200, {
+        'content-length': object.size,
+        etag: `"${object.md5}"`,
+        'last-modified': LAST_MODIFIED.toUTCString(),
+      })
+      .end();
   }
 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -86,7 +103,11 @@ function listPage(sorted: FakeObject[], params: URLSearchParams): string {
   const urlEncoded = params.get('encoding-type') === 'url';
   // A continuation token here is the last key returned, base64: opaque to the client, as S3's are.
   const token = params.get('continuation-token');
-  const after = v2 ? (token !== null ? Buffer.from(token, 'base64').toString('utf8') : (params.get('start-after') ?? '')) : (params.get('marker') ?? '');
+  const after = v2
+    ? token !== null
+      ? Buffer.from(token, 'base64').toString('utf8')
+      : (params.get('start-after') ?? '')
+    : (params.get('marker') ?? '');
   let index = firstAfter(sorted, after);
   const contents: FakeObject[] = [];
   const commonPrefixes: string[] = [];
@@ -150,9 +171,18 @@ function xml(res: ServerResponse, body: string, status = 200): void {
 }
 
 function error(res: ServerResponse, status: number, code: string): void {
-  xml(res, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`, status);
+  xml(
+    res,
+    `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${code}</Message></Error>`,
+    status,
+  );
 }
 
 function escapeXml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;');
 }

@@ -52,7 +52,11 @@ function publish(generated: GeneratedRoot): FakeObject[] {
     const dir = join(generated.root, 'data/actors', actor.name, 'training_data');
     for (const file of actor.images) {
       const bytes = readFileSync(join(dir, file));
-      objects.push({ key: `${PREFIX}/${actor.name}/${file}`, size: bytes.length, md5: createHash('md5').update(bytes).digest('hex') });
+      objects.push({
+        key: `${PREFIX}/${actor.name}/${file}`,
+        size: bytes.length,
+        md5: createHash('md5').update(bytes).digest('hex'),
+      });
     }
     const urls = actor.images.map((f) => `https://${BUCKET}.s3.us-west-1.amazonaws.com/${PREFIX}/${actor.name}/${f}`);
     writeFileSync(join(dir, 'response.json'), JSON.stringify({ output: { output: { s3_image_urls: urls } } }));
@@ -68,7 +72,15 @@ interface Row {
 }
 
 /** Runs `command` `times` times against `fake`; its median time and the requests of its last run. */
-async function measure(fake: FakeS3, label: string, times: number, command: string, args: string[], env: NodeJS.ProcessEnv, check: (run: Timed) => void): Promise<Row> {
+async function measure(
+  fake: FakeS3,
+  label: string,
+  times: number,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  check: (run: Timed) => void,
+): Promise<Row> {
   const row: Row = { label, seconds: [], lists: 0, heads: 0 };
   for (let round = 0; round < times; round += 1) {
     fake.reset();
@@ -93,9 +105,16 @@ function rcloneSucceeded(run: Timed): void {
   if (run.code !== 0) throw new Error(`rclone check exited ${run.code}: ${run.stderr.slice(-1500)}`);
 }
 
-async function benchScale(scale: number, work: string): Promise<{ scale: number; objects: number; rows: Row[]; shards: Row[] }> {
+async function benchScale(
+  scale: number,
+  work: string,
+): Promise<{ scale: number; objects: number; rows: Row[]; shards: Row[] }> {
   process.stderr.write(`scale ${scale}: generating ${289 * scale} actors…\n`);
-  const generated = await generateDataRoot(join(work, `root-${scale}`), { actors: 289 * scale, legacyEvery: 0, seedActor0000: false });
+  const generated = await generateDataRoot(join(work, `root-${scale}`), {
+    actors: 289 * scale,
+    legacyEvery: 0,
+    seedActor0000: false,
+  });
   const objects = publish(generated);
   const fake = await startFakeS3(BUCKET, objects, { latencyMs, pageMs });
   const env: NodeJS.ProcessEnv = {
@@ -112,28 +131,86 @@ async function benchScale(scale: number, work: string): Promise<{ scale: number;
   };
   // rclone's S3 backend cannot use a custom CA bundle over plain http; this bench talks to loopback only.
   delete env.AWS_CA_BUNDLE;
-  const s3flags = ['--root', generated.root, '--endpoint', fake.endpoint, '--force-path-style', '--json', '--quiet', '--remote'];
+  const s3flags = [
+    '--root',
+    generated.root,
+    '--endpoint',
+    fake.endpoint,
+    '--force-path-style',
+    '--json',
+    '--quiet',
+    '--remote',
+  ];
   // The first run hashes everything, records the URLs and retires the response.json files; what is
   // measured is every night after it.
   syncedEverything(objects.length)(await timed(process.execPath, [CLI, 'sync', ...s3flags], env));
 
   const mirror = join(work, `mirror-${scale}`);
   mkdirSync(mirror);
-  for (const actor of generated.actors) symlinkSync(join(generated.root, 'data/actors', actor.name, 'training_data'), join(mirror, actor.name));
-  const rclone = ['check', mirror, `bench:${BUCKET}/${PREFIX}`, '--one-way', '--copy-links', '--include', '*.{png,jpg}'];
+  for (const actor of generated.actors)
+    symlinkSync(join(generated.root, 'data/actors', actor.name, 'training_data'), join(mirror, actor.name));
+  const rclone = [
+    'check',
+    mirror,
+    `bench:${BUCKET}/${PREFIX}`,
+    '--one-way',
+    '--copy-links',
+    '--include',
+    '*.{png,jpg}',
+  ];
 
   const rows: Row[] = [];
-  rows.push(await measure(fake, 'actor-sync sync --remote', rounds, process.execPath, [CLI, 'sync', ...s3flags], env, syncedEverything(objects.length)));
-  rows.push(await measure(fake, 'actor-sync sync --remote --verify', rounds, process.execPath, [CLI, 'sync', '--verify', ...s3flags], env, syncedEverything(objects.length)));
+  rows.push(
+    await measure(
+      fake,
+      'actor-sync sync --remote',
+      rounds,
+      process.execPath,
+      [CLI, 'sync', ...s3flags],
+      env,
+      syncedEverything(objects.length),
+    ),
+  );
+  rows.push(
+    await measure(
+      fake,
+      'actor-sync sync --remote --verify',
+      rounds,
+      process.execPath,
+      [CLI, 'sync', '--verify', ...s3flags],
+      env,
+      syncedEverything(objects.length),
+    ),
+  );
   if (hasRclone) {
-    rows.push(await measure(fake, 'rclone check --fast-list', rounds, 'rclone', [...rclone, '--fast-list'], env, rcloneSucceeded));
+    rows.push(
+      await measure(
+        fake,
+        'rclone check --fast-list',
+        rounds,
+        'rclone',
+        [...rclone, '--fast-list'],
+        env,
+        rcloneSucceeded,
+      ),
+    );
     rows.push(await measure(fake, 'rclone check', rounds, 'rclone', rclone, env, rcloneSucceeded));
   }
   const shards: Row[] = [];
   for (let k = 1; k <= 4; k += 1) {
-    shards.push(await measure(fake, `sync --remote --shard ${k}/4`, 1, process.execPath, [CLI, 'sync', ...s3flags, '--shard', `${k}/4`], env, (run) => {
-      if (run.code !== 0) throw new Error(`shard ${k}/4 exited ${run.code}: ${run.stderr.slice(-1500)}`);
-    }));
+    shards.push(
+      await measure(
+        fake,
+        `sync --remote --shard ${k}/4`,
+        1,
+        process.execPath,
+        [CLI, 'sync', ...s3flags, '--shard', `${k}/4`],
+        env,
+        (run) => {
+          if (run.code !== 0) throw new Error(`shard ${k}/4 exited ${run.code}: ${run.stderr.slice(-1500)}`);
+        },
+      ),
+    );
   }
   await fake.close();
   return { scale, objects: objects.length, rows, shards };
@@ -141,18 +218,29 @@ async function benchScale(scale: number, work: string): Promise<{ scale: number;
 
 function report(result: Awaited<ReturnType<typeof benchScale>>): string[] {
   const fastList = result.rows.find((r) => r.label === 'rclone check --fast-list');
-  const lines = [`scale ${result.scale}: ${result.objects} objects; ${latencyMs} ms a request, ${pageMs} ms more a listing page; median of ${rounds}`];
-  lines.push(`  ${'command'.padEnd(36)} ${'time'.padStart(8)} ${'LIST'.padStart(6)} ${'HEAD'.padStart(6)}   time / --fast-list`);
+  const lines = [
+    `scale ${result.scale}: ${result.objects} objects; ${latencyMs} ms a request, ${pageMs} ms more a listing page; median of ${rounds}`,
+  ];
+  lines.push(
+    `  ${'command'.padEnd(36)} ${'time'.padStart(8)} ${'LIST'.padStart(6)} ${'HEAD'.padStart(6)}   time / --fast-list`,
+  );
   for (const row of result.rows) {
     const seconds = medianOf(row.seconds);
     const ratio = fastList ? (seconds / medianOf(fastList.seconds)).toFixed(2) : '–';
-    lines.push(`  ${row.label.padEnd(36)} ${seconds.toFixed(2).padStart(6)} s ${String(row.lists).padStart(6)} ${String(row.heads).padStart(6)}   ${ratio}`);
+    lines.push(
+      `  ${row.label.padEnd(36)} ${seconds.toFixed(2).padStart(6)} s ${String(row.lists).padStart(6)} ${String(row.heads).padStart(6)}   ${ratio}`,
+    );
   }
   if (!hasRclone) lines.push('  rclone is not installed (apt-get install rclone): no comparison');
   const shardLists = result.shards.reduce((sum, row) => sum + row.lists, 0);
   const whole = result.rows[0]!.lists;
-  for (const row of result.shards) lines.push(`  ${row.label.padEnd(36)} ${row.seconds[0]!.toFixed(2).padStart(6)} s ${String(row.lists).padStart(6)} ${String(row.heads).padStart(6)}`);
-  lines.push(`  4 shards together: ${shardLists} LIST requests = ${(shardLists / whole).toFixed(2)} × one unsharded run's ${whole}`);
+  for (const row of result.shards)
+    lines.push(
+      `  ${row.label.padEnd(36)} ${row.seconds[0]!.toFixed(2).padStart(6)} s ${String(row.lists).padStart(6)} ${String(row.heads).padStart(6)}`,
+    );
+  lines.push(
+    `  4 shards together: ${shardLists} LIST requests = ${(shardLists / whole).toFixed(2)} × one unsharded run's ${whole}`,
+  );
   return lines;
 }
 
@@ -163,7 +251,10 @@ try {
   for (const scale of scales) results.push(await benchScale(scale, work));
   const date = new Date().toISOString().slice(0, 19).replace(/:/g, '-');
   const file = `remote-link-${date}.json`;
-  writeFileSync(join(project, 'bench/results', file), `${JSON.stringify({ date, latencyMs, pageMs, rounds, results }, null, 2)}\n`);
+  writeFileSync(
+    join(project, 'bench/results', file),
+    `${JSON.stringify({ date, latencyMs, pageMs, rounds, results }, null, 2)}\n`,
+  );
   process.stdout.write(`${results.flatMap(report).join('\n')}\nwrote bench/results/${file}\n`);
 } finally {
   rmSync(work, { recursive: true, force: true });

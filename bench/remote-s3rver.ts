@@ -34,7 +34,12 @@ process.noDeprecation = true;
 const work = mkdtempSync(join(tmpdir(), 'actor-sync-bench-remote-'));
 const generated = await generateDataRoot(join(work, 'root'), { legacyEvery: 0, seedActor0000: false });
 const server = await startLocalS3([BUCKET]);
-const env: NodeJS.ProcessEnv = { ...process.env, AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-west-1' };
+const env: NodeJS.ProcessEnv = {
+  ...process.env,
+  AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+  AWS_REGION: 'us-west-1',
+};
 
 // Every image in S3, and every manifest naming its URL (as after a push).
 process.stderr.write(`uploading ${generated.totalImages} objects to s3rver…\n`);
@@ -45,7 +50,15 @@ await Promise.all(
   generated.actors.flatMap((actor) => {
     symlinkSync(join(generated.root, 'data/actors', actor.name, 'training_data'), join(mirror, actor.name));
     return actor.images.map((file) =>
-      s3.run(() => s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${PREFIX}/${actor.name}/${file}`, Body: readFileSync(join(generated.root, 'data/actors', actor.name, 'training_data', file)) }))),
+      s3.run(() =>
+        s3.client.send(
+          new PutObjectCommand({
+            Bucket: BUCKET,
+            Key: `${PREFIX}/${actor.name}/${file}`,
+            Body: readFileSync(join(generated.root, 'data/actors', actor.name, 'training_data', file)),
+          }),
+        ),
+      ),
     );
   }),
 );
@@ -58,9 +71,14 @@ for (const actor of generated.actors) {
 }
 
 const s3flags = ['--endpoint', server.endpoint, '--force-path-style', '--json', '--quiet'];
-const first = await timed(process.execPath, [CLI, 'sync', '--root', generated.root, '--keep-legacy', ...s3flags, '--remote'], env);
+const first = await timed(
+  process.execPath,
+  [CLI, 'sync', '--root', generated.root, '--keep-legacy', ...s3flags, '--remote'],
+  env,
+);
 const summary = SyncSummarySchema.parse(JSON.parse(first.stdout));
-if (summary.totals.synced !== generated.totalImages) throw new Error(`expected every image synced, got ${JSON.stringify(summary.totals)}`);
+if (summary.totals.synced !== generated.totalImages)
+  throw new Error(`expected every image synced, got ${JSON.stringify(summary.totals)}`);
 
 const hasRclone = spawnSync('rclone', ['version'], { stdio: 'ignore' }).status === 0;
 const rcloneEnv = {
@@ -78,15 +96,42 @@ delete env.AWS_CA_BUNDLE;
 const times = { verify: [] as number[], warm: [] as number[], list_only: [] as number[], rclone: [] as number[] };
 let lists = 0;
 for (let round = 0; round < rounds; round += 1) {
-  const verify = await timed(process.execPath, [CLI, 'sync', '--root', generated.root, '--keep-legacy', '--verify', ...s3flags, '--remote'], env);
+  const verify = await timed(
+    process.execPath,
+    [CLI, 'sync', '--root', generated.root, '--keep-legacy', '--verify', ...s3flags, '--remote'],
+    env,
+  );
   times.verify.push(verify.seconds);
   lists = SyncSummarySchema.parse(JSON.parse(verify.stdout)).s3_requests?.list ?? -1;
-  times.warm.push((await timed(process.execPath, [CLI, 'check', '--root', generated.root, '--keep-legacy', ...s3flags, '--remote'], env)).seconds);
+  times.warm.push(
+    (
+      await timed(
+        process.execPath,
+        [CLI, 'check', '--root', generated.root, '--keep-legacy', ...s3flags, '--remote'],
+        env,
+      )
+    ).seconds,
+  );
   const listed = await timed(process.execPath, [LIST_ONLY, server.endpoint, BUCKET, `${PREFIX}/`], env);
   if (listed.code !== 0) throw new Error(`list-only exited ${listed.code}: ${listed.stderr.slice(-1500)}`);
   times.list_only.push(listed.seconds);
   if (hasRclone) {
-    const r = await timed('rclone', ['check', mirror, `bench:${BUCKET}/${PREFIX}`, '--fast-list', '--copy-links', '--one-way', '--include', '*.{png,jpg}', '--checkers', '16'], env);
+    const r = await timed(
+      'rclone',
+      [
+        'check',
+        mirror,
+        `bench:${BUCKET}/${PREFIX}`,
+        '--fast-list',
+        '--copy-links',
+        '--one-way',
+        '--include',
+        '*.{png,jpg}',
+        '--checkers',
+        '16',
+      ],
+      env,
+    );
     if (r.code !== 0) throw new Error(`rclone check exited ${r.code}: ${r.stderr.slice(-1500)}`);
     times.rclone.push(r.seconds);
   }
@@ -94,18 +139,26 @@ for (let round = 0; round < rounds; round += 1) {
 await server.close();
 rmSync(work, { recursive: true, force: true });
 
-const line = (label: string, t: number[]) => `  ${label.padEnd(52)} ${medianOf(t).toFixed(2)} s (${Math.min(...t).toFixed(2)}–${Math.max(...t).toFixed(2)})`;
+const line = (label: string, t: number[]) =>
+  `  ${label.padEnd(52)} ${medianOf(t).toFixed(2)} s (${Math.min(...t).toFixed(2)}–${Math.max(...t).toFixed(2)})`;
 const out = [
   `--remote verification: ${generated.actors.length} actors, ${generated.totalImages} objects (${(generated.totalBytes / 1048576).toFixed(1)} MB) in s3rver; median of ${rounds}`,
   line(`actor-sync sync --remote --verify (${lists} LIST requests)`, times.verify),
   line('actor-sync check --remote (hashes reused)', times.warm),
   line('the listing alone (Node, the AWS SDK, the same LISTs)', times.list_only),
-  hasRclone ? line('rclone check --fast-list (hashes every file)', times.rclone) : '  rclone is not installed (apt-get install rclone): no comparison',
+  hasRclone
+    ? line('rclone check --fast-list (hashes every file)', times.rclone)
+    : '  rclone is not installed (apt-get install rclone): no comparison',
 ];
 if (hasRclone) {
-  out.push(`  ratio: sync --remote --verify / rclone = ${(medianOf(times.verify) / medianOf(times.rclone)).toFixed(2)}`);
+  out.push(
+    `  ratio: sync --remote --verify / rclone = ${(medianOf(times.verify) / medianOf(times.rclone)).toFixed(2)}`,
+  );
   out.push(`  ratio: the listing alone / rclone = ${(medianOf(times.list_only) / medianOf(times.rclone)).toFixed(2)}`);
 }
 const date = new Date().toISOString().slice(0, 19).replace(/:/g, '-');
-writeFileSync(join(project, 'bench/results', `remote-${date}.json`), `${JSON.stringify({ date, rounds, objects: generated.totalImages, list_requests: lists, seconds: times }, null, 2)}\n`);
+writeFileSync(
+  join(project, 'bench/results', `remote-${date}.json`),
+  `${JSON.stringify({ date, rounds, objects: generated.totalImages, list_requests: lists, seconds: times }, null, 2)}\n`,
+);
 process.stdout.write(`${out.join('\n')}\nwrote bench/results/remote-${date}.json\n`);

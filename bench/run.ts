@@ -59,17 +59,30 @@ interface ScaleResult {
   /** `node -e 0`. */
   node_start: Figure;
   verify: Figure;
-  ratios: { cold_vs_md5sum: number; warm_vs_cold: number; warm_floor_vs_cold: number; node_start_vs_cold: number; verify_vs_md5sum: number };
+  ratios: {
+    cold_vs_md5sum: number;
+    warm_vs_cold: number;
+    warm_floor_vs_cold: number;
+    node_start_vs_cold: number;
+    verify_vs_md5sum: number;
+  };
   mb_per_second: { md5sum: number; cold: number; verify: number };
   peak_rss_mb: number;
   manifests_rewritten_by_warm_runs: number;
   throughput: ThroughputReport;
 }
 
-const figure = (runs: number[]): Figure => ({ median: medianOf(runs), min: Math.min(...runs), max: Math.max(...runs), runs });
+const figure = (runs: number[]): Figure => ({
+  median: medianOf(runs),
+  min: Math.min(...runs),
+  max: Math.max(...runs),
+  runs,
+});
 
 /** The workload for a scale, generated once; `meta/` keeps the pristine manifests and response.json files. */
-async function workload(scale: number): Promise<{ root: string; meta: string; actors: number; bytes: number; files: number }> {
+async function workload(
+  scale: number,
+): Promise<{ root: string; meta: string; actors: number; bytes: number; files: number }> {
   const base = join(values.cache!, `scale-${scale}`);
   const root = join(base, 'root');
   const meta = join(base, 'meta');
@@ -79,12 +92,19 @@ async function workload(scale: number): Promise<{ root: string; meta: string; ac
     mkdirSync(base, { recursive: true });
     process.stderr.write(`generating ${289 * scale} actors × ~17 images of 150–500 KB into ${root}…\n`);
     const generated = await generateDataRoot(root, { actors: 289 * scale, minBytes: 150_000, maxBytes: 500_000 });
-    cpSync(join(root, 'data/actor_manifests'), join(meta, 'actor_manifests'), { recursive: true, preserveTimestamps: true });
+    cpSync(join(root, 'data/actor_manifests'), join(meta, 'actor_manifests'), {
+      recursive: true,
+      preserveTimestamps: true,
+    });
     for (const actor of generated.actors) {
       const response = join(root, 'data/actors', actor.name, 'training_data/response.json');
-      if (existsSync(response)) cpSync(response, join(meta, 'legacy', actor.name, 'response.json'), { preserveTimestamps: true });
+      if (existsSync(response))
+        cpSync(response, join(meta, 'legacy', actor.name, 'response.json'), { preserveTimestamps: true });
     }
-    writeFileSync(info, JSON.stringify({ actors: generated.actors.length, bytes: generated.totalBytes, files: generated.totalImages }));
+    writeFileSync(
+      info,
+      JSON.stringify({ actors: generated.actors.length, bytes: generated.totalBytes, files: generated.totalImages }),
+    );
   }
   return { root, meta, ...JSON.parse(readFileSync(info, 'utf8')) };
 }
@@ -92,14 +112,23 @@ async function workload(scale: number): Promise<{ root: string; meta: string; ac
 /** Puts back the manifests and response.json files as generated: the next sync is cold. */
 function restore(root: string, meta: string): void {
   rmSync(join(root, 'data/actor_manifests'), { recursive: true, force: true });
-  cpSync(join(meta, 'actor_manifests'), join(root, 'data/actor_manifests'), { recursive: true, preserveTimestamps: true });
+  cpSync(join(meta, 'actor_manifests'), join(root, 'data/actor_manifests'), {
+    recursive: true,
+    preserveTimestamps: true,
+  });
   const legacy = join(meta, 'legacy');
   for (const name of readdirSync(legacy)) {
-    cpSync(join(legacy, name, 'response.json'), join(root, 'data/actors', name, 'training_data/response.json'), { preserveTimestamps: true });
+    cpSync(join(legacy, name, 'response.json'), join(root, 'data/actors', name, 'training_data/response.json'), {
+      preserveTimestamps: true,
+    });
   }
 }
 
-function timedProcess(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ seconds: number; stdout: string }> {
+function timedProcess(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ seconds: number; stdout: string }> {
   return new Promise((done, fail) => {
     const start = performance.now();
     const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -119,18 +148,39 @@ function md5sum(root: string): Promise<{ seconds: number }> {
   return timedProcess('sh', ['-c', `${find} | xargs -0 -P${cores} md5sum > /dev/null`]);
 }
 
-async function sync(root: string, extra: string[], rssFile: string): Promise<{ seconds: number; rewritten: number; rssKb: number }> {
-  const run = await timedProcess(process.execPath, ['--import', RSS_HOOK, CLI, 'sync', '--root', root, '--json', '--quiet', ...extra], { BENCH_RSS_FILE: rssFile });
+async function sync(
+  root: string,
+  extra: string[],
+  rssFile: string,
+): Promise<{ seconds: number; rewritten: number; rssKb: number }> {
+  const run = await timedProcess(
+    process.execPath,
+    ['--import', RSS_HOOK, CLI, 'sync', '--root', root, '--json', '--quiet', ...extra],
+    { BENCH_RSS_FILE: rssFile },
+  );
   const summary = SyncSummarySchema.parse(JSON.parse(run.stdout));
-  return { seconds: run.seconds, rewritten: summary.manifests.written + summary.manifests.created, rssKb: Number(readFileSync(rssFile, 'utf8')) };
+  return {
+    seconds: run.seconds,
+    rewritten: summary.manifests.written + summary.manifests.created,
+    rssKb: Number(readFileSync(rssFile, 'utf8')),
+  };
 }
 
 async function measureScale(scale: number): Promise<ScaleResult> {
   const work = await workload(scale);
   const rssFile = join(mkdtempSync(join(tmpdir(), 'actor-sync-bench-')), 'rss');
-  process.stderr.write(`scale ${scale}: ${work.files} files, ${(work.bytes / 1048576).toFixed(0)} MB; warming the page cache…\n`);
+  process.stderr.write(
+    `scale ${scale}: ${work.files} files, ${(work.bytes / 1048576).toFixed(0)} MB; warming the page cache…\n`,
+  );
   await md5sum(work.root);
-  const times = { md5sum: [] as number[], cold: [] as number[], warm: [] as number[], floor: [] as number[], start: [] as number[], verify: [] as number[] };
+  const times = {
+    md5sum: [] as number[],
+    cold: [] as number[],
+    warm: [] as number[],
+    floor: [] as number[],
+    start: [] as number[],
+    verify: [] as number[],
+  };
   let peakKb = 0;
   let rewritten = 0;
   for (let round = 1; round <= rounds; round += 1) {
@@ -172,7 +222,13 @@ async function measureScale(scale: number): Promise<ScaleResult> {
     warm_floor: floor,
     node_start: start,
     verify,
-    ratios: { cold_vs_md5sum: cold.median / md5.median, warm_vs_cold: warm.median / cold.median, warm_floor_vs_cold: floor.median / cold.median, node_start_vs_cold: start.median / cold.median, verify_vs_md5sum: verify.median / md5.median },
+    ratios: {
+      cold_vs_md5sum: cold.median / md5.median,
+      warm_vs_cold: warm.median / cold.median,
+      warm_floor_vs_cold: floor.median / cold.median,
+      node_start_vs_cold: start.median / cold.median,
+      verify_vs_md5sum: verify.median / md5.median,
+    },
     mb_per_second: { md5sum: mb / md5.median, cold: mb / cold.median, verify: mb / verify.median },
     peak_rss_mb: peakKb / 1024,
     manifests_rewritten_by_warm_runs: rewritten,
@@ -184,19 +240,33 @@ function table(results: ScaleResult[]): string {
   const s = (f: Figure) => `${f.median.toFixed(2)} s (${f.min.toFixed(2)}–${f.max.toFixed(2)})`;
   const lines: string[] = [];
   for (const r of results) {
-    lines.push(`scale ${r.scale}: ${r.actors} actors, ${r.files} images, ${(r.bytes / 1048576).toFixed(0)} MB; median (min–max) of ${rounds}`);
+    lines.push(
+      `scale ${r.scale}: ${r.actors} actors, ${r.files} images, ${(r.bytes / 1048576).toFixed(0)} MB; median (min–max) of ${rounds}`,
+    );
     lines.push(`  md5sum -P${cores}      ${s(r.md5sum)}  ${r.mb_per_second.md5sum.toFixed(0)} MB/s`);
-    lines.push(`  cold sync        ${s(r.cold)}  ${r.mb_per_second.cold.toFixed(0)} MB/s  ${r.ratios.cold_vs_md5sum.toFixed(2)} × md5sum`);
-    lines.push(`  warm sync        ${s(r.warm)}  ${(r.ratios.warm_vs_cold * 100).toFixed(1)} % of cold; manifests rewritten: ${r.manifests_rewritten_by_warm_runs}`);
-    lines.push(`  warm floor       ${s(r.warm_floor)}  ${(r.ratios.warm_floor_vs_cold * 100).toFixed(1)} % of cold: Node's start and the reads no warm run can skip`);
+    lines.push(
+      `  cold sync        ${s(r.cold)}  ${r.mb_per_second.cold.toFixed(0)} MB/s  ${r.ratios.cold_vs_md5sum.toFixed(2)} × md5sum`,
+    );
+    lines.push(
+      `  warm sync        ${s(r.warm)}  ${(r.ratios.warm_vs_cold * 100).toFixed(1)} % of cold; manifests rewritten: ${r.manifests_rewritten_by_warm_runs}`,
+    );
+    lines.push(
+      `  warm floor       ${s(r.warm_floor)}  ${(r.ratios.warm_floor_vs_cold * 100).toFixed(1)} % of cold: Node's start and the reads no warm run can skip`,
+    );
     lines.push(`  node -e 0        ${s(r.node_start)}  ${(r.ratios.node_start_vs_cold * 100).toFixed(1)} % of cold`);
-    lines.push(`  sync --verify    ${s(r.verify)}  ${r.mb_per_second.verify.toFixed(0)} MB/s  ${r.ratios.verify_vs_md5sum.toFixed(2)} × md5sum`);
+    lines.push(
+      `  sync --verify    ${s(r.verify)}  ${r.mb_per_second.verify.toFixed(0)} MB/s  ${r.ratios.verify_vs_md5sum.toFixed(2)} × md5sum`,
+    );
     lines.push(`  peak RSS         ${r.peak_rss_mb.toFixed(0)} MB (whole process, all threads)`);
-    lines.push(`  hash throughput  ${r.throughput.runs.map((t) => `${t.workers}w ${t.mbPerSecond.toFixed(0)} MB/s (${t.ratioToMd5sum?.toFixed(2) ?? '-'}×)`).join(', ')}`);
+    lines.push(
+      `  hash throughput  ${r.throughput.runs.map((t) => `${t.workers}w ${t.mbPerSecond.toFixed(0)} MB/s (${t.ratioToMd5sum?.toFixed(2) ?? '-'}×)`).join(', ')}`,
+    );
   }
   if (results.length > 1) {
     const [small, large] = [results[0]!, results[results.length - 1]!];
-    lines.push(`growth: ${large.scale / small.scale}× the actors → ${(large.cold.median / small.cold.median).toFixed(2)}× the cold time`);
+    lines.push(
+      `growth: ${large.scale / small.scale}× the actors → ${(large.cold.median / small.cold.median).toFixed(2)}× the cold time`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -206,9 +276,20 @@ for (const scale of scales) results.push(await measureScale(scale));
 const date = new Date().toISOString().slice(0, 19).replace(/:/g, '-');
 const out = join(project, 'bench/results');
 mkdirSync(out, { recursive: true });
-const machine = { cores, cpu: cpus()[0]?.model ?? 'unknown', memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version };
-writeFileSync(join(out, `${date}.json`), `${JSON.stringify({ date, machine, rounds, command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), results }, null, 2)}\n`);
-const chart = throughputChart(results[0]!.throughput, `MD5 throughput by worker count (${results[0]!.files} images, ${cores} cores)`);
+const machine = {
+  cores,
+  cpu: cpus()[0]?.model ?? 'unknown',
+  memory_gb: Math.round(totalmem() / 2 ** 30),
+  node: process.version,
+};
+writeFileSync(
+  join(out, `${date}.json`),
+  `${JSON.stringify({ date, machine, rounds, command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(), results }, null, 2)}\n`,
+);
+const chart = throughputChart(
+  results[0]!.throughput,
+  `MD5 throughput by worker count (${results[0]!.files} images, ${cores} cores)`,
+);
 writeFileSync(join(out, `${date}.svg`), chart);
 writeFileSync(join(out, 'latest.svg'), chart);
 process.stdout.write(table(results));

@@ -29,7 +29,16 @@ import { generateDataRoot, type GeneratedRoot } from '../demo/generate.js';
 import { SyncSummarySchema } from '../src/engine/summary.js';
 import { medianOf } from '../src/engine/throughput.js';
 import {
-  comparable, copyRoot, imageMtimes, leftovers, LOCK_NAME, manifestsDirOf, prng, readManifests, responsePathOf, watchCommits,
+  comparable,
+  copyRoot,
+  imageMtimes,
+  leftovers,
+  LOCK_NAME,
+  manifestsDirOf,
+  prng,
+  readManifests,
+  responsePathOf,
+  watchCommits,
 } from '../test/helpers/crash.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -91,7 +100,9 @@ function startSync(root: string): Run {
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const done = new Promise<Outcome>((resolveDone, reject) => {
     child.once('error', reject);
-    child.once('close', (code, signal) => resolveDone({ code, signal, stdout, stderr, ms: performance.now() - started }));
+    child.once('close', (code, signal) =>
+      resolveDone({ code, signal, stdout, stderr, ms: performance.now() - started }),
+    );
   });
   return { kill: () => child.kill('SIGKILL'), done };
 }
@@ -131,7 +142,8 @@ async function killedRun(root: string, kill: Kill, uninterruptedMs: number): Pro
     stopWatching = () => watcher.close();
   }
   run = startSync(root);
-  const timer = kill.at === 'time' ? setTimeout(() => run!.kill(), Math.round(kill.fraction * uninterruptedMs)) : undefined;
+  const timer =
+    kill.at === 'time' ? setTimeout(() => run!.kill(), Math.round(kill.fraction * uninterruptedMs)) : undefined;
   try {
     return await run.done;
   } finally {
@@ -147,7 +159,7 @@ const PROPERTIES = {
   'no-url-lost': 'each response.json untouched, or all its URLs in the manifest',
   'images-untouched': 'every image still there with its mtime',
   'clean-next-run': 'the next run exits 0 with no error, and leaves no temp file and no lock',
-  'converges': 'the recovered state equals an uninterrupted run',
+  converges: 'the recovered state equals an uninterrupted run',
 } as const;
 type Property = keyof typeof PROPERTIES;
 
@@ -173,7 +185,11 @@ interface StateAtKill {
   lock: boolean;
 }
 
-function checkAfterKill(root: string, pristine: Pristine, violate: (property: Property, detail: string) => void): StateAtKill {
+function checkAfterKill(
+  root: string,
+  pristine: Pristine,
+  violate: (property: Property, detail: string) => void,
+): StateAtKill {
   const manifestsDir = manifestsDirOf(root);
   let manifests = new Map<string, any>();
   try {
@@ -202,7 +218,11 @@ function checkAfterKill(root: string, pristine: Pristine, violate: (property: Pr
     retired += 1;
     const held = new Set((manifests.get(`${actor.id}_manifest.json`)?.training_data ?? []).map((e: any) => e.s3_url));
     const lost = actor.legacyUrls.filter((url) => !held.has(url));
-    if (lost.length > 0) violate('no-url-lost', `${actor.name}: response.json is gone and its manifest lacks ${lost.length} of its URLs (${lost[0]}…)`);
+    if (lost.length > 0)
+      violate(
+        'no-url-lost',
+        `${actor.name}: response.json is gone and its manifest lacks ${lost.length} of its URLs (${lost[0]}…)`,
+      );
   }
 
   const images = imageMtimes(root);
@@ -213,17 +233,29 @@ function checkAfterKill(root: string, pristine: Pristine, violate: (property: Pr
   return { committed, retired, temps: leftovers(manifestsDir).length, lock: existsSync(join(manifestsDir, LOCK_NAME)) };
 }
 
-function checkRecovered(root: string, next: Outcome, reference: Map<string, any>, pristine: Pristine, violate: (property: Property, detail: string) => void): void {
+function checkRecovered(
+  root: string,
+  next: Outcome,
+  reference: Map<string, any>,
+  pristine: Pristine,
+  violate: (property: Property, detail: string) => void,
+): void {
   const manifestsDir = manifestsDirOf(root);
-  if (next.code !== 0) violate('clean-next-run', `exit ${next.code ?? next.signal}: ${next.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (next.code !== 0)
+    violate(
+      'clean-next-run',
+      `exit ${next.code ?? next.signal}: ${next.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+    );
   else {
-    const summary = SyncSummarySchema.safeParse((() => {
-      try {
-        return JSON.parse(next.stdout);
-      } catch {
-        return undefined;
-      }
-    })());
+    const summary = SyncSummarySchema.safeParse(
+      (() => {
+        try {
+          return JSON.parse(next.stdout);
+        } catch {
+          return undefined;
+        }
+      })(),
+    );
     if (!summary.success) violate('clean-next-run', `stdout is not the --json summary: ${next.stdout.slice(0, 200)}`);
     else if (summary.data.errors.length > 0) {
       const [first] = summary.data.errors;
@@ -233,7 +265,8 @@ function checkRecovered(root: string, next: Outcome, reference: Map<string, any>
   const left = leftovers(manifestsDir);
   if (left.length > 0) violate('clean-next-run', `left in the manifests folder: ${left.join(', ')}`);
   if (existsSync(join(manifestsDir, LOCK_NAME))) violate('clean-next-run', 'the lock folder is still there');
-  if (existsSync(join(manifestsDir, '..', 'actors', LOCK_NAME))) violate('clean-next-run', "the actors folder's lock is still there");
+  if (existsSync(join(manifestsDir, '..', 'actors', LOCK_NAME)))
+    violate('clean-next-run', "the actors folder's lock is still there");
 
   let final: Map<string, any>;
   try {
@@ -244,12 +277,15 @@ function checkRecovered(root: string, next: Outcome, reference: Map<string, any>
   }
   const names = [...final.keys()];
   const expected = [...reference.keys()];
-  if (!isDeepStrictEqual(names, expected)) violate('converges', `manifests ${names.length} ≠ the reference's ${expected.length}`);
+  if (!isDeepStrictEqual(names, expected))
+    violate('converges', `manifests ${names.length} ≠ the reference's ${expected.length}`);
   for (const [name, manifest] of reference) {
-    if (final.has(name) && !isDeepStrictEqual(comparable(final.get(name)), comparable(manifest))) violate('converges', `${name} differs from the reference`);
+    if (final.has(name) && !isDeepStrictEqual(comparable(final.get(name)), comparable(manifest)))
+      violate('converges', `${name} differs from the reference`);
   }
   for (const actor of pristine.generated.actors) {
-    if (existsSync(responsePathOf(root, actor.name))) violate('converges', `${actor.name}/training_data/response.json not retired`);
+    if (existsSync(responsePathOf(root, actor.name)))
+      violate('converges', `${actor.name}/training_data/response.json not retired`);
   }
 }
 
@@ -257,7 +293,11 @@ function checkRecovered(root: string, next: Outcome, reference: Map<string, any>
 
 function readPristine(generated: GeneratedRoot): Pristine {
   const dir = manifestsDirOf(generated.root);
-  const manifests = new Map(readdirSync(dir).filter((n) => n.endsWith('_manifest.json')).map((n) => [n, readFileSync(join(dir, n))] as const));
+  const manifests = new Map(
+    readdirSync(dir)
+      .filter((n) => n.endsWith('_manifest.json'))
+      .map((n) => [n, readFileSync(join(dir, n))] as const),
+  );
   const responses = new Map<string, Buffer>();
   for (const actor of generated.actors) {
     const path = responsePathOf(generated.root, actor.name);
@@ -277,7 +317,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 // 20–200 KB images, as in test/crash.test.ts: long enough a run to be killed at many different points.
-const generated = await generateDataRoot(join(work, 'pristine'), { actors: ACTORS, minBytes: 20_000, maxBytes: 200_000, seed: SEED });
+const generated = await generateDataRoot(join(work, 'pristine'), {
+  actors: ACTORS,
+  minBytes: 20_000,
+  maxBytes: 200_000,
+  seed: SEED,
+});
 const pristine = readPristine(generated);
 
 const uninterrupted: number[] = [];
@@ -285,11 +330,15 @@ let reference: Map<string, any> | undefined;
 for (let i = 0; i < 3; i += 1) {
   const root = copyRoot(generated.root, join(work, `reference-${i}`));
   const result = await startSync(root).done;
-  if (result.code !== 0) fail(`an uninterrupted run failed (exit ${result.code ?? result.signal}): ${result.stderr.trim()}`);
+  if (result.code !== 0)
+    fail(`an uninterrupted run failed (exit ${result.code ?? result.signal}): ${result.stderr.trim()}`);
   uninterrupted.push(result.ms);
   const manifests = readManifests(manifestsDirOf(root));
   if (reference === undefined) reference = manifests;
-  else if (![...reference].every(([name, m]) => isDeepStrictEqual(comparable(manifests.get(name)), comparable(m))) || manifests.size !== reference.size) {
+  else if (
+    ![...reference].every(([name, m]) => isDeepStrictEqual(comparable(manifests.get(name)), comparable(m))) ||
+    manifests.size !== reference.size
+  ) {
     fail('two uninterrupted runs on copies of one root disagree; there is no reference to converge to');
   }
   rmSync(root, { recursive: true, force: true });
@@ -305,7 +354,14 @@ const violations: Violation[] = [];
 const byProperty = Object.fromEntries(Object.keys(PROPERTIES).map((p) => [p, 0])) as Record<Property, number>;
 const kills = { timed: 0, after_commit: 0, at_lock: 0 };
 const landed = { killed: 0, finished_first: 0 };
-const atKill = { nothing_committed: 0, some_committed: 0, all_committed: 0, temp_file_present: 0, lock_present: 0, some_response_retired: 0 };
+const atKill = {
+  nothing_committed: 0,
+  some_committed: 0,
+  all_committed: 0,
+  temp_file_present: 0,
+  lock_present: 0,
+  some_response_retired: 0,
+};
 let violatingTrials = 0;
 
 for (let trial = 1; trial <= TRIALS; trial += 1) {
@@ -324,7 +380,11 @@ for (let trial = 1; trial <= TRIALS; trial += 1) {
   else {
     landed.finished_first += 1;
     // The kill came too late (or its trigger never fired): then the run must have finished cleanly.
-    if (first.code !== 0) violate('clean-next-run', `the run that was to be killed exited ${first.code ?? first.signal} on its own: ${first.stderr.trim()}`);
+    if (first.code !== 0)
+      violate(
+        'clean-next-run',
+        `the run that was to be killed exited ${first.code ?? first.signal} on its own: ${first.stderr.trim()}`,
+      );
   }
 
   const state = checkAfterKill(root, pristine, violate);
@@ -352,7 +412,8 @@ for (let trial = 1; trial <= TRIALS; trial += 1) {
 }
 
 const elapsed = (performance.now() - startedAt) / 1000;
-for (const v of violations.slice(0, 10)) process.stdout.write(`  trial ${v.trial} (${v.kill}): ${v.property}: ${v.detail}\n`);
+for (const v of violations.slice(0, 10))
+  process.stdout.write(`  trial ${v.trial} (${v.kill}): ${v.property}: ${v.detail}\n`);
 process.stdout.write(`soak: ${TRIALS} trials, ${violations.length} violations\n`);
 
 const date = new Date().toISOString().slice(0, 19).replace(/:/g, '-');

@@ -33,7 +33,9 @@ let images = 0;
 for (const name of readdirSync(actorsDir)) {
   const dir = join(actorsDir, name, 'training_data');
   if (!lstatSync(dir, { throwIfNoEntry: false })) continue;
-  const names = readdirSync(dir, { withFileTypes: true }).filter((d) => !d.name.startsWith('.') && IMAGE.test(d.name) && d.isFile()).map((d) => d.name);
+  const names = readdirSync(dir, { withFileTypes: true })
+    .filter((d) => !d.name.startsWith('.') && IMAGE.test(d.name) && d.isFile())
+    .map((d) => d.name);
   const hash = createHash('md5');
   md5OfFile(join(manifestsDir, `${name.slice(0, name.indexOf('_'))}_manifest.json`));
   md5OfFile(join(dir, 'prompt_metadata.json'));

@@ -69,14 +69,20 @@ const DEFAULTS: Required<GenerateOptions> = {
 };
 
 const SEED_NAME = '0000_european_16_male';
-const SEED_LISTED = [4, 6, 8, 9, 10, 11, 12, 13].map((i) => `${SEED_NAME}_${i}.png`).concat(
-  [14, 15, 16, 17].map((i) => `${SEED_NAME}_${i}.jpg`),
-);
+const SEED_LISTED = [4, 6, 8, 9, 10, 11, 12, 13]
+  .map((i) => `${SEED_NAME}_${i}.png`)
+  .concat([14, 15, 16, 17].map((i) => `${SEED_NAME}_${i}.jpg`));
 const SEED_LOCAL = [0, 1, 2, 3].map((i) => `${SEED_NAME}_${i}.png`).concat(`${SEED_NAME}_4.jpg`, SEED_LISTED);
 const DUPLICATE = { of: `${SEED_NAME}_4.png`, copy: `${SEED_NAME}_4.jpg` };
 
 // The fixture's names for the first actors; later ones follow a formula in the same style.
-const KNOWN_NAMES = ['european_16_male', 'european_20_female', 'european_35_female', 'european_25_male', 'european_35_male'];
+const KNOWN_NAMES = [
+  'european_16_male',
+  'european_20_female',
+  'european_35_female',
+  'european_25_male',
+  'european_35_male',
+];
 const ETHNICITIES = ['european', 'african', 'asian', 'hispanic', 'indian', 'arabic'];
 const AGES = [16, 20, 25, 30, 35, 45, 55, 65, 75];
 const OUTFITS = [
@@ -95,7 +101,12 @@ const STYLES = [
   'A gouache painting of the {who} ascending a concrete stairwell, caught mid-step. Low angle, chunky brush strokes, matte opaque paint, simplified forms with saturated accents. Preserve facial features and hairstyle. Illustration, not photorealistic.',
   'A black-and-white woodcut print of the {who} climbing a fire escape at dusk. Bold angular cuts, stark black and white, no grayscale, heavy grain texture. Preserve key features. Illustration, not photorealistic.',
 ];
-const SEED_GENERATED_AT = ['2025-10-16T11:47:03.874649', '2025-10-16T13:00:58.919507', '2025-10-16T13:01:08.028083', '2025-10-16T13:01:18.526935'];
+const SEED_GENERATED_AT = [
+  '2025-10-16T11:47:03.874649',
+  '2025-10-16T13:00:58.919507',
+  '2025-10-16T13:01:08.028083',
+  '2025-10-16T13:01:18.526935',
+];
 const SCENES = ['8 market', '3 office', '12 café', '5 subway'];
 const USER_ID = '99999999-9999-9999-9999-999999999999';
 // Past, fixed mtimes: a sync right after generation must not meet "racily clean" files, and
@@ -107,7 +118,8 @@ const MTIME_BASE_MS = Date.UTC(2025, 9, 16, 11, 0, 0);
  * @example actorName(0) // '0000_european_16_male'; actorName(2) // '0002_european_35_female'
  */
 export function actorName(index: number): string {
-  if (!Number.isInteger(index) || index < 0) throw new RangeError(`actorName: index must be an integer ≥ 0 (got ${index})`);
+  if (!Number.isInteger(index) || index < 0)
+    throw new RangeError(`actorName: index must be an integer ≥ 0 (got ${index})`);
   const id = String(index).padStart(4, '0');
   const known = KNOWN_NAMES[index];
   if (known !== undefined) return `${id}_${known}`;
@@ -199,7 +211,9 @@ function resolveOptions(options: GenerateOptions): Required<GenerateOptions> {
   integer('legacyEvery', 0);
   integer('seed', Number.MIN_SAFE_INTEGER);
   if (o.maxBytes < o.minBytes) {
-    throw new RangeError(`generateDataRoot: options.maxBytes (${o.maxBytes}) must be ≥ options.minBytes (${o.minBytes})`);
+    throw new RangeError(
+      `generateDataRoot: options.maxBytes (${o.maxBytes}) must be ≥ options.minBytes (${o.minBytes})`,
+    );
   }
   if (typeof o.bucketUrl !== 'string' || o.bucketUrl === '') {
     throw new TypeError('generateDataRoot: options.bucketUrl must be a non-empty string');
@@ -267,7 +281,12 @@ function planActor(index: number, opts: Required<GenerateOptions>): ActorPlan {
   const plan: ActorPlan = { index, id, name, images, legacyUrls: [] };
   const legacy = opts.legacyEvery > 0 && index % opts.legacyEvery === 0;
   if (legacy) {
-    const listed = shuffle(images.map((_, i) => i), rng).slice(0, 12).sort((a, b) => a - b);
+    const listed = shuffle(
+      images.map((_, i) => i),
+      rng,
+    )
+      .slice(0, 12)
+      .sort((a, b) => a - b);
     const files = listed.map((i) => images[i]!.filename);
     // Every 4th legacy actor names one image that was uploaded and later deleted locally (s3_only).
     if ((index / opts.legacyEvery) % 4 === 1) files.push(`${name}_${count}.jpg`);
@@ -279,13 +298,16 @@ function planActor(index: number, opts: Required<GenerateOptions>): ActorPlan {
     const entries = images.slice(count - styled).map((img, k) => {
       const i = count - styled + k;
       const url = urlOf(opts, name, img.filename);
-      return [img.filename, {
-        prompt: STYLES[intBetween(rng, 0, STYLES.length - 1)]!.replace('{who}', whoOf(name)),
-        generated_at: new Date(img.mtimeMs - 3_600_000).toISOString().replace('Z', '000'),
-        ...(urls.has(url) ? { s3_url: url } : {}),
-        index: i,
-        good: rng() < 0.8,
-      }] as const;
+      return [
+        img.filename,
+        {
+          prompt: STYLES[intBetween(rng, 0, STYLES.length - 1)]!.replace('{who}', whoOf(name)),
+          generated_at: new Date(img.mtimeMs - 3_600_000).toISOString().replace('Z', '000'),
+          ...(urls.has(url) ? { s3_url: url } : {}),
+          index: i,
+          good: rng() < 0.8,
+        },
+      ] as const;
     });
     plan.promptMetadata = promptMetadataJson(entries);
   }
@@ -303,7 +325,12 @@ function planSeedActor(opts: Required<GenerateOptions>): ActorPlan {
   }));
   const original = images.find((i) => i.filename === DUPLICATE.of)!;
   // The copy came later (a re-export under the other extension), so its mtime is a little newer.
-  images.push({ filename: DUPLICATE.copy, size: original.size, mtimeMs: original.mtimeMs + 1_000, copyOf: DUPLICATE.of });
+  images.push({
+    filename: DUPLICATE.copy,
+    size: original.size,
+    mtimeMs: original.mtimeMs + 1_000,
+    copyOf: DUPLICATE.of,
+  });
   images.sort((a, b) => naturalKey(a.filename) - naturalKey(b.filename));
 
   const legacyUrls = SEED_LISTED.map((f) => urlOf(opts, SEED_NAME, f));
@@ -327,12 +354,15 @@ function planSeedActor(opts: Required<GenerateOptions>): ActorPlan {
   const promptMetadata = promptMetadataJson(
     [14, 15, 16, 17].map((i, k) => {
       const filename = `${SEED_NAME}_${i}.jpg`;
-      return [filename, {
-        prompt: STYLES[k]!.replace('{who}', 'man'),
-        generated_at: SEED_GENERATED_AT[k]!,
-        s3_url: urlOf(opts, SEED_NAME, filename),
-        index: i,
-      }] as const;
+      return [
+        filename,
+        {
+          prompt: STYLES[k]!.replace('{who}', 'man'),
+          generated_at: SEED_GENERATED_AT[k]!,
+          s3_url: urlOf(opts, SEED_NAME, filename),
+          index: i,
+        },
+      ] as const;
     }),
   );
   return {
@@ -390,7 +420,9 @@ function responseJson(name: string, urls: string[], idKey: 'actor_id' | 'charact
   };
 }
 
-function promptMetadataJson(entries: readonly (readonly [string, { prompt: string } & Record<string, unknown>])[]): object {
+function promptMetadataJson(
+  entries: readonly (readonly [string, { prompt: string } & Record<string, unknown>])[],
+): object {
   const images: Record<string, unknown> = {};
   for (const [filename, { prompt, ...rest }] of entries) {
     const preview = prompt.length > 100 ? `${prompt.slice(0, 100)}...` : prompt;
@@ -406,7 +438,12 @@ function manifestJson(index: number, name: string, opts: Required<GenerateOption
   if (!opts.richManifests) return { character_id: id, character_name: name };
   const [, ethnicity = '', age = '', sex = ''] = name.split('_');
   const studio = '/Users/studio/projects/storyboards_ai';
-  const fileEntry = (relative: string, moved: string, createdMs: number, extra: object = {}): Record<string, unknown> => {
+  const fileEntry = (
+    relative: string,
+    moved: string,
+    createdMs: number,
+    extra: object = {},
+  ): Record<string, unknown> => {
     const size = intBetween(rng, 900_000, 2_100_000);
     const modifiedMs = createdMs + intBetween(rng, 0, 20_000_000);
     return {
@@ -425,7 +462,11 @@ function manifestJson(index: number, name: string, opts: Required<GenerateOption
     };
   };
   const baseRel = `characters/${name}/base_image/${name}_base.png`;
-  const base = fileEntry(baseRel, `data/actors/${name}/base_image/${name}_base.png`, Date.UTC(2025, 4, 10) + index * 61_000);
+  const base = fileEntry(
+    baseRel,
+    `data/actors/${name}/base_image/${name}_base.png`,
+    Date.UTC(2025, 4, 10) + index * 61_000,
+  );
   const scenes = Array.from({ length: index === 0 ? 3 : intBetween(rng, 0, 3) }, (_, k) => {
     const scene = SCENES[(index + k) % SCENES.length]!;
     const rel = `images/${scene}/${sex}/Image${String(index * 7 + k).padStart(4, '0')}.png`;
@@ -435,17 +476,31 @@ function manifestJson(index: number, name: string, opts: Required<GenerateOption
   });
   const all = [base, ...scenes];
   const totalSize = all.reduce((s, e) => s + (e.size_bytes as number), 0);
-  const metadata = index === 0
-    ? {
-        img: `${name}.webp`, age: '16', sex: 'male', ethnicity: 'european',
-        face_prompt: '16 year old young man, Peter Savonis with european complexion, with very short curly brown hair',
-        id, name, image: 'image1', outfit: OUTFITS[0],
-      }
-    : {
-        img: `${name}.webp`, age, sex, ethnicity,
-        face_prompt: `${age} year old ${ethnicity} ${whoOf(name)}, with ${['short', 'long', 'curly', 'straight'][index % 4]} ${['brown', 'black', 'red', 'blond'][Math.floor(index / 4) % 4]} hair`,
-        id, name, image: `image${index + 1}`, outfit: OUTFITS[index % OUTFITS.length],
-      };
+  const metadata =
+    index === 0
+      ? {
+          img: `${name}.webp`,
+          age: '16',
+          sex: 'male',
+          ethnicity: 'european',
+          face_prompt:
+            '16 year old young man, Peter Savonis with european complexion, with very short curly brown hair',
+          id,
+          name,
+          image: 'image1',
+          outfit: OUTFITS[0],
+        }
+      : {
+          img: `${name}.webp`,
+          age,
+          sex,
+          ethnicity,
+          face_prompt: `${age} year old ${ethnicity} ${whoOf(name)}, with ${['short', 'long', 'curly', 'straight'][index % 4]} ${['brown', 'black', 'red', 'blond'][Math.floor(index / 4) % 4]} hair`,
+          id,
+          name,
+          image: `image${index + 1}`,
+          outfit: OUTFITS[index % OUTFITS.length],
+        };
   return {
     character_id: id,
     character_name: name,
@@ -474,7 +529,8 @@ async function writeActor(
   const dir = join(actorsDir, plan.name, 'training_data');
   await mkdir(dir, { recursive: true });
   const bytes = new Map<string, Buffer>();
-  for (const img of plan.images) if (img.copyOf === undefined) bytes.set(img.filename, imageBytes(opts.seed, plan, img, zeros));
+  for (const img of plan.images)
+    if (img.copyOf === undefined) bytes.set(img.filename, imageBytes(opts.seed, plan, img, zeros));
   for (const img of plan.images) if (img.copyOf !== undefined) bytes.set(img.filename, bytes.get(img.copyOf)!);
   const writes = plan.images.map(async (img) => {
     const file = join(dir, img.filename);
@@ -487,7 +543,9 @@ async function writeActor(
     writes.push(writeFile(join(dir, 'prompt_metadata.json'), JSON.stringify(plan.promptMetadata, null, 2)));
   }
   if (plan.manifest) {
-    writes.push(writeFile(join(manifestsDir, `${plan.id}_manifest.json`), `${JSON.stringify(plan.manifest, null, 2)}\n`));
+    writes.push(
+      writeFile(join(manifestsDir, `${plan.id}_manifest.json`), `${JSON.stringify(plan.manifest, null, 2)}\n`),
+    );
   }
   await Promise.all(writes);
 }
@@ -495,7 +553,9 @@ async function writeActor(
 /** A portrait PNG, then AES-128-CTR keystream (keyed by seed and filename) to exactly `size` bytes. */
 function imageBytes(seed: number, plan: ActorPlan, img: ImagePlan, zeros: Buffer): Buffer {
   const digest = createHash('sha256').update(`actor-sync demo image\0${seed}\0${plan.name}\0${img.filename}`).digest();
-  const out = createCipheriv('aes-128-ctr', digest.subarray(0, 16), digest.subarray(16, 32)).update(zeros.subarray(0, img.size));
+  const out = createCipheriv('aes-128-ctr', digest.subarray(0, 16), digest.subarray(16, 32)).update(
+    zeros.subarray(0, img.size),
+  );
   const png = portraitPng(seed, plan, img.filename);
   // Viewers stop at IEND, so the random tail only makes the file big and its MD5 unique.
   if (png.length <= out.length) png.copy(out, 0);
@@ -512,8 +572,20 @@ const PNG_H = 40;
 function portraitPng(seed: number, plan: ActorPlan, filename: string): Buffer {
   const actor = rngFor('portrait', seed, plan.name);
   const image = rngFor('portrait', seed, filename);
-  const skins = [[241, 204, 177], [224, 172, 135], [198, 134, 96], [141, 85, 54], [92, 58, 38]];
-  const hairs = [[59, 38, 24], [20, 18, 20], [201, 165, 96], [150, 60, 30], [170, 170, 170]];
+  const skins = [
+    [241, 204, 177],
+    [224, 172, 135],
+    [198, 134, 96],
+    [141, 85, 54],
+    [92, 58, 38],
+  ];
+  const hairs = [
+    [59, 38, 24],
+    [20, 18, 20],
+    [201, 165, 96],
+    [150, 60, 30],
+    [170, 170, 170],
+  ];
   const ethnicity = ETHNICITIES.indexOf(plan.name.split('_')[1] ?? '');
   const skin = skins[ethnicity <= 0 ? intBetween(actor, 0, 1) : intBetween(actor, 1, skins.length - 1)]!;
   const hair = hairs[Number(plan.name.split('_')[2]) >= 55 ? 4 : intBetween(actor, 0, 3)]!;

@@ -22,7 +22,9 @@ const context = { stdout: process.stdout, stderr: process.stderr };
 const root = mkdtempSync(join(tmpdir(), 'actor-sync-demo-'));
 const generated = await generateDataRoot(root);
 const legacy = generated.actors.filter((a) => a.legacyUrls.length > 0).length;
-out(`demo data root: ${root}\n  ${generated.actors.length} actors, ${generated.totalImages} images (${(generated.totalBytes / 1048576).toFixed(1)} MB), ${legacy} with response.json\n`);
+out(
+  `demo data root: ${root}\n  ${generated.actors.length} actors, ${generated.totalImages} images (${(generated.totalBytes / 1048576).toFixed(1)} MB), ${legacy} with response.json\n`,
+);
 
 out(`\n$ actor-sync sync --root ${root}\n`);
 let code = await runCli(['sync', '--root', root], context);
@@ -33,23 +35,46 @@ await printActor0000();
 process.noDeprecation = true; // s3rver uses a deprecated Node API; the demo's output stays clean
 const server = await startLocalS3(['story-boards-assets']);
 const { endpoint } = server;
-Object.assign(process.env, { AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey, AWS_REGION: 'us-west-1' });
+Object.assign(process.env, {
+  AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+  AWS_REGION: 'us-west-1',
+});
 const uploaded = await seedS3(generated, endpoint);
-out(`\nS3-compatible server (s3rver) at ${endpoint}: ${uploaded} objects; ${generated.actors[0]!.name}_6.png there has other bytes\n`);
+out(
+  `\nS3-compatible server (s3rver) at ${endpoint}: ${uploaded} objects; ${generated.actors[0]!.name}_6.png there has other bytes\n`,
+);
 
 out(`\n$ actor-sync sync --root ${root} --remote --endpoint ${endpoint} --force-path-style\n`);
-code = Math.max(code, await runCli(['sync', '--root', root, '--remote', '--endpoint', endpoint, '--force-path-style'], context));
+code = Math.max(
+  code,
+  await runCli(['sync', '--root', root, '--remote', '--endpoint', endpoint, '--force-path-style'], context),
+);
 await printActor0000();
 await server.close();
-out(`\nTry: node dist/src/cli/main.js status --root ${root}\n     node dist/src/cli/main.js check --root ${root}\n     node dist/src/cli/main.js serve --root ${root}\n`);
+out(
+  `\nTry: node dist/src/cli/main.js status --root ${root}\n     node dist/src/cli/main.js check --root ${root}\n     node dist/src/cli/main.js serve --root ${root}\n`,
+);
 process.exitCode = code;
 
 async function printActor0000(): Promise<void> {
-  const manifest = ManifestSchema.parse(JSON.parse(await readFile(join(root, 'data', 'actor_manifests', '0000_manifest.json'), 'utf8')));
-  const rows = (manifest.training_data ?? []).map((e) => [e.filename, e.status ?? '', e.md5_hash?.slice(0, 8) ?? '-', e.s3_md5?.slice(0, 8) ?? '-', e.duplicate_of ?? '']);
+  const manifest = ManifestSchema.parse(
+    JSON.parse(await readFile(join(root, 'data', 'actor_manifests', '0000_manifest.json'), 'utf8')),
+  );
+  const rows = (manifest.training_data ?? []).map((e) => [
+    e.filename,
+    e.status ?? '',
+    e.md5_hash?.slice(0, 8) ?? '-',
+    e.s3_md5?.slice(0, 8) ?? '-',
+    e.duplicate_of ?? '',
+  ]);
   const header = ['filename', 'status', 'md5', 's3_md5', 'duplicate_of'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const s = manifest.statistics ?? {};
   out(
     `\nactor 0000 (${manifest.character_name}): ${s.training_images_count} images — ${s.training_synced_count} synced, ${s.training_local_only_count} local_only, ` +

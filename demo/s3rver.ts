@@ -22,7 +22,13 @@ export interface LocalS3 {
 export async function startLocalS3(buckets: string[]): Promise<LocalS3> {
   allowSingleDes(require('node:crypto') as typeof import('node:crypto'));
   const directory = mkdtempSync(join(tmpdir(), 'actor-sync-s3rver-'));
-  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory, configureBuckets: buckets.map((name) => ({ name })) });
+  const server = new S3rver({
+    port: 0,
+    address: '127.0.0.1',
+    silent: true,
+    directory,
+    configureBuckets: buckets.map((name) => ({ name })),
+  });
   const { port } = await server.run();
   let closed = false;
   return {
@@ -50,7 +56,11 @@ export function allowSingleDes(crypto: typeof import('node:crypto')): void {
   const { createCipheriv, createDecipheriv } = crypto;
   const tripled = (key: unknown) => Buffer.concat([key, key, key] as Buffer[]);
   crypto.createCipheriv = ((algorithm: string, key: Buffer, iv: Buffer, options?: never) =>
-    algorithm === 'des' ? createCipheriv('des-ede3-cbc', tripled(key), iv, options) : createCipheriv(algorithm, key, iv, options)) as typeof createCipheriv;
+    algorithm === 'des'
+      ? createCipheriv('des-ede3-cbc', tripled(key), iv, options)
+      : createCipheriv(algorithm, key, iv, options)) as typeof createCipheriv;
   crypto.createDecipheriv = ((algorithm: string, key: Buffer, iv: Buffer, options?: never) =>
-    algorithm === 'des' ? createDecipheriv('des-ede3-cbc', tripled(key), iv, options) : createDecipheriv(algorithm, key, iv, options)) as typeof createDecipheriv;
+    algorithm === 'des'
+      ? createDecipheriv('des-ede3-cbc', tripled(key), iv, options)
+      : createDecipheriv(algorithm, key, iv, options)) as typeof createDecipheriv;
 }

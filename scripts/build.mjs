@@ -12,7 +12,12 @@ import { build } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const COMMON = {
-  absWorkingDir: ROOT, platform: 'node', target: 'node20', format: 'esm', sourcemap: true, logLevel: 'warning',
+  absWorkingDir: ROOT,
+  platform: 'node',
+  target: 'node20',
+  format: 'esm',
+  sourcemap: true,
+  logLevel: 'warning',
 };
 // Bundled CommonJS dependencies call require (commander) and read __filename
 // (write-file-atomic's temp names); an ES module has neither.

@@ -8,7 +8,10 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import ts from 'typescript';
 
-const { values, positionals } = parseArgs({ options: { max: { type: 'string', default: '60' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({
+  options: { max: { type: 'string', default: '60' } },
+  allowPositionals: true,
+});
 const max = Number(values.max);
 const folders = positionals.length > 0 ? positionals : ['src', 'workers'];
 

@@ -37,7 +37,9 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const name of NAMES) {
     const { bucket, key } = raw(name);
-    await s3?.run(() => s3.send({ bucket }, (client) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })))).catch(() => undefined);
+    await s3
+      ?.run(() => s3.send({ bucket }, (client) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }))))
+      .catch(() => undefined);
   }
   s3?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -45,22 +47,44 @@ afterAll(async () => {
 
 describe(`live S3 (s3://${BUCKET}/${PREFIX})`, () => {
   it('verifies every key spelling by listing; an absent key is absent', async () => {
-    const urls = [raw('50%_off.jpg'), https('a+b.jpg'), https('c%2Bd.jpg'), https('Zo%C3%AB.jpg'), raw('Zoe\u0308.jpg'), raw('missing.jpg')];
+    const urls = [
+      raw('50%_off.jpg'),
+      https('a+b.jpg'),
+      https('c%2Bd.jpg'),
+      https('Zo%C3%AB.jpg'),
+      raw('Zoe\u0308.jpg'),
+      raw('missing.jpg'),
+    ];
     const facts = await verifyUrls(s3, urls);
     expect(facts.get(urls[0]!.url)).toMatchObject({ exists: true, md5: md5('bytes of 50%_off.jpg') });
-    expect(facts.get(urls[1]!.url)).toMatchObject({ exists: true, md5: md5('bytes of a b.jpg'), key: `${PREFIX}a b.jpg` });
+    expect(facts.get(urls[1]!.url)).toMatchObject({
+      exists: true,
+      md5: md5('bytes of a b.jpg'),
+      key: `${PREFIX}a b.jpg`,
+    });
     expect(facts.get(urls[2]!.url)).toMatchObject({ exists: true, md5: md5('bytes of c+d.jpg') });
     expect(facts.get(urls[3]!.url)).toMatchObject({ exists: true, md5: md5('bytes of Zoë.jpg') });
-    expect(facts.get(urls[4]!.url)).toMatchObject({ exists: true, md5: md5('bytes of Zoë.jpg'), key: `${PREFIX}Zoë.jpg` });
+    expect(facts.get(urls[4]!.url)).toMatchObject({
+      exists: true,
+      md5: md5('bytes of Zoë.jpg'),
+      key: `${PREFIX}Zoë.jpg`,
+    });
     expect(facts.get(urls[5]!.url)).toMatchObject({ exists: false, md5: null });
     expect(s3.stats.head).toBe(0);
   });
 
   it('with the wrong default region, one request per bucket is redirected; reads and downloads still work', async () => {
-    const home = (await s3.run(() => s3.send({ bucket: BUCKET }, (client) => client.send(new HeadBucketCommand({ Bucket: BUCKET }))))).BucketRegion;
+    const home = (
+      await s3.run(() =>
+        s3.send({ bucket: BUCKET }, (client) => client.send(new HeadBucketCommand({ Bucket: BUCKET }))),
+      )
+    ).BucketRegion;
     const wrong = createS3({ region: home === 'us-east-1' ? 'us-west-2' : 'us-east-1' });
     let sentThere = 0;
-    wrong.client.middlewareStack.add((next) => (args) => ((sentThere += 1), next(args)), { step: 'build', name: 'liveCounter' });
+    wrong.client.middlewareStack.add((next) => (args) => ((sentThere += 1), next(args)), {
+      step: 'build',
+      name: 'liveCounter',
+    });
     try {
       const urls = NAMES.map((name) => https(encodeURIComponent(name)));
       const facts = await verifyUrls(wrong, urls);

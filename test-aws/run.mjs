@@ -4,7 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 if (!process.env.ACTOR_SYNC_TEST_BUCKET?.trim()) {
-  console.log('test:aws skipped: set ACTOR_SYNC_TEST_BUCKET to a bucket (with AWS credentials in the standard chain) to run the live S3 suite');
+  console.log(
+    'test:aws skipped: set ACTOR_SYNC_TEST_BUCKET to a bucket (with AWS credentials in the standard chain) to run the live S3 suite',
+  );
   process.exit(0);
 }
 const vitest = fileURLToPath(new URL('vitest.mjs', import.meta.resolve('vitest/package.json')));

@@ -17,14 +17,16 @@ const LIST = resolve(import.meta.dirname, 'allowed-skips.json');
 
 const AllowedSkips = z.strictObject({
   $comment: z.string().optional(),
-  skips: z.array(z.strictObject({
-    /** The test file, relative to the repository (`test/s3/client.test.ts`). */
-    file: z.string(),
-    /** The test's full name: its describe blocks and its own title, joined by ` > `. */
-    test: z.string(),
-    /** Why it may be skipped, and where. */
-    reason: z.string().min(1),
-  })),
+  skips: z.array(
+    z.strictObject({
+      /** The test file, relative to the repository (`test/s3/client.test.ts`). */
+      file: z.string(),
+      /** The test's full name: its describe blocks and its own title, joined by ` > `. */
+      test: z.string(),
+      /** Why it may be skipped, and where. */
+      reason: z.string().min(1),
+    }),
+  ),
 });
 
 export default class AllowedSkipsReporter implements Reporter {
@@ -36,12 +38,18 @@ export default class AllowedSkipsReporter implements Reporter {
   }
 
   onTestRunStart(specifications: ReadonlyArray<TestSpecification>): void {
-    this.narrowed = this.vitest.config.testNamePattern !== undefined
-      || specifications.some((spec) => spec.testNamePattern !== undefined || spec.testLines?.length || spec.testIds?.length);
+    this.narrowed =
+      this.vitest.config.testNamePattern !== undefined ||
+      specifications.some(
+        (spec) => spec.testNamePattern !== undefined || spec.testLines?.length || spec.testIds?.length,
+      );
   }
 
   onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
-    if (this.narrowed) this.vitest.logger.log('allowed skips: tests were chosen by name or line, so only the skips decided while running are checked');
+    if (this.narrowed)
+      this.vitest.logger.log(
+        'allowed skips: tests were chosen by name or line, so only the skips decided while running are checked',
+      );
     const { skips } = AllowedSkips.parse(JSON.parse(readFileSync(LIST, 'utf8')));
     const root = this.vitest.config.root;
     const problems: string[] = [];
@@ -54,12 +62,15 @@ export default class AllowedSkipsReporter implements Reporter {
         const result = test.result();
         if (result.state !== 'skipped' || listed.some((s) => s.test === test.fullName)) continue;
         if (this.narrowed && test.options.mode !== 'run') continue;
-        const why = result.note ?? (test.options.mode === 'todo' ? 'todo' : 'skip, skipIf, runIf or another test\'s .only');
+        const why =
+          result.note ?? (test.options.mode === 'todo' ? 'todo' : "skip, skipIf, runIf or another test's .only");
         problems.push(`skipped: ${file} > ${test.fullName} (${why})`);
       }
       // A file that failed to load has no tests to compare the list with.
       if (module.errors().length === 0) {
-        for (const s of listed) if (!names.has(s.test)) problems.push(`listed in ${relative(root, LIST)} but no such test: ${file} > ${s.test}`);
+        for (const s of listed)
+          if (!names.has(s.test))
+            problems.push(`listed in ${relative(root, LIST)} but no such test: ${file} > ${s.test}`);
       }
     }
     if (problems.length === 0) return;

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { classify, naturalCompare, statusOf, statisticsOf, toMb, type ClassifyInput, type LocalFile, type RemoteFact } from '../src/shared/classify.js';
+import {
+  classify,
+  naturalCompare,
+  statusOf,
+  statisticsOf,
+  toMb,
+  type ClassifyInput,
+  type LocalFile,
+  type RemoteFact,
+} from '../src/shared/classify.js';
 import { TrainingEntrySchema, type TrainingEntry } from '../src/manifest/schema.js';
 import { fakeMd5 as md5 } from './helpers/values.js';
 
@@ -48,10 +57,15 @@ describe("the seed's actor 0000 example", () => {
   ];
   const unlisted = [0, 1, 2, 3].map((i) => name(`${i}.png`));
   // Sizes add up to 5 570 000 bytes: 14 × 326 000 + 330 000 (`_0.png`) + 2 × 338 000 (`_4.png` and its copy).
-  const sizeOf = (filename: string) => (filename === name('0.png') ? 330_000 : filename.startsWith(name('4.')) ? 338_000 : 326_000);
+  const sizeOf = (filename: string) =>
+    filename === name('0.png') ? 330_000 : filename.startsWith(name('4.')) ? 338_000 : 326_000;
   const hashOf = (i: number) => md5(i + 1);
-  const files: LocalFile[] = [...listed, ...unlisted].map((filename, i) => local(filename, hashOf(i), { size: sizeOf(filename) }));
-  files.push(local(name('4.jpg'), files.find((file) => file.filename === name('4.png'))!.md5, { size: sizeOf(name('4.jpg')) }));
+  const files: LocalFile[] = [...listed, ...unlisted].map((filename, i) =>
+    local(filename, hashOf(i), { size: sizeOf(filename) }),
+  );
+  files.push(
+    local(name('4.jpg'), files.find((file) => file.filename === name('4.png'))!.md5, { size: sizeOf(name('4.jpg')) }),
+  );
   const legacyUrls = new Map(listed.map((filename) => [filename, urlOf(filename)]));
 
   const result = run({ local: files, legacyUrls });
@@ -60,7 +74,12 @@ describe("the seed's actor 0000 example", () => {
     expect(files).toHaveLength(17);
     expect(result.conflicts).toEqual([]);
     expect(result.entries).toHaveLength(17);
-    expect(result.entries.filter((e) => e.status === 'synced').map((e) => e.filename).sort()).toEqual([...listed].sort());
+    expect(
+      result.entries
+        .filter((e) => e.status === 'synced')
+        .map((e) => e.filename)
+        .sort(),
+    ).toEqual([...listed].sort());
     expect(result.entries.filter((e) => e.status === 'local_only').map((e) => e.filename)).toEqual([
       name('0.png'),
       name('1.png'),
@@ -71,10 +90,26 @@ describe("the seed's actor 0000 example", () => {
   });
 
   it('sorts the entries in natural order (_2 before _10)', () => {
-    expect(result.entries.map((e) => e.filename)).toEqual([
-      ...['0.png', '1.png', '2.png', '3.png', '4.jpg', '4.png', '6.png', '8.png', '9.png', '10.png', '11.png', '12.png', '13.png'],
-      ...['14.jpg', '15.jpg', '16.jpg', '17.jpg'],
-    ].map(name));
+    expect(result.entries.map((e) => e.filename)).toEqual(
+      [
+        ...[
+          '0.png',
+          '1.png',
+          '2.png',
+          '3.png',
+          '4.jpg',
+          '4.png',
+          '6.png',
+          '8.png',
+          '9.png',
+          '10.png',
+          '11.png',
+          '12.png',
+          '13.png',
+        ],
+        ...['14.jpg', '15.jpg', '16.jpg', '17.jpg'],
+      ].map(name),
+    );
   });
 
   it('marks the copy of _4.png as its duplicate: the one with a URL is the original', () => {
@@ -146,7 +181,15 @@ describe('one entry per filename in the union of every source', () => {
 
   it('drops a previous entry with neither a local file nor an S3 URL', () => {
     const { entries, statistics } = run({
-      previous: [{ filename: name('1.jpg'), local_path: `data/actors/${ACTOR}/training_data/${name('1.jpg')}`, s3_url: null, md5_hash: md5(1), status: 'local_only' }],
+      previous: [
+        {
+          filename: name('1.jpg'),
+          local_path: `data/actors/${ACTOR}/training_data/${name('1.jpg')}`,
+          s3_url: null,
+          md5_hash: md5(1),
+          status: 'local_only',
+        },
+      ],
     });
     expect(entries).toEqual([]);
     expect(statistics.training_images_count).toBe(0);
@@ -162,7 +205,9 @@ describe('one entry per filename in the union of every source', () => {
       ],
       promptUrls: new Map([[without, '']]),
     });
-    expect(entries).toEqual([expect.objectContaining({ filename: withFile, s3_url: null, s3_md5: null, status: 'local_only' })]);
+    expect(entries).toEqual([
+      expect.objectContaining({ filename: withFile, s3_url: null, s3_md5: null, status: 'local_only' }),
+    ]);
   });
 
   it('takes a response.json URL for an entry whose s3_url is empty', () => {
@@ -246,7 +291,7 @@ describe('URL precedence: the manifest, then response.json, then prompt_metadata
     expect(conflicts).toEqual([]);
   });
 
-  it('agrees quietly when response.json names the same object in another form (s3://): the manifest\'s form is kept', () => {
+  it("agrees quietly when response.json names the same object in another form (s3://): the manifest's form is kept", () => {
     const sameObject = `s3://story-boards-assets/system_actors/training_data/${ACTOR}/${filename}`;
     const { entries, conflicts } = run({
       local: [file],
@@ -274,7 +319,9 @@ describe('URL precedence: the manifest, then response.json, then prompt_metadata
 describe('keys another tool added to an entry', () => {
   it('are kept, a key named __proto__ included', () => {
     const filename = name('1.jpg');
-    const before = JSON.parse(`{"filename": "${filename}", "s3_url": "${urlOf(filename)}", "s3_md5": "${md5(1)}", "rating": 5, "__proto__": {"x": 1}}`);
+    const before = JSON.parse(
+      `{"filename": "${filename}", "s3_url": "${urlOf(filename)}", "s3_md5": "${md5(1)}", "rating": 5, "__proto__": {"x": 1}}`,
+    );
     const [entry] = run({ local: [local(filename, md5(1))], previous: [before] }).entries;
     expect(entry).toMatchObject({ rating: 5 });
     expect(Object.hasOwn(entry!, '__proto__')).toBe(true);
@@ -356,7 +403,14 @@ describe('s3_md5: the MD5 of the S3 object as last known', () => {
 describe('s3_exists: false, a remote finding kept until the next check', () => {
   const filename = name('1.jpg');
   const url = urlOf(filename);
-  const absent: TrainingEntry = { filename, s3_url: url, s3_md5: null, s3_exists: false, md5_hash: md5(1), status: 'local_only' };
+  const absent: TrainingEntry = {
+    filename,
+    s3_url: url,
+    s3_md5: null,
+    s3_exists: false,
+    md5_hash: md5(1),
+    status: 'local_only',
+  };
 
   it('makes an image with a local file local_only, and is kept with its URL', () => {
     const { entries, statistics } = run({ local: [local(filename, md5(1))], previous: [absent] });
@@ -472,9 +526,25 @@ describe('local facts', () => {
     const filename = name('1.jpg');
     const [entry] = run({
       local: [local(filename, md5(2), { size: 2000, mtimeNs: '1700000000000000000', inode: 7 })],
-      previous: [{ filename, size_bytes: 1000, md5_hash: md5(1), mtime_ns: MTIME_NS, inode: 42, modified_timestamp: 1760711400.123, status: 'local_only' }],
+      previous: [
+        {
+          filename,
+          size_bytes: 1000,
+          md5_hash: md5(1),
+          mtime_ns: MTIME_NS,
+          inode: 42,
+          modified_timestamp: 1760711400.123,
+          status: 'local_only',
+        },
+      ],
     }).entries;
-    expect(entry).toMatchObject({ size_bytes: 2000, md5_hash: md5(2), mtime_ns: '1700000000000000000', inode: 7, modified_timestamp: 1700000000 });
+    expect(entry).toMatchObject({
+      size_bytes: 2000,
+      md5_hash: md5(2),
+      mtime_ns: '1700000000000000000',
+      inode: 7,
+      modified_timestamp: 1700000000,
+    });
   });
 });
 
@@ -485,14 +555,17 @@ describe('fields of a previous entry', () => {
   it('keeps unknown extra keys another tool added', () => {
     const [entry] = run({
       local: [local(filename, md5(1))],
-      previous: [{ filename, s3_url: url, s3_md5: md5(1), good: true, s3_etag: `"${md5(1)}"`, notes: { by: 'studio' } }],
+      previous: [
+        { filename, s3_url: url, s3_md5: md5(1), good: true, s3_etag: `"${md5(1)}"`, notes: { by: 'studio' } },
+      ],
     }).entries;
     expect(entry).toMatchObject({ good: true, s3_etag: `"${md5(1)}"`, notes: { by: 'studio' }, status: 'synced' });
   });
 
-  it('records a remote finding\'s CRC64NVME checksum as s3_crc64nvme, keeps it while the ETag is the same, drops it when the object changed', () => {
+  it("records a remote finding's CRC64NVME checksum as s3_crc64nvme, keeps it while the ETag is the same, drops it when the object changed", () => {
     const base = { local: [local(filename, md5(1))] };
-    const checked = (fact: RemoteFact, previous: TrainingEntry[] = [{ filename, s3_url: url }]) => run({ ...base, previous, remote: new Map([[url, fact]]) }).entries[0]!;
+    const checked = (fact: RemoteFact, previous: TrainingEntry[] = [{ filename, s3_url: url }]) =>
+      run({ ...base, previous, remote: new Map([[url, fact]]) }).entries[0]!;
     const first = checked({ exists: true, md5: md5(1), etag: 'e1', crc64nvme: 'rosUhgp5mIg=' });
     expect(first).toMatchObject({ s3_md5: md5(1), s3_etag: 'e1', s3_crc64nvme: 'rosUhgp5mIg=', status: 'synced' });
     expect(TrainingEntrySchema.parse(first)).toEqual(first);
@@ -516,7 +589,9 @@ describe('fields of a previous entry', () => {
 
 describe('duplicate_of', () => {
   it('points the later image (natural order) to the first when neither has a URL', () => {
-    const { entries } = run({ local: [local(name('10.jpg'), md5(1)), local(name('2.jpg'), md5(1)), local(name('3.jpg'), md5(2))] });
+    const { entries } = run({
+      local: [local(name('10.jpg'), md5(1)), local(name('2.jpg'), md5(1)), local(name('3.jpg'), md5(2))],
+    });
     expect(only(entries, name('10.jpg')).duplicate_of).toBe(name('2.jpg'));
     expect(only(entries, name('2.jpg'))).not.toHaveProperty('duplicate_of');
     expect(only(entries, name('3.jpg'))).not.toHaveProperty('duplicate_of');
@@ -614,16 +689,41 @@ describe('statusOf truth table', () => {
     [false, true, false, null, null, 'missing'],
     [false, false, true, null, null, null],
     [false, false, false, null, null, null],
-  ] as const)('local %s, URL %s, s3_exists %s, md5 %s, s3_md5 %s → %s', (isLocal, hasUrl, exists, hash, s3Hash, status) => {
-    expect(statusOf(isLocal, hasUrl ? URL : null, exists, hash, s3Hash)).toBe(status);
-  });
+  ] as const)(
+    'local %s, URL %s, s3_exists %s, md5 %s, s3_md5 %s → %s',
+    (isLocal, hasUrl, exists, hash, s3Hash, status) => {
+      expect(statusOf(isLocal, hasUrl ? URL : null, exists, hash, s3Hash)).toBe(status);
+    },
+  );
 });
 
 describe('naturalCompare', () => {
   const names = [
-    'a_10.jpg', 'a_2.jpg', 'a_1.jpg', 'a_01.jpg', 'a_001.jpg', 'A_1.jpg', 'a_1.JPG', 'a_1.png', 'a_2.png', 'a_02.png',
-    'b.jpg', 'B.jpg', 'é.jpg', 'e\u0301.jpg', 'e.jpg', 'ｅ.jpg', 'x_100.jpg', 'x_99.jpg', 'x_9.jpg', 'x.jpg', 'x .jpg', '',
-    '0000_european_16_male_17.jpg', '0000_european_16_male_4.png', '0000_european_16_male_4.jpg',
+    'a_10.jpg',
+    'a_2.jpg',
+    'a_1.jpg',
+    'a_01.jpg',
+    'a_001.jpg',
+    'A_1.jpg',
+    'a_1.JPG',
+    'a_1.png',
+    'a_2.png',
+    'a_02.png',
+    'b.jpg',
+    'B.jpg',
+    'é.jpg',
+    'e\u0301.jpg',
+    'e.jpg',
+    'ｅ.jpg',
+    'x_100.jpg',
+    'x_99.jpg',
+    'x_9.jpg',
+    'x.jpg',
+    'x .jpg',
+    '',
+    '0000_european_16_male_17.jpg',
+    '0000_european_16_male_4.png',
+    '0000_european_16_male_4.jpg',
   ];
 
   it('puts _2 before _10 and _9 before _99 before _100', () => {
@@ -636,7 +736,8 @@ describe('naturalCompare', () => {
   });
 
   it('is antisymmetric', () => {
-    for (const a of names) for (const b of names) expect(Math.sign(naturalCompare(a, b)) + Math.sign(naturalCompare(b, a))).toBe(0);
+    for (const a of names)
+      for (const b of names) expect(Math.sign(naturalCompare(a, b)) + Math.sign(naturalCompare(b, a))).toBe(0);
   });
 
   it('is transitive', () => {

@@ -1,6 +1,17 @@
 /** The real CLI as a process: exit codes, stdout/stderr discipline, --json, check. */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { generateDataRoot } from '../demo/generate.js';
@@ -8,7 +19,19 @@ import { shardOf } from '../src/engine/shard.js';
 import { CheckSummarySchema, StatusSummarySchema, SyncSummarySchema } from '../src/engine/summary.js';
 import { BenchSummarySchema } from '../src/engine/throughput.js';
 import { startCli } from './helpers/cli.js';
-import { addImages, manifestPath, SEED_BASE, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
+import {
+  addImages,
+  manifestPath,
+  SEED_BASE,
+  SEED_NAME,
+  SEED_URLS,
+  seedActor0000,
+  snapshot,
+  tempRoot,
+  trainingDir,
+  writeManifest,
+  writeResponseJson,
+} from './helpers/root.js';
 import { builtForUnprivileged, unprivileged } from './helpers/unprivileged.js';
 
 const CLI = resolve(import.meta.dirname, '../dist/src/cli/main.js');
@@ -25,13 +48,22 @@ function withoutProgress(stderr: string): string {
 }
 
 function cli(args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
 /** The CLI run as the `unprivileged` user (as root, uid 65534 from a readable copy of the build), for file modes to count. */
 function cliUnprivileged(args: string[]) {
-  const result = spawnSync(process.execPath, [builtForUnprivileged('dist/src/cli/main.js'), ...args], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'], ...unprivileged });
+  const result = spawnSync(process.execPath, [builtForUnprivileged('dist/src/cli/main.js'), ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...unprivileged,
+  });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -69,10 +101,16 @@ describe('usage errors exit 2 with one clear line and no stack', () => {
 
   it('too many threads: every command that takes --workers has one limit and one message (issue 16)', async () => {
     const root = await tempRoot();
-    for (const args of [['sync', '--workers', '300'], ['serve', '--port', '0', '--workers', '300'], ['bench', '--workers', '1,300']]) {
+    for (const args of [
+      ['sync', '--workers', '300'],
+      ['serve', '--port', '0', '--workers', '300'],
+      ['bench', '--workers', '1,300'],
+    ]) {
       const r = cli([...args, '--root', root]);
       expect(r.code, args.join(' ')).toBe(2);
-      expect(r.stderr, args.join(' ')).toMatch(/^error: option '--workers <[a-z]+>' argument '[\d,]+' is invalid\. at most 256 threads, got 300\n$/);
+      expect(r.stderr, args.join(' ')).toMatch(
+        /^error: option '--workers <[a-z]+>' argument '[\d,]+' is invalid\. at most 256 threads, got 300\n$/,
+      );
     }
   });
 
@@ -122,7 +160,9 @@ describe('an actor selector that matches no actor folder', () => {
       ['0001', ['restore-legacy', '--actor', '0001']],
     ] as const) {
       const r = cli([...args, '--root', root]);
-      expect(r.stderr, args.join(' ')).toBe(`actor-sync: no actor matches "${typo}" (in ${join(root, 'data', 'actors')})\n`);
+      expect(r.stderr, args.join(' ')).toBe(
+        `actor-sync: no actor matches "${typo}" (in ${join(root, 'data', 'actors')})\n`,
+      );
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stdout, args.join(' ')).toBe('');
     }
@@ -184,7 +224,10 @@ describe('sync', () => {
     await addImages(root, '0006_keys', { 'a.png': 100 });
     const path = manifestPath(root, '0006');
     mkdirSync(join(root, 'data', 'actor_manifests'), { recursive: true });
-    writeFileSync(path, '{"character_id": "0006", "training_data": [{"filename": "a.png", "rating": 5, "__proto__": {"entry": 1}}]}\n');
+    writeFileSync(
+      path,
+      '{"character_id": "0006", "training_data": [{"filename": "a.png", "rating": 5, "__proto__": {"entry": 1}}]}\n',
+    );
     const r = cli(['sync', '--root', root]);
     expect(r.code, r.stderr).toBe(0);
     const [entry] = JSON.parse(readFileSync(path, 'utf8')).training_data;
@@ -256,15 +299,20 @@ describe('two actor folders that share an id', () => {
     const root = await tempRoot();
     for (const name of ['0005_a', '0005_b']) {
       await addImages(root, name, { [`${name}_0.png`]: 100 });
-      await writeResponseJson(root, name, [`https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${name}_0.png`]);
+      await writeResponseJson(root, name, [
+        `https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${name}_0.png`,
+      ]);
     }
     for (const name of ['0005_a', '0005_b']) {
       const r = cli(['sync', '--root', root, '--actor', name]);
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`error: ${name}: ${join(root, 'data/actors', name)}: 2 actor folders share the id 0005 (0005_a, 0005_b)`);
+      expect(r.stderr).toContain(
+        `error: ${name}: ${join(root, 'data/actors', name)}: 2 actor folders share the id 0005 (0005_a, 0005_b)`,
+      );
     }
     expect(existsSync(manifestPath(root, '0005'))).toBe(false);
-    for (const name of ['0005_a', '0005_b']) expect(existsSync(join(trainingDir(root, name), 'response.json'))).toBe(true);
+    for (const name of ['0005_a', '0005_b'])
+      expect(existsSync(join(trainingDir(root, name), 'response.json'))).toBe(true);
   });
 });
 
@@ -274,7 +322,9 @@ describe('check', () => {
     await seedActor0000(root);
     const before = cli(['check', '--root', root]);
     expect(before.code).toBe(1);
-    expect(before.stdout).toContain(`${SEED_NAME} / ${join(trainingDir(root, SEED_NAME), 'response.json')} / legacy file not yet retired`);
+    expect(before.stdout).toContain(
+      `${SEED_NAME} / ${join(trainingDir(root, SEED_NAME), 'response.json')} / legacy file not yet retired`,
+    );
 
     expect(cli(['sync', '--root', root]).code).toBe(0);
     const clean = cli(['check', '--root', root]);
@@ -287,9 +337,11 @@ describe('check', () => {
     expect(drift.code).toBe(1);
     const summary = CheckSummarySchema.parse(JSON.parse(drift.stdout));
     expect(summary.ok).toBe(false);
-    expect(summary.differences).toEqual(expect.arrayContaining([
-      { actor: SEED_NAME, file: `${SEED_NAME}_6.png`, what: 'status: "synced" → "out_of_sync"' },
-    ]));
+    expect(summary.differences).toEqual(
+      expect.arrayContaining([
+        { actor: SEED_NAME, file: `${SEED_NAME}_6.png`, what: 'status: "synced" → "out_of_sync"' },
+      ]),
+    );
     expect(await snapshot(root)).toEqual(files); // check writes nothing: every file's bytes and mtime as they were
   });
 
@@ -311,12 +363,18 @@ describe('check', () => {
     const notSynced = [0, 1, 2, 3].map((i) => `${SEED_NAME}_${i}.png`).concat(`${SEED_NAME}_4.jpg`);
     const r = cli(['check', '--root', root, '--require-synced']);
     expect(r.code).toBe(1);
-    expect(r.stdout).toContain(notSynced.map((file) => `${SEED_NAME} / ${file} / local_only (--require-synced)\n`).join(''));
+    expect(r.stdout).toContain(
+      notSynced.map((file) => `${SEED_NAME} / ${file} / local_only (--require-synced)\n`).join(''),
+    );
     expect(r.stdout).not.toContain(' / - / ');
     expect(r.stdout).toMatch(/^check: 5 differences, 0 errors$/m);
-    const json = CheckSummarySchema.parse(JSON.parse(cli(['check', '--root', root, '--require-synced', '--json']).stdout));
+    const json = CheckSummarySchema.parse(
+      JSON.parse(cli(['check', '--root', root, '--require-synced', '--json']).stdout),
+    );
     expect(json.ok).toBe(false);
-    expect(json.differences).toEqual(notSynced.map((file) => ({ actor: SEED_NAME, file, what: 'local_only (--require-synced)' })));
+    expect(json.differences).toEqual(
+      notSynced.map((file) => ({ actor: SEED_NAME, file, what: 'local_only (--require-synced)' })),
+    );
     // Every image synced: nothing to list, exit 0.
     const synced = cli(['check', '--root', root, '--require-synced', '--actor', '0002']);
     expect(synced.code, synced.stdout).toBe(0);
@@ -330,7 +388,9 @@ describe('check finding no actor folder', () => {
     for (const extra of [[], ['--require-synced'], ['--json']]) {
       const r = cli(['check', '--root', root, ...extra]);
       expect(r.code, r.stderr).toBe(2);
-      expect(r.stderr).toBe(`actor-sync: no actor folder found in ${join(root, 'data', 'actors')}; check --root and --actors-dir\n`);
+      expect(r.stderr).toBe(
+        `actor-sync: no actor folder found in ${join(root, 'data', 'actors')}; check --root and --actors-dir\n`,
+      );
       expect(r.stdout).toBe('');
     }
     // Nor when the only folders are symlinks leading out of the actors folder (skipped).
@@ -339,7 +399,9 @@ describe('check finding no actor folder', () => {
     symlinkSync(outside, join(root, 'data', 'actors', '0001_out'));
     const skipped = cli(['check', '--root', root]);
     expect(skipped.code).toBe(2);
-    expect(skipped.stderr).toMatch(/no actor folder found in .* \(skipped: \S+0001_out: a symlink leading out of the actors folder; not followed\); check --root/);
+    expect(skipped.stderr).toMatch(
+      /no actor folder found in .* \(skipped: \S+0001_out: a symlink leading out of the actors folder; not followed\); check --root/,
+    );
   });
 
   it('--actors-dir outside the root: finds the actors and passes once they are synced', async () => {
@@ -367,17 +429,38 @@ describe('status', () => {
     expect(r.code).toBe(0);
     const summary = StatusSummarySchema.parse(JSON.parse(r.stdout));
     expect(summary.per_actor).toEqual([
-      { id: '0000', name: SEED_NAME, failed: false, images: 17, synced: 12, local_only: 5, s3_only: 0, out_of_sync: 0, missing: 0, size_bytes: 17 * 50_000 },
+      {
+        id: '0000',
+        name: SEED_NAME,
+        failed: false,
+        images: 17,
+        synced: 12,
+        local_only: 5,
+        s3_only: 0,
+        out_of_sync: 0,
+        missing: 0,
+        size_bytes: 17 * 50_000,
+      },
     ]);
     const text = cli(['status', '--root', root]);
     expect(text.stdout).toMatch(new RegExp(`^${SEED_NAME}\\s+17\\s+12\\s+5\\s+0\\s+0\\s+0$`, 'm'));
     expect(await snapshot(root)).toEqual(before); // every file's bytes and mtime as they were
-    expect(readdirSync(root, { recursive: true }).sort()).toEqual([...before.keys(), 'data', 'data/actors', 'data/actor_manifests', 'data/actors/0009_empty', `data/actors/${SEED_NAME}`, `data/actors/${SEED_NAME}/training_data`].sort()); // no file or folder added
+    expect(readdirSync(root, { recursive: true }).sort()).toEqual(
+      [
+        ...before.keys(),
+        'data',
+        'data/actors',
+        'data/actor_manifests',
+        'data/actors/0009_empty',
+        `data/actors/${SEED_NAME}`,
+        `data/actors/${SEED_NAME}/training_data`,
+      ].sort(),
+    ); // no file or folder added
   });
 });
 
 describe('bench', () => {
-  it('hashes every image of a small root once per setting: --json parses, its files and bytes are the root\'s; writes nothing', async () => {
+  it("hashes every image of a small root once per setting: --json parses, its files and bytes are the root's; writes nothing", async () => {
     const root = await tempRoot();
     const sizes = { 'a_1.png': 1_000, 'a_2.jpg': 70_000, 'a_3.webp': 1 };
     await addImages(root, '0001_a', sizes);
@@ -410,19 +493,32 @@ describe('--quiet', () => {
     const status = cli(['status', '--root', root, '--quiet']);
     expect(status.code).toBe(1);
     expect(status.stderr).toBe(error);
-    expect(status.stdout).toMatch(new RegExp(`^actor\\s+images\\s+synced.*\\n${SEED_NAME}\\s+17\\s+12\\s+5\\s+0\\s+0\\s+0\\n0001_listy \\(failed\\).*\\n$`));
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `^actor\\s+images\\s+synced.*\\n${SEED_NAME}\\s+17\\s+12\\s+5\\s+0\\s+0\\s+0\\n0001_listy \\(failed\\).*\\n$`,
+      ),
+    );
 
     const check = cli(['check', '--root', root, '--quiet']);
     expect(check.code).toBe(1);
     expect(check.stderr).toBe(error);
-    expect(check.stdout).toContain(`${SEED_NAME} / ${join(trainingDir(root, SEED_NAME), 'response.json')} / legacy file not yet retired\n`);
-    expect(check.stdout.split('\n').filter(Boolean).every((line) => line.startsWith(`${SEED_NAME} / `))).toBe(true); // no verdict, no summary
+    expect(check.stdout).toContain(
+      `${SEED_NAME} / ${join(trainingDir(root, SEED_NAME), 'response.json')} / legacy file not yet retired\n`,
+    );
+    expect(
+      check.stdout
+        .split('\n')
+        .filter(Boolean)
+        .every((line) => line.startsWith(`${SEED_NAME} / `)),
+    ).toBe(true); // no verdict, no summary
 
     const push = cli(['push', '--root', root, '--quiet', '--dry-run']);
     expect(push.stderr).toBe(error);
     const lines = push.stdout.split('\n').filter(Boolean);
     // The seed's five local_only images, and nothing else.
-    expect(lines.map((line) => /^would upload: \S+ \/ (\S+) → https:\/\//.exec(line)?.[1])).toEqual([0, 1, 2, 3].map((i) => `${SEED_NAME}_${i}.png`).concat(`${SEED_NAME}_4.jpg`));
+    expect(lines.map((line) => /^would upload: \S+ \/ (\S+) → https:\/\//.exec(line)?.[1])).toEqual(
+      [0, 1, 2, 3].map((i) => `${SEED_NAME}_${i}.png`).concat(`${SEED_NAME}_4.jpg`),
+    );
 
     const json = cli(['check', '--root', root, '--quiet', '--json']);
     expect(CheckSummarySchema.parse(JSON.parse(json.stdout)).differences.length).toBeGreaterThan(0);
@@ -444,13 +540,22 @@ describe('a stdout that cannot be written', () => {
   });
 
   it('a failed write (a full disk) is said on stderr and makes the run exit 1; the manifests are still written', async () => {
-    expect(existsSync('/dev/full'), 'no /dev/full here: create it with mknod -m 666 /dev/full c 1 7 (.ci/run does)').toBe(true);
+    expect(
+      existsSync('/dev/full'),
+      'no /dev/full here: create it with mknod -m 666 /dev/full c 1 7 (.ci/run does)',
+    ).toBe(true);
     const root = await tempRoot();
     const seed = await seedActor0000(root);
     const full = openSync('/dev/full', 'w');
     try {
-      const result = spawnSync(process.execPath, [CLI, 'sync', '--root', root, '--json'], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', full, 'pipe'] });
-      expect(withoutProgress(result.stderr)).toBe('actor-sync: cannot write to stdout (ENOSPC: no space left on device, write); the results printed there are incomplete\n');
+      const result = spawnSync(process.execPath, [CLI, 'sync', '--root', root, '--json'], {
+        encoding: 'utf8',
+        timeout: 60_000,
+        stdio: ['ignore', full, 'pipe'],
+      });
+      expect(withoutProgress(result.stderr)).toBe(
+        'actor-sync: cannot write to stdout (ENOSPC: no space left on device, write); the results printed there are incomplete\n',
+      );
       expect(result.status).toBe(1);
     } finally {
       closeSync(full);
@@ -514,18 +619,26 @@ describe('messages a new user can act on (issue 12 §3)', () => {
     const r = cli(['sync', '--root', root]);
     expect(r.code).toBe(1);
     const target = manifestPath(root, id);
-    expect(withoutProgress(r.stderr)).toBe(`error: ${id}_long: ${target}: cannot be written: its name is too long for the file system: ${id.length + '_manifest.json'.length} bytes, and the temp file written beside it needs 48 more (most file systems allow 255 in all); left unchanged\n`);
+    expect(withoutProgress(r.stderr)).toBe(
+      `error: ${id}_long: ${target}: cannot be written: its name is too long for the file system: ${id.length + '_manifest.json'.length} bytes, and the temp file written beside it needs 48 more (most file systems allow 255 in all); left unchanged\n`,
+    );
     expect(r.stdout).toMatch(/^ {2}legacy: {4}0 response\.json retired, 0 kept, 0 failed$/m);
   });
 });
 
 describe('URLs are compared by bucket and key, not as strings (issue 12 §3)', () => {
-  it('response.json naming the manifest\'s objects as s3:// URLs agrees with it: retired, the manifest\'s form kept', async () => {
+  it("response.json naming the manifest's objects as s3:// URLs agrees with it: retired, the manifest's form kept", async () => {
     const root = await tempRoot();
     await seedActor0000(root);
     expect(cli(['sync', '--root', root]).code).toBe(0);
     const before = readFileSync(manifestPath(root, '0000'), 'utf8');
-    const response = await writeResponseJson(root, SEED_NAME, SEED_URLS.map((url) => url.replace('https://story-boards-assets.s3.us-west-1.amazonaws.com/', 's3://story-boards-assets/')));
+    const response = await writeResponseJson(
+      root,
+      SEED_NAME,
+      SEED_URLS.map((url) =>
+        url.replace('https://story-boards-assets.s3.us-west-1.amazonaws.com/', 's3://story-boards-assets/'),
+      ),
+    );
     const r = cli(['sync', '--root', root]);
     expect(withoutProgress(r.stderr)).toBe('');
     expect(r.code).toBe(0);
@@ -537,12 +650,18 @@ describe('URLs are compared by bucket and key, not as strings (issue 12 §3)', (
     const root = await tempRoot();
     await seedActor0000(root);
     expect(cli(['sync', '--root', root]).code).toBe(0);
-    await writeResponseJson(root, SEED_NAME, SEED_URLS.map((url) => url.replace('story-boards-assets', 'another-bucket')));
+    await writeResponseJson(
+      root,
+      SEED_NAME,
+      SEED_URLS.map((url) => url.replace('story-boards-assets', 'another-bucket')),
+    );
     const r = cli(['sync', '--root', root]);
     expect(r.code).toBe(1);
     const lines = r.stderr.split('\n').filter(Boolean);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/response\.json: .*another-bucket.* but the manifest has .*; and 11 more like it; resolve by hand/);
+    expect(lines[0]).toMatch(
+      /response\.json: .*another-bucket.* but the manifest has .*; and 11 more like it; resolve by hand/,
+    );
     expect(lines[0]!.length).toBeLessThan(600);
   });
 });

@@ -12,10 +12,19 @@ import { createPool, type WorkerPool } from '../src/engine/pool.js';
 import { RETIRING_NAME } from '../src/engine/retire.js';
 import { runSync } from '../src/engine/sync.js';
 import { manifestsDirOf } from './helpers/cli.js';
-import { addImages, manifestPath, readJson, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
+import {
+  addImages,
+  manifestPath,
+  readJson,
+  tempRoot,
+  trainingDir,
+  writeManifest,
+  writeResponseJson,
+} from './helpers/root.js';
 
 const NAME = '0007_race';
-const url = (file: string) => `https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${NAME}/${file}`;
+const url = (file: string) =>
+  `https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${NAME}/${file}`;
 
 const originalOpen = fs.open;
 let real: WorkerPool;
@@ -59,7 +68,14 @@ describe('another program writing during a run', () => {
     const report = await runSync({ root: at.root, pool: poolWriting(() => writeFileSync(at.manifest, theirs)) });
     const actor = report.actors[0]!;
     expect(actor.manifest).toBe('failed');
-    expect(actor.errors).toEqual([{ actor: NAME, file: at.manifest, reason: 'changed while this run assessed the actor (another program?); not written; run again (response.json kept)' }]);
+    expect(actor.errors).toEqual([
+      {
+        actor: NAME,
+        file: at.manifest,
+        reason:
+          'changed while this run assessed the actor (another program?); not written; run again (response.json kept)',
+      },
+    ]);
     expect(readFileSync(at.manifest, 'utf8')).toBe(theirs);
     expect(existsSync(at.response)).toBe(true);
 
@@ -68,14 +84,19 @@ describe('another program writing during a run', () => {
     expect(again.actors[0]).toMatchObject({ manifest: 'written', legacy: 'retired' });
     const manifest = await readJson(at.manifest);
     expect(manifest.scene_images).toEqual([{ s3_url: url('scene.png') }]);
-    expect(manifest.training_data.map((e: { s3_url: string | null }) => e.s3_url)).toEqual([url(`${NAME}_1.png`), null]);
+    expect(manifest.training_data.map((e: { s3_url: string | null }) => e.s3_url)).toEqual([
+      url(`${NAME}_1.png`),
+      null,
+    ]);
   });
 
   it('a manifest another program created meanwhile is not replaced', async () => {
     const at = await raceRoot(false);
     const theirs = `${JSON.stringify({ character_id: '0007', made_by: 'another tool' })}\n`;
     const report = await runSync({ root: at.root, pool: poolWriting(() => writeFileSync(at.manifest, theirs)) });
-    expect(report.actors[0]!.errors[0]!.reason).toBe('appeared while this run assessed the actor (another program?); not written; run again (response.json kept)');
+    expect(report.actors[0]!.errors[0]!.reason).toBe(
+      'appeared while this run assessed the actor (another program?); not written; run again (response.json kept)',
+    );
     expect(readFileSync(at.manifest, 'utf8')).toBe(theirs);
     expect(existsSync(at.response)).toBe(true);
   });
@@ -92,7 +113,13 @@ describe('another program writing during a run', () => {
     const actor = report.actors[0]!;
     expect(actor.manifest).toBe('written'); // the manifest holds the URL the worker read
     expect(actor.legacy).toBe('failed');
-    expect(actor.errors).toEqual([{ actor: NAME, file: at.response, reason: `not retired: ${at.response} changed while this run worked (it may name new URLs); kept, run again` }]);
+    expect(actor.errors).toEqual([
+      {
+        actor: NAME,
+        file: at.response,
+        reason: `not retired: ${at.response} changed while this run worked (it may name new URLs); kept, run again`,
+      },
+    ]);
     expect((await readJson(at.response)).output.output.s3_image_urls).toEqual(newer);
     expect(existsSync(join(trainingDir(at.root, NAME), RETIRING_NAME))).toBe(false);
 
@@ -108,7 +135,9 @@ describe('another program writing during a run', () => {
     const theirs = `${JSON.stringify({ character_id: '0007', training_data: [] })}\n`; // it drops every entry
     const report = await runSync({ root: at.root, pool: poolWriting(() => writeFileSync(at.manifest, theirs)) });
     expect(report.actors[0]).toMatchObject({ manifest: 'unchanged', legacy: 'failed' });
-    expect(report.actors[0]!.errors[0]!.reason).toBe(`not retired: ${at.manifest} changed while this run worked (another program?); kept, run again`);
+    expect(report.actors[0]!.errors[0]!.reason).toBe(
+      `not retired: ${at.manifest} changed while this run worked (another program?); kept, run again`,
+    );
     expect(existsSync(at.response)).toBe(true);
   });
 
@@ -119,7 +148,10 @@ describe('another program writing during a run', () => {
     await writeResponseJson(at.root, NAME, [url(`${NAME}_2.png`)]); // and a training job wrote a new one since
     const report = await runSync({ root: at.root, pool: poolWriting(() => undefined) });
     expect(report.actors[0]).toMatchObject({ manifest: 'written', legacy: 'retired', errors: [] });
-    expect((await readJson(at.manifest)).training_data.map((e: { s3_url: string }) => e.s3_url)).toEqual([url(`${NAME}_1.png`), url(`${NAME}_2.png`)]);
+    expect((await readJson(at.manifest)).training_data.map((e: { s3_url: string }) => e.s3_url)).toEqual([
+      url(`${NAME}_1.png`),
+      url(`${NAME}_2.png`),
+    ]);
     expect(existsSync(aside)).toBe(false);
     expect(existsSync(at.response)).toBe(false);
   });
@@ -144,7 +176,8 @@ describe('another program writing during a run', () => {
     await runSync({ root: at.root, keepLegacy: true, pool: poolWriting(() => undefined) });
     const open = vi.spyOn(fs, 'open').mockImplementation(((...args: unknown[]) => {
       const callback = args.at(-1) as (error: Error | null) => void;
-      if (args[0] === at.manifest) return void process.nextTick(callback, Object.assign(new Error('EIO: injected'), { code: 'EIO' }));
+      if (args[0] === at.manifest)
+        return void process.nextTick(callback, Object.assign(new Error('EIO: injected'), { code: 'EIO' }));
       return Reflect.apply(originalOpen, fs, args);
     }) as never);
     const failing = await runSync({ root: at.root, pool: poolWriting(() => undefined) });
@@ -157,7 +190,9 @@ describe('another program writing during a run', () => {
     const opened = vi.spyOn(fs, 'open');
     const report = await runSync({ root: at.root, pool: poolWriting(() => undefined) });
     expect(report.actors[0]).toMatchObject({ manifest: 'unchanged', legacy: 'retired' });
-    expect(opened.mock.calls.map((call) => call[0])).toEqual(expect.arrayContaining([at.manifest, manifestsDirOf(at.root)]));
+    expect(opened.mock.calls.map((call) => call[0])).toEqual(
+      expect.arrayContaining([at.manifest, manifestsDirOf(at.root)]),
+    );
     expect(existsSync(at.response)).toBe(false);
   });
 });

@@ -4,7 +4,17 @@
  * exactly where an uninterrupted run ends. Real processes on copies of one generated root.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +24,17 @@ import { SyncSummarySchema } from '../src/engine/summary.js';
 import { prng } from './helpers/crash.js';
 import { leaveStaleTemp } from './helpers/root.js';
 import {
-  comparable, copyRoot, imageMtimes, leftovers, LOCK_NAME, manifestsDirOf, readManifests, runCli, startCli, watchCommits, type CliResult,
+  comparable,
+  copyRoot,
+  imageMtimes,
+  leftovers,
+  LOCK_NAME,
+  manifestsDirOf,
+  readManifests,
+  runCli,
+  startCli,
+  watchCommits,
+  type CliResult,
 } from './helpers/cli.js';
 
 const ACTORS = 30;
@@ -34,12 +54,15 @@ const BY_COMMIT = 6;
 const TIMED_ATTEMPTS = 4;
 const KILLS: Kill[] = [
   ...Array.from({ length: TIMED }, (_, i) => ({ atFraction: (i + rng()) / TIMED })),
-  ...Array.from({ length: BY_COMMIT }, (_, j) => ({ afterCommits: 1 + Math.floor(((j + rng()) / BY_COMMIT) * (ACTORS - 1)) })),
+  ...Array.from({ length: BY_COMMIT }, (_, j) => ({
+    afterCommits: 1 + Math.floor(((j + rng()) / BY_COMMIT) * (ACTORS - 1)),
+  })),
   { onLockCreated: true },
 ];
 
 function nameOf(kill: Kill): string {
-  if ('atFraction' in kill) return `killed at ${(kill.atFraction * 100).toFixed(0)}% of an uninterrupted run's duration`;
+  if ('atFraction' in kill)
+    return `killed at ${(kill.atFraction * 100).toFixed(0)}% of an uninterrupted run's duration`;
   if ('afterCommits' in kill) return `killed right after manifest commit #${kill.afterCommits}`;
   return "killed the moment the lock's folder is made under its temp name";
 }
@@ -118,7 +141,8 @@ async function killedRun(root: string, kill: Kill, atFraction: number): Promise<
     stopWatching = () => watcher.close();
   }
   run = startCli([...SYNC, '--root', root]);
-  if ('atFraction' in kill) timer = setTimeout(() => run!.child.kill('SIGKILL'), Math.round(atFraction * uninterruptedMs));
+  if ('atFraction' in kill)
+    timer = setTimeout(() => run!.child.kill('SIGKILL'), Math.round(atFraction * uninterruptedMs));
   try {
     return await run.done;
   } finally {
@@ -128,64 +152,78 @@ async function killedRun(root: string, kill: Kill, atFraction: number): Promise<
 }
 
 describe('SIGKILL at random instants', () => {
-  it.each(KILLS.map((kill) => [nameOf(kill), kill] as const))('%s: every manifest valid, no URL lost, the next run converges', async (_name, kill) => {
-    // A timed kill that finds the run finished is tried again, earlier, on a fresh copy.
-    let root = '';
-    let killed: CliResult | undefined;
-    for (let attempt = 0; attempt < ('atFraction' in kill ? TIMED_ATTEMPTS : 1); attempt++) {
-      if (killed) {
-        expect(killed.code, `a run the kill missed finished cleanly: ${killed.stderr}`).toBe(0);
-        rmSync(root, { recursive: true, force: true });
-        tally.timedRetries++;
+  it.each(KILLS.map((kill) => [nameOf(kill), kill] as const))(
+    '%s: every manifest valid, no URL lost, the next run converges',
+    async (_name, kill) => {
+      // A timed kill that finds the run finished is tried again, earlier, on a fresh copy.
+      let root = '';
+      let killed: CliResult | undefined;
+      for (let attempt = 0; attempt < ('atFraction' in kill ? TIMED_ATTEMPTS : 1); attempt++) {
+        if (killed) {
+          expect(killed.code, `a run the kill missed finished cleanly: ${killed.stderr}`).toBe(0);
+          rmSync(root, { recursive: true, force: true });
+          tally.timedRetries++;
+        }
+        root = copyRoot(pristine.root, join(work, `trial-${trials++}`));
+        killed = await killedRun(root, kill, 'atFraction' in kill ? kill.atFraction / 2 ** attempt : 0);
+        if (killed.signal === 'SIGKILL') break;
       }
-      root = copyRoot(pristine.root, join(work, `trial-${trials++}`));
-      killed = await killedRun(root, kill, 'atFraction' in kill ? kill.atFraction / 2 ** attempt : 0);
-      if (killed.signal === 'SIGKILL') break;
-    }
-    const manifests = manifestsDirOf(root);
-    expect(killed!.signal, `the kill landed: ${killed!.stderr}`).toBe('SIGKILL');
-    tally.killed++;
-    if (leftovers(manifests).some(isTempFileName)) tally.withTempFile++;
-    const halfBuilt = [join(root, 'data', 'actors'), manifests].flatMap((dir) => readdirSync(dir).filter(halfBuiltLock));
-    if (halfBuilt.length > 0) tally.withHalfBuiltLock++;
+      const manifests = manifestsDirOf(root);
+      expect(killed!.signal, `the kill landed: ${killed!.stderr}`).toBe('SIGKILL');
+      tally.killed++;
+      if (leftovers(manifests).some(isTempFileName)) tally.withTempFile++;
+      const halfBuilt = [join(root, 'data', 'actors'), manifests].flatMap((dir) =>
+        readdirSync(dir).filter(halfBuiltLock),
+      );
+      if (halfBuilt.length > 0) tally.withHalfBuiltLock++;
 
-    // Invariant 1: whatever exists parses (readManifests throws naming a torn file).
-    const afterKill = readManifests(manifests);
-    if ('afterCommits' in kill) {
-      expect([...afterKill.values()].filter((m) => m.training_data !== undefined).length).toBeGreaterThanOrEqual(kill.afterCommits);
-    }
-    for (const actor of pristine.actors.filter((a) => a.hasManifest)) {
-      expect(afterKill.has(`${actor.id}_manifest.json`), `${actor.id}_manifest.json still exists`).toBe(true);
-    }
-
-    // Invariant 2: each legacy URL is still in its response.json (untouched) or in the manifest.
-    for (const actor of pristine.actors.filter((a) => a.legacyUrls.length > 0)) {
-      const response = responsePath(root, actor.name);
-      if (existsSync(response)) {
-        expect(readFileSync(response).equals(readFileSync(responsePath(pristine.root, actor.name))), `${response} is untouched`).toBe(true);
-      } else {
-        const manifest = afterKill.get(`${actor.id}_manifest.json`);
-        const held = new Set((manifest?.training_data ?? []).map((e: any) => e.s3_url));
-        expect(actor.legacyUrls.filter((url) => !held.has(url)), `${actor.name}: URLs neither in response.json nor in the manifest`).toEqual([]);
+      // Invariant 1: whatever exists parses (readManifests throws naming a torn file).
+      const afterKill = readManifests(manifests);
+      if ('afterCommits' in kill) {
+        expect([...afterKill.values()].filter((m) => m.training_data !== undefined).length).toBeGreaterThanOrEqual(
+          kill.afterCommits,
+        );
       }
-    }
+      for (const actor of pristine.actors.filter((a) => a.hasManifest)) {
+        expect(afterKill.has(`${actor.id}_manifest.json`), `${actor.id}_manifest.json still exists`).toBe(true);
+      }
 
-    // Invariants 5 and 6: no --wait, so a lock still counted as held would fail this run with exit 2. The
-    // killed run's pid is gone, so its lock must be taken over at once, whatever instant it died at.
-    const next = await runCli([...SYNC, '--root', root]);
-    expect(next.code, next.stderr).toBe(0);
-    expect(SyncSummarySchema.parse(JSON.parse(next.stdout)).errors).toEqual([]);
-    expect(leftovers(manifests)).toEqual([]);
-    expect(existsSync(join(manifests, LOCK_NAME))).toBe(false);
-    expect(existsSync(join(root, 'data', 'actors', LOCK_NAME))).toBe(false);
+      // Invariant 2: each legacy URL is still in its response.json (untouched) or in the manifest.
+      for (const actor of pristine.actors.filter((a) => a.legacyUrls.length > 0)) {
+        const response = responsePath(root, actor.name);
+        if (existsSync(response)) {
+          expect(
+            readFileSync(response).equals(readFileSync(responsePath(pristine.root, actor.name))),
+            `${response} is untouched`,
+          ).toBe(true);
+        } else {
+          const manifest = afterKill.get(`${actor.id}_manifest.json`);
+          const held = new Set((manifest?.training_data ?? []).map((e: any) => e.s3_url));
+          expect(
+            actor.legacyUrls.filter((url) => !held.has(url)),
+            `${actor.name}: URLs neither in response.json nor in the manifest`,
+          ).toEqual([]);
+        }
+      }
 
-    const final = readManifests(manifests);
-    expect([...final.keys()]).toEqual([...reference.keys()]);
-    for (const [name, manifest] of reference) expect(comparable(final.get(name)), name).toEqual(comparable(manifest));
-    for (const actor of pristine.actors) expect(existsSync(responsePath(root, actor.name)), `${actor.name}/response.json retired`).toBe(false);
+      // Invariants 5 and 6: no --wait, so a lock still counted as held would fail this run with exit 2. The
+      // killed run's pid is gone, so its lock must be taken over at once, whatever instant it died at.
+      const next = await runCli([...SYNC, '--root', root]);
+      expect(next.code, next.stderr).toBe(0);
+      expect(SyncSummarySchema.parse(JSON.parse(next.stdout)).errors).toEqual([]);
+      expect(leftovers(manifests)).toEqual([]);
+      expect(existsSync(join(manifests, LOCK_NAME))).toBe(false);
+      expect(existsSync(join(root, 'data', 'actors', LOCK_NAME))).toBe(false);
 
-    rmSync(root, { recursive: true, force: true });
-  });
+      const final = readManifests(manifests);
+      expect([...final.keys()]).toEqual([...reference.keys()]);
+      for (const [name, manifest] of reference) expect(comparable(final.get(name)), name).toEqual(comparable(manifest));
+      for (const actor of pristine.actors)
+        expect(existsSync(responsePath(root, actor.name)), `${actor.name}/response.json retired`).toBe(false);
+
+      rmSync(root, { recursive: true, force: true });
+    },
+  );
 });
 
 describe('the kills themselves', () => {
@@ -213,11 +251,20 @@ describe('what killed runs leave, planted before a real sync', () => {
       mkdirSync(join(dir, `${LOCK_NAME}.${randomUUID()}.tmp`));
       const withOwner = join(dir, `${LOCK_NAME}.${randomUUID()}.tmp`);
       mkdirSync(withOwner);
-      writeFileSync(join(withOwner, 'owner.json'), JSON.stringify({ pid: 4242, hostname: hostname(), started: new Date(0).toISOString(), token: randomUUID() }));
+      writeFileSync(
+        join(withOwner, 'owner.json'),
+        JSON.stringify({ pid: 4242, hostname: hostname(), started: new Date(0).toISOString(), token: randomUUID() }),
+      );
       mkdirSync(join(dir, `${LOCK_NAME}.${randomUUID()}.gone`));
     }
     // A user's files that only look like ours.
-    const users = ['notes.json.1', `${a.id}_manifest.json.20251017`, 'x.png.tmp', `${LOCK_NAME}.backup`, `.actor-sync-0-0123456789ab.${a.id}_manifest.json.tmp`];
+    const users = [
+      'notes.json.1',
+      `${a.id}_manifest.json.20251017`,
+      'x.png.tmp',
+      `${LOCK_NAME}.backup`,
+      `.actor-sync-0-0123456789ab.${a.id}_manifest.json.tmp`,
+    ];
     for (const name of users) writeFileSync(join(manifests, name), 'mine\n');
     expect(leftovers(manifests).filter((name) => !users.includes(name))).toHaveLength(2 + 3);
 

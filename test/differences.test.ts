@@ -48,14 +48,18 @@ describe('entryDifferences', () => {
   });
 
   it('names a new entry with the status it would get', () => {
-    expect(entryDifferences(ACTOR, [], [entry('0.png', { s3_url: null, s3_md5: null, status: 'local_only' })])).toEqual([
-      { actor: ACTOR, file: `${ACTOR}_0.png`, what: 'not in the manifest yet (would be local_only)' },
-    ]);
+    expect(entryDifferences(ACTOR, [], [entry('0.png', { s3_url: null, s3_md5: null, status: 'local_only' })])).toEqual(
+      [{ actor: ACTOR, file: `${ACTOR}_0.png`, what: 'not in the manifest yet (would be local_only)' }],
+    );
   });
 
   it('names a removed entry as dropped', () => {
     expect(entryDifferences(ACTOR, [entry('0.png'), entry('1.png')], [entry('1.png')])).toEqual([
-      { actor: ACTOR, file: `${ACTOR}_0.png`, what: 'in the manifest but neither on disk nor in S3 (would be dropped)' },
+      {
+        actor: ACTOR,
+        file: `${ACTOR}_0.png`,
+        what: 'in the manifest but neither on disk nor in S3 (would be dropped)',
+      },
     ]);
   });
 
@@ -83,21 +87,43 @@ describe('entryDifferences', () => {
   it('reports an s3_exists: false finding and its removal', () => {
     const present = entry('4.png');
     const absent = entry('4.png', { s3_exists: false, status: 'local_only' });
-    expect(entryDifferences(ACTOR, [present], [absent]).map((d) => d.what)).toEqual(['s3_exists: none → false', 'status: "synced" → "local_only"']);
-    expect(entryDifferences(ACTOR, [absent], [present]).map((d) => d.what)).toEqual(['s3_exists: false → none', 'status: "local_only" → "synced"']);
+    expect(entryDifferences(ACTOR, [present], [absent]).map((d) => d.what)).toEqual([
+      's3_exists: none → false',
+      'status: "synced" → "local_only"',
+    ]);
+    expect(entryDifferences(ACTOR, [absent], [present]).map((d) => d.what)).toEqual([
+      's3_exists: false → none',
+      'status: "local_only" → "synced"',
+    ]);
   });
 
   it('treats a missing field and a null one as the same', () => {
-    const before = [{ filename: `${ACTOR}_0.png`, local_path: `data/actors/${ACTOR}/training_data/${ACTOR}_0.png`, md5_hash: md5(1), status: 'local_only' as const }];
+    const before = [
+      {
+        filename: `${ACTOR}_0.png`,
+        local_path: `data/actors/${ACTOR}/training_data/${ACTOR}_0.png`,
+        md5_hash: md5(1),
+        status: 'local_only' as const,
+      },
+    ];
     const after = [entry('0.png', { s3_url: null, s3_md5: null, status: 'local_only', size_bytes: null })];
     // No compared field differs; the entry is still rewritten (it gains the stat fields), said once.
-    expect(entryDifferences(ACTOR, before, after).map((d) => d.what)).toEqual([`modified_date: none → ${JSON.stringify(after[0]!.modified_date)} (same content)`]);
+    expect(entryDifferences(ACTOR, before, after).map((d) => d.what)).toEqual([
+      `modified_date: none → ${JSON.stringify(after[0]!.modified_date)} (same content)`,
+    ]);
   });
 
   // A fresh checkout gives every file a new mtime and inode: sync records them, so check reports them,
   // once, as a change of stat with the same content.
   it('reports a change of mtime or inode alone as one stat change with the same content', () => {
-    const touched = [entry('0.png', { modified_timestamp: 1, modified_date: '1970-01-01T00:00:01.000Z', mtime_ns: '1000000000', inode: 7 })];
+    const touched = [
+      entry('0.png', {
+        modified_timestamp: 1,
+        modified_date: '1970-01-01T00:00:01.000Z',
+        mtime_ns: '1000000000',
+        inode: 7,
+      }),
+    ];
     expect(entryDifferences(ACTOR, [entry('0.png')], touched).map((d) => d.what)).toEqual([
       `modified_date: ${JSON.stringify(entry('0.png').modified_date)} → "1970-01-01T00:00:01.000Z" (same content)`,
     ]);
@@ -114,8 +140,16 @@ describe('entryDifferences', () => {
       { actor: ACTOR, file: `${ACTOR}_2.png`, what: `s3_md5: "${md5(1)}" → "${md5(5)}"` },
       { actor: ACTOR, file: `${ACTOR}_2.png`, what: 'status: "synced" → "out_of_sync"' },
       { actor: ACTOR, file: `${ACTOR}_10.png`, what: 'not in the manifest yet (would be synced)' },
-      { actor: ACTOR, file: `${ACTOR}_1.png`, what: 'in the manifest but neither on disk nor in S3 (would be dropped)' },
-      { actor: ACTOR, file: `${ACTOR}_3.png`, what: 'in the manifest but neither on disk nor in S3 (would be dropped)' },
+      {
+        actor: ACTOR,
+        file: `${ACTOR}_1.png`,
+        what: 'in the manifest but neither on disk nor in S3 (would be dropped)',
+      },
+      {
+        actor: ACTOR,
+        file: `${ACTOR}_3.png`,
+        what: 'in the manifest but neither on disk nor in S3 (would be dropped)',
+      },
     ]);
   });
 });
@@ -136,7 +170,9 @@ describe('statisticsDifferences', () => {
   it('names every owned count as new when the manifest has no statistics', () => {
     for (const before of [undefined, null, 'not an object']) {
       const differences = statisticsDifferences(ACTOR, MANIFEST, before, STATISTICS);
-      expect(differences.map((d) => d.what)).toEqual(OWNED_STATISTICS.map((key) => `statistics.${key}: none → ${STATISTICS[key]}`));
+      expect(differences.map((d) => d.what)).toEqual(
+        OWNED_STATISTICS.map((key) => `statistics.${key}: none → ${STATISTICS[key]}`),
+      );
     }
   });
 

@@ -15,7 +15,14 @@ describe('hashFiles', () => {
     writeFileSync(path, big);
     const [result] = hashFiles({ files: [{ path }], racyFromNs: null, verify: false });
     const stats = statSync(path, { bigint: true });
-    expect(result).toEqual({ ok: true, md5: md5(big), reused: false, size: big.length, mtimeNs: stats.mtimeNs.toString(), inode: Number(stats.ino) });
+    expect(result).toEqual({
+      ok: true,
+      md5: md5(big),
+      reused: false,
+      size: big.length,
+      mtimeNs: stats.mtimeNs.toString(),
+      inode: Number(stats.ino),
+    });
   });
 
   it('tells how many bytes it read as it reads them (the progress of a large file), one file or four in lanes', async () => {
@@ -25,7 +32,9 @@ describe('hashFiles', () => {
     for (const [i, path] of paths.entries()) writeFileSync(path, Buffer.alloc(sizes[i]!, i));
     for (const files of [[paths[0]!], paths]) {
       const reads: number[] = [];
-      const results = hashFiles({ files: files.map((path) => ({ path })), racyFromNs: null, verify: false }, (bytes) => reads.push(bytes));
+      const results = hashFiles({ files: files.map((path) => ({ path })), racyFromNs: null, verify: false }, (bytes) =>
+        reads.push(bytes),
+      );
       expect(results.every((r) => r.ok)).toBe(true);
       expect(reads.reduce((a, b) => a + b, 0)).toBe(sizes.slice(0, files.length).reduce((a, b) => a + b, 0));
       expect(reads.length).toBeGreaterThanOrEqual(4); // the 3 MB file in several reads, not once at its end

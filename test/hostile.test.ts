@@ -57,7 +57,12 @@ const DEFAULT_IMAGES = { [`${HOSTILE}_0.png`]: 'hostile image 0' };
 const Problem = z.strictObject({ file: z.string(), reason: z.string() });
 
 const Expected = z.discriminatedUnion('exit', [
-  z.strictObject({ exit: z.literal(0), entries: z.array(z.looseObject({ filename: z.string() })).nullable(), legacy: z.enum(['retired', 'none']), warnings: z.array(Problem).default([]) }),
+  z.strictObject({
+    exit: z.literal(0),
+    entries: z.array(z.looseObject({ filename: z.string() })).nullable(),
+    legacy: z.enum(['retired', 'none']),
+    warnings: z.array(Problem).default([]),
+  }),
   z.strictObject({ exit: z.literal(1), errors: z.array(Problem).min(1) }),
   z.strictObject({ exit: z.literal(2), usage: Problem }),
 ]);
@@ -101,15 +106,23 @@ function nested(depth: number): string {
 const MAKERS: Record<string, Maker> = {
   'response-50mb': ({ trainingDir }) => {
     const url = `https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${HOSTILE}/${HOSTILE}_0.png`;
-    fs.writeFileSync(join(trainingDir, 'response.json'), Buffer.concat([
-      Buffer.from('{"log": "'),
-      Buffer.alloc(50 * 1024 * 1024, 'x'),
-      Buffer.from(`", "output": {"output": {"actor_id": "${HOSTILE}", "s3_image_urls": ["${url}"]}, "status": "success"}}\n`),
-    ]));
+    fs.writeFileSync(
+      join(trainingDir, 'response.json'),
+      Buffer.concat([
+        Buffer.from('{"log": "'),
+        Buffer.alloc(50 * 1024 * 1024, 'x'),
+        Buffer.from(
+          `", "output": {"output": {"actor_id": "${HOSTILE}", "s3_image_urls": ["${url}"]}, "status": "success"}}\n`,
+        ),
+      ]),
+    );
   },
   'response-deep': ({ trainingDir }) => {
     const url = `https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/${HOSTILE}/${HOSTILE}_0.png`;
-    fs.writeFileSync(join(trainingDir, 'response.json'), `{"trace": ${nested(100_000)}, "output": {"output": {"s3_image_urls": ["${url}"]}}}\n`);
+    fs.writeFileSync(
+      join(trainingDir, 'response.json'),
+      `{"trace": ${nested(100_000)}, "output": {"output": {"s3_image_urls": ["${url}"]}}}\n`,
+    );
   },
   'manifest-deep': ({ manifest }) => {
     fs.writeFileSync(manifest, `{"character_id": "0005", "history": ${nested(100_000)}}\n`);
@@ -123,7 +136,10 @@ const MAKERS: Record<string, Maker> = {
     fs.symlinkSync(`../../${CONTROL}/training_data/old/response.json`, join(trainingDir, 'response.json'));
   },
   'prompt-symlink-other-actor': ({ actorsDir, trainingDir }) => {
-    fs.writeFileSync(join(actorsDir, CONTROL, 'training_data', 'prompt_metadata.json'), JSON.stringify({ images: { [CONTROL_IMAGE]: { s3_url: CONTROL_URL } } }));
+    fs.writeFileSync(
+      join(actorsDir, CONTROL, 'training_data', 'prompt_metadata.json'),
+      JSON.stringify({ images: { [CONTROL_IMAGE]: { s3_url: CONTROL_URL } } }),
+    );
     fs.symlinkSync(`../../${CONTROL}/training_data/prompt_metadata.json`, join(trainingDir, 'prompt_metadata.json'));
   },
   'response-fifo': ({ trainingDir }) => mkfifo(join(trainingDir, 'response.json')),
@@ -139,7 +155,10 @@ const MAKERS: Record<string, Maker> = {
   },
   'manifest-symlink-out': ({ outside, manifest }) => {
     const target = join(outside, '0005_manifest.json');
-    fs.writeFileSync(target, `${JSON.stringify({ character_id: '0005', note: 'a file outside the data root' }, null, 2)}\n`);
+    fs.writeFileSync(
+      target,
+      `${JSON.stringify({ character_id: '0005', note: 'a file outside the data root' }, null, 2)}\n`,
+    );
     fs.symlinkSync(target, manifest);
   },
   'manifest-readonly': ({ manifest }) => fs.chmodSync(manifest, 0o444),
@@ -159,12 +178,18 @@ const MAKERS: Record<string, Maker> = {
     fs.symlinkSync('a.png', join(trainingDir, 'b.png'));
   },
   'image-non-utf8-name': ({ trainingDir }) => {
-    fs.writeFileSync(Buffer.concat([Buffer.from(`${trainingDir}/`), Buffer.from([0xff, 0xfe]), Buffer.from('.png')]), 'not a UTF-8 name');
+    fs.writeFileSync(
+      Buffer.concat([Buffer.from(`${trainingDir}/`), Buffer.from([0xff, 0xfe]), Buffer.from('.png')]),
+      'not a UTF-8 name',
+    );
   },
   'actor-non-utf8-name': ({ actorsDir }) => {
     const dir = Buffer.concat([Buffer.from(`${actorsDir}/0006_`), Buffer.from([0xff])]);
     fs.mkdirSync(Buffer.concat([dir, Buffer.from('/training_data')]), { recursive: true });
-    fs.writeFileSync(Buffer.concat([dir, Buffer.from('/training_data/0006_0.png')]), 'an image of an actor whose folder name is not UTF-8');
+    fs.writeFileSync(
+      Buffer.concat([dir, Buffer.from('/training_data/0006_0.png')]),
+      'an image of an actor whose folder name is not UTF-8',
+    );
   },
   'image-directory': ({ trainingDir }) => fs.mkdirSync(join(trainingDir, 'folder.png')),
   'root-is-file': ({ root }) => {
@@ -222,7 +247,15 @@ async function build(name: string, spec: Case): Promise<{ at: Layout; rootArg: s
   const actorsDir = join(root, 'data', 'actors');
   const manifestsDir = join(root, 'data', 'actor_manifests');
   const trainingDir = join(actorsDir, HOSTILE, 'training_data');
-  const at: Layout = { work, root, outside: join(work, 'outside'), actorsDir, manifestsDir, trainingDir, manifest: join(manifestsDir, '0005_manifest.json') };
+  const at: Layout = {
+    work,
+    root,
+    outside: join(work, 'outside'),
+    actorsDir,
+    manifestsDir,
+    trainingDir,
+    manifest: join(manifestsDir, '0005_manifest.json'),
+  };
 
   fs.mkdirSync(at.outside);
   fs.writeFileSync(join(at.outside, 'sentinel.txt'), 'outside the data root\n');
@@ -230,12 +263,17 @@ async function build(name: string, spec: Case): Promise<{ at: Layout; rootArg: s
   const controlDir = join(actorsDir, CONTROL, 'training_data');
   fs.mkdirSync(controlDir, { recursive: true });
   fs.writeFileSync(join(controlDir, CONTROL_IMAGE), CONTROL_BYTES);
-  fs.writeFileSync(join(controlDir, 'response.json'), `${JSON.stringify({ output: { output: { actor_id: CONTROL, s3_image_urls: [CONTROL_URL] } } }, null, 2)}\n`);
+  fs.writeFileSync(
+    join(controlDir, 'response.json'),
+    `${JSON.stringify({ output: { output: { actor_id: CONTROL, s3_image_urls: [CONTROL_URL] } } }, null, 2)}\n`,
+  );
 
   fs.mkdirSync(trainingDir, { recursive: true });
-  for (const [file, content] of Object.entries(spec.images ?? DEFAULT_IMAGES)) fs.writeFileSync(join(trainingDir, file), content);
+  for (const [file, content] of Object.entries(spec.images ?? DEFAULT_IMAGES))
+    fs.writeFileSync(join(trainingDir, file), content);
   const fixture = join(CORPUS, name);
-  if (fs.existsSync(join(fixture, 'training_data'))) fs.cpSync(join(fixture, 'training_data'), trainingDir, { recursive: true });
+  if (fs.existsSync(join(fixture, 'training_data')))
+    fs.cpSync(join(fixture, 'training_data'), trainingDir, { recursive: true });
   if (fs.existsSync(join(fixture, 'manifest.json'))) fs.copyFileSync(join(fixture, 'manifest.json'), at.manifest);
 
   let rootArg = root;
@@ -279,7 +317,10 @@ function tree(dir: string): Map<string, string> {
         result.set(key, `folder ${mode}`);
         walk(child, key);
       } else if (stats.isFile()) {
-        result.set(key, `file ${mode} ${createHash('md5').update(fs.readFileSync(child)).digest('hex')} ${stats.mtimeNs}`);
+        result.set(
+          key,
+          `file ${mode} ${createHash('md5').update(fs.readFileSync(child)).digest('hex')} ${stats.mtimeNs}`,
+        );
       } else result.set(key, stats.isFIFO() ? 'fifo' : stats.isSocket() ? 'socket' : 'special');
     }
   };
@@ -290,7 +331,9 @@ function tree(dir: string): Map<string, string> {
 /** Paths (relative to the case's folder) whose state differs between two trees, except `allowed`. */
 function changed(before: Map<string, string>, after: Map<string, string>, allowed: Set<string>): string[] {
   const keys = new Set([...before.keys(), ...after.keys()]);
-  return [...keys].filter((key) => !allowed.has(key) && before.get(key) !== after.get(key)).map((key) => `${key}: ${before.get(key) ?? 'absent'} → ${after.get(key) ?? 'absent'}`);
+  return [...keys]
+    .filter((key) => !allowed.has(key) && before.get(key) !== after.get(key))
+    .map((key) => `${key}: ${before.get(key) ?? 'absent'} → ${after.get(key) ?? 'absent'}`);
 }
 
 // --- running the CLI --------------------------------------------------------------------------------
@@ -309,7 +352,10 @@ function sync(rootArg: string, user: { uid: number; gid: number } | undefined): 
 
 function syncNow(rootArg: string, user: { uid: number; gid: number } | undefined): Promise<Result> {
   const cli = user ? builtForUnprivileged('dist/src/cli/main.js') : CLI;
-  const child = spawn(process.execPath, [cli, 'sync', '--root', rootArg, '--json', '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'], ...user });
+  const child = spawn(process.execPath, [cli, 'sync', '--root', rootArg, '--json', '--workers', '2'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...user,
+  });
   let stdout = '';
   let stderr = '';
   let hung = false;
@@ -336,17 +382,27 @@ function summaryOf(result: Result, expect: ExpectStatic): SyncSummary {
   try {
     parsed = JSON.parse(result.stdout);
   } catch {
-    expect.fail(`stdout is not the --json document (${JSON.stringify(result.stdout.slice(0, 200))}); stderr: ${result.stderr}`);
+    expect.fail(
+      `stdout is not the --json document (${JSON.stringify(result.stdout.slice(0, 200))}); stderr: ${result.stderr}`,
+    );
   }
   return SyncSummarySchema.parse(parsed);
 }
 
 function expectControlSynced(at: Layout, expect: ExpectStatic): void {
   const manifest = JSON.parse(fs.readFileSync(join(at.manifestsDir, '0001_manifest.json'), 'utf8'));
-  expect(manifest.training_data).toEqual([expect.objectContaining({
-    filename: CONTROL_IMAGE, status: 'synced', s3_url: CONTROL_URL, md5_hash: createHash('md5').update(CONTROL_BYTES).digest('hex'),
-  })]);
-  expect(fs.existsSync(join(at.actorsDir, CONTROL, 'training_data', 'response.json')), 'the control actor\'s response.json is retired').toBe(false);
+  expect(manifest.training_data).toEqual([
+    expect.objectContaining({
+      filename: CONTROL_IMAGE,
+      status: 'synced',
+      s3_url: CONTROL_URL,
+      md5_hash: createHash('md5').update(CONTROL_BYTES).digest('hex'),
+    }),
+  ]);
+  expect(
+    fs.existsSync(join(at.actorsDir, CONTROL, 'training_data', 'response.json')),
+    "the control actor's response.json is retired",
+  ).toBe(false);
 }
 
 function expectNoLeftovers(at: Layout, expect: ExpectStatic): void {
@@ -357,115 +413,167 @@ function expectNoLeftovers(at: Layout, expect: ExpectStatic): void {
 }
 
 /** One expected problem among `found`: the file named exactly, the reason matching. */
-function expectProblem(found: SyncSummary['errors'], wanted: z.infer<typeof Problem>, at: Layout, expect: ExpectStatic, what: string): SyncSummary['errors'][number] {
+function expectProblem(
+  found: SyncSummary['errors'],
+  wanted: z.infer<typeof Problem>,
+  at: Layout,
+  expect: ExpectStatic,
+  what: string,
+): SyncSummary['errors'][number] {
   const file = join(at.root, wanted.file);
   const match = found.find((p) => p.file === file && new RegExp(wanted.reason).test(p.reason));
-  expect(match, `${what} naming ${file} with a reason matching /${wanted.reason}/; got ${JSON.stringify(found, null, 2)}`).toBeDefined();
+  expect(
+    match,
+    `${what} naming ${file} with a reason matching /${wanted.reason}/; got ${JSON.stringify(found, null, 2)}`,
+  ).toBeDefined();
   return match!;
 }
 
-const names = fs.readdirSync(CORPUS, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort();
-const cases = names.map((name) => [name, CaseSchema.parse(JSON.parse(fs.readFileSync(join(CORPUS, name, 'case.json'), 'utf8')))] as const);
+const names = fs
+  .readdirSync(CORPUS, { withFileTypes: true })
+  .filter((e) => e.isDirectory())
+  .map((e) => e.name)
+  .sort();
+const cases = names.map(
+  (name) => [name, CaseSchema.parse(JSON.parse(fs.readFileSync(join(CORPUS, name, 'case.json'), 'utf8')))] as const,
+);
 
 describe('the corpus', () => {
   it('has at least 25 cases, each with a maker that exists', ({ expect }) => {
     expect(cases.length).toBeGreaterThanOrEqual(25);
-    for (const [name, spec] of cases) if (spec.make) expect(MAKERS[spec.make], `${name}: make "${spec.make}"`).toBeDefined();
+    for (const [name, spec] of cases)
+      if (spec.make) expect(MAKERS[spec.make], `${name}: make "${spec.make}"`).toBeDefined();
   });
 });
 
 describe.concurrent('hostile input: a clear error naming the file, the right exit code, nothing else changed', () => {
   for (const [name, spec] of cases) {
     const title = `${name}: ${spec.title}${spec.bug ? ' [BUG: see case.json]' : ''}`;
-    it(title, async ({ expect }) => {
-      const { at, rootArg } = await build(name, spec);
-      try {
-        const user = spec.uid ? unprivileged : undefined;
-        if (user) spawnSync('chown', ['-R', `${user.uid}:${user.gid}`, at.work]);
-        const before = tree(at.work);
-        const result = await sync(rootArg, user);
-        const after = tree(at.work);
-        const bug = spec.bug ? ` (BUG: ${spec.bug})` : '';
+    it(
+      title,
+      async ({ expect }) => {
+        const { at, rootArg } = await build(name, spec);
+        try {
+          const user = spec.uid ? unprivileged : undefined;
+          if (user) spawnSync('chown', ['-R', `${user.uid}:${user.gid}`, at.work]);
+          const before = tree(at.work);
+          const result = await sync(rootArg, user);
+          const after = tree(at.work);
+          const bug = spec.bug ? ` (BUG: ${spec.bug})` : '';
 
-        expect(result.hung, `sync was still running after ${WATCHDOG_MS / 1000} s and was killed: it hangs${bug}`).toBe(false);
-        expect(result.stderr, `no stack trace, no unexpected failure${bug}`).not.toMatch(/\n\s+at |unexpected failure/);
-        // Each problem is one line (a file name or a parser's excerpt with a newline in it is escaped).
-        for (const line of result.stderr.split('\n').filter(Boolean)) expect(line, `one line a problem${bug}`).toMatch(/^(error|warning|actor-sync|sync): /);
-        expect(result.code, `exit code${bug}; stderr: ${result.stderr}`).toBe(spec.expect.exit);
+          expect(
+            result.hung,
+            `sync was still running after ${WATCHDOG_MS / 1000} s and was killed: it hangs${bug}`,
+          ).toBe(false);
+          expect(result.stderr, `no stack trace, no unexpected failure${bug}`).not.toMatch(
+            /\n\s+at |unexpected failure/,
+          );
+          // Each problem is one line (a file name or a parser's excerpt with a newline in it is escaped).
+          for (const line of result.stderr.split('\n').filter(Boolean))
+            expect(line, `one line a problem${bug}`).toMatch(/^(error|warning|actor-sync|sync): /);
+          expect(result.code, `exit code${bug}; stderr: ${result.stderr}`).toBe(spec.expect.exit);
 
-        const rel = (path: string) => join('root', path);
-        const controlFiles = [rel('data/actor_manifests/0001_manifest.json'), rel(`data/actors/${CONTROL}/training_data/response.json`)];
-        const want = spec.expect;
-        if (want.exit === 2) {
-          expect(result.stdout).toBe('');
-          const file = join(at.root, want.usage.file);
-          expect(result.stderr.trim().split('\n'), 'one line').toHaveLength(1);
-          expect(result.stderr.startsWith('actor-sync: '), result.stderr).toBe(true);
-          expect(result.stderr, 'names the file').toContain(file);
-          expect(result.stderr).toMatch(new RegExp(want.usage.reason));
-          expect(changed(before, after, new Set()), 'nothing changed').toEqual([]);
-        } else if (want.exit === 1) {
-          const summary = summaryOf(result, expect);
-          for (const wanted of want.errors) {
-            const error = expectProblem(summary.errors, wanted, at, expect, 'an error');
-            expect(result.stderr.split('\n'), 'stderr names the file').toContain(`error: ${error.actor}: ${error.file}: ${error.reason}`);
+          const rel = (path: string) => join('root', path);
+          const controlFiles = [
+            rel('data/actor_manifests/0001_manifest.json'),
+            rel(`data/actors/${CONTROL}/training_data/response.json`),
+          ];
+          const want = spec.expect;
+          if (want.exit === 2) {
+            expect(result.stdout).toBe('');
+            const file = join(at.root, want.usage.file);
+            expect(result.stderr.trim().split('\n'), 'one line').toHaveLength(1);
+            expect(result.stderr.startsWith('actor-sync: '), result.stderr).toBe(true);
+            expect(result.stderr, 'names the file').toContain(file);
+            expect(result.stderr).toMatch(new RegExp(want.usage.reason));
+            expect(changed(before, after, new Set()), 'nothing changed').toEqual([]);
+          } else if (want.exit === 1) {
+            const summary = summaryOf(result, expect);
+            for (const wanted of want.errors) {
+              const error = expectProblem(summary.errors, wanted, at, expect, 'an error');
+              expect(result.stderr.split('\n'), 'stderr names the file').toContain(
+                `error: ${error.actor}: ${error.file}: ${error.reason}`,
+              );
+            }
+            expect(summary.errors, 'no other errors').toHaveLength(want.errors.length);
+            for (const error of summary.errors) expect(error.reason, 'says what happens now').toMatch(/left unchanged/);
+            expect(changed(before, after, new Set(controlFiles)), `only the control actor changed${bug}`).toEqual([]);
+            expectControlSynced(at, expect);
+          } else {
+            const summary = summaryOf(result, expect);
+            expect(summary.errors).toEqual([]);
+            for (const wanted of want.warnings) expectProblem(summary.warnings, wanted, at, expect, 'a warning');
+            expect(summary.warnings, 'no other warnings').toHaveLength(want.warnings.length);
+            const hostileFiles = [
+              rel('data/actor_manifests/0005_manifest.json'),
+              rel(`data/actors/${HOSTILE}/training_data/response.json`),
+            ];
+            expect(
+              changed(before, after, new Set([...controlFiles, ...(want.entries ? hostileFiles : [])])),
+              'nothing else changed',
+            ).toEqual([]);
+            if (want.entries === null)
+              expect(fs.existsSync(at.manifest), 'the skipped actor has no manifest').toBe(false);
+            else {
+              const entries = JSON.parse(fs.readFileSync(at.manifest, 'utf8')).training_data;
+              expect(entries.map((e: { filename: string }) => e.filename)).toEqual(want.entries.map((e) => e.filename));
+              for (const [i, entry] of want.entries.entries()) expect(entries[i]).toMatchObject(entry);
+            }
+            const response = join('root', 'data', 'actors', HOSTILE, 'training_data', 'response.json');
+            expect(before.has(response), 'response.json was there before').toBe(want.legacy === 'retired');
+            expect(after.has(response), 'response.json is there after').toBe(false);
+            expectControlSynced(at, expect);
           }
-          expect(summary.errors, 'no other errors').toHaveLength(want.errors.length);
-          for (const error of summary.errors) expect(error.reason, 'says what happens now').toMatch(/left unchanged/);
-          expect(changed(before, after, new Set(controlFiles)), `only the control actor changed${bug}`).toEqual([]);
-          expectControlSynced(at, expect);
-        } else {
-          const summary = summaryOf(result, expect);
-          expect(summary.errors).toEqual([]);
-          for (const wanted of want.warnings) expectProblem(summary.warnings, wanted, at, expect, 'a warning');
-          expect(summary.warnings, 'no other warnings').toHaveLength(want.warnings.length);
-          const hostileFiles = [rel('data/actor_manifests/0005_manifest.json'), rel(`data/actors/${HOSTILE}/training_data/response.json`)];
-          expect(changed(before, after, new Set([...controlFiles, ...(want.entries ? hostileFiles : [])])), 'nothing else changed').toEqual([]);
-          if (want.entries === null) expect(fs.existsSync(at.manifest), 'the skipped actor has no manifest').toBe(false);
-          else {
-            const entries = JSON.parse(fs.readFileSync(at.manifest, 'utf8')).training_data;
-            expect(entries.map((e: { filename: string }) => e.filename)).toEqual(want.entries.map((e) => e.filename));
-            for (const [i, entry] of want.entries.entries()) expect(entries[i]).toMatchObject(entry);
-          }
-          const response = join('root', 'data', 'actors', HOSTILE, 'training_data', 'response.json');
-          expect(before.has(response), 'response.json was there before').toBe(want.legacy === 'retired');
-          expect(after.has(response), 'response.json is there after').toBe(false);
-          expectControlSynced(at, expect);
+          expectNoLeftovers(at, expect);
+        } finally {
+          removeWork(at);
         }
-        expectNoLeftovers(at, expect);
-      } finally {
-        removeWork(at);
-      }
-    }, CASE_TIMEOUT_MS);
+      },
+      CASE_TIMEOUT_MS,
+    );
   }
 });
 
 // GNU time reports the child's peak RSS (threads included) from the kernel after it exits: nothing racy.
 const GNU_TIME = '/usr/bin/time';
-const hasGnuTime = spawnSync(GNU_TIME, ['-f', '%M', 'true'], { encoding: 'utf8' }).stderr?.trim().match(/^\d+$/) !== null;
+const hasGnuTime =
+  spawnSync(GNU_TIME, ['-f', '%M', 'true'], { encoding: 'utf8' }).stderr?.trim().match(/^\d+$/) !== null;
 
 /** The peak RSS, in MiB, of `sync --root <root> --json --workers 2` as the corpus runs it. */
 function peakRssMiB(rootArg: string, work: string): number {
   const out = join(work, 'rss.txt');
-  spawnSync(GNU_TIME, ['-f', '%M', '-o', out, process.execPath, CLI, 'sync', '--root', rootArg, '--json', '--workers', '2'], { stdio: 'ignore', timeout: WATCHDOG_MS });
+  spawnSync(
+    GNU_TIME,
+    ['-f', '%M', '-o', out, process.execPath, CLI, 'sync', '--root', rootArg, '--json', '--workers', '2'],
+    { stdio: 'ignore', timeout: WATCHDOG_MS },
+  );
   // A run that exits 1 gets a "Command exited with non-zero status 1" line first.
   return Number(fs.readFileSync(out, 'utf8').trim().split('\n').at(-1)) / 1024;
 }
 
 describe('the 50 MB response.json', () => {
-  it.skipIf(!hasGnuTime)('is refused without being read: the run\'s peak memory is within 25 MB of the same run with a small response.json', async ({ expect }) => {
-    const [name, spec] = cases.find(([n]) => n === 'response-50mb')!;
-    const hostile = await build(name, spec);
-    const plain = await build(name, { ...spec, make: undefined });
-    try {
-      fs.writeFileSync(join(plain.at.trainingDir, 'response.json'), `${JSON.stringify({ output: { output: { s3_image_urls: [] } } })}\n`);
-      const baseline = peakRssMiB(plain.rootArg, plain.at.work);
-      const peak = peakRssMiB(hostile.rootArg, hostile.at.work);
-      // Reading it at all would hold its 50 MiB at least once.
-      expect(peak - baseline, `peak ${peak.toFixed(0)} MiB, with a small response.json ${baseline.toFixed(0)} MiB`).toBeLessThan(25);
-    } finally {
-      removeWork(hostile.at);
-      removeWork(plain.at);
-    }
-  });
+  it.skipIf(!hasGnuTime)(
+    "is refused without being read: the run's peak memory is within 25 MB of the same run with a small response.json",
+    async ({ expect }) => {
+      const [name, spec] = cases.find(([n]) => n === 'response-50mb')!;
+      const hostile = await build(name, spec);
+      const plain = await build(name, { ...spec, make: undefined });
+      try {
+        fs.writeFileSync(
+          join(plain.at.trainingDir, 'response.json'),
+          `${JSON.stringify({ output: { output: { s3_image_urls: [] } } })}\n`,
+        );
+        const baseline = peakRssMiB(plain.rootArg, plain.at.work);
+        const peak = peakRssMiB(hostile.rootArg, hostile.at.work);
+        // Reading it at all would hold its 50 MiB at least once.
+        expect(
+          peak - baseline,
+          `peak ${peak.toFixed(0)} MiB, with a small response.json ${baseline.toFixed(0)} MiB`,
+        ).toBeLessThan(25);
+      } finally {
+        removeWork(hostile.at);
+        removeWork(plain.at);
+      }
+    },
+  );
 });

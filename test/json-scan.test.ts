@@ -15,8 +15,14 @@ const none: GuardedKey = () => false;
 describe('scanJson', () => {
   it('accepts 512 levels and refuses 513, lists or objects', () => {
     expect(scanJson('['.repeat(MAX_DEPTH) + ']'.repeat(MAX_DEPTH), every)).toEqual({ ok: true });
-    expect(scanJson('['.repeat(MAX_DEPTH + 1) + ']'.repeat(MAX_DEPTH + 1), every)).toEqual({ ok: false, tooDeep: true });
-    expect(scanJson(`${'{"a":'.repeat(MAX_DEPTH + 1)}1${'}'.repeat(MAX_DEPTH + 1)}`, every)).toEqual({ ok: false, tooDeep: true });
+    expect(scanJson('['.repeat(MAX_DEPTH + 1) + ']'.repeat(MAX_DEPTH + 1), every)).toEqual({
+      ok: false,
+      tooDeep: true,
+    });
+    expect(scanJson(`${'{"a":'.repeat(MAX_DEPTH + 1)}1${'}'.repeat(MAX_DEPTH + 1)}`, every)).toEqual({
+      ok: false,
+      tooDeep: true,
+    });
   });
 
   it('refuses 100 000 levels without reading past the bound', () => {
@@ -29,8 +35,18 @@ describe('scanJson', () => {
   });
 
   it('finds a key named twice after its escapes are read, with where it is', () => {
-    expect(scanJson('{"output": {"output": {"urls": [1], "url\\u0073": [2]}}}', every)).toEqual({ ok: false, tooDeep: false, path: ['output', 'output'], key: 'urls' });
-    expect(scanJson('{"a": [{"x": 1}, {"x": 1, "\\u0078": 2}]}', every)).toEqual({ ok: false, tooDeep: false, path: ['a', 1], key: 'x' });
+    expect(scanJson('{"output": {"output": {"urls": [1], "url\\u0073": [2]}}}', every)).toEqual({
+      ok: false,
+      tooDeep: false,
+      path: ['output', 'output'],
+      key: 'urls',
+    });
+    expect(scanJson('{"a": [{"x": 1}, {"x": 1, "\\u0078": 2}]}', every)).toEqual({
+      ok: false,
+      tooDeep: false,
+      path: ['a', 1],
+      key: 'x',
+    });
   });
 
   it('tells equal keys in sibling objects apart, and a value equal to a key', () => {
@@ -40,7 +56,10 @@ describe('scanJson', () => {
   it('ignores a key named twice that the reader does not guard', () => {
     const text = '{"status": 1, "status": 2, "output": {"id": 1, "id": 2}}';
     expect(scanJson(text, (path, key) => path.length === 0 && key === 'output')).toEqual({ ok: true });
-    expect(scanJson(text, (path, key) => path.length === 0 && key === 'status')).toMatchObject({ ok: false, key: 'status' });
+    expect(scanJson(text, (path, key) => path.length === 0 && key === 'status')).toMatchObject({
+      ok: false,
+      key: 'status',
+    });
   });
 
   it('passes over text that is not JSON (JSON.parse names the problem)', () => {
@@ -54,7 +73,10 @@ describe('a manifest field we do not own holding a key named training_data', () 
     const root = await tempRoot();
     await addImages(root, '0005_x', { '0005_x_0.png': 1000 });
     const manifest = manifestPath(root, '0005');
-    await writeFile(manifest, '{\n  "character_id": "0005",\n  "lora": {"training_data": "x"},\n  "training_data": []\n}\n');
+    await writeFile(
+      manifest,
+      '{\n  "character_id": "0005",\n  "lora": {"training_data": "x"},\n  "training_data": []\n}\n',
+    );
     for (const args of [['sync'], ['sync'], ['check'], ['sync', '--verify']]) {
       const result = await runCli([...args, '--root', root, '--quiet']);
       expect({ args, code: result.code, stderr: result.stderr }).toEqual({ args, code: 0, stderr: '' });

@@ -11,7 +11,16 @@ import { crc64nvme } from '../src/s3/checksum.js';
 import { SyncSummarySchema, TransferSummarySchema } from '../src/engine/summary.js';
 import { run } from './helpers/s3-cli.js';
 import { kmsEtag, putObject, startFaultProxy, startS3Server, testS3 } from './helpers/s3.js';
-import { manifestPath, md5, readJson, SEED_LISTED, SEED_NAME, seedActor0000, tempRoot, trainingDir } from './helpers/root.js';
+import {
+  manifestPath,
+  md5,
+  readJson,
+  SEED_LISTED,
+  SEED_NAME,
+  seedActor0000,
+  tempRoot,
+  trainingDir,
+} from './helpers/root.js';
 
 const BUCKET = 'story-boards-assets';
 const key = (file: string) => `system_actors/training_data/${SEED_NAME}/${file}`;
@@ -34,12 +43,17 @@ async function kmsBucket() {
     const bytes = file === listed(13) ? Buffer.from('bytes another machine left') : readFileSync(join(dir, file));
     if (file === listed(11)) await putObject(s3, BUCKET, key(file), bytes);
     else if (file === listed(12)) {
-      const command = new PutObjectCommand({ Bucket: BUCKET, Key: key(file), Body: bytes, ChecksumCRC64NVME: await crc64nvme(bytes) });
+      const command = new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: key(file),
+        Body: bytes,
+        ChecksumCRC64NVME: await crc64nvme(bytes),
+      });
       await s3.run(() => s3.client.send(command));
     } else await putObject(s3, BUCKET, key(file), bytes, { md5: md5(bytes) });
   }
   const flags = ['--endpoint', proxy.endpoint, '--force-path-style'];
-  const entries = async () => ((await readJson(manifestPath(root, '0000'))).training_data as any[]);
+  const entries = async () => (await readJson(manifestPath(root, '0000'))).training_data as any[];
   const entry = async (file: string) => (await entries()).find((e) => e.filename === file);
   return { root, server, proxy, flags, dir, entries, entry };
 }
@@ -85,8 +99,17 @@ describe('an SSE-KMS bucket', () => {
     expect(uploads).toHaveLength(6);
     expect(uploads).toContain(listed(13));
     const thirteen = await entry(listed(13));
-    expect(thirteen).toMatchObject({ status: 'synced', s3_md5: thirteen.md5_hash, s3_etag: kmsEtag(thirteen.md5_hash) });
-    expect(proxy.requests.slice(seen).filter((r) => r.method === 'PUT' && r.url.includes(listed(13)))).toEqual([expect.objectContaining({ condition: `If-Match: "${kmsEtag(md5(Buffer.from('bytes another machine left')))}"`, status: 200 })]);
+    expect(thirteen).toMatchObject({
+      status: 'synced',
+      s3_md5: thirteen.md5_hash,
+      s3_etag: kmsEtag(thirteen.md5_hash),
+    });
+    expect(proxy.requests.slice(seen).filter((r) => r.method === 'PUT' && r.url.includes(listed(13)))).toEqual([
+      expect.objectContaining({
+        condition: `If-Match: "${kmsEtag(md5(Buffer.from('bytes another machine left')))}"`,
+        status: 200,
+      }),
+    ]);
 
     // The checksum the upload sent is recorded next to the MD5, and a later check keeps it.
     const checksum = await crc64nvme(readFileSync(join(dir, listed(13))));
@@ -115,7 +138,11 @@ describe('an SSE-KMS bucket', () => {
     files.forEach((file, i) => expect(readFileSync(join(dir, file)).equals(originals[i]!), file).toBe(true));
     for (const file of files) {
       const pulledEntry = await entry(file);
-      expect(pulledEntry).toMatchObject({ status: 'synced', s3_md5: pulledEntry.md5_hash, s3_etag: kmsEtag(pulledEntry.md5_hash) });
+      expect(pulledEntry).toMatchObject({
+        status: 'synced',
+        s3_md5: pulledEntry.md5_hash,
+        s3_etag: kmsEtag(pulledEntry.md5_hash),
+      });
     }
     // The checksum S3 returned is recorded next to the MD5.
     expect((await entry(listed(12))).s3_crc64nvme).toBe(await crc64nvme(originals[2]!));
@@ -127,7 +154,9 @@ describe('an SSE-KMS bucket', () => {
     writeFileSync(join(dir, listed(11)), 'edited locally');
     const r = await run(['sync', '--root', root, '--remote', ...flags]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(`${key(listed(11))}: cannot be verified (an SSE-KMS object without a stored MD5 or a checksum); its last known state is kept`);
+    expect(r.stderr).toContain(
+      `${key(listed(11))}: cannot be verified (an SSE-KMS object without a stored MD5 or a checksum); its last known state is kept`,
+    );
     // Its last known state: the object held the file as it was before the edit.
     const eleven = await entry(listed(11));
     expect(eleven.status).toBe('out_of_sync');

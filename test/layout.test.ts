@@ -19,7 +19,8 @@ function sources(folder: string): string[] {
 function runtimeImports(file: string): string[] {
   const text = readFileSync(join(REPO, file), 'utf8');
   const found: string[] = [];
-  const pattern = /^(?:import|export)(?!\s+type\b)[^;]*?from\s*'([^']+)'|^import\s*'([^']+)'|import\(\s*'([^']+)'\s*\)/gms;
+  const pattern =
+    /^(?:import|export)(?!\s+type\b)[^;]*?from\s*'([^']+)'|^import\s*'([^']+)'|import\(\s*'([^']+)'\s*\)/gms;
   for (const match of text.matchAll(pattern)) {
     const spec = match[1] ?? match[2] ?? match[3]!;
     found.push(spec.startsWith('.') ? relative(REPO, resolve(REPO, dirname(file), spec)) : spec);
@@ -30,15 +31,20 @@ function runtimeImports(file: string): string[] {
 describe('the thread boundary', () => {
   it('the main thread never loads code from workers/', () => {
     const crossings = sources('src').flatMap((file) =>
-      runtimeImports(file).filter((target) => target.startsWith('workers/')).map((target) => `${file} → ${target}`),
+      runtimeImports(file)
+        .filter((target) => target.startsWith('workers/'))
+        .map((target) => `${file} → ${target}`),
     );
     expect(crossings).toEqual([]);
   });
 
   it('a worker never loads the main thread machinery', () => {
-    const forbidden = /^(src\/(cli|server|lock|engine\/(pool|lazy-pool|sync|push-pull))\/?|piscina$|commander$|@aws-sdk\/client-s3$)/;
+    const forbidden =
+      /^(src\/(cli|server|lock|engine\/(pool|lazy-pool|sync|push-pull))\/?|piscina$|commander$|@aws-sdk\/client-s3$)/;
     const crossings = sources('workers').flatMap((file) =>
-      runtimeImports(file).filter((target) => forbidden.test(target)).map((target) => `${file} → ${target}`),
+      runtimeImports(file)
+        .filter((target) => forbidden.test(target))
+        .map((target) => `${file} → ${target}`),
     );
     expect(crossings).toEqual([]);
   });

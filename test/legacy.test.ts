@@ -40,13 +40,19 @@ function readResponseJsonUnprivileged(path: string): string {
   const script = `const { readResponseJsonFile } = await import(${JSON.stringify(legacy)});
     try { process.stdout.write('returned ' + JSON.stringify((await readResponseJsonFile(process.argv[1]))?.urls ?? null)); }
     catch (error) { process.stdout.write(error.constructor.name + ': ' + error.message); }`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, path], { encoding: 'utf8', ...unprivileged });
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, path], {
+    encoding: 'utf8',
+    ...unprivileged,
+  });
   expect(child.stderr).toBe('');
   return child.stdout;
 }
 
 function response(urls: unknown): string {
-  return JSON.stringify({ id: 'job', output: { output: { actor_id: '0000_x', s3_image_urls: urls }, status: 'success' } });
+  return JSON.stringify({
+    id: 'job',
+    output: { output: { actor_id: '0000_x', s3_image_urls: urls }, status: 'success' },
+  });
 }
 
 describe('readResponseJsonFile on the studio samples', () => {
@@ -54,7 +60,11 @@ describe('readResponseJsonFile on the studio samples', () => {
     ['0000_european_16_male', 12, `${ASSETS}/0000_european_16_male/0000_european_16_male_4.png`],
     ['0001_european_20_female', 12, `${ASSETS}/0001_european_20_female/0001_european_20_female_8.png`],
     // 0004 names `character_id` instead of `actor_id`, and URLs in two buckets.
-    ['0004_european_35_male', 15, 'https://storyboard-user-files.s3.us-west-1.amazonaws.com/99999999-9999-9999-9999-999999999999/custom_actor/0004_european_35_male/training_data/0004_european_35_male_2.png'],
+    [
+      '0004_european_35_male',
+      15,
+      'https://storyboard-user-files.s3.us-west-1.amazonaws.com/99999999-9999-9999-9999-999999999999/custom_actor/0004_european_35_male/training_data/0004_european_35_male_2.png',
+    ],
   ])('%s holds %i URLs', async (actor, count, first) => {
     const path = join(SAMPLE, actor, 'training_data', 'response.json');
     const urls = await urlsIn(path);
@@ -67,7 +77,9 @@ describe('readResponseJsonFile on the studio samples', () => {
     const path = join(SAMPLE, '0000_european_16_male', 'training_data', 'response.json');
     const byFilename = urlsByFilename((await urlsIn(path))!, path);
     expect([...byFilename.keys()]).toEqual(
-      [4, 6, 8, 9, 10, 11, 12, 13].map((n) => `0000_european_16_male_${n}.png`).concat([14, 15, 16, 17].map((n) => `0000_european_16_male_${n}.jpg`)),
+      [4, 6, 8, 9, 10, 11, 12, 13]
+        .map((n) => `0000_european_16_male_${n}.png`)
+        .concat([14, 15, 16, 17].map((n) => `0000_european_16_male_${n}.jpg`)),
     );
     expect(byFilename.get('0000_european_16_male_4.png')).toMatchObject({
       bucket: 'story-boards-assets',
@@ -87,7 +99,10 @@ describe('readResponseJsonFile', () => {
   });
 
   it('accepts an empty list and unknown keys at every level', async () => {
-    const path = await file('response.json', JSON.stringify({ extra: 1, output: { more: [], output: { character_id: 'c', s3_image_urls: [] } } }));
+    const path = await file(
+      'response.json',
+      JSON.stringify({ extra: 1, output: { more: [], output: { character_id: 'c', s3_image_urls: [] } } }),
+    );
     expect(await urlsIn(path)).toEqual([]);
   });
 
@@ -101,7 +116,11 @@ describe('readResponseJsonFile', () => {
     ['s3_image_urls missing', '{"output":{"output":{}}}', 'output.output.s3_image_urls is missing'],
     ['s3_image_urls is an object', response({ a: 'x' }), 'output.output.s3_image_urls is not a list (got object)'],
     ['s3_image_urls is null', response(null), 'output.output.s3_image_urls is not a list (got null)'],
-    ['an element is a number', response(['s3://b/x.jpg', 7]), 'output.output.s3_image_urls[1] is not a string (got number)'],
+    [
+      'an element is a number',
+      response(['s3://b/x.jpg', 7]),
+      'output.output.s3_image_urls[1] is not a string (got number)',
+    ],
   ];
   it.each(shapes)('rejects a wrong shape: %s', async (_what, content, reason) => {
     const path = await file('response.json', content);
@@ -203,8 +222,16 @@ describe('readPromptMetadataFile', () => {
     ['images is a string', '{"images": "a.jpg"}', 'images is not an object (got string)'],
     ['an entry is a string', '{"images": {"a.jpg": "s3://b/a.jpg"}}', 'images["a.jpg"] is not an object (got string)'],
     ['an entry is null', '{"images": {"a.jpg": null}}', 'images["a.jpg"] is not an object (got null)'],
-    ['s3_url is a number', '{"images": {"a.jpg": {"s3_url": 5}}}', 'images["a.jpg"].s3_url is not a string (got number)'],
-    ['good is a string', '{"images": {"a.jpg": {"good": "yes"}}}', 'images["a.jpg"].good is not true or false (got string)'],
+    [
+      's3_url is a number',
+      '{"images": {"a.jpg": {"s3_url": 5}}}',
+      'images["a.jpg"].s3_url is not a string (got number)',
+    ],
+    [
+      'good is a string',
+      '{"images": {"a.jpg": {"good": "yes"}}}',
+      'images["a.jpg"].good is not true or false (got string)',
+    ],
     ['an unsafe filename', '{"images": {"../a.jpg": {}}}', 'images has an unsafe filename "../a.jpg"'],
   ];
   it.each(shapes)('rejects a wrong shape: %s', async (_what, content, reason) => {
@@ -216,7 +243,9 @@ describe('readPromptMetadataFile', () => {
 
   it('rejects invalid JSON', async () => {
     const path = await file('prompt_metadata.json', '{"images": {,}}');
-    expect((await rejection(imagesIn(path), InputError)).message).toMatch(new RegExp(`^${escapeRegExp(path)}: invalid JSON \\(.+\\); left unchanged$`));
+    expect((await rejection(imagesIn(path), InputError)).message).toMatch(
+      new RegExp(`^${escapeRegExp(path)}: invalid JSON \\(.+\\); left unchanged$`),
+    );
   });
 });
 
@@ -232,7 +261,9 @@ describe('urlsByFilename', () => {
   });
 
   it('rejects two different URLs with one filename: neither may be lost', () => {
-    const error = thrownBy(() => urlsByFilename([`${ASSETS}/0000_x/0000_x_1.jpg`, 'https://other.s3.amazonaws.com/y/0000_x_1.jpg'], FILE));
+    const error = thrownBy(() =>
+      urlsByFilename([`${ASSETS}/0000_x/0000_x_1.jpg`, 'https://other.s3.amazonaws.com/y/0000_x_1.jpg'], FILE),
+    );
     expect(error).toBeInstanceOf(InputError);
     expect(error.message).toBe(
       `${FILE}: two different URLs have the filename "0000_x_1.jpg" ` +
@@ -244,11 +275,14 @@ describe('urlsByFilename', () => {
     const error = thrownBy(() => urlsByFilename(['s3://b/ok.jpg', 'https://b.s3.amazonaws.com/a/..%2Fx'], FILE));
     expect(error).toBeInstanceOf(InputError);
     expect((error as InputError).file).toBe(FILE);
-    expect(error.message).toBe(`${FILE}: URL "https://b.s3.amazonaws.com/a/..%2Fx" has an unsafe filename "../x"; left unchanged`);
+    expect(error.message).toBe(
+      `${FILE}: URL "https://b.s3.amazonaws.com/a/..%2Fx" has an unsafe filename "../x"; left unchanged`,
+    );
   });
 
   it('rejects something that is not a URL', () => {
-    expect(() => urlsByFilename(['0000_x_1.jpg'], FILE)).toThrow(`${FILE}: URL "0000_x_1.jpg" is not a URL; left unchanged`);
+    expect(() => urlsByFilename(['0000_x_1.jpg'], FILE)).toThrow(
+      `${FILE}: URL "0000_x_1.jpg" is not a URL; left unchanged`,
+    );
   });
 });
-

@@ -30,7 +30,8 @@ beforeEach(async () => {
   lockPath = join(dir, NAME);
 });
 afterEach(async () => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of children.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const lock of held.splice(0)) await lock.release();
   await rm(dir, { recursive: true, force: true });
 });
@@ -70,7 +71,13 @@ async function sigkill(child: ChildProcess): Promise<void> {
 async function plantLock(owner: Partial<LockOwner> | undefined, ageMs = 0): Promise<void> {
   await mkdir(lockPath);
   if (owner) {
-    const full: LockOwner = { pid: 1, hostname: hostname(), started: '2026-01-01T00:00:00.000Z', token: 'planted', ...owner };
+    const full: LockOwner = {
+      pid: 1,
+      hostname: hostname(),
+      started: '2026-01-01T00:00:00.000Z',
+      token: 'planted',
+      ...owner,
+    };
     await writeFile(join(lockPath, 'owner.json'), JSON.stringify(full));
   }
   if (ageMs > 0) {
@@ -243,7 +250,10 @@ describe('acquireRunLock on a root never synced', () => {
 
 describe('acquireRunLock: one run at a time per data root, whatever --actors-dir or --manifests-dir say', () => {
   let root: string;
-  const folders = (manifests: string, actors = join(root, 'data', 'actors')) => ({ actorsDir: actors, manifestsDir: join(root, manifests) });
+  const folders = (manifests: string, actors = join(root, 'data', 'actors')) => ({
+    actorsDir: actors,
+    manifestsDir: join(root, manifests),
+  });
   beforeEach(async () => {
     root = await mkdtemp(join(tmpdir(), 'actor-sync-runlock-'));
     await mkdir(join(root, 'data', 'actors'), { recursive: true });
@@ -273,7 +283,9 @@ describe('acquireRunLock: one run at a time per data root, whatever --actors-dir
   it('two actors folders sharing one manifests folder exclude each other', async () => {
     await mkdir(join(root, 'other-actors'));
     await takeRun(folders('data/actor_manifests'), undefined);
-    const error = await heldError(acquireRunLock(folders('data/actor_manifests', join(root, 'other-actors')), undefined));
+    const error = await heldError(
+      acquireRunLock(folders('data/actor_manifests', join(root, 'other-actors')), undefined),
+    );
     expect(error.message).toContain(join(root, 'data', 'actor_manifests', NAME));
     expect(fs.readdirSync(join(root, 'other-actors'))).toEqual([]);
   });
@@ -286,17 +298,26 @@ describe('acquireRunLock: one run at a time per data root, whatever --actors-dir
   });
 
   it('one folder named as both is locked once (no run waits for itself)', async () => {
-    const lock = await takeRun({ actorsDir: join(root, 'data', 'actors'), manifestsDir: join(root, 'data', 'actors') }, undefined);
+    const lock = await takeRun(
+      { actorsDir: join(root, 'data', 'actors'), manifestsDir: join(root, 'data', 'actors') },
+      undefined,
+    );
     expect(lock.path).toBe(join(root, 'data', 'actors', NAME));
   });
 
   it('a stale lock in the actors folder from a killed run is taken over; --wait waits for the actors folder too', async () => {
     await mkdir(join(root, 'data', 'actors', NAME));
-    await writeFile(join(root, 'data', 'actors', NAME, 'owner.json'), JSON.stringify({ pid: 2 ** 22 + 1, hostname: hostname(), started: '2026-01-01T00:00:00.000Z', token: 'dead' }));
+    await writeFile(
+      join(root, 'data', 'actors', NAME, 'owner.json'),
+      JSON.stringify({ pid: 2 ** 22 + 1, hostname: hostname(), started: '2026-01-01T00:00:00.000Z', token: 'dead' }),
+    );
     const lock = await takeRun(folders('data/actor_manifests'), undefined, { staleMs: NEVER_STALE });
     expect(await readLockOwner(lock.path)).toMatchObject({ pid: process.pid });
     let waiting = '';
-    const second = acquireRunLock(folders('elsewhere'), undefined, { wait: true, onWait: (message) => (waiting = message) });
+    const second = acquireRunLock(folders('elsewhere'), undefined, {
+      wait: true,
+      onWait: (message) => (waiting = message),
+    });
     await vi.waitFor(() => expect(waiting).toContain(lock.path));
     await lock.release();
     held.splice(held.indexOf(lock), 1);
@@ -309,7 +330,10 @@ describe('two real runs on one data root with different --manifests-dir', () => 
     const work = await mkdtemp(join(tmpdir(), 'actor-sync-runlock-'));
     try {
       const { root } = await generateDataRoot(join(work, 'root'), { actors: 12, minBytes: 1_000, maxBytes: 5_000 });
-      const responses = () => fs.readdirSync(join(root, 'data', 'actors'), { recursive: true }).filter((name) => String(name).endsWith('response.json')).length;
+      const responses = () =>
+        fs
+          .readdirSync(join(root, 'data', 'actors'), { recursive: true })
+          .filter((name) => String(name).endsWith('response.json')).length;
       const legacy = responses();
       expect(legacy).toBeGreaterThan(0);
       // Held by the test in the actors folder, the first lock a run takes: the runs below meet it, and it never

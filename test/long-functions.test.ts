@@ -15,7 +15,10 @@ function functionOf(name: string, lines: number): string {
 }
 
 /** Runs the script in `cwd`; its exit code and output, whether it failed or not. */
-async function longFunctions(cwd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function longFunctions(
+  cwd: string,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(process.execPath, [SCRIPT, ...args], { cwd });
     return { code: 0, stdout, stderr };
@@ -37,7 +40,10 @@ describe('scripts/long-functions.mjs', () => {
 
     const found = await longFunctions(dir);
     expect(found.code).toBe(1);
-    expect(found.stdout.trim().split('\n').sort()).toEqual(['src/part/long.ts:4 tooLong 61 lines', 'workers/task.ts:2 method 70 lines']);
+    expect(found.stdout.trim().split('\n').sort()).toEqual([
+      'src/part/long.ts:4 tooLong 61 lines',
+      'workers/task.ts:2 method 70 lines',
+    ]);
     expect(found.stderr).toContain('2 function(s) over 60 lines');
   });
 

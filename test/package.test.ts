@@ -17,12 +17,16 @@ import { tempRoot } from './helpers/root.js';
 
 const exec = promisify(execFile);
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const DEV_ONLY = Object.keys(JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).devDependencies as Record<string, string>);
+const DEV_ONLY = Object.keys(
+  JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).devDependencies as Record<string, string>,
+);
 
 /** Runs the installed bin; never throws, so a failure shows its output. */
 async function installed(app: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [join(app, 'dist/src/cli/main.js'), ...args], { env: { ...process.env, ...env } });
+    const { stdout, stderr } = await exec(process.execPath, [join(app, 'dist/src/cli/main.js'), ...args], {
+      env: { ...process.env, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
@@ -34,14 +38,18 @@ describe('the packed package', () => {
   it('installs with production dependencies only, and runs --help, a sync and a remote check from there', async () => {
     const dir = await tempRoot();
     // --ignore-scripts: the package has no pack scripts, and `npm test`'s environment must not start any.
-    const packed = await exec('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir], { cwd: REPO });
+    const packed = await exec('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', dir], {
+      cwd: REPO,
+    });
     const tarball = join(dir, packed.stdout.trim().split('\n').pop()!);
     const app = join(dir, 'app');
     await mkdir(app);
     await exec('tar', ['-xzf', tarball, '-C', app, '--strip-components=1']);
     await copyFile(join(REPO, 'package-lock.json'), join(app, 'package-lock.json'));
     // The tarballs are in npm's cache since the repository's own `npm ci`: no download is needed.
-    await exec('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: app });
+    await exec('npm', ['ci', '--omit=dev', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], {
+      cwd: app,
+    });
 
     expect(DEV_ONLY.filter((name) => existsSync(join(app, 'node_modules', name)))).toEqual([]);
     // One dist/: the bin and the exports load the same modules; the worker is its one bundle.
@@ -63,7 +71,11 @@ describe('the packed package', () => {
 
     // --remote loads the AWS SDK: it must be among the production dependencies.
     const proxy = await startFaultProxy((await startS3Server(['story-boards-assets'])).endpoint);
-    const remote = await installed(app, ['status', '--root', root, '--remote', '--endpoint', proxy.endpoint, '--force-path-style', '--json'], S3_ENV);
+    const remote = await installed(
+      app,
+      ['status', '--root', root, '--remote', '--endpoint', proxy.endpoint, '--force-path-style', '--json'],
+      S3_ENV,
+    );
     expect(remote.stderr).toBe('');
     expect(remote.code).toBe(0);
     expect(JSON.parse(remote.stdout).s3_requests.list).toBeGreaterThan(0);

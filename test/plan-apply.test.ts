@@ -32,7 +32,12 @@ describe('modes', () => {
       destroy: async () => undefined,
     };
     try {
-      const report = await runSync({ root, pool, signal: controller.signal, remote: { endpoint: server.endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS } });
+      const report = await runSync({
+        root,
+        pool,
+        signal: controller.signal,
+        remote: { endpoint: server.endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS },
+      });
       expect(report.interrupted).toBe(true);
       expect(report.actors.filter((a) => a.manifest === 'not-run')).toHaveLength(5);
       expect(report.actors.filter((a) => a.manifest === 'created')).toHaveLength(1);

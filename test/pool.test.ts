@@ -68,9 +68,11 @@ describe('the worker pool', () => {
     expect(bundle).not.toMatch(/\b(?:import|require)\(["'`]/);
   });
 
-  it('is destroyed at every instant of its threads’ start-up without aborting the process', async () => {
-    // One process, many pools: each destroyed after a delay spread over the time its threads take to load.
-    const script = `
+  it(
+    'is destroyed at every instant of its threads’ start-up without aborting the process',
+    async () => {
+      // One process, many pools: each destroyed after a delay spread over the time its threads take to load.
+      const script = `
       const { createPool } = await import(${JSON.stringify(POOL)});
       const start = performance.now();
       const probe = createPool(2);
@@ -82,10 +84,12 @@ describe('the worker pool', () => {
         await new Promise((r) => setTimeout(r, (i / 60) * loadMs * 1.5));
         await pool.destroy();
       }`;
-    const ended = await node(script);
-    expect(ended.stderr).not.toMatch(/FATAL ERROR/);
-    expect({ code: ended.code, signal: ended.signal }).toEqual({ code: 0, signal: null });
-  }, STARTUPS_MS);
+      const ended = await node(script);
+      expect(ended.stderr).not.toMatch(/FATAL ERROR/);
+      expect({ code: ended.code, signal: ended.signal }).toEqual({ code: 0, signal: null });
+    },
+    STARTUPS_MS,
+  );
 });
 
 /** The OS threads of this process. */
@@ -105,16 +109,20 @@ function until(check: () => boolean): Promise<void> {
 }
 
 describe('a pool destroyed', () => {
-  it('stops its threads, whether or not they finished loading', async () => {
-    // The process's OS threads (Linux) fall back to what they were. The count is taken after a pool has come
-    // and gone, so threads Node starts lazily once are in it.
-    await createPool(1).destroy();
-    const before = osThreads();
-    const loaded = createPool(3);
-    await until(() => osThreads() >= before + 3);
-    await loaded.destroy();
-    await until(() => osThreads() <= before);
-    await createPool(3).destroy(); // at once: pool.ts lets each thread finish loading first
-    await until(() => osThreads() <= before);
-  }, 4 * THREADS_MS);
+  it(
+    'stops its threads, whether or not they finished loading',
+    async () => {
+      // The process's OS threads (Linux) fall back to what they were. The count is taken after a pool has come
+      // and gone, so threads Node starts lazily once are in it.
+      await createPool(1).destroy();
+      const before = osThreads();
+      const loaded = createPool(3);
+      await until(() => osThreads() >= before + 3);
+      await loaded.destroy();
+      await until(() => osThreads() <= before);
+      await createPool(3).destroy(); // at once: pool.ts lets each thread finish loading first
+      await until(() => osThreads() <= before);
+    },
+    4 * THREADS_MS,
+  );
 });

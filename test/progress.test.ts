@@ -14,7 +14,11 @@ describe('plain progress lines', () => {
   it('advance while a large file is hashed, before its actor is done, and never count its bytes twice', async () => {
     vi.useFakeTimers();
     const out = stream();
-    const progress = (await createProgress({ label: 'sync', quiet: false, stream: out as unknown as NodeJS.WriteStream }))!;
+    const progress = (await createProgress({
+      label: 'sync',
+      quiet: false,
+      stream: out as unknown as NodeJS.WriteStream,
+    }))!;
     progress.start(1);
     for (let i = 0; i < 3; i += 1) progress.hashing!(8 << 20);
     vi.advanceTimersByTime(5000);

@@ -7,7 +7,19 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { putObject, startFaultProxy, startS3Server, testS3 } from './helpers/s3.js';
 import { run } from './helpers/s3-cli.js';
 import { runCli } from './helpers/cli.js';
-import { addImages, manifestPath, readJson, SEED_LISTED, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest } from './helpers/root.js';
+import {
+  addImages,
+  manifestPath,
+  readJson,
+  SEED_LISTED,
+  SEED_NAME,
+  SEED_URLS,
+  seedActor0000,
+  snapshot,
+  tempRoot,
+  trainingDir,
+  writeManifest,
+} from './helpers/root.js';
 
 const BUCKET = 'story-boards-assets';
 const OTHER = 'custom-actors';
@@ -28,7 +40,8 @@ async function seedInS3(except?: string) {
   const server = await startS3Server([BUCKET]);
   const s3 = testS3(server.endpoint, { forcePathStyle: true });
   const dir = trainingDir(root, SEED_NAME);
-  for (const file of SEED_LISTED) if (file !== except) await putObject(s3, BUCKET, key(file), readFileSync(join(dir, file)));
+  for (const file of SEED_LISTED)
+    if (file !== except) await putObject(s3, BUCKET, key(file), readFileSync(join(dir, file)));
   return { root, server, s3 };
 }
 
@@ -47,7 +60,8 @@ describe('--remote', () => {
     }
     // A second actor in another bucket and the custom-actor layout: one s3_only present, one missing.
     const user = '2b3c4d5e-0000-4000-8000-000000000001';
-    const customUrl = (f: string) => `https://${OTHER}.s3.us-west-1.amazonaws.com/${user}/custom_actor/0100_custom/training_data/${f}`;
+    const customUrl = (f: string) =>
+      `https://${OTHER}.s3.us-west-1.amazonaws.com/${user}/custom_actor/0100_custom/training_data/${f}`;
     await addImages(root, '0100_custom', { 'local.png': 100 });
     await writeManifest(root, '0100', {
       character_id: '0100',
@@ -71,10 +85,18 @@ describe('--remote', () => {
     expect(by(4).s3_checked_at).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(by(6).status).toBe('out_of_sync');
     expect(by(6).s3_md5).not.toBe(by(6).md5_hash);
-    expect(by(8)).toMatchObject({ status: 'local_only', s3_exists: false, s3_url: SEED_URLS.find((u) => u.endsWith('_8.png')) });
+    expect(by(8)).toMatchObject({
+      status: 'local_only',
+      s3_exists: false,
+      s3_url: SEED_URLS.find((u) => u.endsWith('_8.png')),
+    });
     expect(seed.filter((e) => e.status === 'synced')).toHaveLength(10);
     const custom = (await readJson(manifestPath(root, '0100'))).training_data as any[];
-    expect(custom.map((e: any) => [e.filename, e.status])).toEqual([['gone.png', 'missing'], ['local.png', 'local_only'], ['there.png', 's3_only']]);
+    expect(custom.map((e: any) => [e.filename, e.status])).toEqual([
+      ['gone.png', 'missing'],
+      ['local.png', 'local_only'],
+      ['there.png', 's3_only'],
+    ]);
     expect(custom[0].s3_exists).toBe(false);
 
     // Without --remote the findings are kept: nothing to rewrite.
@@ -83,7 +105,16 @@ describe('--remote', () => {
     const status = await run(['status', '--root', root, '--json']);
     const totals = StatusSummarySchema.parse(JSON.parse(status.stdout)).totals;
     expect(totals).toMatchObject({ synced: 10, out_of_sync: 1, local_only: 7, s3_only: 1, missing: 1 });
-    const check = await run(['check', '--root', root, '--remote', '--endpoint', server.endpoint, '--force-path-style', '--require-synced']);
+    const check = await run([
+      'check',
+      '--root',
+      root,
+      '--remote',
+      '--endpoint',
+      server.endpoint,
+      '--force-path-style',
+      '--require-synced',
+    ]);
     expect(check.code).toBe(1);
   });
 
@@ -92,9 +123,22 @@ describe('--remote', () => {
     const { root, server } = await seedInS3(eight);
     const before = await snapshot(root);
     const local = await run(['status', '--root', root, '--json']);
-    expect(StatusSummarySchema.parse(JSON.parse(local.stdout)).totals).toMatchObject({ synced: 12, local_only: 5, missing: 0 });
+    expect(StatusSummarySchema.parse(JSON.parse(local.stdout)).totals).toMatchObject({
+      synced: 12,
+      local_only: 5,
+      missing: 0,
+    });
 
-    const remote = await run(['status', '--root', root, '--remote', '--endpoint', server.endpoint, '--force-path-style', '--json']);
+    const remote = await run([
+      'status',
+      '--root',
+      root,
+      '--remote',
+      '--endpoint',
+      server.endpoint,
+      '--force-path-style',
+      '--json',
+    ]);
     expect(remote.stderr).toBe('');
     expect(remote.code).toBe(0);
     const summary = StatusSummarySchema.parse(JSON.parse(remote.stdout));
@@ -108,7 +152,8 @@ describe('--remote', () => {
     const eight = SEED_LISTED.find((f) => f.endsWith('_8.png'))!;
     const { root, server, s3 } = await seedInS3(eight);
     await syncRemote(root, server.endpoint);
-    const entryOf8 = async () => ((await readJson(manifestPath(root, '0000'))).training_data as any[]).find((e) => e.filename === eight);
+    const entryOf8 = async () =>
+      ((await readJson(manifestPath(root, '0000'))).training_data as any[]).find((e) => e.filename === eight);
     expect(await entryOf8()).toMatchObject({ status: 'local_only', s3_exists: false });
 
     // Uploaded by another tool, in parts: an ETag of 2 parts and no MD5 stored with it.
@@ -116,9 +161,20 @@ describe('--remote', () => {
     const proxy = await startFaultProxy(server.endpoint);
     const multipart = `${'ab'.repeat(16)}-2`;
     proxy.rewriteEtags((k) => (k === key(eight) ? multipart : undefined));
-    const r = await run(['sync', '--root', root, '--remote', '--endpoint', proxy.endpoint, '--force-path-style', '--json']);
+    const r = await run([
+      'sync',
+      '--root',
+      root,
+      '--remote',
+      '--endpoint',
+      proxy.endpoint,
+      '--force-path-style',
+      '--json',
+    ]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(`${key(eight)}: cannot be verified (a multipart ETag without a stored MD5); it exists now; treated as a URL never verified`);
+    expect(r.stderr).toContain(
+      `${key(eight)}: cannot be verified (a multipart ETag without a stored MD5); it exists now; treated as a URL never verified`,
+    );
     const entry = await entryOf8();
     expect(entry).toMatchObject({ status: 'synced', s3_etag: multipart });
     expect(entry.s3_md5).toBe(entry.md5_hash);
@@ -137,10 +193,23 @@ describe('--remote', () => {
     const first = SEED_LISTED[0]!;
     const proxy = await startFaultProxy(server.endpoint);
     proxy.rewriteEtags((k) => (k === key(first) ? `${'cd'.repeat(16)}-2` : undefined));
-    const r = await run(['sync', '--root', root, '--remote', '--endpoint', proxy.endpoint, '--force-path-style', '--json']);
+    const r = await run([
+      'sync',
+      '--root',
+      root,
+      '--remote',
+      '--endpoint',
+      proxy.endpoint,
+      '--force-path-style',
+      '--json',
+    ]);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain(`${key(first)}: cannot be verified (a multipart ETag without a stored MD5); treated as a URL never verified`);
-    const entry = ((await readJson(manifestPath(root, '0000'))).training_data as any[]).find((e) => e.filename === first);
+    expect(r.stderr).toContain(
+      `${key(first)}: cannot be verified (a multipart ETag without a stored MD5); treated as a URL never verified`,
+    );
+    const entry = ((await readJson(manifestPath(root, '0000'))).training_data as any[]).find(
+      (e) => e.filename === first,
+    );
     expect(entry.status).toBe('synced');
     expect(entry.s3_md5).toBe(entry.md5_hash);
   });
@@ -150,19 +219,41 @@ describe('--remote', () => {
     const server = await startS3Server([BUCKET, OTHER]);
     const s3 = testS3(server.endpoint, { forcePathStyle: true });
     const names = Array.from({ length: 12 }, (_, i) => `${String(i + 1).padStart(4, '0')}_actor`);
-    const systemUrl = (name: string, f: string) => `https://${BUCKET}.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${f}`;
+    const systemUrl = (name: string, f: string) =>
+      `https://${BUCKET}.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${f}`;
     for (const name of names) {
       const hashes = await addImages(root, name, { [`${name}_0.png`]: 200, [`${name}_1.png`]: 300 });
       const id = name.slice(0, 4);
-      await writeManifest(root, id, { character_id: id, training_data: Object.keys(hashes).map((filename) => ({ filename, s3_url: systemUrl(name, filename) })) });
+      await writeManifest(root, id, {
+        character_id: id,
+        training_data: Object.keys(hashes).map((filename) => ({ filename, s3_url: systemUrl(name, filename) })),
+      });
       // _1 is in S3 as it is; _0 is absent.
-      await putObject(s3, BUCKET, `system_actors/training_data/${name}/${name}_1.png`, readFileSync(join(trainingDir(root, name), `${name}_1.png`)));
+      await putObject(
+        s3,
+        BUCKET,
+        `system_actors/training_data/${name}/${name}_1.png`,
+        readFileSync(join(trainingDir(root, name), `${name}_1.png`)),
+      );
     }
     // One actor in another bucket and layout: whichever actor's URLs come first, every fact is right.
     const user = '2b3c4d5e-0000-4000-8000-000000000001';
     await addImages(root, '0000_custom', { 'there.png': 100 });
-    await putObject(s3, OTHER, `${user}/custom_actor/0000_custom/training_data/there.png`, readFileSync(join(trainingDir(root, '0000_custom'), 'there.png')));
-    await writeManifest(root, '0000', { character_id: '0000', training_data: [{ filename: 'there.png', s3_url: `https://${OTHER}.s3.us-west-1.amazonaws.com/${user}/custom_actor/0000_custom/training_data/there.png` }] });
+    await putObject(
+      s3,
+      OTHER,
+      `${user}/custom_actor/0000_custom/training_data/there.png`,
+      readFileSync(join(trainingDir(root, '0000_custom'), 'there.png')),
+    );
+    await writeManifest(root, '0000', {
+      character_id: '0000',
+      training_data: [
+        {
+          filename: 'there.png',
+          s3_url: `https://${OTHER}.s3.us-west-1.amazonaws.com/${user}/custom_actor/0000_custom/training_data/there.png`,
+        },
+      ],
+    });
 
     const summary = await syncRemote(root, server.endpoint);
     // One page for each prefix, and at most the one page of a guess the plan does not hold (the custom actor's).
@@ -179,7 +270,10 @@ describe('--remote', () => {
       expect(entries[0].s3_exists).toBe(false);
       expect(entries[1].s3_md5).toBe(entries[1].md5_hash);
     }
-    expect(((await readJson(manifestPath(root, '0000'))).training_data as any[])[0]).toMatchObject({ filename: 'there.png', status: 'synced' });
+    expect(((await readJson(manifestPath(root, '0000'))).training_data as any[])[0]).toMatchObject({
+      filename: 'there.png',
+      status: 'synced',
+    });
   });
 
   it('many actors, S3 unreachable: one line on stderr, exit 2, no manifest touched', async () => {
@@ -189,7 +283,12 @@ describe('--remote', () => {
       const name = `${String(i).padStart(4, '0')}_actor`;
       await addImages(root, name, { [`${name}_0.png`]: 100 });
       const url = `https://${BUCKET}.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${name}_0.png`;
-      paths.push(await writeManifest(root, name.slice(0, 4), { character_id: name.slice(0, 4), training_data: [{ filename: `${name}_0.png`, s3_url: url }] }));
+      paths.push(
+        await writeManifest(root, name.slice(0, 4), {
+          character_id: name.slice(0, 4),
+          training_data: [{ filename: `${name}_0.png`, s3_url: url }],
+        }),
+      );
     }
     const before = paths.map((path) => readFileSync(path));
     const r = await run(['sync', '--root', root, '--remote', '--endpoint', 'http://127.0.0.1:1', '--force-path-style']);
@@ -223,7 +322,12 @@ describe('--remote', () => {
     };
     for (const command of ['push', 'pull']) {
       for (const [how, args, env, message] of [
-        ['unreachable', ['--endpoint', 'http://127.0.0.1:1'], undefined, /^actor-sync: cannot reach S3 at http:\/\/127\.0\.0\.1:1/],
+        [
+          'unreachable',
+          ['--endpoint', 'http://127.0.0.1:1'],
+          undefined,
+          /^actor-sync: cannot reach S3 at http:\/\/127\.0\.0\.1:1/,
+        ],
         ['no credentials', [], noCredentials, /^actor-sync: no AWS credentials found/],
       ] as const) {
         const root = await tempRoot();

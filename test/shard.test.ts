@@ -15,7 +15,10 @@ describe('parseShard', () => {
   it('reads --shard K/N, or JOB_COMPLETION_INDEX (0-based) with a shard count', () => {
     expect(parseShard('2/4', undefined, {})).toEqual({ index: 2, count: 4 });
     expect(parseShard(undefined, 4, { JOB_COMPLETION_INDEX: '0' })).toEqual({ index: 1, count: 4 });
-    expect(parseShard(undefined, undefined, { JOB_COMPLETION_INDEX: '3', ACTOR_SYNC_SHARD_COUNT: '4' })).toEqual({ index: 4, count: 4 });
+    expect(parseShard(undefined, undefined, { JOB_COMPLETION_INDEX: '3', ACTOR_SYNC_SHARD_COUNT: '4' })).toEqual({
+      index: 4,
+      count: 4,
+    });
     expect(parseShard('1/2', 4, { JOB_COMPLETION_INDEX: '3' })).toEqual({ index: 1, count: 2 });
     expect(parseShard(undefined, undefined, { JOB_COMPLETION_INDEX: '3' })).toBeUndefined();
   });
@@ -26,12 +29,37 @@ describe('parseShard', () => {
       ['0/4', undefined, {}, /--shard 0\/4: the shard must be from 1 to 4/],
       ['5/4', undefined, {}, /from 1 to 4/],
       [undefined, 4, {}, /^--shard-count 4 needs JOB_COMPLETION_INDEX \(0-based, from 0 to 3\) or --shard K\/N$/],
-      [undefined, undefined, { ACTOR_SYNC_SHARD_COUNT: '4' }, /^ACTOR_SYNC_SHARD_COUNT=4 needs JOB_COMPLETION_INDEX \(0-based, from 0 to 3\)/],
-      [undefined, 4, { JOB_COMPLETION_INDEX: '4' }, /^JOB_COMPLETION_INDEX=4: expected a whole number from 0 to 3 \(0-based, with --shard-count 4\)$/],
-      [undefined, 2, { JOB_COMPLETION_INDEX: 'abc' }, /^JOB_COMPLETION_INDEX=abc: expected a whole number from 0 to 1 \(0-based, with --shard-count 2\)$/],
+      [
+        undefined,
+        undefined,
+        { ACTOR_SYNC_SHARD_COUNT: '4' },
+        /^ACTOR_SYNC_SHARD_COUNT=4 needs JOB_COMPLETION_INDEX \(0-based, from 0 to 3\)/,
+      ],
+      [
+        undefined,
+        4,
+        { JOB_COMPLETION_INDEX: '4' },
+        /^JOB_COMPLETION_INDEX=4: expected a whole number from 0 to 3 \(0-based, with --shard-count 4\)$/,
+      ],
+      [
+        undefined,
+        2,
+        { JOB_COMPLETION_INDEX: 'abc' },
+        /^JOB_COMPLETION_INDEX=abc: expected a whole number from 0 to 1 \(0-based, with --shard-count 2\)$/,
+      ],
       [undefined, 2, { JOB_COMPLETION_INDEX: '-1' }, /^JOB_COMPLETION_INDEX=-1: expected a whole number from 0 to 1/],
-      [undefined, undefined, { JOB_COMPLETION_INDEX: '0', ACTOR_SYNC_SHARD_COUNT: 'zz' }, /^ACTOR_SYNC_SHARD_COUNT=zz: expected a whole number of at least 1$/],
-      [undefined, undefined, { JOB_COMPLETION_INDEX: '0', ACTOR_SYNC_SHARD_COUNT: '0' }, /^ACTOR_SYNC_SHARD_COUNT=0: expected a whole number of at least 1$/],
+      [
+        undefined,
+        undefined,
+        { JOB_COMPLETION_INDEX: '0', ACTOR_SYNC_SHARD_COUNT: 'zz' },
+        /^ACTOR_SYNC_SHARD_COUNT=zz: expected a whole number of at least 1$/,
+      ],
+      [
+        undefined,
+        undefined,
+        { JOB_COMPLETION_INDEX: '0', ACTOR_SYNC_SHARD_COUNT: '0' },
+        /^ACTOR_SYNC_SHARD_COUNT=0: expected a whole number of at least 1$/,
+      ],
     ] as const) {
       expect(() => parseShard(flag, count, env)).toThrow(UsageError);
       expect(() => parseShard(flag, count, env)).toThrow(message);
@@ -80,7 +108,10 @@ describe('sharded runs', () => {
     const shards = await Promise.all([
       run(['sync', '--root', sharded, '--shard', '1/3', '--workers', '1', '--json']),
       run(['sync', '--root', sharded, '--shard-count', '3', '--workers', '1', '--json'], { JOB_COMPLETION_INDEX: '1' }),
-      run(['sync', '--root', sharded, '--workers', '1', '--json'], { JOB_COMPLETION_INDEX: '2', ACTOR_SYNC_SHARD_COUNT: '3' }),
+      run(['sync', '--root', sharded, '--workers', '1', '--json'], {
+        JOB_COMPLETION_INDEX: '2',
+        ACTOR_SYNC_SHARD_COUNT: '3',
+      }),
     ]);
     expect(shards.map((s) => s.code)).toEqual([0, 0, 0]);
     const selected = shards.map((s) => JSON.parse(s.stdout).actors.selected as number);
@@ -88,8 +119,14 @@ describe('sharded runs', () => {
     expect(selected.every((n) => n > 0)).toBe(true);
 
     const manifests = (root: string) => join(root, 'data', 'actor_manifests');
-    const names = readdirSync(manifests(whole)).filter((n) => n.endsWith('_manifest.json')).sort();
-    expect(readdirSync(manifests(sharded)).filter((n) => !n.startsWith('.')).sort()).toEqual(names);
+    const names = readdirSync(manifests(whole))
+      .filter((n) => n.endsWith('_manifest.json'))
+      .sort();
+    expect(
+      readdirSync(manifests(sharded))
+        .filter((n) => !n.startsWith('.'))
+        .sort(),
+    ).toEqual(names);
     for (const name of names) {
       const strip = (root: string) => {
         const manifest = JSON.parse(readFileSync(join(manifests(root), name), 'utf8'));
@@ -120,7 +157,9 @@ describe('sharded runs', () => {
   });
 
   it('a usage error exits 2 every time, the worker threads started for it stopped safely', async () => {
-    const results = await Promise.all(Array.from({ length: 8 }, () => run(['sync', '--root', '/nonexistent/actor-sync'])));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => run(['sync', '--root', '/nonexistent/actor-sync'])),
+    );
     expect(results.map((r) => r.code)).toEqual(Array(8).fill(2));
   });
 
@@ -134,9 +173,21 @@ describe('sharded runs', () => {
   it('a bad JOB_COMPLETION_INDEX or ACTOR_SYNC_SHARD_COUNT is a usage error (exit 2) naming the variable, its value and its range', async () => {
     const root = await tempRoot();
     for (const [args, env, message] of [
-      [['--shard-count', '2'], { JOB_COMPLETION_INDEX: 'abc' }, 'JOB_COMPLETION_INDEX=abc: expected a whole number from 0 to 1 (0-based, with --shard-count 2)'],
-      [[], { JOB_COMPLETION_INDEX: '0', ACTOR_SYNC_SHARD_COUNT: 'zz' }, 'ACTOR_SYNC_SHARD_COUNT=zz: expected a whole number of at least 1'],
-      [['--shard-count', '3'], { JOB_COMPLETION_INDEX: '3' }, 'JOB_COMPLETION_INDEX=3: expected a whole number from 0 to 2 (0-based, with --shard-count 3)'],
+      [
+        ['--shard-count', '2'],
+        { JOB_COMPLETION_INDEX: 'abc' },
+        'JOB_COMPLETION_INDEX=abc: expected a whole number from 0 to 1 (0-based, with --shard-count 2)',
+      ],
+      [
+        [],
+        { JOB_COMPLETION_INDEX: '0', ACTOR_SYNC_SHARD_COUNT: 'zz' },
+        'ACTOR_SYNC_SHARD_COUNT=zz: expected a whole number of at least 1',
+      ],
+      [
+        ['--shard-count', '3'],
+        { JOB_COMPLETION_INDEX: '3' },
+        'JOB_COMPLETION_INDEX=3: expected a whole number from 0 to 2 (0-based, with --shard-count 3)',
+      ],
     ] as const) {
       const r = await run(['sync', '--root', root, ...args], env);
       expect(r.code, message).toBe(2);

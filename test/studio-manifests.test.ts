@@ -26,7 +26,8 @@ function unownedLines(text: string): string[] {
   for (const line of text.split('\n')) {
     if (line.startsWith('  "training_data": [')) inTrainingData = !line.endsWith(']') && !line.endsWith('],');
     else if (inTrainingData) inTrainingData = !/^ {2}\],?$/.test(line);
-    else if (!line.startsWith('  "training_data_updated": ') && !/^ {4}"training_[a-z0-9_]+": /.test(line)) lines.push(line.replace(/,$/, ''));
+    else if (!line.startsWith('  "training_data_updated": ') && !/^ {4}"training_[a-z0-9_]+": /.test(line))
+      lines.push(line.replace(/,$/, ''));
   }
   return lines;
 }
@@ -49,11 +50,14 @@ describe("the studio's own manifests (actor_maker ecd16a0)", () => {
       expect(unownedLines(after), `${id}: lines outside the owned fields`).toEqual(unownedLines(before));
       expect(after.endsWith('\n'), `${id}: still no final newline`).toBe(false);
       const entries = (JSON.parse(after) as { training_data: { filename: string; status: string }[] }).training_data;
-      expect(entries.find((e) => e.filename.endsWith('_99.png'))?.status, `${id}: a new image is recorded`).toBe('local_only');
+      expect(entries.find((e) => e.filename.endsWith('_99.png'))?.status, `${id}: a new image is recorded`).toBe(
+        'local_only',
+      );
     }
     // The studio's Python-written literals survive.
     const after0001 = readFileSync(manifestPath(root, '0001'), 'utf8');
     const before0001 = readFileSync(join(FIXTURES, '0001_manifest.json'), 'utf8');
-    for (const literal of [/": \d+\.0,?\n/g, /\\u[0-9a-f]{4}/g]) expect(after0001.match(literal)).toEqual(before0001.match(literal));
+    for (const literal of [/": \d+\.0,?\n/g, /\\u[0-9a-f]{4}/g])
+      expect(after0001.match(literal)).toEqual(before0001.match(literal));
   });
 });

@@ -3,7 +3,20 @@
  * really is used. Real files in temp dirs, real worker threads; the pool is counted to tell which actors a
  * run sent to a thread (the others the cache settled).
  */
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cachePath, newerThanManifests } from '../src/cache/path.js';
@@ -15,7 +28,22 @@ import { plan, runSync, type SyncOptions, type SyncReport } from '../src/engine/
 import { comparable, manifestsDirOf, readManifests, runCli } from './helpers/cli.js';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { putObject, startS3Server, TEST_CREDENTIALS, testS3 } from './helpers/s3.js';
-import { addImages, leaveStaleTemp, manifestPath, md5, readJson, SEED_BASE, SEED_LISTED, SEED_NAME, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson } from './helpers/root.js';
+import {
+  addImages,
+  leaveStaleTemp,
+  manifestPath,
+  md5,
+  readJson,
+  SEED_BASE,
+  SEED_LISTED,
+  SEED_NAME,
+  seedActor0000,
+  snapshot,
+  tempRoot,
+  trainingDir,
+  writeManifest,
+  writeResponseJson,
+} from './helpers/root.js';
 
 const A1 = '0001_alpha';
 const A2 = '0002_beta';
@@ -49,7 +77,12 @@ beforeAll(() => {
 afterAll(() => real.destroy());
 
 /** One in-process sync with `$XDG_CACHE_HOME` = `home`; `assessed`: the actors it sent to a thread (the cache did not settle them). */
-async function sync(root: string, home: string, extra: Partial<SyncOptions> = {}, run = runSync): Promise<{ report: SyncReport; assessed: string[] }> {
+async function sync(
+  root: string,
+  home: string,
+  extra: Partial<SyncOptions> = {},
+  run = runSync,
+): Promise<{ report: SyncReport; assessed: string[] }> {
   const saved = process.env.XDG_CACHE_HOME;
   process.env.XDG_CACHE_HOME = home;
   assessed.length = 0;
@@ -62,8 +95,10 @@ async function sync(root: string, home: string, extra: Partial<SyncOptions> = {}
   }
 }
 
-const cacheOf = (root: string, home: string, shard?: Shard) => cachePath(realpathSync(manifestsDirOf(root)), shard, { XDG_CACHE_HOME: home });
-const image = (root: string, actor: string, n: number | string, ext = 'png') => join(trainingDir(root, actor), `${actor}_${n}.${ext}`);
+const cacheOf = (root: string, home: string, shard?: Shard) =>
+  cachePath(realpathSync(manifestsDirOf(root)), shard, { XDG_CACHE_HOME: home });
+const image = (root: string, actor: string, n: number | string, ext = 'png') =>
+  join(trainingDir(root, actor), `${actor}_${n}.${ext}`);
 const url = (actor: string, file: string) => `${SEED_BASE}/${actor}/${file}`;
 const pin = (path: string, seconds = T0) => utimesSync(path, seconds, seconds);
 const statsOf = (report: SyncReport, name: string) => report.actors.find((a) => a.name === name)!.statistics!;
@@ -85,7 +120,12 @@ function editJson(path: string, edit: (json: any) => void): void {
 async function smallRoot(): Promise<string> {
   const root = await tempRoot();
   await seedActor0000(root);
-  await addImages(root, A3, { [`${A3}_0.png`]: 1, [`${A3}_1.png`]: 10, [`${A3}_2.png`]: 5000, [`${A3}_3.png`]: 65_536 });
+  await addImages(root, A3, {
+    [`${A3}_0.png`]: 1,
+    [`${A3}_1.png`]: 10,
+    [`${A3}_2.png`]: 5000,
+    [`${A3}_3.png`]: 65_536,
+  });
   backdate(root);
   return root;
 }
@@ -93,10 +133,21 @@ async function smallRoot(): Promise<string> {
 /** Four actors: the seed's (response.json), A1 (varied sizes, prompt_metadata.json, a manifest), A2 (a response.json naming a missing image), A3. */
 async function richRoot(): Promise<string> {
   const root = await smallRoot();
-  await addImages(root, A1, { [`${A1}_0.png`]: 1, [`${A1}_1.png`]: 3000, [`${A1}_2.jpg`]: 70_000, [`${A1}_3.webp`]: 200_000 });
-  const prompt = { images: { [`${A1}_0.png`]: { s3_url: url(A1, `${A1}_0.png`), good: true }, [`${A1}_1.png`]: { good: false } } };
+  await addImages(root, A1, {
+    [`${A1}_0.png`]: 1,
+    [`${A1}_1.png`]: 3000,
+    [`${A1}_2.jpg`]: 70_000,
+    [`${A1}_3.webp`]: 200_000,
+  });
+  const prompt = {
+    images: { [`${A1}_0.png`]: { s3_url: url(A1, `${A1}_0.png`), good: true }, [`${A1}_1.png`]: { good: false } },
+  };
   writeFileSync(join(trainingDir(root, A1), 'prompt_metadata.json'), JSON.stringify(prompt));
-  await writeManifest(root, '0001', { character_id: '0001', character_name: A1, metadata: { age: '30', name: 'Zoë 李' } }); // non-ASCII: the cache hashes the bytes written
+  await writeManifest(root, '0001', {
+    character_id: '0001',
+    character_name: A1,
+    metadata: { age: '30', name: 'Zoë 李' },
+  }); // non-ASCII: the cache hashes the bytes written
   await addImages(root, A2, { [`${A2}_0.png`]: 4096, [`${A2}_1.png`]: 4096 });
   await writeResponseJson(root, A2, [url(A2, `${A2}_0.png`), url(A2, `${A2}_7.png`)]);
   backdate(root);
@@ -106,7 +157,8 @@ async function richRoot(): Promise<string> {
 /** What must not depend on the cache: outcomes, statistics, problems, manifests (but the copy's inodes and commit times) and files. */
 function outcome(report: SyncReport, root: string) {
   const summary = summarize('sync', report);
-  const problems = (list: typeof summary.errors) => list.map((p) => ({ ...p, file: p.file.split(root).join('<root>') }));
+  const problems = (list: typeof summary.errors) =>
+    list.map((p) => ({ ...p, file: p.file.split(root).join('<root>') }));
   return {
     actors: summary.actors,
     manifests: summary.manifests,
@@ -114,69 +166,132 @@ function outcome(report: SyncReport, root: string) {
     totals: summary.totals,
     errors: problems(summary.errors),
     warnings: problems(summary.warnings),
-    perActor: report.actors.map((a) => ({ name: a.name, manifest: a.manifest, legacy: a.legacy, statistics: a.statistics })),
+    perActor: report.actors.map((a) => ({
+      name: a.name,
+      manifest: a.manifest,
+      legacy: a.legacy,
+      statistics: a.statistics,
+    })),
     // Serialized: byte-identical after normalising, key order included.
-    onDisk: [...readManifests(manifestsDirOf(root))].map(([name, manifest]) => `${name} ${JSON.stringify(comparable(manifest))}`),
-    files: readdirSync(join(root, 'data', 'actors'), { recursive: true }).map(String).sort(),
+    onDisk: [...readManifests(manifestsDirOf(root))].map(
+      ([name, manifest]) => `${name} ${JSON.stringify(comparable(manifest))}`,
+    ),
+    files: readdirSync(join(root, 'data', 'actors'), { recursive: true })
+      .map(String)
+      .sort(),
   };
 }
 
 describe('a run settled by the cache agrees with one that assesses every actor', () => {
   /** [what, the actor it changes, change, whether the cache still settles that actor]. Every written image gets a fixed mtime, so copies agree on it. */
   const mutations: [string, string, (root: string) => unknown, boolean?][] = [
-    ['an image rewritten in place with other bytes of another size, its mtime restored', A1, (r) => {
-      writeFileSync(image(r, A1, 2, 'jpg'), Buffer.alloc(12_345, 1));
-      pin(image(r, A1, 2, 'jpg'));
-    }],
-    ['an image rewritten in place with other bytes of the same size, a new mtime', A1, (r) => {
-      writeFileSync(image(r, A1, 2, 'jpg'), Buffer.alloc(12_345, 4));
-      pin(image(r, A1, 2, 'jpg'), T0 + 100);
-    }],
+    [
+      'an image rewritten in place with other bytes of another size, its mtime restored',
+      A1,
+      (r) => {
+        writeFileSync(image(r, A1, 2, 'jpg'), Buffer.alloc(12_345, 1));
+        pin(image(r, A1, 2, 'jpg'));
+      },
+    ],
+    [
+      'an image rewritten in place with other bytes of the same size, a new mtime',
+      A1,
+      (r) => {
+        writeFileSync(image(r, A1, 2, 'jpg'), Buffer.alloc(12_345, 4));
+        pin(image(r, A1, 2, 'jpg'), T0 + 100);
+      },
+    ],
     // Same size, mtime and inode: the stat token cannot tell, so the full path reuses the old hash too (the
     // accepted limit of stat tokens, which --verify lifts) and the cache settles the actor.
-    ['an image rewritten in place with other bytes of the same size, its mtime restored', A1, (r) => {
-      const bytes = readFileSync(image(r, A1, 1));
-      bytes[0] = bytes[0]! ^ 0xff;
-      writeFileSync(image(r, A1, 1), bytes);
-      pin(image(r, A1, 1));
-    }, true],
+    [
+      'an image rewritten in place with other bytes of the same size, its mtime restored',
+      A1,
+      (r) => {
+        const bytes = readFileSync(image(r, A1, 1));
+        bytes[0] = bytes[0]! ^ 0xff;
+        writeFileSync(image(r, A1, 1), bytes);
+        pin(image(r, A1, 1));
+      },
+      true,
+    ],
     // Its stat token unchanged too, but the manifest is now no older than it: only the racily-clean rule catches this.
-    ['an image rewritten in place, its mtime restored, the manifest given the same mtime', A1, (r) => {
-      const bytes = readFileSync(image(r, A1, 3, 'webp'));
-      bytes[0] = bytes[0]! ^ 0xff;
-      writeFileSync(image(r, A1, 3, 'webp'), bytes);
-      pin(image(r, A1, 3, 'webp'));
-      pin(manifestPath(r, '0001'));
-    }],
-    ['an image replaced by a new file (a new inode) of the same size and mtime', A2, (r) => {
-      const temp = `${image(r, A2, 0)}.new`;
-      writeFileSync(temp, Buffer.alloc(4096, 2));
-      pin(temp);
-      renameSync(temp, image(r, A2, 0));
-    }],
-    ['an image added', A2, (r) => {
-      writeFileSync(image(r, A2, 5, 'gif'), Buffer.alloc(5000, 3));
-      pin(image(r, A2, 5, 'gif'), T0 + 200);
-    }],
+    [
+      'an image rewritten in place, its mtime restored, the manifest given the same mtime',
+      A1,
+      (r) => {
+        const bytes = readFileSync(image(r, A1, 3, 'webp'));
+        bytes[0] = bytes[0]! ^ 0xff;
+        writeFileSync(image(r, A1, 3, 'webp'), bytes);
+        pin(image(r, A1, 3, 'webp'));
+        pin(manifestPath(r, '0001'));
+      },
+    ],
+    [
+      'an image replaced by a new file (a new inode) of the same size and mtime',
+      A2,
+      (r) => {
+        const temp = `${image(r, A2, 0)}.new`;
+        writeFileSync(temp, Buffer.alloc(4096, 2));
+        pin(temp);
+        renameSync(temp, image(r, A2, 0));
+      },
+    ],
+    [
+      'an image added',
+      A2,
+      (r) => {
+        writeFileSync(image(r, A2, 5, 'gif'), Buffer.alloc(5000, 3));
+        pin(image(r, A2, 5, 'gif'), T0 + 200);
+      },
+    ],
     ['an image deleted', SEED_NAME, (r) => unlinkSync(image(r, SEED_NAME, 8))],
     ['a response.json with a URL for an existing image', A2, (r) => writeResponseJson(r, A2, [url(A2, `${A2}_5.gif`)])],
-    ['prompt_metadata.json given an s3_url', A1, (r) => editJson(join(trainingDir(r, A1), 'prompt_metadata.json'), (p) => {
-      p.images[`${A1}_3.webp`] = { s3_url: url(A1, `${A1}_3.webp`), good: true };
-    })],
-    ["a manifest entry's s3_url edited by hand to another valid URL", SEED_NAME, (r) => editJson(manifestPath(r, '0000'), (m) => {
-      m.training_data.find((e: any) => e.filename === `${SEED_NAME}_9.png`).s3_url = `https://other-bucket.s3.us-east-1.amazonaws.com/moved/${SEED_NAME}_9.png`;
-    })],
-    ["a manifest entry's status edited by hand", SEED_NAME, (r) => editJson(manifestPath(r, '0000'), (m) => {
-      m.training_data.find((e: any) => e.filename === `${SEED_NAME}_10.png`).status = 'out_of_sync';
-    })],
-    ['an unowned manifest field edited', A2, (r) => editJson(manifestPath(r, '0002'), (m) => {
-      m.metadata = { note: 'written by hand' };
-    })],
-    ['an image replaced by a symlink to another image inside the root', A1, (r) => {
-      unlinkSync(image(r, A1, 0));
-      symlinkSync(`../../${A3}/training_data/${A3}_2.png`, image(r, A1, 0));
-    }],
-    ['an image given an mtime in the future (newer than the manifest: racily clean)', SEED_NAME, (r) => pin(image(r, SEED_NAME, 0), 4_102_444_800)],
+    [
+      'prompt_metadata.json given an s3_url',
+      A1,
+      (r) =>
+        editJson(join(trainingDir(r, A1), 'prompt_metadata.json'), (p) => {
+          p.images[`${A1}_3.webp`] = { s3_url: url(A1, `${A1}_3.webp`), good: true };
+        }),
+    ],
+    [
+      "a manifest entry's s3_url edited by hand to another valid URL",
+      SEED_NAME,
+      (r) =>
+        editJson(manifestPath(r, '0000'), (m) => {
+          m.training_data.find((e: any) => e.filename === `${SEED_NAME}_9.png`).s3_url =
+            `https://other-bucket.s3.us-east-1.amazonaws.com/moved/${SEED_NAME}_9.png`;
+        }),
+    ],
+    [
+      "a manifest entry's status edited by hand",
+      SEED_NAME,
+      (r) =>
+        editJson(manifestPath(r, '0000'), (m) => {
+          m.training_data.find((e: any) => e.filename === `${SEED_NAME}_10.png`).status = 'out_of_sync';
+        }),
+    ],
+    [
+      'an unowned manifest field edited',
+      A2,
+      (r) =>
+        editJson(manifestPath(r, '0002'), (m) => {
+          m.metadata = { note: 'written by hand' };
+        }),
+    ],
+    [
+      'an image replaced by a symlink to another image inside the root',
+      A1,
+      (r) => {
+        unlinkSync(image(r, A1, 0));
+        symlinkSync(`../../${A3}/training_data/${A3}_2.png`, image(r, A1, 0));
+      },
+    ],
+    [
+      'an image given an mtime in the future (newer than the manifest: racily clean)',
+      SEED_NAME,
+      (r) => pin(image(r, SEED_NAME, 0), 4_102_444_800),
+    ],
     ['a manifest made older than its images (all racily clean)', A2, (r) => pin(manifestPath(r, '0002'), T0 - 1000)],
     ['prompt_metadata.json deleted', A1, (r) => unlinkSync(join(trainingDir(r, A1), 'prompt_metadata.json'))],
     ['a manifest deleted', A2, (r) => unlinkSync(manifestPath(r, '0002'))],
@@ -195,7 +310,10 @@ describe('a run settled by the cache agrees with one that assesses every actor',
       const runA = await sync(a, join(base, 'cache-a'));
       const runB = await sync(b, join(base, `cache-b-${fresh++}`));
       expect(runB.assessed, what).toEqual(all);
-      expect(runB.report.actors.flatMap((x) => x.errors), what).toEqual([]);
+      expect(
+        runB.report.actors.flatMap((x) => x.errors),
+        what,
+      ).toEqual([]);
       expect(outcome(runA.report, a), what).toEqual(outcome(runB.report, b));
       return runA;
     };
@@ -229,7 +347,9 @@ describe('the cache file', () => {
     const required = await sync(root, home, {}, (options) => plan(options, { entries: 'unsynced' }));
     expect(required.assessed).toEqual([SEED_NAME]);
     const seed = required.report.actors.find((a) => a.name === SEED_NAME)!;
-    expect(seed.entries!.filter((e) => e.status !== 'synced').map((e) => e.status)).toEqual(Array(5).fill('local_only'));
+    expect(seed.entries!.filter((e) => e.status !== 'synced').map((e) => e.status)).toEqual(
+      Array(5).fill('local_only'),
+    );
     expect(statsOf(required.report, full)).toMatchObject({ training_images_count: 2, training_synced_count: 2 });
   });
 
@@ -239,7 +359,8 @@ describe('the cache file', () => {
     const server = await startS3Server([BUCKET]);
     const s3 = testS3(server.endpoint);
     const keyOf = (file: string) => `system_actors/training_data/${SEED_NAME}/${file}`;
-    for (const file of SEED_LISTED) await putObject(s3, BUCKET, keyOf(file), readFileSync(join(trainingDir(root, SEED_NAME), file)));
+    for (const file of SEED_LISTED)
+      await putObject(s3, BUCKET, keyOf(file), readFileSync(join(trainingDir(root, SEED_NAME), file)));
     const remote = { remote: { endpoint: server.endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS } };
     const seedOf = (report: SyncReport) => statsOf(report, SEED_NAME);
 
@@ -254,7 +375,9 @@ describe('the cache file', () => {
     const deleted = await sync(root, home, remote);
     expect(deleted.assessed).toEqual([SEED_NAME]);
     expect(seedOf(deleted.report)).toMatchObject({ training_synced_count: 11, training_local_only_count: 6 });
-    expect(((await readJson(manifestPath(root, '0000'))).training_data as any[]).find((e) => e.filename === gone)).toMatchObject({ s3_exists: false, status: 'local_only' });
+    expect(
+      ((await readJson(manifestPath(root, '0000'))).training_data as any[]).find((e) => e.filename === gone),
+    ).toMatchObject({ s3_exists: false, status: 'local_only' });
     expect((await sync(root, home, remote)).assessed, 'the absence is what the cache now records').toEqual([]);
 
     await putObject(s3, BUCKET, keyOf(replaced!), Buffer.from('other bytes'));
@@ -309,45 +432,65 @@ describe('the cache file', () => {
     ['actors of a wrong shape', (v) => JSON.stringify({ version: v.version, actors: [v.actors[A3]] }), 'all'],
     ['another version', (v) => JSON.stringify({ ...v, version: v.version + 1 }), 'all'],
     ['what another build of the tool wrote', (v) => JSON.stringify({ ...v, code: `${v.code}-other` }), 'all'],
-    ['an entry whose fingerprint is not an MD5', (v) => JSON.stringify({ ...v, actors: { ...v.actors, [A3]: { ...v.actors[A3], fingerprint: 'nope' } } }), 'all'],
-    ['an entry missing a statistic', (v) => {
-      delete v.actors[A3].statistics.training_synced_count;
-      return JSON.stringify(v);
-    }, 'all'],
+    [
+      'an entry whose fingerprint is not an MD5',
+      (v) => JSON.stringify({ ...v, actors: { ...v.actors, [A3]: { ...v.actors[A3], fingerprint: 'nope' } } }),
+      'all',
+    ],
+    [
+      'an entry missing a statistic',
+      (v) => {
+        delete v.actors[A3].statistics.training_synced_count;
+        return JSON.stringify(v);
+      },
+      'all',
+    ],
     // Its fingerprint still right: only the fields beside it are wrong.
-    ['an entry with a wrong manifest MD5 and made-up statistics', (v) => {
-      v.actors[A3].manifestMd5 = md5(Buffer.from('another manifest'));
-      v.actors[A3].statistics.training_images_count = 999;
-      return JSON.stringify(v);
-    }, 'one'],
-    ['an entry with a wrong fingerprint and made-up statistics', (v) => {
-      v.actors[A3].fingerprint = '0'.repeat(32);
-      v.actors[A3].statistics.training_images_count = 999;
-      return JSON.stringify(v);
-    }, 'one'],
+    [
+      'an entry with a wrong manifest MD5 and made-up statistics',
+      (v) => {
+        v.actors[A3].manifestMd5 = md5(Buffer.from('another manifest'));
+        v.actors[A3].statistics.training_images_count = 999;
+        return JSON.stringify(v);
+      },
+      'one',
+    ],
+    [
+      'an entry with a wrong fingerprint and made-up statistics',
+      (v) => {
+        v.actors[A3].fingerprint = '0'.repeat(32);
+        v.actors[A3].statistics.training_images_count = 999;
+        return JSON.stringify(v);
+      },
+      'one',
+    ],
   ];
-  it.each(corruptions)('a cache holding %s changes no result and is valid again afterwards', async (_what, corrupt, miss) => {
-    const root = await smallRoot();
-    const home = join(await tempRoot(), 'cache');
-    await sync(root, home);
-    const path = cacheOf(root, home);
-    const valid = readFileSync(path, 'utf8');
-    const manifests = await snapshot(manifestsDirOf(root));
-    writeFileSync(path, corrupt(JSON.parse(valid)));
+  it.each(corruptions)(
+    'a cache holding %s changes no result and is valid again afterwards',
+    async (_what, corrupt, miss) => {
+      const root = await smallRoot();
+      const home = join(await tempRoot(), 'cache');
+      await sync(root, home);
+      const path = cacheOf(root, home);
+      const valid = readFileSync(path, 'utf8');
+      const manifests = await snapshot(manifestsDirOf(root));
+      writeFileSync(path, corrupt(JSON.parse(valid)));
 
-    const run = await sync(root, home);
-    expect(run.assessed).toEqual(miss === 'all' ? [SEED_NAME, A3] : [A3]);
-    const uncached = await sync(root, join(await tempRoot(), 'empty-cache'));
-    expect(outcome(run.report, root)).toEqual(outcome(uncached.report, root));
-    expect(statsOf(run.report, A3).training_images_count).toBe(4);
-    expect(await snapshot(manifestsDirOf(root))).toEqual(manifests);
-    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual(JSON.parse(valid));
-  });
+      const run = await sync(root, home);
+      expect(run.assessed).toEqual(miss === 'all' ? [SEED_NAME, A3] : [A3]);
+      const uncached = await sync(root, join(await tempRoot(), 'empty-cache'));
+      expect(outcome(run.report, root)).toEqual(outcome(uncached.report, root));
+      expect(statsOf(run.report, A3).training_images_count).toBe(4);
+      expect(await snapshot(manifestsDirOf(root))).toEqual(manifests);
+      expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual(JSON.parse(valid));
+    },
+  );
 
   it('--dry-run, check and status settle actors from it but neither create nor modify it', async () => {
     const root = await smallRoot();
     const home = join(await tempRoot(), 'cache');
-    const cli = (command: string) => runCli([command, '--root', root, '--workers', '2', '--json'], { XDG_CACHE_HOME: home });
+    const cli = (command: string) =>
+      runCli([command, '--root', root, '--workers', '2', '--json'], { XDG_CACHE_HOME: home });
     expect((await sync(root, home, { dryRun: true })).report.actors).toHaveLength(2);
     expect((await cli('check')).code).toBe(1);
     expect(existsSync(home)).toBe(false);
@@ -365,15 +508,23 @@ describe('the cache file', () => {
     expect(check.code, check.stderr).toBe(0);
     const status = await cli('status');
     expect(status.code).toBe(0);
-    const withoutCache = await runCli(['status', '--root', root, '--workers', '2', '--json'], { XDG_CACHE_HOME: join(await tempRoot(), 'none') });
+    const withoutCache = await runCli(['status', '--root', root, '--workers', '2', '--json'], {
+      XDG_CACHE_HOME: join(await tempRoot(), 'none'),
+    });
     const counts = (stdout: string) => ({ totals: JSON.parse(stdout).totals, perActor: JSON.parse(stdout).per_actor });
     expect(counts(status.stdout)).toEqual(counts(withoutCache.stdout));
     expect(counts(status.stdout).perActor).toHaveLength(2);
     // --require-synced answers as without a cache (it assesses the actors not entirely synced, to name each image; the seed's local_only images fail it).
-    const required = await runCli(['check', '--root', root, '--workers', '2', '--require-synced', '--json'], { XDG_CACHE_HOME: home });
-    const requiredWithoutCache = await runCli(['check', '--root', root, '--workers', '2', '--require-synced', '--json'], { XDG_CACHE_HOME: join(await tempRoot(), 'none') });
+    const required = await runCli(['check', '--root', root, '--workers', '2', '--require-synced', '--json'], {
+      XDG_CACHE_HOME: home,
+    });
+    const requiredWithoutCache = await runCli(
+      ['check', '--root', root, '--workers', '2', '--require-synced', '--json'],
+      { XDG_CACHE_HOME: join(await tempRoot(), 'none') },
+    );
     expect(required.code).toBe(1);
-    const verdict = (stdout: string) => (({ ok, totals, manifests, differences }) => ({ ok, totals, manifests, differences }))(JSON.parse(stdout));
+    const verdict = (stdout: string) =>
+      (({ ok, totals, manifests, differences }) => ({ ok, totals, manifests, differences }))(JSON.parse(stdout));
     expect(verdict(required.stdout)).toEqual(verdict(requiredWithoutCache.stdout));
     expect(required.stderr).toBe(requiredWithoutCache.stderr);
 
@@ -440,7 +591,11 @@ describe('--verify', () => {
     await seedActor0000(root);
     backdate(root);
     const home = join(await tempRoot(), 'cache');
-    expect((await sync(root, home)).report.actors[0]).toMatchObject({ legacy: 'retired', manifest: 'written', errors: [] });
+    expect((await sync(root, home)).report.actors[0]).toMatchObject({
+      legacy: 'retired',
+      manifest: 'written',
+      errors: [],
+    });
     expect((await sync(root, home)).assessed, 'the cache settles the actor').toEqual([]);
 
     // Other bytes of the same size, its mtime restored, the same inode: only rehashing can tell.
@@ -453,8 +608,15 @@ describe('--verify', () => {
 
     const verified = await sync(root, home, { verify: true });
     expect(verified.assessed).toEqual([SEED_NAME]);
-    expect(verified.report.actors[0]).toMatchObject({ hashedFiles: 17, reusedFiles: 0, manifest: 'written', errors: [] });
-    const entry = (await readJson(manifestPath(root, '0000'))).training_data.find((e: { filename: string }) => e.filename === basename(changed));
+    expect(verified.report.actors[0]).toMatchObject({
+      hashedFiles: 17,
+      reusedFiles: 0,
+      manifest: 'written',
+      errors: [],
+    });
+    const entry = (await readJson(manifestPath(root, '0000'))).training_data.find(
+      (e: { filename: string }) => e.filename === basename(changed),
+    );
     expect(entry.md5_hash).toBe(md5(bytes));
   });
 });
@@ -467,7 +629,10 @@ describe('what is recorded', () => {
     for (const name of names) await addImages(root, name, { [`${name}_0.png`]: 700, [`${name}_1.png`]: 900 });
     backdate(root);
     const home = join(await tempRoot(), 'cache');
-    const shards: Shard[] = [{ index: 1, count: 2 }, { index: 2, count: 2 }];
+    const shards: Shard[] = [
+      { index: 1, count: 2 },
+      { index: 2, count: 2 },
+    ];
     const inShard = (shard: Shard) => names.filter((name) => shardOf(name.slice(0, 4), 2) === shard.index);
     expect(shards.map((s) => inShard(s).length).every((n) => n > 0)).toBe(true);
 
@@ -484,9 +649,15 @@ describe('what is recorded', () => {
     expect(paths.map((p) => [...readCache(p).keys()])).toEqual([inShard(shards[0]!), inShard(shards[1]!), names]);
 
     // The CLI's --shard names the same file: its run is settled whole and adds no file.
-    const cli = await runCli(['sync', '--root', root, '--shard', '2/2', '--workers', '2', '--json'], { XDG_CACHE_HOME: home });
+    const cli = await runCli(['sync', '--root', root, '--shard', '2/2', '--workers', '2', '--json'], {
+      XDG_CACHE_HOME: home,
+    });
     expect(cli.code, cli.stderr).toBe(0);
-    expect(JSON.parse(cli.stdout)).toMatchObject({ files_hashed: 0, hashes_reused: 2 * inShard(shards[1]!).length, manifests: { unchanged: inShard(shards[1]!).length } });
+    expect(JSON.parse(cli.stdout)).toMatchObject({
+      files_hashed: 0,
+      hashes_reused: 2 * inShard(shards[1]!).length,
+      manifests: { unchanged: inShard(shards[1]!).length },
+    });
     expect(readdirSync(join(home, 'actor-sync'))).toHaveLength(3);
   });
 
@@ -497,7 +668,11 @@ describe('what is recorded', () => {
     const home = join(await tempRoot(), 'cache');
 
     const retiring = await sync(root, home);
-    expect(retiring.report.actors.find((a) => a.name === SEED_NAME)).toMatchObject({ legacy: 'retired', manifest: 'written', errors: [] });
+    expect(retiring.report.actors.find((a) => a.name === SEED_NAME)).toMatchObject({
+      legacy: 'retired',
+      manifest: 'written',
+      errors: [],
+    });
     expect([...readCache(cacheOf(root, home)).keys()]).toEqual([SEED_NAME, A3]);
     expect((await sync(root, home)).assessed).toEqual([]);
 
@@ -507,7 +682,7 @@ describe('what is recorded', () => {
     expect((await sync(kept, home, { keepLegacy: true })).assessed).toEqual([SEED_NAME]);
   });
 
-  it('an actor settled before another actor\'s training_data was linked to its folder is not settled: both fail', async () => {
+  it("an actor settled before another actor's training_data was linked to its folder is not settled: both fail", async () => {
     const root = await smallRoot();
     const home = join(await tempRoot(), 'cache');
     await sync(root, home);
@@ -516,7 +691,10 @@ describe('what is recorded', () => {
     symlinkSync(trainingDir(root, A3), trainingDir(root, '0009_twin'));
     const second = await sync(root, home);
     const failed = second.report.actors.filter((a) => a.errors.length > 0).map((a) => [a.name, a.manifest]);
-    expect(failed).toEqual([[A3, 'failed'], ['0009_twin', 'failed']]);
+    expect(failed).toEqual([
+      [A3, 'failed'],
+      ['0009_twin', 'failed'],
+    ]);
     expect(readCache(cacheOf(root, home)).has(A3), 'no longer recorded as at rest').toBe(false);
   });
 
@@ -524,7 +702,10 @@ describe('what is recorded', () => {
     const root = await smallRoot();
     const name = '0005_delta';
     mkdirSync(join(root, 'data', 'actors', name));
-    await writeManifest(root, '0005', { character_id: '0005', training_data: [{ filename: `${name}_0.png`, s3_url: url(name, `${name}_0.png`) }] });
+    await writeManifest(root, '0005', {
+      character_id: '0005',
+      training_data: [{ filename: `${name}_0.png`, s3_url: url(name, `${name}_0.png`) }],
+    });
     const home = join(await tempRoot(), 'cache');
     const first = await sync(root, home);
     expect(statsOf(first.report, name)).toMatchObject({ training_images_count: 1, training_s3_only_count: 1 });

@@ -52,7 +52,15 @@ async function faultRoot(count: number): Promise<{ root: string; manifestsDir: s
     const response = await writeResponseJson(root, name, urls);
     const manifest = manifestPath(root, id);
     if (i % 2 === 0) await writeManifest(root, id, { character_id: id, character_name: name, notes: 'kept as is' });
-    actors.push({ name, id, manifest, response, urls, manifestBytes: existsSync(manifest) ? readFileSync(manifest) : null, responseBytes: readFileSync(response) });
+    actors.push({
+      name,
+      id,
+      manifest,
+      response,
+      urls,
+      manifestBytes: existsSync(manifest) ? readFileSync(manifest) : null,
+      responseBytes: readFileSync(response),
+    });
   }
   return { root, manifestsDir: realpathSync(dirname(manifestPath(root, '0000'))), actors };
 }
@@ -76,7 +84,8 @@ interface Faults {
   deleteAside?: (path: string) => string | undefined;
 }
 
-const errno = (code: string, syscall: string) => Object.assign(new Error(`${code}: injected fault, ${syscall}`), { code, syscall, errno: -1 });
+const errno = (code: string, syscall: string) =>
+  Object.assign(new Error(`${code}: injected fault, ${syscall}`), { code, syscall, errno: -1 });
 
 /**
  * Wraps the `node:fs` calls a commit and a retirement make, recording what reached the disk in order (a
@@ -96,10 +105,14 @@ function traceFs(manifestsDir: string, faults: Faults = {}): Event[] {
   vi.spyOn(fs, 'open').mockImplementation(((...args: unknown[]) => {
     const done = callbackOf(args);
     const path = String(args[0]);
-    return Reflect.apply(real.open, fs, withCallback(args, (error: Error | null, fd: number) => {
-      if (!error) fds.set(fd, path);
-      done(error, fd);
-    }));
+    return Reflect.apply(
+      real.open,
+      fs,
+      withCallback(args, (error: Error | null, fd: number) => {
+        if (!error) fds.set(fd, path);
+        done(error, fd);
+      }),
+    );
   }) as never);
   vi.spyOn(fs, 'close').mockImplementation(((...args: unknown[]) => {
     fds.delete(args[0] as number); // fds are reused
@@ -108,7 +121,10 @@ function traceFs(manifestsDir: string, faults: Faults = {}): Event[] {
   vi.spyOn(fs, 'write').mockImplementation(((...args: unknown[]) => {
     const path = fds.get(args[0] as number) ?? '';
     const target = /^\.actor-sync-\d+-[0-9a-f]{12}\.(.+_manifest\.json)\.tmp/.exec(basename(path))?.[1];
-    const code = target !== undefined && dirname(path) === manifestsDir && !failedWrites.has(target) ? faults.write?.(target) : undefined;
+    const code =
+      target !== undefined && dirname(path) === manifestsDir && !failedWrites.has(target)
+        ? faults.write?.(target)
+        : undefined;
     if (code) {
       failedWrites.add(target!);
       return void process.nextTick(callbackOf(args), errno(code, 'write'));
@@ -125,7 +141,9 @@ function traceFs(manifestsDir: string, faults: Faults = {}): Event[] {
       done(error);
     };
     const go = (outcome: 'ok' | 'failed') =>
-      outcome === 'failed' ? process.nextTick(finish, errno('EIO', 'fsync')) : Reflect.apply(real.fsync, fs, withCallback(args, finish));
+      outcome === 'failed'
+        ? process.nextTick(finish, errno('EIO', 'fsync'))
+        : Reflect.apply(real.fsync, fs, withCallback(args, finish));
     const fault = faults.dirsync?.(n, go);
     if (fault === 'hold') return;
     go(fault === 'fail' ? 'failed' : 'ok');
@@ -133,13 +151,17 @@ function traceFs(manifestsDir: string, faults: Faults = {}): Event[] {
   vi.spyOn(fs, 'rename').mockImplementation(((...args: unknown[]) => {
     const done = callbackOf(args);
     const target = String(args[1]);
-    return Reflect.apply(real.rename, fs, withCallback(args, (error: Error | null) => {
-      if (!error && dirname(target) === manifestsDir && target.endsWith('_manifest.json')) {
-        events.push({ kind: 'renamed', target });
-        faults.renamed?.(++renames);
-      }
-      done(error);
-    }));
+    return Reflect.apply(
+      real.rename,
+      fs,
+      withCallback(args, (error: Error | null) => {
+        if (!error && dirname(target) === manifestsDir && target.endsWith('_manifest.json')) {
+          events.push({ kind: 'renamed', target });
+          faults.renamed?.(++renames);
+        }
+        done(error);
+      }),
+    );
   }) as never);
 
   const promises = { rename: fs.promises.rename, unlink: fs.promises.unlink };
@@ -190,7 +212,9 @@ function expectNoUrlLost(actors: Actor[], events: Event[]): Actor[] {
     expect(manifestUrls(actor.manifest), actor.name).toEqual(expect.arrayContaining(actor.urls));
     const renamed = events.findLastIndex((event) => event.kind === 'renamed' && event.target === actor.manifest);
     const movedAside = events.findIndex((event) => event.kind === 'aside' && event.path === actor.response);
-    expect(movedAside, `${actor.name}: response.json went without being moved aside or deleted there`).toBeGreaterThan(-1);
+    expect(movedAside, `${actor.name}: response.json went without being moved aside or deleted there`).toBeGreaterThan(
+      -1,
+    );
     const durable = events.some((event, i) => {
       if (event.kind !== 'dirsync' || event.phase !== 'called' || i < renamed) return false;
       const ok = events.findIndex((other) => other.kind === 'dirsync' && other.n === event.n && other.phase === 'ok');
@@ -236,7 +260,10 @@ describe('a write failing inside a real sync', () => {
   it('disk full writing two manifests (one new): those actors are left byte-identical, the others retire durably', async () => {
     const { root, manifestsDir, actors } = await faultRoot(4);
     const [full, fullNew] = [actors[2]!, actors[3]!]; // actor 3 has no manifest yet
-    const events = traceFs(manifestsDir, { write: (name) => ([`${full.id}_manifest.json`, `${fullNew.id}_manifest.json`].includes(name) ? 'ENOSPC' : undefined) });
+    const events = traceFs(manifestsDir, {
+      write: (name) =>
+        [`${full.id}_manifest.json`, `${fullNew.id}_manifest.json`].includes(name) ? 'ENOSPC' : undefined,
+    });
 
     const report = await runSync({ root, pool });
 
@@ -244,7 +271,13 @@ describe('a write failing inside a real sync', () => {
       expectUnchanged(actor);
       expect(reportOf(report, actor)).toMatchObject({ manifest: 'failed', legacy: 'failed' });
       expect(reportOf(report, actor).errors).toEqual([
-        { actor: actor.name, file: actor.manifest, reason: expect.stringMatching(/^cannot be written: \(ENOSPC: injected fault, write\); the file was left unchanged\. .*\(response\.json kept\)$/) },
+        {
+          actor: actor.name,
+          file: actor.manifest,
+          reason: expect.stringMatching(
+            /^cannot be written: \(ENOSPC: injected fault, write\); the file was left unchanged\. .*\(response\.json kept\)$/,
+          ),
+        },
       ]);
     }
     expect(expectNoUrlLost(actors, events).map((a) => a.name)).toEqual([actors[0]!.name, actors[1]!.name]);
@@ -261,7 +294,9 @@ describe('a write failing inside a real sync', () => {
     expect(expectNoUrlLost(actors, events)).toEqual([]);
     for (const actor of actors) {
       expect(reportOf(report, actor)).toMatchObject({ manifest: 'failed', legacy: 'failed' });
-      expect(reportOf(report, actor).errors[0]!.reason).toMatch(/^cannot be written: written, but the folder could not be synced \(EIO: injected fault, fsync\)/);
+      expect(reportOf(report, actor).errors[0]!.reason).toMatch(
+        /^cannot be written: written, but the folder could not be synced \(EIO: injected fault, fsync\)/,
+      );
       expect(manifestUrls(actor.manifest)).toEqual(expect.arrayContaining(actor.urls)); // renamed: the new content
     }
     expect(events.filter((event) => event.kind === 'renamed')).toHaveLength(actors.length);
@@ -275,7 +310,7 @@ describe('a write failing inside a real sync', () => {
     let releaseFirst: ((outcome: 'ok' | 'failed') => void) | undefined;
     const events = traceFs(manifestsDir, {
       dirsync: (n, release) => {
-        if (n === 1) return (releaseFirst = release), 'hold';
+        if (n === 1) return ((releaseFirst = release), 'hold');
         return n === 2 ? 'fail' : undefined;
       },
       renamed: (count) => {
@@ -290,14 +325,19 @@ describe('a write failing inside a real sync', () => {
     expect(failed.length).toBeGreaterThanOrEqual(4);
     expect(retired.length + failed.length).toBe(actors.length);
     for (const actor of failed) {
-      expect(reportOf(report, actor).errors[0]!.reason).toMatch(/^cannot be written: written, but the folder could not be synced \(EIO/);
+      expect(reportOf(report, actor).errors[0]!.reason).toMatch(
+        /^cannot be written: written, but the folder could not be synced \(EIO/,
+      );
       expect(readFileSync(actor.response).equals(actor.responseBytes)).toBe(true);
     }
     // They shared one fsync, the only one that failed: each was renamed before it was called.
     const syncs = events.filter((event) => event.kind === 'dirsync');
     expect(syncs.filter((event) => event.phase === 'failed')).toEqual([{ kind: 'dirsync', n: 2, phase: 'failed' }]);
     const second = events.findIndex((event) => event.kind === 'dirsync' && event.n === 2 && event.phase === 'called');
-    for (const actor of failed) expect(events.findIndex((event) => event.kind === 'renamed' && event.target === actor.manifest)).toBeLessThan(second);
+    for (const actor of failed)
+      expect(events.findIndex((event) => event.kind === 'renamed' && event.target === actor.manifest)).toBeLessThan(
+        second,
+      );
     expect(syncs.filter((event) => event.phase === 'called').length).toBeLessThan(actors.length);
     await expectConverges(root, manifestsDir, actors);
   });
@@ -331,7 +371,9 @@ describe('a write failing inside a real sync', () => {
       for (const actor of actors) {
         expectUnchanged(actor);
         expect(reportOf(report, actor).manifest).toBe('failed');
-        expect(reportOf(report, actor).errors[0]!.reason).toMatch(/^not written: this run lost its lock \(the lock .* was lost while this run held it/);
+        expect(reportOf(report, actor).errors[0]!.reason).toMatch(
+          /^not written: this run lost its lock \(the lock .* was lost while this run held it/,
+        );
       }
       expect(expectNoUrlLost(actors, events)).toEqual([]);
       expect(events.filter((event) => event.kind === 'renamed')).toEqual([]);
@@ -355,10 +397,24 @@ describe('a write failing inside a real sync', () => {
     expect(readFileSync(cannotMove.response).equals(cannotMove.responseBytes)).toBe(true);
     const aside = join(trainingDir(root, cannotDelete.name), RETIRING_NAME);
     expect(readFileSync(aside).equals(cannotDelete.responseBytes)).toBe(true);
-    for (const [actor, code] of [[cannotMove, 'EACCES'], [cannotDelete, 'EIO']] as const) {
-      expect(reportOf(report, actor)).toMatchObject({ manifest: actor.manifestBytes ? 'written' : 'created', legacy: 'failed' });
+    for (const [actor, code] of [
+      [cannotMove, 'EACCES'],
+      [cannotDelete, 'EIO'],
+    ] as const) {
+      expect(reportOf(report, actor)).toMatchObject({
+        manifest: actor.manifestBytes ? 'written' : 'created',
+        legacy: 'failed',
+      });
       expect(reportOf(report, actor).errors).toEqual([
-        { actor: actor.name, file: actor.response, reason: expect.stringMatching(new RegExp(`^could not be deleted \\(${code}: injected fault, .*\\); kept \\(the manifest holds all its URLs\\)$`)) },
+        {
+          actor: actor.name,
+          file: actor.response,
+          reason: expect.stringMatching(
+            new RegExp(
+              `^could not be deleted \\(${code}: injected fault, .*\\); kept \\(the manifest holds all its URLs\\)$`,
+            ),
+          ),
+        },
       ]);
     }
     expect(reportOf(report, actors[2]!)).toMatchObject({ legacy: 'retired', errors: [] });

@@ -8,7 +8,18 @@ import type { AssessTask } from '../workers/assess.js';
 import { createPool } from '../src/engine/pool.js';
 import { runSync, type SyncOptions } from '../src/engine/sync.js';
 import {
-  addImages, leaveStaleTemp, manifestPath, readJson, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest, writeResponseJson,
+  addImages,
+  leaveStaleTemp,
+  manifestPath,
+  readJson,
+  SEED_NAME,
+  SEED_URLS,
+  seedActor0000,
+  snapshot,
+  tempRoot,
+  trainingDir,
+  writeManifest,
+  writeResponseJson,
 } from './helpers/root.js';
 
 const sync = (root: string, extra: Partial<SyncOptions> = {}) => runSync({ root, workers: 2, ...extra });
@@ -22,7 +33,13 @@ describe('a manifest sync will not replace', () => {
     const report = await sync(root);
     const actor = report.actors[0]!;
     expect(actor.legacy).toBe('none');
-    expect(actor.errors).toEqual([{ actor: '0007_ro', file: path, reason: 'is read-only, so sync will not replace it; left unchanged (make it writable to let sync update it)' }]);
+    expect(actor.errors).toEqual([
+      {
+        actor: '0007_ro',
+        file: path,
+        reason: 'is read-only, so sync will not replace it; left unchanged (make it writable to let sync update it)',
+      },
+    ]);
   });
 });
 
@@ -38,7 +55,10 @@ describe('the seed example (actor 0000)', () => {
     expect(entries).toHaveLength(17);
     expect(entries.filter((e) => e.status === 'synced')).toHaveLength(12);
     expect(entries.filter((e) => e.status === 'local_only').map((e) => e.filename)).toEqual(
-      [0, 1, 2, 3].map((i) => `${SEED_NAME}_${i}.png`).concat(`${SEED_NAME}_4.jpg`).sort((a, b) => a.localeCompare(b, 'en', { numeric: true })),
+      [0, 1, 2, 3]
+        .map((i) => `${SEED_NAME}_${i}.png`)
+        .concat(`${SEED_NAME}_4.jpg`)
+        .sort((a, b) => a.localeCompare(b, 'en', { numeric: true })),
     );
     expect(entries.map((e) => e.filename).slice(0, 6)).toEqual(
       ['_0.png', '_1.png', '_2.png', '_3.png', '_4.jpg', '_4.png'].map((s) => SEED_NAME + s),
@@ -51,10 +71,24 @@ describe('the seed example (actor 0000)', () => {
     const jpg4 = entries.find((e) => e.filename === `${SEED_NAME}_4.jpg`);
     expect(jpg4.duplicate_of).toBe(`${SEED_NAME}_4.png`);
     expect(manifest.metadata).toEqual({ age: '16' });
-    expect(manifest.statistics).toMatchObject({ total_files: 3, training_images_count: 17, training_synced_count: 12, training_local_only_count: 5 });
-    expect(Object.keys(manifest)).toEqual(['character_id', 'character_name', 'metadata', 'statistics', 'training_data', 'training_data_updated']);
+    expect(manifest.statistics).toMatchObject({
+      total_files: 3,
+      training_images_count: 17,
+      training_synced_count: 12,
+      training_local_only_count: 5,
+    });
+    expect(Object.keys(manifest)).toEqual([
+      'character_id',
+      'character_name',
+      'metadata',
+      'statistics',
+      'training_data',
+      'training_data_updated',
+    ]);
     // Spliced into the file as written: 2-space indentation, and its end (the seed's has no final newline) kept.
-    expect(await readFile(seed.manifest, 'utf8')).toMatch(/^\{\n {2}"character_id"[\s\S]*\n {4}"training_images_count": 17,[\s\S]*\}$/);
+    expect(await readFile(seed.manifest, 'utf8')).toMatch(
+      /^\{\n {2}"character_id"[\s\S]*\n {4}"training_images_count": 17,[\s\S]*\}$/,
+    );
     expect(existsSync(seed.response)).toBe(false);
     expect(report.actors[0]).toMatchObject({ manifest: 'written', legacy: 'retired', hashedFiles: 17 });
   });
@@ -86,7 +120,10 @@ describe('temp files in the manifests folder (SPEC §3, invariant 1)', () => {
     const root = await tempRoot();
     const seed = await seedActor0000(root);
     const manifests = dirname(seed.manifest);
-    const mine = { '0001_manifest.json.20251017': '{"character_id": "0001", "training_data": []}\n', 'notes.json.1': 'kept by hand\n' };
+    const mine = {
+      '0001_manifest.json.20251017': '{"character_id": "0001", "training_data": []}\n',
+      'notes.json.1': 'kept by hand\n',
+    };
     for (const [name, text] of Object.entries(mine)) await writeFile(join(manifests, name), text);
     const stale = await leaveStaleTemp(manifests, '0000_manifest.json');
     // Named as this tool names them, but written after the run takes its lock: a commit in flight, not a leftover.
@@ -98,10 +135,13 @@ describe('temp files in the manifests folder (SPEC §3, invariant 1)', () => {
     const report = await sync(root);
 
     expect(report.actors[0]!.errors).toEqual([]);
-    for (const [name, text] of Object.entries(mine)) expect(await readFile(join(manifests, name), 'utf8'), name).toBe(text);
+    for (const [name, text] of Object.entries(mine))
+      expect(await readFile(join(manifests, name), 'utf8'), name).toBe(text);
     expect(existsSync(stale)).toBe(false);
     expect(existsSync(inFlight)).toBe(true);
-    expect((await readdir(manifests)).sort()).toEqual(['.actor-sync-4243-0123456789ab.0000_manifest.json.tmp', '0000_manifest.json', ...Object.keys(mine)].sort());
+    expect((await readdir(manifests)).sort()).toEqual(
+      ['.actor-sync-4243-0123456789ab.0000_manifest.json.tmp', '0000_manifest.json', ...Object.keys(mine)].sort(),
+    );
   });
 });
 
@@ -119,7 +159,11 @@ describe('changes between runs', () => {
     const entries = (await readJson(manifestPath(root, '0000'))).training_data as any[];
     const status = (n: number, ext = 'png') => entries.find((e) => e.filename === `${SEED_NAME}_${n}.${ext}`)?.status;
     expect([status(6), status(8), status(18)]).toEqual(['out_of_sync', 's3_only', 'local_only']);
-    expect(entries.find((e) => e.filename === `${SEED_NAME}_8.png`)).toMatchObject({ md5_hash: null, local_path: null, size_bytes: null });
+    expect(entries.find((e) => e.filename === `${SEED_NAME}_8.png`)).toMatchObject({
+      md5_hash: null,
+      local_path: null,
+      size_bytes: null,
+    });
   });
 
   it('a file touched in the same instant as the manifest write (racily clean) is rehashed next run', async () => {
@@ -133,7 +177,9 @@ describe('changes between runs', () => {
     const changed = Buffer.from(original);
     changed[0] = changed[0]! ^ 0xff;
     await writeFile(file, changed);
-    const entry = ((await readJson(manifestPath(root, '0000'))).training_data as any[]).find((e) => e.filename === `${SEED_NAME}_9.png`);
+    const entry = ((await readJson(manifestPath(root, '0000'))).training_data as any[]).find(
+      (e) => e.filename === `${SEED_NAME}_9.png`,
+    );
     const recorded = BigInt(entry.mtime_ns);
     // touch keeps every nanosecond (utimes takes a double and rounds them).
     const stamp = `@${recorded / 1_000_000_000n}.${String(recorded % 1_000_000_000n).padStart(9, '0')}`;
@@ -142,7 +188,9 @@ describe('changes between runs', () => {
     // The manifest written in the same tick as the file's mtime: the entry is racily clean.
     execFileSync('touch', ['-m', '-d', stamp, manifestPath(root, '0000')]);
     await sync(root);
-    const after = ((await readJson(manifestPath(root, '0000'))).training_data as any[]).find((e) => e.filename === `${SEED_NAME}_9.png`);
+    const after = ((await readJson(manifestPath(root, '0000'))).training_data as any[]).find(
+      (e) => e.filename === `${SEED_NAME}_9.png`,
+    );
     expect(after.status).toBe('out_of_sync');
   });
 });
@@ -158,12 +206,40 @@ describe('a bad input fails its actor only, names the file, and changes nothing 
   }
 
   const cases: [string, (ctx: Awaited<ReturnType<typeof twoActors>>) => Promise<string>, RegExp][] = [
-    ['invalid JSON in response.json', async (c) => (await writeFile(c.response, '{"output": '), c.response), /invalid JSON/],
-    ['s3_image_urls not a list', async (c) => (await writeResponseJson(c.root, '0001_bad', { a: 1 }), c.response), /s3_image_urls is not a list/],
-    ['a URL whose filename climbs out', async (c) => (await writeResponseJson(c.root, '0001_bad', ['https://b.s3.amazonaws.com/x/..%2F..%2Fetc%2Fpasswd']), c.response), /unsafe/],
-    ['a URL with a .. segment', async (c) => (await writeResponseJson(c.root, '0001_bad', ['https://b.s3.amazonaws.com/x/../0001_bad_0.png']), c.response), /\.\./],
-    ['a manifest that is an array', async (c) => (await writeFile(c.manifest, '[1, 2]\n'), c.manifest), /top level is not an object/],
-    ['a manifest whose training_data is not a list', async (c) => (await writeFile(c.manifest, '{"training_data": 5}\n'), c.manifest), /training_data is not a list/],
+    [
+      'invalid JSON in response.json',
+      async (c) => (await writeFile(c.response, '{"output": '), c.response),
+      /invalid JSON/,
+    ],
+    [
+      's3_image_urls not a list',
+      async (c) => (await writeResponseJson(c.root, '0001_bad', { a: 1 }), c.response),
+      /s3_image_urls is not a list/,
+    ],
+    [
+      'a URL whose filename climbs out',
+      async (c) => (
+        await writeResponseJson(c.root, '0001_bad', ['https://b.s3.amazonaws.com/x/..%2F..%2Fetc%2Fpasswd']), c.response
+      ),
+      /unsafe/,
+    ],
+    [
+      'a URL with a .. segment',
+      async (c) => (
+        await writeResponseJson(c.root, '0001_bad', ['https://b.s3.amazonaws.com/x/../0001_bad_0.png']), c.response
+      ),
+      /\.\./,
+    ],
+    [
+      'a manifest that is an array',
+      async (c) => (await writeFile(c.manifest, '[1, 2]\n'), c.manifest),
+      /top level is not an object/,
+    ],
+    [
+      'a manifest whose training_data is not a list',
+      async (c) => (await writeFile(c.manifest, '{"training_data": 5}\n'), c.manifest),
+      /training_data is not a list/,
+    ],
   ];
 
   for (const [name, breakIt, reason] of cases) {
@@ -193,7 +269,13 @@ describe('hostile files in training_data', () => {
     const root = await tempRoot();
     const name = '0003_odd';
     const hashes = await addImages(root, name, {
-      'with space.png': 10, 'émigré_ü.JPG': 20, 'zero.webp': Buffer.alloc(0), 'UPPER.PNG': 30, 'notes.txt': 5, '.hidden.png': 5, '._x.jpg': 5,
+      'with space.png': 10,
+      'émigré_ü.JPG': 20,
+      'zero.webp': Buffer.alloc(0),
+      'UPPER.PNG': 30,
+      'notes.txt': 5,
+      '.hidden.png': 5,
+      '._x.jpg': 5,
     });
     const dir = trainingDir(root, name);
     execFileSync('mkfifo', [join(dir, 'fifo.png')]);
@@ -209,16 +291,24 @@ describe('hostile files in training_data', () => {
     const actor = report.actors[0]!;
     expect(actor.errors).toEqual([]);
     const entries = (await readJson(manifestPath(root, '0003'))).training_data as any[];
-    expect(entries.map((e) => e.filename).sort()).toEqual(['UPPER.PNG', 'émigré_ü.JPG', 'inside-link.png', 'with space.png', 'zero.webp'].sort());
-    expect(entries.find((e) => e.filename === 'zero.webp')).toMatchObject({ size_bytes: 0, md5_hash: 'd41d8cd98f00b204e9800998ecf8427e', status: 'local_only' });
+    expect(entries.map((e) => e.filename).sort()).toEqual(
+      ['UPPER.PNG', 'émigré_ü.JPG', 'inside-link.png', 'with space.png', 'zero.webp'].sort(),
+    );
+    expect(entries.find((e) => e.filename === 'zero.webp')).toMatchObject({
+      size_bytes: 0,
+      md5_hash: 'd41d8cd98f00b204e9800998ecf8427e',
+      status: 'local_only',
+    });
     expect(entries.find((e) => e.filename === 'inside-link.png').md5_hash).toBe(hashes['UPPER.PNG']);
     const warned = actor.warnings.map((w) => `${w.file.split('/').pop()}: ${w.reason}`);
-    expect(warned).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^fifo\.png: not a regular file/),
-      expect.stringMatching(/^folder\.jpg: not a regular file/),
-      expect.stringMatching(/^escape\.png: a symlink leading out of the actors folder/),
-      expect.stringMatching(/^zero\.webp: a zero-byte image/),
-    ]));
+    expect(warned).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^fifo\.png: not a regular file/),
+        expect.stringMatching(/^folder\.jpg: not a regular file/),
+        expect.stringMatching(/^escape\.png: a symlink leading out of the actors folder/),
+        expect.stringMatching(/^zero\.webp: a zero-byte image/),
+      ]),
+    );
   });
 });
 
@@ -234,12 +324,29 @@ describe('legacy URLs whose filename is not an image name', () => {
     await writeFile(prompt, JSON.stringify({ images: { 'b.json': { s3_url: `${base}/b.json` } } }));
     const report = await sync(root);
     const actor = report.actors[0]!;
-    for (const url of others) expect(actor.warnings).toContainEqual(expect.objectContaining({ file: response, reason: expect.stringMatching(new RegExp(`names ${url.replaceAll('.', '\\.')}, whose filename .* is not an image name`)) }));
-    expect(actor.warnings).toContainEqual(expect.objectContaining({ file: prompt, reason: expect.stringMatching(/b\.json.* is not an image name/) }));
-    expect((await readJson(manifestPath(root, '0001'))).training_data.map((e: any) => [e.filename, e.s3_url])).toEqual([['a.png', `${base}/a.png`]]);
+    for (const url of others)
+      expect(actor.warnings).toContainEqual(
+        expect.objectContaining({
+          file: response,
+          reason: expect.stringMatching(
+            new RegExp(`names ${url.replaceAll('.', '\\.')}, whose filename .* is not an image name`),
+          ),
+        }),
+      );
+    expect(actor.warnings).toContainEqual(
+      expect.objectContaining({ file: prompt, reason: expect.stringMatching(/b\.json.* is not an image name/) }),
+    );
+    expect((await readJson(manifestPath(root, '0001'))).training_data.map((e: any) => [e.filename, e.s3_url])).toEqual([
+      ['a.png', `${base}/a.png`],
+    ]);
     expect(existsSync(response)).toBe(true);
     expect(actor.legacy).toBe('failed');
-    expect(actor.errors).toEqual([expect.objectContaining({ file: response, reason: expect.stringMatching(/not retired: the manifest does not hold 3 of its URLs/) })]);
+    expect(actor.errors).toEqual([
+      expect.objectContaining({
+        file: response,
+        reason: expect.stringMatching(/not retired: the manifest does not hold 3 of its URLs/),
+      }),
+    ]);
   });
 });
 
@@ -251,7 +358,10 @@ describe('--dry-run', () => {
     const before = await snapshot(root, { folders: true });
     const report = await sync(root, { dryRun: true });
     expect(await snapshot(root, { folders: true }), 'no trace, not even a lock made and removed').toEqual(before);
-    expect(report.actors.map((a) => [a.id, a.manifest, a.legacy])).toEqual([['0000', 'written', 'retired'], ['0005', 'created', 'none']]);
+    expect(report.actors.map((a) => [a.id, a.manifest, a.legacy])).toEqual([
+      ['0000', 'written', 'retired'],
+      ['0005', 'created', 'none'],
+    ]);
     expect(report.actors[0]!.statistics).toMatchObject({ training_synced_count: 12, training_local_only_count: 5 });
   });
 });
@@ -277,12 +387,18 @@ describe('an assessment that waits on a HEAD this run cannot send', () => {
     await seedActor0000(root);
     const pool = createPool(1);
     // The real assessment, as a worker returns it when listed ETags need a HEAD (only a remote check sends one).
-    const waiting = { ...pool, threads: pool.threads, assess: async (task: AssessTask) => ({ ...(await pool.assess(task)), confirm: [SEED_URLS[0]!] }) };
+    const waiting = {
+      ...pool,
+      threads: pool.threads,
+      assess: async (task: AssessTask) => ({ ...(await pool.assess(task)), confirm: [SEED_URLS[0]!] }),
+    };
     try {
       const report = await sync(root, { pool: waiting });
       const actor = report.actors[0]!;
       expect(actor.manifest).toBe('failed');
-      expect(actor.errors.map((e) => e.reason)).toEqual(['could not be processed (1 of its images need a HEAD of their object to be confirmed, and this run checks no remote); left unchanged']);
+      expect(actor.errors.map((e) => e.reason)).toEqual([
+        'could not be processed (1 of its images need a HEAD of their object to be confirmed, and this run checks no remote); left unchanged',
+      ]);
     } finally {
       await pool.destroy();
     }

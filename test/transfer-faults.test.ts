@@ -23,7 +23,9 @@ describe('push through a fault-injecting proxy', () => {
 
     const pushed = await run(['push', '--root', root, ...flags]);
     expect(pushed.code).toBe(1);
-    expect(pushed.stderr).toMatch(new RegExp(`error: ${SEED_NAME}: \\S+${SEED_NAME}_2\\.png: ${SEED_NAME}_2\\.png: .*; not recorded as synced`));
+    expect(pushed.stderr).toMatch(
+      new RegExp(`error: ${SEED_NAME}: \\S+${SEED_NAME}_2\\.png: ${SEED_NAME}_2\\.png: .*; not recorded as synced`),
+    );
     expect(pushed.stderr).not.toMatch(/\n\s+at /);
     const summary = TransferSummarySchema.parse(JSON.parse(pushed.stdout));
     expect(summary.transfers.filter((t) => t.error).map((t) => t.filename)).toEqual([`${SEED_NAME}_2.png`]);
@@ -33,7 +35,9 @@ describe('push through a fault-injecting proxy', () => {
     const status = (file: string) => entries.find((e) => e.filename === `${SEED_NAME}_${file}`)?.status;
     expect(status('2.png')).toBe('local_only');
     expect(['0.png', '1.png', '3.png', '4.jpg'].map(status)).toEqual(['synced', 'synced', 'synced', 'synced']);
-    expect(proxy.requests.filter((r) => r.fault === 'slowDown' || (r.fault === 'http500' && !broken(r)))).toHaveLength(2);
+    expect(proxy.requests.filter((r) => r.fault === 'slowDown' || (r.fault === 'http500' && !broken(r)))).toHaveLength(
+      2,
+    );
     await proxy.close();
   });
 });

@@ -7,7 +7,21 @@ import { TransferSummarySchema } from '../src/engine/summary.js';
 import { pollUntil, startCli } from './helpers/cli.js';
 import { runPush } from '../src/engine/push-pull.js';
 import { putObject, startFaultProxy, startS3Server, TEST_CREDENTIALS, testS3 } from './helpers/s3.js';
-import { addImages, leaveStaleTemp, manifestPath, md5, readJson, SEED_BASE, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeResponseJson } from './helpers/root.js';
+import {
+  addImages,
+  leaveStaleTemp,
+  manifestPath,
+  md5,
+  readJson,
+  SEED_BASE,
+  SEED_NAME,
+  SEED_URLS,
+  seedActor0000,
+  snapshot,
+  tempRoot,
+  trainingDir,
+  writeResponseJson,
+} from './helpers/root.js';
 import { run, S3_ENV } from './helpers/s3-cli.js';
 
 const BUCKET = 'story-boards-assets';
@@ -47,11 +61,17 @@ describe('push, pull, push --repair', () => {
     rmSync(lost);
     // What a pull killed mid-commit leaves, and a user's files that only look alike: never touched.
     const stale = await leaveStaleTemp(dir, `${SEED_NAME}_9.png`);
-    const mine = { 'x.png.1': 'an older x.png, kept by hand', [`${SEED_NAME}_9.png.3141592653`]: 'a copy', 'notes.txt.12': 'notes' };
+    const mine = {
+      'x.png.1': 'an older x.png, kept by hand',
+      [`${SEED_NAME}_9.png.3141592653`]: 'a copy',
+      'notes.txt.12': 'notes',
+    };
     for (const [name, text] of Object.entries(mine)) writeFileSync(join(dir, name), text);
     const pulled = await run(['pull', '--root', root, '--json', ...s3flags]);
     expect(pulled.code).toBe(0);
-    expect(TransferSummarySchema.parse(JSON.parse(pulled.stdout)).transfers.map((t) => t.filename)).toEqual([`${SEED_NAME}_9.png`]);
+    expect(TransferSummarySchema.parse(JSON.parse(pulled.stdout)).transfers.map((t) => t.filename)).toEqual([
+      `${SEED_NAME}_9.png`,
+    ]);
     expect(readFileSync(lost)).toEqual(original);
     expect(existsSync(stale)).toBe(false);
     for (const [name, text] of Object.entries(mine)) expect(readFileSync(join(dir, name), 'utf8'), name).toBe(text);
@@ -118,7 +138,9 @@ describe('push and pull delete nothing (SPEC §3, invariant 3)', () => {
     const localAfter = await snapshot(join(root, 'data', 'actors'));
     // What was transferred: the one upload and the one download, nothing else.
     expect([...remoteAfter.keys()].filter((key) => !remoteBefore.has(key))).toEqual([`${prefix}${SEED_NAME}_6.png`]);
-    expect([...localAfter.keys()].filter((path) => !path.endsWith('/') && !localBefore.has(path))).toEqual([`${SEED_NAME}/training_data/${SEED_NAME}_9.png`]);
+    expect([...localAfter.keys()].filter((path) => !path.endsWith('/') && !localBefore.has(path))).toEqual([
+      `${SEED_NAME}/training_data/${SEED_NAME}_9.png`,
+    ]);
     for (const [key, etag] of remoteBefore) expect(remoteAfter.get(key), key).toBe(etag);
     for (const [path, state] of localBefore) if (!path.endsWith('/')) expect(localAfter.get(path), path).toBe(state);
   });
@@ -133,7 +155,10 @@ describe('push --upload-url-template', () => {
       ['https://story-boards-assets.s3.us-west-1.amazonaws.com/training_data/{actor_name}/', /it has no \{filename\}/],
       ['ftp://host/{filename}', /URL "ftp:\/\/host\/0000_sample_0\.jpg" has an unsupported scheme "ftp:"/],
       ['not a url/{filename}', /URL "not a url\/0000_sample_0\.jpg" is not a URL/],
-      ['https://b.s3.amazonaws.com/{filename}/x.jpg', /names the object "x\.jpg": \{filename\} must be the last segment of the key/],
+      [
+        'https://b.s3.amazonaws.com/{filename}/x.jpg',
+        /names the object "x\.jpg": \{filename\} must be the last segment of the key/,
+      ],
     ] as const) {
       const r = await run(['push', '--root', root, '--dry-run', '--upload-url-template', template]);
       expect(r.code, template).toBe(2);
@@ -147,9 +172,19 @@ describe('push --upload-url-template', () => {
   it('a valid template places an actor without S3 images, placeholders filled in', async () => {
     const root = await tempRoot();
     await addImages(root, '0001_new', { '0001_new_0.png': 10 });
-    const r = await run(['push', '--root', root, '--dry-run', '--json', '--upload-url-template', 's3://assets/actors/{actor_id}/{actor_name}/{filename}']);
+    const r = await run([
+      'push',
+      '--root',
+      root,
+      '--dry-run',
+      '--json',
+      '--upload-url-template',
+      's3://assets/actors/{actor_id}/{actor_name}/{filename}',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(TransferSummarySchema.parse(JSON.parse(r.stdout)).transfers.map((t) => t.url)).toEqual(['s3://assets/actors/0001/0001_new/0001_new_0.png']);
+    expect(TransferSummarySchema.parse(JSON.parse(r.stdout)).transfers.map((t) => t.url)).toEqual([
+      's3://assets/actors/0001/0001_new/0001_new_0.png',
+    ]);
   });
 });
 
@@ -158,13 +193,25 @@ describe('push and an empty s3_url', () => {
     const root = await tempRoot();
     const server = await startS3Server([BUCKET]);
     const hashes = await addImages(root, '0001_empty', { 'a.png': 100 });
-    writeFileSync(manifestPath(root, '0001'), JSON.stringify({ character_id: '0001', training_data: [{ filename: 'a.png', s3_url: '', md5_hash: hashes['a.png'], s3_md5: hashes['a.png'], status: 'synced' }] }));
+    writeFileSync(
+      manifestPath(root, '0001'),
+      JSON.stringify({
+        character_id: '0001',
+        training_data: [
+          { filename: 'a.png', s3_url: '', md5_hash: hashes['a.png'], s3_md5: hashes['a.png'], status: 'synced' },
+        ],
+      }),
+    );
     const s3flags = ['--endpoint', server.endpoint, '--force-path-style'];
     const r = await run(['push', '--root', root, '--json', ...s3flags]);
     expect(r.code, r.stderr).toBe(0);
     const url = urlOf('0001_empty', 'a.png');
-    expect(TransferSummarySchema.parse(JSON.parse(r.stdout)).transfers.map((t) => [t.filename, t.url, t.error])).toEqual([['a.png', url, undefined]]);
-    expect((await readJson(manifestPath(root, '0001'))).training_data).toMatchObject([{ filename: 'a.png', s3_url: url, status: 'synced', s3_md5: hashes['a.png'] }]);
+    expect(
+      TransferSummarySchema.parse(JSON.parse(r.stdout)).transfers.map((t) => [t.filename, t.url, t.error]),
+    ).toEqual([['a.png', url, undefined]]);
+    expect((await readJson(manifestPath(root, '0001'))).training_data).toMatchObject([
+      { filename: 'a.png', s3_url: url, status: 'synced', s3_md5: hashes['a.png'] },
+    ]);
   });
 });
 
@@ -176,9 +223,20 @@ describe('pull and URLs that name no image', () => {
     const name = '0001_pull';
     const key = (file: string) => `system_actors/training_data/${name}/${file}`;
     const stray = JSON.stringify({ output: { output: { s3_image_urls: ['s3://another-bucket/x/0001_pull/z.png'] } } });
-    for (const [file, body] of [['a.png', 'an image'], ['response.json', stray], ['notes.txt', 'notes'], ['.hidden.png', 'hidden']] as const) await putObject(s3, BUCKET, key(file), body);
+    for (const [file, body] of [
+      ['a.png', 'an image'],
+      ['response.json', stray],
+      ['notes.txt', 'notes'],
+      ['.hidden.png', 'hidden'],
+    ] as const)
+      await putObject(s3, BUCKET, key(file), body);
     // Entries an earlier run (or another tool) recorded for those URLs.
-    const entries = ['a.png', 'response.json', 'notes.txt', '.hidden.png'].map((file) => ({ filename: file, s3_url: urlOf(name, file), s3_md5: null, status: 's3_only' }));
+    const entries = ['a.png', 'response.json', 'notes.txt', '.hidden.png'].map((file) => ({
+      filename: file,
+      s3_url: urlOf(name, file),
+      s3_md5: null,
+      status: 's3_only',
+    }));
     mkdirSync(trainingDir(root, name), { recursive: true });
     writeFileSync(manifestPath(root, '0001'), JSON.stringify({ character_id: '0001', training_data: entries }));
     const r = await run(['pull', '--root', root, '--json', '--endpoint', server.endpoint, '--force-path-style']);
@@ -186,7 +244,12 @@ describe('pull and URLs that name no image', () => {
     const summary = TransferSummarySchema.parse(JSON.parse(r.stdout));
     expect(summary.transfers.map((t) => [t.filename, t.error])).toEqual([['a.png', undefined]]);
     for (const file of ['response.json', 'notes.txt', '.hidden.png']) {
-      expect(summary.warnings).toContainEqual(expect.objectContaining({ file: urlOf(name, file), reason: expect.stringMatching(/is not an image name; not downloaded/) }));
+      expect(summary.warnings).toContainEqual(
+        expect.objectContaining({
+          file: urlOf(name, file),
+          reason: expect.stringMatching(/is not an image name; not downloaded/),
+        }),
+      );
     }
     expect(readdirSync(trainingDir(root, name))).toEqual(['a.png']);
     const after = (await readJson(manifestPath(root, '0001'))).training_data as any[];
@@ -206,17 +269,31 @@ describe('restore-legacy', () => {
     mkdirSync(outside);
     mkdirSync(join(root, 'data', 'actors', '0003_z'), { recursive: true });
     symlinkSync(outside, trainingDir(root, '0003_z'));
-    writeFileSync(manifestPath(root, '0003'), JSON.stringify({ character_id: '0003', training_data: [{ filename: 'a.png', s3_url: `https://${BUCKET}.s3.us-west-1.amazonaws.com/x/0003_z/a.png` }] }));
+    writeFileSync(
+      manifestPath(root, '0003'),
+      JSON.stringify({
+        character_id: '0003',
+        training_data: [{ filename: 'a.png', s3_url: `https://${BUCKET}.s3.us-west-1.amazonaws.com/x/0003_z/a.png` }],
+      }),
+    );
     const r = await run(['restore-legacy', '0003', '--root', root, '--force']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`${trainingDir(root, '0003_z')}: a symlink leading out of the actors folder; not followed, nothing restored`);
+    expect(r.stderr).toContain(
+      `${trainingDir(root, '0003_z')}: a symlink leading out of the actors folder; not followed, nothing restored`,
+    );
     expect(readdirSync(outside)).toEqual([]);
   });
 
   it('refuses two actor folders sharing an id (one manifest), as sync does: neither gets a response.json', async () => {
     const root = await tempRoot();
     for (const name of ['0003_a', '0003_b']) mkdirSync(trainingDir(root, name), { recursive: true });
-    writeFileSync(manifestPath(root, '0003'), JSON.stringify({ character_id: '0003', training_data: [{ filename: 'a.png', s3_url: `https://${BUCKET}.s3.us-west-1.amazonaws.com/x/0003_a/a.png` }] }));
+    writeFileSync(
+      manifestPath(root, '0003'),
+      JSON.stringify({
+        character_id: '0003',
+        training_data: [{ filename: 'a.png', s3_url: `https://${BUCKET}.s3.us-west-1.amazonaws.com/x/0003_a/a.png` }],
+      }),
+    );
     const r = await run(['restore-legacy', '--root', root, '--force']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/2 actor folders share the id 0003 \(0003_a, 0003_b\).*; rename one; nothing restored/);
@@ -247,10 +324,13 @@ describe('restore-legacy', () => {
   });
 });
 
-const urlOf = (name: string, file: string) => `https://${BUCKET}.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${file}`;
+const urlOf = (name: string, file: string) =>
+  `https://${BUCKET}.s3.us-west-1.amazonaws.com/system_actors/training_data/${name}/${file}`;
 
 /** `0001_push` with one image to upload, and each of `still` with one image its response.json names (nothing to upload). */
-async function pushRoot(still: readonly string[]): Promise<{ root: string; server: Awaited<ReturnType<typeof startS3Server>> }> {
+async function pushRoot(
+  still: readonly string[],
+): Promise<{ root: string; server: Awaited<ReturnType<typeof startS3Server>> }> {
   const root = await tempRoot();
   const server = await startS3Server([BUCKET]);
   await addImages(root, '0001_push', { 'a.png': 100 });
@@ -267,8 +347,13 @@ describe('push stopped by SIGINT while an upload is in flight', () => {
     const { root, server } = await pushRoot(['0002_still', '0003_still']);
     const proxy = await startFaultProxy(server.endpoint);
     const held = proxy.hold((request) => request.method === 'PUT');
-    const push = startCli(['push', '--root', root, '--endpoint', proxy.endpoint, '--force-path-style', '--json'], S3_ENV);
-    await pollUntil('the upload reaches S3', () => proxy.requests.some((request) => request.method === 'PUT'), { child: push.child });
+    const push = startCli(
+      ['push', '--root', root, '--endpoint', proxy.endpoint, '--force-path-style', '--json'],
+      S3_ENV,
+    );
+    await pollUntil('the upload reaches S3', () => proxy.requests.some((request) => request.method === 'PUT'), {
+      child: push.child,
+    });
     let stderr = '';
     push.child.stderr!.on('data', (chunk: string) => (stderr += chunk));
     push.child.kill('SIGINT');
@@ -276,8 +361,13 @@ describe('push stopped by SIGINT while an upload is in flight', () => {
     held.release();
     const r = await push.done;
     expect(r.code).toBe(130);
-    expect((await readJson(manifestPath(root, '0001'))).training_data).toMatchObject([{ filename: 'a.png', status: 'synced', s3_url: urlOf('0001_push', 'a.png') }]);
-    for (const [id, name] of [['0002', '0002_still'], ['0003', '0003_still']]) {
+    expect((await readJson(manifestPath(root, '0001'))).training_data).toMatchObject([
+      { filename: 'a.png', status: 'synced', s3_url: urlOf('0001_push', 'a.png') },
+    ]);
+    for (const [id, name] of [
+      ['0002', '0002_still'],
+      ['0003', '0003_still'],
+    ]) {
       expect(existsSync(manifestPath(root, id!))).toBe(false);
       expect(existsSync(join(trainingDir(root, name!), 'response.json'))).toBe(true);
     }
@@ -293,13 +383,28 @@ describe('push stopped by a signal in its recording pass', () => {
     const controller = new AbortController();
     let passes = 0;
     // The signal comes as the recording pass starts (the first pass plans, the second records).
-    const progress = { start: () => void (++passes === 2 && controller.abort()), actorDone: () => undefined, stop: () => undefined };
-    const report = await runPush({ root, s3: { endpoint: server.endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS }, signal: controller.signal, progress, workers: 1 });
+    const progress = {
+      start: () => void (++passes === 2 && controller.abort()),
+      actorDone: () => undefined,
+      stop: () => undefined,
+    };
+    const report = await runPush({
+      root,
+      s3: { endpoint: server.endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS },
+      signal: controller.signal,
+      progress,
+      workers: 1,
+    });
     expect(passes).toBe(2);
     expect(report.interrupted).toBe(true);
     expect(report.transfers.map((t) => [t.actor, t.filename, t.error])).toEqual([['0001_push', 'a.png', undefined]]);
-    expect(report.actors.map((a) => [a.name, a.manifest])).toEqual([['0001_push', 'created'], ...still.map((name) => [name, 'not-run'])]);
-    expect((await readJson(manifestPath(root, '0001'))).training_data).toMatchObject([{ filename: 'a.png', status: 'synced' }]);
+    expect(report.actors.map((a) => [a.name, a.manifest])).toEqual([
+      ['0001_push', 'created'],
+      ...still.map((name) => [name, 'not-run']),
+    ]);
+    expect((await readJson(manifestPath(root, '0001'))).training_data).toMatchObject([
+      { filename: 'a.png', status: 'synced' },
+    ]);
     for (const name of still) {
       expect(existsSync(manifestPath(root, name.slice(0, 4)))).toBe(false);
       expect(existsSync(join(trainingDir(root, name), 'response.json'))).toBe(true);

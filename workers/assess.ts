@@ -111,8 +111,11 @@ export async function assessActor(task: AssessTask): Promise<Assessment> {
     return await assess(task);
   } catch (error) {
     // Anything unforeseen (a manifest nested too deep to serialize…) fails this actor only.
-    const why = error instanceof RangeError ? 'is nested too deep to process' : `could not be processed (${messageOf(error)})`;
-    return failedAssessment(failed(emptyReport(task.actor, 'failed'), task.actor.manifestPath, `${why}; left unchanged`));
+    const why =
+      error instanceof RangeError ? 'is nested too deep to process' : `could not be processed (${messageOf(error)})`;
+    return failedAssessment(
+      failed(emptyReport(task.actor, 'failed'), task.actor.manifestPath, `${why}; left unchanged`),
+    );
   }
 }
 
@@ -156,32 +159,56 @@ async function readFacts(task: AssessTask): Promise<ActorFacts> {
 }
 
 /** Stats and hashes the actor's images (reusing recorded hashes whose stat token still matches), counted in the report. */
-function hashLocal(task: AssessTask, facts: ActorFacts, previous: Map<string, TrainingEntry>, report: ActorReport): LocalFile[] {
+function hashLocal(
+  task: AssessTask,
+  facts: ActorFacts,
+  previous: Map<string, TrainingEntry>,
+  report: ActorReport,
+): LocalFile[] {
   const { actor } = task;
-  const files: HashFile[] = facts.images.map((image) => ({ path: image.path, reuse: reusable(previous.get(image.filename)) }));
+  const files: HashFile[] = facts.images.map((image) => ({
+    path: image.path,
+    reuse: reusable(previous.get(image.filename)),
+  }));
   const results = hashFiles({ files, racyFromNs: facts.manifestMtimeNs, verify: task.verify });
   const local: LocalFile[] = [];
   for (const [i, result] of results.entries()) {
     const image = facts.images[i]!;
     if (result.ok) {
-      local.push({ filename: image.filename, localPath: image.localPath, size: result.size, mtimeNs: result.mtimeNs, inode: result.inode, md5: result.md5 });
+      local.push({
+        filename: image.filename,
+        localPath: image.localPath,
+        size: result.size,
+        mtimeNs: result.mtimeNs,
+        inode: result.inode,
+        md5: result.md5,
+      });
       if (result.reused) report.reusedFiles += 1;
       else {
         report.hashedFiles += 1;
         report.hashedBytes += result.size;
       }
-      if (result.size === 0) report.warnings.push({ actor: actor.name, file: image.path, reason: 'a zero-byte image; recorded as it is' });
+      if (result.size === 0)
+        report.warnings.push({ actor: actor.name, file: image.path, reason: 'a zero-byte image; recorded as it is' });
     } else if (isGone(result)) {
       report.warnings.push({ actor: actor.name, file: image.path, reason: result.reason });
     } else {
-      throw new Refusal(image.path, `cannot be read (${result.code}: ${result.reason}); manifest and response.json left unchanged`);
+      throw new Refusal(
+        image.path,
+        `cannot be read (${result.code}: ${result.reason}); manifest and response.json left unchanged`,
+      );
     }
   }
   return local;
 }
 
 /** What S3 holds at each URL the task checked, as facts to classify with, and the URLs a HEAD must confirm first. */
-async function remoteFacts(task: AssessTask, local: LocalFile[], previous: Map<string, TrainingEntry>, report: ActorReport): Promise<{ remote: Map<string, RemoteFact>; confirm: string[] }> {
+async function remoteFacts(
+  task: AssessTask,
+  local: LocalFile[],
+  previous: Map<string, TrainingEntry>,
+  report: ActorReport,
+): Promise<{ remote: Map<string, RemoteFact>; confirm: string[] }> {
   const remote = new Map<string, RemoteFact>();
   const confirm: string[] = [];
   for (const [url, check] of Object.entries(task.remote ?? {})) {
@@ -190,7 +217,11 @@ async function remoteFacts(task: AssessTask, local: LocalFile[], previous: Map<s
     const file = local.find((f) => f.filename === filename);
     const before = previous.get(filename);
     const known = before?.s3_url === url ? before : undefined;
-    const decided = await decideRemote(check, file && { ...file, path: join(task.actor.trainingDir, file.filename) }, known);
+    const decided = await decideRemote(
+      check,
+      file && { ...file, path: join(task.actor.trainingDir, file.filename) },
+      known,
+    );
     if (decided === 'confirm') confirm.push(url);
     else if (decided !== 'keep') remote.set(url, decided);
     else keepUnverifiable(task, url, check, file, known, remote, report);
@@ -203,15 +234,37 @@ async function remoteFacts(task: AssessTask, local: LocalFile[], previous: Map<s
  * what a sync without --remote assumes. One found absent before now exists: as for a URL never verified, its
  * bytes are taken to be the local file's (so a push leaves it alone).
  */
-function keepUnverifiable(task: AssessTask, url: string, check: RemoteCheck, file: LocalFile | undefined, known: TrainingEntry | undefined, remote: Map<string, RemoteFact>, report: ActorReport): void {
+function keepUnverifiable(
+  task: AssessTask,
+  url: string,
+  check: RemoteCheck,
+  file: LocalFile | undefined,
+  known: TrainingEntry | undefined,
+  remote: Map<string, RemoteFact>,
+  report: ActorReport,
+): void {
   const absentBefore = known?.s3_exists === false;
-  const kept = !known ? 'treated as a URL never verified' : absentBefore ? 'it exists now; treated as a URL never verified' : 'its last known state is kept';
-  report.warnings.push({ actor: task.actor.name, file: url, reason: `cannot be verified (${check.unverifiable ?? 'a multipart ETag without a stored MD5'}); ${kept}` });
-  if (absentBefore) remote.set(url, { exists: true, md5: file?.md5 ?? null, etag: check.etag, checkedAt: check.checkedAt });
+  const kept = !known
+    ? 'treated as a URL never verified'
+    : absentBefore
+      ? 'it exists now; treated as a URL never verified'
+      : 'its last known state is kept';
+  report.warnings.push({
+    actor: task.actor.name,
+    file: url,
+    reason: `cannot be verified (${check.unverifiable ?? 'a multipart ETag without a stored MD5'}); ${kept}`,
+  });
+  if (absentBefore)
+    remote.set(url, { exists: true, md5: file?.md5 ?? null, etag: check.etag, checkedAt: check.checkedAt });
 }
 
 /** Each image's new entry and the statistics; a legacy URL that conflicts with the manifest's refuses the actor. */
-function classifyActor(task: AssessTask, facts: ActorFacts, local: LocalFile[], remote: Map<string, RemoteFact>): { entries: TrainingEntry[]; statistics: TrainingStatistics } {
+function classifyActor(
+  task: AssessTask,
+  facts: ActorFacts,
+  local: LocalFile[],
+  remote: Map<string, RemoteFact>,
+): { entries: TrainingEntry[]; statistics: TrainingStatistics } {
   const { entries, statistics, conflicts } = classify({
     local,
     previous: facts.previous,
@@ -224,13 +277,22 @@ function classifyActor(task: AssessTask, facts: ActorFacts, local: LocalFile[], 
     // One line however many: the first conflict with its URLs, and how many more there are like it.
     const [first] = conflicts;
     const more = conflicts.length > 1 ? `; and ${conflicts.length - 1} more like it` : '';
-    throw new Refusal(facts.responsePath, `${first!.filename}: ${first!.reason}${more}; resolve by hand (retiring response.json would lose a URL); left unchanged`);
+    throw new Refusal(
+      facts.responsePath,
+      `${first!.filename}: ${first!.reason}${more}; resolve by hand (retiring response.json would lose a URL); left unchanged`,
+    );
   }
   return { entries, statistics };
 }
 
 /** The assessment of a classified actor: what it reports, the manifest to commit, the legacy file to retire, the cache entry. */
-async function assessmentOf(task: AssessTask, facts: ActorFacts, local: LocalFile[], outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics }, report: ActorReport): Promise<Assessment> {
+async function assessmentOf(
+  task: AssessTask,
+  facts: ActorFacts,
+  local: LocalFile[],
+  outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics },
+  report: ActorReport,
+): Promise<Assessment> {
   const { actor } = task;
   const { entries, statistics } = outcome;
   const changed = facts.manifest === null || ownedFieldsDiffer(facts.manifest, entries, statistics);
@@ -241,11 +303,18 @@ async function assessmentOf(task: AssessTask, facts: ActorFacts, local: LocalFil
   if (changed) assessment.commit = commitOf(task, facts, outcome, readMd5);
   const settle = task.settle && report.warnings.length === 0 && !(facts.legacyUrls !== null && task.keepLegacy);
   // The MD5 of the manifest as this run leaves it: what retiring and the sync cache check it against.
-  const leftMd5 = facts.legacyUrls === null && !settle ? null : assessment.commit ? md5Hex(assessment.commit.text) : readMd5;
+  const leftMd5 =
+    facts.legacyUrls === null && !settle ? null : assessment.commit ? md5Hex(assessment.commit.text) : readMd5;
   if (facts.legacyUrls !== null) {
-    assessment.legacy = { path: facts.responsePath, files: facts.legacyFiles, urlsNotHeld: urlsNotHeld(facts.legacyUrls, entries), manifest: { path: actor.manifestPath, md5: leftMd5 } };
+    assessment.legacy = {
+      path: facts.responsePath,
+      files: facts.legacyFiles,
+      urlsNotHeld: urlsNotHeld(facts.legacyUrls, entries),
+      manifest: { path: actor.manifestPath, md5: leftMd5 },
+    };
   }
-  if (settle) assessment.settled = settledEntry(task, facts, local, { entries, statistics, changed, manifestMd5: leftMd5 });
+  if (settle)
+    assessment.settled = settledEntry(task, facts, local, { entries, statistics, changed, manifestMd5: leftMd5 });
   if (assessment.settled && task.remote) {
     const remote = await restingRemote(task, facts, local, entries, statistics);
     if (remote) assessment.settled.remote = remote;
@@ -270,10 +339,19 @@ function explained(task: AssessTask, facts: ActorFacts, entries: TrainingEntry[]
 }
 
 /** The new manifest, spliced into the text as read: nothing we do not own is re-encoded (SPEC §3). */
-function commitOf(task: AssessTask, facts: ActorFacts, outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics }, readMd5: string | null): NonNullable<Assessment['commit']> {
+function commitOf(
+  task: AssessTask,
+  facts: ActorFacts,
+  outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics },
+  readMd5: string | null,
+): NonNullable<Assessment['commit']> {
   const { actor } = task;
   const base = facts.manifestBytes?.toString('utf8') ?? serializeManifest(newManifest(actor.id, actor.name));
-  const text = spliceManifest(base, { training_data: outcome.entries, training_data_updated: task.now, statistics: outcome.statistics });
+  const text = spliceManifest(base, {
+    training_data: outcome.entries,
+    training_data_updated: task.now,
+    statistics: outcome.statistics,
+  });
   return { path: actor.manifestPath, text, basis: readMd5, readOnly: facts.manifestReadOnly };
 }
 
@@ -284,26 +362,43 @@ function commitOf(task: AssessTask, facts: ActorFacts, outcome: { entries: Train
  * facts its listing would give; undefined when that changes anything, needs a HEAD, or the URLs it would
  * ask about are not those this run asked about.
  */
-async function restingRemote(task: AssessTask, facts: ActorFacts, local: LocalFile[], entries: TrainingEntry[], statistics: TrainingStatistics): Promise<Record<string, string | null> | undefined> {
+async function restingRemote(
+  task: AssessTask,
+  facts: ActorFacts,
+  local: LocalFile[],
+  entries: TrainingEntry[],
+  statistics: TrainingStatistics,
+): Promise<Record<string, string | null> | undefined> {
   const checks = Object.entries(task.remote ?? {});
-  const urls = new Set([...entries.flatMap((entry) => (entry.s3_url ? [entry.s3_url] : [])), ...facts.promptUrls.values()]);
+  const urls = new Set([
+    ...entries.flatMap((entry) => (entry.s3_url ? [entry.s3_url] : [])),
+    ...facts.promptUrls.values(),
+  ]);
   if (checks.length !== urls.size || checks.some(([url]) => !urls.has(url))) return undefined;
   const etags: Record<string, string | null> = {};
   const remote = new Map<string, RemoteFact>();
   for (const [url, check] of checks) {
     if (check.error !== undefined || (check.exists && check.etag === undefined)) return undefined;
     const etag = check.exists ? check.etag! : null;
-    const listed: RemoteCheck = etag === null ? { exists: false, md5: null, checkedAt: check.checkedAt } : { exists: true, md5: md5OfEtag(etag), etag, fromListing: true, checkedAt: check.checkedAt };
+    const listed: RemoteCheck =
+      etag === null
+        ? { exists: false, md5: null, checkedAt: check.checkedAt }
+        : { exists: true, md5: md5OfEtag(etag), etag, fromListing: true, checkedAt: check.checkedAt };
     const filename = parseS3Url(url).filename;
     const file = local.find((f) => f.filename === filename);
     const entry = entries.find((e) => e.filename === filename);
-    const decided = await decideRemote(listed, file && { ...file, path: join(task.actor.trainingDir, file.filename) }, entry?.s3_url === url ? entry : undefined);
+    const decided = await decideRemote(
+      listed,
+      file && { ...file, path: join(task.actor.trainingDir, file.filename) },
+      entry?.s3_url === url ? entry : undefined,
+    );
     if (decided === 'confirm' || decided === 'keep') return undefined;
     remote.set(url, decided);
     etags[url] = etag;
   }
   const again = classify({ local, previous: entries, legacyUrls: new Map(), promptUrls: facts.promptUrls, remote });
-  if (again.conflicts.length > 0 || !sameEntries(entries, again.entries) || !sameJson(statistics, again.statistics)) return undefined;
+  if (again.conflicts.length > 0 || !sameEntries(entries, again.entries) || !sameJson(statistics, again.statistics))
+    return undefined;
   return etags;
 }
 
@@ -313,19 +408,42 @@ async function restingRemote(task: AssessTask, facts: ActorFacts, local: LocalFi
  * the same entries. When nothing changed and nothing else fed this run, that holds by itself; else it is
  * checked by classifying again.
  */
-function settledEntry(task: AssessTask, facts: ActorFacts, local: LocalFile[], outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics; changed: boolean; manifestMd5: string | null }): CacheEntry | undefined {
-  const fedByMore = facts.legacyUrls !== null || Object.keys(task.remote ?? {}).length > 0 || Object.keys(task.assignedUrls ?? {}).length > 0;
+function settledEntry(
+  task: AssessTask,
+  facts: ActorFacts,
+  local: LocalFile[],
+  outcome: { entries: TrainingEntry[]; statistics: TrainingStatistics; changed: boolean; manifestMd5: string | null },
+): CacheEntry | undefined {
+  const fedByMore =
+    facts.legacyUrls !== null ||
+    Object.keys(task.remote ?? {}).length > 0 ||
+    Object.keys(task.assignedUrls ?? {}).length > 0;
   if (outcome.changed || fedByMore) {
     const again = classify({ local, previous: outcome.entries, legacyUrls: new Map(), promptUrls: facts.promptUrls });
-    if (again.conflicts.length > 0 || !sameEntries(outcome.entries, again.entries) || !sameJson(outcome.statistics, again.statistics)) return undefined;
+    if (
+      again.conflicts.length > 0 ||
+      !sameEntries(outcome.entries, again.entries) ||
+      !sameJson(outcome.statistics, again.statistics)
+    )
+      return undefined;
   }
   if (outcome.manifestMd5 === null) return undefined;
   const inputs: Inputs = {
     manifestMd5: outcome.manifestMd5,
     promptMd5: facts.promptBytes ? md5Hex(facts.promptBytes) : null,
-    images: local.map((file) => ({ filename: file.filename, size: file.size, mtimeNs: file.mtimeNs, inode: file.inode })),
+    images: local.map((file) => ({
+      filename: file.filename,
+      size: file.size,
+      mtimeNs: file.mtimeNs,
+      inode: file.inode,
+    })),
   };
-  return { fingerprint: fingerprintOf(facts.actor, task.data, inputs), manifestMd5: inputs.manifestMd5, statistics: outcome.statistics, images: local.length };
+  return {
+    fingerprint: fingerprintOf(facts.actor, task.data, inputs),
+    manifestMd5: inputs.manifestMd5,
+    statistics: outcome.statistics,
+    images: local.length,
+  };
 }
 
 /**
@@ -333,13 +451,28 @@ function settledEntry(task: AssessTask, facts: ActorFacts, local: LocalFile[], o
  * URL: the fact to classify with, `confirm` (a HEAD must tell first), or `keep` (unverifiable: the entry's
  * last known state stands, with a warning).
  */
-async function decideRemote(check: RemoteCheck, file: (LocalFile & { path: string }) | undefined, known: TrainingEntry | undefined): Promise<RemoteFact | 'confirm' | 'keep'> {
-  const fact: RemoteFact = { exists: check.exists, md5: check.md5, etag: check.etag, checkedAt: check.checkedAt, ...(check.crc64nvme ? { crc64nvme: check.crc64nvme } : {}) };
+async function decideRemote(
+  check: RemoteCheck,
+  file: (LocalFile & { path: string }) | undefined,
+  known: TrainingEntry | undefined,
+): Promise<RemoteFact | 'confirm' | 'keep'> {
+  const fact: RemoteFact = {
+    exists: check.exists,
+    md5: check.md5,
+    etag: check.etag,
+    checkedAt: check.checkedAt,
+    ...(check.crc64nvme ? { crc64nvme: check.crc64nvme } : {}),
+  };
   if (!check.exists) return fact;
   // Steady state: the object the manifest last recorded, unchanged (same ETag): its recorded MD5 stands, with
   // no request. Unless that MD5 was only the ETag read as one and it now says the local file differs.
   const recorded = known?.s3_md5;
-  if (check.etag !== undefined && known?.s3_etag === check.etag && recorded !== undefined && (recorded !== check.etag || recorded === file?.md5)) {
+  if (
+    check.etag !== undefined &&
+    known?.s3_etag === check.etag &&
+    recorded !== undefined &&
+    (recorded !== check.etag || recorded === file?.md5)
+  ) {
     return { ...fact, md5: recorded, ...(known.s3_crc64nvme ? { crc64nvme: known.s3_crc64nvme } : {}) };
   }
   // A listed ETag is the MD5 only when the object is not encrypted with KMS or a customer key: a HEAD says.
@@ -372,12 +505,20 @@ function isGone(result: Extract<HashResult, { ok: false }>): boolean {
   return result.code === 'ENOENT' || result.code === 'ENOTFILE';
 }
 
-function differencesOf(facts: ActorFacts, entries: TrainingEntry[], statistics: TrainingStatistics, keepLegacy: boolean): Difference[] {
+function differencesOf(
+  facts: ActorFacts,
+  entries: TrainingEntry[],
+  statistics: TrainingStatistics,
+  keepLegacy: boolean,
+): Difference[] {
   const { actor } = facts;
   const differences: Difference[] = [];
-  if (facts.manifest === null) differences.push({ actor: actor.name, file: actor.manifestPath, what: 'no manifest yet (would be created)' });
+  if (facts.manifest === null)
+    differences.push({ actor: actor.name, file: actor.manifestPath, what: 'no manifest yet (would be created)' });
   differences.push(...entryDifferences(actor.name, facts.previous, entries));
-  if (facts.manifest !== null) differences.push(...statisticsDifferences(actor.name, actor.manifestPath, facts.manifest.statistics, statistics));
-  if (facts.legacyUrls !== null && !keepLegacy) differences.push({ actor: actor.name, file: facts.responsePath, what: 'legacy file not yet retired' });
+  if (facts.manifest !== null)
+    differences.push(...statisticsDifferences(actor.name, actor.manifestPath, facts.manifest.statistics, statistics));
+  if (facts.legacyUrls !== null && !keepLegacy)
+    differences.push({ actor: actor.name, file: facts.responsePath, what: 'legacy file not yet retired' });
   return differences;
 }

@@ -13,9 +13,22 @@ export interface Difference {
 }
 
 /** The entry fields whose change `check` reports (the stat token and derived sizes follow these). */
-const COMPARED = ['local_path', 'size_bytes', 'md5_hash', 's3_url', 's3_md5', 's3_exists', 'status', 'duplicate_of'] as const;
+const COMPARED = [
+  'local_path',
+  'size_bytes',
+  'md5_hash',
+  's3_url',
+  's3_md5',
+  's3_exists',
+  'status',
+  'duplicate_of',
+] as const;
 
-export function entryDifferences(actor: string, before: readonly TrainingEntry[], after: readonly TrainingEntry[]): Difference[] {
+export function entryDifferences(
+  actor: string,
+  before: readonly TrainingEntry[],
+  after: readonly TrainingEntry[],
+): Difference[] {
   const old = new Map(before.map((entry) => [entry.filename, entry]));
   const differences: Difference[] = [];
   for (const entry of after) {
@@ -26,7 +39,8 @@ export function entryDifferences(actor: string, before: readonly TrainingEntry[]
       continue;
     }
     const found = COMPARED.filter((key) => (was[key] ?? null) !== (entry[key] ?? null));
-    for (const key of found) differences.push({ actor, file: entry.filename, what: `${key}: ${show(was[key])} → ${show(entry[key])}` });
+    for (const key of found)
+      differences.push({ actor, file: entry.filename, what: `${key}: ${show(was[key])} → ${show(entry[key])}` });
     // Same content, new stat (a touch, a fresh checkout, a copy): sync still rewrites the entry, so
     // check must say so, or the two would disagree about "nothing would change".
     if (found.length === 0 && !sameEntries([was], [entry])) {
@@ -34,12 +48,21 @@ export function entryDifferences(actor: string, before: readonly TrainingEntry[]
     }
   }
   for (const gone of old.values()) {
-    differences.push({ actor, file: gone.filename, what: 'in the manifest but neither on disk nor in S3 (would be dropped)' });
+    differences.push({
+      actor,
+      file: gone.filename,
+      what: 'in the manifest but neither on disk nor in S3 (would be dropped)',
+    });
   }
   return differences;
 }
 
-export function statisticsDifferences(actor: string, file: string, before: unknown, after: TrainingStatistics): Difference[] {
+export function statisticsDifferences(
+  actor: string,
+  file: string,
+  before: unknown,
+  after: TrainingStatistics,
+): Difference[] {
   const stats = (typeof before === 'object' && before !== null ? before : {}) as Record<string, unknown>;
   return OWNED_STATISTICS.filter((key) => stats[key] !== after[key]).map((key) => ({
     actor,
@@ -49,7 +72,8 @@ export function statisticsDifferences(actor: string, file: string, before: unkno
 }
 
 function statChange(was: TrainingEntry, now: TrainingEntry): string {
-  if (was.modified_date !== now.modified_date) return `modified_date: ${show(was.modified_date)} → ${show(now.modified_date)} (same content)`;
+  if (was.modified_date !== now.modified_date)
+    return `modified_date: ${show(was.modified_date)} → ${show(now.modified_date)} (same content)`;
   if (was.inode !== now.inode) return `inode: ${show(was.inode)} → ${show(now.inode)} (same content)`;
   return 'recorded fields would be rewritten (same content)';
 }

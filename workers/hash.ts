@@ -69,7 +69,13 @@ export function hashFiles(task: HashTask, onRead: (bytes: number) => void = repo
   // stream); one that changed while it was read is tried again.
   const lanes = lanesAvailable();
   for (let attempt = 0; attempt < ATTEMPTS && pending.length > 0; attempt += 1) {
-    const outcomes = lanes && pending.length > 1 ? md5FilesInLanes(pending.map((i) => task.files[i]!.path), onRead) : pending.map((i) => hashOnce(task.files[i]!.path, onRead));
+    const outcomes =
+      lanes && pending.length > 1
+        ? md5FilesInLanes(
+            pending.map((i) => task.files[i]!.path),
+            onRead,
+          )
+        : pending.map((i) => hashOnce(task.files[i]!.path, onRead));
     const changed: number[] = [];
     for (const [k, outcome] of outcomes.entries()) {
       const i = pending[k]!;
@@ -79,7 +85,8 @@ export function hashFiles(task: HashTask, onRead: (bytes: number) => void = repo
     }
     pending = changed;
   }
-  for (const i of pending) results[i] = { ok: false, code: 'ECHANGING', reason: `kept changing while it was hashed (${ATTEMPTS} attempts)` };
+  for (const i of pending)
+    results[i] = { ok: false, code: 'ECHANGING', reason: `kept changing while it was hashed (${ATTEMPTS} attempts)` };
   return results;
 }
 

@@ -210,7 +210,9 @@ class LaneRun {
     }
     this.close(lane);
     const { before } = file;
-    this.outcomes[file.index] = changedWhileRead(before, after, file.total) ? { ok: false, changed: true } : { ok: true, md5: digest.toString('hex'), stats: before };
+    this.outcomes[file.index] = changedWhileRead(before, after, file.total)
+      ? { ok: false, changed: true }
+      : { ok: true, md5: digest.toString('hex'), stats: before };
   }
 
   private fail(lane: number, index: number, error: unknown): void {

@@ -51,7 +51,10 @@ interface Edit {
 export function spliceManifest(text: string, owned: OwnedFields): string {
   if (text.startsWith('\uFEFF')) text = text.slice(1);
   const top = objectAt(text, skipSpace(text, 0));
-  const layout: Layout = { unit: indentUnit(text, top), eol: /\r\n/.test(text.slice(0, text.indexOf('\n') + 1)) ? '\r\n' : '\n' };
+  const layout: Layout = {
+    unit: indentUnit(text, top),
+    eol: /\r\n/.test(text.slice(0, text.indexOf('\n') + 1)) ? '\r\n' : '\n',
+  };
   const edits: Edit[] = [];
   const added: [string, unknown][] = [];
   for (const key of OWNED_FIELDS) {
@@ -64,7 +67,11 @@ export function spliceManifest(text: string, owned: OwnedFields): string {
       edits.push(...statisticsEdits(text, objectAt(text, member.valueStart), owned.statistics, layout));
       continue;
     }
-    edits.push({ start: member.valueStart, end: member.valueEnd, text: render(owned[key], indentOf(text, member), layout) });
+    edits.push({
+      start: member.valueStart,
+      end: member.valueEnd,
+      text: render(owned[key], indentOf(text, member), layout),
+    });
   }
   if (added.length > 0) edits.push(appendMembers(text, top, added, layout));
   edits.sort((a, b) => b.start - a.start);
@@ -79,7 +86,12 @@ function statisticsEdits(text: string, stats: ObjectText, owned: TrainingStatist
   for (const key of OWNED_STATISTICS) {
     const member = stats.members.find((m) => m.key === key);
     if (member === undefined) added.push([key, owned[key]]);
-    else edits.push({ start: member.valueStart, end: member.valueEnd, text: render(owned[key], indentOf(text, member), layout) });
+    else
+      edits.push({
+        start: member.valueStart,
+        end: member.valueEnd,
+        text: render(owned[key], indentOf(text, member), layout),
+      });
   }
   if (added.length > 0) edits.push(appendMembers(text, stats, added, layout));
   return edits;
@@ -93,13 +105,16 @@ function appendMembers(text: string, object: ObjectText, members: [string, unkno
     const outer = leadingSpace(text, object.open);
     const inner = unit === null ? null : outer + unit;
     const body = members.map(([key, value]) => `${JSON.stringify(key)}: ${render(value, inner, layout)}`);
-    const object_ = inner === null ? `{${body.join(', ')}}` : `{${eol}${inner}${body.join(`,${eol}${inner}`)}${eol}${outer}}`;
+    const object_ =
+      inner === null ? `{${body.join(', ')}}` : `{${eol}${inner}${body.join(`,${eol}${inner}`)}${eol}${outer}}`;
     return { start: object.open, end: object.close + 1, text: object_ };
   }
   const indent = indentOf(text, last);
   const separator = text.slice(skipValue(text, last.start), last.valueStart);
   const lead = indent === null ? ', ' : `,${eol}${indent}`;
-  const added = members.map(([key, value]) => `${lead}${JSON.stringify(key)}${separator}${render(value, indent, layout)}`).join('');
+  const added = members
+    .map(([key, value]) => `${lead}${JSON.stringify(key)}${separator}${render(value, indent, layout)}`)
+    .join('');
   return { start: last.valueEnd, end: last.valueEnd, text: added };
 }
 

@@ -3,7 +3,16 @@
  * what it read and hashed, and by a later run from stats and two small reads; equal fingerprints, equal
  * assessments. Kept apart from the cache file so the worker threads load only this.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readFileSync, type BigIntStats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  type BigIntStats,
+} from 'node:fs';
 import { sep } from 'node:path';
 import { isImageName, type Actor } from '../engine/discover.js';
 import { MAX_JSON_BYTES, MAX_MANIFEST_BYTES } from '../shared/json-scan.js';
@@ -46,8 +55,20 @@ export interface Inputs {
 
 /** The fingerprint of an actor's inputs: with stillSettled's checks (racily clean, no response.json, no symlinks), equal fingerprints, equal assessments. */
 export function fingerprintOf(actor: Actor, data: DataRoot, inputs: Inputs): string {
-  const images = [...inputs.images].sort((a, b) => compareCodeUnits(a.filename, b.filename)).map((i) => [i.filename, i.size, i.mtimeNs, i.inode]);
-  const key = [CACHE_VERSION, data.root, data.rootReal, actor.name, actor.trainingDir, actor.manifestPath, inputs.manifestMd5, inputs.promptMd5, images];
+  const images = [...inputs.images]
+    .sort((a, b) => compareCodeUnits(a.filename, b.filename))
+    .map((i) => [i.filename, i.size, i.mtimeNs, i.inode]);
+  const key = [
+    CACHE_VERSION,
+    data.root,
+    data.rootReal,
+    actor.name,
+    actor.trainingDir,
+    actor.manifestPath,
+    inputs.manifestMd5,
+    inputs.promptMd5,
+    images,
+  ];
   return md5Hex(JSON.stringify(key));
 }
 
@@ -99,8 +120,15 @@ export function settledState(actor: Actor, data: DataRoot, entry: CacheEntry): S
       images.push({ filename, size: Number(stats.size), mtimeNs: stats.mtimeNs.toString(), inode: Number(stats.ino) });
       seen.set(filename, { size: stats.size, mtimeNs: stats.mtimeNs, ino: stats.ino });
     }
-    if (fingerprintOf(actor, data, { manifestMd5, promptMd5: prompt ? md5Hex(prompt.bytes) : null, images }) !== entry.fingerprint) return undefined;
-    const trusted = manifest.token !== undefined && (prompt === null || prompt.token !== undefined) ? { manifest: manifest.token, prompt: prompt && prompt.token!, folder: listed.token } : undefined;
+    if (
+      fingerprintOf(actor, data, { manifestMd5, promptMd5: prompt ? md5Hex(prompt.bytes) : null, images }) !==
+      entry.fingerprint
+    )
+      return undefined;
+    const trusted =
+      manifest.token !== undefined && (prompt === null || prompt.token !== undefined)
+        ? { manifest: manifest.token, prompt: prompt && prompt.token!, folder: listed.token }
+        : undefined;
     return { paths: pathsOf(actor), trusted, manifestMtimeNs: manifest.mtimeNs, images: seen };
   } catch {
     return undefined; // vanished or unreadable: the full assessment reports it properly
@@ -121,15 +149,23 @@ export function unchangedSince(actor: Actor, state: SettledState): boolean {
     // A folder whose trusted token stands has the same entries (any entry made, removed or renamed sets its
     // ctime), so the same image names and still no response.json, nor prompt_metadata.json when it had none:
     // one lstat for a readdir and up to three lstats (a list 72.6 → 65.9 ms at load 9).
-    const folder = trusted.folder !== undefined && tokenOf(lstatSync(actor.trainingDir, { bigint: true, throwIfNoEntry: false })) === trusted.folder;
+    const folder =
+      trusted.folder !== undefined &&
+      tokenOf(lstatSync(actor.trainingDir, { bigint: true, throwIfNoEntry: false })) === trusted.folder;
     let names: Iterable<string> = state.images.keys();
     if (!folder) {
       const listed = imageNames(actor);
       if (listed === undefined || listed.names.length !== state.images.size || hasLegacy(dir)) return false;
       names = listed.names;
     }
-    if (tokenOf(lstatSync(actor.manifestPath, { bigint: true, throwIfNoEntry: false })) !== trusted.manifest) return false;
-    if ((!folder || trusted.prompt !== null) && (tokenOf(lstatSync(`${dir}prompt_metadata.json`, { bigint: true, throwIfNoEntry: false })) ?? null) !== trusted.prompt) return false;
+    if (tokenOf(lstatSync(actor.manifestPath, { bigint: true, throwIfNoEntry: false })) !== trusted.manifest)
+      return false;
+    if (
+      (!folder || trusted.prompt !== null) &&
+      (tokenOf(lstatSync(`${dir}prompt_metadata.json`, { bigint: true, throwIfNoEntry: false })) ?? null) !==
+        trusted.prompt
+    )
+      return false;
     for (const filename of names) {
       const seen = state.images.get(filename);
       const stats = lstatSync(dir + filename, { bigint: true });
@@ -161,7 +197,10 @@ function imageNames(actor: Actor): { names: string[]; token: string | undefined 
  * volume that ignores case): any response.json is one to retire, as is one a stopped run left aside.
  */
 function hasLegacy(dir: string): boolean {
-  return lstatSync(`${dir}response.json`, { throwIfNoEntry: false }) !== undefined || lstatSync(dir + RETIRING_NAME, { throwIfNoEntry: false }) !== undefined;
+  return (
+    lstatSync(`${dir}response.json`, { throwIfNoEntry: false }) !== undefined ||
+    lstatSync(dir + RETIRING_NAME, { throwIfNoEntry: false }) !== undefined
+  );
 }
 
 function pathsOf(actor: Actor): string {
@@ -192,7 +231,10 @@ const RACY_NS = 2_000_000_000n;
  * checking on every request must not read a gigabyte each time), or a file that cannot be read (the full
  * assessment then says why).
  */
-function readPlainFile(path: string, maxBytes: number): { bytes: Buffer; mtimeNs: bigint; token: string | undefined } | null | undefined {
+function readPlainFile(
+  path: string,
+  maxBytes: number,
+): { bytes: Buffer; mtimeNs: bigint; token: string | undefined } | null | undefined {
   const readAtNs = BigInt(Date.now()) * 1_000_000n;
   let fd: number;
   try {

@@ -23,7 +23,11 @@ export function cachePrefix(manifestsDirReal: string): string {
 }
 
 /** The cache file of a run: one per manifests folder and lock, so shards never write each other's. */
-export function cachePath(manifestsDirReal: string, shard: Shard | undefined, env: NodeJS.ProcessEnv = process.env): string {
+export function cachePath(
+  manifestsDirReal: string,
+  shard: Shard | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   const name = `${cachePrefix(manifestsDirReal)}${shard ? `.shard-${shard.index}-of-${shard.count}` : ''}.json`;
   return join(cacheDir(env), name);
 }
@@ -36,7 +40,9 @@ export function cachePath(manifestsDirReal: string, shard: Shard | undefined, en
 export function newerThanManifests(cacheFile: string, manifestsDir: string): boolean {
   try {
     const written = statSync(cacheFile).mtimeMs;
-    return readdirSync(manifestsDir).every((name) => !name.endsWith('_manifest.json') || statSync(join(manifestsDir, name)).ctimeMs <= written);
+    return readdirSync(manifestsDir).every(
+      (name) => !name.endsWith('_manifest.json') || statSync(join(manifestsDir, name)).ctimeMs <= written,
+    );
   } catch {
     return false;
   }

@@ -26,7 +26,12 @@ export interface RunCache {
 
 /** The run's cache, keyed by the manifests folder's real path; none while that folder is missing. */
 /** `remoteOnly`: a `--remote` run (not --verify, no transfers) settles only entries that know what S3 held, once the listing agrees. */
-export async function openCache(data: DataRoot, shard: Shard | undefined, lookAfresh: boolean, remoteOnly = false): Promise<RunCache | undefined> {
+export async function openCache(
+  data: DataRoot,
+  shard: Shard | undefined,
+  lookAfresh: boolean,
+  remoteOnly = false,
+): Promise<RunCache | undefined> {
   const real = await realpath(data.manifestsDir).catch(() => undefined);
   if (real === undefined) return undefined;
   const code = codeIdentity();
@@ -44,7 +49,11 @@ export async function openCache(data: DataRoot, shard: Shard | undefined, lookAf
  * had one, retired. Any other outcome drops it, so the next run assesses the actor in full.
  */
 export function recordSettled(cache: RunCache, { settled, legacy }: Assessment, report: ActorReport): void {
-  const atRest = settled && report.errors.length === 0 && report.warnings.length === 0 && (legacy === undefined || report.legacy === 'retired');
+  const atRest =
+    settled &&
+    report.errors.length === 0 &&
+    report.warnings.length === 0 &&
+    (legacy === undefined || report.legacy === 'retired');
   if (atRest) cache.next.set(report.name, settled);
   else cache.next.delete(report.name);
 }
@@ -54,11 +63,20 @@ export function recordSettled(cache: RunCache, { settled, legacy }: Assessment, 
  * or by it: a commit of an actor it keeps no entry for), so the next run's guess at the entry sees it fresh.
  * Not by a run that lost its lock: the run that took over writes its own. A failure is a warning.
  */
-export async function saveCache(cache: RunCache, reports: ActorReport[], lock: RunLock | undefined, warnings: ActorFailure[]): Promise<void> {
+export async function saveCache(
+  cache: RunCache,
+  reports: ActorReport[],
+  lock: RunLock | undefined,
+  warnings: ActorFailure[],
+): Promise<void> {
   const committed = reports.some((report) => report.manifest === 'written' || report.manifest === 'created');
   if (lock?.compromised || (sameCache(cache.read, cache.next) && cache.freshAtStart && !committed)) return;
   await writeCache(cache.path, cache.code, cache.next, lock?.takenMs).catch((error: unknown) => {
-    warnings.push({ actor: '', file: cache.path, reason: `could not be written (${messageOf(error)}); the next run assesses every actor in full` });
+    warnings.push({
+      actor: '',
+      file: cache.path,
+      reason: `could not be written (${messageOf(error)}); the next run assesses every actor in full`,
+    });
   });
 }
 

@@ -27,7 +27,12 @@ import { compareCodeUnits } from '../shared/order.js';
 
 export type { CacheEntry } from './fingerprint.js';
 
-const StatisticsSchema = z.object(Object.fromEntries(OWNED_STATISTICS.map((key) => [key, z.number()])) as Record<(typeof OWNED_STATISTICS)[number], z.ZodNumber>);
+const StatisticsSchema = z.object(
+  Object.fromEntries(OWNED_STATISTICS.map((key) => [key, z.number()])) as Record<
+    (typeof OWNED_STATISTICS)[number],
+    z.ZodNumber
+  >,
+);
 
 const MD5 = z.string().regex(/^[0-9a-f]{32}$/);
 
@@ -36,7 +41,13 @@ const CacheFileSchema = z.object({
   code: z.string(),
   actors: z.record(
     z.string(),
-    z.object({ fingerprint: MD5, manifestMd5: MD5, statistics: StatisticsSchema, images: z.number().int().nonnegative(), remote: z.record(z.string(), z.string().nullable()).optional() }),
+    z.object({
+      fingerprint: MD5,
+      manifestMd5: MD5,
+      statistics: StatisticsSchema,
+      images: z.number().int().nonnegative(),
+      remote: z.record(z.string(), z.string().nullable()).optional(),
+    }),
   ),
 });
 
@@ -65,7 +76,12 @@ export function readCache(path: string, code = codeIdentity()): Map<string, Cach
  * first removing what a run killed while writing it left (temp files older than `lockTakenMs`, the run
  * lock's `takenMs`). Call it holding the run's lock.
  */
-export async function writeCache(path: string, code: string, entries: ReadonlyMap<string, CacheEntry>, lockTakenMs?: number): Promise<void> {
+export async function writeCache(
+  path: string,
+  code: string,
+  entries: ReadonlyMap<string, CacheEntry>,
+  lockTakenMs?: number,
+): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await removeStaleTemps(dirname(path), { owns: (target) => target === basename(path), olderThanMs: lockTakenMs });
   const actors = Object.fromEntries([...entries].sort(([a], [b]) => compareCodeUnits(a, b)));
@@ -94,10 +110,21 @@ export function remotelySettleable(actor: Actor, data: DataRoot, entry: CacheEnt
  * same ETag, or still no object): assessing it again would change nothing. Else undefined: any object
  * added, removed, replaced or not checkable sends the actor to a full assessment, which reports it.
  */
-export function remotelySettled(actor: Actor, entry: CacheEntry, facts: ReadonlyMap<string, RemoteFact & { error?: string; key?: string }>): ActorReport | undefined {
+export function remotelySettled(
+  actor: Actor,
+  entry: CacheEntry,
+  facts: ReadonlyMap<string, RemoteFact & { error?: string; key?: string }>,
+): ActorReport | undefined {
   for (const [url, etag] of Object.entries(entry.remote ?? {})) {
     const fact = facts.get(url);
-    if (!fact || fact.error !== undefined || fact.key !== undefined || fact.exists !== (etag !== null) || (etag !== null && fact.etag !== etag)) return undefined;
+    if (
+      !fact ||
+      fact.error !== undefined ||
+      fact.key !== undefined ||
+      fact.exists !== (etag !== null) ||
+      (etag !== null && fact.etag !== etag)
+    )
+      return undefined;
   }
   return entry.remote ? cachedReport(actor, entry) : undefined;
 }

@@ -51,7 +51,11 @@ export function addCommonOptions(command: Command): Command {
     .option('--quiet', 'no progress, no warnings, no summary: results and errors only')
     .option('--workers <n>', 'worker threads (default: available parallelism)', threadCount)
     .option('--shard <k/n>', 'only the actors of shard K of N (1-based; stable across runs)')
-    .option('--shard-count <n>', 'with JOB_COMPLETION_INDEX (0-based, a Kubernetes Indexed Job): the number of shards', positiveInteger);
+    .option(
+      '--shard-count <n>',
+      'with JOB_COMPLETION_INDEX (0-based, a Kubernetes Indexed Job): the number of shards',
+      positiveInteger,
+    );
 }
 
 /** `--remote` and the S3 connection options. */
@@ -81,7 +85,8 @@ export function threadCount(value: string): number {
 
 export function positiveInteger(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < 1 || n > 10_000) throw new InvalidArgumentError(`expected a whole number from 1 to 10000, got "${value}"`);
+  if (!/^\d+$/.test(value) || n < 1 || n > 10_000)
+    throw new InvalidArgumentError(`expected a whole number from 1 to 10000, got "${value}"`);
   return n;
 }
 
@@ -115,8 +120,15 @@ export async function runEngine(
   // them, a usage error included (pool.ts lets each thread finish loading before it is stopped).
   const pool = lazyPool(flags.workers, () => createBatchPool(flags.workers));
   try {
-    const [{ runSync, plan }, { createProgress }] = await Promise.all([import('../engine/sync.js'), import('../engine/progress.js')]);
-    const progress = await createProgress({ label, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream });
+    const [{ runSync, plan }, { createProgress }] = await Promise.all([
+      import('../engine/sync.js'),
+      import('../engine/progress.js'),
+    ]);
+    const progress = await createProgress({
+      label,
+      quiet: flags.quiet ?? false,
+      stream: context.stderr as NodeJS.WriteStream,
+    });
     const actors = [...flags.actor, ...extraActors];
     const run = {
       root: flags.root,
@@ -146,8 +158,17 @@ export async function runEngine(
  * check's differences, the transfers), then its `verdict` line and the summary; problems on stderr.
  * `--quiet` drops warnings, the verdict and the summary, never the results.
  */
-export async function report(context: CommandContext, flags: CommonFlags, summary: SyncSummary, results = '', verdict = ''): Promise<void> {
-  const [{ formatProblems, formatSummary }, { md5FallbackWarning }] = await Promise.all([import('../engine/summary.js'), import('../md5/engine.js')]);
+export async function report(
+  context: CommandContext,
+  flags: CommonFlags,
+  summary: SyncSummary,
+  results = '',
+  verdict = '',
+): Promise<void> {
+  const [{ formatProblems, formatSummary }, { md5FallbackWarning }] = await Promise.all([
+    import('../engine/summary.js'),
+    import('../md5/engine.js'),
+  ]);
   context.stderr.write(formatProblems('error', summary.errors));
   if (!flags.quiet) context.stderr.write(formatProblems('warning', summary.warnings) + md5FallbackWarning());
   if (flags.json) context.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);

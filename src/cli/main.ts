@@ -25,7 +25,9 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   stdoutLost = true;
   // It may come after the exit code is set: the last write fails once the command is done.
   if (!process.exitCode) process.exitCode = EXIT.problems;
-  process.stderr.write(`actor-sync: cannot write to stdout (${error.message}); the results printed there are incomplete\n`);
+  process.stderr.write(
+    `actor-sync: cannot write to stdout (${error.message}); the results printed there are incomplete\n`,
+  );
 });
 // Nothing can be said about stderr itself failing; the run goes on.
 process.stderr.on('error', () => undefined);
@@ -34,7 +36,10 @@ const controller = new AbortController();
 let signalExit: number | undefined;
 let signalIsStop = false;
 
-for (const [signal, code] of [['SIGINT', EXIT.sigint], ['SIGTERM', EXIT.sigterm]] as const) {
+for (const [signal, code] of [
+  ['SIGINT', EXIT.sigint],
+  ['SIGTERM', EXIT.sigterm],
+] as const) {
   const onSignal = () => {
     if (signalExit !== undefined) {
       // Again: stop at once, by the signal's own default action (the shell sees 128 + its number, the same
@@ -44,7 +49,10 @@ for (const [signal, code] of [['SIGINT', EXIT.sigint], ['SIGTERM', EXIT.sigterm]
       return;
     }
     signalExit = code;
-    if (!signalIsStop) process.stderr.write(`\nactor-sync: ${signal}: finishing commits in flight, starting nothing new (again to stop at once)\n`);
+    if (!signalIsStop)
+      process.stderr.write(
+        `\nactor-sync: ${signal}: finishing commits in flight, starting nothing new (again to stop at once)\n`,
+      );
     controller.abort();
   };
   process.on(signal, onSignal);

@@ -29,7 +29,11 @@ export async function runCli(argv: string[], context: CommandContext): Promise<n
     defineRestore(async (actors, flags) => void (code = await restoreCommand(actors, flags, context))),
   ];
   for (const command of commands) {
-    program.addCommand(command.exitOverride().configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: (s) => context.stderr.write(s) }));
+    program.addCommand(
+      command
+        .exitOverride()
+        .configureOutput({ writeOut: (s) => context.stdout.write(s), writeErr: (s) => context.stderr.write(s) }),
+    );
   }
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -37,7 +41,10 @@ export async function runCli(argv: string[], context: CommandContext): Promise<n
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help asked for (`--help`, `help`) exits 0; help shown because no command was given is a usage error.
-      const help = error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version';
+      const help =
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.help' ||
+        error.code === 'commander.version';
       return help && error.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
     if (error instanceof UsageError) {

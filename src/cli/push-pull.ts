@@ -2,7 +2,17 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { printable } from '../shared/printable.js';
 import { uploadUrlTemplateProblem } from '../s3/upload-url.js';
-import { addCommonOptions, addS3Options, createBatchPool, exitCodeOf, report, s3OptionsOf, type CommandContext, type CommonFlags, type S3Flags } from './common.js';
+import {
+  addCommonOptions,
+  addS3Options,
+  createBatchPool,
+  exitCodeOf,
+  report,
+  s3OptionsOf,
+  type CommandContext,
+  type CommonFlags,
+  type S3Flags,
+} from './common.js';
 
 export interface TransferFlags extends CommonFlags, S3Flags {
   dryRun?: boolean;
@@ -13,7 +23,11 @@ export interface TransferFlags extends CommonFlags, S3Flags {
   allowOverwrite?: boolean;
 }
 
-export async function transferCommand(kind: 'push' | 'pull', flags: TransferFlags, context: CommandContext): Promise<number> {
+export async function transferCommand(
+  kind: 'push' | 'pull',
+  flags: TransferFlags,
+  context: CommandContext,
+): Promise<number> {
   const [{ runPush, runPull }, summaries, { createProgress }, { parseShard }] = await Promise.all([
     import('../engine/push-pull.js'),
     import('../engine/summary.js'),
@@ -39,12 +53,24 @@ export async function transferCommand(kind: 'push' | 'pull', flags: TransferFlag
     allowOverwrite: flags.allowOverwrite,
     s3: s3OptionsOf(flags),
     signal: context.signal,
-    progress: await createProgress({ label: kind, quiet: flags.quiet ?? false, stream: context.stderr as NodeJS.WriteStream }),
+    progress: await createProgress({
+      label: kind,
+      quiet: flags.quiet ?? false,
+      stream: context.stderr as NodeJS.WriteStream,
+    }),
   }).finally(() => pool.destroy());
-  const summary = summaries.TransferSummarySchema.parse({ ...summaries.summarize(kind, result), transfers: result.transfers });
+  const summary = summaries.TransferSummarySchema.parse({
+    ...summaries.summarize(kind, result),
+    transfers: result.transfers,
+  });
   const verb = kind === 'push' ? 'upload' : 'download';
   const failed = result.transfers.filter((t) => t.error).length;
-  const lines = result.transfers.map((t) => `${printable(`${flags.dryRun ? `would ${verb}` : t.error ? 'failed' : `${verb}ed`}: ${t.actor} / ${t.filename} ${kind === 'push' ? '→' : '←'} ${t.url}`)}\n`).join('');
+  const lines = result.transfers
+    .map(
+      (t) =>
+        `${printable(`${flags.dryRun ? `would ${verb}` : t.error ? 'failed' : `${verb}ed`}: ${t.actor} / ${t.filename} ${kind === 'push' ? '→' : '←'} ${t.url}`)}\n`,
+    )
+    .join('');
   const verdict = `${kind}: ${result.transfers.length - failed} ${verb}s${flags.dryRun ? ' planned' : ''}, ${failed} failed\n`;
   await report(context, flags, summary, lines, verdict);
   return exitCodeOf(summary);
@@ -59,8 +85,15 @@ function define(kind: 'push' | 'pull', description: string, run: (flags: Transfe
   if (kind === 'push') {
     command
       .option('--repair', 're-upload out_of_sync images (the local file wins)')
-      .option('--allow-overwrite', 'upload even when the store does not support conditional writes (501), which could replace an object unseen')
-      .option('--upload-url-template <url>', 'where an image goes when its actor has no S3 image yet ({actor_name}, {actor_id}, {filename})', uploadUrlTemplate);
+      .option(
+        '--allow-overwrite',
+        'upload even when the store does not support conditional writes (501), which could replace an object unseen',
+      )
+      .option(
+        '--upload-url-template <url>',
+        'where an image goes when its actor has no S3 image yet ({actor_name}, {actor_id}, {filename})',
+        uploadUrlTemplate,
+      );
   }
   return command.action(run);
 }
@@ -72,5 +105,7 @@ function uploadUrlTemplate(value: string): string {
   return value;
 }
 
-export const definePush = (run: (flags: TransferFlags) => Promise<void>) => define('push', 'upload local_only images (--repair: also out_of_sync), then commit manifests', run);
-export const definePull = (run: (flags: TransferFlags) => Promise<void>) => define('pull', 'download s3_only images, verify their MD5, then commit manifests', run);
+export const definePush = (run: (flags: TransferFlags) => Promise<void>) =>
+  define('push', 'upload local_only images (--repair: also out_of_sync), then commit manifests', run);
+export const definePull = (run: (flags: TransferFlags) => Promise<void>) =>
+  define('pull', 'download s3_only images, verify their MD5, then commit manifests', run);

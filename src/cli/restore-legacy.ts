@@ -21,11 +21,16 @@ export async function restoreCommand(actors: string[], flags: RestoreFlags, cont
     wait: flags.wait,
   });
   context.stderr.write((await import('../engine/summary.js')).formatProblems('error', result.errors));
-  if (flags.json) context.stdout.write(`${JSON.stringify({ command: 'restore-legacy', dry_run: result.dryRun, actors: result.actors, errors: result.errors }, null, 2)}\n`);
+  if (flags.json)
+    context.stdout.write(
+      `${JSON.stringify({ command: 'restore-legacy', dry_run: result.dryRun, actors: result.actors, errors: result.errors }, null, 2)}\n`,
+    );
   else if (!flags.quiet) {
     const count = (o: string) => result.actors.filter((a) => a.outcome === o).length;
     const would = result.dryRun ? 'would be ' : '';
-    context.stdout.write(`restore-legacy: ${count('restored')} response.json ${would}restored, ${count('kept')} kept (exists; --force to overwrite), ${count('no-urls')} without URLs, ${result.errors.length} failed\n`);
+    context.stdout.write(
+      `restore-legacy: ${count('restored')} response.json ${would}restored, ${count('kept')} kept (exists; --force to overwrite), ${count('no-urls')} without URLs, ${result.errors.length} failed\n`,
+    );
   }
   return result.errors.length > 0 ? 1 : 0;
 }

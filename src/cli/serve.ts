@@ -44,11 +44,18 @@ export async function serveCommand(flags: ServeFlags, context: CommandContext): 
 }
 
 export function defineServe(run: (flags: ServeFlags) => Promise<void>): Command {
-  return addRootOptions(new Command('serve').description('serve the training-data API and a page for people; writes nothing'))
+  return addRootOptions(
+    new Command('serve').description('serve the training-data API and a page for people; writes nothing'),
+  )
     .option('--host <host>', 'address to listen on', DEFAULT_HOST)
     .option('--port <port>', 'port to listen on (0 picks a free one)', port, DEFAULT_PORT)
     .option('--workers <n>', 'hashing threads (default: available parallelism)', threadCount)
-    .option('--allowed-host <name>', 'also answer requests for this Host name, as when a studio dev server proxies to it (repeatable)', hostName, [])
+    .option(
+      '--allowed-host <name>',
+      'also answer requests for this Host name, as when a studio dev server proxies to it (repeatable)',
+      hostName,
+      [],
+    )
     .option('--cors-origin <url>', 'let pages of this origin (http://localhost:5173) read the answers', origin)
     .option('--quiet', 'no messages on stderr but errors')
     .action(run);
@@ -56,13 +63,15 @@ export function defineServe(run: (flags: ServeFlags) => Promise<void>): Command 
 
 function port(value: string): number {
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError(`expected a port from 0 to 65535, got "${value}"`);
+  if (!/^\d+$/.test(value) || n > 65535)
+    throw new InvalidArgumentError(`expected a port from 0 to 65535, got "${value}"`);
   return n;
 }
 
 function hostName(value: string, previous: string[]): string[] {
   // A DNS name or an IPv6 address in brackets, as it appears in a Host header without its port.
-  if (!/^([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])$/i.test(value)) throw new InvalidArgumentError(`expected a host name without port or scheme (studio.local), got "${value}"`);
+  if (!/^([a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])$/i.test(value))
+    throw new InvalidArgumentError(`expected a host name without port or scheme (studio.local), got "${value}"`);
   return [...previous, value];
 }
 

@@ -1,6 +1,15 @@
 /** `actor-sync sync`: the nightly job. */
 import { Command } from 'commander';
-import { addCommonOptions, addS3Options, type S3Flags, exitCodeOf, report, runEngine, type CommandContext, type CommonFlags } from './common.js';
+import {
+  addCommonOptions,
+  addS3Options,
+  type S3Flags,
+  exitCodeOf,
+  report,
+  runEngine,
+  type CommandContext,
+  type CommonFlags,
+} from './common.js';
 
 export interface SyncFlags extends CommonFlags, S3Flags {
   dryRun?: boolean;

@@ -39,14 +39,19 @@ export async function apply(assessment: Assessment, context: ApplyContext): Prom
   if (legacy) {
     const settled = await retire(legacy, commit === undefined, context);
     report.legacy = settled.outcome;
-    if (settled.outcome === 'failed') report.errors.push({ actor: report.name, file: legacy.path, reason: settled.reason });
+    if (settled.outcome === 'failed')
+      report.errors.push({ actor: report.name, file: legacy.path, reason: settled.reason });
   }
   return report;
 }
 
 /** Writes the manifest; why not, when it was not (it is then left as it was). */
-async function commitManifest(commit: NonNullable<Assessment['commit']>, lock: RunLock | undefined): Promise<string | undefined> {
-  if (commit.readOnly) return 'is read-only, so sync will not replace it; left unchanged (make it writable to let sync update it)';
+async function commitManifest(
+  commit: NonNullable<Assessment['commit']>,
+  lock: RunLock | undefined,
+): Promise<string | undefined> {
+  if (commit.readOnly)
+    return 'is read-only, so sync will not replace it; left unchanged (make it writable to let sync update it)';
   // A lock taken over by another run means two writers: stop committing rather than race it.
   if (lock?.compromised) return `not written: this run lost its lock (${lock.compromised.message}); run again`;
   // Another program may have written the manifest since the worker read it (the lock binds only this
@@ -61,7 +66,8 @@ async function commitManifest(commit: NonNullable<Assessment['commit']>, lock: R
     return undefined;
   } catch (error) {
     // The failure names the manifest already: the reason does not repeat its path.
-    const why = error instanceof CommitError ? error.reason : `could not be written (${messageOf(error)}); left unchanged`;
+    const why =
+      error instanceof CommitError ? error.reason : `could not be written (${messageOf(error)}); left unchanged`;
     return `cannot be written: ${why.replace(/^could not be written /, '')}`;
   }
 }
@@ -74,7 +80,13 @@ async function retire(legacy: Legacy, nothingWritten: boolean, context: ApplyCon
   // That manifest's folder fsync may have failed, or another program never synced it: make it durable,
   // file and folder, before the legacy file goes.
   if (nothingWritten && !context.dryRun && !context.keepLegacy && legacy.urlsNotHeld.length === 0) {
-    const durable = await Promise.all([fsyncFile(legacy.manifest.path), fsyncDirectoryShared(context.data.manifestsDir)]).then(() => true, () => false);
+    const durable = await Promise.all([
+      fsyncFile(legacy.manifest.path),
+      fsyncDirectoryShared(context.data.manifestsDir),
+    ]).then(
+      () => true,
+      () => false,
+    );
     if (!durable) return { outcome: 'failed', reason: 'not retired: the manifest could not be synced to disk; kept' };
   }
   return settleLegacy(legacy, context);
@@ -83,23 +95,35 @@ async function retire(legacy: Legacy, nothingWritten: boolean, context: ApplyCon
 async function settleLegacy(legacy: Legacy, context: ApplyContext): Promise<Retired> {
   if (context.keepLegacy) return { outcome: 'kept' };
   if (legacy.urlsNotHeld.length > 0) {
-    return { outcome: 'failed', reason: `not retired: the manifest does not hold ${legacy.urlsNotHeld.length} of its URLs (${legacy.urlsNotHeld[0]}…); kept` };
+    return {
+      outcome: 'failed',
+      reason: `not retired: the manifest does not hold ${legacy.urlsNotHeld.length} of its URLs (${legacy.urlsNotHeld[0]}…); kept`,
+    };
   }
   if (context.dryRun) return { outcome: 'retired' };
   // The URLs are held by the manifest this run read or wrote: not by one another program wrote since.
   if (contentMd5(legacy.manifest.path) !== legacy.manifest.md5) {
-    return { outcome: 'failed', reason: `not retired: ${legacy.manifest.path} changed while this run worked (another program?); kept, run again` };
+    return {
+      outcome: 'failed',
+      reason: `not retired: ${legacy.manifest.path} changed while this run worked (another program?); kept, run again`,
+    };
   }
   try {
     // The one left aside by a stopped run first: retiring response.json moves it to that name.
     for (const file of legacy.files) {
       if ((await retireLegacyFile(file)) === 'changed') {
-        return { outcome: 'failed', reason: `not retired: ${file.path} changed while this run worked (it may name new URLs); kept, run again` };
+        return {
+          outcome: 'failed',
+          reason: `not retired: ${file.path} changed while this run worked (it may name new URLs); kept, run again`,
+        };
       }
     }
     return { outcome: 'retired' };
   } catch (error) {
-    return { outcome: 'failed', reason: `could not be deleted (${messageOf(error)}); kept (the manifest holds all its URLs)` };
+    return {
+      outcome: 'failed',
+      reason: `could not be deleted (${messageOf(error)}); kept (the manifest holds all its URLs)`,
+    };
   }
 }
 
@@ -110,6 +134,8 @@ function contentMd5(path: string): string | null {
     // of a cold run.
     return md5Hex(readFileSync(path));
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'ENOENT' ? null : `unreadable: ${(error as NodeJS.ErrnoException).code}`;
+    return (error as NodeJS.ErrnoException).code === 'ENOENT'
+      ? null
+      : `unreadable: ${(error as NodeJS.ErrnoException).code}`;
   }
 }

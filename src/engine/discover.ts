@@ -72,7 +72,11 @@ export function selectActors(actors: Actor[], selectors: readonly string[] | und
  * @throws {UsageError} naming the first selector that matches no actor folder: a typo must fail a CI job,
  * not pass it as "0 actors". A shard that does not own a matched actor is no such error.
  */
-export function selectNamedActors(actors: Actor[], selectors: readonly string[] | undefined, actorsDir: string): Actor[] {
+export function selectNamedActors(
+  actors: Actor[],
+  selectors: readonly string[] | undefined,
+  actorsDir: string,
+): Actor[] {
   const unmatched = selectors?.find((selector) => !actors.some((actor) => selects(actor, selector)));
   if (unmatched !== undefined) throw new UsageError(`no actor matches ${JSON.stringify(unmatched)} (in ${actorsDir})`);
   return selectActors(actors, selectors);
@@ -88,11 +92,21 @@ export function selects(actor: Pick<Actor, 'id' | 'name'>, selector: string): bo
 export async function listActors(data: DataRoot): Promise<{ actors: Actor[]; skipped: Skipped[] }> {
   // Loaded here, not at the top: the worker threads import this module for listImages only.
   const { default: fg } = await import('fast-glob');
-  const entries = await fg('*', { cwd: data.actorsDir, onlyFiles: false, deep: 1, dot: false, followSymbolicLinks: false, objectMode: true });
+  const entries = await fg('*', {
+    cwd: data.actorsDir,
+    onlyFiles: false,
+    deep: 1,
+    dot: false,
+    followSymbolicLinks: false,
+    objectMode: true,
+  });
   const actors: Actor[] = [];
   const skipped: Skipped[] = [];
   const folders = entries.filter((entry) => entry.dirent.isDirectory() || entry.dirent.isSymbolicLink());
-  const notUtf8 = notUtf8Names(data.actorsDir, folders.map((entry) => entry.name));
+  const notUtf8 = notUtf8Names(
+    data.actorsDir,
+    folders.map((entry) => entry.name),
+  );
   if (notUtf8.size > 0) skipped.push(notUtf8Warning(data.actorsDir, 'an actor folder', notUtf8));
   for (const entry of entries.sort((a, b) => compareCodeUnits(a.name, b.name))) {
     const dir = join(data.actorsDir, entry.name);
@@ -125,14 +139,20 @@ export async function listImages(actor: Actor, data: DataRoot): Promise<{ images
   try {
     // A folder that is a symlink out of the actors folder would bring files from elsewhere into the manifest
     // (and the API, and a push): the actor is left as it is.
-    if (lstatSync(actor.trainingDir, { throwIfNoEntry: false })?.isSymbolicLink() && !isInside(realpathSync.native(actor.trainingDir), data.actorsReal)) {
+    if (
+      lstatSync(actor.trainingDir, { throwIfNoEntry: false })?.isSymbolicLink() &&
+      !isInside(realpathSync.native(actor.trainingDir), data.actorsReal)
+    ) {
       throw new InputError(actor.trainingDir, `${leadingOutOf('actors')}; not followed; left unchanged`);
     }
     entries = readdirSync(actor.trainingDir, { withFileTypes: true });
   } catch (error) {
     if (error instanceof InputError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { images: [], skipped: [] };
-    throw new InputError(actor.trainingDir, `cannot be listed (${(error as NodeJS.ErrnoException).code}); left unchanged`);
+    throw new InputError(
+      actor.trainingDir,
+      `cannot be listed (${(error as NodeJS.ErrnoException).code}); left unchanged`,
+    );
   }
   const images: LocalImage[] = [];
   const skipped: Skipped[] = [];
@@ -140,7 +160,10 @@ export async function listImages(actor: Actor, data: DataRoot): Promise<{ images
   const folder = relative(data.root, actor.trainingDir).split(sep).join('/');
   // A folder entry's name holds no separator: concatenation is path.join here, without its normalising.
   const dir = actor.trainingDir + sep;
-  const notUtf8 = notUtf8Names(actor.trainingDir, entries.filter((entry) => isImageName(entry.name)).map((entry) => entry.name));
+  const notUtf8 = notUtf8Names(
+    actor.trainingDir,
+    entries.filter((entry) => isImageName(entry.name)).map((entry) => entry.name),
+  );
   if (notUtf8.size > 0) skipped.push(notUtf8Warning(actor.trainingDir, 'an image', notUtf8));
   for (const entry of entries) {
     if (!isImageName(entry.name) || notUtf8.has(entry.name)) continue;
@@ -184,17 +207,30 @@ function notUtf8Names(dir: string, names: readonly string[]): Map<string, string
   }
   for (const name of raw) {
     const read = name.toString('utf8');
-    if (!isUtf8(name) && wanted.has(read)) found.set(read, [...name].map((byte) => (byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`)).join(''));
+    if (!isUtf8(name) && wanted.has(read))
+      found.set(
+        read,
+        [...name]
+          .map((byte) =>
+            byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`,
+          )
+          .join(''),
+      );
   }
   return found;
 }
 
 /** The one warning for a folder holding names that are not UTF-8: what they are, that they are skipped, what to do. */
-function notUtf8Warning(dir: string, what: 'an image' | 'an actor folder', names: ReadonlyMap<string, string>): Skipped {
+function notUtf8Warning(
+  dir: string,
+  what: 'an image' | 'an actor folder',
+  names: ReadonlyMap<string, string>,
+): Skipped {
   const shown = [...names.values()].map((name) => `"${name}"`).join(', ');
-  const reason = names.size === 1
-    ? `holds ${what} whose name is not UTF-8 (${shown}); a manifest cannot name it, so it is skipped; rename it to a UTF-8 name`
-    : `holds ${names.size} ${what.slice(what.indexOf(' ') + 1)}s whose names are not UTF-8 (${shown}); a manifest cannot name them, so they are skipped; rename them to UTF-8 names`;
+  const reason =
+    names.size === 1
+      ? `holds ${what} whose name is not UTF-8 (${shown}); a manifest cannot name it, so it is skipped; rename it to a UTF-8 name`
+      : `holds ${names.size} ${what.slice(what.indexOf(' ') + 1)}s whose names are not UTF-8 (${shown}); a manifest cannot name them, so they are skipped; rename them to UTF-8 names`;
   return { file: dir, reason };
 }
 
@@ -237,7 +273,9 @@ export function actorsSharingPaths(actors: Actor[], data: DataRoot): Map<string,
       const stats = lstatOrUndefined(actor.trainingDir);
       if (stats === undefined) return undefined;
       // A folder name holds no separator: concatenation is path.join here, without its normalising.
-      return actor.dirIsLink || stats.isSymbolicLink() ? realpathOrUndefined(actor.trainingDir) : `${data.actorsReal}${sep}${actor.name}${sep}training_data`;
+      return actor.dirIsLink || stats.isSymbolicLink()
+        ? realpathOrUndefined(actor.trainingDir)
+        : `${data.actorsReal}${sep}${actor.name}${sep}training_data`;
     },
     manifest: (actor: Actor): string | undefined => {
       const name = basename(actor.manifestPath);
@@ -305,12 +343,20 @@ export interface Refusal {
  * The actors that fail before anything is read, by name: those whose folders share an id (so a manifest),
  * and those whose training_data or manifest is another actor's too. `outcome` ends each reason.
  */
-export function refusedActors(actors: Actor[], data: DataRoot, outcome: { path: string; id: string }): Map<string, Refusal> {
+export function refusedActors(
+  actors: Actor[],
+  data: DataRoot,
+  outcome: { path: string; id: string },
+): Map<string, Refusal> {
   const refused = new Map<string, Refusal>();
-  for (const [name, shared] of actorsSharingPaths(actors, data)) refused.set(name, { file: shared.file, reason: sharedPathReason(shared, outcome.path) });
+  for (const [name, shared] of actorsSharingPaths(actors, data))
+    refused.set(name, { file: shared.file, reason: sharedPathReason(shared, outcome.path) });
   for (const [id, names] of actorsSharingIds(actors)) {
     for (const actor of actors.filter((a) => a.id === id)) {
-      refused.set(actor.name, { file: actor.dir, reason: `${names.length} actor folders share the id ${id} (${names.join(', ')}), so they would share ${actor.manifestPath}; rename one; ${outcome.id}` });
+      refused.set(actor.name, {
+        file: actor.dir,
+        reason: `${names.length} actor folders share the id ${id} (${names.join(', ')}), so they would share ${actor.manifestPath}; rename one; ${outcome.id}`,
+      });
     }
   }
   return refused;

@@ -67,10 +67,22 @@ export function planner(context: PlanContext): (actor: Actor) => Promise<Planned
     }
     // Settled by the cache: nothing its last assessment read has changed (no thread, no parsing). A dry run's
     // differences of a settled actor are none; a run that must show the entries assesses every actor.
-    let settled = entries === 'all' ? undefined : (context.settledRemotely?.get(actor.name) ?? settledReport(actor, context.data, context.cache?.usable.get(actor.name)));
-    if (settled && entries === 'unsynced' && settled.statistics?.training_synced_count !== settled.statistics?.training_images_count) settled = undefined;
+    let settled =
+      entries === 'all'
+        ? undefined
+        : (context.settledRemotely?.get(actor.name) ??
+          settledReport(actor, context.data, context.cache?.usable.get(actor.name)));
+    if (
+      settled &&
+      entries === 'unsynced' &&
+      settled.statistics?.training_synced_count !== settled.statistics?.training_images_count
+    )
+      settled = undefined;
     // Settling is synchronous: now and then, let signals, progress and the lock's refresh timer run.
-    if (settled) return ++settledInARow % YIELD_EVERY === 0 ? new Promise((resolve) => setImmediate(resolve, settled)) : Promise.resolve(settled);
+    if (settled)
+      return ++settledInARow % YIELD_EVERY === 0
+        ? new Promise((resolve) => setImmediate(resolve, settled))
+        : Promise.resolve(settled);
     settledInARow = 0;
     return assess(actor, context).catch((error: unknown) =>
       // A worker that died (out of memory, a crash in native code), or S3 lost while confirming (the listing
@@ -97,6 +109,9 @@ async function assess(actor: Actor, context: PlanContext): Promise<Assessment> {
   const first = await context.pool.assess(task);
   if (!first.confirm) return first;
   // Without a HEAD to send, an assessment that waits on one would pass for a blank report: fail the actor.
-  if (!context.confirm) throw new Error(`${first.confirm.length} of its images need a HEAD of their object to be confirmed, and this run checks no remote`);
+  if (!context.confirm)
+    throw new Error(
+      `${first.confirm.length} of its images need a HEAD of their object to be confirmed, and this run checks no remote`,
+    );
   return context.pool.assess({ ...task, remote: { ...task.remote, ...(await context.confirm(first.confirm)) } });
 }

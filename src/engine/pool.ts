@@ -36,7 +36,15 @@ export interface WorkerPool {
 
 /** Starts `threads` worker threads (default: the machine's available parallelism). */
 export function createPool(threads = availableParallelism()): WorkerPool {
-  const pool = new Piscina({ filename: workerFile(), name: 'assess', minThreads: threads, maxThreads: threads, concurrentTasksPerWorker: TASKS_PER_THREAD, idleTimeout: 60_000, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
+  const pool = new Piscina({
+    filename: workerFile(),
+    name: 'assess',
+    minThreads: threads,
+    maxThreads: threads,
+    concurrentTasksPerWorker: TASKS_PER_THREAD,
+    idleTimeout: 60_000,
+    resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+  });
   const loaded = new Set<number>(); // thread ids
   const wakers = new Set<() => void>();
   const hashedListeners = new Set<(bytes: number) => void>();

@@ -64,7 +64,13 @@ class Bars implements ProgressSink {
     stream: NodeJS.WriteStream,
   ) {
     this.bars = new library.MultiBar(
-      { stream, hideCursor: true, clearOnComplete: true, format: '{label} |{bar}| {value}/{total} {unit} {extra}', barsize: 30 },
+      {
+        stream,
+        hideCursor: true,
+        clearOnComplete: true,
+        format: '{label} |{bar}| {value}/{total} {unit} {extra}',
+        barsize: 30,
+      },
       library.Presets.shades_classic,
     );
   }
@@ -72,7 +78,12 @@ class Bars implements ProgressSink {
   start(actors: number): void {
     this.counter.total = actors;
     this.actorBar = this.bars.create(actors, 0, { label: this.label.padEnd(6), unit: 'actors', extra: 'ETA –' });
-    this.byteBar = this.bars.create(0, 0, { label: 'hashed', unit: '', extra: '' }, { format: '{label} {mb} MB at {rate} MB/s' });
+    this.byteBar = this.bars.create(
+      0,
+      0,
+      { label: 'hashed', unit: '', extra: '' },
+      { format: '{label} {mb} MB at {rate} MB/s' },
+    );
   }
 
   actorDone(report: ActorReport): void {
@@ -90,7 +101,10 @@ class Bars implements ProgressSink {
   }
 
   private showBytes(): void {
-    this.byteBar?.update(0, { mb: (this.counter.bytes / 1048576).toFixed(1), rate: this.counter.mbPerSecond().toFixed(1) });
+    this.byteBar?.update(0, {
+      mb: (this.counter.bytes / 1048576).toFixed(1),
+      rate: this.counter.mbPerSecond().toFixed(1),
+    });
   }
 
   stop(): void {
@@ -127,6 +141,8 @@ class PlainLines implements ProgressSink {
 
   private line(): void {
     const c = this.counter;
-    this.stream.write(`${this.label}: ${c.actors}/${c.total} actors, ${(c.bytes / 1048576).toFixed(1)} MB hashed, ${c.mbPerSecond().toFixed(1)} MB/s\n`);
+    this.stream.write(
+      `${this.label}: ${c.actors}/${c.total} actors, ${(c.bytes / 1048576).toFixed(1)} MB hashed, ${c.mbPerSecond().toFixed(1)} MB/s\n`,
+    );
   }
 }

@@ -47,7 +47,10 @@ export interface TransferReport extends SyncReport {
 }
 
 /** The transfers an actor's entries call for; one with `skip` is reported (a warning naming its URL) instead. */
-type Choose = (actor: string, entries: TrainingEntry[]) => { entry: TrainingEntry; url: string; bytes: number; skip?: string }[];
+type Choose = (
+  actor: string,
+  entries: TrainingEntry[],
+) => { entry: TrainingEntry; url: string; bytes: number; skip?: string }[];
 
 /** Uploads `local_only` images (and, with `repair`, `out_of_sync` ones), then records them as synced. */
 export async function runPush(options: TransferOptions): Promise<TransferReport> {
@@ -55,7 +58,11 @@ export async function runPush(options: TransferOptions): Promise<TransferReport>
   const choose: Choose = (actor, entries) =>
     entries
       .filter((e) => e.local_path && (e.status === 'local_only' || (options.repair && e.status === 'out_of_sync')))
-      .map((e) => ({ entry: e, url: e.s3_url || uploadUrl(actor, e.filename, entries, template), bytes: e.size_bytes ?? 0 }));
+      .map((e) => ({
+        entry: e,
+        url: e.s3_url || uploadUrl(actor, e.filename, entries, template),
+        bytes: e.size_bytes ?? 0,
+      }));
   // Shared by the run's uploads: a store without conditional writes is asked once, and warned of once.
   const conditionalWrites: ConditionalWrites = { unsupported: false };
   let endpoint = 'S3';
@@ -64,12 +71,28 @@ export async function runPush(options: TransferOptions): Promise<TransferReport>
     endpoint = s3.endpoint;
     const condition = writeCondition(entry);
     if (typeof condition === 'string') throw new S3ObjectError(location.url, condition);
-    const uploaded = await upload(s3, location, join(data.root, entry.local_path!), entry.md5_hash!, { condition, allowOverwrite: options.allowOverwrite, conditionalWrites });
-    return { exists: true, md5: entry.md5_hash!, etag: uploaded.etag, crc64nvme: uploaded.crc64nvme, checkedAt: new Date().toISOString() };
+    const uploaded = await upload(s3, location, join(data.root, entry.local_path!), entry.md5_hash!, {
+      condition,
+      allowOverwrite: options.allowOverwrite,
+      conditionalWrites,
+    });
+    return {
+      exists: true,
+      md5: entry.md5_hash!,
+      etag: uploaded.etag,
+      crc64nvme: uploaded.crc64nvme,
+      checkedAt: new Date().toISOString(),
+    };
   });
   if (conditionalWrites.unsupported) {
-    const what = options.allowOverwrite ? 'uploaded without them (--allow-overwrite)' : 'nothing was uploaded over an object; pass --allow-overwrite to upload without them';
-    report.warnings.push({ actor: '', file: endpoint, reason: `does not support conditional writes (501 NotImplemented to If-None-Match / If-Match); ${what}` });
+    const what = options.allowOverwrite
+      ? 'uploaded without them (--allow-overwrite)'
+      : 'nothing was uploaded over an object; pass --allow-overwrite to upload without them';
+    report.warnings.push({
+      actor: '',
+      file: endpoint,
+      reason: `does not support conditional writes (501 NotImplemented to If-None-Match / If-Match); ${what}`,
+    });
   }
   return report;
 }
@@ -87,17 +110,27 @@ function writeCondition(entry: TrainingEntry): WriteCondition | string {
 /** Downloads `s3_only` images, verifying each MD5, writing each atomically; then records them as synced. */
 export async function runPull(options: TransferOptions): Promise<TransferReport> {
   const choose: Choose = (_actor, entries) =>
-    entries.filter((e) => e.status === 's3_only' && e.s3_url).map((e) => ({
-      entry: e,
-      url: e.s3_url!,
-      bytes: 0,
-      // Only images are written into training_data: a `response.json` there would be read as the actor's own.
-      ...(isImageName(e.filename) ? {} : { skip: `${JSON.stringify(e.filename)} is not an image name; not downloaded (only images are pulled)` }),
-    }));
+    entries
+      .filter((e) => e.status === 's3_only' && e.s3_url)
+      .map((e) => ({
+        entry: e,
+        url: e.s3_url!,
+        bytes: 0,
+        // Only images are written into training_data: a `response.json` there would be read as the actor's own.
+        ...(isImageName(e.filename)
+          ? {}
+          : { skip: `${JSON.stringify(e.filename)} is not an image name; not downloaded (only images are pulled)` }),
+      }));
   return transfer(options, choose, { writesTrainingData: true }, async (s3, location, entry, _data, trainingDir) => {
     const { download } = await import('../s3/transfer.js');
     const got = await download(s3, location, join(trainingDir, entry.filename));
-    return { exists: true, md5: got.md5, etag: got.etag, ...(got.crc64nvme ? { crc64nvme: got.crc64nvme } : {}), checkedAt: new Date().toISOString() };
+    return {
+      exists: true,
+      md5: got.md5,
+      etag: got.etag,
+      ...(got.crc64nvme ? { crc64nvme: got.crc64nvme } : {}),
+      checkedAt: new Date().toISOString(),
+    };
   });
 }
 
@@ -111,7 +144,13 @@ function uploadUrl(actor: string, filename: string, entries: TrainingEntry[], te
   return fillUploadUrlTemplate(template, { actorName: actor, actorId: actorIdOf(actor), filename });
 }
 
-type Move = (s3: S3Access, location: S3Location, entry: TrainingEntry, data: { root: string }, trainingDir: string) => Promise<RemoteCheck>;
+type Move = (
+  s3: S3Access,
+  location: S3Location,
+  entry: TrainingEntry,
+  data: { root: string },
+  trainingDir: string,
+) => Promise<RemoteCheck>;
 
 type PlannedTransfer = Transfer & { entry: TrainingEntry };
 
@@ -124,14 +163,24 @@ interface Moved {
 }
 
 /** `writesTrainingData`: downloads are committed into the actors' training_data folders (pull). */
-async function transfer(options: TransferOptions, choose: Choose, { writesTrainingData }: { writesTrainingData: boolean }, move: Move): Promise<TransferReport> {
+async function transfer(
+  options: TransferOptions,
+  choose: Choose,
+  { writesTrainingData }: { writesTrainingData: boolean },
+  move: Move,
+): Promise<TransferReport> {
   const started = performance.now();
   const data = await resolveDataRoot(options);
   const dryRun = options.dryRun ?? false;
   let lock: RunLock | undefined;
   // A selector that names no actor folder is a usage error before the lock (and the manifests folder it may create).
   if (options.actors?.length) selectNamedActors((await listActors(data)).actors, options.actors, data.actorsDir);
-  if (!dryRun) lock = await acquireRunLock(data, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
+  if (!dryRun)
+    lock = await acquireRunLock(data, options.shard, {
+      wait: options.wait ?? false,
+      signal: options.signal,
+      onWait: options.onWait,
+    });
   try {
     // Planned with nothing written: the entries a sync would leave.
     const first = await planSync(options, { entries: 'all' });
@@ -140,10 +189,21 @@ async function transfer(options: TransferOptions, choose: Choose, { writesTraini
       for (const problem of skipped) report.actors.find((a) => a.name === problem.actor)?.warnings.push(problem);
       return report;
     };
-    if (dryRun) return withSkipped({ ...first, transfers: planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes })) });
+    if (dryRun)
+      return withSkipped({
+        ...first,
+        transfers: planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes })),
+      });
     if (options.signal?.aborted) {
       // Stopped before anything was written: every actor is left for the next run.
-      return { ...first, dryRun: false, actors: first.actors.map((a) => emptyReport(a, 'not-run')), transfers: [], interrupted: true, durationMs: performance.now() - started };
+      return {
+        ...first,
+        dryRun: false,
+        actors: first.actors.map((a) => emptyReport(a, 'not-run')),
+        transfers: [],
+        interrupted: true,
+        durationMs: performance.now() - started,
+      };
     }
     if (planned.length === 0) {
       const synced = await applySync({ ...options, wait: false }, { lock });
@@ -154,7 +214,11 @@ async function transfer(options: TransferOptions, choose: Choose, { writesTraini
     if (writesTrainingData) {
       const readable = first.actors.filter((actor) => actor.errors.length === 0);
       const owns = (target: string) => IMAGE_EXTENSION.test(target);
-      await Promise.all(readable.map((actor) => removeStaleTemps(join(data.actorsDir, actor.name, 'training_data'), { owns, olderThanMs: lock?.takenMs })));
+      await Promise.all(
+        readable.map((actor) =>
+          removeStaleTemps(join(data.actorsDir, actor.name, 'training_data'), { owns, olderThanMs: lock?.takenMs }),
+        ),
+      );
     }
     const moved = await moveAll(options, planned, data, move);
     // S3 refused the run (no credentials, unreachable) before any transfer succeeded: nothing is written.
@@ -168,7 +232,10 @@ async function transfer(options: TransferOptions, choose: Choose, { writesTraini
 }
 
 /** The transfers the plan's entries call for, and those it skips (each a warning of its actor). */
-function chooseTransfers(actors: ActorReport[], choose: Choose): { planned: PlannedTransfer[]; skipped: ActorFailure[] } {
+function chooseTransfers(
+  actors: ActorReport[],
+  choose: Choose,
+): { planned: PlannedTransfer[]; skipped: ActorFailure[] } {
   const planned: PlannedTransfer[] = [];
   const skipped: ActorFailure[] = [];
   for (const actor of actors) {
@@ -186,7 +253,12 @@ function chooseTransfers(actors: ActorReport[], choose: Choose): { planned: Plan
  * Runs the transfers a few at a time, so an interrupt, or S3 becoming unreachable, stops the ones not yet
  * begun; the ones in flight finish and are recorded.
  */
-async function moveAll(options: TransferOptions, planned: PlannedTransfer[], data: DataRoot, move: Move): Promise<Moved> {
+async function moveAll(
+  options: TransferOptions,
+  planned: PlannedTransfer[],
+  data: DataRoot,
+  move: Move,
+): Promise<Moved> {
   const { createS3 } = await import('../s3/client.js');
   const s3 = createS3(options.s3);
   const moved: Moved = { found: new Map(), transfers: [], requests: s3.stats };
@@ -197,10 +269,12 @@ async function moveAll(options: TransferOptions, planned: PlannedTransfer[], dat
         limit(async () => {
           const done: Transfer = { actor: item.actor, filename: item.filename, url: item.url, bytes: item.bytes };
           moved.transfers.push(done);
-          if (options.signal?.aborted || moved.fatal) return void (done.error = `not started: ${moved.fatal ? 'S3 failed' : 'interrupted'}`);
+          if (options.signal?.aborted || moved.fatal)
+            return void (done.error = `not started: ${moved.fatal ? 'S3 failed' : 'interrupted'}`);
           try {
             const named = parseS3Url(item.url);
-            if (named.filename !== item.filename) throw new Error(`the URL names "${named.filename}", not "${item.filename}"`);
+            if (named.filename !== item.filename)
+              throw new Error(`the URL names "${named.filename}", not "${item.filename}"`);
             // A "+" or a name in another Unicode form: the key the bucket holds, never a guess.
             const location = await (await import('../s3/held-key.js')).heldLocation(s3, named);
             const fact = await move(s3, location, item.entry, data, join(data.actorsDir, item.actor, 'training_data'));
@@ -226,19 +300,44 @@ async function moveAll(options: TransferOptions, planned: PlannedTransfer[], dat
  * leaves the actors without a finished transfer for the next run; those with one are still recorded (sync.ts
  * applies an actor with `transfers` after a signal): that work is done already.
  */
-async function applyTransfers(options: TransferOptions, { found }: Moved, lock: RunLock | undefined): Promise<SyncReport | undefined> {
+async function applyTransfers(
+  options: TransferOptions,
+  { found }: Moved,
+  lock: RunLock | undefined,
+): Promise<SyncReport | undefined> {
   const stopped = options.signal?.aborted ?? false;
   if (stopped && found.size === 0) return undefined;
-  return applySync({ ...options, wait: false, ...(stopped ? { actors: [...found.keys()] } : {}) }, { lock, transfers: found });
+  return applySync(
+    { ...options, wait: false, ...(stopped ? { actors: [...found.keys()] } : {}) },
+    { lock, transfers: found },
+  );
 }
 
 /** The plan's actors as applied (those not applied: not run), each failed transfer an error of its actor. */
-function merged(first: SyncReport, second: SyncReport | undefined, moved: Moved, started: number, interrupted: boolean): TransferReport {
+function merged(
+  first: SyncReport,
+  second: SyncReport | undefined,
+  moved: Moved,
+  started: number,
+  interrupted: boolean,
+): TransferReport {
   const after = new Map(second?.actors.map((a) => [a.name, a]));
   const actors = first.actors.map((a) => after.get(a.name) ?? emptyReport(a, 'not-run'));
   for (const failed of moved.transfers.filter((t) => t.error)) {
     const actor = actors.find((a) => a.name === failed.actor);
-    actor?.errors.push({ actor: failed.actor, file: failed.url, reason: `${failed.filename}: ${failed.error}; not recorded as synced` });
+    actor?.errors.push({
+      actor: failed.actor,
+      file: failed.url,
+      reason: `${failed.filename}: ${failed.error}; not recorded as synced`,
+    });
   }
-  return { ...(second ?? first), dryRun: false, actors, s3Requests: { ...moved.requests }, transfers: moved.transfers, interrupted, durationMs: performance.now() - started };
+  return {
+    ...(second ?? first),
+    dryRun: false,
+    actors,
+    s3Requests: { ...moved.requests },
+    transfers: moved.transfers,
+    interrupted,
+    durationMs: performance.now() - started,
+  };
 }

@@ -59,11 +59,23 @@ export async function checkRemote(
     const locations = locationsOf(byUrl.flat());
     const warnings: ActorFailure[] = [];
     const onWarning = (file: string, reason: string) => void warnings.push({ actor: '', file, reason });
-    const facts = await verifyUrls(s3, [...locations.values()], { actorFolders: actors.length, spread, early, onWarning, deferHeads: true });
+    const facts = await verifyUrls(s3, [...locations.values()], {
+      actorFolders: actors.length,
+      spread,
+      early,
+      onWarning,
+      deferHeads: true,
+    });
     const client = s3;
     const confirm = confirmer(locations, (fresh) => confirmUrls(client, fresh, facts));
     ok = true;
-    return { ...findingsOf(actors, byUrl, facts, settleable, cached), requests: client.stats, warnings, confirm, close: () => client.close() };
+    return {
+      ...findingsOf(actors, byUrl, facts, settleable, cached),
+      requests: client.stats,
+      warnings,
+      confirm,
+      close: () => client.close(),
+    };
   } finally {
     // After a failure above: the URL tasks still queued return at once, and nothing is left in flight.
     collecting.stop();
@@ -81,7 +93,8 @@ function collectUrls(actors: Actor[], data: DataRoot, pool: WorkerPool, settleab
   const limit = pLimit(pool.threads * 4);
   let stopped = false;
   let guessed: ((guess: Listing | undefined) => void) | undefined;
-  const firstGuess = actors.length > MANY_ACTORS ? new Promise<Listing | undefined>((resolve) => (guessed = resolve)) : undefined;
+  const firstGuess =
+    actors.length > MANY_ACTORS ? new Promise<Listing | undefined>((resolve) => (guessed = resolve)) : undefined;
   const guessFrom = (actor: Actor, found: string[]) => {
     for (const url of found) {
       const location = tryParseS3Url(url);
@@ -141,12 +154,19 @@ function findingsOf(
 }
 
 /** HEADs each URL asked about once, however many actors ask (`head` sends the new ones together). */
-function confirmer(locations: Map<string, S3Location>, head: (fresh: S3Location[]) => Promise<Map<string, RemoteCheck>>): Confirm {
+function confirmer(
+  locations: Map<string, S3Location>,
+  head: (fresh: S3Location[]) => Promise<Map<string, RemoteCheck>>,
+): Confirm {
   const confirmed = new Map<string, Promise<RemoteCheck>>();
   return async (asked) => {
     const fresh = asked.filter((url) => !confirmed.has(url) && locations.has(url));
     const heads = head(fresh.map((url) => locations.get(url)!));
-    for (const url of fresh) confirmed.set(url, heads.then((found) => found.get(url)!));
+    for (const url of fresh)
+      confirmed.set(
+        url,
+        heads.then((found) => found.get(url)!),
+      );
     const known = asked.filter((url) => confirmed.has(url));
     return Object.fromEntries(await Promise.all(known.map(async (url) => [url, await confirmed.get(url)!] as const)));
   };

@@ -30,7 +30,13 @@ export interface RestoreReport {
 
 /** The `response.json` a training job would have written for these URLs. */
 function legacyResponse(actorName: string, urls: string[]): string {
-  const body = { output: { output: { actor_id: actorName, s3_image_urls: urls, restored_by: 'actor-sync restore-legacy' }, status: 'success' }, status: 'COMPLETED' };
+  const body = {
+    output: {
+      output: { actor_id: actorName, s3_image_urls: urls, restored_by: 'actor-sync restore-legacy' },
+      status: 'success',
+    },
+    status: 'COMPLETED',
+  };
   return `${JSON.stringify(body, null, 2)}\n`;
 }
 
@@ -61,17 +67,26 @@ export async function restoreLegacy(options: RestoreOptions): Promise<RestoreRep
           // Never written through a training_data folder that is a symlink out of the actors folder.
           const folder = await realpath(actor.trainingDir).catch(() => undefined);
           if (folder === undefined || !isInside(folder, data.actorsReal)) {
-            throw new InputError(actor.trainingDir, folder === undefined ? 'is missing or cannot be resolved; nothing restored' : `${leadingOutOf('actors')}; not followed, nothing restored`);
+            throw new InputError(
+              actor.trainingDir,
+              folder === undefined
+                ? 'is missing or cannot be resolved; nothing restored'
+                : `${leadingOutOf('actors')}; not followed, nothing restored`,
+            );
           }
           if (!dryRun) {
             // What a restore killed mid-commit left (its temp file), removed under the lock first.
-            await removeStaleTemps(actor.trainingDir, { owns: (target) => target === 'response.json', olderThanMs: lock?.takenMs });
+            await removeStaleTemps(actor.trainingDir, {
+              owns: (target) => target === 'response.json',
+              olderThanMs: lock?.takenMs,
+            });
             await commitFile(file, legacyResponse(actor.name, urls));
           }
           row.outcome = 'restored';
         }
       } catch (error) {
-        const failure = error instanceof InputError ? { file: error.file, reason: error.reason } : { file, reason: messageOf(error) };
+        const failure =
+          error instanceof InputError ? { file: error.file, reason: error.reason } : { file, reason: messageOf(error) };
         report.errors.push({ actor: actor.name, ...failure });
       }
     }

@@ -38,7 +38,11 @@ export function leadingOutOf(folder: 'actors' | 'manifests'): string {
 /** The folders the options name, defaults applied, absolute; nothing is checked. */
 export function rootPaths(options: RootOptions): Pick<DataRoot, 'root' | 'actorsDir' | 'manifestsDir'> {
   const root = resolve(options.root ?? '.');
-  return { root, actorsDir: resolve(root, options.actorsDir ?? 'data/actors'), manifestsDir: resolve(root, options.manifestsDir ?? 'data/actor_manifests') };
+  return {
+    root,
+    actorsDir: resolve(root, options.actorsDir ?? 'data/actors'),
+    manifestsDir: resolve(root, options.manifestsDir ?? 'data/actor_manifests'),
+  };
 }
 
 /** Resolves and checks the folders; a missing or wrong one is a usage error (exit 2) that names it. */
@@ -47,8 +51,13 @@ export async function resolveDataRoot(options: RootOptions): Promise<DataRoot> {
   await requireDirectory(root, '--root');
   await requireDirectory(actorsDir, '--actors-dir');
   const manifests = await stat(manifestsDir).catch(() => undefined);
-  if (manifests && !manifests.isDirectory()) throw new UsageError(`${manifestsDir} is not a folder; check --manifests-dir`);
-  const [rootReal, actorsReal, manifestsReal] = await Promise.all([realpath(root), realpath(actorsDir), realpathToBe(manifestsDir)]);
+  if (manifests && !manifests.isDirectory())
+    throw new UsageError(`${manifestsDir} is not a folder; check --manifests-dir`);
+  const [rootReal, actorsReal, manifestsReal] = await Promise.all([
+    realpath(root),
+    realpath(actorsDir),
+    realpathToBe(manifestsDir),
+  ]);
   return { root, rootReal, actorsDir, manifestsDir, actorsReal, manifestsReal };
 }
 

@@ -15,7 +15,11 @@ export interface Shard {
  * The shard from `--shard K/N`, or from a Kubernetes Indexed Job's 0-based `JOB_COMPLETION_INDEX` with
  * `--shard-count N` (or `ACTOR_SYNC_SHARD_COUNT`). `--shard` wins; no shard means every actor.
  */
-export function parseShard(flag: string | undefined, shardCount: number | undefined, env: NodeJS.ProcessEnv = process.env): Shard | undefined {
+export function parseShard(
+  flag: string | undefined,
+  shardCount: number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): Shard | undefined {
   if (flag !== undefined) {
     const match = /^(\d+)\/(\d+)$/.exec(flag);
     if (!match) throw new UsageError(`--shard ${flag}: expected K/N, e.g. --shard 1/4`);
@@ -28,15 +32,19 @@ export function parseShard(flag: string | undefined, shardCount: number | undefi
   if (!Number.isInteger(count) || count < 1) throw new UsageError(`${source}: expected a whole number of at least 1`);
   const index = env.JOB_COMPLETION_INDEX;
   // Kubernetes counts from 0: the range said is the variable's own, not the 1-based shard's.
-  if (index === undefined) throw new UsageError(`${source} needs JOB_COMPLETION_INDEX (0-based, from 0 to ${count - 1}) or --shard K/N`);
+  if (index === undefined)
+    throw new UsageError(`${source} needs JOB_COMPLETION_INDEX (0-based, from 0 to ${count - 1}) or --shard K/N`);
   if (!/^\d+$/.test(index) || Number(index) >= count) {
-    throw new UsageError(`JOB_COMPLETION_INDEX=${index}: expected a whole number from 0 to ${count - 1} (0-based, with ${source})`);
+    throw new UsageError(
+      `JOB_COMPLETION_INDEX=${index}: expected a whole number from 0 to ${count - 1} (0-based, with ${source})`,
+    );
   }
   return { index: Number(index) + 1, count };
 }
 
 function checked(index: number, count: number, source: string): Shard {
-  if (!Number.isInteger(count) || count < 1) throw new UsageError(`${source}: the shard count must be a whole number of at least 1`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new UsageError(`${source}: the shard count must be a whole number of at least 1`);
   if (index < 1 || index > count) throw new UsageError(`${source}: the shard must be from 1 to ${count}`);
   return { index, count };
 }

@@ -26,17 +26,29 @@ export const SyncSummarySchema = z.object({
   command: z.string(),
   dry_run: z.boolean(),
   root: z.string(),
-  actors: z.object({ selected: z.number().int(), processed: z.number().int(), failed: z.number().int(), not_run: z.number().int() }),
+  actors: z.object({
+    selected: z.number().int(),
+    processed: z.number().int(),
+    failed: z.number().int(),
+    not_run: z.number().int(),
+  }),
   files_hashed: z.number().int(),
   bytes_hashed: z.number().int(),
   hashes_reused: z.number().int(),
-  manifests: z.object({ written: z.number().int(), created: z.number().int(), unchanged: z.number().int(), failed: z.number().int() }),
+  manifests: z.object({
+    written: z.number().int(),
+    created: z.number().int(),
+    unchanged: z.number().int(),
+    failed: z.number().int(),
+  }),
   legacy: z.object({ retired: z.number().int(), kept: z.number().int(), failed: z.number().int() }),
   totals: CountsSchema,
   errors: z.array(ProblemSchema),
   warnings: z.array(ProblemSchema),
   /** Requests sent to S3 by kind (`--remote`, push, pull): LIST requests, not one HEAD per image. */
-  s3_requests: z.object({ list: z.number().int(), head: z.number().int(), put: z.number().int(), get: z.number().int() }).optional(),
+  s3_requests: z
+    .object({ list: z.number().int(), head: z.number().int(), put: z.number().int(), get: z.number().int() })
+    .optional(),
   interrupted: z.boolean(),
   duration_ms: z.number(),
   /** Which MD5 hashed: the WebAssembly lanes, or node:crypto where they did not load. */
@@ -59,7 +71,15 @@ export type CheckSummary = z.infer<typeof CheckSummarySchema>;
 
 /** `actor-sync push --json` and `pull --json`: the summary plus every transfer. */
 export const TransferSummarySchema = SyncSummarySchema.extend({
-  transfers: z.array(z.object({ actor: z.string(), filename: z.string(), url: z.string(), bytes: z.number().int(), error: z.string().optional() })),
+  transfers: z.array(
+    z.object({
+      actor: z.string(),
+      filename: z.string(),
+      url: z.string(),
+      bytes: z.number().int(),
+      error: z.string().optional(),
+    }),
+  ),
 });
 export type TransferSummary = z.infer<typeof TransferSummarySchema>;
 
@@ -102,7 +122,11 @@ export function summarize(command: string, report: SyncReport): SyncSummary {
       unchanged: count((a) => a.manifest, 'unchanged'),
       failed: count((a) => a.manifest, 'failed'),
     },
-    legacy: { retired: count((a) => a.legacy, 'retired'), kept: count((a) => a.legacy, 'kept'), failed: count((a) => a.legacy, 'failed') },
+    legacy: {
+      retired: count((a) => a.legacy, 'retired'),
+      kept: count((a) => a.legacy, 'kept'),
+      failed: count((a) => a.legacy, 'failed'),
+    },
     totals,
     errors: report.actors.flatMap((a) => a.errors),
     warnings: [...report.warnings, ...report.actors.flatMap((a) => a.warnings)],
@@ -146,20 +170,28 @@ export function formatSummary(summary: SyncSummary): string {
 
 /** `4953 images (24 only in S3)`: the total counts every entry, those without a local file too. */
 function imagesOf(totals: Counts): string {
-  const remoteOnly = [totals.s3_only > 0 ? `${totals.s3_only} only in S3` : '', totals.missing > 0 ? `${totals.missing} missing` : ''].filter(Boolean);
+  const remoteOnly = [
+    totals.s3_only > 0 ? `${totals.s3_only} only in S3` : '',
+    totals.missing > 0 ? `${totals.missing} missing` : '',
+  ].filter(Boolean);
   return `${totals.images} images${remoteOnly.length > 0 ? ` (${remoteOnly.join(', ')})` : ''}`;
 }
 
 /** One line a problem, for stderr: `error: <actor>: <file>: <reason>` (control characters escaped: see printable.ts). */
 export function formatProblems(kind: 'error' | 'warning', problems: SyncSummary['errors']): string {
-  return problems.map((p) => `${printable(`${kind}: ${p.actor ? `${p.actor}: ` : ''}${p.file}: ${p.reason}`)}\n`).join('');
+  return problems
+    .map((p) => `${printable(`${kind}: ${p.actor ? `${p.actor}: ` : ''}${p.file}: ${p.reason}`)}\n`)
+    .join('');
 }
 
 /** The per-actor table of `status`. */
 export function formatStatusTable(rows: StatusSummary['per_actor']): string {
   const header = ['actor', 'images', ...STATUSES];
-  const body = rows.map((r) => [printable(r.failed ? `${r.name} (failed)` : r.name), r.images, ...STATUSES.map((s) => r[s])].map(String));
+  const body = rows.map((r) =>
+    [printable(r.failed ? `${r.name} (failed)` : r.name), r.images, ...STATUSES.map((s) => r[s])].map(String),
+  );
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const format = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const format = (row: string[]) =>
+    row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   return `${[header, ...body].map(format).join('\n')}\n`;
 }

@@ -12,7 +12,7 @@ import type { RunLock } from '../lock/lock.js';
 import { acquireRunLock } from '../lock/run-lock.js';
 import { removeStaleTemps } from '../manifest/commit.js';
 import { lazyPool } from './lazy-pool.js';
-import { planner, type Confirm, type KeepEntries, type Mode, type Planned, type Transfers } from './plan.js';
+import { planner, type KeepEntries, type Mode, type Planned, type Transfers } from './plan.js';
 import type { WorkerPool } from './pool.js';
 import { emptyReport, type ActorReport } from './report.js';
 import { resolveDataRoot, type DataRoot, type RootOptions } from './root.js';
@@ -135,7 +135,8 @@ async function run(options: RunOptions, mode: Mode, given: Given): Promise<SyncR
   const transfers = mode.kind === 'apply' ? mode.transfers : undefined;
   const lookAfresh = Boolean(options.verify || options.remote || transfers);
   const remoteOnly = Boolean(options.remote && !options.verify && !transfers);
-  const pool = options.pool ?? lazyPool(options.workers, async () => (await import('./pool.js')).createPool(options.workers));
+  const pool =
+    options.pool ?? lazyPool(options.workers, async () => (await import('./pool.js')).createPool(options.workers));
   // Read before the lock is taken (an atomic file: the old one or the new, and every entry checks itself):
   // when it is unlikely to settle actors, the threads start now and load while this one takes the lock.
   // A dry run reads it too (an actor it settles is one a sync would leave as it is) but never writes it.
@@ -151,7 +152,11 @@ async function run(options: RunOptions, mode: Mode, given: Given): Promise<SyncR
     if (options.actors?.length && !transfers) selectNamedActors((await listing).actors, options.actors, data.actorsDir);
     if (given.requireActors) requireSomeActor(await listing, data);
     if (writes && !lock) {
-      lock = await acquireRunLock(data, options.shard, { wait: options.wait ?? false, signal: options.signal, onWait: options.onWait });
+      lock = await acquireRunLock(data, options.shard, {
+        wait: options.wait ?? false,
+        signal: options.signal,
+        onWait: options.onWait,
+      });
       if (options.wait) listing = listActors(data);
     }
     // A root never synced has its manifests folder (and so a cache path) only once the lock has made it; a
@@ -178,8 +183,12 @@ async function runListed(run: Run, { actors, skipped }: { actors: Actor[]; skipp
     const warnings: ActorFailure[] = skipped.map((s) => ({ actor: '', file: s.file, reason: s.reason }));
     // push and pull's apply names the actors their transfers touched: one renamed since must not stop the
     // others' transfers being recorded.
-    const named = transfers ? selectActors(actors, options.actors) : selectNamedActors(actors, options.actors, data.actorsDir);
-    const selected = named.filter((actor) => !options.shard || shardOf(actor.id, options.shard.count) === options.shard.index);
+    const named = transfers
+      ? selectActors(actors, options.actors)
+      : selectNamedActors(actors, options.actors, data.actorsDir);
+    const selected = named.filter(
+      (actor) => !options.shard || shardOf(actor.id, options.shard.count) === options.shard.index,
+    );
     if (writes) await removeOwnStaleTemps(run, selected);
     // A shard's actors sit among the others' in S3: its listings read about `spread` keys for each of its own.
     const spread = named.length / Math.max(1, selected.length);
@@ -192,13 +201,36 @@ async function runListed(run: Run, { actors, skipped }: { actors: Actor[]; skipp
     }
     // Judged over every actor folder, not only those selected: `--actor 0005_a` must not write the manifest
     // 0005_b shares, nor `--actor 1` retire the response.json of the folder 0001's training_data links to.
-    const refused = refusedActors(actors, data, { path: 'none of them is synced, left unchanged', id: 'left unchanged' });
+    const refused = refusedActors(actors, data, {
+      path: 'none of them is synced, left unchanged',
+      id: 'left unchanged',
+    });
     const found = remote?.byActor ?? transfers;
-    const planOne = planner({ data, pool, mode, verify: options.verify ?? false, keepLegacy: options.keepLegacy ?? false, startedAt: run.startedAt, refused, found, confirm: remote?.confirm, cache, settledRemotely: remote?.settled });
+    const planOne = planner({
+      data,
+      pool,
+      mode,
+      verify: options.verify ?? false,
+      keepLegacy: options.keepLegacy ?? false,
+      startedAt: run.startedAt,
+      refused,
+      found,
+      confirm: remote?.confirm,
+      cache,
+      settledRemotely: remote?.settled,
+    });
     const reports = await processAll(selected, planOne, run);
     if (cache && writes) await saveCache(cache, reports, lock, warnings);
     const interrupted = options.signal?.aborted ?? false;
-    return { dryRun: !writes, s3Requests: remote && { ...remote.requests }, data, actors: reports, warnings, interrupted, durationMs: performance.now() - started };
+    return {
+      dryRun: !writes,
+      s3Requests: remote && { ...remote.requests },
+      data,
+      actors: reports,
+      warnings,
+      interrupted,
+      durationMs: performance.now() - started,
+    };
   } finally {
     // Also when anything between the remote check and the end threw: the S3 client's sockets would keep the process.
     remote?.close();
@@ -227,10 +259,20 @@ function requireSomeActor({ actors, skipped }: { actors: Actor[]; skipped: Skipp
  * the disk never holds a runner. Nothing is queued per actor up front, so memory does not grow with the
  * number of actors.
  */
-async function processAll(actors: Actor[], planOne: (actor: Actor) => Promise<Planned>, run: Run): Promise<ActorReport[]> {
+async function processAll(
+  actors: Actor[],
+  planOne: (actor: Actor) => Promise<Planned>,
+  run: Run,
+): Promise<ActorReport[]> {
   const { options, mode, pool, cache } = run;
   const transfers = mode.kind === 'apply' ? mode.transfers : undefined;
-  const context: ApplyContext = { data: run.data, dryRun: mode.kind === 'plan', keepLegacy: options.keepLegacy ?? false, keepEntries: mode.kind === 'plan' && mode.entries !== undefined, lock: run.lock };
+  const context: ApplyContext = {
+    data: run.data,
+    dryRun: mode.kind === 'plan',
+    keepLegacy: options.keepLegacy ?? false,
+    keepEntries: mode.kind === 'plan' && mode.entries !== undefined,
+    lock: run.lock,
+  };
   const reports: ActorReport[] = new Array(actors.length);
   const commits = new Set<Promise<void>>();
   let next = 0;
@@ -273,4 +315,3 @@ async function processAll(actors: Actor[], planOne: (actor: Actor) => Promise<Pl
     options.progress?.stop();
   }
 }
-

@@ -56,7 +56,15 @@ export async function measureThroughput(options: ThroughputOptions): Promise<Thr
   const measure = (label: string, workers: number): Measurement => {
     const seconds = times.get(label) ?? [];
     const median = medianOf(seconds);
-    return { label, workers, seconds, medianSeconds: median, mbPerSecond: bytes / 1048576 / median, filesPerSecond: files.length / median, ratioToMd5sum: null };
+    return {
+      label,
+      workers,
+      seconds,
+      medianSeconds: median,
+      mbPerSecond: bytes / 1048576 / median,
+      filesPerSecond: files.length / median,
+      ratioToMd5sum: null,
+    };
   };
   const md5 = hasMd5sum ? measure('md5sum', availableParallelism()) : null;
   const runs = options.workers.map((w) => measure(`workers=${w}`, w));
@@ -93,7 +101,9 @@ async function hashAll(files: string[], workers: number, onSize?: (bytes: number
 /** `xargs -0 -P<cores> md5sum` over the same files: the machine's practical MD5 limit. */
 function md5sum(files: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('xargs', ['-0', '-P', String(availableParallelism()), '-n', '64', 'md5sum'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const child = spawn('xargs', ['-0', '-P', String(availableParallelism()), '-n', '64', 'md5sum'], {
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`md5sum exited ${code}`))));
     child.stdin.end(files.join('\0'));
@@ -134,4 +144,3 @@ export const BenchSummarySchema = z.object({
   md5_engine: z.enum(['wasm-lanes', 'node:crypto']),
 });
 export type BenchSummary = z.infer<typeof BenchSummarySchema>;
-

@@ -125,8 +125,17 @@ export async function readLockOwner(lockPath: string): Promise<LockOwner | undef
 }
 
 /** The lock, or undefined when another run holds it. */
-async function tryLock(path: string, staleMs: number, onCompromised: ((error: Error) => void) | undefined): Promise<RunLock | undefined> {
-  const owner: LockOwner = { pid: process.pid, hostname: hostname(), started: new Date().toISOString(), token: randomUUID() };
+async function tryLock(
+  path: string,
+  staleMs: number,
+  onCompromised: ((error: Error) => void) | undefined,
+): Promise<RunLock | undefined> {
+  const owner: LockOwner = {
+    pid: process.pid,
+    hostname: hostname(),
+    started: new Date().toISOString(),
+    token: randomUUID(),
+  };
   ownTokens.add(owner.token);
   try {
     await createWithOwner(path, owner);
@@ -135,13 +144,18 @@ async function tryLock(path: string, staleMs: number, onCompromised: ((error: Er
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return undefined;
     throw Object.assign(
-      new UsageError(`cannot take the lock ${path}: ${messageOf(error)}; check that ${dirname(path)} exists and is writable.`),
+      new UsageError(
+        `cannot take the lock ${path}: ${messageOf(error)}; check that ${dirname(path)} exists and is writable.`,
+      ),
       { code, cause: error },
     );
   }
   // The owner file is written once, as the lock is made (refreshes touch only the folder). Should it be
   // unreadable, this run's own clock at the start of the attempt stands in.
-  const takenMs = await stat(join(path, OWNER_FILE)).then((s) => s.mtimeMs, () => Date.parse(owner.started));
+  const takenMs = await stat(join(path, OWNER_FILE)).then(
+    (s) => s.mtimeMs,
+    () => Date.parse(owner.started),
+  );
   return heldLock(path, owner, takenMs, staleMs, onCompromised);
 }
 
@@ -149,7 +163,13 @@ async function tryLock(path: string, staleMs: number, onCompromised: ((error: Er
  * The lock just made, refreshed every `staleMs / 2` until released. A refresh that finds the folder gone or
  * touched by someone else, or comes later than `staleMs` (a frozen process), marks the lock compromised.
  */
-async function heldLock(path: string, owner: LockOwner, takenMs: number, staleMs: number, onCompromised: ((error: Error) => void) | undefined): Promise<RunLock> {
+async function heldLock(
+  path: string,
+  owner: LockOwner,
+  takenMs: number,
+  staleMs: number,
+  onCompromised: ((error: Error) => void) | undefined,
+): Promise<RunLock> {
   let compromised: Error | undefined;
   let released: Promise<void> | undefined;
   let mtimeMs = (await stat(path)).mtimeMs;
@@ -168,13 +188,15 @@ async function heldLock(path: string, owner: LockOwner, takenMs: number, staleMs
   const refresh = async () => {
     try {
       if ((await stat(path)).mtimeMs !== mtimeMs) return lose('its folder was touched by another run');
-      if (Date.now() - refreshedAt > staleMs) return lose(`not refreshed for ${staleMs / 1000} s, so another run may have taken it over`);
+      if (Date.now() - refreshedAt > staleMs)
+        return lose(`not refreshed for ${staleMs / 1000} s, so another run may have taken it over`);
       const now = new Date();
       await utimes(path, now, now);
       mtimeMs = (await stat(path)).mtimeMs;
       refreshedAt = Date.now();
     } catch (error) {
-      if (!released) lose((error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder was removed' : messageOf(error));
+      if (!released)
+        lose((error as NodeJS.ErrnoException).code === 'ENOENT' ? 'its folder was removed' : messageOf(error));
     }
   };
   // Unreferenced: a held lock keeps no process alive.
@@ -191,7 +213,10 @@ async function heldLock(path: string, owner: LockOwner, takenMs: number, staleMs
       return (released ??= (compromised ? Promise.resolve() : removeLockFolder(path).then(() => undefined))
         .catch((error: NodeJS.ErrnoException) => {
           throw Object.assign(
-            new Error(`could not remove the lock ${path} (${error.message}); remove it by hand once no actor-sync run is active.`, { cause: error }),
+            new Error(
+              `could not remove the lock ${path} (${error.message}); remove it by hand once no actor-sync run is active.`,
+              { cause: error },
+            ),
             { code: error.code },
           );
         })
@@ -239,7 +264,13 @@ async function createWithOwner(path: string, owner: LockOwner): Promise<void> {
   try {
     await writeFileAtomic(join(building, OWNER_FILE), `${JSON.stringify(owner, null, 2)}\n`, { fsync: false });
     // rename() would replace an empty folder: a lock folder that exists in any form is held.
-    if (await lstat(path).then(() => true, () => false)) throw held();
+    if (
+      await lstat(path).then(
+        () => true,
+        () => false,
+      )
+    )
+      throw held();
     await rename(building, path).catch((error: NodeJS.ErrnoException) => {
       // ENOENT: the holder cleared our half-built folder as a leftover: it is held all the same.
       throw error.code === 'ENOTEMPTY' || error.code === 'EEXIST' || error.code === 'ENOENT' ? held() : error;
@@ -281,7 +312,10 @@ function isDeadHere(owner: LockOwner): boolean {
  * False when it cannot be removed (not ours to rename): the lock then counts as held.
  */
 async function takeOver(path: string): Promise<boolean> {
-  return removeLockFolder(path).then(() => true, () => false);
+  return removeLockFolder(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** True when the lock folder was not refreshed within `staleMs`. */

@@ -21,14 +21,19 @@ import { lockName, locksOverlap, type Shard } from '../engine/shard.js';
  * @throws {LockHeldError} when another run holds either (without `wait`); a UsageError when a folder is
  * not writable.
  */
-export async function acquireRunLock(data: Pick<DataRoot, 'actorsDir' | 'manifestsDir'>, shard: Shard | undefined, options: AcquireLockOptions = {}): Promise<RunLock> {
+export async function acquireRunLock(
+  data: Pick<DataRoot, 'actorsDir' | 'manifestsDir'>,
+  shard: Shard | undefined,
+  options: AcquireLockOptions = {},
+): Promise<RunLock> {
   await makeDurableFolder(data.manifestsDir);
   // One folder given twice (the same folder under two names) is locked once: a second lock there would be
   // this run's own, held.
   const sameFolder = (await realpath(data.actorsDir)) === (await realpath(data.manifestsDir));
   const locks: RunLock[] = [];
   try {
-    for (const dir of sameFolder ? [data.actorsDir] : [data.actorsDir, data.manifestsDir]) locks.push(await lockFolder(dir, shard, options));
+    for (const dir of sameFolder ? [data.actorsDir] : [data.actorsDir, data.manifestsDir])
+      locks.push(await lockFolder(dir, shard, options));
   } catch (error) {
     await Promise.allSettled(locks.map((lock) => lock.release()));
     throw error;

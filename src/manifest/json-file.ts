@@ -36,7 +36,10 @@ const MiB = 1024 * 1024;
  * regular file is read (opened non-blocking, so a FIFO cannot hang the thread), and only inside the root.
  * `stats` are those of the file read, taken before its `bytes`.
  */
-export async function readJsonFile(path: string, options: ReadJsonOptions = {}): Promise<{ value: unknown; stats: BigIntStats; bytes: Buffer } | null> {
+export async function readJsonFile(
+  path: string,
+  options: ReadJsonOptions = {},
+): Promise<{ value: unknown; stats: BigIntStats; bytes: Buffer } | null> {
   let fd: number;
   try {
     // Synchronous: this runs in a worker thread, where a thread-pool round trip per file only adds latency.
@@ -53,7 +56,8 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
     checkWhereItLeads(path, options);
     const limit = options.maxBytes ?? MAX_JSON_BYTES;
     const size = Number(stats.size);
-    if (size > limit) throw problem(path, `is ${(size / MiB).toFixed(1)} MB, more than this tool reads (${limit / MiB} MB)`);
+    if (size > limit)
+      throw problem(path, `is ${(size / MiB).toFixed(1)} MB, more than this tool reads (${limit / MiB} MB)`);
     bytes = readFileSync(fd);
   } catch (error) {
     if (error instanceof InputError) throw error;
@@ -80,7 +84,10 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
   }
   if (!scan.ok && !scan.tooDeep) {
     const where = scan.path.length === 0 ? '' : ` in ${formatPath(scan.path)}`;
-    throw problem(path, `names ${JSON.stringify(scan.key)} twice${where} once escapes are read (a duplicate key: JSON keeps only the last, so one would be lost)`);
+    throw problem(
+      path,
+      `names ${JSON.stringify(scan.key)} twice${where} once escapes are read (a duplicate key: JSON keeps only the last, so one would be lost)`,
+    );
   }
   return { value, stats, bytes };
 }
@@ -95,7 +102,10 @@ function checkWhereItLeads(path: string, options: ReadJsonOptions): void {
   }
   // Only a path through a symlink has a real path of another spelling: the common case costs nothing more.
   if (options.ownFolder && real !== path && dirname(real) !== realpathSync.native(dirname(path))) {
-    throw problem(path, `is a symlink to ${real}, a file of another folder; not followed (an actor's files are its own)`);
+    throw problem(
+      path,
+      `is a symlink to ${real}, a file of another folder; not followed (an actor's files are its own)`,
+    );
   }
 }
 
@@ -113,7 +123,12 @@ export function shapeError(file: string, error: z.ZodError, root: unknown, prefi
   const found = valueAt(root, issue.path);
   const where = formatPath([...prefix, ...issue.path]);
   if (issue.code !== 'invalid_type') return problem(file, `${where}: ${issue.message}`);
-  return problem(file, found === undefined ? `${where} is missing` : `${where} ${isNot(EXPECTED[issue.expected] ?? issue.expected, found)}`);
+  return problem(
+    file,
+    found === undefined
+      ? `${where} is missing`
+      : `${where} ${isNot(EXPECTED[issue.expected] ?? issue.expected, found)}`,
+  );
 }
 
 const EXPECTED: Record<string, string> = {
@@ -159,4 +174,3 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
-

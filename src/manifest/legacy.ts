@@ -41,7 +41,8 @@ export interface PromptImage {
  * A key on the way to the URLs: named twice, JSON.parse keeps one list and retiring the file would lose the
  * other. Other keys named twice (`status`, `actor_id`) are not read.
  */
-const urlsKey: GuardedKey = (path, key) => URLS_PATH[path.length] === key && path.every((part, i) => part === URLS_PATH[i]);
+const urlsKey: GuardedKey = (path, key) =>
+  URLS_PATH[path.length] === key && path.every((part, i) => part === URLS_PATH[i]);
 const URLS_PATH = ['output', 'output', 's3_image_urls'];
 
 /**
@@ -49,7 +50,10 @@ const URLS_PATH = ['output', 'output', 's3_image_urls'];
  * bytes they were parsed from; `null` when there is no such file.
  * @throws {InputError} naming the file: unreadable, not UTF-8, invalid JSON, or a wrong shape.
  */
-export async function readResponseJsonFile(path: string, options: ReadJsonOptions = {}): Promise<{ urls: string[]; bytes: Buffer } | null> {
+export async function readResponseJsonFile(
+  path: string,
+  options: ReadJsonOptions = {},
+): Promise<{ urls: string[]; bytes: Buffer } | null> {
   const json = await readJsonFile(path, { ...options, guarded: urlsKey });
   if (json === null) return null;
   const parsed = ResponseJsonSchema.safeParse(json.value);
@@ -63,7 +67,10 @@ export async function readResponseJsonFile(path: string, options: ReadJsonOption
  * @throws {InputError} naming the file: unreadable, invalid JSON, a wrong type at any level, or a
  *   filename under `images` that is not safe in a folder (`..`, `a/b`).
  */
-export async function readPromptMetadataFile(path: string, options: ReadJsonOptions = {}): Promise<{ images: Map<string, PromptImage>; bytes: Buffer } | null> {
+export async function readPromptMetadataFile(
+  path: string,
+  options: ReadJsonOptions = {},
+): Promise<{ images: Map<string, PromptImage>; bytes: Buffer } | null> {
   const json = await readJsonFile(path, options);
   if (json === null) return null;
   const top = PromptMetadataSchema.safeParse(json.value);

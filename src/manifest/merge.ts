@@ -37,7 +37,8 @@ export function sameJson(a: unknown, b: unknown, ignoredKey?: string): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) return a.length === (b as unknown[]).length && a.every((item, i) => sameJson(item, (b as unknown[])[i]));
+  if (Array.isArray(a))
+    return a.length === (b as unknown[]).length && a.every((item, i) => sameJson(item, (b as unknown[])[i]));
   let keysA = 0;
   for (const key of Object.keys(a)) {
     const value = (a as Json)[key];
@@ -54,4 +55,3 @@ export function sameJson(a: unknown, b: unknown, ignoredKey?: string): boolean {
 export function serializeManifest(manifest: Json): string {
   return `${JSON.stringify(manifest, null, 2)}\n`;
 }
-

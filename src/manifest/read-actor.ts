@@ -56,7 +56,9 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
     listImages(actor, data),
   ]);
   // An image's filename is its URL's last segment (SPEC §2), whatever key prompt_metadata files it under.
-  const promptLocations = [...(prompt?.images.values() ?? [])].flatMap((image) => (image.s3_url === undefined ? [] : [image.s3_url]));
+  const promptLocations = [...(prompt?.images.values() ?? [])].flatMap((image) =>
+    image.s3_url === undefined ? [] : [image.s3_url],
+  );
   const promptUrls = new Map<string, string>();
   const skipped = [...listing.skipped];
   for (const [name, location] of urlsByFilename(promptLocations, promptPath)) {
@@ -65,7 +67,10 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
   }
   const legacyFiles: LegacyFile[] = [];
   let legacyUrls: string[] | null = null;
-  for (const [path, file] of [[asidePath, aside], [responsePath, response]] as const) {
+  for (const [path, file] of [
+    [asidePath, aside],
+    [responsePath, response],
+  ] as const) {
     if (file === null) continue;
     legacyFiles.push({ path, md5: md5Hex(file.bytes) });
     legacyUrls = [...new Set([...(legacyUrls ?? []), ...file.urls])];
@@ -73,12 +78,24 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
   const legacyByFilename = new Map<string, string>();
   // With both files, each one's own problems are named by it, and a disagreement between them by the one a
   // stopped run left aside.
-  if (aside && response) for (const [path, file] of [[asidePath, aside], [responsePath, response]] as const) urlsByFilename(file.urls, path);
+  if (aside && response)
+    for (const [path, file] of [
+      [asidePath, aside],
+      [responsePath, response],
+    ] as const)
+      urlsByFilename(file.urls, path);
   const named = aside ? asidePath : responsePath;
   for (const [name, location] of urlsByFilename(legacyUrls ?? [], named)) {
     if (isImageName(name)) legacyByFilename.set(name, location.url);
     // Not an entry, so the manifest does not hold it, and the file is not retired: the URL is never lost.
-    else skipped.push(notAnImage(named, location, `${basename(named)} is kept, so the URL is not lost (remove it from there by hand)`));
+    else
+      skipped.push(
+        notAnImage(
+          named,
+          location,
+          `${basename(named)} is kept, so the URL is not lost (remove it from there by hand)`,
+        ),
+      );
   }
   return {
     actor,
@@ -105,7 +122,10 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
  * read as the actor's own legacy file).
  */
 function notAnImage(file: string, location: S3Location, kept: string): Skipped {
-  return { file, reason: `names ${location.url}, whose filename ${JSON.stringify(location.filename)} is not an image name; not recorded as an image, and ${kept}` };
+  return {
+    file,
+    reason: `names ${location.url}, whose filename ${JSON.stringify(location.filename)} is not an image name; not recorded as an image, and ${kept}`,
+  };
 }
 
 interface ManifestRead {
@@ -131,7 +151,10 @@ export async function readManifest(path: string, manifestsReal?: string): Promis
   const seen = new Set<string>();
   for (const entry of entries) {
     if (!isSafeFilename(entry.filename)) {
-      throw new InputError(path, `training_data has an unsafe filename ${JSON.stringify(entry.filename)}; left unchanged`);
+      throw new InputError(
+        path,
+        `training_data has an unsafe filename ${JSON.stringify(entry.filename)}; left unchanged`,
+      );
     }
     if (seen.has(entry.filename)) {
       throw new InputError(path, `training_data lists ${JSON.stringify(entry.filename)} twice; left unchanged`);
@@ -140,7 +163,13 @@ export async function readManifest(path: string, manifestsReal?: string): Promis
     if (entry.s3_url) checkEntryUrl(path, entry.filename, entry.s3_url);
   }
   const readOnly = (Number(json.stats.mode) & 0o222) === 0;
-  return { value: json.value as Record<string, unknown>, bytes: json.bytes, entries, mtimeNs: json.stats.mtimeNs.toString(), readOnly };
+  return {
+    value: json.value as Record<string, unknown>,
+    bytes: json.bytes,
+    entries,
+    mtimeNs: json.stats.mtimeNs.toString(),
+    readOnly,
+  };
 }
 
 /**
@@ -159,9 +188,15 @@ function checkEntryUrl(path: string, filename: string, url: string): void {
   try {
     location = parseS3Url(url);
   } catch (error) {
-    throw new InputError(path, `training_data entry ${JSON.stringify(filename)} has an unusable s3_url (${(error as Error).message}); left unchanged`);
+    throw new InputError(
+      path,
+      `training_data entry ${JSON.stringify(filename)} has an unusable s3_url (${(error as Error).message}); left unchanged`,
+    );
   }
   if (location.filename !== filename) {
-    throw new InputError(path, `training_data entry ${JSON.stringify(filename)} has an s3_url naming ${JSON.stringify(location.filename)}; left unchanged`);
+    throw new InputError(
+      path,
+      `training_data entry ${JSON.stringify(filename)} has an s3_url naming ${JSON.stringify(location.filename)}; left unchanged`,
+    );
   }
 }

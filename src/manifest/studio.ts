@@ -20,7 +20,12 @@ export interface StudioFacts {
   recorded_size_mb: Record<string, number>;
 }
 
-export const NO_STUDIO_FACTS: StudioFacts = { training_data_good: false, base_image_url: null, lists_base_image: false, recorded_size_mb: {} };
+export const NO_STUDIO_FACTS: StudioFacts = {
+  training_data_good: false,
+  base_image_url: null,
+  lists_base_image: false,
+  recorded_size_mb: {},
+};
 
 /** The studio's fields of a parsed manifest (null: there is none). Values of the wrong type count as absent. */
 export function studioFactsOf(manifest: Record<string, unknown> | null): StudioFacts {
@@ -45,9 +50,16 @@ function recordedSizes(entries: unknown): Record<string, number> {
   for (const entry of entries) {
     if (!isPlainObject(entry) || typeof entry.filename !== 'string') continue;
     const { size_mb: mb, size_bytes: bytes } = entry;
-    const size = typeof mb === 'number' && mb >= 0 ? mb : typeof bytes === 'number' && bytes >= 0 ? toMb(bytes) : undefined;
+    const size =
+      typeof mb === 'number' && mb >= 0 ? mb : typeof bytes === 'number' && bytes >= 0 ? toMb(bytes) : undefined;
     // Defined, not assigned: a filename `__proto__` stays a key.
-    if (size !== undefined && Number.isFinite(size)) Object.defineProperty(sizes, entry.filename, { value: size, enumerable: true, writable: true, configurable: true });
+    if (size !== undefined && Number.isFinite(size))
+      Object.defineProperty(sizes, entry.filename, {
+        value: size,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
   }
   return sizes;
 }

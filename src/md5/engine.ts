@@ -49,7 +49,8 @@ export function loadEngine(): Engine | null {
     exports.init();
     const heap = Number(exports.__heap_base.value);
     const first = Math.ceil(heap / 64) * 64;
-    if (first + LANES * LANE_STRIDE > exports.memory.buffer.byteLength) throw new Error('md5x4: memory too small for its lanes');
+    if (first + LANES * LANE_STRIDE > exports.memory.buffer.byteLength)
+      throw new Error('md5x4: memory too small for its lanes');
     // The memory is fixed in size (md5x4.c allocates nothing), so these views stay valid.
     engine = {
       run: (blocks) => exports.md5x4(blocks),

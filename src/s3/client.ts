@@ -135,7 +135,10 @@ export function createS3(options: S3Options = {}): S3Access {
 }
 
 /** The SDK configuration every client of the run shares (one per region). */
-function clientConfig(options: S3Options, limits: { maxAttempts: number; requestTimeoutMs: number; concurrency: number; endpoint: string | undefined }): S3ClientConfig {
+function clientConfig(
+  options: S3Options,
+  limits: { maxAttempts: number; requestTimeoutMs: number; concurrency: number; endpoint: string | undefined },
+): S3ClientConfig {
   const config: S3ClientConfig = {
     maxAttempts: limits.maxAttempts,
     retryMode: 'standard',

@@ -84,7 +84,11 @@ export function multipartEtag(bytes: Uint8Array, partSize: number): string {
   checkPartSize(partSize);
   const digests: Buffer[] = [];
   for (let start = 0; start < bytes.length || digests.length === 0; start += partSize) {
-    digests.push(createHash('md5').update(bytes.subarray(start, start + partSize)).digest());
+    digests.push(
+      createHash('md5')
+        .update(bytes.subarray(start, start + partSize))
+        .digest(),
+    );
   }
   return combine(digests);
 }
@@ -124,7 +128,11 @@ export async function multipartEtagOfFile(path: string, partSize: number): Promi
  * `null` means "cannot tell": the caller reports the image as unverifiable, never as out of sync.
  * @example await etagMatches('"d41d8cd98f00b204e9800998ecf8427e"', 'd41d8cd98f00b204e9800998ecf8427e') // true
  */
-export async function etagMatches(etag: string, localMd5: string, local?: string | Uint8Array): Promise<boolean | null> {
+export async function etagMatches(
+  etag: string,
+  localMd5: string,
+  local?: string | Uint8Array,
+): Promise<boolean | null> {
   const value = normalizeEtag(etag);
   const md5 = md5OfEtag(value);
   if (md5 !== null) return md5 === localMd5.toLowerCase();
@@ -132,7 +140,8 @@ export async function etagMatches(etag: string, localMd5: string, local?: string
   if (parts === null || local === undefined) return null;
   const size = typeof local === 'string' ? (await stat(local)).size : local.length;
   for (const partSize of candidatePartSizes(size, parts)) {
-    const computed = typeof local === 'string' ? await multipartEtagOfFile(local, partSize) : multipartEtag(local, partSize);
+    const computed =
+      typeof local === 'string' ? await multipartEtagOfFile(local, partSize) : multipartEtag(local, partSize);
     if (computed === value) return true;
   }
   return null;
@@ -152,5 +161,6 @@ function combine(digests: Buffer[]): string {
 }
 
 function checkPartSize(partSize: number): void {
-  if (!Number.isSafeInteger(partSize) || partSize < 1) throw new RangeError(`partSize must be a positive whole number of bytes (got ${partSize})`);
+  if (!Number.isSafeInteger(partSize) || partSize < 1)
+    throw new RangeError(`partSize must be a positive whole number of bytes (got ${partSize})`);
 }

@@ -65,12 +65,19 @@ interface SdkErrorShape {
  * @param attempts how many times the caller tried, when it retried on its own (a body cut off mid-download).
  * @example toS3Error(new Error('connect ECONNREFUSED'), 's3://b/k', 'http://127.0.0.1:1') // UsageError
  */
-export function toS3Error(error: unknown, target: string, endpoint: string, attempts?: number): UsageError | S3ObjectError {
+export function toS3Error(
+  error: unknown,
+  target: string,
+  endpoint: string,
+  attempts?: number,
+): UsageError | S3ObjectError {
   if (error instanceof UsageError || error instanceof S3ObjectError) return error;
   const sdk = (typeof error === 'object' && error !== null ? error : {}) as SdkErrorShape;
   const code = nodeCode(sdk);
   if (code !== undefined && UNREACHABLE.has(code)) {
-    return new UsageError(`cannot reach S3 at ${endpoint} (${code}); check --endpoint / AWS_ENDPOINT_URL_S3 and the network`);
+    return new UsageError(
+      `cannot reach S3 at ${endpoint} (${code}); check --endpoint / AWS_ENDPOINT_URL_S3 and the network`,
+    );
   }
   if (sdk.name === 'CredentialsProviderError') {
     return new UsageError(
@@ -82,22 +89,35 @@ export function toS3Error(error: unknown, target: string, endpoint: string, atte
   const region = regionProblem(error);
   if (region) {
     const home = region.region ? `; it is in ${region.region}` : '';
-    return new UsageError(`S3 at ${endpoint} answered that the bucket of ${target} is not in the region the request was signed for (${region.code}${home}); name the region in the URL or set AWS_REGION`);
+    return new UsageError(
+      `S3 at ${endpoint} answered that the bucket of ${target} is not in the region the request was signed for (${region.code}${home}); name the region in the URL or set AWS_REGION`,
+    );
   }
   // A response without a body (HEAD, or a proxy's bare 5xx) has no S3 code: the SDK says `Unknown`.
   const s3Code = sdk.$metadata && sdk.name !== 'Unknown' ? sdk.name : undefined;
   if (s3Code !== undefined && BAD_CREDENTIALS.has(s3Code)) {
-    return new UsageError(`S3 at ${endpoint} rejected the credentials (${s3Code}); check AWS_ACCESS_KEY_ID / AWS_PROFILE and the region`);
+    return new UsageError(
+      `S3 at ${endpoint} rejected the credentials (${s3Code}); check AWS_ACCESS_KEY_ID / AWS_PROFILE and the region`,
+    );
   }
   const status = sdk.$metadata?.httpStatusCode;
   const tried = Math.max(attempts ?? 0, sdk.$metadata?.attempts ?? 0);
-  const httpStatus = status === undefined ? undefined : `HTTP ${status}${STATUS_CODES[status] ? ` ${STATUS_CODES[status]}` : ''}`;
+  const httpStatus =
+    status === undefined ? undefined : `HTTP ${status}${STATUS_CODES[status] ? ` ${STATUS_CODES[status]}` : ''}`;
   const what = [s3Code ?? code ?? (sdk.$metadata ? undefined : sdk.name), httpStatus].filter(Boolean).join(', ');
   const message = oneLine(sdk.message ?? String(error));
-  const hint = s3Code === 'AccessDenied' || status === 403 ? ' (check the IAM and bucket policies: verification needs s3:ListBucket, push s3:PutObject, pull s3:GetObject)' : '';
+  const hint =
+    s3Code === 'AccessDenied' || status === 403
+      ? ' (check the IAM and bucket policies: verification needs s3:ListBucket, push s3:PutObject, pull s3:GetObject)'
+      : '';
   const tries = tried > 1 ? ` after ${tried} attempts` : '';
   const detail = message && message !== what && message !== 'UnknownError' ? `: ${message}` : '';
-  return new S3ObjectError(target, `failed${tries} (${what || 'unknown error'})${detail}${hint}`, s3Code ?? code, status);
+  return new S3ObjectError(
+    target,
+    `failed${tries} (${what || 'unknown error'})${detail}${hint}`,
+    s3Code ?? code,
+    status,
+  );
 }
 
 /** The Node error code, also when a connection attempt to several addresses failed as an AggregateError. */

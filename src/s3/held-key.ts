@@ -15,6 +15,10 @@ import { verifyUrls } from './verify.js';
 export async function heldLocation(s3: S3Access, location: S3Location): Promise<S3Location> {
   if (keyCandidates(location).length === 1) return location;
   const fact = (await verifyUrls(s3, [location])).get(location.url)!;
-  if (fact.error !== undefined) throw new S3ObjectError(location.url, `could not tell which key it names: ${fact.error.replace(`${location.url}: `, '')}`);
+  if (fact.error !== undefined)
+    throw new S3ObjectError(
+      location.url,
+      `could not tell which key it names: ${fact.error.replace(`${location.url}: `, '')}`,
+    );
   return fact.key === undefined ? location : { ...location, key: fact.key };
 }

@@ -14,11 +14,19 @@ type Response = Parameters<S3RestXmlProtocol['deserializeResponse']>[2];
 
 /** The SDK's S3 protocol, but for a successful ListObjectsV2 page (see {@link readListPage}). Pass as `protocol`. */
 export class ListingProtocol extends S3RestXmlProtocol {
-  override async deserializeResponse<Output extends Pick<ListObjectsV2CommandOutput, '$metadata'>>(operation: Operation, context: Context, response: Response): Promise<Output> {
-    if (operation.name !== 'ListObjectsV2' || response.statusCode >= 300) return super.deserializeResponse(operation, context, response);
+  override async deserializeResponse<Output extends Pick<ListObjectsV2CommandOutput, '$metadata'>>(
+    operation: Operation,
+    context: Context,
+    response: Response,
+  ): Promise<Output> {
+    if (operation.name !== 'ListObjectsV2' || response.statusCode >= 300)
+      return super.deserializeResponse(operation, context, response);
     const chunks: Buffer[] = [];
     for await (const chunk of response.body as AsyncIterable<Buffer>) chunks.push(chunk);
-    const page: ListObjectsV2CommandOutput = { ...readListPage(Buffer.concat(chunks).toString('utf8')), $metadata: this.deserializeMetadata(response) };
+    const page: ListObjectsV2CommandOutput = {
+      ...readListPage(Buffer.concat(chunks).toString('utf8')),
+      $metadata: this.deserializeMetadata(response),
+    };
     return page as Output;
   }
 }
@@ -46,7 +54,8 @@ export function readListPage(xml: string): Omit<ListObjectsV2CommandOutput, '$me
     const [, parent, child] = path;
     if (path.length === 3 && parent === 'Contents') setObjectField(contents[contents.length - 1]!, child!, text);
     else if (path.length === 3 && parent === 'CommonPrefixes' && child === 'Prefix') prefixes.push({ Prefix: text });
-    else if (path.length === 2 && parent !== 'Contents' && parent !== 'CommonPrefixes') page[parent!] = PAGE_FIELDS[parent!]?.(text) ?? text;
+    else if (path.length === 2 && parent !== 'Contents' && parent !== 'CommonPrefixes')
+      page[parent!] = PAGE_FIELDS[parent!]?.(text) ?? text;
     path.pop();
     text = '';
   });

@@ -96,21 +96,40 @@ export function startListing(s3: S3Access, listing: Listing, keptMax = EARLY_KEP
  * Lists `listing` page by page, handing each page's objects to `onPage`, until the last page or until
  * `onPage` resolves false.
  */
-async function listPages(s3: S3Access, listing: Listing, onPage: (objects: ListedObject[]) => boolean | Promise<boolean>): Promise<void> {
+async function listPages(
+  s3: S3Access,
+  listing: Listing,
+  onPage: (objects: ListedObject[]) => boolean | Promise<boolean>,
+): Promise<void> {
   let token: string | undefined;
   do {
     const StartAfter = token === undefined ? startAfterOf(listing) : undefined;
-    const request = { Bucket: listing.bucket, Prefix: listing.prefix || undefined, MaxKeys: PAGE_SIZE, ContinuationToken: token, StartAfter, EncodingType: 'url' as const };
+    const request = {
+      Bucket: listing.bucket,
+      Prefix: listing.prefix || undefined,
+      MaxKeys: PAGE_SIZE,
+      ContinuationToken: token,
+      StartAfter,
+      EncodingType: 'url' as const,
+    };
     const page = await s3.run(() => s3.send(listing, (client) => client.send(new ListObjectsV2Command(request))));
     // A store that ignores EncodingType (s3rver) says so by leaving it out of its answer.
     const urlEncoded = page.EncodingType === 'url';
     const objects: ListedObject[] = [];
     for (const object of page.Contents ?? []) {
-      if (object.Key !== undefined) objects.push({ key: urlEncoded ? decodeListedKey(object.Key) : object.Key, etag: object.ETag ?? '', size: object.Size });
+      if (object.Key !== undefined)
+        objects.push({
+          key: urlEncoded ? decodeListedKey(object.Key) : object.Key,
+          etag: object.ETag ?? '',
+          size: object.Size,
+        });
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
     if (page.IsTruncated && !token) {
-      throw new S3ObjectError(`s3://${listing.bucket}/${listing.prefix}`, 'listing cut short: S3 said more keys follow but gave no continuation token; nothing under it is taken to be absent');
+      throw new S3ObjectError(
+        `s3://${listing.bucket}/${listing.prefix}`,
+        'listing cut short: S3 said more keys follow but gave no continuation token; nothing under it is taken to be absent',
+      );
     }
     if (!(await onPage(objects)) || pastRange(objects, listing)) return;
   } while (token);

@@ -47,14 +47,17 @@ export function planListings(keys: readonly KeyRef[], many: boolean): Listing[] 
   for (const [bucket, bucketKeys] of [...byBucket].sort(([a], [b]) => compareCodeUnits(a, b))) {
     const prefixes = many ? sharedPrefixes(bucketKeys) : bucketKeys.map(folderOf);
     const region = regions.get(bucket);
-    for (const prefix of outermost(prefixes)) listings.push(region === undefined ? { bucket, prefix } : { bucket, prefix, region });
+    for (const prefix of outermost(prefixes))
+      listings.push(region === undefined ? { bucket, prefix } : { bucket, prefix, region });
   }
   return listings;
 }
 
 /** The listing of `listings` that covers `ref`, if any. */
 export function listingFor(listings: readonly Listing[], ref: KeyRef): Listing | undefined {
-  return listings.find((listing) => listing.bucket === ref.bucket && ref.key.startsWith(listing.prefix) && inRange(ref.key, listing));
+  return listings.find(
+    (listing) => listing.bucket === ref.bucket && ref.key.startsWith(listing.prefix) && inRange(ref.key, listing),
+  );
 }
 
 /**

@@ -44,7 +44,11 @@ export function splitIntoRanges(keys: readonly string[], spread = 1, perRange = 
  * `listing` as range listings when that takes fewer requests than listing each folder (about one request a
  * range, one a folder), else as its folders. A listing of one folder stays as it is.
  */
-export function rangeListings<L extends { prefix: string }>(listing: L, keys: readonly string[], spread = 1): Array<L & KeyRange> {
+export function rangeListings<L extends { prefix: string }>(
+  listing: L,
+  keys: readonly string[],
+  spread = 1,
+): Array<L & KeyRange> {
   const folders = new Set(keys.map(folderOf));
   if (folders.size <= 1) return [listing];
   const ranges = splitIntoRanges(keys, spread);
@@ -55,7 +59,8 @@ export function rangeListings<L extends { prefix: string }>(listing: L, keys: re
 /** Sorted folders without those inside another one (`a/x/sub/` inside `a/x/`). */
 function outermost(folders: string[]): string[] {
   const kept: string[] = [];
-  for (const folder of folders.sort(compareBytes)) if (!kept.length || !folder.startsWith(kept[kept.length - 1]!)) kept.push(folder);
+  for (const folder of folders.sort(compareBytes))
+    if (!kept.length || !folder.startsWith(kept[kept.length - 1]!)) kept.push(folder);
   return kept;
 }
 

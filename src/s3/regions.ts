@@ -84,7 +84,8 @@ export class BucketRegions {
       const problem = regionProblem(error) ?? (await this.unsaid(ref.bucket, region, error));
       if (problem === undefined) {
         // Any answer but a region error (404, 403…) comes from the bucket's own region; a 400 that says nothing may not.
-        if ((error as SdkFailure | null)?.$metadata?.httpStatusCode !== undefined && !saysNothing(error)) this.confirmed.set(ref.bucket, region);
+        if ((error as SdkFailure | null)?.$metadata?.httpStatusCode !== undefined && !saysNothing(error))
+          this.confirmed.set(ref.bucket, region);
         throw error;
       }
       const home = problem.region ?? (await this.probe(ref.bucket, region));
@@ -101,7 +102,11 @@ export class BucketRegions {
   }
 
   /** For a 400 that names neither a code nor a region (a HEAD's): the region problem a HeadBucket then names, if any. */
-  private async unsaid(bucket: string, region: string, error: unknown): Promise<{ code: string; region: string } | undefined> {
+  private async unsaid(
+    bucket: string,
+    region: string,
+    error: unknown,
+  ): Promise<{ code: string; region: string } | undefined> {
     if (!saysNothing(error) || this.confirmed.has(bucket)) return undefined;
     const home = await this.probe(bucket, region);
     if (home === region) this.confirmed.set(bucket, region);
@@ -124,7 +129,11 @@ export function regionProblem(error: unknown): { code: string; region?: string }
   const failure = (typeof error === 'object' && error !== null ? error : {}) as SdkFailure;
   const status = failure.$metadata?.httpStatusCode;
   const header = headerRegion(error);
-  if (status === 301) return { code: failure.name && failure.name !== 'Unknown' ? failure.name : '301 Moved Permanently', region: header };
+  if (status === 301)
+    return {
+      code: failure.name && failure.name !== 'Unknown' ? failure.name : '301 Moved Permanently',
+      region: header,
+    };
   if (failure.name === 'AuthorizationHeaderMalformed' || failure.name === 'IllegalLocationConstraintException') {
     const stated = failure.Region ?? /expecting '([a-z0-9-]+)'/.exec(failure.message ?? '')?.[1];
     return { code: failure.name, region: header ?? stated };
@@ -137,7 +146,9 @@ export function regionProblem(error: unknown): { code: string; region?: string }
 /** A 400 with no error code in a body and no `x-amz-bucket-region`: it does not say the region is right. */
 function saysNothing(error: unknown): boolean {
   const failure = (error ?? {}) as SdkFailure & { Code?: unknown };
-  return failure.$metadata?.httpStatusCode === 400 && typeof failure.Code !== 'string' && headerRegion(error) === undefined;
+  return (
+    failure.$metadata?.httpStatusCode === 400 && typeof failure.Code !== 'string' && headerRegion(error) === undefined
+  );
 }
 
 function headerRegion(error: unknown): string | undefined {

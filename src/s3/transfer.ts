@@ -83,7 +83,13 @@ export interface Uploaded {
  * @throws {UsageError} when S3 cannot be reached or rejects the credentials.
  * @throws the Node error (ENOENT, EACCES…) when the local file cannot be read.
  */
-export async function upload(s3: S3Access, location: S3Location, path: string, md5: string, options: UploadOptions = {}): Promise<Uploaded> {
+export async function upload(
+  s3: S3Access,
+  location: S3Location,
+  path: string,
+  md5: string,
+  options: UploadOptions = {},
+): Promise<Uploaded> {
   const expected = md5.toLowerCase();
   if (!MD5_HEX.test(expected)) throw new TypeError(`upload: md5 must be 32 hex digits (got ${JSON.stringify(md5)})`);
   const params = {
@@ -93,7 +99,8 @@ export async function upload(s3: S3Access, location: S3Location, path: string, m
     ContentType: imageContentType(location.key),
   };
   // Known already to fail at the end: not one part is sent.
-  if (options.condition && options.conditionalWrites?.unsupported && !options.allowOverwrite) throw conditionsUnsupported(location);
+  if (options.condition && options.conditionalWrites?.unsupported && !options.allowOverwrite)
+    throw conditionsUnsupported(location);
   // Local read errors (the file vanished, permissions) surface as they are: they are not S3's.
   const { size } = await stat(path);
   if (size > SINGLE_PUT_MAX) return uploadInParts(s3, location, path, size, expected, params, options);
@@ -109,7 +116,14 @@ export async function upload(s3: S3Access, location: S3Location, path: string, m
         s3.send(location, (client) =>
           client.send(
             attempts.counted(
-              new PutObjectCommand({ ...params, ...condition, Body: body, ContentLength: body.length, ContentMD5: Buffer.from(actual, 'hex').toString('base64'), ChecksumCRC64NVME: crc }),
+              new PutObjectCommand({
+                ...params,
+                ...condition,
+                Body: body,
+                ContentLength: body.length,
+                ContentMD5: Buffer.from(actual, 'hex').toString('base64'),
+                ChecksumCRC64NVME: crc,
+              }),
             ),
           ),
         ),
@@ -140,7 +154,9 @@ async function uploadInParts(
     // The parts are not sent twice after a redirect: the bucket's region is settled before the first.
     const client = await s3.clientFor(location).catch((error: unknown) => Promise.reject(s3.fail(error, location.url)));
     const created = await client
-      .send(new CreateMultipartUploadCommand({ ...params, ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' }))
+      .send(
+        new CreateMultipartUploadCommand({ ...params, ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' }),
+      )
       .catch((error: unknown) => Promise.reject(s3.fail(error, location.url)));
     const UploadId = created.UploadId;
     let reading = false; // a local read error is the file's, not S3's: it surfaces as it is
@@ -157,11 +173,25 @@ async function uploadInParts(
           reading = true;
           const { bytesRead } = await file.read(part, 0, part.length, offset);
           reading = false;
-          if (bytesRead !== part.length) throw new S3ObjectError(location.url, `not uploaded: ${path} changed since it was hashed (it is shorter now); run sync again`);
+          if (bytesRead !== part.length)
+            throw new S3ObjectError(
+              location.url,
+              `not uploaded: ${path} changed since it was hashed (it is shorter now); run sync again`,
+            );
           md5.update(part);
           crc.update(part);
           const ChecksumCRC64NVME = await crc64nvme(part);
-          const out = await client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: part, ContentLength: part.length, ChecksumCRC64NVME }));
+          const out = await client.send(
+            new UploadPartCommand({
+              Bucket,
+              Key,
+              UploadId,
+              PartNumber,
+              Body: part,
+              ContentLength: part.length,
+              ChecksumCRC64NVME,
+            }),
+          );
           parts.push({ PartNumber, ETag: out.ETag, ChecksumCRC64NVME });
         }
       } finally {
@@ -171,7 +201,17 @@ async function uploadInParts(
       if (actual !== expected) throw changedSinceHashed(location, path, expected, actual);
       const full = await crc.digest();
       const out = await conditionally(location, options, (condition) =>
-        client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts }, ChecksumCRC64NVME: full, ChecksumType: 'FULL_OBJECT', ...condition })),
+        client.send(
+          new CompleteMultipartUploadCommand({
+            Bucket,
+            Key,
+            UploadId,
+            MultipartUpload: { Parts: parts },
+            ChecksumCRC64NVME: full,
+            ChecksumType: 'FULL_OBJECT',
+            ...condition,
+          }),
+        ),
       );
       return { etag: normalizeEtag(out.ETag ?? ''), crc64nvme: full };
     } catch (error) {
@@ -189,7 +229,11 @@ type ConditionHeaders = { IfNoneMatch?: string; IfMatch?: string };
  * 501 NotImplemented to the condition is remembered for the run, and the write is sent without it only
  * when `allowOverwrite` says so.
  */
-async function conditionally<T>(location: S3Location, options: UploadOptions, write: (condition: ConditionHeaders) => Promise<T>): Promise<T> {
+async function conditionally<T>(
+  location: S3Location,
+  options: UploadOptions,
+  write: (condition: ConditionHeaders) => Promise<T>,
+): Promise<T> {
   const { condition, conditionalWrites: store } = options;
   if (condition === undefined) return write({});
   // A 501 to a write without a condition was not about the condition: the other header it carries is the checksum.
@@ -197,7 +241,10 @@ async function conditionally<T>(location: S3Location, options: UploadOptions, wr
     write({}).catch((error: unknown) => {
       if (statusOf(error) !== 501) throw error;
       if (store) store.unsupported = false;
-      throw notImplemented(location, namedOtherThanCondition(error) ?? 'the x-amz-checksum-crc64nvme header of the upload');
+      throw notImplemented(
+        location,
+        namedOtherThanCondition(error) ?? 'the x-amz-checksum-crc64nvme header of the upload',
+      );
     });
   if (store?.unsupported) {
     if (!options.allowOverwrite) throw conditionsUnsupported(location);
@@ -208,8 +255,16 @@ async function conditionally<T>(location: S3Location, options: UploadOptions, wr
   } catch (error) {
     const status = statusOf(error);
     if (status === 412) {
-      const why = 'absent' in condition ? 'an object already exists there' : `the object there is no longer the one last checked (ETag ${condition.etag})`;
-      throw new S3ObjectError(location.url, `not uploaded: ${why}: run \`sync --remote\` to compare`, 'PreconditionFailed', 412);
+      const why =
+        'absent' in condition
+          ? 'an object already exists there'
+          : `the object there is no longer the one last checked (ETag ${condition.etag})`;
+      throw new S3ObjectError(
+        location.url,
+        `not uploaded: ${why}: run \`sync --remote\` to compare`,
+        'PreconditionFailed',
+        412,
+      );
     }
     if (status !== 501) throw error;
     const other = namedOtherThanCondition(error);
@@ -228,12 +283,22 @@ function statusOf(error: unknown): number | undefined {
 function namedOtherThanCondition(error: unknown): string | undefined {
   const { Code, Header, message } = error as { Code?: unknown; Header?: unknown; message?: unknown };
   if (typeof Code === 'string' && Code !== 'NotImplemented') return Code;
-  const header = typeof Header === 'string' ? Header : typeof message === 'string' ? /\bx-amz-[a-z0-9-]+/i.exec(message)?.[0] : undefined;
+  const header =
+    typeof Header === 'string'
+      ? Header
+      : typeof message === 'string'
+        ? /\bx-amz-[a-z0-9-]+/i.exec(message)?.[0]
+        : undefined;
   return header !== undefined && !/^if-(none-)?match$/i.test(header) ? `the ${header} header` : undefined;
 }
 
 function notImplemented(location: S3Location, what: string): S3ObjectError {
-  return new S3ObjectError(location.url, `not uploaded: the store does not support ${what} (501 NotImplemented)`, 'NotImplemented', 501);
+  return new S3ObjectError(
+    location.url,
+    `not uploaded: the store does not support ${what} (501 NotImplemented)`,
+    'NotImplemented',
+    501,
+  );
 }
 
 function conditionsUnsupported(location: S3Location): S3ObjectError {
@@ -275,7 +340,12 @@ export interface Downloaded {
  * @throws {UsageError} when S3 cannot be reached or rejects the credentials.
  * @throws {CommitError} when the file cannot be written.
  */
-export async function download(s3: S3Access, location: S3Location, targetPath: string, options: DownloadOptions = {}): Promise<Downloaded> {
+export async function download(
+  s3: S3Access,
+  location: S3Location,
+  targetPath: string,
+  options: DownloadOptions = {},
+): Promise<Downloaded> {
   if (!options.overwrite && (await exists(targetPath))) {
     throw new S3ObjectError(location.url, `not downloaded: ${targetPath} already exists (it is never overwritten)`);
   }
@@ -286,7 +356,16 @@ export async function download(s3: S3Access, location: S3Location, targetPath: s
       fetched = await s3.run(() => fetchChecked(s3, location, attempts));
       break;
     } catch (error) {
-      if (!(error instanceof CutOff) || attempts.spent()) throw s3.fail(error instanceof CutOff ? error.streamError : (error as Error).name === 'AttemptsSpent' ? attempts.last : error, location.url, attempts.used);
+      if (!(error instanceof CutOff) || attempts.spent())
+        throw s3.fail(
+          error instanceof CutOff
+            ? error.streamError
+            : (error as Error).name === 'AttemptsSpent'
+              ? attempts.last
+              : error,
+          location.url,
+          attempts.used,
+        );
     }
   }
   const { body, ...downloaded } = fetched;
@@ -296,12 +375,21 @@ export async function download(s3: S3Access, location: S3Location, targetPath: s
 }
 
 /** One GET, its body read whole and checked against what S3 states. */
-async function fetchChecked(s3: S3Access, location: S3Location, attempts: Attempts): Promise<Downloaded & { body: Buffer }> {
-  const get = attempts.counted(new GetObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' }));
+async function fetchChecked(
+  s3: S3Access,
+  location: S3Location,
+  attempts: Attempts,
+): Promise<Downloaded & { body: Buffer }> {
+  const get = attempts.counted(
+    new GetObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' }),
+  );
   const out = await s3.send(location, (client) => client.send(get));
   if (out.ContentLength !== undefined && out.ContentLength > DOWNLOAD_MAX) {
     (out.Body as { destroy?: () => void } | undefined)?.destroy?.();
-    throw new S3ObjectError(location.url, `not downloaded: ${out.ContentLength} bytes is more than the ${DOWNLOAD_MAX / MiB} MiB an image may have`);
+    throw new S3ObjectError(
+      location.url,
+      `not downloaded: ${out.ContentLength} bytes is more than the ${DOWNLOAD_MAX / MiB} MiB an image may have`,
+    );
   }
   if (!out.Body) throw new S3ObjectError(location.url, 'S3 returned no body');
   let body: Buffer;
@@ -320,12 +408,17 @@ async function fetchChecked(s3: S3Access, location: S3Location, attempts: Attemp
   const downloaded = { body, md5, size: body.length, etag, ...(crc64 ? { crc64nvme: crc64 } : {}) };
   const expected = storedMd5(out.Metadata) ?? md5OfObjectEtag(etag, out);
   if (expected !== null) {
-    if (md5 !== expected) throw new CutOff(location.url, `downloaded bytes have MD5 ${md5} but S3 states ${expected}; nothing was written`);
+    if (md5 !== expected)
+      throw new CutOff(location.url, `downloaded bytes have MD5 ${md5} but S3 states ${expected}; nothing was written`);
     return { ...downloaded, verified: true };
   }
   if (crc64 !== undefined) {
     const actual = await crc64nvme(body);
-    if (actual !== crc64) throw new CutOff(location.url, `downloaded bytes have CRC64NVME ${actual} but S3 states ${crc64}; nothing was written`);
+    if (actual !== crc64)
+      throw new CutOff(
+        location.url,
+        `downloaded bytes have CRC64NVME ${actual} but S3 states ${crc64}; nothing was written`,
+      );
     return { ...downloaded, verified: true };
   }
   return { ...downloaded, verified: (await etagMatches(etag, md5, body)) === true };
@@ -368,13 +461,20 @@ class Attempts {
         throw error;
       }
     };
-    command.middlewareStack.addRelativeTo(middleware as never, { relation: 'after', toMiddleware: 'retryMiddleware', name: 'actorSyncAttempts' });
+    command.middlewareStack.addRelativeTo(middleware as never, {
+      relation: 'after',
+      toMiddleware: 'retryMiddleware',
+      name: 'actorSyncAttempts',
+    });
     return command;
   }
 }
 
 function changedSinceHashed(location: S3Location, path: string, expected: string, actual: string): S3ObjectError {
-  return new S3ObjectError(location.url, `not uploaded: ${path} changed since it was hashed (MD5 ${expected}, now ${actual}); run sync again`);
+  return new S3ObjectError(
+    location.url,
+    `not uploaded: ${path} changed since it was hashed (MD5 ${expected}, now ${actual}); run sync again`,
+  );
 }
 
 async function exists(path: string): Promise<boolean> {

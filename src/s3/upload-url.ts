@@ -6,7 +6,8 @@ import { messageOf } from '../errors.js';
 import { parseS3Url } from '../shared/s3-url.js';
 
 /** SPEC §5: where an image with no S3 URL goes when its actor has no other S3 image. */
-export const DEFAULT_UPLOAD_URL_TEMPLATE = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/{actor_name}/{filename}';
+export const DEFAULT_UPLOAD_URL_TEMPLATE =
+  'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/{actor_name}/{filename}';
 
 /** The values of a template's placeholders. */
 export interface UploadNames {
@@ -33,7 +34,8 @@ export function fillUploadUrlTemplate(template: string, names: UploadNames): str
  */
 export function uploadUrlTemplateProblem(template: string): string | undefined {
   const example = 'e.g. https://<bucket>.s3.<region>.amazonaws.com/<prefix>/{actor_name}/{filename}';
-  if (!template.includes('{filename}')) return `it has no {filename}; expected an S3 URL with {filename} as the last segment of its key, ${example}`;
+  if (!template.includes('{filename}'))
+    return `it has no {filename}; expected an S3 URL with {filename} as the last segment of its key, ${example}`;
   const sample: UploadNames = { actorName: '0000_sample', actorId: '0000', filename: '0000_sample_0.jpg' };
   const url = fillUploadUrlTemplate(template, sample);
   let filename: string;
@@ -42,6 +44,7 @@ export function uploadUrlTemplateProblem(template: string): string | undefined {
   } catch (error) {
     return `with a sample image filled in, ${messageOf(error)}; ${example}`;
   }
-  if (filename !== sample.filename) return `with a sample image filled in, URL ${JSON.stringify(url)} names the object "${filename}": {filename} must be the last segment of the key`;
+  if (filename !== sample.filename)
+    return `with a sample image filled in, URL ${JSON.stringify(url)} names the object "${filename}": {filename} must be the last segment of the key`;
   return undefined;
 }

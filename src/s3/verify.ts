@@ -81,7 +81,11 @@ interface Listed {
  * @throws {UsageError} when S3 cannot be reached or rejects the credentials: no URL could be checked.
  * @example const facts = await verifyUrls(s3, urls.map(parseS3Url), { actorFolders: 289 }); // ≈ 5 LIST requests
  */
-export async function verifyUrls(s3: S3Access, locations: readonly S3Location[], options: VerifyOptions = {}): Promise<Map<string, RemoteObjectFact>> {
+export async function verifyUrls(
+  s3: S3Access,
+  locations: readonly S3Location[],
+  options: VerifyOptions = {},
+): Promise<Map<string, RemoteObjectFact>> {
   const { listings, wanted, listingOf } = planVerify(locations, options);
   const listed = { ...(await listEach(s3, listings, wanted, options.early)), listingOf };
   return await factsOf(s3, locations, listed, options);
@@ -102,14 +106,18 @@ function planVerify(
   locations: readonly S3Location[],
   options: VerifyOptions,
 ): { listings: Listing[]; wanted: Map<Listing, Set<string>>; listingOf: (ref: KeyRef) => Listing } {
-  const folders = options.actorFolders ?? new Set(locations.map((l) => `${l.bucket}/${l.key.slice(0, l.key.lastIndexOf('/') + 1)}`)).size;
+  const folders =
+    options.actorFolders ??
+    new Set(locations.map((l) => `${l.bucket}/${l.key.slice(0, l.key.lastIndexOf('/') + 1)}`)).size;
   // Every spelling S3 may hold a URL's key in is listed for; the listing says which one exists.
   const refs = locations.flatMap((l) => keyCandidates(l).map((key) => ({ bucket: l.bucket, key, region: l.region })));
   const shared = folders > MANY_ACTORS;
   const planned = planListings(refs, shared);
   // A shared prefix is listed as key ranges at once, not page after page (ranges.ts).
   const keysUnder = (listing: Listing) => refs.filter((ref) => listingFor([listing], ref)).map((ref) => ref.key);
-  const listings = shared ? planned.flatMap((listing) => rangeListings(listing, keysUnder(listing), options.spread)) : planned;
+  const listings = shared
+    ? planned.flatMap((listing) => rangeListings(listing, keysUnder(listing), options.spread))
+    : planned;
   // Each key's listing, looked up once (a key is asked about here and again when its fact is made).
   const listingOfKey = new Map<string, Listing>();
   const listingOf = (ref: KeyRef): Listing => {
@@ -124,20 +132,32 @@ function planVerify(
 }
 
 /** Runs every listing at once (one taken over from `early` when it fits); a failed or denied one is recorded, not thrown. */
-async function listEach(s3: S3Access, listings: Listing[], wanted: Map<Listing, Set<string>>, early: EarlyListing | undefined): Promise<Listings> {
+async function listEach(
+  s3: S3Access,
+  listings: Listing[],
+  wanted: Map<Listing, Set<string>>,
+  early: EarlyListing | undefined,
+): Promise<Listings> {
   const result: Listings = { listings, found: new Map(), started: new Map(), failed: new Map(), denied: new Set() };
   // The early listing began at its prefix's start: it serves the first listing of that prefix, up to its range's end.
-  const taken = early && listings.find((listing) => listing.bucket === early.listing.bucket && listing.prefix === early.listing.prefix);
+  const taken =
+    early &&
+    listings.find((listing) => listing.bucket === early.listing.bucket && listing.prefix === early.listing.prefix);
   // Stopped now, so that an early listing of no use sends no more pages; awaited so that nothing outlives the call.
   const stopping = taken ? undefined : early?.stop();
-  const objectsOf = (listing: Listing) => (listing === taken ? early!.take(wanted.get(listing)!, listing) : listAll(s3, listing, wanted.get(listing)!));
+  const objectsOf = (listing: Listing) =>
+    listing === taken ? early!.take(wanted.get(listing)!, listing) : listAll(s3, listing, wanted.get(listing)!);
   const outcomes = await Promise.allSettled(
     listings.map(async (listing) => {
       const checkedAt = listing === taken ? early!.checkedAt : new Date().toISOString();
       result.started.set(listing, checkedAt);
       try {
         for (const object of await objectsOf(listing)) {
-          result.found.set(`${listing.bucket}/${object.key}`, { etag: normalizeEtag(object.etag), size: object.size, checkedAt });
+          result.found.set(`${listing.bucket}/${object.key}`, {
+            etag: normalizeEtag(object.etag),
+            size: object.size,
+            checkedAt,
+          });
         }
       } catch (error) {
         const failure = s3.fail(error, `s3://${listing.bucket}/${listing.prefix}`);
@@ -154,7 +174,12 @@ async function listEach(s3: S3Access, listings: Listing[], wanted: Map<Listing, 
 }
 
 /** One fact per URL from the listings, with a HEAD where a listing was denied or an ETag is no MD5. */
-async function factsOf(s3: S3Access, locations: readonly S3Location[], listed: Listings & { listingOf: (ref: KeyRef) => Listing }, options: VerifyOptions): Promise<Map<string, RemoteObjectFact>> {
+async function factsOf(
+  s3: S3Access,
+  locations: readonly S3Location[],
+  listed: Listings & { listingOf: (ref: KeyRef) => Listing },
+  options: VerifyOptions,
+): Promise<Map<string, RemoteObjectFact>> {
   const facts = new Map<string, RemoteObjectFact>();
   const heads: Array<Promise<void>> = [];
   const headed = new Map<string, Promise<RemoteObjectFact>>();
@@ -162,7 +187,10 @@ async function factsOf(s3: S3Access, locations: readonly S3Location[], listed: L
   for (const location of locations) {
     if (facts.has(location.url)) continue;
     const url = location.url;
-    const spellings = keyCandidates(location).map((key) => ({ key, listing: listed.listingOf({ bucket: location.bucket, key }) }));
+    const spellings = keyCandidates(location).map((key) => ({
+      key,
+      listing: listed.listingOf({ bucket: location.bucket, key }),
+    }));
     if (spellings.some((spelling) => listed.denied.has(spelling.listing))) {
       // No s3:ListBucket: this URL is asked about by HEAD (where a 403 means unknown, never absent).
       warnDenied?.(`s3://${location.bucket}/`, LIST_DENIED);
@@ -192,14 +220,24 @@ interface HeadNeeded {
 }
 
 /** What the listings say of one URL (listed under one of its `spellings`), or that a HEAD must tell. */
-function listedFact(location: S3Location, spellings: { key: string; listing: Listing }[], listed: Listings, deferHeads: boolean | undefined): RemoteObjectFact | HeadNeeded {
+function listedFact(
+  location: S3Location,
+  spellings: { key: string; listing: Listing }[],
+  listed: Listings,
+  deferHeads: boolean | undefined,
+): RemoteObjectFact | HeadNeeded {
   const checkedAt = listed.started.get(spellings[0]!.listing)!;
-  const failure = spellings.map((spelling) => listed.failed.get(spelling.listing)).find((reason) => reason !== undefined);
+  const failure = spellings
+    .map((spelling) => listed.failed.get(spelling.listing))
+    .find((reason) => reason !== undefined);
   // Unknown, so taken to exist (as without a remote check) and never compared.
   if (failure !== undefined) return { exists: true, md5: null, verifiable: false, checkedAt, error: failure };
   const present = spellings.filter((spelling) => listed.found.has(`${location.bucket}/${spelling.key}`));
   if (present.length > 1) {
-    const error = ambiguous(location, present.map((spelling) => spelling.key));
+    const error = ambiguous(
+      location,
+      present.map((spelling) => spelling.key),
+    );
     return { exists: true, md5: null, verifiable: false, checkedAt, error };
   }
   if (present.length === 0) return { exists: false, md5: null, verifiable: true, checkedAt };
@@ -209,7 +247,16 @@ function listedFact(location: S3Location, spellings: { key: string; listing: Lis
   const held = heldKey === location.key ? {} : { key: heldKey };
   const md5 = md5OfEtag(entry.etag);
   if (md5 !== null || deferHeads) {
-    return { exists: true, md5, etag: entry.etag, size: entry.size, verifiable: md5 !== null, checkedAt: entry.checkedAt, fromListing: true, ...held };
+    return {
+      exists: true,
+      md5,
+      etag: entry.etag,
+      size: entry.size,
+      verifiable: md5 !== null,
+      checkedAt: entry.checkedAt,
+      fromListing: true,
+      ...held,
+    };
   }
   return { heldKey, listed: entry, held };
 }
@@ -220,7 +267,14 @@ async function headEachSpelling(s3: S3Access, location: S3Location): Promise<Rem
   if (keys.length === 1) return headFact(s3, location);
   const facts = await Promise.all(keys.map((key) => headFact(s3, { ...location, key })));
   const present = keys.filter((_, i) => facts[i]!.exists && facts[i]!.error === undefined);
-  if (present.length > 1) return { exists: true, md5: null, verifiable: false, checkedAt: facts[0]!.checkedAt, error: ambiguous(location, present) };
+  if (present.length > 1)
+    return {
+      exists: true,
+      md5: null,
+      verifiable: false,
+      checkedAt: facts[0]!.checkedAt,
+      error: ambiguous(location, present),
+    };
   if (present.length === 1) {
     const key = present[0]!;
     const fact = facts[keys.indexOf(key)]!;
@@ -245,7 +299,11 @@ const LIST_DENIED =
  * file's), else unverifiable with the reason. `listed` gives the listing's fact for each URL, if any.
  * @throws {UsageError} when S3 cannot be reached or rejects the credentials.
  */
-export async function confirmUrls(s3: S3Access, locations: readonly S3Location[], listed: ReadonlyMap<string, RemoteObjectFact> = new Map()): Promise<Map<string, RemoteObjectFact>> {
+export async function confirmUrls(
+  s3: S3Access,
+  locations: readonly S3Location[],
+  listed: ReadonlyMap<string, RemoteObjectFact> = new Map(),
+): Promise<Map<string, RemoteObjectFact>> {
   const byKey = new Map<string, Promise<RemoteObjectFact>>();
   const facts = new Map<string, RemoteObjectFact>();
   await Promise.all(
@@ -255,7 +313,15 @@ export async function confirmUrls(s3: S3Access, locations: readonly S3Location[]
       const key = fact?.key ?? location.key;
       const id = `${location.bucket}/${key}`;
       let head = byKey.get(id);
-      if (!head) byKey.set(id, (head = headFact(s3, { ...location, key }, { etag: fact?.etag ?? '', size: fact?.size, checkedAt: fact?.checkedAt ?? '' })));
+      if (!head)
+        byKey.set(
+          id,
+          (head = headFact(
+            s3,
+            { ...location, key },
+            { etag: fact?.etag ?? '', size: fact?.size, checkedAt: fact?.checkedAt ?? '' },
+          )),
+        );
       facts.set(location.url, key === location.key ? await head : { ...(await head), key });
     }),
   );
@@ -266,7 +332,11 @@ export async function confirmUrls(s3: S3Access, locations: readonly S3Location[]
 async function headFact(s3: S3Access, location: S3Location, listed?: Listed): Promise<RemoteObjectFact> {
   const checkedAt = new Date().toISOString();
   try {
-    const head = await s3.run(() => s3.send(location, (client) => client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' }))));
+    const head = await s3.run(() =>
+      s3.send(location, (client) =>
+        client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' })),
+      ),
+    );
     const etag = normalizeEtag(head.ETag ?? listed?.etag ?? '');
     const size = head.ContentLength ?? listed?.size;
     const crc64nvme = fullObjectCrc64(head);
@@ -274,28 +344,57 @@ async function headFact(s3: S3Access, location: S3Location, listed?: Listed): Pr
     // The ETag is the truth of an unencrypted single-part object; the metadata is what this tool stored.
     const md5 = md5OfObjectEtag(etag, head) ?? storedMd5(head.Metadata);
     if (md5 !== null) return { ...fact, md5, verifiable: true };
-    const sealed = head.SSECustomerAlgorithm ? 'an SSE-C' : head.ServerSideEncryption === 'aws:kms:dsse' ? 'a DSSE-KMS' : 'an SSE-KMS';
-    const unverifiable = etagHidesMd5(head) ? `${sealed} object without a stored MD5 or a checksum` : 'a multipart ETag without a stored MD5';
+    const sealed = head.SSECustomerAlgorithm
+      ? 'an SSE-C'
+      : head.ServerSideEncryption === 'aws:kms:dsse'
+        ? 'a DSSE-KMS'
+        : 'an SSE-KMS';
+    const unverifiable = etagHidesMd5(head)
+      ? `${sealed} object without a stored MD5 or a checksum`
+      : 'a multipart ETag without a stored MD5';
     return { ...fact, md5: null, verifiable: false, ...(crc64nvme ? {} : { unverifiable }) };
   } catch (error) {
     const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     // Deleted between the listing and the HEAD.
     if (status === 404) return { exists: false, md5: null, verifiable: true, checkedAt };
     // What S3 answers a HEAD of an SSE-C object sent without its key: the object exists, its bytes are sealed.
-    if (status === 400) return { exists: true, md5: null, etag: listed?.etag, size: listed?.size, verifiable: false, checkedAt, unverifiable: 'S3 refused its HEAD (HTTP 400), as for an object encrypted with a customer key (SSE-C)' };
+    if (status === 400)
+      return {
+        exists: true,
+        md5: null,
+        etag: listed?.etag,
+        size: listed?.size,
+        verifiable: false,
+        checkedAt,
+        unverifiable: 'S3 refused its HEAD (HTTP 400), as for an object encrypted with a customer key (SSE-C)',
+      };
     const failure = s3.fail(error, location.url);
     if (failure instanceof UsageError) throw failure;
     // Without s3:ListBucket, S3 answers 403 for a missing key too: unknown, never absent.
-    const reason = status === 403 && !listed ? `${location.url}: S3 answered 403 (without s3:ListBucket a missing object and a denied one look the same)` : failure.message;
-    return { exists: true, md5: null, etag: listed?.etag, size: listed?.size, verifiable: false, checkedAt, error: reason };
+    const reason =
+      status === 403 && !listed
+        ? `${location.url}: S3 answered 403 (without s3:ListBucket a missing object and a denied one look the same)`
+        : failure.message;
+    return {
+      exists: true,
+      md5: null,
+      etag: listed?.etag,
+      size: listed?.size,
+      verifiable: false,
+      checkedAt,
+      error: reason,
+    };
   }
 }
 
 function once<A extends unknown[]>(tell: ((...args: A) => void) | undefined): ((...args: A) => void) | undefined {
   let told = false;
-  return tell && ((...args) => {
-    if (told) return;
-    told = true;
-    tell(...args);
-  });
+  return (
+    tell &&
+    ((...args) => {
+      if (told) return;
+      told = true;
+      tell(...args);
+    })
+  );
 }

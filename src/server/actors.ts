@@ -5,7 +5,14 @@
  * that discovery listed.
  */
 import { lstatSync } from 'node:fs';
-import { actorsSharingIds, actorsSharingPaths, listActors, selects, type Actor, type SharedPath } from '../engine/discover.js';
+import {
+  actorsSharingIds,
+  actorsSharingPaths,
+  listActors,
+  selects,
+  type Actor,
+  type SharedPath,
+} from '../engine/discover.js';
 import type { DataRoot } from '../engine/root.js';
 import { isSafeFilename } from '../shared/s3-url.js';
 import { coalesce } from './coalesce.js';
@@ -27,7 +34,9 @@ export function decodeSegment(raw: string, what: string): string {
     throw badRequest(`${what} is not valid percent-encoding`);
   }
   if (!isSafeFilename(value) || /[\0-\x1f\x7f]/.test(value) || value.length > MAX_SEGMENT) {
-    throw badRequest(`${what} is malformed: it must be a single name, without "/", "\\", control characters, "." or ".."`);
+    throw badRequest(
+      `${what} is malformed: it must be a single name, without "/", "\\", control characters, "." or ".."`,
+    );
   }
   return value;
 }
@@ -92,7 +101,8 @@ export function actorScanner(data: DataRoot, watch?: ChangeWatch): ActorScanner 
     fresh: () => fresh(undefined),
     watched: async () => {
       const mark = watch?.structure();
-      const reusable = lastWatched !== undefined && mark === lastWatched.mark && Date.now() - lastWatched.at < watch!.trustMs;
+      const reusable =
+        lastWatched !== undefined && mark === lastWatched.mark && Date.now() - lastWatched.at < watch!.trustMs;
       return reusable ? lastWatched!.scan : fresh(undefined);
     },
     recent: async () => (last !== undefined && foldersToken(data) === last.folders ? last.scan : fresh(undefined)),
@@ -129,12 +139,18 @@ function entryToken(path: string): string | undefined {
  * Why an actor cannot be answered for, when its id, folder or manifest is shared: a shared id in the words
  * `sync` uses, a shared folder or manifest without its paths.
  */
-export function sharedProblem(actor: Actor, { shared, sharedPaths }: Pick<ActorScan, 'shared' | 'sharedPaths'>): string | null {
+export function sharedProblem(
+  actor: Actor,
+  { shared, sharedPaths }: Pick<ActorScan, 'shared' | 'sharedPaths'>,
+): string | null {
   const names = shared.get(actor.id);
-  if (names) return `${names.length} actor folders share the id ${actor.id} (${names.join(', ')}), so they would share one manifest; rename one`;
+  if (names)
+    return `${names.length} actor folders share the id ${actor.id} (${names.join(', ')}), so they would share one manifest; rename one`;
   // Named without paths: an answer never shows where on disk the data is.
   const path = sharedPaths.get(actor.name);
-  return path ? `its ${path.what} is also the ${path.what} of ${path.others.join(', ')} (a symlink); an actor's ${path.what} must be its own` : null;
+  return path
+    ? `its ${path.what} is also the ${path.what} of ${path.others.join(', ')} (a symlink); an actor's ${path.what} must be its own`
+    : null;
 }
 
 /**
@@ -153,7 +169,10 @@ function named(found: ActorScan, selector: string): Actor {
   const matches = actors.filter((actor) => selects(actor, selector));
   const [actor] = matches;
   if (actor === undefined) throw notFound(`no actor ${JSON.stringify(selector)}; GET /api/actors lists them`);
-  if (matches.length > 1) throw conflict(`${JSON.stringify(selector)} names ${matches.length} actors (${matches.map((a) => a.name).join(', ')}); use the full name`);
+  if (matches.length > 1)
+    throw conflict(
+      `${JSON.stringify(selector)} names ${matches.length} actors (${matches.map((a) => a.name).join(', ')}); use the full name`,
+    );
   const problem = sharedProblem(actor, found);
   if (problem) throw conflict(problem);
   return actor;

@@ -23,7 +23,14 @@ import { busy, unreadable } from './http-errors.js';
 import { NO_STUDIO_FACTS } from '../manifest/studio.js';
 import { assessmentReuse } from './reuse.js';
 import { changeWatch, type ChangeWatch, type WatchOptions } from './watch.js';
-import { ActorRowSchema, HealthSchema, TrainingDataSchema, type ActorList, type ActorRow, type TrainingData } from './schema.js';
+import {
+  ActorRowSchema,
+  HealthSchema,
+  TrainingDataSchema,
+  type ActorList,
+  type ActorRow,
+  type TrainingData,
+} from './schema.js';
 import { studioActorsReader, studioList } from './studio-actors.js';
 import { actorRowOf, trainingDataOf } from './training-data.js';
 
@@ -89,7 +96,15 @@ function actorAssessor(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thread
     signal.throwIfAborted();
     // keepLegacy: the answer must not count a response.json as something to retire; verify: trust stat
     // tokens; explain: the entries themselves are the answer; settle: what reuse.ts keeps.
-    const assessment = await pool.assess({ actor, data, verify: false, keepLegacy: true, explain: true, settle: true, now: new Date().toISOString() });
+    const assessment = await pool.assess({
+      actor,
+      data,
+      verify: false,
+      keepLegacy: true,
+      explain: true,
+      settle: true,
+      now: new Date().toISOString(),
+    });
     reuse.keep(actor, assessment);
     return assessment;
   };
@@ -108,7 +123,11 @@ function actorAssessor(data: DataRoot, pool: Pick<WorkerPool, 'assess' | 'thread
 }
 
 /** `GET /api/actors/:actorId/training-data`, coalesced per id as asked. */
-function trainingDataAnswers(data: DataRoot, actorNamed: (selector: string) => Promise<Actor>, assessor: Assessor): Api['trainingData'] {
+function trainingDataAnswers(
+  data: DataRoot,
+  actorNamed: (selector: string) => Promise<Actor>,
+  assessor: Assessor,
+): Api['trainingData'] {
   // Derived once per assessment, checked once when made: a reused assessment's answer is the same.
   const answers = new WeakMap<Assessment, { base: string; answer: TrainingData }>();
   // Keyed by the id as asked: a burst of identical requests reaches this synchronously, so it coalesces.
@@ -116,7 +135,10 @@ function trainingDataAnswers(data: DataRoot, actorNamed: (selector: string) => P
     (selector: string) => selector,
     async (selector: string, signal): Promise<TrainingData> => {
       const actor = await actorNamed(selector);
-      const [baseImage, assessment] = await Promise.all([findBaseImage(actor, data.actorsReal), assessor.one(actor, signal)]);
+      const [baseImage, assessment] = await Promise.all([
+        findBaseImage(actor, data.actorsReal),
+        assessor.one(actor, signal),
+      ]);
       const failure = failureOf(assessment, data);
       if (failure) throw unreadable(`actor ${actor.name} cannot be read: ${failure}`);
       const base = JSON.stringify(baseImage);
@@ -130,13 +152,21 @@ function trainingDataAnswers(data: DataRoot, actorNamed: (selector: string) => P
 }
 
 /** Every actor's row for `GET /api/actors`: one coalesced scan. */
-function actorRows(data: DataRoot, scanner: ActorScanner, assessor: Assessor): (arg: undefined, signal?: AbortSignal) => Promise<{ actors: Actor[]; rows: ActorRow[] }> {
+function actorRows(
+  data: DataRoot,
+  scanner: ActorScanner,
+  assessor: Assessor,
+): (arg: undefined, signal?: AbortSignal) => Promise<{ actors: Actor[]; rows: ActorRow[] }> {
   // Derived once per assessment, checked once when made: a reused assessment's row is the same (bench/README.md).
   // The studio's entries are checked when read: the whole list (a megabyte at 289 actors) is not parsed again.
   const rows = new WeakMap<Assessment, ActorRow>();
   const rowOf = (actor: Actor, assessment: Assessment): ActorRow => {
     const failure = failureOf(assessment, data);
-    const row = ActorRowSchema.parse(failure ? actorRowOf(actor, null, NO_STUDIO_FACTS, failure) : actorRowOf(actor, trainingDataOf(actor, assessment, null), assessment.studio, null));
+    const row = ActorRowSchema.parse(
+      failure
+        ? actorRowOf(actor, null, NO_STUDIO_FACTS, failure)
+        : actorRowOf(actor, trainingDataOf(actor, assessment, null), assessment.studio, null),
+    );
     rows.set(assessment, row);
     return row;
   };
@@ -150,7 +180,8 @@ function actorRows(data: DataRoot, scanner: ActorScanner, assessor: Assessor): (
       const listed = await Promise.all(
         found.actors.map(async (actor) => {
           const assessment = assessments.get(actor.name);
-          if (assessment === undefined) return ActorRowSchema.parse(actorRowOf(actor, null, NO_STUDIO_FACTS, sharedProblem(actor, found)));
+          if (assessment === undefined)
+            return ActorRowSchema.parse(actorRowOf(actor, null, NO_STUDIO_FACTS, sharedProblem(actor, found)));
           const done = await assessment;
           return rows.get(done) ?? rowOf(actor, done);
         }),
@@ -172,8 +203,18 @@ function failureOf(assessment: Assessment, data: DataRoot): string | null {
  * actors or manifests folder elsewhere (`--actors-dir`, a symlink to another disk) start with its flag's name.
  */
 function withinRoot(text: string, data: DataRoot): string {
-  const elsewhere = [[data.actorsDir, '<actors-dir>'], [data.actorsReal, '<actors-dir>'], [data.manifestsDir, '<manifests-dir>'], [data.manifestsReal, '<manifests-dir>']] as const;
+  const elsewhere = [
+    [data.actorsDir, '<actors-dir>'],
+    [data.actorsReal, '<actors-dir>'],
+    [data.manifestsDir, '<manifests-dir>'],
+    [data.manifestsReal, '<manifests-dir>'],
+  ] as const;
   let out = text;
-  for (const [dir, name] of elsewhere) if (!isInside(dir, data.root) && !isInside(dir, data.rootReal)) out = out.split(dir + sep).join(`${name}/`);
-  return out.split(data.root + sep).join('').split(data.rootReal + sep).join('');
+  for (const [dir, name] of elsewhere)
+    if (!isInside(dir, data.root) && !isInside(dir, data.rootReal)) out = out.split(dir + sep).join(`${name}/`);
+  return out
+    .split(data.root + sep)
+    .join('')
+    .split(data.rootReal + sep)
+    .join('');
 }

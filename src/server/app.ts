@@ -91,14 +91,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // The routes (and the worker pool behind them) exist once the port is ours: a pool stopped while its
   // threads still load their modules can abort Node, so a port in use must not start one.
   let routes: Route[] = [];
-  const access: Access = { checkHost: true, allowedHosts: new Set(options.allowedHosts?.map((name) => name.toLowerCase())), corsOrigin: options.corsOrigin };
+  const access: Access = {
+    checkHost: true,
+    allowedHosts: new Set(options.allowedHosts?.map((name) => name.toLowerCase())),
+    corsOrigin: options.corsOrigin,
+  };
 
   const headersTimeout = options.timeouts?.headersMs ?? TIMEOUTS.headersTimeout;
   const requestTimeout = Math.max(options.timeouts?.requestMs ?? TIMEOUTS.requestTimeout, headersTimeout);
   // Node checks the two timeouts only every connectionsCheckingInterval (30 s by default): check often
   // enough that a stalled client is dropped close to its limit.
   const server = createServer(
-    { headersTimeout, requestTimeout, keepAliveTimeout: TIMEOUTS.keepAliveTimeout, connectionsCheckingInterval: Math.min(1000, Math.ceil(headersTimeout / 4)) },
+    {
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout: TIMEOUTS.keepAliveTimeout,
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(headersTimeout / 4)),
+    },
     (req, res) => {
       void respond(req, res, routes, access, log);
     },
@@ -106,17 +115,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   try {
     await listen(server, host, options.port ?? DEFAULT_PORT);
   } catch (error) {
-    throw new UsageError(`cannot listen on ${host}:${options.port ?? DEFAULT_PORT} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)}); choose another --host or --port`);
+    throw new UsageError(
+      `cannot listen on ${host}:${options.port ?? DEFAULT_PORT} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)}); choose another --host or --port`,
+    );
   }
   const pool = (options.createPool ?? createPool)(options.workers);
   const { beforeAssess } = options;
-  const assessing: Pick<WorkerPool, 'assess' | 'threads'> = beforeAssess === undefined ? pool : {
-    threads: pool.threads,
-    async assess(task: AssessTask) {
-      await beforeAssess(task.actor);
-      return pool.assess(task);
-    },
-  };
+  const assessing: Pick<WorkerPool, 'assess' | 'threads'> =
+    beforeAssess === undefined
+      ? pool
+      : {
+          threads: pool.threads,
+          async assess(task: AssessTask) {
+            await beforeAssess(task.actor);
+            return pool.assess(task);
+          },
+        };
   const api = createApi(data, assessing, options.watching);
   routes = routesOf(api, data);
   const address = server.address() as AddressInfo;
@@ -134,24 +148,33 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
 function routesOf(api: Api, data: DataRoot): Route[] {
   return [
-    { pattern: [], handle: (_, __, res) => sendText(res, 'text/html; charset=utf-8', PAGE_HTML, { 'Content-Security-Policy': PAGE_CSP }) },
+    {
+      pattern: [],
+      handle: (_, __, res) =>
+        sendText(res, 'text/html; charset=utf-8', PAGE_HTML, { 'Content-Security-Policy': PAGE_CSP }),
+    },
     { pattern: ['page.css'], handle: (_, __, res) => sendText(res, 'text/css; charset=utf-8', PAGE_CSS) },
     { pattern: ['page.js'], handle: (_, __, res) => sendText(res, 'text/javascript; charset=utf-8', PAGE_JS) },
     { pattern: ['favicon.svg'], handle: (_, __, res) => sendText(res, 'image/svg+xml', FAVICON_SVG) },
     { pattern: ['healthz'], handle: (_, __, res) => sendJson(res, 200, api.health()) },
-    { pattern: ['api', 'actors'], handle: async (_, __, res) => sendJson(res, 200, await api.actorList(whileConnected(res))) },
+    {
+      pattern: ['api', 'actors'],
+      handle: async (_, __, res) => sendJson(res, 200, await api.actorList(whileConnected(res))),
+    },
     {
       pattern: ['api', 'actors', ':actor', 'training-data'],
       handle: async ([actor], _, res) => sendJson(res, 200, await api.trainingData(actor!, whileConnected(res))),
     },
     {
       pattern: ['thumbnails', ':actor', ':file'],
-      handle: async ([actor, file], req, res) => sendThumbnail(req, res, await openActorImage(api.actor, data.actorsReal, actor!, 'training_data', file!)),
+      handle: async ([actor, file], req, res) =>
+        sendThumbnail(req, res, await openActorImage(api.actor, data.actorsReal, actor!, 'training_data', file!)),
     },
     {
       // Where the studio's UI finds an actor's images: `local_path` and `base_image_path` point here.
       pattern: ['data', 'actors', ':actor', ':folder', ':file'],
-      handle: async ([actor, folder, file], req, res) => sendThumbnail(req, res, await openActorImage(api.actor, data.actorsReal, actor!, folder!, file!)),
+      handle: async ([actor, folder, file], req, res) =>
+        sendThumbnail(req, res, await openActorImage(api.actor, data.actorsReal, actor!, folder!, file!)),
     },
   ];
 }
@@ -163,7 +186,13 @@ interface Access {
   corsOrigin: string | undefined;
 }
 
-async function respond(req: IncomingMessage, res: ServerResponse, routes: Route[], access: Access, log: (line: string) => void): Promise<void> {
+async function respond(
+  req: IncomingMessage,
+  res: ServerResponse,
+  routes: Route[],
+  access: Access,
+  log: (line: string) => void,
+): Promise<void> {
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('Referrer-Policy', 'no-referrer');
   try {
@@ -174,9 +203,14 @@ async function respond(req: IncomingMessage, res: ServerResponse, routes: Route[
     const path = target.split(/[?#]/, 1)[0]!;
     const segments = path === '/' ? [] : path.slice(1).split('/');
     const route = routes.find((candidate) => matches(candidate.pattern, segments));
-    if (route === undefined) throw notFound('nothing here; the API is GET /api/actors, GET /api/actors/:actorId/training-data and GET /healthz');
+    if (route === undefined)
+      throw notFound(
+        'nothing here; the API is GET /api/actors, GET /api/actors/:actorId/training-data and GET /healthz',
+      );
     if (!(METHODS as readonly string[]).includes(req.method ?? '')) throw methodNotAllowed(req.method ?? '?', METHODS);
-    const params = route.pattern.flatMap((part, i) => (part.startsWith(':') ? [decodeSegment(segments[i]!, PARAMETER_NAMES[part] ?? 'the filename')] : []));
+    const params = route.pattern.flatMap((part, i) =>
+      part.startsWith(':') ? [decodeSegment(segments[i]!, PARAMETER_NAMES[part] ?? 'the filename')] : [],
+    );
     await route.handle(params, req, res);
   } catch (error) {
     sendError(res, error, log, req);
@@ -194,7 +228,11 @@ function allowOrigin(req: IncomingMessage, res: ServerResponse, origin: string):
   if (req.headers.origin !== origin) return false;
   res.setHeader('Access-Control-Allow-Origin', origin);
   if (req.method !== 'OPTIONS') return false;
-  res.writeHead(204, { 'Access-Control-Allow-Methods': METHODS.join(', '), 'Access-Control-Allow-Headers': 'Accept, Content-Type', 'Access-Control-Max-Age': '600' });
+  res.writeHead(204, {
+    'Access-Control-Allow-Methods': METHODS.join(', '),
+    'Access-Control-Allow-Headers': 'Accept, Content-Type',
+    'Access-Control-Max-Age': '600',
+  });
   res.end();
   return true;
 }
@@ -224,7 +262,12 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 }
 
 function sendText(res: ServerResponse, type: string, text: string, headers: Record<string, string> = {}): void {
-  res.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-cache' });
+  res.writeHead(200, {
+    ...headers,
+    'Content-Type': type,
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-cache',
+  });
   res.end(text);
 }
 
@@ -232,7 +275,9 @@ function sendError(res: ServerResponse, error: unknown, log: (line: string) => v
   const known = error instanceof HttpError;
   if (!known || error.status >= 500) {
     // The stack goes to the server's log only; the client gets the message (HttpError) or a fixed sentence.
-    log(`actor-sync serve: ${req.method} ${req.url}: ${known ? error.message : ((error as Error)?.stack ?? messageOf(error))}`);
+    log(
+      `actor-sync serve: ${req.method} ${req.url}: ${known ? error.message : ((error as Error)?.stack ?? messageOf(error))}`,
+    );
   }
   if (res.headersSent) {
     res.destroy();
@@ -252,7 +297,14 @@ function requireKnownHost(req: IncomingMessage, allowed: Set<string>): void {
   if (host === undefined) return;
   const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
   const lower = name.toLowerCase();
-  if (lower === 'localhost' || lower.endsWith('.localhost') || lower === '[::1]' || /^127(\.\d{1,3}){3}$/.test(lower) || allowed.has(lower)) return;
+  if (
+    lower === 'localhost' ||
+    lower.endsWith('.localhost') ||
+    lower === '[::1]' ||
+    /^127(\.\d{1,3}){3}$/.test(lower) ||
+    allowed.has(lower)
+  )
+    return;
   throw misdirected(host);
 }
 

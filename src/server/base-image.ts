@@ -31,7 +31,11 @@ export async function findBaseImage(actor: Actor, actorsReal: string): Promise<A
     .filter(isImageName)
     .sort((a, b) => Number(!a.startsWith(preferred)) - Number(!b.startsWith(preferred)) || naturalCompare(a, b))
     .map((filename): ActorFile => ({ folder: 'base_image', filename }));
-  const posterFrames = !has('poster_frame') ? [] : [`${actor.name}_poster.png`, `${actor.name}_poster.jpg`, `${actor.name}.png`, `${actor.name}.jpg`].map((filename): ActorFile => ({ folder: 'poster_frame', filename }));
+  const posterFrames = !has('poster_frame')
+    ? []
+    : [`${actor.name}_poster.png`, `${actor.name}_poster.jpg`, `${actor.name}.png`, `${actor.name}.jpg`].map(
+        (filename): ActorFile => ({ folder: 'poster_frame', filename }),
+      );
   for (const candidate of [...baseImages, ...posterFrames]) {
     const real = await servablePath(actor, actorsReal, candidate.folder, candidate.filename);
     const image = real === undefined ? undefined : await openServable(real);

@@ -24,7 +24,10 @@ interface Slot<T> {
  * const assess = coalesce((actor: Actor) => actor.name, (actor, signal) => pool.assess(taskFor(actor)));
  * await Promise.all([assess(a), assess(a), assess(a)]); // two runs at most, each caller fresh
  */
-export function coalesce<A, T>(keyOf: (arg: A) => string, run: (arg: A, signal: AbortSignal) => Promise<T>): (arg: A, signal?: AbortSignal) => Promise<T> {
+export function coalesce<A, T>(
+  keyOf: (arg: A) => string,
+  run: (arg: A, signal: AbortSignal) => Promise<T>,
+): (arg: A, signal?: AbortSignal) => Promise<T> {
   const slots = new Map<string, Slot<T>>();
 
   const launch = (key: string, arg: A, audience: Audience): Promise<T> => {

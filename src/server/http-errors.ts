@@ -26,7 +26,9 @@ export function notFound(message: string): HttpError {
 }
 
 export function methodNotAllowed(method: string, allowed: readonly string[]): HttpError {
-  return new HttpError(405, `${method} is not supported here; use ${allowed.join(' or ')}`, { Allow: allowed.join(', ') });
+  return new HttpError(405, `${method} is not supported here; use ${allowed.join(' or ')}`, {
+    Allow: allowed.join(', '),
+  });
 }
 
 export function conflict(message: string): HttpError {
@@ -35,7 +37,10 @@ export function conflict(message: string): HttpError {
 
 /** The Host header names another site: a DNS-rebinding page must not read a loopback server. */
 export function misdirected(host: string): HttpError {
-  return new HttpError(421, `this server answers only to loopback names and those --allowed-host gives, not to Host ${JSON.stringify(host)}`);
+  return new HttpError(
+    421,
+    `this server answers only to loopback names and those --allowed-host gives, not to Host ${JSON.stringify(host)}`,
+  );
 }
 
 /** The actor's files could not be read; the message names the file relative to the data root. */
@@ -44,7 +49,9 @@ export function unreadable(message: string): HttpError {
 }
 
 export function busy(): HttpError {
-  return new HttpError(503, 'too many requests are waiting for the hashing workers; try again shortly', { 'Retry-After': '1' });
+  return new HttpError(503, 'too many requests are waiting for the hashing workers; try again shortly', {
+    'Retry-After': '1',
+  });
 }
 
 /** The client closed the connection before its answer (nginx's 499): nobody reads it, nothing is logged. */

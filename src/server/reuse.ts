@@ -67,7 +67,8 @@ export function assessmentReuse(data: Parameters<typeof settledState>[1], watch?
         if (last === undefined) return undefined;
         // Taken before the stats: an event after it changes the next mark, so this check is never trusted past a change.
         const mark = watch?.mark(actor);
-        if (mark !== undefined && last.checked?.mark === mark && now - last.checked.at < watch!.trustMs) return last.assessment;
+        if (mark !== undefined && last.checked?.mark === mark && now - last.checked.at < watch!.trustMs)
+          return last.assessment;
         if (!stands(actor, last)) return undefined;
         last.checked = mark === undefined ? undefined : { mark, at: now };
         return last.assessment;
@@ -76,12 +77,15 @@ export function assessmentReuse(data: Parameters<typeof settledState>[1], watch?
 
     keep(actor, assessment) {
       // An assessment that would write the manifest settled on the bytes it would write, not on those on disk.
-      if (assessment.settled && assessment.commit === undefined) kept.set(actor.name, { entry: assessment.settled, assessment });
+      if (assessment.settled && assessment.commit === undefined)
+        kept.set(actor.name, { entry: assessment.settled, assessment });
       else kept.delete(actor.name);
     },
   };
 }
 
 function smallFiles(actor: Actor): boolean {
-  return [actor.manifestPath, `${actor.trainingDir}/prompt_metadata.json`].every((path) => (statSync(path, { throwIfNoEntry: false })?.size ?? 0) <= SMALL_BYTES);
+  return [actor.manifestPath, `${actor.trainingDir}/prompt_metadata.json`].every(
+    (path) => (statSync(path, { throwIfNoEntry: false })?.size ?? 0) <= SMALL_BYTES,
+  );
 }

@@ -39,7 +39,8 @@ async function read(path: string, rootReal: string): Promise<StudioActor[] | nul
   try {
     // Like every file the server reads: only inside the data root (symlinks resolved).
     const real = await realpath(path).catch(() => path);
-    if (!isInside(real, rootReal)) throw new InputError(path, 'is a symlink leading out of the data root; not followed');
+    if (!isInside(real, rootReal))
+      throw new InputError(path, 'is a symlink leading out of the data root; not followed');
     const json = await readJsonFile(path);
     if (json === null) return null;
     const parsed = StudioActorSchema.array().safeParse(json.value);
@@ -67,7 +68,8 @@ export function studioList(studio: StudioActor[] | null, actors: Actor[], rows: 
   });
   for (const [name, row] of byName) {
     // The studio's ids are numbers (`0` for the folder `0000_…`).
-    if (!named.has(name)) list.push({ id: /^\d+$/.test(row.actor_id) ? Number(row.actor_id) : row.actor_id, name, ...row });
+    if (!named.has(name))
+      list.push({ id: /^\d+$/.test(row.actor_id) ? Number(row.actor_id) : row.actor_id, name, ...row });
   }
   return list;
 }

@@ -37,19 +37,33 @@ function isServable(name: string): boolean {
  * The real path of the actor's image `folder/filename` when the server may serve it (see above; whether it
  * is a regular file is checked when it is opened), else undefined.
  */
-export async function servablePath(actor: Actor, actorsReal: string, folder: ImageFolder, filename: string): Promise<string | undefined> {
+export async function servablePath(
+  actor: Actor,
+  actorsReal: string,
+  folder: ImageFolder,
+  filename: string,
+): Promise<string | undefined> {
   if (!isServable(filename)) return undefined;
   const dir = folder === 'training_data' ? actor.trainingDir : join(actor.dir, folder);
   const folderReal = await realpath(dir).catch(() => undefined);
   const real = await realpath(join(dir, filename)).catch(() => undefined);
   // Inside the actor's folder, and inside the actors folder (the folder itself may be a symlink elsewhere).
-  if (folderReal === undefined || real === undefined || !real.startsWith(folderReal + sep) || !isInside(real, actorsReal) || !isServable(basename(real))) return undefined;
+  if (
+    folderReal === undefined ||
+    real === undefined ||
+    !real.startsWith(folderReal + sep) ||
+    !isInside(real, actorsReal) ||
+    !isServable(basename(real))
+  )
+    return undefined;
   return real;
 }
 
 /** Opens a real path `servablePath` gave when it is (still) a regular file; undefined otherwise. */
 export async function openServable(real: string): Promise<OpenImage | undefined> {
-  const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(() => undefined);
+  const handle = await open(real, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW).catch(
+    () => undefined,
+  );
   if (handle === undefined) return undefined;
   try {
     const stats = await handle.stat();
@@ -65,8 +79,15 @@ export async function openServable(real: string): Promise<OpenImage | undefined>
  * Opens `folder/filename` (decoded) of the actor `selector` names, when it is inside the actors folder (real path `actorsReal`).
  * @throws {HttpError} 404 for anything but a servable image; 400/409 from the actor lookup.
  */
-export async function openActorImage(actorNamed: (selector: string) => Promise<Actor>, actorsReal: string, selector: string, folder: string, filename: string): Promise<OpenImage> {
-  const missing = () => notFound(`no image ${JSON.stringify(filename)} in the ${folder} of ${JSON.stringify(selector)}`);
+export async function openActorImage(
+  actorNamed: (selector: string) => Promise<Actor>,
+  actorsReal: string,
+  selector: string,
+  folder: string,
+  filename: string,
+): Promise<OpenImage> {
+  const missing = () =>
+    notFound(`no image ${JSON.stringify(filename)} in the ${folder} of ${JSON.stringify(selector)}`);
   if (!(IMAGE_FOLDERS as readonly string[]).includes(folder) || !isServable(filename)) throw missing();
   const actor = await actorNamed(selector);
   const real = await servablePath(actor, actorsReal, folder as ImageFolder, filename);

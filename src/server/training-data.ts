@@ -9,7 +9,16 @@ import type { StudioFacts } from '../manifest/studio.js';
 import type { ActorFile } from './base-image.js';
 import type { ActorRow, TrainingData, TrainingImage } from './schema.js';
 
-type Counts = Pick<TrainingData, 'total_count' | 'synced_count' | 'local_only_count' | 's3_only_count' | 'out_of_sync_count' | 'missing_count' | 'untracked_count'>;
+type Counts = Pick<
+  TrainingData,
+  | 'total_count'
+  | 'synced_count'
+  | 'local_only_count'
+  | 's3_only_count'
+  | 'out_of_sync_count'
+  | 'missing_count'
+  | 'untracked_count'
+>;
 
 /** The URL path under which this server answers the actor's file `folder/filename` (see base-image.ts). */
 export function dataPathOf(actor: Actor, folder: string, filename: string): string {
@@ -24,7 +33,9 @@ export function trainingDataOf(actor: Actor, assessment: Assessment, baseImage: 
   const { studio } = assessment;
   const counted = assessment.report.statistics?.training_images_count;
   if (counted !== assessment.entries.length) {
-    throw new Error(`the assessment of ${actor.name} counts ${counted} images but carries ${assessment.entries.length} entries (was it asked to explain?)`);
+    throw new Error(
+      `the assessment of ${actor.name} counts ${counted} images but carries ${assessment.entries.length} entries (was it asked to explain?)`,
+    );
   }
   const tracked = new Set(assessment.tracked);
   const images: TrainingImage[] = assessment.entries.map((entry, index) => {
@@ -59,10 +70,18 @@ export function trainingDataOf(actor: Actor, assessment: Assessment, baseImage: 
 }
 
 /** One row of the actor list; `error` when the actor could not be assessed. */
-export function actorRowOf(actor: Actor, data: TrainingData | null, studio: StudioFacts, error: string | null): ActorRow {
+export function actorRowOf(
+  actor: Actor,
+  data: TrainingData | null,
+  studio: StudioFacts,
+  error: string | null,
+): ActorRow {
   const counts = data ? pickCounts(data) : countsOf([]);
   const row: ActorRow = {
-    training_data: { count: counts.total_count, synced: counts.total_count > 0 && counts.synced_count === counts.total_count },
+    training_data: {
+      count: counts.total_count,
+      synced: counts.total_count > 0 && counts.synced_count === counts.total_count,
+    },
     training_data_good: studio.training_data_good,
     custom_models_count: Array.isArray(studio.custom_lora_models) ? studio.custom_lora_models.length : 0,
     custom_models_good: false,
@@ -92,6 +111,22 @@ function countsOf(images: readonly Pick<TrainingImage, 'status' | 'tracked'>[]):
 }
 
 function pickCounts(data: TrainingData): Counts {
-  const { total_count, synced_count, local_only_count, s3_only_count, out_of_sync_count, missing_count, untracked_count } = data;
-  return { total_count, synced_count, local_only_count, s3_only_count, out_of_sync_count, missing_count, untracked_count };
+  const {
+    total_count,
+    synced_count,
+    local_only_count,
+    s3_only_count,
+    out_of_sync_count,
+    missing_count,
+    untracked_count,
+  } = data;
+  return {
+    total_count,
+    synced_count,
+    local_only_count,
+    s3_only_count,
+    out_of_sync_count,
+    missing_count,
+    untracked_count,
+  };
 }

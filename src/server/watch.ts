@@ -66,7 +66,8 @@ export function changeWatch(data: DataRoot, { watch = fsWatch, trustMs = TRUST_M
     drop(shared);
     shared = open([data.actorsReal, data.manifestsReal], (event, filename, own) => {
       // Which file is unknown, or a watched folder itself moved or removed (named by its own name): every actor to stats.
-      if (filename === null || filename === basename(data.actorsReal) || filename === basename(data.manifestsReal)) return void (own.healthy = false);
+      if (filename === null || filename === basename(data.actorsReal) || filename === basename(data.manifestsReal))
+        return void (own.healthy = false);
       // In the actors folder an actor folder by its name; in the manifests folder a manifest by its file name.
       const name = actors.has(filename) ? filename : byManifest.get(filename);
       if (name === undefined || event === 'rename') structure += 1;
@@ -93,7 +94,8 @@ export function changeWatch(data: DataRoot, { watch = fsWatch, trustMs = TRUST_M
         });
         actors.set(actor.name, record);
         const folder = dirname(actor.manifestPath);
-        if (folder === data.manifestsDir || folder === data.manifestsReal) byManifest.set(basename(actor.manifestPath), actor.name);
+        if (folder === data.manifestsDir || folder === data.manifestsReal)
+          byManifest.set(basename(actor.manifestPath), actor.name);
       }
       return common.healthy && record.healthy ? `${common.id}.${record.id}` : undefined;
     },
@@ -102,7 +104,7 @@ export function changeWatch(data: DataRoot, { watch = fsWatch, trustMs = TRUST_M
       return common.healthy ? `${common.id}.${structure}` : undefined;
     },
     keepOnly(names) {
-      for (const [name, record] of actors) if (!names.has(name)) (drop(record), actors.delete(name));
+      for (const [name, record] of actors) if (!names.has(name)) drop(record), actors.delete(name);
       for (const [file, name] of byManifest) if (!names.has(name)) byManifest.delete(file);
     },
     close() {

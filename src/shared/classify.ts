@@ -68,7 +68,13 @@ export function toMb(bytes: number): number {
 }
 
 /** Decides one image's status from what is known locally and remotely (SPEC §3). */
-export function statusOf(local: boolean, url: string | null, s3Exists: boolean, md5: string | null, s3Md5: string | null): Status | null {
+export function statusOf(
+  local: boolean,
+  url: string | null,
+  s3Exists: boolean,
+  md5: string | null,
+  s3Md5: string | null,
+): Status | null {
   const remote = url !== null && s3Exists;
   if (local && remote) return md5 === s3Md5 ? 'synced' : 'out_of_sync';
   if (local) return 'local_only';
@@ -85,7 +91,12 @@ export function statusOf(local: boolean, url: string | null, s3Exists: boolean, 
 export function classify(input: ClassifyInput): ClassifyResult {
   const local = new Map(input.local.map((file) => [file.filename, file]));
   const previous = new Map(input.previous.map((entry) => [entry.filename, entry]));
-  const names = new Set<string>([...local.keys(), ...previous.keys(), ...input.legacyUrls.keys(), ...input.promptUrls.keys()]);
+  const names = new Set<string>([
+    ...local.keys(),
+    ...previous.keys(),
+    ...input.legacyUrls.keys(),
+    ...input.promptUrls.keys(),
+  ]);
   const conflicts: Conflict[] = [];
   const entries: TrainingEntry[] = [];
 
@@ -125,7 +136,8 @@ export function classify(input: ClassifyInput): ClassifyResult {
       else if (!remote.exists || !sameUrl) delete entry.s3_etag;
       // A checksum goes with the object it was read from: one that changed (another ETag) drops it.
       if (remote.crc64nvme !== undefined) entry.s3_crc64nvme = remote.crc64nvme;
-      else if (!remote.exists || !sameUrl || (remote.etag !== undefined && remote.etag !== before?.s3_etag)) delete entry.s3_crc64nvme;
+      else if (!remote.exists || !sameUrl || (remote.etag !== undefined && remote.etag !== before?.s3_etag))
+        delete entry.s3_crc64nvme;
       if (remote.checkedAt !== undefined) entry.s3_checked_at = remote.checkedAt;
     }
     entries.push(entry);
@@ -162,7 +174,8 @@ function entryFor(
   // Keys another tool added to an entry are kept; the ones recomputed here are not.
   // Defined, not assigned: a key named `__proto__` would otherwise set the prototype and be lost.
   for (const [key, value] of Object.entries(before ?? {})) {
-    if (!Object.hasOwn(entry, key) && !RECOMPUTED.has(key)) Object.defineProperty(entry, key, { value, enumerable: true, writable: true, configurable: true });
+    if (!Object.hasOwn(entry, key) && !RECOMPUTED.has(key))
+      Object.defineProperty(entry, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return entry;
 }

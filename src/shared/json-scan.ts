@@ -18,7 +18,10 @@ export type JsonPath = (string | number)[];
 /** Whether a key named twice in the object at `path` matters to the reader (its value would be lost). */
 export type GuardedKey = (path: readonly (string | number)[], key: string) => boolean;
 
-export type ScanResult = { ok: true } | { ok: false; tooDeep: true } | { ok: false; tooDeep: false; path: JsonPath; key: string };
+export type ScanResult =
+  | { ok: true }
+  | { ok: false; tooDeep: true }
+  | { ok: false; tooDeep: false; path: JsonPath; key: string };
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

@@ -165,8 +165,10 @@ export function sameObject(a: string, b: string): boolean {
 }
 
 /** Host forms of AWS S3 itself (no bucket in the name): `s3`, `s3.<region>`, `s3-<region>`, … */
-const AWS_S3_ENDPOINT = /^s3(?:-accelerate(?:\.dualstack)?|\.dualstack\.[a-z0-9-]+|[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?$/;
-const AWS_VIRTUAL_HOSTED = /^(.+)\.(s3(?:-accelerate(?:\.dualstack)?|\.dualstack\.[a-z0-9-]+|[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?)$/;
+const AWS_S3_ENDPOINT =
+  /^s3(?:-accelerate(?:\.dualstack)?|\.dualstack\.[a-z0-9-]+|[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?$/;
+const AWS_VIRTUAL_HOSTED =
+  /^(.+)\.(s3(?:-accelerate(?:\.dualstack)?|\.dualstack\.[a-z0-9-]+|[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?)$/;
 
 /** Bucket and raw key of an http(s) URL: virtual-hosted on AWS hosts that carry a bucket, path-style elsewhere. */
 function splitHttp(url: string, rawPath: string, fail: (reason: string) => never): { bucket: string; rawKey: string } {

@@ -54,7 +54,9 @@ describe('generateDataRoot', () => {
   it("makes actor 0000 exactly the seed's example", async () => {
     const g = await generateDataRoot(await tempRoot(), { actors: 1 });
     const td = join(g.root, 'data/actors', SEED, 'training_data');
-    const listed = [4, 6, 8, 9, 10, 11, 12, 13].map((i) => `${SEED}_${i}.png`).concat([14, 15, 16, 17].map((i) => `${SEED}_${i}.jpg`));
+    const listed = [4, 6, 8, 9, 10, 11, 12, 13]
+      .map((i) => `${SEED}_${i}.png`)
+      .concat([14, 15, 16, 17].map((i) => `${SEED}_${i}.jpg`));
     const local = [...listed, ...[0, 1, 2, 3].map((i) => `${SEED}_${i}.png`), `${SEED}_4.jpg`];
 
     const images = (await readdir(td)).filter((f) => /\.(png|jpg)$/.test(f));
@@ -75,7 +77,14 @@ describe('generateDataRoot', () => {
 
     const manifest = await readJson(join(g.root, 'data/actor_manifests/0000_manifest.json'));
     expect(Object.keys(manifest)).toEqual([
-      'character_id', 'character_name', 'metadata', 'migration_timestamp', 'base_images', 'scene_images', 'statistics', 'status',
+      'character_id',
+      'character_name',
+      'metadata',
+      'migration_timestamp',
+      'base_images',
+      'scene_images',
+      'statistics',
+      'status',
     ]);
     expect(manifest.character_id).toBe('0000');
     expect(manifest.character_name).toBe(SEED);
@@ -113,12 +122,16 @@ describe('generateDataRoot', () => {
     }
     expect(g.totalBytes).toBe(bytes);
 
-    const legacy = g.actors.filter((a) => existsSync(join(g.root, 'data/actors', a.name, 'training_data/response.json')));
+    const legacy = g.actors.filter((a) =>
+      existsSync(join(g.root, 'data/actors', a.name, 'training_data/response.json')),
+    );
     expect(legacy.map((a) => a.id)).toEqual(g.actors.filter((_, i) => i % 3 === 0).map((a) => a.id));
     expect(g.actors.filter((a) => a.legacyUrls.length > 0)).toEqual(legacy);
 
     // Every offline status appears: synced (listed and local), local_only, s3_only (listed, not local).
-    const s3Only = legacy.filter((a) => a.legacyUrls.some((u) => !a.images.includes(decodeURIComponent(u.split('/').pop()!))));
+    const s3Only = legacy.filter((a) =>
+      a.legacyUrls.some((u) => !a.images.includes(decodeURIComponent(u.split('/').pop()!))),
+    );
     expect(s3Only.length).toBeGreaterThan(0);
     expect(s3Only.length).toBeLessThan(legacy.length);
     for (const actor of legacy.slice(1)) {
@@ -200,8 +213,14 @@ describe('generateDataRoot', () => {
 
   it('honours the size, count, legacy and manifest options', async () => {
     const g = await generateDataRoot(await tempRoot(), {
-      actors: 7, imagesPerActor: 5, minBytes: 900, maxBytes: 1_000, legacyEvery: 0,
-      seedActor0000: false, richManifests: false, bucketUrl: 'http://127.0.0.1:4568/bucket/',
+      actors: 7,
+      imagesPerActor: 5,
+      minBytes: 900,
+      maxBytes: 1_000,
+      legacyEvery: 0,
+      seedActor0000: false,
+      richManifests: false,
+      bucketUrl: 'http://127.0.0.1:4568/bucket/',
     });
     for (const actor of g.actors) {
       expect(actor.images.length).toBeGreaterThanOrEqual(3);
@@ -215,7 +234,8 @@ describe('generateDataRoot', () => {
     }
     expect(existsSync(join(g.root, 'data/actors', SEED, 'training_data/response.json'))).toBe(false);
     expect(await readJson(join(g.root, 'data/actor_manifests/0001_manifest.json'))).toEqual({
-      character_id: '0001', character_name: '0001_european_20_female',
+      character_id: '0001',
+      character_name: '0001_european_20_female',
     });
 
     const custom = await generateDataRoot(await tempRoot(), { actors: 1, bucketUrl: 'http://127.0.0.1:4568/bucket/' });

@@ -70,7 +70,11 @@ export async function startAwsProxy(upstream: string): Promise<AwsProxy> {
       req.resume();
       req.on('end', () => {
         const payload = req.method === 'HEAD' ? '' : body;
-        res.writeHead(status, { ...headers, 'content-type': 'application/xml', 'content-length': String(Buffer.byteLength(payload)) });
+        res.writeHead(status, {
+          ...headers,
+          'content-type': 'application/xml',
+          'content-length': String(Buffer.byteLength(payload)),
+        });
         res.end(payload);
       });
     };
@@ -78,11 +82,19 @@ export async function startAwsProxy(upstream: string): Promise<AwsProxy> {
     if (home && seen.signedFor !== home.region) {
       const told = { 'x-amz-bucket-region': home.region };
       if (home.answer === 'redirect') {
-        const xml = errorXml('PermanentRedirect', 'The bucket you are attempting to access must be addressed using the specified endpoint.', `<Endpoint>${seen.bucket}.s3.${home.region}.amazonaws.com</Endpoint><Bucket>${seen.bucket}</Bucket>`);
+        const xml = errorXml(
+          'PermanentRedirect',
+          'The bucket you are attempting to access must be addressed using the specified endpoint.',
+          `<Endpoint>${seen.bucket}.s3.${home.region}.amazonaws.com</Endpoint><Bucket>${seen.bucket}</Bucket>`,
+        );
         return answer(301, told, xml);
       }
       const named = home.answer === 'malformed';
-      const xml = errorXml('AuthorizationHeaderMalformed', `The authorization header is malformed; the region '${seen.signedFor}' is wrong${named ? `; expecting '${home.region}'` : ''}`, named ? `<Region>${home.region}</Region>` : '');
+      const xml = errorXml(
+        'AuthorizationHeaderMalformed',
+        `The authorization header is malformed; the region '${seen.signedFor}' is wrong${named ? `; expecting '${home.region}'` : ''}`,
+        named ? `<Region>${home.region}</Region>` : '',
+      );
       return answer(400, named && seen.kind === 'headBucket' ? told : {}, xml);
     }
     if (noList.has(seen.bucket) && (seen.kind === 'list' || seen.kind === 'headBucket')) {
@@ -92,32 +104,37 @@ export async function startAwsProxy(upstream: string): Promise<AwsProxy> {
   });
 
   function forward(req: IncomingMessage, res: ServerResponse, seen: AwsRequest): void {
-    const upstreamReq = http.request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upstreamRes) => {
-      let status = upstreamRes.statusCode ?? 502;
-      const chunks: Buffer[] = [];
-      upstreamRes.on('data', (chunk: Buffer) => chunks.push(chunk));
-      upstreamRes.on('end', () => {
-        let body = Buffer.concat(chunks);
-        const headers = { ...upstreamRes.headers };
-        if (status === 404 && noList.has(seen.bucket)) {
-          // Without s3:ListBucket, S3 does not tell a missing key from a denied one.
-          status = 403;
-          body = Buffer.from(req.method === 'HEAD' ? '' : errorXml('AccessDenied', 'Access Denied'));
-        } else if (seen.kind === 'list' && status === 200) {
-          let xml = body.toString('utf8');
-          if (/[?&]encoding-type=url(?:&|$)/.test(req.url ?? '')) xml = urlEncodeListing(xml);
-          if (truncations > 0) {
-            truncations -= 1;
-            xml = xml.replace(/<IsTruncated>false<\/IsTruncated>/, '<IsTruncated>true</IsTruncated>').replace(/<NextContinuationToken>[\s\S]*?<\/NextContinuationToken>/, '');
+    const upstreamReq = http.request(
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+      (upstreamRes) => {
+        let status = upstreamRes.statusCode ?? 502;
+        const chunks: Buffer[] = [];
+        upstreamRes.on('data', (chunk: Buffer) => chunks.push(chunk));
+        upstreamRes.on('end', () => {
+          let body = Buffer.concat(chunks);
+          const headers = { ...upstreamRes.headers };
+          if (status === 404 && noList.has(seen.bucket)) {
+            // Without s3:ListBucket, S3 does not tell a missing key from a denied one.
+            status = 403;
+            body = Buffer.from(req.method === 'HEAD' ? '' : errorXml('AccessDenied', 'Access Denied'));
+          } else if (seen.kind === 'list' && status === 200) {
+            let xml = body.toString('utf8');
+            if (/[?&]encoding-type=url(?:&|$)/.test(req.url ?? '')) xml = urlEncodeListing(xml);
+            if (truncations > 0) {
+              truncations -= 1;
+              xml = xml
+                .replace(/<IsTruncated>false<\/IsTruncated>/, '<IsTruncated>true</IsTruncated>')
+                .replace(/<NextContinuationToken>[\s\S]*?<\/NextContinuationToken>/, '');
+            }
+            body = Buffer.from(xml);
           }
-          body = Buffer.from(xml);
-        }
-        seen.status = status;
-        headers['content-length'] = String(body.length);
-        res.writeHead(status, headers);
-        res.end(req.method === 'HEAD' ? undefined : body);
-      });
-    });
+          seen.status = status;
+          headers['content-length'] = String(body.length);
+          res.writeHead(status, headers);
+          res.end(req.method === 'HEAD' ? undefined : body);
+        });
+      },
+    );
     upstreamReq.on('error', () => res.socket?.destroy());
     req.pipe(upstreamReq);
   }
@@ -127,7 +144,8 @@ export async function startAwsProxy(upstream: string): Promise<AwsProxy> {
   const proxy: AwsProxy = {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
-    count: (kind, status) => requests.filter((r) => r.kind === kind && (status === undefined || r.status === status)).length,
+    count: (kind, status) =>
+      requests.filter((r) => r.kind === kind && (status === undefined || r.status === status)).length,
     homeRegion(bucket, region, answer = 'redirect') {
       homes.set(bucket, { region, answer });
     },
@@ -165,7 +183,10 @@ function describe(req: IncomingMessage): AwsRequest {
 function urlEncodeListing(xml: string): string {
   const encode = (text: string) => encodeURIComponent(unescapeXml(text)).replace(/%2F/g, '/').replace(/%20/g, '+');
   return xml
-    .replace(/<(Key|Prefix|StartAfter)>([\s\S]*?)<\/\1>/g, (_, tag: string, text: string) => `<${tag}>${encode(text)}</${tag}>`)
+    .replace(
+      /<(Key|Prefix|StartAfter)>([\s\S]*?)<\/\1>/g,
+      (_, tag: string, text: string) => `<${tag}>${encode(text)}</${tag}>`,
+    )
     .replace(/(<ListBucketResult[^>]*>)/, '$1<EncodingType>url</EncodingType>');
 }
 

@@ -27,12 +27,16 @@ const running: ChildProcess[] = [];
 
 // A failed test must not leave a run behind (SIGKILL also ends a SIGSTOPped one).
 afterEach(() => {
-  for (const child of running.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  for (const child of running.splice(0))
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 
 /** Starts `actor-sync ARGS` (with `env` added to this process's); stdin closed, stdout and stderr collected. */
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   running.push(child);
   let stdout = '';
   let stderr = '';
@@ -77,7 +81,10 @@ export function pollUntil(
     const timer = setInterval(() => {
       if (check()) stop();
     }, intervalMs);
-    const deadline = setTimeout(() => stop(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
+    const deadline = setTimeout(
+      () => stop(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)),
+      timeoutMs,
+    );
     child?.on('exit', onExit);
     if (check()) stop();
   });

@@ -60,7 +60,10 @@ export function leftovers(manifestsDir: string): string[] {
 /** Every `*_manifest.json`, parsed; a file that is not valid JSON throws an error naming it. */
 export function readManifests(manifestsDir: string): Map<string, any> {
   const result = new Map<string, any>();
-  for (const name of fs.readdirSync(manifestsDir).filter((n) => n.endsWith('_manifest.json')).sort()) {
+  for (const name of fs
+    .readdirSync(manifestsDir)
+    .filter((n) => n.endsWith('_manifest.json'))
+    .sort()) {
     const text = fs.readFileSync(join(manifestsDir, name), 'utf8');
     try {
       result.set(name, JSON.parse(text));

@@ -11,9 +11,17 @@ import { LOCK_NAME } from './crash.js';
  * folder's mtime is an hour ahead, so no run takes the lock over as stale however long the test takes (a
  * SIGSTOPped run's lock goes stale after 10 s). Resolves with its release.
  */
-export async function holdLock(dir: string, name = LOCK_NAME): Promise<{ pid: number; path: string; release: () => Promise<void> }> {
+export async function holdLock(
+  dir: string,
+  name = LOCK_NAME,
+): Promise<{ pid: number; path: string; release: () => Promise<void> }> {
   const lock = join(dir, name);
-  const owner: LockOwner = { pid: process.pid, hostname: hostname(), started: new Date().toISOString(), token: 'test-held' };
+  const owner: LockOwner = {
+    pid: process.pid,
+    hostname: hostname(),
+    started: new Date().toISOString(),
+    token: 'test-held',
+  };
   await mkdir(lock);
   await writeFile(join(lock, 'owner.json'), JSON.stringify(owner));
   const hourAhead = new Date(Date.now() + 3_600_000);

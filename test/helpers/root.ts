@@ -42,7 +42,11 @@ export function md5(bytes: Buffer): string {
 }
 
 /** Writes images (random bytes unless given) into an actor's training_data; returns their MD5s. */
-export async function addImages(root: string, name: string, files: Record<string, Buffer | number>): Promise<Record<string, string>> {
+export async function addImages(
+  root: string,
+  name: string,
+  files: Record<string, Buffer | number>,
+): Promise<Record<string, string>> {
   const dir = trainingDir(root, name);
   await mkdir(dir, { recursive: true });
   const hashes: Record<string, string> = {};
@@ -57,7 +61,18 @@ export async function addImages(root: string, name: string, files: Record<string
 export async function writeResponseJson(root: string, name: string, urls: unknown): Promise<string> {
   const path = join(trainingDir(root, name), 'response.json');
   await mkdir(trainingDir(root, name), { recursive: true });
-  await writeFile(path, JSON.stringify({ delayTime: 1, output: { output: { actor_id: name, s3_image_urls: urls, type: 'system' }, status: 'success' }, status: 'COMPLETED' }, null, 2));
+  await writeFile(
+    path,
+    JSON.stringify(
+      {
+        delayTime: 1,
+        output: { output: { actor_id: name, s3_image_urls: urls, type: 'system' }, status: 'success' },
+        status: 'COMPLETED',
+      },
+      null,
+      2,
+    ),
+  );
   return path;
 }
 
@@ -68,7 +83,9 @@ export async function writeManifest(root: string, id: string, manifest: unknown)
 }
 
 /** The seed's example: 12 URLs in response.json, 17 local files (the 12, `_0`–`_3`, and `_4.jpg` = `_4.png`). */
-export async function seedActor0000(root: string): Promise<{ hashes: Record<string, string>; manifest: string; response: string }> {
+export async function seedActor0000(
+  root: string,
+): Promise<{ hashes: Record<string, string>; manifest: string; response: string }> {
   const files: Record<string, Buffer | number> = {};
   for (const f of [...SEED_LISTED, ...[0, 1, 2, 3].map((i) => `${SEED_NAME}_${i}.png`)]) files[f] = 50_000;
   const hashes = await addImages(root, SEED_NAME, files);
@@ -93,7 +110,8 @@ export async function seedActor0000(root: string): Promise<{ hashes: Record<stri
 export async function snapshot(dir: string, options: { folders?: boolean } = {}): Promise<Map<string, string>> {
   const result = new Map<string, string>();
   async function walk(current: string): Promise<void> {
-    if (options.folders) result.set(`${relative(dir, current) || '.'}/`, `folder ${(await stat(current, { bigint: true })).mtimeNs}`);
+    if (options.folders)
+      result.set(`${relative(dir, current) || '.'}/`, `folder ${(await stat(current, { bigint: true })).mtimeNs}`);
     for (const entry of await readdir(current, { withFileTypes: true })) {
       const path = join(current, entry.name);
       if (entry.isDirectory()) await walk(path);

@@ -42,14 +42,29 @@ export async function startS3Server(buckets: string[] = ['bucket']): Promise<Tes
  * passes its own shorter `requestTimeoutMs`.
  */
 export function testS3(endpoint: string | undefined, options: S3Options = {}): S3Access {
-  const s3 = createS3({ endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS, maxAttempts: 3, requestTimeoutMs: 30_000, ...options });
+  const s3 = createS3({
+    endpoint,
+    forcePathStyle: true,
+    credentials: TEST_CREDENTIALS,
+    maxAttempts: 3,
+    requestTimeoutMs: 30_000,
+    ...options,
+  });
   cleanups.push(() => s3.close());
   return s3;
 }
 
 /** Puts an object directly (no MD5 metadata unless given), bypassing the code under test. */
-export async function putObject(s3: S3Access, bucket: string, key: string, body: string | Buffer, metadata?: Record<string, string>): Promise<void> {
-  await s3.run(() => s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from(body), Metadata: metadata })));
+export async function putObject(
+  s3: S3Access,
+  bucket: string,
+  key: string,
+  body: string | Buffer,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  await s3.run(() =>
+    s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.from(body), Metadata: metadata })),
+  );
 }
 
 /** What the proxy does to one request instead of forwarding it plainly. */
@@ -71,14 +86,25 @@ export interface ProxyRequest {
 }
 
 /** What an S3 request does, from its method and query. */
-export type RequestKind = 'list' | 'head' | 'get' | 'put' | 'create' | 'part' | 'complete' | 'abort' | 'delete' | 'other';
+export type RequestKind =
+  | 'list'
+  | 'head'
+  | 'get'
+  | 'put'
+  | 'create'
+  | 'part'
+  | 'complete'
+  | 'abort'
+  | 'delete'
+  | 'other';
 
 export function kindOf({ method, url }: ProxyRequest): RequestKind {
   const query = url.includes('?') ? url.slice(url.indexOf('?')) : '';
   if (method === 'GET') return /[?&]list-type=/.test(query) ? 'list' : 'get';
   if (method === 'HEAD') return 'head';
   if (method === 'PUT') return /[?&]partNumber=/.test(query) ? 'part' : 'put';
-  if (method === 'POST') return /[?&]uploads(=|&|$)/.test(query) ? 'create' : /[?&]uploadId=/.test(query) ? 'complete' : 'other';
+  if (method === 'POST')
+    return /[?&]uploads(=|&|$)/.test(query) ? 'create' : /[?&]uploadId=/.test(query) ? 'complete' : 'other';
   if (method === 'DELETE') return /[?&]uploadId=/.test(query) ? 'abort' : 'delete';
   return 'other';
 }
@@ -137,7 +163,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const server = http.createServer((req, res) => {
     const seen: ProxyRequest = { method: req.method ?? 'GET', url: req.url ?? '/' };
     requests.push(seen);
-    if (holding?.match(seen)) return void holding.waiting.push(() => void checkCondition(req, res, seen).then((ok) => ok && forward(req, res, false, seen)));
+    if (holding?.match(seen))
+      return void holding.waiting.push(
+        () => void checkCondition(req, res, seen).then((ok) => ok && forward(req, res, false, seen)),
+      );
     const plan = plans.find((p) => p.remaining > 0 && p.match(seen));
     if (plan) {
       plan.remaining -= 1;
@@ -145,7 +174,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     }
     switch (seen.fault) {
       case 'http500':
-        return drain(req, () => reply(res, 500, ERROR_XML('InternalError', 'We encountered an internal error. Please try again.')));
+        return drain(req, () =>
+          reply(res, 500, ERROR_XML('InternalError', 'We encountered an internal error. Please try again.')),
+        );
       case 'slowDown':
         return drain(req, () => reply(res, 503, ERROR_XML('SlowDown', 'Please reduce your request rate.')));
       case 'reset':
@@ -153,7 +184,9 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       case 'stall':
         return void req.resume(); // read the body, answer never
       default:
-        return void checkCondition(req, res, seen).then((ok) => ok && forward(req, res, seen.fault === 'truncate', seen));
+        return void checkCondition(req, res, seen).then(
+          (ok) => ok && forward(req, res, seen.fault === 'truncate', seen),
+        );
     }
   });
 
@@ -165,21 +198,40 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
     const kind = kindOf(seen);
     const ifNoneMatch = req.headers['if-none-match'];
     const ifMatch = req.headers['if-match'];
-    if ((kind === 'put' || kind === 'complete') && ifNoneMatch !== undefined) seen.condition = `If-None-Match: ${ifNoneMatch}`;
+    if ((kind === 'put' || kind === 'complete') && ifNoneMatch !== undefined)
+      seen.condition = `If-None-Match: ${ifNoneMatch}`;
     else if ((kind === 'put' || kind === 'complete') && ifMatch !== undefined) seen.condition = `If-Match: ${ifMatch}`;
-    const refuse = (status: number, code: string, message: string, extra = '') => void drain(req, () => reply(res, status, ERROR_XML(code, message).replace('</Error>', `${extra}</Error>`), seen));
-    if (refusingChecksums && ['put', 'part', 'complete'].includes(kind) && req.headers['x-amz-checksum-crc64nvme'] !== undefined) {
+    const refuse = (status: number, code: string, message: string, extra = '') =>
+      void drain(req, () => reply(res, status, ERROR_XML(code, message).replace('</Error>', `${extra}</Error>`), seen));
+    if (
+      refusingChecksums &&
+      ['put', 'part', 'complete'].includes(kind) &&
+      req.headers['x-amz-checksum-crc64nvme'] !== undefined
+    ) {
       const header = refusingChecksums.naming ? '<Header>x-amz-checksum-crc64nvme</Header>' : '';
-      return refuse(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented', header), false;
+      return (
+        refuse(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented', header),
+        false
+      );
     }
     if (seen.condition === undefined) return true;
-    if (refusingConditions) return refuse(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented'), false;
+    if (refusingConditions)
+      return (
+        refuse(501, 'NotImplemented', 'A header you provided implies functionality that is not implemented'), false
+      );
     const current = await headUpstream(pathOf(req.url ?? '/'));
     const key = keyOfPath(req.url ?? '/');
     const etag = current === undefined ? undefined : viewEtag(key, current);
-    const failed = ifNoneMatch !== undefined ? ifNoneMatch.trim() === '*' && etag !== undefined : etag !== undefined && bare(ifMatch!) !== etag;
-    if (failed) return refuse(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold'), false;
-    if (ifMatch !== undefined && etag === undefined) return refuse(404, 'NoSuchKey', 'The specified key does not exist.'), false;
+    const failed =
+      ifNoneMatch !== undefined
+        ? ifNoneMatch.trim() === '*' && etag !== undefined
+        : etag !== undefined && bare(ifMatch!) !== etag;
+    if (failed)
+      return (
+        refuse(412, 'PreconditionFailed', 'At least one of the pre-conditions you specified did not hold'), false
+      );
+    if (ifMatch !== undefined && etag === undefined)
+      return (refuse(404, 'NoSuchKey', 'The specified key does not exist.'), false);
     return true;
   }
 
@@ -212,14 +264,22 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         if (seen) seen.status = status;
         const headers = { ...upstreamRes.headers };
         if (status < 300) keepChecksum(kind, key, typeof sentChecksum === 'string' ? sentChecksum : undefined);
-        if (kind !== 'list' && kind !== 'complete' && headers.etag !== undefined) headers.etag = `"${viewEtag(key, bare(headers.etag))}"`;
-        if (kmsKeys?.(key) && ['head', 'get', 'put', 'complete'].includes(kind) && status < 300) headers['x-amz-server-side-encryption'] = 'aws:kms';
+        if (kind !== 'list' && kind !== 'complete' && headers.etag !== undefined)
+          headers.etag = `"${viewEtag(key, bare(headers.etag))}"`;
+        if (kmsKeys?.(key) && ['head', 'get', 'put', 'complete'].includes(kind) && status < 300)
+          headers['x-amz-server-side-encryption'] = 'aws:kms';
         const checksum = checksums.get(key);
-        if ((kind === 'head' || kind === 'get') && checksum && String(req.headers['x-amz-checksum-mode'] ?? '').toUpperCase() === 'ENABLED') {
+        if (
+          (kind === 'head' || kind === 'get') &&
+          checksum &&
+          String(req.headers['x-amz-checksum-mode'] ?? '').toUpperCase() === 'ENABLED'
+        ) {
           headers['x-amz-checksum-crc64nvme'] = checksum;
           headers['x-amz-checksum-type'] = 'FULL_OBJECT';
         }
-        const rewrite = (kind === 'list' && (etagFor !== undefined || kmsKeys !== undefined)) || (kind === 'complete' && kmsKeys?.(key));
+        const rewrite =
+          (kind === 'list' && (etagFor !== undefined || kmsKeys !== undefined)) ||
+          (kind === 'complete' && kmsKeys?.(key));
         if (!truncate && !rewrite) {
           res.writeHead(status, headers);
           upstreamRes.pipe(res);
@@ -230,7 +290,15 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
         upstreamRes.on('end', () => {
           let body = Buffer.concat(chunks);
           if (kind === 'list' && rewrite) body = Buffer.from(rewriteEtags(body.toString('utf8'), viewEtag));
-          if (kind === 'complete' && rewrite) body = Buffer.from(body.toString('utf8').replace(/<ETag>(?:&quot;|")?([0-9a-f]{32})(?:&quot;|")?<\/ETag>/, (_, etag: string) => `<ETag>&quot;${kmsEtag(etag)}&quot;</ETag>`));
+          if (kind === 'complete' && rewrite)
+            body = Buffer.from(
+              body
+                .toString('utf8')
+                .replace(
+                  /<ETag>(?:&quot;|")?([0-9a-f]{32})(?:&quot;|")?<\/ETag>/,
+                  (_, etag: string) => `<ETag>&quot;${kmsEtag(etag)}&quot;</ETag>`,
+                ),
+            );
           res.writeHead(status, { ...headers, 'content-length': String(body.length) });
           if (!truncate) return void res.end(body);
           res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.socket?.destroy());
@@ -329,5 +397,11 @@ function keyOfPath(path: string): string {
 }
 
 function unescapeXml(text: string): string {
-  return text.replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16))).replace(/&amp;/g, '&');
+  return text
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCodePoint(parseInt(hex, 16)))
+    .replace(/&amp;/g, '&');
 }

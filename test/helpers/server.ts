@@ -26,7 +26,14 @@ export interface TestServer extends RunningServer {
 /** Starts the server on a root (2 workers, loopback, a free port); it is closed after the test. */
 export async function serve(root: string, options: Partial<ServerOptions> = {}): Promise<TestServer> {
   const logged: string[] = [];
-  const server = await startServer({ root, host: '127.0.0.1', port: 0, workers: 2, log: (line) => logged.push(line), ...options });
+  const server = await startServer({
+    root,
+    host: '127.0.0.1',
+    port: 0,
+    workers: 2,
+    log: (line) => logged.push(line),
+    ...options,
+  });
   started.push(server);
   return Object.assign(server, { logged });
 }
@@ -38,15 +45,29 @@ export interface RawResponse {
 }
 
 /** One request with `path` sent byte for byte as given (no normalization of `..`, no re-encoding). */
-export function rawRequest(server: RunningServer, path: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<RawResponse> {
+export function rawRequest(
+  server: RunningServer,
+  path: string,
+  options: { method?: string; headers?: Record<string, string> } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: server.port, path, method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('latin1');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: server.port,
+        path,
+        method: options.method ?? 'GET',
+        headers: options.headers,
+        agent: false,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('latin1');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -86,7 +107,12 @@ export function pngImage(n: number, size = 96): Buffer {
   header.writeUInt32BE(size, 0);
   header.writeUInt32BE(size, 4);
   header.set([8, 2, 0, 0, 0], 8); // 8-bit, RGB, deflate, no filter, no interlace
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', header), pngChunk('IDAT', deflateSync(raw)), pngChunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    pngChunk('IHDR', header),
+    pngChunk('IDAT', deflateSync(raw)),
+    pngChunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 function hsl(h: number, s: number, l: number): [number, number, number] {

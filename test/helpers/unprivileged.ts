@@ -19,7 +19,8 @@ const CHECKOUT = resolve(import.meta.dirname, '../..');
 const RUNTIME_PACKAGES = ['piscina', 'zod'];
 
 /** The user the children run as: uid/gid 65534 when this process is root, else this process's own. */
-export const unprivileged: { uid: number; gid: number } | undefined = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+export const unprivileged: { uid: number; gid: number } | undefined =
+  process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
 
 let copy: string | undefined;
 
@@ -40,7 +41,8 @@ export function builtForUnprivileged(path: string): string {
 
 function readableCopy(): string {
   const dist = join(CHECKOUT, 'dist');
-  if (!existsSync(join(dist, 'src', 'cli', 'main.js'))) throw new Error(`${dist} has no build: run npm run build first`);
+  if (!existsSync(join(dist, 'src', 'cli', 'main.js')))
+    throw new Error(`${dist} has no build: run npm run build first`);
   const dir = mkdtempSync(join(tmpdir(), 'actor-sync-unprivileged-'));
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'module' }));
   cpSync(dist, join(dir, 'dist'), { recursive: true });

@@ -24,7 +24,10 @@ export function thrownBy(fn: () => unknown): Error {
 }
 
 /** The error `promise` rejects with, checked to be a `type`. */
-export async function rejection<T extends Error>(promise: Promise<unknown>, type: abstract new (...args: never[]) => T): Promise<T> {
+export async function rejection<T extends Error>(
+  promise: Promise<unknown>,
+  type: abstract new (...args: never[]) => T,
+): Promise<T> {
   const error = await promise.then(
     () => undefined,
     (e: unknown) => e,

@@ -36,7 +36,11 @@ function failNth(method: FsMethod, nth: number, code: string): { mock: { calls: 
     const counted = !PATH_METHODS.includes(method) || String(args[0]).startsWith(dir);
     if (counted && ++calls === nth) {
       const callback = args.at(-1) as (error: Error) => void;
-      const error = Object.assign(new Error(`${code}: injected fault, ${method}`), { code, syscall: method, errno: -1 });
+      const error = Object.assign(new Error(`${code}: injected fault, ${method}`), {
+        code,
+        syscall: method,
+        errno: -1,
+      });
       process.nextTick(callback, error);
       return undefined;
     }
@@ -151,23 +155,29 @@ describe('a name the file system cannot hold', () => {
     const long = join(dir, `${'a'.repeat(235)}_manifest.json`); // 249 bytes: the temp file's name is not
     const error = await rejection(commitFile(long, NEW), CommitError);
     expect(error.code).toBe('ENAMETOOLONG');
-    expect(error.message).toBe(`${long}: its name is too long for the file system: 249 bytes, and the temp file written beside it needs 48 more (most file systems allow 255 in all); left unchanged`);
+    expect(error.message).toBe(
+      `${long}: its name is too long for the file system: 249 bytes, and the temp file written beside it needs 48 more (most file systems allow 255 in all); left unchanged`,
+    );
     expect(await readdir(dir)).toEqual([]);
   });
 });
 
 describe('isTempFileName', () => {
-  it.each(['0000_manifest.json', 'response.json', 'x.jpg', '0000_european_16_male_10.PNG', 'Ünï cödé 1.webp', 'sync-cache-0123.json'])(
-    'recognises every temp name a commit of %s makes, and tempNameFor\'s',
-    async (name) => {
-      const names = await realTempNames(name);
-      expect(names).toHaveLength(2);
-      for (const temp of [...names, tempNameFor(name)]) {
-        expect(temp).toMatch(new RegExp(`^\\.actor-sync-${process.pid}-[0-9a-f]{12}\\.`));
-        expect(isTempFileName(temp), temp).toBe(true);
-      }
-    },
-  );
+  it.each([
+    '0000_manifest.json',
+    'response.json',
+    'x.jpg',
+    '0000_european_16_male_10.PNG',
+    'Ünï cödé 1.webp',
+    'sync-cache-0123.json',
+  ])("recognises every temp name a commit of %s makes, and tempNameFor's", async (name) => {
+    const names = await realTempNames(name);
+    expect(names).toHaveLength(2);
+    for (const temp of [...names, tempNameFor(name)]) {
+      expect(temp).toMatch(new RegExp(`^\\.actor-sync-${process.pid}-[0-9a-f]{12}\\.`));
+      expect(isTempFileName(temp), temp).toBe(true);
+    }
+  });
 
   it('names each temp file anew', () => {
     expect(new Set(Array.from({ length: 100 }, () => tempNameFor('x.jpg'))).size).toBe(100);
@@ -203,7 +213,16 @@ describe('isTempFileName', () => {
 });
 
 describe('removeStaleTemps', () => {
-  const keep = ['0000_manifest.json', 'response.json', 'x.jpg', 'notes.json.bak', 'notes.json.1', '0001_manifest.json.20251017', 'x.jpg.1', '0000_manifest.json.123'];
+  const keep = [
+    '0000_manifest.json',
+    'response.json',
+    'x.jpg',
+    'notes.json.bak',
+    'notes.json.1',
+    '0001_manifest.json.20251017',
+    'x.jpg.1',
+    '0000_manifest.json.123',
+  ];
 
   /**
    * A failure at rename #`renameNth` (1: write-file-atomic's, 2: ours over the target) whose cleanup fails
@@ -219,16 +238,19 @@ describe('removeStaleTemps', () => {
     return temp;
   }
 
-  it.each([1, 2] as const)('removes the temp file a commit failing at rename #%i left behind, and nothing else', async (renameNth) => {
-    for (const name of keep) await writeFile(join(dir, name), OLD);
-    const temp = await leaveRealTemp(renameNth);
-    expect(fs.existsSync(temp)).toBe(true);
+  it.each([1, 2] as const)(
+    'removes the temp file a commit failing at rename #%i left behind, and nothing else',
+    async (renameNth) => {
+      for (const name of keep) await writeFile(join(dir, name), OLD);
+      const temp = await leaveRealTemp(renameNth);
+      expect(fs.existsSync(temp)).toBe(true);
 
-    expect(await removeStaleTemps(dir)).toEqual([temp]);
+      expect(await removeStaleTemps(dir)).toEqual([temp]);
 
-    expect((await readdir(dir)).sort()).toEqual([...keep].sort());
-    expect(await readFile(target, 'utf8')).toBe(OLD);
-  });
+      expect((await readdir(dir)).sort()).toEqual([...keep].sort());
+      expect(await readFile(target, 'utf8')).toBe(OLD);
+    },
+  );
 
   it('removes only the temp files of targets the caller owns (shards share a folder)', async () => {
     const ours = join(dir, tempNameFor('0000_manifest.json'));

@@ -3,7 +3,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { newManifest, ownedFieldsDiffer, sameEntries, sameJson, serializeManifest } from '../../src/manifest/merge.js';
 import { spliceManifest } from '../../workers/splice.js';
-import { ManifestSchema, OWNED_STATISTICS, type TrainingEntry, type TrainingStatistics } from '../../src/manifest/schema.js';
+import {
+  ManifestSchema,
+  OWNED_STATISTICS,
+  type TrainingEntry,
+  type TrainingStatistics,
+} from '../../src/manifest/schema.js';
 import { fakeMd5 as md5, STATISTICS } from '../helpers/values.js';
 
 const SAMPLE = join(import.meta.dirname, '../fixtures/actor_maker-sample/data/actor_manifests/0000_manifest.json');
@@ -49,10 +54,16 @@ const ENTRIES: TrainingEntry[] = [
   },
 ];
 
-
 /** The manifest as a run writes it over `manifest` (as this tool wrote it before), read back. */
-function withTrainingData(manifest: Json, entries: TrainingEntry[], statistics: TrainingStatistics, updated: string): Json {
-  return JSON.parse(spliceManifest(serializeManifest(manifest), { training_data: entries, training_data_updated: updated, statistics })) as Json;
+function withTrainingData(
+  manifest: Json,
+  entries: TrainingEntry[],
+  statistics: TrainingStatistics,
+  updated: string,
+): Json {
+  return JSON.parse(
+    spliceManifest(serializeManifest(manifest), { training_data: entries, training_data_updated: updated, statistics }),
+  ) as Json;
 }
 
 /** A fresh deep copy, so a test cannot reach the shared constants through the merged manifest. */
@@ -80,7 +91,9 @@ describe('withTrainingData on the studio manifest of actor 0000', () => {
     const metadata = original.metadata as Json;
     expect(Object.keys(merged.metadata as Json)).toEqual(Object.keys(metadata));
     const base = original.base_images as Json[];
-    expect((merged.base_images as Json[]).map((image) => Object.keys(image))).toEqual(base.map((image) => Object.keys(image)));
+    expect((merged.base_images as Json[]).map((image) => Object.keys(image))).toEqual(
+      base.map((image) => Object.keys(image)),
+    );
   });
 
   it('writes training_data and training_data_updated as given', () => {
@@ -124,7 +137,14 @@ describe('withTrainingData on a manifest that already has training data', () => 
 
   it('replaces training_data and training_data_updated in place', () => {
     const merged = withTrainingData(copy(before), copy(ENTRIES), copy(STATISTICS), UPDATED);
-    expect(Object.keys(merged)).toEqual(['character_id', 'training_data', 'training_data_updated', 'metadata', 'statistics', 'status']);
+    expect(Object.keys(merged)).toEqual([
+      'character_id',
+      'training_data',
+      'training_data_updated',
+      'metadata',
+      'statistics',
+      'status',
+    ]);
     expect(merged.training_data).toEqual(ENTRIES);
     expect(merged.training_data_updated).toBe(UPDATED);
     expect(merged.metadata).toEqual({ age: '16' });
@@ -134,7 +154,12 @@ describe('withTrainingData on a manifest that already has training data', () => 
   it('updates owned statistics where they are and appends the others, keeping the rest', () => {
     const merged = withTrainingData(copy(before), copy(ENTRIES), copy(STATISTICS), UPDATED);
     const stats = merged.statistics as Json;
-    expect(Object.keys(stats).slice(0, 4)).toEqual(['training_images_count', 'total_files', 'training_data_size_mb', 'total_size_mb']);
+    expect(Object.keys(stats).slice(0, 4)).toEqual([
+      'training_images_count',
+      'total_files',
+      'training_data_size_mb',
+      'total_size_mb',
+    ]);
     expect(stats).toEqual({ total_files: 279, total_size_mb: 370.22, ...STATISTICS });
   });
 });
@@ -142,7 +167,13 @@ describe('withTrainingData on a manifest that already has training data', () => 
 describe('withTrainingData on a manifest without statistics', () => {
   it('adds statistics holding the owned keys', () => {
     const merged = withTrainingData(newManifest('0000', ACTOR), copy(ENTRIES), copy(STATISTICS), UPDATED);
-    expect(Object.keys(merged)).toEqual(['character_id', 'character_name', 'training_data', 'training_data_updated', 'statistics']);
+    expect(Object.keys(merged)).toEqual([
+      'character_id',
+      'character_name',
+      'training_data',
+      'training_data_updated',
+      'statistics',
+    ]);
     expect(merged.statistics).toEqual(STATISTICS);
   });
 });
@@ -177,7 +208,11 @@ describe('ownedFieldsDiffer', () => {
     ['the stat token', (entries: TrainingEntry[]) => void (entries[0]!.mtime_ns = '1760711400123456790')],
     ['an added field', (entries: TrainingEntry[]) => void (entries[0]!.duplicate_of = `${ACTOR}_4.png`)],
     ['a removed entry', (entries: TrainingEntry[]) => void entries.pop()],
-    ['an added entry', (entries: TrainingEntry[]) => void entries.push({ filename: `${ACTOR}_9.png`, s3_url: `${URL}/${ACTOR}_9.png`, status: 's3_only' })],
+    [
+      'an added entry',
+      (entries: TrainingEntry[]) =>
+        void entries.push({ filename: `${ACTOR}_9.png`, s3_url: `${URL}/${ACTOR}_9.png`, status: 's3_only' }),
+    ],
     ['the order of the entries', (entries: TrainingEntry[]) => void entries.reverse()],
   ])('is true on a change of %s', (_what, change) => {
     const entries = copy(ENTRIES);
@@ -198,8 +233,14 @@ describe('ownedFieldsDiffer', () => {
 
 describe('serializeManifest', () => {
   it('writes 2-space indented JSON with a final newline', () => {
-    const text = serializeManifest({ character_id: '0000', statistics: { training_images_count: 17 }, training_data: [] });
-    expect(text).toBe('{\n  "character_id": "0000",\n  "statistics": {\n    "training_images_count": 17\n  },\n  "training_data": []\n}\n');
+    const text = serializeManifest({
+      character_id: '0000',
+      statistics: { training_images_count: 17 },
+      training_data: [],
+    });
+    expect(text).toBe(
+      '{\n  "character_id": "0000",\n  "statistics": {\n    "training_images_count": 17\n  },\n  "training_data": []\n}\n',
+    );
   });
 
   it('ends with exactly one newline', () => {
@@ -244,7 +285,9 @@ describe('sameJson and sameEntries', () => {
     expect(sameEntries([entry], [{ filename: 'a.png', status: 'synced' }])).toBe(true);
     expect(sameEntries([entry], [{ ...entry, status: 'local_only' }])).toBe(false);
     expect(sameEntries([entry], [entry, entry])).toBe(false);
-    expect(sameEntries([{ ...entry, nested: { s3_checked_at: 1 } }], [{ ...entry, nested: { s3_checked_at: 2 } }])).toBe(false);
+    expect(
+      sameEntries([{ ...entry, nested: { s3_checked_at: 1 } }], [{ ...entry, nested: { s3_checked_at: 2 } }]),
+    ).toBe(false);
     expect(sameEntries(undefined, [])).toBe(false);
     expect(sameEntries(undefined, null)).toBe(true);
   });

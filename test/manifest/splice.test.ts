@@ -14,16 +14,43 @@ type Json = Record<string, unknown>;
 
 const SAMPLE = join(import.meta.dirname, '../fixtures/actor_maker-sample/data/actor_manifests/0000_manifest.json');
 const ENTRIES: TrainingEntry[] = [
-  { filename: 'a_0.png', local_path: 'data/actors/a/training_data/a_0.png', size_bytes: 3, size_mb: 0, md5_hash: 'f'.repeat(32), s3_url: null, s3_md5: null, status: 'local_only', mtime_ns: '1760711400123456789', inode: 42 },
-  { filename: 'a_1.png', local_path: null, s3_url: 'https://b.s3.amazonaws.com/a/a_1.png', s3_md5: null, status: 's3_only' },
+  {
+    filename: 'a_0.png',
+    local_path: 'data/actors/a/training_data/a_0.png',
+    size_bytes: 3,
+    size_mb: 0,
+    md5_hash: 'f'.repeat(32),
+    s3_url: null,
+    s3_md5: null,
+    status: 'local_only',
+    mtime_ns: '1760711400123456789',
+    inode: 42,
+  },
+  {
+    filename: 'a_1.png',
+    local_path: null,
+    s3_url: 'https://b.s3.amazonaws.com/a/a_1.png',
+    s3_md5: null,
+    status: 's3_only',
+  },
 ];
-const OWNED: OwnedFields = { training_data: ENTRIES, training_data_updated: '2026-12-02T00:00:00.000Z', statistics: STATISTICS };
+const OWNED: OwnedFields = {
+  training_data: ENTRIES,
+  training_data_updated: '2026-12-02T00:00:00.000Z',
+  statistics: STATISTICS,
+};
 
 /** What the writer did before splicing: parse, replace the owned fields (new keys at the end), serialize. */
 function mergedAndSerialized(manifest: Json, owned: OwnedFields): string {
-  const stats = typeof manifest.statistics === 'object' && manifest.statistics !== null ? { ...(manifest.statistics as Json) } : {};
+  const stats =
+    typeof manifest.statistics === 'object' && manifest.statistics !== null ? { ...(manifest.statistics as Json) } : {};
   Object.assign(stats, owned.statistics);
-  return serializeManifest({ ...manifest, training_data: owned.training_data, training_data_updated: owned.training_data_updated, statistics: stats });
+  return serializeManifest({
+    ...manifest,
+    training_data: owned.training_data,
+    training_data_updated: owned.training_data_updated,
+    statistics: stats,
+  });
 }
 
 describe('spliceManifest on a manifest as this tool writes them', () => {
@@ -33,10 +60,16 @@ describe('spliceManifest on a manifest as this tool writes them', () => {
     ['a new manifest', { character_id: '0000', character_name: 'a' }],
     ['an empty object', {}],
     ['an empty statistics object', { character_id: '0000', statistics: {} }],
-    ['training data before other fields, statistics with a few owned keys among others', {
-      training_data: [{ filename: 'old.png', status: 'local_only' }], metadata: { age: '16', list: [] },
-      statistics: { total: 1, training_images_count: 9, nested: { a: [1, { b: 2 }] }, training_data_size_mb: 1 }, training_data_updated: 'x', tail: null,
-    }],
+    [
+      'training data before other fields, statistics with a few owned keys among others',
+      {
+        training_data: [{ filename: 'old.png', status: 'local_only' }],
+        metadata: { age: '16', list: [] },
+        statistics: { total: 1, training_images_count: 9, nested: { a: [1, { b: 2 }] }, training_data_size_mb: 1 },
+        training_data_updated: 'x',
+        tail: null,
+      },
+    ],
   ];
   it.each(cases)('gives the same bytes: %s', (_what, manifest) => {
     expect(spliceManifest(serializeManifest(manifest), OWNED)).toBe(mergedAndSerialized(manifest, OWNED));
@@ -67,7 +100,11 @@ describe('spliceManifest keeps every byte outside the owned fields', () => {
     expect(parsed.statistics).toEqual({ total_files: 1, ...STATISTICS });
     expect(parsed.training_data_updated).toBe(OWNED.training_data_updated);
     // Nothing but the owned values changed: remove them from both and the rest is equal.
-    const strip = (text: string) => text.replace(/"training_data": \[[\s\S]*?\n {4}\]/, '').replace(/"training_data": \[\]/, '').replace(/"training_[a-z0-9_]+": [^,\n]+,?/g, '');
+    const strip = (text: string) =>
+      text
+        .replace(/"training_data": \[[\s\S]*?\n {4}\]/, '')
+        .replace(/"training_data": \[\]/, '')
+        .replace(/"training_[a-z0-9_]+": [^,\n]+,?/g, '');
     expect(strip(after).replace(/\s+/g, ' ')).toBe(strip(before).replace(/\s+/g, ' '));
   });
 
@@ -75,7 +112,12 @@ describe('spliceManifest keeps every byte outside the owned fields', () => {
     const before = '{\n  "a": 1.0,\n  "statistics": {"x": 1.0}\n}\n';
     const after = spliceManifest(before, OWNED);
     expect(after.startsWith('{\n  "a": 1.0,\n  "statistics": {"x": 1.0, "training_images_count": 2, ')).toBe(true);
-    expect(Object.keys(JSON.parse(after) as Json)).toEqual(['a', 'statistics', 'training_data', 'training_data_updated']);
+    expect(Object.keys(JSON.parse(after) as Json)).toEqual([
+      'a',
+      'statistics',
+      'training_data',
+      'training_data_updated',
+    ]);
     expect(after.endsWith('\n  "training_data_updated": "2026-12-02T00:00:00.000Z"\n}\n')).toBe(true);
   });
 
@@ -93,7 +135,8 @@ describe('spliceManifest keeps every byte outside the owned fields', () => {
   });
 
   it('keeps Windows line ends: owned values and added members end their lines as the file does', () => {
-    const before = '{\r\n  "x": 1.0,\r\n  "training_data": [],\r\n  "statistics": {\r\n    "other": 1.0\r\n  }\r\n}\r\n';
+    const before =
+      '{\r\n  "x": 1.0,\r\n  "training_data": [],\r\n  "statistics": {\r\n    "other": 1.0\r\n  }\r\n}\r\n';
     const after = spliceManifest(before, OWNED);
     expect(after.replace(/\r\n/g, '')).not.toContain('\n');
     expect(after).toContain('"other": 1.0,\r\n    "training_images_count": 2,\r\n');

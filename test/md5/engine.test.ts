@@ -7,7 +7,8 @@ import { runCli } from '../helpers/cli.js';
 import { readJson, seedActor0000, tempRoot } from '../helpers/root.js';
 
 const NO_WASM = { NODE_OPTIONS: '--jitless' };
-const WARNING = /^actor-sync: warning: the WebAssembly MD5 did not load \(.+\); hashing with node:crypto, about 3× slower$/gm;
+const WARNING =
+  /^actor-sync: warning: the WebAssembly MD5 did not load \(.+\); hashing with node:crypto, about 3× slower$/gm;
 
 async function syncSeed(env: NodeJS.ProcessEnv) {
   const root = await tempRoot();
@@ -15,7 +16,12 @@ async function syncSeed(env: NodeJS.ProcessEnv) {
   const run = await runCli(['sync', '--root', root, '--workers', '2', '--json'], env);
   const manifest = (await readJson(seed.manifest)) as { training_data: { filename: string; md5_hash: string }[] };
   const hashes = Object.fromEntries(manifest.training_data.map((entry) => [entry.filename, entry.md5_hash]));
-  return { run, summary: JSON.parse(run.stdout) as { md5_engine: string; files_hashed: number }, hashes, expected: seed.hashes };
+  return {
+    run,
+    summary: JSON.parse(run.stdout) as { md5_engine: string; files_hashed: number },
+    hashes,
+    expected: seed.hashes,
+  };
 }
 
 describe('the MD5 engine', () => {

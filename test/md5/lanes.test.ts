@@ -20,7 +20,37 @@ describe('md5FilesInLanes', () => {
   it('agrees with node:crypto for every length around the block, padding and lane-buffer boundaries', async () => {
     const dir = await tempRoot();
     const L = LANE_BYTES;
-    const lengths = [0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 121, 127, 128, 129, 1000, 4096, L - 65, L - 64, L - 9, L - 8, L - 1, L, L + 1, L + 55, L + 56, 2 * L, 3 * L + 117, MB + 7];
+    const lengths = [
+      0,
+      1,
+      3,
+      55,
+      56,
+      57,
+      63,
+      64,
+      65,
+      119,
+      120,
+      121,
+      127,
+      128,
+      129,
+      1000,
+      4096,
+      L - 65,
+      L - 64,
+      L - 9,
+      L - 8,
+      L - 1,
+      L,
+      L + 1,
+      L + 55,
+      L + 56,
+      2 * L,
+      3 * L + 117,
+      MB + 7,
+    ];
     const contents = lengths.map((n) => randomBytes(n));
     const paths = contents.map((bytes, i) => {
       const path = join(dir, `f${i}.png`);
@@ -53,7 +83,9 @@ describe('md5FilesInLanes', () => {
     writeFileSync(join(dir, 'b.png'), b);
     mkdirSync(join(dir, 'folder.png'));
     execFileSync('mkfifo', [join(dir, 'fifo.png')]);
-    const outcomes = md5FilesInLanes(['a.png', 'gone.png', 'folder.png', 'fifo.png', 'b.png'].map((name) => join(dir, name)));
+    const outcomes = md5FilesInLanes(
+      ['a.png', 'gone.png', 'folder.png', 'fifo.png', 'b.png'].map((name) => join(dir, name)),
+    );
     expect(outcomes[0]).toMatchObject({ ok: true, md5: md5(a) });
     expect(outcomes[1]).toMatchObject({ ok: false, changed: false, error: { code: 'ENOENT' } });
     expect(outcomes[2]).toMatchObject({ ok: false, changed: false, error: { code: 'ENOTFILE' } });

@@ -25,7 +25,16 @@ const location = (endpoint: string) => parseS3Url(`${endpoint}/assets/system_act
 /** No credentials anywhere in the standard chain (and no instance metadata service to ask). */
 function stubNoCredentials(): void {
   const nowhere = join(tmpdir(), 'actor-sync-no-such-aws-file');
-  for (const name of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_ROLE_ARN', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI', 'AWS_CONTAINER_CREDENTIALS_FULL_URI']) {
+  for (const name of [
+    'AWS_ACCESS_KEY_ID',
+    'AWS_SECRET_ACCESS_KEY',
+    'AWS_SESSION_TOKEN',
+    'AWS_PROFILE',
+    'AWS_WEB_IDENTITY_TOKEN_FILE',
+    'AWS_ROLE_ARN',
+    'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+    'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  ]) {
     vi.stubEnv(name, undefined);
   }
   vi.stubEnv('AWS_SHARED_CREDENTIALS_FILE', nowhere);
@@ -48,7 +57,12 @@ describe('S3 unreachable or credentials missing: one line, exit 2', () => {
     const dir = mkdtempSync(join(tmpdir(), 'actor-sync-client-'));
     const path = join(dir, 'x.jpg');
     writeFileSync(path, 'x');
-    const error = await upload(testS3('http://127.0.0.1:1'), location('http://127.0.0.1:1'), path, '9dd4e461268c8034f5c8564e155c67a6').catch((e: unknown) => e);
+    const error = await upload(
+      testS3('http://127.0.0.1:1'),
+      location('http://127.0.0.1:1'),
+      path,
+      '9dd4e461268c8034f5c8564e155c67a6',
+    ).catch((e: unknown) => e);
     rmSync(dir, { recursive: true });
     expect(error).toBeInstanceOf(UsageError);
     expect((error as Error).message).toMatch(/^cannot reach S3 at http:\/\/127\.0\.0\.1:1 \(ECONNREFUSED\)/);
@@ -60,7 +74,9 @@ describe('S3 unreachable or credentials missing: one line, exit 2', () => {
     try {
       const error = await verifyUrls(s3, [location(server.endpoint)]).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(UsageError);
-      expect((error as Error).message).toMatch(/^no AWS credentials found \(.*\); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE$/);
+      expect((error as Error).message).toMatch(
+        /^no AWS credentials found \(.*\); set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE$/,
+      );
       expect((error as Error).message).not.toContain('\n');
     } finally {
       s3.close();
@@ -79,12 +95,18 @@ describe('S3 unreachable or credentials missing: one line, exit 2', () => {
 
 describe('createS3 options', () => {
   it('names the option that is invalid', () => {
-    expect(() => createS3({ concurrency: 0 })).toThrow(new UsageError('--s3-concurrency must be a whole number of at least 1 (got 0)'));
+    expect(() => createS3({ concurrency: 0 })).toThrow(
+      new UsageError('--s3-concurrency must be a whole number of at least 1 (got 0)'),
+    );
     expect(() => createS3({ concurrency: 2.5 })).toThrow(/^--s3-concurrency must be a whole number/);
     expect(() => createS3({ maxAttempts: 0 })).toThrow(/^maxAttempts must be a whole number/);
     expect(() => createS3({ requestTimeoutMs: -1 })).toThrow(/^requestTimeoutMs must be a whole number/);
-    expect(() => createS3({ endpoint: 'not a url' })).toThrow(new UsageError('--endpoint "not a url" is not a URL; give one like http://127.0.0.1:9000'));
-    expect(() => createS3({ endpoint: 'ftp://host' })).toThrow(new UsageError('--endpoint "ftp://host" must start with http:// or https://'));
+    expect(() => createS3({ endpoint: 'not a url' })).toThrow(
+      new UsageError('--endpoint "not a url" is not a URL; give one like http://127.0.0.1:9000'),
+    );
+    expect(() => createS3({ endpoint: 'ftp://host' })).toThrow(
+      new UsageError('--endpoint "ftp://host" must start with http:// or https://'),
+    );
   });
 
   it('takes the endpoint from AWS_ENDPOINT_URL_S3 and works without a region', async () => {
@@ -115,7 +137,9 @@ describe('output stays clean', () => {
   /** Runs `body` in a fresh Node process (the SDK shows its notice once per process) and returns its stderr. */
   async function stderrOf(body: string): Promise<string> {
     const script = `import { register } from 'node:module'; register(${JSON.stringify(hooks)}); ${body}`;
-    const { stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '' } });
+    const { stderr } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: '' },
+    });
     return stderr;
   }
   const oldNode = Number(process.versions.node.split('.')[0]) < 22;
@@ -130,7 +154,9 @@ describe('output stays clean', () => {
   });
 
   it.runIf(oldNode)('(control: a bare S3Client on this Node prints it)', async () => {
-    const stderr = await stderrOf(`const { S3Client } = await import('@aws-sdk/client-s3'); new S3Client({ region: 'us-east-1' });`);
+    const stderr = await stderrOf(
+      `const { S3Client } = await import('@aws-sdk/client-s3'); new S3Client({ region: 'us-east-1' });`,
+    );
     expect(stderr).toContain('NodeVersionSupportWarning');
   });
 });

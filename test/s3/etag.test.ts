@@ -23,7 +23,11 @@ afterAll(() => rm(dir, { recursive: true, force: true }));
 function expectedEtag(bytes: Buffer, partSize: number): string {
   const digests: Buffer[] = [];
   for (let i = 0; i * partSize < bytes.length; i += 1) {
-    digests.push(createHash('md5').update(bytes.subarray(i * partSize, (i + 1) * partSize)).digest());
+    digests.push(
+      createHash('md5')
+        .update(bytes.subarray(i * partSize, (i + 1) * partSize))
+        .digest(),
+    );
   }
   return `${createHash('md5').update(Buffer.concat(digests)).digest('hex')}-${digests.length}`;
 }
@@ -49,7 +53,9 @@ describe('multipartEtag', () => {
     expect(multipartEtag(exact, 8 * MiB)).toMatch(/-2$/);
     const small = bytes.subarray(0, 1000);
     // One part: the md5 of the part's md5, not the md5 of the bytes.
-    expect(multipartEtag(small, 8 * MiB)).toBe(`${createHash('md5').update(createHash('md5').update(small).digest()).digest('hex')}-1`);
+    expect(multipartEtag(small, 8 * MiB)).toBe(
+      `${createHash('md5').update(createHash('md5').update(small).digest()).digest('hex')}-1`,
+    );
     expect(multipartEtag(small, 8 * MiB)).not.toBe(`${md5(small)}-1`);
   });
 

@@ -18,7 +18,15 @@ import { download, upload } from '../../src/s3/transfer.js';
 import { startListing } from '../../src/s3/list.js';
 import { folderOf } from '../../src/s3/prefixes.js';
 import { verifyUrls } from '../../src/s3/verify.js';
-import { putObject, startFaultProxy, startS3Server, testS3, type FaultProxy, type ProxyRequest, type TestS3Server } from '../helpers/s3.js';
+import {
+  putObject,
+  startFaultProxy,
+  startS3Server,
+  testS3,
+  type FaultProxy,
+  type ProxyRequest,
+  type TestS3Server,
+} from '../helpers/s3.js';
 import { escapeRegExp, md5 } from '../helpers/values.js';
 
 const isList = (r: ProxyRequest) => r.method === 'GET' && /[?&]list-type=2/.test(r.url);
@@ -52,7 +60,10 @@ beforeEach(async () => {
 });
 
 /** A new object (stored directly, with its MD5 in the metadata) and its location as seen through the proxy. */
-async function stored(bucket = 'assets', body: string | Buffer = `body ${n}`): Promise<{ location: S3Location; md5: string }> {
+async function stored(
+  bucket = 'assets',
+  body: string | Buffer = `body ${n}`,
+): Promise<{ location: S3Location; md5: string }> {
   n += 1;
   const key = `system_actors/training_data/${String(n).padStart(4, '0')}_a/${n}.jpg`;
   await putObject(direct, bucket, key, body, { md5: md5(body) });
@@ -101,7 +112,11 @@ describe('transient faults are retried', () => {
     proxy.inject('truncate', 1, isGet);
     const path = join(dir, `pull-${n}.jpg`);
     // Four requests in all: the SDK's three (500, reset, a response), then one more for the body cut off.
-    expect(await download(testS3(proxy.endpoint, { maxAttempts: 4 }), location, path)).toMatchObject({ md5: md5(body), size: body.length, verified: true });
+    expect(await download(testS3(proxy.endpoint, { maxAttempts: 4 }), location, path)).toMatchObject({
+      md5: md5(body),
+      size: body.length,
+      verified: true,
+    });
     expect((await readFile(path)).equals(body)).toBe(true);
     expect(proxy.requests.filter(isGet).map((r) => r.fault)).toEqual(['http500', 'reset', 'truncate', undefined]);
   });
@@ -115,7 +130,9 @@ describe('persistent failures are reported per image, never as synced', () => {
     const facts = await verifyUrls(s3, [failing.location, fine.location]);
 
     expect(facts.get(failing.location.url)).toMatchObject({ exists: true, md5: null, verifiable: false });
-    expect(facts.get(failing.location.url)?.error).toMatch(/^s3:\/\/assets\/.*: failed after 3 attempts \(InternalError, HTTP 500 Internal Server Error\): We encountered an internal error/);
+    expect(facts.get(failing.location.url)?.error).toMatch(
+      /^s3:\/\/assets\/.*: failed after 3 attempts \(InternalError, HTTP 500 Internal Server Error\): We encountered an internal error/,
+    );
     expect(facts.get(fine.location.url)).toMatchObject({ exists: true, md5: fine.md5, verifiable: true });
     expect(proxy.requests.filter((r) => isList(r) && r.url.startsWith('/assets'))).toHaveLength(3);
   });
@@ -127,7 +144,11 @@ describe('persistent failures are reported per image, never as synced', () => {
     const early = startListing(s3, { bucket: location.bucket, prefix: folderOf(location.key) });
     const fact = (await verifyUrls(s3, [location], { actorFolders: 100, early })).get(location.url);
     expect(fact).toMatchObject({ exists: true, md5: null, verifiable: false, checkedAt: early.checkedAt });
-    expect(fact?.error).toMatch(new RegExp(`^s3://assets/${escapeRegExp(folderOf(location.key))}: failed after 3 attempts \\(InternalError, HTTP 500`));
+    expect(fact?.error).toMatch(
+      new RegExp(
+        `^s3://assets/${escapeRegExp(folderOf(location.key))}: failed after 3 attempts \\(InternalError, HTTP 500`,
+      ),
+    );
     expect(proxy.requests.filter(isList)).toHaveLength(3);
   });
 
@@ -147,7 +168,9 @@ describe('persistent failures are reported per image, never as synced', () => {
     proxy.inject('stall', Infinity, isPut);
     const error = await upload(stallable, location, await localFile(bytes), md5(bytes)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(S3ObjectError);
-    expect((error as Error).message).toMatch(new RegExp(`^${escapeRegExp(location.url)}: failed after 3 attempts \\(TimeoutError\\)`));
+    expect((error as Error).message).toMatch(
+      new RegExp(`^${escapeRegExp(location.url)}: failed after 3 attempts \\(TimeoutError\\)`),
+    );
     expect((await verifyUrls(direct, [location])).get(location.url)).toMatchObject({ exists: false });
   });
 
@@ -158,7 +181,9 @@ describe('persistent failures are reported per image, never as synced', () => {
     await mkdir(folder);
     const error = await download(s3, location, join(folder, 'x.jpg')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(S3ObjectError);
-    expect((error as Error).message).toMatch(new RegExp(`^${escapeRegExp(location.url)}: failed after 3 attempts \\(ECONNRESET\\)`));
+    expect((error as Error).message).toMatch(
+      new RegExp(`^${escapeRegExp(location.url)}: failed after 3 attempts \\(ECONNRESET\\)`),
+    );
     expect(await readdir(folder)).toEqual([]);
     expect(proxy.requests.filter(isGet)).toHaveLength(3);
   });
@@ -168,24 +193,31 @@ describe('one retry layer: an object gets maxAttempts requests at most, the SDK 
   it.each([
     ['a reset connection', 'reset'],
     ['HTTP 500', 'http500'],
-  ] as const)('a download that keeps getting %s: exactly maxAttempts GETs, then one error for that image', async (_, fault) => {
-    const { location } = await stored('assets', randomBytes(10_000));
-    proxy.inject(fault, Infinity, isGet);
-    const folder = join(dir, `pull-folder-${n}`);
-    await mkdir(folder);
-    const error = await download(s3, location, join(folder, 'x.jpg')).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(S3ObjectError);
-    expect((error as Error).message).toMatch(new RegExp(`^${escapeRegExp(location.url)}: failed after 3 attempts \\(`));
-    expect(proxy.requests.filter(isGet)).toHaveLength(3);
-    expect(await readdir(folder)).toEqual([]);
-  });
+  ] as const)(
+    'a download that keeps getting %s: exactly maxAttempts GETs, then one error for that image',
+    async (_, fault) => {
+      const { location } = await stored('assets', randomBytes(10_000));
+      proxy.inject(fault, Infinity, isGet);
+      const folder = join(dir, `pull-folder-${n}`);
+      await mkdir(folder);
+      const error = await download(s3, location, join(folder, 'x.jpg')).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(S3ObjectError);
+      expect((error as Error).message).toMatch(
+        new RegExp(`^${escapeRegExp(location.url)}: failed after 3 attempts \\(`),
+      );
+      expect(proxy.requests.filter(isGet)).toHaveLength(3);
+      expect(await readdir(folder)).toEqual([]);
+    },
+  );
 
   it('a body cut off, then a persistent 500: the attempts of the fetch again are those left', async () => {
     const { location } = await stored('assets', randomBytes(10_000));
     proxy.inject('truncate', 1, isGet);
     proxy.inject('http500', Infinity, isGet);
     const error = await download(s3, location, join(dir, `pull-${n}-cut.jpg`)).catch((e: unknown) => e);
-    expect((error as Error).message).toMatch(new RegExp(`^${escapeRegExp(location.url)}: failed after 3 attempts \\(InternalError, HTTP 500`));
+    expect((error as Error).message).toMatch(
+      new RegExp(`^${escapeRegExp(location.url)}: failed after 3 attempts \\(InternalError, HTTP 500`),
+    );
     expect(proxy.requests.filter(isGet).map((r) => r.fault)).toEqual(['truncate', 'http500', 'http500']);
   });
 
@@ -199,4 +231,3 @@ describe('one retry layer: an object gets maxAttempts requests at most, the SDK 
     expect(proxy.requests.filter(isPut)).toHaveLength(3);
   });
 });
-

@@ -44,14 +44,20 @@ describe('keys as S3 holds them', () => {
       encodedPlus: https('a%2Bb.jpg'), // a "+" said plainly: never the space key "a b.jpg"
     };
     const facts = await verifyUrls(s3, Object.values(urls).map(parseS3Url));
-    expect(proxy.requests.filter((r) => r.kind === 'list').every((r) => /[?&]encoding-type=url(&|$)/.test(r.url))).toBe(true);
+    expect(proxy.requests.filter((r) => r.kind === 'list').every((r) => /[?&]encoding-type=url(&|$)/.test(r.url))).toBe(
+      true,
+    );
     expect(facts.get(urls.plusForSpace)).toMatchObject({ exists: true, md5: md5('a b.jpg'), key: `${FOLDER}/a b.jpg` });
     expect(facts.get(urls.plus)).toMatchObject({ exists: true, md5: md5('c+d.jpg') });
     expect(facts.get(urls.plus)!.key).toBeUndefined();
     expect(facts.get(urls.rawPercent)).toMatchObject({ exists: true, md5: md5('50%_off.jpg') });
     expect(facts.get(urls.encodedPercent)).toMatchObject({ exists: true, md5: md5('50%_off.jpg') });
     expect(facts.get(urls.nonAscii)).toMatchObject({ exists: true, md5: md5('Zoë 1.jpg') });
-    expect(facts.get(urls.nfc)).toMatchObject({ exists: true, md5: md5('Rene\u0301.jpg'), key: `${FOLDER}/Rene\u0301.jpg` });
+    expect(facts.get(urls.nfc)).toMatchObject({
+      exists: true,
+      md5: md5('Rene\u0301.jpg'),
+      key: `${FOLDER}/Rene\u0301.jpg`,
+    });
     expect(facts.get(urls.neither)).toMatchObject({ exists: false, md5: null, verifiable: true });
     expect(facts.get(urls.encodedPlus)).toMatchObject({ exists: false, md5: null, verifiable: true });
   });
@@ -62,7 +68,9 @@ describe('keys as S3 holds them', () => {
     const url = https('e+f.jpg');
     const fact = (await verifyUrls(s3, [parseS3Url(url)])).get(url)!;
     expect(fact).toMatchObject({ exists: true, md5: null, verifiable: false });
-    expect(fact.error).toBe(`${url}: S3 holds both "${FOLDER}/e+f.jpg" and "${FOLDER}/e f.jpg", and the URL may mean either; write the key unambiguously (a space as %20, a "+" as %2B)`);
+    expect(fact.error).toBe(
+      `${url}: S3 holds both "${FOLDER}/e+f.jpg" and "${FOLDER}/e f.jpg", and the URL may mean either; write the key unambiguously (a space as %20, a "+" as %2B)`,
+    );
     // The advice holds: each unambiguous spelling names its own key.
     const plain = { plus: https('e%2Bf.jpg'), space: https('e%20f.jpg') };
     const facts = await verifyUrls(s3, Object.values(plain).map(parseS3Url));
@@ -76,10 +84,19 @@ describe('without s3:ListBucket, a HEAD for each key the URL may mean', () => {
     const proxy = await startAwsProxy(upstream);
     proxy.denyList(BUCKET);
     const s3 = testS3(proxy.endpoint);
-    const urls = { plusForSpace: https('a+b.jpg'), nfc: https('Ren%C3%A9.jpg'), both: https('e+f.jpg'), neither: https('g+h.jpg') };
+    const urls = {
+      plusForSpace: https('a+b.jpg'),
+      nfc: https('Ren%C3%A9.jpg'),
+      both: https('e+f.jpg'),
+      neither: https('g+h.jpg'),
+    };
     const facts = await verifyUrls(s3, Object.values(urls).map(parseS3Url), { onWarning: () => undefined });
     expect(facts.get(urls.plusForSpace)).toMatchObject({ exists: true, md5: md5('a b.jpg'), key: `${FOLDER}/a b.jpg` });
-    expect(facts.get(urls.nfc)).toMatchObject({ exists: true, md5: md5('Rene\u0301.jpg'), key: `${FOLDER}/Rene\u0301.jpg` });
+    expect(facts.get(urls.nfc)).toMatchObject({
+      exists: true,
+      md5: md5('Rene\u0301.jpg'),
+      key: `${FOLDER}/Rene\u0301.jpg`,
+    });
     expect(facts.get(urls.both)).toMatchObject({ exists: true, md5: null, verifiable: false });
     expect(facts.get(urls.both)!.error).toMatch(/S3 holds both .* and the URL may mean either/);
     // A missing key reads as 403 without ListBucket: unknown, never absent.
@@ -99,13 +116,26 @@ describe('transfers read the key the listing found', () => {
       ],
     });
     const proxy = await startAwsProxy(upstream);
-    const report = await runPull({ root, s3: { endpoint: proxy.endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS }, workers: 1 });
+    const report = await runPull({
+      root,
+      s3: { endpoint: proxy.endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS },
+      workers: 1,
+    });
     expect(await readFile(join(trainingDir(root, '0000_keys'), 'a+b.jpg'), 'utf8')).toBe('a b.jpg');
     expect(report.transfers.map((t) => [t.filename, t.error])).toEqual([
       ['a+b.jpg', undefined],
-      ['e+f.jpg', `${https('e+f.jpg')}: could not tell which key it names: S3 holds both "${FOLDER}/e+f.jpg" and "${FOLDER}/e f.jpg", and the URL may mean either; write the key unambiguously (a space as %20, a "+" as %2B)`],
+      [
+        'e+f.jpg',
+        `${https('e+f.jpg')}: could not tell which key it names: S3 holds both "${FOLDER}/e+f.jpg" and "${FOLDER}/e f.jpg", and the URL may mean either; write the key unambiguously (a space as %20, a "+" as %2B)`,
+      ],
     ]);
-    const entries = (await readJson(manifestPath(root, '0000'))).training_data as Array<{ filename: string; status: string }>;
-    expect(entries.map((e) => [e.filename, e.status])).toEqual([['a+b.jpg', 'synced'], ['e+f.jpg', 's3_only']]);
+    const entries = (await readJson(manifestPath(root, '0000'))).training_data as Array<{
+      filename: string;
+      status: string;
+    }>;
+    expect(entries.map((e) => [e.filename, e.status])).toEqual([
+      ['a+b.jpg', 'synced'],
+      ['e+f.jpg', 's3_only'],
+    ]);
   });
 });

@@ -44,7 +44,11 @@ describe('LIST requests of a verification', () => {
     expect(s3.stats.head).toBe(0);
     expect(facts.size).toBe(objects);
     for (const location of locations) {
-      expect(facts.get(location.url)).toMatchObject({ exists: true, md5: createHash('md5').update(location.key).digest('hex'), verifiable: true });
+      expect(facts.get(location.url)).toMatchObject({
+        exists: true,
+        md5: createHash('md5').update(location.key).digest('hex'),
+        verifiable: true,
+      });
     }
   });
 
@@ -59,7 +63,8 @@ describe('LIST requests of a verification', () => {
 });
 
 /** Facts without the time each was asked: two verifications of the same objects give the same. */
-const withoutTimes = (facts: Map<string, RemoteObjectFact>) => new Map([...facts].map(([url, { checkedAt: _, ...fact }]) => [url, fact]));
+const withoutTimes = (facts: Map<string, RemoteObjectFact>) =>
+  new Map([...facts].map(([url, { checkedAt: _, ...fact }]) => [url, fact]));
 
 /** `s3` with every request's promise kept, in order: a test can wait for a page to arrive without sleeping. */
 function watched(s3: S3Access): { s3: S3Access; requests: Array<Promise<unknown>> } {
@@ -117,7 +122,10 @@ describe('an early listing (started before the URLs are known)', () => {
 
   it('of a bucket that does not exist, not in the plan: its failure is dropped with it', async () => {
     const s3 = testS3(endpoint);
-    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early: startListing(s3, { bucket: 'no-such-bucket', prefix: 'system_actors/training_data/' }) });
+    const facts = await verifyUrls(s3, locations, {
+      actorFolders: ACTORS,
+      early: startListing(s3, { bucket: 'no-such-bucket', prefix: 'system_actors/training_data/' }),
+    });
     expect(facts.size).toBe(ACTORS * IMAGES);
     expect([...facts.values()].every((fact) => fact.exists && fact.verifiable && fact.error === undefined)).toBe(true);
   });

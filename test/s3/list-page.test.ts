@@ -13,7 +13,12 @@ describe('listing pages', () => {
     const server = await startS3Server(['bucket']);
     const ours = testS3(server.endpoint);
     for (const [i, key] of KEYS.entries()) await putObject(ours, 'bucket', key, Buffer.from(`object ${i}`));
-    const sdk = new S3Client({ endpoint: server.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: TEST_CREDENTIALS });
+    const sdk = new S3Client({
+      endpoint: server.endpoint,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: TEST_CREDENTIALS,
+    });
     const pages: ListObjectsV2CommandInput[] = [
       { Bucket: 'bucket' },
       { Bucket: 'bucket', EncodingType: 'url' },
@@ -26,7 +31,10 @@ describe('listing pages', () => {
         const { $metadata: _b, ...expected } = await sdk.send(new ListObjectsV2Command(input));
         // s3rver makes a new continuation token for every request: each side must have one, or neither.
         if (expected.NextContinuationToken !== undefined) expect(read.NextContinuationToken).toMatch(/./);
-        expect({ ...read, NextContinuationToken: undefined }, JSON.stringify(input)).toEqual({ ...expected, NextContinuationToken: undefined });
+        expect({ ...read, NextContinuationToken: undefined }, JSON.stringify(input)).toEqual({
+          ...expected,
+          NextContinuationToken: undefined,
+        });
       }
     } finally {
       sdk.destroy();

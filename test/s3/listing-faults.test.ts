@@ -13,7 +13,16 @@ import { parseS3Url } from '../../src/shared/s3-url.js';
 import { verifyUrls } from '../../src/s3/verify.js';
 import { startAwsProxy } from '../helpers/aws-proxy.js';
 import { run } from '../helpers/s3-cli.js';
-import { manifestPath, md5, SEED_LISTED, SEED_NAME, SEED_URLS, seedActor0000, tempRoot, trainingDir } from '../helpers/root.js';
+import {
+  manifestPath,
+  md5,
+  SEED_LISTED,
+  SEED_NAME,
+  SEED_URLS,
+  seedActor0000,
+  tempRoot,
+  trainingDir,
+} from '../helpers/root.js';
 import { putObject, startS3Server, testS3 } from '../helpers/s3.js';
 
 const BUCKET = 'story-boards-assets';
@@ -30,7 +39,8 @@ async function seededRoot(): Promise<string> {
   const root = await tempRoot();
   await seedActor0000(root);
   const s3 = testS3(upstream);
-  for (const file of SEED_LISTED) if (file !== ABSENT) await putObject(s3, BUCKET, key(file), readFileSync(join(trainingDir(root, SEED_NAME), file)));
+  for (const file of SEED_LISTED)
+    if (file !== ABSENT) await putObject(s3, BUCKET, key(file), readFileSync(join(trainingDir(root, SEED_NAME), file)));
   return root;
 }
 
@@ -75,7 +85,9 @@ describe('no s3:ListBucket', () => {
     const root = await seededRoot();
     const s3 = testS3(proxy.endpoint);
     const warnings: Array<[string, string]> = [];
-    const facts = await verifyUrls(s3, SEED_URLS.map(parseS3Url), { onWarning: (file, reason) => void warnings.push([file, reason]) });
+    const facts = await verifyUrls(s3, SEED_URLS.map(parseS3Url), {
+      onWarning: (file, reason) => void warnings.push([file, reason]),
+    });
     expect(warnings).toEqual([
       [
         `s3://${BUCKET}/`,
@@ -88,7 +100,9 @@ describe('no s3:ListBucket', () => {
       const fact = facts.get(url)!;
       if (url.endsWith(ABSENT)) {
         expect(fact).toMatchObject({ exists: true, md5: null, verifiable: false });
-        expect(fact.error).toBe(`${url}: S3 answered 403 (without s3:ListBucket a missing object and a denied one look the same)`);
+        expect(fact.error).toBe(
+          `${url}: S3 answered 403 (without s3:ListBucket a missing object and a denied one look the same)`,
+        );
       } else {
         const local = readFileSync(join(trainingDir(root, SEED_NAME), url.slice(url.lastIndexOf('/') + 1)));
         expect(fact).toMatchObject({ exists: true, verifiable: true, md5: md5(local) });
@@ -105,7 +119,9 @@ describe('no s3:ListBucket', () => {
     expect(code).toBe(1);
     expect(summary.warnings.filter((w) => /s3:ListBucket/.test(w.reason))).toHaveLength(1);
     expect(summary.errors).toHaveLength(1);
-    expect(summary.errors[0]!.reason).toMatch(/^could not be checked in S3 \(.*S3 answered 403 .*\); manifest left unchanged$/);
+    expect(summary.errors[0]!.reason).toMatch(
+      /^could not be checked in S3 \(.*S3 answered 403 .*\); manifest left unchanged$/,
+    );
     expect(summary.errors[0]!.file).toBe(SEED_URLS.find((u) => u.endsWith(ABSENT)));
     expect(await readFile(manifestPath(root, '0000'), 'utf8')).toBe(before);
     expect(summary.s3_requests).toMatchObject({ list: 1, head: SEED_URLS.length });

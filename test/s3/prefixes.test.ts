@@ -1,14 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import { earlyListingFor, folderOf, listingFor, MANY_ACTORS, planListings } from '../../src/s3/prefixes.js';
 
-const system = (actor: string, i: number) => ({ bucket: 'assets', key: `system_actors/training_data/${actor}/${actor}_${i}.jpg` });
-const custom = (user: string, actor: string, i: number) => ({ bucket: 'assets', key: `${user}/custom_actor/${actor}/training_data/${actor}_${i}.png` });
+const system = (actor: string, i: number) => ({
+  bucket: 'assets',
+  key: `system_actors/training_data/${actor}/${actor}_${i}.jpg`,
+});
+const custom = (user: string, actor: string, i: number) => ({
+  bucket: 'assets',
+  key: `${user}/custom_actor/${actor}/training_data/${actor}_${i}.png`,
+});
 const actors = (n: number) => Array.from({ length: n }, (_, i) => `${String(i).padStart(4, '0')}_actor`);
 
 describe('planListings', () => {
   it('lists each actor folder when few actors are selected', () => {
     const keys = actors(3).flatMap((a) => [system(a, 0), system(a, 1)]);
-    expect(planListings(keys, false)).toEqual(actors(3).map((a) => ({ bucket: 'assets', prefix: `system_actors/training_data/${a}/` })));
+    expect(planListings(keys, false)).toEqual(
+      actors(3).map((a) => ({ bucket: 'assets', prefix: `system_actors/training_data/${a}/` })),
+    );
   });
 
   it('lists the one prefix all system actors share when many are selected', () => {

@@ -1,11 +1,21 @@
 /** Range listing's cuts: every key in exactly one range, in S3's byte order, folders kept whole. */
 import { describe, expect, it } from 'vitest';
-import { compareBytes, inRange, isPast, rangeListings, splitIntoRanges, startAfterOf, type KeyRange } from '../../src/s3/ranges.js';
+import {
+  compareBytes,
+  inRange,
+  isPast,
+  rangeListings,
+  splitIntoRanges,
+  startAfterOf,
+  type KeyRange,
+} from '../../src/s3/ranges.js';
 
 const P = 'system_actors/training_data/';
 /** `folders` folders of `each` keys under P, named so that their order is plain. */
 function keysOf(folders: number, each: number): string[] {
-  return Array.from({ length: folders }, (_, f) => Array.from({ length: each }, (_, i) => `${P}${String(f).padStart(4, '0')}_actor/${i}.png`)).flat();
+  return Array.from({ length: folders }, (_, f) =>
+    Array.from({ length: each }, (_, i) => `${P}${String(f).padStart(4, '0')}_actor/${i}.png`),
+  ).flat();
 }
 
 /** The one range each key falls in, or a failure naming a key in none or in two. */
@@ -51,28 +61,66 @@ describe('splitIntoRanges', () => {
   });
 
   it('compares as the UTF-8 bytes compare, for characters of every width and prefixes of one another', () => {
-    const chars = ['a', '/', '0', '~', '\u007f', 'é', '\u07ff', '\u0800', '李', '\ud7ff', '\ue000', '\uff5e', '\uffff', '\u{10000}', '\u{1f600}', '\u{10ffff}'];
+    const chars = [
+      'a',
+      '/',
+      '0',
+      '~',
+      '\u007f',
+      'é',
+      '\u07ff',
+      '\u0800',
+      '李',
+      '\ud7ff',
+      '\ue000',
+      '\uff5e',
+      '\uffff',
+      '\u{10000}',
+      '\u{1f600}',
+      '\u{10ffff}',
+    ];
     const strings = [''];
     for (const a of chars) for (const b of ['', ...chars.slice(0, 6), '\u{1f600}']) strings.push(a + b);
     for (const a of strings) {
-      for (const b of strings) expect(Math.sign(compareBytes(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(Buffer.compare(Buffer.from(a), Buffer.from(b)));
+      for (const b of strings)
+        expect(Math.sign(compareBytes(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).toBe(
+          Buffer.compare(Buffer.from(a), Buffer.from(b)),
+        );
     }
   });
 
   it('orders as S3 does (UTF-8 bytes): U+FF5E sorts after an emoji, though not in UTF-16', () => {
-    const keys = [`${P}a\u{ff5e}/1.png`, `${P}a\u{1f600}/1.png`, `${P}a+b/1.png`, `${P}a b/1.png`, `${P}a%20b/1.png`, `${P}é/1.png`];
+    const keys = [
+      `${P}a\u{ff5e}/1.png`,
+      `${P}a\u{1f600}/1.png`,
+      `${P}a+b/1.png`,
+      `${P}a b/1.png`,
+      `${P}a%20b/1.png`,
+      `${P}é/1.png`,
+    ];
     expect(`${P}a\u{ff5e}` > `${P}a\u{1f600}`).toBe(true); // UTF-16 order
     expect(compareBytes(`${P}a\u{ff5e}`, `${P}a\u{1f600}`)).toBeLessThan(0); // byte order
     const ranges = splitIntoRanges(keys, 1, 1);
-    expect(ranges.map((r) => r.from)).toEqual([`${P}a b/`, `${P}a%20b/`, `${P}a+b/`, `${P}a\u{ff5e}/`, `${P}a\u{1f600}/`, `${P}é/`]);
+    expect(ranges.map((r) => r.from)).toEqual([
+      `${P}a b/`,
+      `${P}a%20b/`,
+      `${P}a+b/`,
+      `${P}a\u{ff5e}/`,
+      `${P}a\u{1f600}/`,
+      `${P}é/`,
+    ]);
     expect(new Set(owners(keys, ranges)).size).toBe(keys.length);
   });
 
   it('a key of a folder nobody asked for, between two ranges, falls in exactly one (interleaved folders)', () => {
     const ranges = splitIntoRanges(keysOf(100, 17));
     // Between the first folder and the last: in exactly one range. Outside: in none.
-    owners([`${P}0055_actor-old/1.png`, `${P}0055_actor.png`, `${P}0055_actor/sub/x.png`, `${P}0099_actor/zzz`], ranges);
-    for (const outside of [`${P}zzz/1.png`, `${P}0099_actor0`, `${P}0000_actor`, 'other/1.png', '']) expect(ranges.filter((range) => inRange(outside, range))).toEqual([]);
+    owners(
+      [`${P}0055_actor-old/1.png`, `${P}0055_actor.png`, `${P}0055_actor/sub/x.png`, `${P}0099_actor/zzz`],
+      ranges,
+    );
+    for (const outside of [`${P}zzz/1.png`, `${P}0099_actor0`, `${P}0000_actor`, 'other/1.png', ''])
+      expect(ranges.filter((range) => inRange(outside, range))).toEqual([]);
   });
 });
 
@@ -80,12 +128,19 @@ describe('rangeListings', () => {
   const listing = { bucket: 'b', prefix: P };
   it('a shared prefix as ranges when they take fewer requests than its folders, else its folders; one folder as it is', () => {
     expect(rangeListings(listing, keysOf(289, 17))).toHaveLength(6);
-    expect(rangeListings(listing, keysOf(289, 17))[0]).toMatchObject({ bucket: 'b', prefix: P, from: `${P}0000_actor/` });
+    expect(rangeListings(listing, keysOf(289, 17))[0]).toMatchObject({
+      bucket: 'b',
+      prefix: P,
+      from: `${P}0000_actor/`,
+    });
     // One shard of four: ranges that hold a quarter of the keys each page reads.
     expect(rangeListings(listing, keysOf(289, 17), 4)).toHaveLength(Math.ceil(289 / Math.floor(950 / 4 / 17)));
     // Folders of 2000 keys: a range each, so the folders themselves (nested ones inside their parent).
     const big = [...keysOf(2, 2000), `${P}0000_actor/sub/1.png`];
-    expect(rangeListings(listing, big)).toEqual([{ bucket: 'b', prefix: `${P}0000_actor/` }, { bucket: 'b', prefix: `${P}0001_actor/` }]);
+    expect(rangeListings(listing, big)).toEqual([
+      { bucket: 'b', prefix: `${P}0000_actor/` },
+      { bucket: 'b', prefix: `${P}0001_actor/` },
+    ]);
     expect(rangeListings(listing, keysOf(1, 17))).toEqual([listing]);
   });
 });

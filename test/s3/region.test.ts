@@ -44,29 +44,43 @@ describe('a bucket in another region than the client default', () => {
     const proxy = await startAwsProxy(upstream);
     proxy.homeRegion(WEST, 'us-west-1');
     const s3 = testS3(proxy.endpoint, { region: 'us-east-1' });
-    const locations = Array.from({ length: 3 }, (_, i) => parseS3Url(`https://${WEST}.s3.us-west-1.amazonaws.com/${westKey(i)}`));
+    const locations = Array.from({ length: 3 }, (_, i) =>
+      parseS3Url(`https://${WEST}.s3.us-west-1.amazonaws.com/${westKey(i)}`),
+    );
     const facts = await verifyUrls(s3, locations);
     expect([...facts.values()].every((fact) => fact.exists && fact.verifiable)).toBe(true);
     expect(proxy.requests.map((r) => [r.kind, r.signedFor, r.status])).toEqual([['list', 'us-west-1', 200]]);
   });
 
-  it.each(['redirect', 'malformed'] as const)('answered with %s: one extra request per bucket, 40 HEADs each (no s3:ListBucket)', async (answer) => {
-    const proxy = await startAwsProxy(upstream);
-    proxy.homeRegion(WEST, 'us-west-1', answer);
-    proxy.homeRegion(EAST, 'eu-central-1', answer);
-    // Without ListBucket every URL gets its own HEAD: the case where one redirect per object would show.
-    proxy.denyList(WEST);
-    proxy.denyList(EAST);
-    const s3 = testS3(proxy.endpoint, { region: 'us-east-1', concurrency: 16 });
-    const locations = [...unnamed(WEST, westKey), ...unnamed(EAST, eastKey)];
-    const facts = await verifyUrls(s3, locations, { onWarning: () => undefined });
-    expect([...facts.values()].filter((fact) => fact.exists && fact.verifiable)).toHaveLength(80);
-    const wrong = proxy.requests.filter((r) => r.status === 301 || r.status === 400);
-    // The listing's denial, then the HEADs: the first request to each bucket is the one redirected.
-    expect(wrong.map((r) => [r.bucket, r.signedFor]).sort()).toEqual([[WEST, 'us-east-1'], [EAST, 'us-east-1']].sort());
-    expect(proxy.count('head', 200)).toBe(80);
-    expect(proxy.requests.filter((r) => r.kind === 'head').every((r) => r.signedFor === (r.bucket === WEST ? 'us-west-1' : 'eu-central-1'))).toBe(true);
-  });
+  it.each(['redirect', 'malformed'] as const)(
+    'answered with %s: one extra request per bucket, 40 HEADs each (no s3:ListBucket)',
+    async (answer) => {
+      const proxy = await startAwsProxy(upstream);
+      proxy.homeRegion(WEST, 'us-west-1', answer);
+      proxy.homeRegion(EAST, 'eu-central-1', answer);
+      // Without ListBucket every URL gets its own HEAD: the case where one redirect per object would show.
+      proxy.denyList(WEST);
+      proxy.denyList(EAST);
+      const s3 = testS3(proxy.endpoint, { region: 'us-east-1', concurrency: 16 });
+      const locations = [...unnamed(WEST, westKey), ...unnamed(EAST, eastKey)];
+      const facts = await verifyUrls(s3, locations, { onWarning: () => undefined });
+      expect([...facts.values()].filter((fact) => fact.exists && fact.verifiable)).toHaveLength(80);
+      const wrong = proxy.requests.filter((r) => r.status === 301 || r.status === 400);
+      // The listing's denial, then the HEADs: the first request to each bucket is the one redirected.
+      expect(wrong.map((r) => [r.bucket, r.signedFor]).sort()).toEqual(
+        [
+          [WEST, 'us-east-1'],
+          [EAST, 'us-east-1'],
+        ].sort(),
+      );
+      expect(proxy.count('head', 200)).toBe(80);
+      expect(
+        proxy.requests
+          .filter((r) => r.kind === 'head')
+          .every((r) => r.signedFor === (r.bucket === WEST ? 'us-west-1' : 'eu-central-1')),
+      ).toBe(true);
+    },
+  );
 
   it('a multipart upload (not repeatable) settles the region first with one HeadBucket', async () => {
     const proxy = await startAwsProxy(upstream);
@@ -78,15 +92,19 @@ describe('a bucket in another region than the client default', () => {
     writeFileSync(file, bytes);
     await upload(s3, parseS3Url(`https://${WEST}.s3.amazonaws.com/system_actors/big.png`), file, md5(bytes));
     expect(proxy.requests.filter((r) => r.status === 400).map((r) => r.kind)).toEqual(['headBucket']);
-    expect(proxy.requests.filter((r) => r.kind === 'put').every((r) => r.signedFor === 'us-west-1' && r.status === 200)).toBe(true);
+    expect(
+      proxy.requests.filter((r) => r.kind === 'put').every((r) => r.signedFor === 'us-west-1' && r.status === 200),
+    ).toBe(true);
   });
 
-  it('a HEAD\'s bare 400 (no body, no region header) does not confirm the guessed region: a HeadBucket asks, the HEAD goes to the bucket\'s', async () => {
+  it("a HEAD's bare 400 (no body, no region header) does not confirm the guessed region: a HeadBucket asks, the HEAD goes to the bucket's", async () => {
     const proxy = await startAwsProxy(upstream);
     proxy.homeRegion(WEST, 'us-west-1', 'malformed');
     const s3 = testS3(proxy.endpoint, { region: 'us-east-1' });
     const [location] = unnamed(WEST, westKey, 1);
-    const head = await s3.run(() => s3.send(location!, (client) => client.send(new HeadObjectCommand({ Bucket: WEST, Key: location!.key }))));
+    const head = await s3.run(() =>
+      s3.send(location!, (client) => client.send(new HeadObjectCommand({ Bucket: WEST, Key: location!.key }))),
+    );
     expect(head.$metadata.httpStatusCode).toBe(200);
     expect(proxy.requests.map((r) => [r.kind, r.signedFor, r.status])).toEqual([
       ['head', 'us-east-1', 400],
@@ -150,7 +168,20 @@ describe('a run with the default region wrong', () => {
     const proxy = await startAwsProxy(upstream);
     proxy.homeRegion(EAST, 'eu-central-1');
     const template = `https://${EAST}.s3.amazonaws.com/user/custom_actor/{actor_name}/{filename}`;
-    const r = await runCli(['push', '--root', root, '--endpoint', proxy.endpoint, '--force-path-style', '--upload-url-template', template, '--json'], { ...S3_ENV, AWS_REGION: 'us-east-1' });
+    const r = await runCli(
+      [
+        'push',
+        '--root',
+        root,
+        '--endpoint',
+        proxy.endpoint,
+        '--force-path-style',
+        '--upload-url-template',
+        template,
+        '--json',
+      ],
+      { ...S3_ENV, AWS_REGION: 'us-east-1' },
+    );
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(proxy.requests.filter((req) => req.status === 301)).toHaveLength(1);

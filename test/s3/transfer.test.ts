@@ -12,7 +12,15 @@ import { multipartEtag } from '../../src/s3/etag.js';
 import { download, PART_SIZE, upload } from '../../src/s3/transfer.js';
 import { confirmUrls, verifyUrls } from '../../src/s3/verify.js';
 import { crc64nvme } from '../../src/s3/checksum.js';
-import { kindOf, kmsEtag, putObject, startFaultProxy, startS3Server, testS3, type TestS3Server } from '../helpers/s3.js';
+import {
+  kindOf,
+  kmsEtag,
+  putObject,
+  startFaultProxy,
+  startS3Server,
+  testS3,
+  type TestS3Server,
+} from '../helpers/s3.js';
 import { md5 } from '../helpers/values.js';
 
 const MiB = 1024 * 1024;
@@ -82,7 +90,12 @@ describe('upload', () => {
     expect(viaProxy.stats.head).toBe(1);
 
     const { path } = await target();
-    expect(await download(viaProxy, location, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true, etag: s3Etag });
+    expect(await download(viaProxy, location, path)).toEqual({
+      md5: md5(bytes),
+      size: bytes.length,
+      verified: true,
+      etag: s3Etag,
+    });
     expect((await readFile(path)).equals(bytes)).toBe(true);
   });
 
@@ -98,10 +111,14 @@ describe('upload', () => {
       expect(uploaded.crc64nvme).toBe(await crc64nvme(bytes));
       // The ETag S3 answers (here an SSE-KMS one, from the PUT or the completion) is what is returned.
       expect(uploaded.etag).toBe(kmsEtag(md5(bytes)));
-      const head = await viaProxy.client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' }));
+      const head = await viaProxy.client.send(
+        new HeadObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' }),
+      );
       expect(head.ChecksumCRC64NVME).toBe(uploaded.crc64nvme);
       const kinds = proxy.requests.slice(seen).map(kindOf);
-      expect(kinds).toEqual(bytes.length > PART_SIZE ? ['create', 'part', 'part', 'part', 'complete', 'head'] : ['put', 'head']);
+      expect(kinds).toEqual(
+        bytes.length > PART_SIZE ? ['create', 'part', 'part', 'part', 'complete', 'head'] : ['put', 'head'],
+      );
       // A multipart object whose ETag is no MD5 and whose metadata is lost: the checksum still identifies it.
       proxy.rewriteEtags((key) => (key === location.key ? `${'ab'.repeat(16)}-3` : undefined));
       const [fact] = (await confirmUrls(viaProxy, [location])).values();
@@ -112,7 +129,9 @@ describe('upload', () => {
   it('stores nothing when the small file no longer has the MD5 it was hashed with', async () => {
     const location = fresh();
     const before = { ...s3.stats };
-    const error = await upload(s3, location, await localFile(Buffer.from('new bytes')), md5('old bytes')).catch((e: unknown) => e);
+    const error = await upload(s3, location, await localFile(Buffer.from('new bytes')), md5('old bytes')).catch(
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(S3ObjectError);
     expect((error as Error).message).toMatch(/changed since it was hashed .*run sync again$/);
     expect(s3.stats.put - before.put).toBe(0);
@@ -135,7 +154,12 @@ describe('download', () => {
     const location = fresh();
     await upload(s3, location, await localFile(bytes), md5(bytes));
     const { folder, path } = await target();
-    expect(await download(s3, location, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true, etag: md5(bytes) });
+    expect(await download(s3, location, path)).toEqual({
+      md5: md5(bytes),
+      size: bytes.length,
+      verified: true,
+      etag: md5(bytes),
+    });
     expect((await readFile(path)).equals(bytes)).toBe(true);
     expect(await readdir(folder)).toEqual(['image.jpg']);
   });
@@ -144,7 +168,12 @@ describe('download', () => {
     const location = fresh();
     await putObject(s3, location.bucket, location.key, 'plain bytes');
     const { path } = await target();
-    expect(await download(s3, location, path)).toEqual({ md5: md5('plain bytes'), size: 11, verified: true, etag: md5('plain bytes') });
+    expect(await download(s3, location, path)).toEqual({
+      md5: md5('plain bytes'),
+      size: 11,
+      verified: true,
+      etag: md5('plain bytes'),
+    });
   });
 
   it('verifies a multipart object without stored MD5 by recomputing its ETag, else writes it as unverified', async () => {
@@ -160,9 +189,19 @@ describe('download', () => {
     ]);
     proxy.rewriteEtags((key) => etags.get(key));
     const viaProxy = testS3(proxy.endpoint);
-    expect(await download(viaProxy, known, (await target()).path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: true, etag: etags.get(known.key) });
+    expect(await download(viaProxy, known, (await target()).path)).toEqual({
+      md5: md5(bytes),
+      size: bytes.length,
+      verified: true,
+      etag: etags.get(known.key),
+    });
     const { path } = await target();
-    expect(await download(viaProxy, unknown, path)).toEqual({ md5: md5(bytes), size: bytes.length, verified: false, etag: etags.get(unknown.key) });
+    expect(await download(viaProxy, unknown, path)).toEqual({
+      md5: md5(bytes),
+      size: bytes.length,
+      verified: false,
+      etag: etags.get(unknown.key),
+    });
     expect((await readFile(path)).equals(bytes)).toBe(true);
   });
 
@@ -173,7 +212,9 @@ describe('download', () => {
     await mkdir(folder, { recursive: true });
     const error = await download(s3, location, path).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(S3ObjectError);
-    expect((error as Error).message).toContain(`downloaded bytes have MD5 ${md5('actual bytes')} but S3 states ${md5('other bytes')}; nothing was written`);
+    expect((error as Error).message).toContain(
+      `downloaded bytes have MD5 ${md5('actual bytes')} but S3 states ${md5('other bytes')}; nothing was written`,
+    );
     expect(await readdir(folder)).toEqual([]);
   });
 
@@ -198,7 +239,9 @@ describe('download', () => {
     const error = await download(s3, location, path).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(S3ObjectError);
     expect((error as S3ObjectError).code).toBe('NoSuchKey');
-    expect((error as Error).message).toMatch(new RegExp(`^${location.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: failed \\(NoSuchKey, HTTP 404 Not Found\\)`));
+    expect((error as Error).message).toMatch(
+      new RegExp(`^${location.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: failed \\(NoSuchKey, HTTP 404 Not Found\\)`),
+    );
     await expect(readdir(folder)).resolves.toEqual([]);
   });
 });

@@ -35,7 +35,13 @@ describe('verifyUrls', () => {
     const absent = url('assets', 'system_actors/training_data/0000_european_16_male/0000_european_16_male_1.jpg');
     const facts = await verifyUrls(s3, [present, absent].map(parseS3Url));
 
-    expect(facts.get(present)).toMatchObject({ exists: true, md5: md5('image zero'), etag: md5('image zero'), size: 10, verifiable: true });
+    expect(facts.get(present)).toMatchObject({
+      exists: true,
+      md5: md5('image zero'),
+      etag: md5('image zero'),
+      size: 10,
+      verifiable: true,
+    });
     expect(facts.get(absent)).toMatchObject({ exists: false, md5: null, verifiable: true });
     expect(Date.parse(facts.get(present)!.checkedAt)).not.toBeNaN();
   });
@@ -62,7 +68,9 @@ describe('verifyUrls', () => {
 
     for (const actorFolders of [2, 100]) {
       const facts = await verifyUrls(s3, urls.map(parseS3Url), { actorFolders });
-      keys.forEach(([bucket, key], i) => expect(facts.get(urls[i]!)).toMatchObject({ exists: true, md5: md5(`${bucket}/${key}`), verifiable: true }));
+      keys.forEach(([bucket, key], i) =>
+        expect(facts.get(urls[i]!)).toMatchObject({ exists: true, md5: md5(`${bucket}/${key}`), verifiable: true }),
+      );
       expect(facts.get(missing)).toMatchObject({ exists: false, md5: null });
     }
   });
@@ -115,7 +123,12 @@ describe('verifyUrls', () => {
     proxy.rewriteEtags((key) => (key === parts.key ? `${'ab'.repeat(16)}-2` : undefined));
     const facts = await verifyUrls(client, [plain, parts], { deferHeads: true });
     expect(facts.get(plain.url)).toMatchObject({ exists: true, md5: md5('plain'), fromListing: true });
-    expect(facts.get(parts.url)).toMatchObject({ exists: true, md5: null, etag: `${'ab'.repeat(16)}-2`, fromListing: true });
+    expect(facts.get(parts.url)).toMatchObject({
+      exists: true,
+      md5: null,
+      etag: `${'ab'.repeat(16)}-2`,
+      fromListing: true,
+    });
     expect(proxy.count('head')).toBe(0);
   });
 
@@ -123,10 +136,24 @@ describe('verifyUrls', () => {
     const proxy = await startFaultProxy(server.endpoint);
     const client = testS3(proxy.endpoint);
     const at = (name: string) => parseS3Url(url('assets', `system_actors/training_data/0009_k/${name}.jpg`));
-    const [stored, summed, sealed, plain] = ['stored', 'summed', 'sealed', 'plain'].map(at) as [S3Location, S3Location, S3Location, S3Location];
+    const [stored, summed, sealed, plain] = ['stored', 'summed', 'sealed', 'plain'].map(at) as [
+      S3Location,
+      S3Location,
+      S3Location,
+      S3Location,
+    ];
     await putObject(client, 'assets', stored.key, 'stored', { md5: md5('stored') });
     const checksum = await crc64nvme(Buffer.from('summed'));
-    await client.run(() => client.client.send(new PutObjectCommand({ Bucket: 'assets', Key: summed.key, Body: Buffer.from('summed'), ChecksumCRC64NVME: checksum })));
+    await client.run(() =>
+      client.client.send(
+        new PutObjectCommand({
+          Bucket: 'assets',
+          Key: summed.key,
+          Body: Buffer.from('summed'),
+          ChecksumCRC64NVME: checksum,
+        }),
+      ),
+    );
     await putObject(client, 'assets', sealed.key, 'sealed');
     // An unencrypted object's ETag is its MD5, whatever its metadata says.
     await putObject(client, 'assets', plain.key, 'plain', { md5: md5('something else') });
@@ -136,10 +163,20 @@ describe('verifyUrls', () => {
     // Two spellings of one key share the HEAD.
     const facts = await confirmUrls(client, [stored, summed, sealed, plain, { ...plain, url: `${plain.url}?v=1` }]);
     expect(proxy.count('head') - seen).toBe(4);
-    expect(facts.get(stored.url)).toMatchObject({ exists: true, md5: md5('stored'), etag: kmsEtag(md5('stored')), verifiable: true });
+    expect(facts.get(stored.url)).toMatchObject({
+      exists: true,
+      md5: md5('stored'),
+      etag: kmsEtag(md5('stored')),
+      verifiable: true,
+    });
     expect(facts.get(summed.url)).toMatchObject({ exists: true, md5: null, crc64nvme: checksum, verifiable: false });
     expect(facts.get(summed.url)?.unverifiable).toBeUndefined();
-    expect(facts.get(sealed.url)).toMatchObject({ exists: true, md5: null, verifiable: false, unverifiable: 'an SSE-KMS object without a stored MD5 or a checksum' });
+    expect(facts.get(sealed.url)).toMatchObject({
+      exists: true,
+      md5: null,
+      verifiable: false,
+      unverifiable: 'an SSE-KMS object without a stored MD5 or a checksum',
+    });
     expect(facts.get(plain.url)).toMatchObject({ exists: true, md5: md5('plain'), verifiable: true });
     expect(facts.get(`${plain.url}?v=1`)).toEqual(facts.get(plain.url));
   });

@@ -33,7 +33,14 @@ function handPool(threads: number) {
       const run = started;
       const finish = () => {
         inFlight -= 1;
-        resolve({ report: { ...emptyReport(task.actor, 'unchanged'), statistics: statisticsOf([]) }, entries: [], tracked: [], good: {}, manifestUpdated: `run ${run}`, studio: NO_STUDIO_FACTS });
+        resolve({
+          report: { ...emptyReport(task.actor, 'unchanged'), statistics: statisticsOf([]) },
+          entries: [],
+          tracked: [],
+          good: {},
+          manifestUpdated: `run ${run}`,
+          studio: NO_STUDIO_FACTS,
+        });
       };
       if (open) finish();
       else pending.push({ task, finish });
@@ -72,7 +79,10 @@ describe('bounded work', () => {
     await hand.started$(2);
     hand.pending.shift()!.finish();
     const answers = await Promise.all(burst);
-    expect(new Set(answers.map((a) => a.manifest_updated)), 'nobody got the run already under way when it asked').toEqual(new Set(['run 2']));
+    expect(
+      new Set(answers.map((a) => a.manifest_updated)),
+      'nobody got the run already under way when it asked',
+    ).toEqual(new Set(['run 2']));
     expect(hand.stats()).toMatchObject({ started: 2, most: 1 });
     for (const task of hand.tasks) expect(task).toMatchObject({ verify: false, keepLegacy: true, explain: true });
   });
@@ -117,7 +127,8 @@ describe('bounded work', () => {
       hand.pending.shift()!.finish();
     }
     const answers = await Promise.all(lists);
-    for (const answer of answers) expect(answer.map((a) => a.actor_id)).toEqual(['0000', '0001', '0002', '0003', '0004', '0005']);
+    for (const answer of answers)
+      expect(answer.map((a) => a.actor_id)).toEqual(['0000', '0001', '0002', '0003', '0004', '0005']);
     expect(hand.stats().started).toBe(12);
     expect(hand.stats().most).toBe(2);
   });

@@ -46,7 +46,13 @@ describe('requests while sync rewrites manifests', () => {
         }
         if (path === '/api/actors') {
           const row = ActorListSchema.parse(body)[0]!;
-          expect(row).toMatchObject({ total_count: 17, synced_count: 12, local_only_count: 5, untracked_count: 0, error: null });
+          expect(row).toMatchObject({
+            total_count: 17,
+            synced_count: 12,
+            local_only_count: 5,
+            untracked_count: 0,
+            error: null,
+          });
           continue;
         }
         const data = TrainingDataSchema.parse(body);
@@ -59,7 +65,14 @@ describe('requests while sync rewrites manifests', () => {
           local_only_count: byStatus('local_only'),
           untracked_count: data.training_images.filter((i) => !i.tracked).length,
         });
-        expect(data).toMatchObject({ synced_count: 12, local_only_count: 5, s3_only_count: 0, out_of_sync_count: 0, missing_count: 0, untracked_count: 0 });
+        expect(data).toMatchObject({
+          synced_count: 12,
+          local_only_count: 5,
+          s3_only_count: 0,
+          out_of_sync_count: 0,
+          missing_count: 0,
+          untracked_count: 0,
+        });
       }
     };
 

@@ -62,9 +62,10 @@ function heldPool() {
 }
 
 describe('a client that disconnects', () => {
-  it('cancels the actor list\'s queued assessments: only those already started run', async () => {
+  it("cancels the actor list's queued assessments: only those already started run", async () => {
     const root = await tempRoot();
-    for (let i = 0; i < 6; i += 1) await mkdir(join(root, 'data', 'actors', `000${i}_actor`, 'training_data'), { recursive: true });
+    for (let i = 0; i < 6; i += 1)
+      await mkdir(join(root, 'data', 'actors', `000${i}_actor`, 'training_data'), { recursive: true });
     const held = heldPool();
     const server = await serve(root, { workers: 2, createPool: held.create });
 
@@ -82,6 +83,6 @@ describe('a client that disconnects', () => {
     const { status, body } = await getJson(`${server.url}/api/actors`);
     expect(status).toBe(200);
     expect(ActorListSchema.parse(body)).toHaveLength(6);
-    expect(held.started, 'the gone client\'s list started 2 assessments, the new one 6').toHaveLength(2 + 6);
+    expect(held.started, "the gone client's list started 2 assessments, the new one 6").toHaveLength(2 + 6);
   });
 });

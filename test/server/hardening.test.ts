@@ -69,7 +69,13 @@ describe('serve under hostile clients', () => {
     const answers = Promise.all(
       names.map(async (name) => {
         const response = await fetch(`${server.url}${trainingDataPath(name.slice(0, 4))}`);
-        const answer = { name, status: response.status, type: response.headers.get('content-type'), retryAfter: response.headers.get('retry-after'), body: (await response.json()) as { actor_name?: string; total_count?: number; error?: string } };
+        const answer = {
+          name,
+          status: response.status,
+          type: response.headers.get('content-type'),
+          retryAfter: response.headers.get('retry-after'),
+          body: (await response.json()) as { actor_name?: string; total_count?: number; error?: string },
+        };
         if (isHeld) {
           if (answer.status === 503) refusedWhileHeld += 1;
           else answeredWhileHeld += 1;
@@ -92,15 +98,21 @@ describe('serve under hostile clients', () => {
     for (const answer of refused) {
       expect(answer.retryAfter).toBe('1');
       expect(answer.type).toBe('application/json; charset=utf-8');
-      expect(answer.body).toEqual({ error: 'too many requests are waiting for the hashing workers; try again shortly' });
+      expect(answer.body).toEqual({
+        error: 'too many requests are waiting for the hashing workers; try again shortly',
+      });
     }
     const served = all.filter((a) => a.status !== 503);
     expect(served).toHaveLength(admitted);
-    for (const answer of served) expect([answer.status, answer.body.actor_name, answer.body.total_count]).toEqual([200, answer.name, 1]);
+    for (const answer of served)
+      expect([answer.status, answer.body.actor_name, answer.body.total_count]).toEqual([200, answer.name, 1]);
     // Healthy afterwards: a refused actor is answered now.
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     const again = await fetch(`${server.url}${trainingDataPath(refused[0]!.name.slice(0, 4))}`);
-    expect([again.status, ((await again.json()) as { actor_name: string }).actor_name]).toEqual([200, refused[0]!.name]);
+    expect([again.status, ((await again.json()) as { actor_name: string }).actor_name]).toEqual([
+      200,
+      refused[0]!.name,
+    ]);
   });
 
   it('answers a burst of 300 concurrent requests for one actor (they coalesce), and stays healthy', async () => {
@@ -144,9 +156,16 @@ afterEach(() => {
 
 /** `actor-sync serve` on `root` under GNU time, in a process group of its own; its URL, and a stop that returns its peak RSS in MiB. */
 async function serveMeasured(root: string): Promise<{ url: string; stop: () => Promise<number> }> {
-  expect(spawnSync(GNU_TIME, ['-f', '%M', 'true'], { encoding: 'utf8' }).stderr.trim(), 'GNU time is installed').toMatch(/^\d+$/);
+  expect(
+    spawnSync(GNU_TIME, ['-f', '%M', 'true'], { encoding: 'utf8' }).stderr.trim(),
+    'GNU time is installed',
+  ).toMatch(/^\d+$/);
   const report = join(root, 'rss.txt');
-  const child = spawn(GNU_TIME, ['-f', '%M', '-o', report, process.execPath, CLI, 'serve', '--root', root, '--port', '0', '--workers', '2'], { detached: true, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    GNU_TIME,
+    ['-f', '%M', '-o', report, process.execPath, CLI, 'serve', '--root', root, '--port', '0', '--workers', '2'],
+    { detached: true, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   children.push(child);
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
   const url = await new Promise<string>((done, fail) => {
@@ -173,7 +192,8 @@ describe('serve with hostile files', () => {
     const root = await tempRoot();
     await seedActor0000(root);
     const hourAgo = new Date(Date.now() - 3600_000);
-    for (const file of await readdir(trainingDir(root, SEED_NAME))) await utimes(join(trainingDir(root, SEED_NAME), file), hourAgo, hourAgo);
+    for (const file of await readdir(trainingDir(root, SEED_NAME)))
+      await utimes(join(trainingDir(root, SEED_NAME), file), hourAgo, hourAgo);
     await addImages(root, '0001_deep', { '0001_deep_1.png': 5000, '0001_deep_2.png': 5000 });
     await addImages(root, '0002_big', { '0002_big_1.png': 5000 });
     await runSync({ root, workers: 2 });
@@ -181,10 +201,19 @@ describe('serve with hostile files', () => {
     const manifest = JSON.parse(await readFile(manifestPath(root, '0001'), 'utf8'));
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
     await writeFile(manifestPath(root, '0001'), JSON.stringify({ ...manifest, notes: '@@' }).replace('"@@"', deep));
-    const url = 'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/0002_big/0002_big_1.png';
-    await writeFile(join(trainingDir(root, '0002_big'), 'response.json'), Buffer.concat([Buffer.from('{"log": "'), Buffer.alloc(50 * 1024 * 1024, 'x'), Buffer.from(`", "output": {"output": {"s3_image_urls": ["${url}"]}}}`)]));
+    const url =
+      'https://story-boards-assets.s3.us-west-1.amazonaws.com/system_actors/training_data/0002_big/0002_big_1.png';
+    await writeFile(
+      join(trainingDir(root, '0002_big'), 'response.json'),
+      Buffer.concat([
+        Buffer.from('{"log": "'),
+        Buffer.alloc(50 * 1024 * 1024, 'x'),
+        Buffer.from(`", "output": {"output": {"s3_image_urls": ["${url}"]}}}`),
+      ]),
+    );
     const deepError = 'data/actor_manifests/0001_manifest.json: is nested more than 512 levels deep; left unchanged';
-    const bigError = 'data/actors/0002_big/training_data/response.json: is 50.0 MB, more than this tool reads (16 MB); left unchanged';
+    const bigError =
+      'data/actors/0002_big/training_data/response.json: is 50.0 MB, more than this tool reads (16 MB); left unchanged';
 
     const server = await serveMeasured(root);
     for (let round = 0; round < 3; round += 1) {
@@ -194,10 +223,17 @@ describe('serve with hostile files', () => {
       const bigAnswer = await getJson(server.url + trainingDataPath('0002'));
       expect(bigAnswer.status).toBe(500);
       expect(ErrorBodySchema.parse(bigAnswer.body).error).toBe(`actor 0002_big cannot be read: ${bigError}`);
-      expect((await getJson(server.url + trainingDataPath('0000'))).body).toMatchObject({ total_count: 17, synced_count: 12 });
+      expect((await getJson(server.url + trainingDataPath('0000'))).body).toMatchObject({
+        total_count: 17,
+        synced_count: 12,
+      });
       const list = await getJson(`${server.url}/api/actors`);
       expect(list.status).toBe(200);
-      expect((list.body as unknown[]).map((entry) => ListedActorSchema.parse(entry)).map((row) => [row.actor_name, row.total_count, row.error])).toEqual([
+      expect(
+        (list.body as unknown[])
+          .map((entry) => ListedActorSchema.parse(entry))
+          .map((row) => [row.actor_name, row.total_count, row.error]),
+      ).toEqual([
         [SEED_NAME, 17, null],
         ['0001_deep', 0, deepError],
         ['0002_big', 0, bigError],
@@ -205,11 +241,17 @@ describe('serve with hostile files', () => {
     }
     // Actor 0000's answer is kept now (reuse.ts); its manifest grown to 320 MB is refused unread, by the
     // fingerprint check as by the full assessment.
-    await writeFile(manifestPath(root, '0000'), Buffer.concat([await readFile(manifestPath(root, '0000')), Buffer.alloc(320 * 1024 * 1024, ' ')]));
-    const hugeError = 'data/actor_manifests/0000_manifest.json: is 320.0 MB, more than this tool reads (64 MB); left unchanged';
+    await writeFile(
+      manifestPath(root, '0000'),
+      Buffer.concat([await readFile(manifestPath(root, '0000')), Buffer.alloc(320 * 1024 * 1024, ' ')]),
+    );
+    const hugeError =
+      'data/actor_manifests/0000_manifest.json: is 320.0 MB, more than this tool reads (64 MB); left unchanged';
     const huge = await getJson(server.url + trainingDataPath('0000'));
     expect([huge.status, huge.body]).toEqual([500, { error: `actor ${SEED_NAME} cannot be read: ${hugeError}` }]);
-    expect(ListedActorSchema.parse(((await getJson(`${server.url}/api/actors`)).body as unknown[])[0]).error).toBe(hugeError);
+    expect(ListedActorSchema.parse(((await getJson(`${server.url}/api/actors`)).body as unknown[])[0]).error).toBe(
+      hugeError,
+    );
     const peakMiB = await server.stop();
     expect(peakMiB, `the server's peak RSS, ${peakMiB.toFixed(0)} MiB`).toBeLessThan(300);
   });

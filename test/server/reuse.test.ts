@@ -55,8 +55,8 @@ async function list(url: string) {
   return (body as unknown[]).map((entry) => ListedActorSchema.parse(entry));
 }
 
-describe('reuse of an actor\'s last answer', () => {
-  it('two lists and then each actor\'s training-data cost one assessment per actor, with the same answers', async () => {
+describe("reuse of an actor's last answer", () => {
+  it("two lists and then each actor's training-data cost one assessment per actor, with the same answers", async () => {
     const root = await syncedRoot();
     const assessed: string[] = [];
     const server = await serve(root, { createPool: countingPool(assessed) });
@@ -79,7 +79,9 @@ describe('reuse of an actor\'s last answer', () => {
     const rows = await list(server.url);
     expect(assessed).toEqual(['0001_b']);
     const { body } = await getJson(server.url + trainingDataPath('0001'));
-    expect(TrainingDataSchema.parse(body).training_images.find((image) => image.filename === '0001_b_2.png')).toMatchObject({ md5_hash: md5(edited), size_mb: 0 });
+    expect(
+      TrainingDataSchema.parse(body).training_images.find((image) => image.filename === '0001_b_2.png'),
+    ).toMatchObject({ md5_hash: md5(edited), size_mb: 0 });
     expect(rows.map((row) => row.total_count)).toEqual([4, 4, 4]);
   });
 
@@ -91,11 +93,16 @@ describe('reuse of an actor\'s last answer', () => {
     expect(assessed).toEqual(['0000_a']);
 
     assessed.length = 0;
-    await writeFile(join(trainingDir(root, '0002_c'), 'prompt_metadata.json'), JSON.stringify({ images: { '0002_c_1.png': { good: true } } }));
+    await writeFile(
+      join(trainingDir(root, '0002_c'), 'prompt_metadata.json'),
+      JSON.stringify({ images: { '0002_c_1.png': { good: true } } }),
+    );
     await list(server.url);
     expect(assessed, 'the manifest 0000 was rewritten after its images: 0000_a is at rest again').toEqual(['0002_c']);
     const { body } = await getJson(server.url + trainingDataPath('0002'));
-    expect(TrainingDataSchema.parse(body).training_images.find((image) => image.filename === '0002_c_1.png')!.good).toBe(true);
+    expect(
+      TrainingDataSchema.parse(body).training_images.find((image) => image.filename === '0002_c_1.png')!.good,
+    ).toBe(true);
 
     assessed.length = 0;
     await mkdir(trainingDir(root, '0001_b'), { recursive: true });
@@ -125,7 +132,13 @@ describe('reuse told from stat tokens', () => {
 
   it('a manifest rewritten in place to the same size, its mtime put back, re-assesses its actor (its ctime tells)', async () => {
     // Dated to a whole second (after its images), so its mtime can be put back exactly.
-    const { root, assessed, server } = await listedWithTrustedTokens((at) => utimes(manifestPath(at, '0001'), new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000), new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000)));
+    const { root, assessed, server } = await listedWithTrustedTokens((at) =>
+      utimes(
+        manifestPath(at, '0001'),
+        new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000),
+        new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000),
+      ),
+    );
     const path = manifestPath(root, '0001');
     const before = await stat(path, { bigint: true });
     const text = await readFile(path, 'utf8');
@@ -133,7 +146,11 @@ describe('reuse told from stat tokens', () => {
     expect(text).toContain(recorded);
     await writeFile(path, text.replace(recorded, 'f'.repeat(32)));
     await utimes(path, before.atime, before.mtime);
-    expect(await stat(path, { bigint: true })).toMatchObject({ size: before.size, mtimeNs: before.mtimeNs, ino: before.ino });
+    expect(await stat(path, { bigint: true })).toMatchObject({
+      size: before.size,
+      mtimeNs: before.mtimeNs,
+      ino: before.ino,
+    });
     await list(server.url);
     expect(assessed, 'the same size, mtime and inode, yet other bytes').toEqual(['0001_b']);
   });
@@ -142,24 +159,33 @@ describe('reuse told from stat tokens', () => {
     const { root, assessed, server } = await listedWithTrustedTokens();
     await writeFile(join(trainingDir(root, '0000_a'), '0000_a_1.png'), randomBytes(2000));
     await writeFile(join(trainingDir(root, '0001_b'), 'response.json'), '{}');
-    await writeFile(join(trainingDir(root, '0002_c'), 'prompt_metadata.json'), JSON.stringify({ images: { '0002_c_1.png': { good: true } } }));
+    await writeFile(
+      join(trainingDir(root, '0002_c'), 'prompt_metadata.json'),
+      JSON.stringify({ images: { '0002_c_1.png': { good: true } } }),
+    );
     await list(server.url);
     expect(assessed.sort()).toEqual(NAMES);
     assessed.length = 0;
     await list(server.url);
-    expect(assessed, 'the edited image awaits a sync and response.json one to retire; 0002_c is at rest again').toEqual(['0000_a', '0001_b']);
+    expect(assessed, 'the edited image awaits a sync and response.json one to retire; 0002_c is at rest again').toEqual(
+      ['0000_a', '0001_b'],
+    );
   });
 });
 
-describe('the check of one actor\'s last answer', () => {
+describe("the check of one actor's last answer", () => {
   it('reads a large manifest only in a worker thread (its actor assessed again), not in the thread serving every request; a small one in this thread', async () => {
     const root = await syncedRoot();
     const manifest = JSON.parse(await readFile(manifestPath(root, '0000'), 'utf8'));
     await writeFile(manifestPath(root, '0000'), JSON.stringify({ ...manifest, notes: 'x'.repeat(1_100_000) }, null, 2));
     const assessed: string[] = [];
     const server = await serve(root, { createPool: countingPool(assessed) });
-    for (const id of ['0000', '0000', '0001', '0001']) expect((await getJson(server.url + trainingDataPath(id))).status).toBe(200);
-    expect(assessed, 'the large manifest is assessed again in a worker, never read here; the small one\'s answer reused').toEqual(['0000_a', '0000_a', '0001_b']);
+    for (const id of ['0000', '0000', '0001', '0001'])
+      expect((await getJson(server.url + trainingDataPath(id))).status).toBe(200);
+    expect(
+      assessed,
+      "the large manifest is assessed again in a worker, never read here; the small one's answer reused",
+    ).toEqual(['0000_a', '0000_a', '0001_b']);
   });
 });
 
@@ -182,7 +208,7 @@ describe('the last folder scan, for a route naming one actor', () => {
     expect(TrainingDataSchema.parse(body)).toMatchObject({ actor_name: '0003_d', total_count: 1 });
   });
 
-  it('is not used for an actor whose training_data became a symlink to another\'s: 409, as sync refuses it', async () => {
+  it("is not used for an actor whose training_data became a symlink to another's: 409, as sync refuses it", async () => {
     const root = await syncedRoot();
     for (const folder of ['actors', 'actor_manifests']) await settleFolder(join(root, 'data', folder));
     const server = await serve(root);
@@ -191,7 +217,13 @@ describe('the last folder scan, for a route naming one actor', () => {
     await rename(trainingDir(root, '0001_b'), join(root, 'data', 'actors', '0001_b', 'old'));
     await symlink(trainingDir(root, '0000_a'), trainingDir(root, '0001_b'));
     const { status, body } = await getJson(server.url + trainingDataPath('0001'));
-    expect([status, body]).toEqual([409, { error: "its training_data is also the training_data of 0000_a (a symlink); an actor's training_data must be its own" }]);
+    expect([status, body]).toEqual([
+      409,
+      {
+        error:
+          "its training_data is also the training_data of 0000_a (a symlink); an actor's training_data must be its own",
+      },
+    ]);
   });
 
   it('is not used once the folder a symlinked actors folder leads to has a new entry: a shared id answers 409', async () => {

@@ -10,7 +10,10 @@ import { ActorListSchema, ErrorBodySchema, HealthSchema } from '../../src/server
 import { addImages, manifestPath, SEED_NAME, seedActor0000, tempRoot, trainingDir } from '../helpers/root.js';
 import { getJson, rawRequest, serve, trainingDataPath } from '../helpers/server.js';
 
-function expectJsonError(response: { status: number; headers: Record<string, unknown>; body: string }, status: number): string {
+function expectJsonError(
+  response: { status: number; headers: Record<string, unknown>; body: string },
+  status: number,
+): string {
   expect(response.status, response.body).toBe(status);
   expect(response.headers['content-type']).toBe('application/json; charset=utf-8');
   expect(response.headers['x-content-type-options']).toBe('nosniff');
@@ -36,10 +39,24 @@ describe('GET /api/actors', () => {
     expect(list.map((a) => a.actor_name)).toEqual([SEED_NAME, '0001_european_20_female', '0002_broken', '0003_empty']);
     // Without the studio's data/actorsData.json, each actor is `{id, name}` with our row.
     expect(list[0]).toEqual({
-      id: 0, name: SEED_NAME, training_data: { count: 17, synced: false }, training_data_good: false,
-      custom_models_count: 0, custom_models_good: false, production_synced: false,
-      actor_id: '0000', actor_name: SEED_NAME, total_count: 17, synced_count: 12, local_only_count: 5, s3_only_count: 0,
-      out_of_sync_count: 0, missing_count: 0, untracked_count: 17, manifest_updated: null, error: null,
+      id: 0,
+      name: SEED_NAME,
+      training_data: { count: 17, synced: false },
+      training_data_good: false,
+      custom_models_count: 0,
+      custom_models_good: false,
+      production_synced: false,
+      actor_id: '0000',
+      actor_name: SEED_NAME,
+      total_count: 17,
+      synced_count: 12,
+      local_only_count: 5,
+      s3_only_count: 0,
+      out_of_sync_count: 0,
+      missing_count: 0,
+      untracked_count: 17,
+      manifest_updated: null,
+      error: null,
     });
     expect(list[1]).toMatchObject({ actor_id: '0001', total_count: 2, local_only_count: 2, error: null });
     expect(list[2]).toMatchObject({ actor_id: '0002', total_count: 0 });
@@ -62,7 +79,14 @@ describe('GET /api/actors', () => {
     const list = ActorListSchema.parse((await getJson(`${server.url}/api/actors`)).body);
     expect(list.map((a) => a.name)).toEqual(['0001_european_20_female', '0002_no_folder_here', '0009_extra']);
     // Kept as is but for the studio's own `training_data` (its handler replaces it too) and our fields.
-    expect(list[0]).toMatchObject({ id: 1, age: '20', training_data: { count: 1, synced: false }, actor_id: '0001', local_only_count: 1, error: null });
+    expect(list[0]).toMatchObject({
+      id: 1,
+      age: '20',
+      training_data: { count: 1, synced: false },
+      actor_id: '0001',
+      local_only_count: 1,
+      error: null,
+    });
     expect(list[1]).toEqual(entries[1]);
     expect(list[2]).toMatchObject({ id: 9, name: '0009_extra', actor_id: '0009', total_count: 1 });
 
@@ -70,7 +94,11 @@ describe('GET /api/actors', () => {
     await writeFile(studioFile, JSON.stringify([{ ...entries[0], age: '21' }]));
     expect((await getJson(`${server.url}/api/actors`)).body[0].age).toBe('21');
 
-    for (const [text, reason] of [['[{"id": 1}]', '[0].name is missing'], ['{"id": 1', 'invalid JSON'], ['{}', 'the top level is not a list (got object)']] as const) {
+    for (const [text, reason] of [
+      ['[{"id": 1}]', '[0].name is missing'],
+      ['{"id": 1', 'invalid JSON'],
+      ['{}', 'the top level is not a list (got object)'],
+    ] as const) {
       await writeFile(studioFile, text);
       const error = expectJsonError(await rawRequest(server, '/api/actors'), 500);
       expect(error).toContain(`data/actorsData.json cannot be used: ${reason}`);
@@ -80,7 +108,9 @@ describe('GET /api/actors', () => {
     await writeFile(outside, JSON.stringify(entries));
     await rm(studioFile);
     await symlink(outside, studioFile);
-    expect(expectJsonError(await rawRequest(server, '/api/actors'), 500)).toBe('data/actorsData.json cannot be used: is a symlink leading out of the data root; not followed');
+    expect(expectJsonError(await rawRequest(server, '/api/actors'), 500)).toBe(
+      'data/actorsData.json cannot be used: is a symlink leading out of the data root; not followed',
+    );
   });
 
   it('an empty data root lists no actor', async () => {
@@ -114,7 +144,11 @@ describe('GET /healthz and the page', () => {
     const html = await page.text();
     expect(html).toContain('<script type="module" src="/page.js"></script>');
     expect(html).not.toMatch(/<script>|<style>|\sstyle=|\son[a-z]+=/);
-    for (const [path, type] of [['/page.js', 'text/javascript; charset=utf-8'], ['/page.css', 'text/css; charset=utf-8'], ['/favicon.svg', 'image/svg+xml']]) {
+    for (const [path, type] of [
+      ['/page.js', 'text/javascript; charset=utf-8'],
+      ['/page.css', 'text/css; charset=utf-8'],
+      ['/favicon.svg', 'image/svg+xml'],
+    ]) {
       const file = await fetch(server.url + path);
       expect(file.status, path).toBe(200);
       expect(file.headers.get('content-type')).toBe(type);
@@ -138,7 +172,21 @@ describe('errors', () => {
     const root = await tempRoot();
     await seedActor0000(root);
     const server = await serve(root);
-    for (const raw of ['..', '.', '%2e%2e', '%2E', '..%2F..%2Fetc', '0000%2Ftraining_data', '%5C..', '0000%00', '%00', '%0a', '%ZZ', '%', '']) {
+    for (const raw of [
+      '..',
+      '.',
+      '%2e%2e',
+      '%2E',
+      '..%2F..%2Fetc',
+      '0000%2Ftraining_data',
+      '%5C..',
+      '0000%00',
+      '%00',
+      '%0a',
+      '%ZZ',
+      '%',
+      '',
+    ]) {
       const error = expectJsonError(await rawRequest(server, `/api/actors/${raw}/training-data`), 400);
       expect(error, raw).toMatch(/the actor id is (malformed|not valid percent-encoding)/);
     }
@@ -154,7 +202,10 @@ describe('errors', () => {
       expect(error).toMatch(/0005_a, 0005_b|share the id/);
     }
     const list = ActorListSchema.parse((await getJson(`${server.url}/api/actors`)).body);
-    expect(list.map((a) => a.error)).toEqual([expect.stringContaining('share the id 0005'), expect.stringContaining('share the id 0005')]);
+    expect(list.map((a) => a.error)).toEqual([
+      expect.stringContaining('share the id 0005'),
+      expect.stringContaining('share the id 0005'),
+    ]);
   });
 
   it('409 for actors whose training_data is one folder (a symlink), as sync fails them; no path in the answer', async () => {
@@ -163,12 +214,20 @@ describe('errors', () => {
     await mkdir(join(root, 'data', 'actors', '0006_b'));
     await symlink(trainingDir(root, '0005_a'), trainingDir(root, '0006_b'));
     const server = await serve(root);
-    for (const [id, other] of [['5', '0006_b'], ['0006_b', '0005_a']]) {
+    for (const [id, other] of [
+      ['5', '0006_b'],
+      ['0006_b', '0005_a'],
+    ]) {
       const error = expectJsonError(await rawRequest(server, trainingDataPath(id!)), 409);
-      expect(error).toBe(`its training_data is also the training_data of ${other} (a symlink); an actor's training_data must be its own`);
+      expect(error).toBe(
+        `its training_data is also the training_data of ${other} (a symlink); an actor's training_data must be its own`,
+      );
     }
     const list = ActorListSchema.parse((await getJson(`${server.url}/api/actors`)).body);
-    expect(list.map((a) => a.error)).toEqual([expect.stringContaining('also the training_data of 0006_b'), expect.stringContaining('also the training_data of 0005_a')]);
+    expect(list.map((a) => a.error)).toEqual([
+      expect.stringContaining('also the training_data of 0006_b'),
+      expect.stringContaining('also the training_data of 0005_a'),
+    ]);
   });
 
   it('405 with Allow for other methods; HEAD works like GET without a body', async () => {
@@ -176,7 +235,13 @@ describe('errors', () => {
     await seedActor0000(root);
     const server = await serve(root);
     for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
-      for (const path of ['/api/actors', trainingDataPath('0000'), '/healthz', '/', `/thumbnails/0000/${SEED_NAME}_0.png`]) {
+      for (const path of [
+        '/api/actors',
+        trainingDataPath('0000'),
+        '/healthz',
+        '/',
+        `/thumbnails/0000/${SEED_NAME}_0.png`,
+      ]) {
         const response = await rawRequest(server, path, { method });
         expect(expectJsonError(response, 405)).toContain(`${method} is not supported`);
         expect(response.headers.allow).toBe('GET, HEAD');
@@ -191,7 +256,24 @@ describe('errors', () => {
     const root = await tempRoot();
     await seedActor0000(root);
     const server = await serve(root);
-    for (const path of ['/data', '/data/', '/data/actors/', '/api', '/api/', '/api/actors/', '/api/actors/0000', '/api/actors/0000/', '/api/actors/0000/training-data/', '/thumbnails', '/thumbnails/', '/thumbnails/0000', '//', '/index.html', '/favicon.ico', '/../../etc/passwd']) {
+    for (const path of [
+      '/data',
+      '/data/',
+      '/data/actors/',
+      '/api',
+      '/api/',
+      '/api/actors/',
+      '/api/actors/0000',
+      '/api/actors/0000/',
+      '/api/actors/0000/training-data/',
+      '/thumbnails',
+      '/thumbnails/',
+      '/thumbnails/0000',
+      '//',
+      '/index.html',
+      '/favicon.ico',
+      '/../../etc/passwd',
+    ]) {
       const response = await rawRequest(server, path);
       expectJsonError(response, 404);
       expect(response.body, path).not.toContain(SEED_NAME);
@@ -204,9 +286,18 @@ describe('errors', () => {
 
   it('421 when a loopback server is asked under another name (DNS rebinding); loopback names are fine', async () => {
     const server = await serve(await tempRoot());
-    const error = expectJsonError(await rawRequest(server, '/api/actors', { headers: { Host: 'evil.example:8787' } }), 421);
+    const error = expectJsonError(
+      await rawRequest(server, '/api/actors', { headers: { Host: 'evil.example:8787' } }),
+      421,
+    );
     expect(error).toContain('evil.example');
-    for (const host of [`localhost:${server.port}`, `127.0.0.1:${server.port}`, 'LOCALHOST', `app.localhost:${server.port}`, '[::1]:80']) {
+    for (const host of [
+      `localhost:${server.port}`,
+      `127.0.0.1:${server.port}`,
+      'LOCALHOST',
+      `app.localhost:${server.port}`,
+      '[::1]:80',
+    ]) {
       expect((await rawRequest(server, '/healthz', { headers: { Host: host } })).status, host).toBe(200);
     }
   });
@@ -217,7 +308,10 @@ describe('errors', () => {
       expect((await rawRequest(server, '/api/actors', { headers: { Host: host } })).status, host).toBe(200);
     }
     for (const host of ['evil.example', 'studio.local.evil.example', 'sub.studio.local']) {
-      expect(expectJsonError(await rawRequest(server, '/api/actors', { headers: { Host: host } }), 421), host).toContain('--allowed-host');
+      expect(
+        expectJsonError(await rawRequest(server, '/api/actors', { headers: { Host: host } }), 421),
+        host,
+      ).toContain('--allowed-host');
     }
     const anyAddress = await serve(await tempRoot(), { host: '0.0.0.0', allowedHosts: ['studio.local'] });
     expectJsonError(await rawRequest(anyAddress, '/healthz', { headers: { Host: 'evil.example' } }), 421);
@@ -230,17 +324,33 @@ describe('errors', () => {
     const origin = 'http://localhost:5173';
     const server = await serve(root, { corsOrigin: origin });
     const allowed = await rawRequest(server, '/api/actors', { headers: { Origin: origin } });
-    expect([allowed.status, allowed.headers['access-control-allow-origin'], allowed.headers.vary]).toEqual([200, origin, 'Origin']);
+    expect([allowed.status, allowed.headers['access-control-allow-origin'], allowed.headers.vary]).toEqual([
+      200,
+      origin,
+      'Origin',
+    ]);
     const document = await rawRequest(server, trainingDataPath('0'), { headers: { Origin: origin } });
     expect(document.headers['access-control-allow-origin']).toBe(origin);
     const other = await rawRequest(server, '/api/actors', { headers: { Origin: 'http://evil.example' } });
     expect([other.status, other.headers['access-control-allow-origin']]).toEqual([200, undefined]);
-    const preflight = await rawRequest(server, '/api/actors', { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'GET' } });
-    expect([preflight.status, preflight.headers['access-control-allow-origin'], preflight.headers['access-control-allow-methods']]).toEqual([204, origin, 'GET, HEAD']);
-    expectJsonError(await rawRequest(server, '/api/actors', { method: 'OPTIONS', headers: { Origin: 'http://evil.example' } }), 405);
+    const preflight = await rawRequest(server, '/api/actors', {
+      method: 'OPTIONS',
+      headers: { Origin: origin, 'Access-Control-Request-Method': 'GET' },
+    });
+    expect([
+      preflight.status,
+      preflight.headers['access-control-allow-origin'],
+      preflight.headers['access-control-allow-methods'],
+    ]).toEqual([204, origin, 'GET, HEAD']);
+    expectJsonError(
+      await rawRequest(server, '/api/actors', { method: 'OPTIONS', headers: { Origin: 'http://evil.example' } }),
+      405,
+    );
     // Without the flag, no origin is named.
     const plain = await serve(root);
-    expect((await rawRequest(plain, '/api/actors', { headers: { Origin: origin } })).headers['access-control-allow-origin']).toBeUndefined();
+    expect(
+      (await rawRequest(plain, '/api/actors', { headers: { Origin: origin } })).headers['access-control-allow-origin'],
+    ).toBeUndefined();
   });
 
   it('an unexpected failure answers a fixed sentence; the stack goes to the server log only', async () => {

@@ -54,7 +54,9 @@ describe('the real CLI', () => {
     });
     const base = LISTENING.exec(line)![1]!;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
-    const data = TrainingDataSchema.parse(await (await fetch(`${base}/api/actors/0000_european_16_male/training-data`)).json());
+    const data = TrainingDataSchema.parse(
+      await (await fetch(`${base}/api/actors/0000_european_16_male/training-data`)).json(),
+    );
     expect(data.total_count).toBe(17);
 
     run.child.kill('SIGTERM');
@@ -82,19 +84,36 @@ describe('the real CLI', () => {
     const taken = await serve(root);
     const busy = await runCli(['serve', '--root', root, '--port', String(taken.port), '--workers', '1']);
     expect(busy.code).toBe(2);
-    expect(busy.stderr).toBe(`actor-sync: cannot listen on 127.0.0.1:${taken.port} (EADDRINUSE); choose another --host or --port\n`);
+    expect(busy.stderr).toBe(
+      `actor-sync: cannot listen on 127.0.0.1:${taken.port} (EADDRINUSE); choose another --host or --port\n`,
+    );
     expect(busy.stdout).toBe('');
   });
 
   it('--help lists its options', async () => {
     const help = await runCli(['serve', '--help']);
     expect(help.code).toBe(0);
-    for (const flag of ['--root', '--host', '--port', '--workers', '--allowed-host', '--cors-origin']) expect(help.stdout).toContain(flag);
+    for (const flag of ['--root', '--host', '--port', '--workers', '--allowed-host', '--cors-origin'])
+      expect(help.stdout).toContain(flag);
   });
 
   it('--allowed-host (repeatable) and --cors-origin reach the server; malformed values exit 2 with one line', async () => {
     const root = await tempRoot();
-    const run = startCli(['serve', '--root', root, '--port', '0', '--workers', '1', '--allowed-host', 'studio.local', '--allowed-host', 'studio.lan', '--cors-origin', 'http://localhost:5173']);
+    const run = startCli([
+      'serve',
+      '--root',
+      root,
+      '--port',
+      '0',
+      '--workers',
+      '1',
+      '--allowed-host',
+      'studio.local',
+      '--allowed-host',
+      'studio.lan',
+      '--cors-origin',
+      'http://localhost:5173',
+    ]);
     const line = await new Promise<string>((resolve, reject) => {
       run.child.stdout!.on('data', (chunk: string) => chunk.endsWith('\n') && resolve(chunk));
       run.done.then((result) => reject(new Error(`serve exited early: ${JSON.stringify(result)}`)), reject);
@@ -102,17 +121,30 @@ describe('the real CLI', () => {
     const port = Number(LISTENING.exec(line)![2]);
     const server = { port } as Parameters<typeof rawRequest>[0];
     for (const host of ['studio.local', 'studio.lan:5173']) {
-      const answer = await rawRequest(server, '/api/actors', { headers: { Host: host, Origin: 'http://localhost:5173' } });
-      expect([answer.status, answer.headers['access-control-allow-origin']], host).toEqual([200, 'http://localhost:5173']);
+      const answer = await rawRequest(server, '/api/actors', {
+        headers: { Host: host, Origin: 'http://localhost:5173' },
+      });
+      expect([answer.status, answer.headers['access-control-allow-origin']], host).toEqual([
+        200,
+        'http://localhost:5173',
+      ]);
     }
     expect((await rawRequest(server, '/api/actors', { headers: { Host: 'evil.example' } })).status).toBe(421);
     run.child.kill('SIGTERM');
     expect((await run.done).code).toBe(0);
 
-    for (const args of [['--allowed-host', 'http://studio.local'], ['--allowed-host', 'studio.local:5173'], ['--cors-origin', 'localhost:5173'], ['--cors-origin', 'http://localhost:5173/app'], ['--cors-origin', 'ftp://x']]) {
+    for (const args of [
+      ['--allowed-host', 'http://studio.local'],
+      ['--allowed-host', 'studio.local:5173'],
+      ['--cors-origin', 'localhost:5173'],
+      ['--cors-origin', 'http://localhost:5173/app'],
+      ['--cors-origin', 'ftp://x'],
+    ]) {
       const bad = await runCli(['serve', '--root', root, '--port', '0', ...args]);
       expect(bad.code, args.join(' ')).toBe(2);
-      expect(bad.stderr, args.join(' ')).toMatch(new RegExp(`^error: option '${args[0]} <\\w+>' argument .* is invalid\\. expected [^\\n]*\\n$`));
+      expect(bad.stderr, args.join(' ')).toMatch(
+        new RegExp(`^error: option '${args[0]} <\\w+>' argument .* is invalid\\. expected [^\\n]*\\n$`),
+      );
     }
   });
 });

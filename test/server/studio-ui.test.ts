@@ -45,7 +45,9 @@ function kindOf(value: unknown): Kind {
 function expectRead(where: string, object: unknown, path: string, kinds: Kind[]): unknown {
   let value: unknown = object;
   for (const key of path.split('.')) value = value == null ? undefined : (value as Record<string, unknown>)[key];
-  expect(kinds, `${where}: ${path} is ${kindOf(value)} (${JSON.stringify(value)?.slice(0, 80)})`).toContain(kindOf(value));
+  expect(kinds, `${where}: ${path} is ${kindOf(value)} (${JSON.stringify(value)?.slice(0, 80)})`).toContain(
+    kindOf(value),
+  );
   return value;
 }
 
@@ -71,50 +73,76 @@ interface StudioRoot {
 
 /** Writes every image `name`'s training data lists (as served now) as a local file: each is then synced. */
 async function makeAllLocal(server: TestServer, root: string, name: string): Promise<void> {
-  const data = (await (await fetch(`${server.url}/api/actors/${name}/training-data`)).json()) as { total_count: number; training_images: { filename: string; index: number }[] };
+  const data = (await (await fetch(`${server.url}/api/actors/${name}/training-data`)).json()) as {
+    total_count: number;
+    training_images: { filename: string; index: number }[];
+  };
   expect(data.total_count).toBeGreaterThan(0);
-  for (const image of data.training_images) await writeFile(join(trainingDir(root, name), image.filename), pngImage(image.index));
+  for (const image of data.training_images)
+    await writeFile(join(trainingDir(root, name), image.filename), pngImage(image.index));
 }
 
 async function rootAt(commit: 'ecf644f' | '4f0f8b4'): Promise<StudioRoot> {
   const root = await tempRoot();
   // The seed's commit: the sample (its manifests and legacy files, as ecf644f has them); the newest: its own.
-  if (commit === 'ecf644f') await cp(join(FIXTURES, 'actor_maker-sample', 'data'), join(root, 'data'), { recursive: true });
+  if (commit === 'ecf644f')
+    await cp(join(FIXTURES, 'actor_maker-sample', 'data'), join(root, 'data'), { recursive: true });
   await cp(join(FIXTURES, 'actor_maker-ui', commit, 'data'), join(root, 'data'), { recursive: true });
   const studio = JSON.parse(await readFile(join(root, 'data', 'actorsData.json'), 'utf8'));
-  const folders = commit === 'ecf644f' ? ['0000_european_16_male', '0001_european_20_female', '0004_european_35_male'] : ['0001_european_20_female', '0004_european_35_male', '0005_european_50_female', '0006_european_20_female'];
+  const folders =
+    commit === 'ecf644f'
+      ? ['0000_european_16_male', '0001_european_20_female', '0004_european_35_male']
+      : ['0001_european_20_female', '0004_european_35_male', '0005_european_50_female', '0006_european_20_female'];
   for (const name of folders) await mkdir(trainingDir(root, name), { recursive: true });
   const actor = (name: string) => join(root, 'data', 'actors', name);
   if (commit === 'ecf644f') {
     // Where the studio keeps them: 0000's base image (in its repository at ecf644f), a poster frame for 0001.
     await mkdir(join(actor('0000_european_16_male'), 'base_image'));
-    await writeFile(join(actor('0000_european_16_male'), 'base_image', '0000_european_16_male_base.png'), pngImage(100));
+    await writeFile(
+      join(actor('0000_european_16_male'), 'base_image', '0000_european_16_male_base.png'),
+      pngImage(100),
+    );
     await mkdir(join(actor('0001_european_20_female'), 'poster_frame'), { recursive: true });
-    await writeFile(join(actor('0001_european_20_female'), 'poster_frame', '0001_european_20_female_poster.jpg'), pngImage(101));
+    await writeFile(
+      join(actor('0001_european_20_female'), 'poster_frame', '0001_european_20_female_poster.jpg'),
+      pngImage(101),
+    );
     // One image of a response.json on this machine too, and a new one only here.
     await writeFile(join(trainingDir(root, '0000_european_16_male'), '0000_european_16_male_4.png'), pngImage(4));
     await writeFile(join(trainingDir(root, '0000_european_16_male'), '0000_european_16_male_new.png'), pngImage(5));
   } else {
     await mkdir(join(actor('0006_european_20_female'), 'poster_frame'));
-    await writeFile(join(actor('0006_european_20_female'), 'poster_frame', '0006_european_20_female.png'), pngImage(102));
+    await writeFile(
+      join(actor('0006_european_20_female'), 'poster_frame', '0006_european_20_female.png'),
+      pngImage(102),
+    );
     await writeFile(join(trainingDir(root, '0006_european_20_female'), '0006_european_20_female_new.png'), pngImage(6));
   }
   return { root, studio, folders, allLocal: '0004_european_35_male' };
 }
 
 /** The list as each component reads it. */
-function checkListReads(commit: string, list: unknown, studio: Record<string, any>[], folders: string[]): Record<string, any>[] {
+function checkListReads(
+  commit: string,
+  list: unknown,
+  studio: Record<string, any>[],
+  folders: string[],
+): Record<string, any>[] {
   // ActorsGrid / ActorTrainingTab / CharacterSelectionModal: `setActors(await response.json())`, then `.filter`, `.map`, `.find`.
   expect(kindOf(list), 'the list is a bare array').toBe('array');
   const actors = list as Record<string, any>[];
-  expect(actors.map((a) => a.name), "actorsData.json's order, every entry").toEqual(studio.map((a) => a.name));
+  expect(
+    actors.map((a) => a.name),
+    "actorsData.json's order, every entry",
+  ).toEqual(studio.map((a) => a.name));
   for (const [i, actor] of actors.entries()) {
     const where = `${commit} /api/actors[${i}] ${actor.name}`;
     // Every field of the studio's entry, kept as is.
     expect(actor, where).toMatchObject(studio[i]!);
     expectRead(where, actor, 'id', ['number']); // .toString(), `/api/actors/${actor.id}/training-data`
     expectRead(where, actor, 'name', ['string']); // .toLowerCase()
-    for (const field of ['description', 'sex', 'ethnicity', 'age', 'url', 'face_prompt']) expectRead(where, actor, field, ['string']);
+    for (const field of ['description', 'sex', 'ethnicity', 'age', 'url', 'face_prompt'])
+      expectRead(where, actor, field, ['string']);
     expectRead(where, actor, 'good', ['boolean', 'undefined']);
     expectRead(where, actor, 'poster_frames.standard.webp_sm', ['string']); // ActorSelectorModal, ActorTrainingTab: no `?.`
     expectRead(where, actor, 'poster_frames.accelerated.webp_sm', ['string']);
@@ -141,7 +169,12 @@ function checkListReads(commit: string, list: unknown, studio: Record<string, an
 }
 
 /** The training-data document as each component reads it; returns it. */
-async function checkDocumentReads(commit: string, server: TestServer, root: string, actor: Record<string, any>): Promise<Record<string, any>> {
+async function checkDocumentReads(
+  commit: string,
+  server: TestServer,
+  root: string,
+  actor: Record<string, any>,
+): Promise<Record<string, any>> {
   const where = `${commit} training-data of ${actor.name}`;
   // `/api/actors/${actor.id}/training-data`, with the number from the list.
   const response = await fetch(`${server.url}/api/actors/${actor.id}/training-data`);
@@ -161,7 +194,8 @@ async function checkDocumentReads(commit: string, server: TestServer, root: stri
     expectRead(at, image, 's3_url', ['string', 'null']);
     const local = expectRead(at, image, 'local_exists', ['boolean']);
     const localPath = expectRead(at, image, 'local_path', local ? ['string'] : ['null']);
-    if (typeof localPath === 'string') await expectImage(server, localPath, await readFile(join(trainingDir(root, actor.name), image.filename)));
+    if (typeof localPath === 'string')
+      await expectImage(server, localPath, await readFile(join(trainingDir(root, actor.name), image.filename)));
     // The statuses the studio's handler answers (the UI colours any other one red).
     expect(['synced', 's3_only', 'local_only', 'out_of_sync'], at).toContain(image.status);
     expect((expectRead(at, image, 'size_mb', ['number']) as number).toFixed(2), at).toMatch(/^\d+\.\d\d$/);
@@ -170,7 +204,11 @@ async function checkDocumentReads(commit: string, server: TestServer, root: stri
     expectRead(at, image, 'good', ['boolean']);
   }
   // useTrainingOperations runs only once the list says synced; then every URL is a string it converts.
-  if (actor.training_data.synced) expect(images.every((image) => typeof image.s3_url === 'string' && image.s3_url.startsWith('https://')), where).toBe(true);
+  if (actor.training_data.synced)
+    expect(
+      images.every((image) => typeof image.s3_url === 'string' && image.s3_url.startsWith('https://')),
+      where,
+    ).toBe(true);
   return data;
 }
 
@@ -181,20 +219,27 @@ describe("the studio's UI reads, against serve", () => {
     await makeAllLocal(server, root, allLocal);
     const actors = checkListReads('ecf644f', await (await fetch(`${server.url}/api/actors`)).json(), studio, folders);
     const documents = new Map<string, Record<string, any>>();
-    for (const actor of actors.filter((a) => folders.includes(a.name))) documents.set(actor.name, await checkDocumentReads('ecf644f', server, root, actor));
+    for (const actor of actors.filter((a) => folders.includes(a.name)))
+      documents.set(actor.name, await checkDocumentReads('ecf644f', server, root, actor));
 
     // "Start Training" is enabled for the actor whose every image is synced, and only for it.
     expect(actors.filter((a) => a.training_data?.synced).map((a) => a.name)).toEqual([allLocal]);
     expect(actors.find((a) => a.name === allLocal)!.training_data).toEqual({ count: 15, synced: true });
     const seed = documents.get('0000_european_16_male')!;
     expect(seed.base_image_path).toBe('/data/actors/0000_european_16_male/base_image/0000_european_16_male_base.png');
-    expect(seed.training_images.find((i: { filename: string }) => i.filename === '0000_european_16_male_new.png')).toMatchObject({ status: 'local_only', local_exists: true, s3_url: null });
-    expect(seed.training_images.find((i: { filename: string }) => i.filename === '0000_european_16_male_4.png')).toMatchObject({
+    expect(
+      seed.training_images.find((i: { filename: string }) => i.filename === '0000_european_16_male_new.png'),
+    ).toMatchObject({ status: 'local_only', local_exists: true, s3_url: null });
+    expect(
+      seed.training_images.find((i: { filename: string }) => i.filename === '0000_european_16_male_4.png'),
+    ).toMatchObject({
       status: 'synced',
       local_path: '/data/actors/0000_european_16_male/training_data/0000_european_16_male_4.png',
     });
     // The studio's poster-frame fallback.
-    expect(documents.get('0001_european_20_female')!.base_image_path).toBe('/data/actors/0001_european_20_female/poster_frame/0001_european_20_female_poster.jpg');
+    expect(documents.get('0001_european_20_female')!.base_image_path).toBe(
+      '/data/actors/0001_european_20_female/poster_frame/0001_european_20_female_poster.jpg',
+    );
   });
 
   it('at the newest commit 4f0f8b4: the same, and the fields its handlers add from the manifest', async () => {
@@ -202,7 +247,10 @@ describe("the studio's UI reads, against serve", () => {
     const server = await serve(root);
     await makeAllLocal(server, root, allLocal);
     const actors = checkListReads('4f0f8b4', await (await fetch(`${server.url}/api/actors`)).json(), studio, folders);
-    const manifestOf = async (id: number) => JSON.parse(await readFile(join(root, 'data', 'actor_manifests', `${String(id).padStart(4, '0')}_manifest.json`), 'utf8'));
+    const manifestOf = async (id: number) =>
+      JSON.parse(
+        await readFile(join(root, 'data', 'actor_manifests', `${String(id).padStart(4, '0')}_manifest.json`), 'utf8'),
+      );
 
     for (const actor of actors.filter((a) => folders.includes(a.name))) {
       const data = await checkDocumentReads('4f0f8b4', server, root, actor);
@@ -215,14 +263,23 @@ describe("the studio's UI reads, against serve", () => {
       expect(data.training_data_good, actor.name).toBe(manifest.training_data_good === true);
       expect(data.base_image_url, actor.name).toBe(manifest.base_images[0].s3_url);
       // An image not on this machine: the size the manifest records (the modal's `size_mb.toFixed(2)`).
-      for (const image of data.training_images.filter((i: { status: string; tracked: boolean }) => i.status === 's3_only' && i.tracked)) {
-        expect(image.size_mb, `${actor.name} ${image.filename}`).toBe(manifest.training_data.find((e: { filename: string }) => e.filename === image.filename).size_mb);
+      for (const image of data.training_images.filter(
+        (i: { status: string; tracked: boolean }) => i.status === 's3_only' && i.tracked,
+      )) {
+        expect(image.size_mb, `${actor.name} ${image.filename}`).toBe(
+          manifest.training_data.find((e: { filename: string }) => e.filename === image.filename).size_mb,
+        );
       }
     }
     // The newest CharacterSelectionModal lists the actors with a LoRA model: those the studio's handler gives one.
-    const withModels = actors.filter((a) => (a.lora_model?.filename) || (a.custom_lora_models && a.custom_lora_models.length > 0)).map((a) => a.name);
+    const withModels = actors
+      .filter((a) => a.lora_model?.filename || (a.custom_lora_models && a.custom_lora_models.length > 0))
+      .map((a) => a.name);
     expect(withModels).toEqual(folders);
-    expect(actors.filter((a) => a.training_data_good === true).map((a) => a.name)).toEqual(['0005_european_50_female', '0006_european_20_female']);
+    expect(actors.filter((a) => a.training_data_good === true).map((a) => a.name)).toEqual([
+      '0005_european_50_female',
+      '0006_european_20_female',
+    ]);
     expect(actors.filter((a) => a.training_data?.synced).map((a) => a.name)).toEqual([allLocal]);
   });
 

@@ -38,7 +38,10 @@ async function hostileRoot(): Promise<{ root: string; server: TestServer; dir: s
   return { root, server, dir };
 }
 
-function expectRefused(response: { status: number; body: string; headers: Record<string, unknown> }, what: string): void {
+function expectRefused(
+  response: { status: number; body: string; headers: Record<string, unknown> },
+  what: string,
+): void {
   expect([400, 404], `${what}: ${response.status} ${response.body}`).toContain(response.status);
   expect(response.headers['content-type'], what).toBe('application/json; charset=utf-8');
   ErrorBodySchema.parse(JSON.parse(response.body));
@@ -61,7 +64,9 @@ describe('thumbnails', () => {
       expect(Buffer.from(await response.arrayBuffer()).equals(bytes)).toBe(true);
       const etag = response.headers.get('etag')!;
       expect(etag).toMatch(/^W\/".+"$/);
-      const again = await fetch(`${server.url}/thumbnails/${actor}/${SEED_NAME}_0.png`, { headers: { 'If-None-Match': etag } });
+      const again = await fetch(`${server.url}/thumbnails/${actor}/${SEED_NAME}_0.png`, {
+        headers: { 'If-None-Match': etag },
+      });
       expect(again.status).toBe(304);
     }
     const studio = await fetch(`${server.url}/data/actors/${SEED_NAME}/training_data/${SEED_NAME}_0.png`);
@@ -80,7 +85,10 @@ describe('thumbnails', () => {
     await mkdir(join(root, 'data', 'actors', '0003_z'), { recursive: true });
     await symlink(outside, trainingDir(root, '0003_z'));
     const server = await serve(root);
-    expectRefused(await rawRequest(server, '/thumbnails/0003/secret.png'), 'a file of a training folder outside the root');
+    expectRefused(
+      await rawRequest(server, '/thumbnails/0003/secret.png'),
+      'a file of a training folder outside the root',
+    );
     const document = await fetch(`${server.url}/api/actors/0003/training-data`);
     const body = await document.text();
     expect(body).not.toContain('secret.png');
@@ -91,13 +99,19 @@ describe('thumbnails', () => {
     const root = await tempRoot();
     await addImages(root, '0007_zoë', { 'ein Bild ä.webp': pngImage(1) });
     const server = await serve(root);
-    const response = await fetch(`${server.url}/thumbnails/${encodeURIComponent('0007_zoë')}/${encodeURIComponent('ein Bild ä.webp')}`);
+    const response = await fetch(
+      `${server.url}/thumbnails/${encodeURIComponent('0007_zoë')}/${encodeURIComponent('ein Bild ä.webp')}`,
+    );
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('image/webp');
     // The document's local_path is such a URL path, usable as it is in an <img src>.
-    const document = (await (await fetch(`${server.url}/api/actors/0007/training-data`)).json()) as { training_images: { local_path: string }[] };
+    const document = (await (await fetch(`${server.url}/api/actors/0007/training-data`)).json()) as {
+      training_images: { local_path: string }[];
+    };
     const localPath = document.training_images[0]!.local_path;
-    expect(localPath).toBe(`/data/actors/${encodeURIComponent('0007_zoë')}/training_data/${encodeURIComponent('ein Bild ä.webp')}`);
+    expect(localPath).toBe(
+      `/data/actors/${encodeURIComponent('0007_zoë')}/training_data/${encodeURIComponent('ein Bild ä.webp')}`,
+    );
     const studio = await fetch(server.url + localPath);
     expect([studio.status, studio.headers.get('content-type')]).toEqual([200, 'image/webp']);
   });
@@ -148,7 +162,9 @@ describe('thumbnails', () => {
     ];
     for (const path of attempts) expectRefused(await rawRequest(server, path), path);
     // The same attempts on the studio's paths (`local_path`), where the folder is a segment of its own too.
-    const studioPaths = attempts.map((path) => path.replace(/^\/thumbnails\/([^/]*)\//, '/data/actors/$1/training_data/'));
+    const studioPaths = attempts.map((path) =>
+      path.replace(/^\/thumbnails\/([^/]*)\//, '/data/actors/$1/training_data/'),
+    );
     const folders = [
       `/data/actors/0000/..%2Ftraining_data/${SEED_NAME}_0.png`,
       `/data/actors/0000/%2e%2e/secret.png`,
@@ -176,16 +192,27 @@ describe('thumbnails', () => {
     await mkdir(join(actorDir, 'poster_frame'));
     await symlink(join(root, 'secret.png'), join(actorDir, 'poster_frame', `${SEED_NAME}.png`));
     await writeFile(join(actorDir, 'poster_frame', `${SEED_NAME}_poster_urls.json`), SECRET);
-    for (const path of [`/data/actors/0000/base_image/${SEED_NAME}_base.png`, `/data/actors/0000/poster_frame/${SEED_NAME}.png`, `/data/actors/0000/poster_frame/${SEED_NAME}_poster_urls.json`]) {
+    for (const path of [
+      `/data/actors/0000/base_image/${SEED_NAME}_base.png`,
+      `/data/actors/0000/poster_frame/${SEED_NAME}.png`,
+      `/data/actors/0000/poster_frame/${SEED_NAME}_poster_urls.json`,
+    ]) {
       expectRefused(await rawRequest(server, path), path);
     }
-    const document = (await (await fetch(`${server.url}/api/actors/0000/training-data`)).json()) as { base_image_path: unknown };
+    const document = (await (await fetch(`${server.url}/api/actors/0000/training-data`)).json()) as {
+      base_image_path: unknown;
+    };
     expect(document.base_image_path, 'no base image that the server would refuse').toBeNull();
   });
 
   it('traversal in the training-data route is refused the same way', async () => {
     const { server } = await hostileRoot();
-    for (const path of ['/api/actors/../../etc/training-data', '/api/actors/..%2F..%2Fetc/training-data', '/api/actors/%2e%2e/training-data', '/api/actors/0000%00/training-data']) {
+    for (const path of [
+      '/api/actors/../../etc/training-data',
+      '/api/actors/..%2F..%2Fetc/training-data',
+      '/api/actors/%2e%2e/training-data',
+      '/api/actors/0000%00/training-data',
+    ]) {
       expectRefused(await rawRequest(server, path), path);
     }
   });

@@ -9,7 +9,18 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TrainingDataSchema, type TrainingData } from '../../src/server/schema.js';
 import { runSync } from '../../src/engine/sync.js';
-import { manifestPath, md5, readJson, SEED_NAME, SEED_URLS, seedActor0000, snapshot, tempRoot, trainingDir, writeManifest } from '../helpers/root.js';
+import {
+  manifestPath,
+  md5,
+  readJson,
+  SEED_NAME,
+  SEED_URLS,
+  seedActor0000,
+  snapshot,
+  tempRoot,
+  trainingDir,
+  writeManifest,
+} from '../helpers/root.js';
 import { getJson, serve, trainingDataPath } from '../helpers/server.js';
 
 const name = (n: number, ext = 'png') => `${SEED_NAME}_${n}.${ext}`;
@@ -54,18 +65,41 @@ describe('the seed case: actor 0000', () => {
         training_data_good: false,
       });
       expect(data.training_images.map((i) => i.index)).toEqual([...Array(17).keys()]);
-      expect(data.training_images.slice(0, 6).map((i) => i.filename)).toEqual([name(0), name(1), name(2), name(3), name(4, 'jpg'), name(4)]);
-      expect(data.training_images.filter((i) => i.status === 'local_only').map((i) => i.filename)).toEqual([name(0), name(1), name(2), name(3), name(4, 'jpg')]);
+      expect(data.training_images.slice(0, 6).map((i) => i.filename)).toEqual([
+        name(0),
+        name(1),
+        name(2),
+        name(3),
+        name(4, 'jpg'),
+        name(4),
+      ]);
+      expect(data.training_images.filter((i) => i.status === 'local_only').map((i) => i.filename)).toEqual([
+        name(0),
+        name(1),
+        name(2),
+        name(3),
+        name(4, 'jpg'),
+      ]);
       expect(new Set(data.training_images.flatMap((i) => (i.s3_url ? [i.s3_url] : [])))).toEqual(new Set(SEED_URLS));
       for (const i of data.training_images) {
-        expect(i).toMatchObject({ local_exists: true, tracked: false, good: false, md5_hash: seed.hashes[i.filename], local_path: `/data/actors/${SEED_NAME}/training_data/${i.filename}` });
+        expect(i).toMatchObject({
+          local_exists: true,
+          tracked: false,
+          good: false,
+          md5_hash: seed.hashes[i.filename],
+          local_path: `/data/actors/${SEED_NAME}/training_data/${i.filename}`,
+        });
         expect(i.size_mb).toBe(0.05);
-        expect(new Date(i.modified_date!).getTime()).toBe(Number((await stat(join(root, i.local_path!), { bigint: true })).mtimeNs / 1_000_000n));
+        expect(new Date(i.modified_date!).getTime()).toBe(
+          Number((await stat(join(root, i.local_path!), { bigint: true })).mtimeNs / 1_000_000n),
+        );
       }
     }
     expect(answers[1]).toEqual(answers[0]);
     expect(answers[2]).toEqual(answers[0]);
-    expect(await snapshot(root), 'the server wrote, moved or deleted nothing (response.json is still there)').toEqual(before);
+    expect(await snapshot(root), 'the server wrote, moved or deleted nothing (response.json is still there)').toEqual(
+      before,
+    );
   });
 
   it('after a sync: the same counts, every image tracked, manifest_updated from the manifest', async () => {
@@ -75,11 +109,19 @@ describe('the seed case: actor 0000', () => {
     expect(report.actors[0]!.errors).toEqual([]);
     const server = await serve(root);
     const data = await trainingData(server.url);
-    expect(data).toMatchObject({ total_count: 17, synced_count: 12, local_only_count: 5, untracked_count: 0, manifest_updated: '2025-10-17T16:30:00.000Z' });
+    expect(data).toMatchObject({
+      total_count: 17,
+      synced_count: 12,
+      local_only_count: 5,
+      untracked_count: 0,
+      manifest_updated: '2025-10-17T16:30:00.000Z',
+    });
     expect(data.training_images.every((i) => i.tracked)).toBe(true);
     const manifest = await readJson(manifestPath(root, '0000'));
     // The manifest's path relative to the root, as a URL path: where this server answers with the file.
-    expect(data.training_images.map((i) => i.local_path)).toEqual(manifest.training_data.map((e: { local_path: string }) => `/${e.local_path}`));
+    expect(data.training_images.map((i) => i.local_path)).toEqual(
+      manifest.training_data.map((e: { local_path: string }) => `/${e.local_path}`),
+    );
   });
 });
 
@@ -100,13 +142,44 @@ describe('real-time status, without a sync', () => {
     await rm(join(dir, name(0)));
 
     const data = await trainingData(server.url);
-    expect(data).toMatchObject({ total_count: 17, synced_count: 10, local_only_count: 5, s3_only_count: 1, out_of_sync_count: 1, missing_count: 0, untracked_count: 1 });
-    expect(image(data, name(6))).toMatchObject({ status: 'out_of_sync', tracked: true, local_exists: true, md5_hash: md5(edited), size_mb: 0 });
-    expect(image(data, name(18))).toMatchObject({ status: 'local_only', tracked: false, local_exists: true, md5_hash: md5(added), s3_url: null });
+    expect(data).toMatchObject({
+      total_count: 17,
+      synced_count: 10,
+      local_only_count: 5,
+      s3_only_count: 1,
+      out_of_sync_count: 1,
+      missing_count: 0,
+      untracked_count: 1,
+    });
+    expect(image(data, name(6))).toMatchObject({
+      status: 'out_of_sync',
+      tracked: true,
+      local_exists: true,
+      md5_hash: md5(edited),
+      size_mb: 0,
+    });
+    expect(image(data, name(18))).toMatchObject({
+      status: 'local_only',
+      tracked: false,
+      local_exists: true,
+      md5_hash: md5(added),
+      s3_url: null,
+    });
     // size_mb is the size the manifest recorded: the studio's newest UI calls size_mb.toFixed.
-    expect(image(data, name(8))).toMatchObject({ status: 's3_only', tracked: true, local_exists: false, local_path: null, md5_hash: null, size_mb: 0.05, modified_date: null });
+    expect(image(data, name(8))).toMatchObject({
+      status: 's3_only',
+      tracked: true,
+      local_exists: false,
+      local_path: null,
+      md5_hash: null,
+      size_mb: 0.05,
+      modified_date: null,
+    });
     expect(image(data, name(8))!.s3_url).toBe(SEED_URLS[SEED_URLS.findIndex((u) => u.endsWith(`/${name(8)}`))]);
-    expect(image(data, name(0)), 'a local_only image with no local file and no URL is dropped (SPEC §3)').toBeUndefined();
+    expect(
+      image(data, name(0)),
+      'a local_only image with no local file and no URL is dropped (SPEC §3)',
+    ).toBeUndefined();
     expect(await snapshot(join(root, 'data', 'actor_manifests')), 'no manifest was written').toEqual(manifestBefore);
   });
 
@@ -137,7 +210,9 @@ describe('fields from beside the manifest', () => {
     await seedActor0000(root);
     await writeFile(
       join(trainingDir(root, SEED_NAME), 'prompt_metadata.json'),
-      JSON.stringify({ images: { [name(10)]: { good: true }, [name(11)]: { good: false }, [name(12)]: { prompt: 'x' } } }),
+      JSON.stringify({
+        images: { [name(10)]: { good: true }, [name(11)]: { good: false }, [name(12)]: { prompt: 'x' } },
+      }),
     );
     const server = await serve(root);
     const data = await trainingData(server.url);
@@ -160,7 +235,11 @@ describe('fields from beside the manifest', () => {
     };
     expect(await basePath()).toBe(`/data/actors/${SEED_NAME}/base_image/a_first.png`);
     const served = await fetch(`${server.url}/data/actors/${SEED_NAME}/base_image/a_first.png`);
-    expect([served.status, served.headers.get('content-type'), await served.text()]).toEqual([200, 'image/png', 'first']);
+    expect([served.status, served.headers.get('content-type'), await served.text()]).toEqual([
+      200,
+      'image/png',
+      'first',
+    ]);
 
     await writeFile(join(base, `${SEED_NAME}_base.png`), 'x');
     expect(await basePath()).toBe(`/data/actors/${SEED_NAME}/base_image/${SEED_NAME}_base.png`);
@@ -190,7 +269,9 @@ describe('an actor whose files cannot be read', () => {
     const { status, body } = await getJson(server.url + trainingDataPath('0000'));
     expect(status).toBe(500);
     expect(Object.keys(body)).toEqual(['error']);
-    expect(body.error).toMatch(/^actor 0000_european_16_male cannot be read: data\/actor_manifests\/0000_manifest\.json: invalid JSON/);
+    expect(body.error).toMatch(
+      /^actor 0000_european_16_male cannot be read: data\/actor_manifests\/0000_manifest\.json: invalid JSON/,
+    );
     expect(body.error).not.toContain(root);
     expect(body.error).not.toMatch(/\n\s+at /);
   });

@@ -32,7 +32,10 @@ async function syncedRoot(count: number): Promise<string> {
     await addImages(root, nameOf(i), Object.fromEntries(files.map((file) => [file, 2000])));
     for (const file of files) await utimes(join(trainingDir(root, nameOf(i)), file), hourAgo, hourAgo);
   }
-  await writeFile(join(root, 'data', 'actorsData.json'), JSON.stringify(Array.from({ length: count }, (_, i) => ({ id: i, name: nameOf(i) }))));
+  await writeFile(
+    join(root, 'data', 'actorsData.json'),
+    JSON.stringify(Array.from({ length: count }, (_, i) => ({ id: i, name: nameOf(i) }))),
+  );
   const report = await runSync({ root, workers: 2 });
   expect(report.actors.flatMap((actor) => actor.errors)).toEqual([]);
   return root;
@@ -65,11 +68,27 @@ const newActor = (i: number) => `9${String(i).padStart(3, '0')}_new`;
 
 /** Each change, made to actor `i`, and the actor that must then be assessed again (none for actorsData.json). */
 const CHANGES: { what: string; make(root: string, i: number): Promise<void>; reassessed?(i: number): string }[] = [
-  { what: 'an image rewritten in place, same size', make: (root, i) => writeFile(imagePath(root, i, 0), randomBytes(2000)), reassessed: nameOf },
-  { what: 'an image touched', make: (root, i) => utimes(imagePath(root, i, 0), new Date(), new Date()), reassessed: nameOf },
-  { what: 'an image added', make: async (root, i) => void (await addImages(root, nameOf(i), { [imageOf(i, 9)]: 2000 })), reassessed: nameOf },
+  {
+    what: 'an image rewritten in place, same size',
+    make: (root, i) => writeFile(imagePath(root, i, 0), randomBytes(2000)),
+    reassessed: nameOf,
+  },
+  {
+    what: 'an image touched',
+    make: (root, i) => utimes(imagePath(root, i, 0), new Date(), new Date()),
+    reassessed: nameOf,
+  },
+  {
+    what: 'an image added',
+    make: async (root, i) => void (await addImages(root, nameOf(i), { [imageOf(i, 9)]: 2000 })),
+    reassessed: nameOf,
+  },
   { what: 'an image removed', make: (root, i) => rm(imagePath(root, i, 0)), reassessed: nameOf },
-  { what: 'an image renamed', make: (root, i) => rename(imagePath(root, i, 0), imagePath(root, i, 8)), reassessed: nameOf },
+  {
+    what: 'an image renamed',
+    make: (root, i) => rename(imagePath(root, i, 0), imagePath(root, i, 8)),
+    reassessed: nameOf,
+  },
   {
     what: 'the manifest edited (an image dropped from it)',
     make: async (root, i) => {
@@ -89,7 +108,11 @@ const CHANGES: { what: string; make(root: string, i: number): Promise<void>; rea
       await writeFile(path, JSON.stringify(entries));
     },
   },
-  { what: 'an actor folder added', make: async (root, i) => void (await addImages(root, newActor(i), { 'new_1.png': 2000 })), reassessed: newActor },
+  {
+    what: 'an actor folder added',
+    make: async (root, i) => void (await addImages(root, newActor(i), { 'new_1.png': 2000 })),
+    reassessed: newActor,
+  },
 ];
 
 /**
@@ -122,7 +145,10 @@ describe('the actor list answered from change watches', () => {
     const root = await syncedRoot(3);
     const refused = trainingDir(root, nameOf(1));
     const watch: WatchOptions['watch'] = (path, listener) => {
-      if (path.endsWith(join(nameOf(1), 'training_data'))) throw Object.assign(new Error(`ENOSPC: System limit for number of file watchers reached, watch '${refused}'`), { code: 'ENOSPC' });
+      if (path.endsWith(join(nameOf(1), 'training_data')))
+        throw Object.assign(new Error(`ENOSPC: System limit for number of file watchers reached, watch '${refused}'`), {
+          code: 'ENOSPC',
+        });
       return fsWatch(path, listener);
     };
     const { server, assessed } = await servedWarm(root, { watch, trustMs: LONG });
