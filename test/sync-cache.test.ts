@@ -369,6 +369,11 @@ describe('the cache file', () => {
     expect(settled.assessed, 'nothing changed, locally or in S3').toEqual([]);
     expect(settled.report.s3Requests!.list).toBeGreaterThan(0);
     expect(seedOf(settled.report)).toMatchObject({ training_synced_count: 12, training_local_only_count: 5 });
+    const verified = await sync(root, home, { ...remote, verify: true });
+    expect(new Set(verified.assessed), '--verify rehashes every actor, at rest or not').toEqual(
+      new Set([SEED_NAME, A3]),
+    );
+    expect(summarize('sync', verified.report)).toMatchObject({ hashes_reused: 0 });
 
     const [gone, replaced] = SEED_LISTED;
     await s3.run(() => s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: keyOf(gone!) })));

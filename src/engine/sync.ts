@@ -181,18 +181,12 @@ async function runListed(run: Run, { actors, skipped }: { actors: Actor[]; skipp
   let remote: Awaited<ReturnType<typeof checkRemote>> | undefined;
   try {
     const warnings: ActorFailure[] = skipped.map((s) => ({ actor: '', file: s.file, reason: s.reason }));
-    // push and pull's apply names the actors their transfers touched: one renamed since must not stop the
-    // others' transfers being recorded.
-    const named = transfers
-      ? selectActors(actors, options.actors)
-      : selectNamedActors(actors, options.actors, data.actorsDir);
-    const selected = named.filter(
-      (actor) => !options.shard || shardOf(actor.id, options.shard.count) === options.shard.index,
-    );
+    const { selected, spread } = selectedActors(run, actors);
     if (writes) await removeOwnStaleTemps(run, selected);
-    // A shard's actors sit among the others' in S3: its listings read about `spread` keys for each of its own.
-    const spread = named.length / Math.max(1, selected.length);
-    remote = options.remote ? await checkRemote(selected, data, pool, options.remote, spread, cache?.read) : undefined;
+    // Only a plain --remote run settles actors from what the cache recorded of S3: --verify rehashes every
+    // actor, and push and pull look at every actor afresh.
+    const settling = options.remote && !options.verify && !transfers ? cache?.read : undefined;
+    remote = options.remote ? await checkRemote(selected, data, pool, options.remote, spread, settling) : undefined;
     if (remote) warnings.push(...remote.warnings);
     if (cache) {
       // Entries of actor folders that are gone go; those of actors this run does not select stay.
@@ -235,6 +229,21 @@ async function runListed(run: Run, { actors, skipped }: { actors: Actor[]; skipp
     // Also when anything between the remote check and the end threw: the S3 client's sockets would keep the process.
     remote?.close();
   }
+}
+
+/**
+ * The actors the run selects (by name, then by shard). push and pull's apply names the actors their transfers
+ * touched: one renamed since must not stop the others' transfers being recorded. A shard's actors sit among
+ * the others' in S3: its listings read about `spread` keys for each of its own.
+ */
+function selectedActors({ options, mode, data }: Run, actors: Actor[]): { selected: Actor[]; spread: number } {
+  const transfers = mode.kind === 'apply' ? mode.transfers : undefined;
+  const named = transfers
+    ? selectActors(actors, options.actors)
+    : selectNamedActors(actors, options.actors, data.actorsDir);
+  const { shard } = options;
+  const selected = named.filter((actor) => !shard || shardOf(actor.id, shard.count) === shard.index);
+  return { selected, spread: named.length / Math.max(1, selected.length) };
 }
 
 /** Another shard's temp file may be a commit in flight, not a leftover: a shard cleans only its own. */
