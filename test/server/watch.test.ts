@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createPool, type WorkerPool } from '../../src/engine/pool.js';
@@ -140,6 +140,23 @@ describe('the actor list answered from change watches', () => {
       if (change.reassessed) expect(assessed, change.what).toContain(change.reassessed(i));
     }
   }, 120_000);
+
+  it("refuses both actors at once when an actor with no kept answer gets a symlink to another's training_data", async () => {
+    // Never synced: each answer would write its manifest, so none is kept for reuse.
+    const root = await tempRoot();
+    for (const name of ['0000_a', '0001_b']) await addImages(root, name, { [`${name}_1.png`]: 2000 });
+    const server = await serve(root, { watching: { trustMs: LONG } });
+    expect((await list(server.url)).map((row) => row.error)).toEqual([null, null]);
+    // Inside the actor's own folder: the actors folder does not change.
+    await rename(trainingDir(root, '0001_b'), join(root, 'data', 'actors', '0001_b', 'old'));
+    await symlink(trainingDir(root, '0000_a'), trainingDir(root, '0001_b'));
+    const rows = await list(server.url);
+    expect(rows.map((row) => row.error)).toEqual([
+      expect.stringContaining('also the training_data of 0001_b'),
+      expect.stringContaining('also the training_data of 0000_a'),
+    ]);
+    expect(rows).toEqual(await (await reference(root))());
+  });
 
   it('checks by stats an actor whose training_data could not be watched (the inotify limit)', async () => {
     const root = await syncedRoot(3);
