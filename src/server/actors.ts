@@ -78,6 +78,7 @@ export interface ActorScanner {
  */
 export function actorScanner(data: DataRoot, watch?: ChangeWatch): ActorScanner {
   let last: { scan: ActorScan; folders: string } | undefined;
+  // `at` is `performance.now()`: a wall clock stepped back would keep a scan past `TRUST_MS`.
   let lastWatched: { scan: ActorScan; mark: Mark; at: number } | undefined;
   // Each scan's training_data tokens, taken before the shared-path check read them: a change in between differs.
   const trainingDirs = new WeakMap<ActorScan, Map<string, string | undefined>>();
@@ -86,14 +87,15 @@ export function actorScanner(data: DataRoot, watch?: ChangeWatch): ActorScanner 
     async (): Promise<ActorScan> => {
       // Before the listing: an event during it changes the next mark.
       const mark = watch?.structure();
-      const at = Date.now();
+      const at = performance.now();
       const folders = foldersToken(data);
       const { actors } = await listActors(data);
       const tokens = new Map(actors.map((actor) => [actor.name, entryToken(actor.trainingDir)]));
       const scan = { actors, shared: actorsSharingIds(actors), sharedPaths: actorsSharingPaths(actors, data) };
       trainingDirs.set(scan, tokens);
       last = folders === undefined ? undefined : { scan, folders };
-      lastWatched = mark === undefined ? undefined : { scan, mark, at };
+      const trusted = mark !== undefined && watchEvery(watch!, actors, tokens);
+      lastWatched = trusted ? { scan, mark, at } : undefined;
       return scan;
     },
   );
@@ -102,12 +104,23 @@ export function actorScanner(data: DataRoot, watch?: ChangeWatch): ActorScanner 
     watched: async () => {
       const mark = watch?.structure();
       const reusable =
-        lastWatched !== undefined && mark === lastWatched.mark && Date.now() - lastWatched.at < watch!.trustMs;
+        lastWatched !== undefined && mark === lastWatched.mark && performance.now() - lastWatched.at < watch!.trustMs;
       return reusable ? lastWatched!.scan : fresh(undefined);
     },
     recent: async () => (last !== undefined && foldersToken(data) === last.folders ? last.scan : fresh(undefined)),
     stillHolds: (scan, actor) => entryToken(actor.trainingDir) === trainingDirs.get(scan)?.get(actor.name),
   };
+}
+
+/**
+ * Sets the watches of every actor `actors` lists, shared or not, with a kept answer or not (only its folder's
+ * watch sees its training_data replaced), and drops the others'. False when a training_data changed between
+ * the listing and its watch: nothing would report that change.
+ */
+function watchEvery(watch: ChangeWatch, actors: Actor[], tokens: Map<string, string | undefined>): boolean {
+  watch.keepOnly(new Set(actors.map((actor) => actor.name)));
+  for (const actor of actors) watch.mark(actor);
+  return actors.every((actor) => entryToken(actor.trainingDir) === tokens.get(actor.name));
 }
 
 /**

@@ -97,40 +97,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     corsOrigin: options.corsOrigin,
   };
 
-  const headersTimeout = options.timeouts?.headersMs ?? TIMEOUTS.headersTimeout;
-  const requestTimeout = Math.max(options.timeouts?.requestMs ?? TIMEOUTS.requestTimeout, headersTimeout);
-  // Node checks the two timeouts only every connectionsCheckingInterval (30 s by default): check often
-  // enough that a stalled client is dropped close to its limit.
-  const server = createServer(
-    {
-      headersTimeout,
-      requestTimeout,
-      keepAliveTimeout: TIMEOUTS.keepAliveTimeout,
-      connectionsCheckingInterval: Math.min(1000, Math.ceil(headersTimeout / 4)),
-    },
-    (req, res) => {
-      void respond(req, res, routes, access, log);
-    },
-  );
-  try {
-    await listen(server, host, options.port ?? DEFAULT_PORT);
-  } catch (error) {
-    throw new UsageError(
-      `cannot listen on ${host}:${options.port ?? DEFAULT_PORT} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)}); choose another --host or --port`,
-    );
-  }
+  const server = httpServer(options.timeouts, (req, res) => void respond(req, res, routes, access, log));
+  await listenOn(server, host, options.port ?? DEFAULT_PORT);
   const pool = (options.createPool ?? createPool)(options.workers);
-  const { beforeAssess } = options;
-  const assessing: Pick<WorkerPool, 'assess' | 'threads'> =
-    beforeAssess === undefined
-      ? pool
-      : {
-          threads: pool.threads,
-          async assess(task: AssessTask) {
-            await beforeAssess(task.actor);
-            return pool.assess(task);
-          },
-        };
+  const assessing = withBeforeAssess(pool, options.beforeAssess);
   const api = createApi(data, assessing, options.watching);
   routes = routesOf(api, data);
   const address = server.address() as AddressInfo;
@@ -143,6 +113,53 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     host: address.address,
     port: address.port,
     close: () => (closing ??= shutDown(server, () => (api.close(), pool.destroy()))),
+  };
+}
+
+/**
+ * Node checks the two timeouts only every connectionsCheckingInterval (30 s by default): checked often
+ * enough here that a stalled client is dropped close to its limit.
+ */
+function httpServer(
+  timeouts: ServerOptions['timeouts'],
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): Server {
+  const headersTimeout = timeouts?.headersMs ?? TIMEOUTS.headersTimeout;
+  const requestTimeout = Math.max(timeouts?.requestMs ?? TIMEOUTS.requestTimeout, headersTimeout);
+  return createServer(
+    {
+      headersTimeout,
+      requestTimeout,
+      keepAliveTimeout: TIMEOUTS.keepAliveTimeout,
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(headersTimeout / 4)),
+    },
+    handle,
+  );
+}
+
+/** @throws {UsageError} when the address cannot be listened on (in use, not ours). */
+async function listenOn(server: Server, host: string, port: number): Promise<void> {
+  try {
+    await listen(server, host, port);
+  } catch (error) {
+    throw new UsageError(
+      `cannot listen on ${host}:${port} (${(error as NodeJS.ErrnoException).code ?? messageOf(error)}); choose another --host or --port`,
+    );
+  }
+}
+
+/** The pool, with the test-only `beforeAssess` awaited before each task reaches it. */
+function withBeforeAssess(
+  pool: WorkerPool,
+  beforeAssess: ServerOptions['beforeAssess'],
+): Pick<WorkerPool, 'assess' | 'threads'> {
+  if (beforeAssess === undefined) return pool;
+  return {
+    threads: pool.threads,
+    async assess(task: AssessTask) {
+      await beforeAssess(task.actor);
+      return pool.assess(task);
+    },
   };
 }
 

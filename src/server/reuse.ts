@@ -15,7 +15,8 @@ export interface Reuse {
   one(actor: Actor): Assessment | undefined;
   /**
    * The same for each of `actors`, without a stat for an actor whose watches saw nothing since its last check
-   * by stats (made within `TRUST_MS`, watch.ts). Forgets actors not listed.
+   * by stats (made within `TRUST_MS`, watch.ts). Every actor is marked, kept answer or not: its folder watch is
+   * what tells the scan that its training_data was replaced. Forgets actors not listed.
    */
   many(actors: Actor[]): (Assessment | undefined)[];
   /** Keeps an assessment made with `settle: true` when it can be reused; else forgets the actor's last one. */
@@ -30,7 +31,7 @@ interface Kept {
   assessment: Assessment;
   /** What the last check that said yes saw: while the files' stats are as it saw them, the answer is yes again. */
   state?: SettledState;
-  /** The watch's mark taken before the last check by stats that said yes, and when that check ran. */
+  /** The watch's mark taken before the last check by stats that said yes, and when (`performance.now()`) it ran. */
   checked?: { mark: Mark; at: number };
 }
 
@@ -60,13 +61,13 @@ export function assessmentReuse(data: Parameters<typeof settledState>[1], watch?
     many(actors) {
       const names = new Set(actors.map((actor) => actor.name));
       for (const name of kept.keys()) if (!names.has(name)) kept.delete(name);
-      watch?.keepOnly(names);
-      const now = Date.now();
+      // Monotonic: a wall clock stepped back would make a check look younger than it is.
+      const now = performance.now();
       return actors.map((actor) => {
-        const last = kept.get(actor.name);
-        if (last === undefined) return undefined;
         // Taken before the stats: an event after it changes the next mark, so this check is never trusted past a change.
         const mark = watch?.mark(actor);
+        const last = kept.get(actor.name);
+        if (last === undefined) return undefined;
         if (mark !== undefined && last.checked?.mark === mark && now - last.checked.at < watch!.trustMs)
           return last.assessment;
         if (!stands(actor, last)) return undefined;

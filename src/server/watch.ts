@@ -59,7 +59,7 @@ export function changeWatch(data: DataRoot, { watch = fsWatch, trustMs = TRUST_M
   let shared: Watched | undefined;
   let structure = 0;
 
-  const open = (paths: string[], onEvent: OnEvent): Watched => opened(watch, (next += 1), paths, onEvent);
+  const open: Open = (paths, onEvent) => opened(watch, (next += 1), paths, onEvent);
 
   const sharedWatch = (): Watched => {
     if (shared?.healthy) return shared;
@@ -87,15 +87,10 @@ export function changeWatch(data: DataRoot, { watch = fsWatch, trustMs = TRUST_M
       if (record === undefined || !record.healthy) {
         // Set again after any event: the folder watched may be the one that was replaced.
         drop(record);
-        record = open([actor.dir, actor.trainingDir], (_, filename, own) => {
-          own.healthy = false;
-          // A training_data (or the actor folder itself) replaced or removed changes what the scan found.
-          if (filename === null || filename === 'training_data' || filename === basename(actor.dir)) structure += 1;
-        });
+        record = actorWatches(open, actor, () => (structure += 1));
         actors.set(actor.name, record);
-        const folder = dirname(actor.manifestPath);
-        if (folder === data.manifestsDir || folder === data.manifestsReal)
-          byManifest.set(basename(actor.manifestPath), actor.name);
+        const manifest = manifestFile(data, actor);
+        if (manifest !== undefined) byManifest.set(manifest, actor.name);
       }
       return common.healthy && record.healthy ? `${common.id}.${record.id}` : undefined;
     },
@@ -113,6 +108,23 @@ export function changeWatch(data: DataRoot, { watch = fsWatch, trustMs = TRUST_M
       actors.clear();
     },
   };
+}
+
+type Open = (paths: string[], onEvent: OnEvent) => Watched;
+
+/** The actor's folder and training_data watched: unhealthy after any event, `rescan` when the scan may differ. */
+function actorWatches(open: Open, actor: Actor, rescan: () => void): Watched {
+  return open([actor.dir, actor.trainingDir], (_, filename, own) => {
+    own.healthy = false;
+    // A training_data (or the actor folder itself) replaced or removed changes what the scan found.
+    if (filename === null || filename === 'training_data' || filename === basename(actor.dir)) rescan();
+  });
+}
+
+/** The actor's manifest's file name when it is in the watched manifests folder (its events name it so). */
+function manifestFile(data: DataRoot, actor: Actor): string | undefined {
+  const folder = dirname(actor.manifestPath);
+  return folder === data.manifestsDir || folder === data.manifestsReal ? basename(actor.manifestPath) : undefined;
 }
 
 /** Watches on `paths`, healthy until one errors or closes; unhealthy at once when one cannot be set. */

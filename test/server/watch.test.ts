@@ -6,9 +6,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
-import { readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { readFile, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createPool, type WorkerPool } from '../../src/engine/pool.js';
 import { ListedActorSchema } from '../../src/server/schema.js';
 import type { WatchOptions } from '../../src/server/watch.js';
@@ -125,6 +125,8 @@ async function reference(root: string) {
 }
 
 describe('the actor list answered from change watches', () => {
+  afterEach(() => void vi.useRealTimers());
+
   it('shows every change written before the request was sent (32 changes, each followed at once by a GET)', async () => {
     const rounds = 4;
     const root = await syncedRoot(CHANGES.length * rounds);
@@ -140,6 +142,23 @@ describe('the actor list answered from change watches', () => {
       if (change.reassessed) expect(assessed, change.what).toContain(change.reassessed(i));
     }
   }, 120_000);
+
+  it("refuses both actors at once when an actor with no kept answer gets a symlink to another's training_data", async () => {
+    // Never synced: each answer would write its manifest, so none is kept for reuse.
+    const root = await tempRoot();
+    for (const name of ['0000_a', '0001_b']) await addImages(root, name, { [`${name}_1.png`]: 2000 });
+    const server = await serve(root, { watching: { trustMs: LONG } });
+    expect((await list(server.url)).map((row) => row.error)).toEqual([null, null]);
+    // Inside the actor's own folder: the actors folder does not change.
+    await rename(trainingDir(root, '0001_b'), join(root, 'data', 'actors', '0001_b', 'old'));
+    await symlink(trainingDir(root, '0000_a'), trainingDir(root, '0001_b'));
+    const rows = await list(server.url);
+    expect(rows.map((row) => row.error)).toEqual([
+      expect.stringContaining('also the training_data of 0001_b'),
+      expect.stringContaining('also the training_data of 0000_a'),
+    ]);
+    expect(rows).toEqual(await (await reference(root))());
+  });
 
   it('checks by stats an actor whose training_data could not be watched (the inotify limit)', async () => {
     const root = await syncedRoot(3);
@@ -171,6 +190,18 @@ describe('the actor list answered from change watches', () => {
     await writeFile(join(path, imageOf(2, 1)), randomBytes(2000));
     expect(await list(server.url)).toEqual(await (await reference(root))());
     expect(assessed).toEqual([nameOf(2)]);
+  });
+
+  it('checks by stats after the wall clock is stepped back: the trust period is timed on a monotonic clock', async () => {
+    const root = await syncedRoot(3);
+    const silent = await tempRoot();
+    const watch: WatchOptions['watch'] = (_, listener) => fsWatch(silent, listener);
+    const { server, assessed } = await servedWarm(root, { watch, trustMs: 0 });
+    // Watches that report nothing and no trust period: only a check younger than 0 ms could skip the stats.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() - 3600_000 });
+    await writeFile(imagePath(root, 0, 2), randomBytes(2000));
+    expect(await list(server.url)).toEqual(await (await reference(root))());
+    expect(assessed).toEqual([nameOf(0)]);
   });
 
   it('checks every actor by stats once the trust period is over, as on a network file system that reports nothing', async () => {
