@@ -36,7 +36,30 @@ export interface WorkerPool {
 
 /** Starts `threads` worker threads (default: the machine's available parallelism). */
 export function createPool(threads = availableParallelism()): WorkerPool {
-  const pool = new Piscina({
+  const pool = startPiscina(threads);
+  const heard = listenToThreads(pool);
+  return {
+    threads,
+    assess: (task) => pool.run(task, { name: 'assess' }) as Promise<Assessment>,
+    urls: (task) => pool.run(task, { name: 'urls' }) as Promise<string[]>,
+    hash: (task) => pool.run(task, { name: 'hash' }) as Promise<HashResult[]>,
+    onHashed: (listener) => {
+      heard.hashedListeners.add(listener);
+      return () => void heard.hashedListeners.delete(listener);
+    },
+    start: () => undefined,
+    // Node 20 aborts the whole process when a thread is stopped while `require()` links its ES modules
+    // (piscina loads the worker file with require, which loads ES modules synchronously since Node 20.19).
+    // A short run can end before its last thread has loaded, so each thread is let finish loading first.
+    destroy: async () => {
+      await allLoaded(pool, heard);
+      await pool.destroy();
+    },
+  };
+}
+
+function startPiscina(threads: number): Piscina {
+  return new Piscina({
     filename: workerFile(),
     name: 'assess',
     minThreads: threads,
@@ -45,54 +68,44 @@ export function createPool(threads = availableParallelism()): WorkerPool {
     idleTimeout: 60_000,
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
   });
-  const loaded = new Set<number>(); // thread ids
-  const wakers = new Set<() => void>();
-  const hashedListeners = new Set<(bytes: number) => void>();
+}
+
+/** What the threads have said: which have loaded their modules, and who waits for that or for hashed bytes. */
+interface ThreadNews {
+  loaded: Set<number>; // thread ids
+  wakers: Set<() => void>;
+  hashedListeners: Set<(bytes: number) => void>;
+}
+
+function listenToThreads(pool: Piscina): ThreadNews {
+  const heard: ThreadNews = { loaded: new Set(), wakers: new Set(), hashedListeners: new Set() };
   pool.on('message', (message: unknown) => {
     const bytes = hashedBytesOf(message);
     if (bytes !== undefined) {
-      for (const listener of hashedListeners) listener(bytes);
+      for (const listener of heard.hashedListeners) listener(bytes);
       return;
     }
     const threadId = loadedThreadOf(message);
     if (threadId === undefined) return;
-    loaded.add(threadId);
-    for (const wake of wakers) wake();
+    heard.loaded.add(threadId);
+    for (const wake of heard.wakers) wake();
   });
+  return heard;
+}
 
-  /** Settles once every thread (a replacement piscina started included) has loaded its modules or exited. */
-  const allLoaded = async () => {
-    for (;;) {
-      const loading = pool.threads.filter((worker) => worker.threadId !== -1 && !loaded.has(worker.threadId));
-      if (loading.length === 0) return;
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          wakers.delete(wake);
-          for (const worker of loading) worker.off('exit', wake);
-          resolve();
-        };
-        wakers.add(wake);
-        for (const worker of loading) worker.once('exit', wake);
-      });
-    }
-  };
-
-  return {
-    threads,
-    assess: (task) => pool.run(task, { name: 'assess' }) as Promise<Assessment>,
-    urls: (task) => pool.run(task, { name: 'urls' }) as Promise<string[]>,
-    hash: (task) => pool.run(task, { name: 'hash' }) as Promise<HashResult[]>,
-    onHashed: (listener) => {
-      hashedListeners.add(listener);
-      return () => void hashedListeners.delete(listener);
-    },
-    start: () => undefined,
-    // Node 20 aborts the whole process when a thread is stopped while `require()` links its ES modules
-    // (piscina loads the worker file with require, which loads ES modules synchronously since Node 20.19).
-    // A short run can end before its last thread has loaded, so each thread is let finish loading first.
-    destroy: async () => {
-      await allLoaded();
-      await pool.destroy();
-    },
-  };
+/** Settles once every thread (a replacement piscina started included) has loaded its modules or exited. */
+async function allLoaded(pool: Piscina, { loaded, wakers }: ThreadNews): Promise<void> {
+  for (;;) {
+    const loading = pool.threads.filter((worker) => worker.threadId !== -1 && !loaded.has(worker.threadId));
+    if (loading.length === 0) return;
+    await new Promise<void>((resolve) => {
+      const wake = () => {
+        wakers.delete(wake);
+        for (const worker of loading) worker.off('exit', wake);
+        resolve();
+      };
+      wakers.add(wake);
+      for (const worker of loading) worker.once('exit', wake);
+    });
+  }
 }

@@ -171,64 +171,75 @@ async function transfer(
 ): Promise<TransferReport> {
   const started = performance.now();
   const data = await resolveDataRoot(options);
-  const dryRun = options.dryRun ?? false;
-  let lock: RunLock | undefined;
-  // A selector that names no actor folder is a usage error before the lock (and the manifests folder it may create).
-  if (options.actors?.length) selectNamedActors((await listActors(data)).actors, options.actors, data.actorsDir);
-  if (!dryRun)
-    lock = await acquireRunLock(data, options.shard, {
-      wait: options.wait ?? false,
-      signal: options.signal,
-      onWait: options.onWait,
-    });
+  const lock = await lockUnlessDryRun(options, data);
   try {
     // Planned with nothing written: the entries a sync would leave.
     const first = await planSync(options, { entries: 'all' });
     const { planned, skipped } = chooseTransfers(first.actors, choose);
-    const withSkipped = <T extends { actors: ActorReport[] }>(report: T): T => {
-      for (const problem of skipped) report.actors.find((a) => a.name === problem.actor)?.warnings.push(problem);
-      return report;
-    };
-    if (dryRun)
-      return withSkipped({
-        ...first,
-        transfers: planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes })),
-      });
-    if (options.signal?.aborted) {
-      // Stopped before anything was written: every actor is left for the next run.
-      return {
-        ...first,
-        dryRun: false,
-        actors: first.actors.map((a) => emptyReport(a, 'not-run')),
-        transfers: [],
-        interrupted: true,
-        durationMs: performance.now() - started,
-      };
-    }
+    if (options.dryRun ?? false)
+      return withSkipped(
+        { ...first, transfers: planned.map(({ actor, filename, url, bytes }) => ({ actor, filename, url, bytes })) },
+        skipped,
+      );
+    if (options.signal?.aborted) return notRun(first, started);
     if (planned.length === 0) {
       const synced = await applySync({ ...options, wait: false }, { lock });
-      return withSkipped({ ...synced, transfers: [], durationMs: performance.now() - started });
+      return withSkipped({ ...synced, transfers: [], durationMs: performance.now() - started }, skipped);
     }
-    // What a pull killed mid-commit left (an image's temp file), removed under the lock before this one
-    // writes; only in folders the planning pass read without a problem (never through a symlink leading out).
-    if (writesTrainingData) {
-      const readable = first.actors.filter((actor) => actor.errors.length === 0);
-      const owns = (target: string) => IMAGE_EXTENSION.test(target);
-      await Promise.all(
-        readable.map((actor) =>
-          removeStaleTemps(join(data.actorsDir, actor.name, 'training_data'), { owns, olderThanMs: lock?.takenMs }),
-        ),
-      );
-    }
+    if (writesTrainingData) await removeStaleImageTemps(first.actors, data, lock);
     const moved = await moveAll(options, planned, data, move);
     // S3 refused the run (no credentials, unreachable) before any transfer succeeded: nothing is written.
     if (moved.fatal && moved.found.size === 0) throw moved.fatal;
     const second = await applyTransfers(options, moved, lock);
     if (moved.fatal) throw moved.fatal;
-    return withSkipped(merged(first, second, moved, started, options.signal?.aborted ?? false));
+    return withSkipped(merged(first, second, moved, started, options.signal?.aborted ?? false), skipped);
   } finally {
     await lock?.release();
   }
+}
+
+/** The run lock, none for a dry run. */
+async function lockUnlessDryRun(options: TransferOptions, data: DataRoot): Promise<RunLock | undefined> {
+  // A selector that names no actor folder is a usage error before the lock (and the manifests folder it may create).
+  if (options.actors?.length) selectNamedActors((await listActors(data)).actors, options.actors, data.actorsDir);
+  if (options.dryRun ?? false) return undefined;
+  return acquireRunLock(data, options.shard, {
+    wait: options.wait ?? false,
+    signal: options.signal,
+    onWait: options.onWait,
+  });
+}
+
+/** Adds each skipped transfer to its actor's warnings. */
+function withSkipped<T extends { actors: ActorReport[] }>(report: T, skipped: ActorFailure[]): T {
+  for (const problem of skipped) report.actors.find((a) => a.name === problem.actor)?.warnings.push(problem);
+  return report;
+}
+
+/** Stopped before anything was written: every actor is left for the next run. */
+function notRun(first: SyncReport, started: number): TransferReport {
+  return {
+    ...first,
+    dryRun: false,
+    actors: first.actors.map((a) => emptyReport(a, 'not-run')),
+    transfers: [],
+    interrupted: true,
+    durationMs: performance.now() - started,
+  };
+}
+
+/**
+ * What a pull killed mid-commit left (an image's temp file), removed under the lock before this one
+ * writes; only in folders the planning pass read without a problem (never through a symlink leading out).
+ */
+async function removeStaleImageTemps(actors: ActorReport[], data: DataRoot, lock: RunLock | undefined): Promise<void> {
+  const readable = actors.filter((actor) => actor.errors.length === 0);
+  const owns = (target: string) => IMAGE_EXTENSION.test(target);
+  await Promise.all(
+    readable.map((actor) =>
+      removeStaleTemps(join(data.actorsDir, actor.name, 'training_data'), { owns, olderThanMs: lock?.takenMs }),
+    ),
+  );
 }
 
 /** The transfers the plan's entries call for, and those it skips (each a warning of its actor). */

@@ -55,36 +55,72 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
     readPromptMetadataFile(promptPath, ownFile),
     listImages(actor, data),
   ]);
+  const skipped = [...listing.skipped];
+  const promptUrls = promptUrlsOf(prompt, promptPath, skipped);
+  const legacy = legacyOf({ path: asidePath, file: aside }, { path: responsePath, file: response }, skipped);
+  return {
+    actor,
+    manifest: manifest?.value ?? null,
+    manifestMtimeNs: manifest?.mtimeNs ?? null,
+    manifestReadOnly: manifest?.readOnly ?? false,
+    previous: manifest?.entries ?? [],
+    responsePath,
+    ...legacy,
+    prompt: prompt?.images ?? new Map(),
+    promptBytes: prompt?.bytes ?? null,
+    manifestBytes: manifest?.bytes ?? null,
+    promptUrls,
+    images: listing.images,
+    skipped,
+  };
+}
+
+type PromptMetadata = Awaited<ReturnType<typeof readPromptMetadataFile>>;
+
+/** A legacy file's path, and its URLs and bytes as read (null when there is none). */
+interface LegacyRead {
+  path: string;
+  file: Awaited<ReturnType<typeof readResponseJsonFile>>;
+}
+
+/** The URL of each image prompt_metadata.json names; a URL that names no image goes to `skipped`. */
+function promptUrlsOf(prompt: PromptMetadata, promptPath: string, skipped: Skipped[]): Map<string, string> {
   // An image's filename is its URL's last segment (SPEC §2), whatever key prompt_metadata files it under.
   const promptLocations = [...(prompt?.images.values() ?? [])].flatMap((image) =>
     image.s3_url === undefined ? [] : [image.s3_url],
   );
   const promptUrls = new Map<string, string>();
-  const skipped = [...listing.skipped];
   for (const [name, location] of urlsByFilename(promptLocations, promptPath)) {
     if (isImageName(name)) promptUrls.set(name, location.url);
     else skipped.push(notAnImage(promptPath, location, 'prompt_metadata.json is left as it is'));
   }
+  return promptUrls;
+}
+
+/**
+ * The legacy files (the one a stopped run left aside, then response.json), their URLs together, and the
+ * URL of each image they name; a URL that names no image goes to `skipped`.
+ */
+function legacyOf(
+  aside: LegacyRead,
+  response: LegacyRead,
+  skipped: Skipped[],
+): Pick<ActorFacts, 'legacyUrls' | 'legacyFiles' | 'legacyByFilename'> {
   const legacyFiles: LegacyFile[] = [];
   let legacyUrls: string[] | null = null;
-  for (const [path, file] of [
-    [asidePath, aside],
-    [responsePath, response],
-  ] as const) {
+  for (const { path, file } of [aside, response]) {
     if (file === null) continue;
     legacyFiles.push({ path, md5: md5Hex(file.bytes) });
     legacyUrls = [...new Set([...(legacyUrls ?? []), ...file.urls])];
   }
-  const legacyByFilename = new Map<string, string>();
   // With both files, each one's own problems are named by it, and a disagreement between them by the one a
   // stopped run left aside.
-  if (aside && response)
-    for (const [path, file] of [
-      [asidePath, aside],
-      [responsePath, response],
-    ] as const)
-      urlsByFilename(file.urls, path);
-  const named = aside ? asidePath : responsePath;
+  if (aside.file && response.file) {
+    urlsByFilename(aside.file.urls, aside.path);
+    urlsByFilename(response.file.urls, response.path);
+  }
+  const named = aside.file ? aside.path : response.path;
+  const legacyByFilename = new Map<string, string>();
   for (const [name, location] of urlsByFilename(legacyUrls ?? [], named)) {
     if (isImageName(name)) legacyByFilename.set(name, location.url);
     // Not an entry, so the manifest does not hold it, and the file is not retired: the URL is never lost.
@@ -97,23 +133,7 @@ export async function readActor(actor: Actor, data: DataRoot): Promise<ActorFact
         ),
       );
   }
-  return {
-    actor,
-    manifest: manifest?.value ?? null,
-    manifestMtimeNs: manifest?.mtimeNs ?? null,
-    manifestReadOnly: manifest?.readOnly ?? false,
-    previous: manifest?.entries ?? [],
-    responsePath,
-    legacyUrls,
-    legacyFiles,
-    legacyByFilename,
-    prompt: prompt?.images ?? new Map(),
-    promptBytes: prompt?.bytes ?? null,
-    manifestBytes: manifest?.bytes ?? null,
-    promptUrls,
-    images: listing.images,
-    skipped,
-  };
+  return { legacyUrls, legacyFiles, legacyByFilename };
 }
 
 /**

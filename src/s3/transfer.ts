@@ -30,6 +30,7 @@ import {
   PutObjectCommand,
   UploadPartCommand,
   type CompletedPart,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { md5Hex } from '../md5/hex.js';
 import { commitFile } from '../manifest/commit.js';
@@ -146,80 +147,138 @@ async function uploadInParts(
   path: string,
   size: number,
   expected: string,
-  params: { Bucket: string; Key: string; Metadata: Record<string, string>; ContentType: string },
+  params: PutParams,
   options: UploadOptions,
 ): Promise<Uploaded> {
-  const { Bucket, Key } = params;
   return s3.run(async () => {
-    // The parts are not sent twice after a redirect: the bucket's region is settled before the first.
-    const client = await s3.clientFor(location).catch((error: unknown) => Promise.reject(s3.fail(error, location.url)));
-    const created = await client
-      .send(
-        new CreateMultipartUploadCommand({ ...params, ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' }),
-      )
-      .catch((error: unknown) => Promise.reject(s3.fail(error, location.url)));
-    const UploadId = created.UploadId;
-    let reading = false; // a local read error is the file's, not S3's: it surfaces as it is
+    const target = await createMultipartUpload(s3, location, params);
+    const local: LocalRead = { reading: false };
     try {
-      const md5 = createHash('md5');
-      const crc = new Crc64();
-      const parts: CompletedPart[] = [];
-      reading = true;
-      const file = await open(path);
-      reading = false;
-      try {
-        for (let offset = 0, PartNumber = 1; offset < size; offset += PART_SIZE, PartNumber += 1) {
-          const part = Buffer.alloc(Math.min(PART_SIZE, size - offset));
-          reading = true;
-          const { bytesRead } = await file.read(part, 0, part.length, offset);
-          reading = false;
-          if (bytesRead !== part.length)
-            throw new S3ObjectError(
-              location.url,
-              `not uploaded: ${path} changed since it was hashed (it is shorter now); run sync again`,
-            );
-          md5.update(part);
-          crc.update(part);
-          const ChecksumCRC64NVME = await crc64nvme(part);
-          const out = await client.send(
-            new UploadPartCommand({
-              Bucket,
-              Key,
-              UploadId,
-              PartNumber,
-              Body: part,
-              ContentLength: part.length,
-              ChecksumCRC64NVME,
-            }),
-          );
-          parts.push({ PartNumber, ETag: out.ETag, ChecksumCRC64NVME });
-        }
-      } finally {
-        await file.close();
-      }
-      const actual = md5.digest('hex');
-      if (actual !== expected) throw changedSinceHashed(location, path, expected, actual);
-      const full = await crc.digest();
-      const out = await conditionally(location, options, (condition) =>
-        client.send(
-          new CompleteMultipartUploadCommand({
-            Bucket,
-            Key,
-            UploadId,
-            MultipartUpload: { Parts: parts },
-            ChecksumCRC64NVME: full,
-            ChecksumType: 'FULL_OBJECT',
-            ...condition,
-          }),
-        ),
-      );
-      return { etag: normalizeEtag(out.ETag ?? ''), crc64nvme: full };
+      const sent = await sendParts(target, location, path, size, local);
+      if (sent.md5 !== expected) throw changedSinceHashed(location, path, expected, sent.md5);
+      return await completeMultipartUpload(target, location, options, sent);
     } catch (error) {
       // The parts would otherwise be kept (and billed) until a lifecycle rule removes them.
+      const { client, Bucket, Key, UploadId } = target;
       await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
-      throw reading ? error : s3.fail(error, location.url);
+      throw local.reading ? error : s3.fail(error, location.url);
     }
   });
+}
+
+type PutParams = { Bucket: string; Key: string; Metadata: Record<string, string>; ContentType: string };
+
+/** A multipart upload under way: the client its parts go through, and the upload they belong to. */
+interface PartsTarget {
+  client: S3Client;
+  Bucket: string;
+  Key: string;
+  UploadId: string | undefined;
+}
+
+/** Set while the local file is read: a read error is the file's, not S3's, so it surfaces as it is. */
+interface LocalRead {
+  reading: boolean;
+}
+
+/** The parts sent, with the MD5 (hex) and the running CRC64NVME of the bytes they hold. */
+interface SentParts {
+  parts: CompletedPart[];
+  md5: string;
+  crc: Crc64;
+}
+
+async function createMultipartUpload(s3: S3Access, location: S3Location, params: PutParams): Promise<PartsTarget> {
+  const failed = (error: unknown) => Promise.reject(s3.fail(error, location.url));
+  // The parts are not sent twice after a redirect: the bucket's region is settled before the first.
+  const client = await s3.clientFor(location).catch(failed);
+  const created = await client
+    .send(new CreateMultipartUploadCommand({ ...params, ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' }))
+    .catch(failed);
+  return { client, Bucket: params.Bucket, Key: params.Key, UploadId: created.UploadId };
+}
+
+/** Reads the file part by part, sending each as it is read, one at a time. */
+async function sendParts(
+  target: PartsTarget,
+  location: S3Location,
+  path: string,
+  size: number,
+  local: LocalRead,
+): Promise<SentParts> {
+  const md5 = createHash('md5');
+  const crc = new Crc64();
+  const parts: CompletedPart[] = [];
+  const file = await readLocally(local, () => open(path));
+  try {
+    for (let offset = 0, PartNumber = 1; offset < size; offset += PART_SIZE, PartNumber += 1) {
+      const part = Buffer.alloc(Math.min(PART_SIZE, size - offset));
+      const { bytesRead } = await readLocally(local, () => file.read(part, 0, part.length, offset));
+      if (bytesRead !== part.length)
+        throw new S3ObjectError(
+          location.url,
+          `not uploaded: ${path} changed since it was hashed (it is shorter now); run sync again`,
+        );
+      md5.update(part);
+      crc.update(part);
+      parts.push(await sendPart(target, PartNumber, part));
+    }
+  } finally {
+    await file.close();
+  }
+  return { parts, md5: md5.digest('hex'), crc };
+}
+
+/** Runs `read` with `local.reading` set; a read that throws leaves it set, for the upload's catch to see. */
+async function readLocally<T>(local: LocalRead, read: () => Promise<T>): Promise<T> {
+  local.reading = true;
+  const result = await read();
+  local.reading = false;
+  return result;
+}
+
+async function sendPart(
+  { client, Bucket, Key, UploadId }: PartsTarget,
+  PartNumber: number,
+  part: Buffer,
+): Promise<CompletedPart> {
+  const ChecksumCRC64NVME = await crc64nvme(part);
+  const out = await client.send(
+    new UploadPartCommand({
+      Bucket,
+      Key,
+      UploadId,
+      PartNumber,
+      Body: part,
+      ContentLength: part.length,
+      ChecksumCRC64NVME,
+    }),
+  );
+  return { PartNumber, ETag: out.ETag, ChecksumCRC64NVME };
+}
+
+/** Completes the upload with its full-object checksum, under the upload's write condition. */
+async function completeMultipartUpload(
+  { client, Bucket, Key, UploadId }: PartsTarget,
+  location: S3Location,
+  options: UploadOptions,
+  { parts, crc }: SentParts,
+): Promise<Uploaded> {
+  const full = await crc.digest();
+  const out = await conditionally(location, options, (condition) =>
+    client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket,
+        Key,
+        UploadId,
+        MultipartUpload: { Parts: parts },
+        ChecksumCRC64NVME: full,
+        ChecksumType: 'FULL_OBJECT',
+        ...condition,
+      }),
+    ),
+  );
+  return { etag: normalizeEtag(out.ETag ?? ''), crc64nvme: full };
 }
 
 type ConditionHeaders = { IfNoneMatch?: string; IfMatch?: string };
