@@ -252,6 +252,13 @@ describe('runs racing for a lock', () => {
     expect((await readdir(dir)).sort()).toEqual([NAME, `${NAME}.elsewhere.tmp`, `${NAME}.waiting.tmp`]);
   });
 
+  it('a run finding the lock held builds no temp folder beside it (nothing for the holder to clear)', async () => {
+    await plantLock({ hostname: 'build-runner-7' });
+    const opened = vi.spyOn(fs, 'open');
+    await heldError(acquireLock(dir, NAME, { staleMs: NEVER_STALE }));
+    expect(opened.mock.calls.map((call) => String(call[0])).filter((file) => file.includes('.tmp'))).toEqual([]);
+  });
+
   it('a waiter whose half-built folder is cleared by a run taking the lock keeps waiting, then takes it', async () => {
     // Between the waiter's mkdir and its owner write, another run takes the lock and clears the folder.
     const open = fs.open;
