@@ -12,8 +12,8 @@ import {
   readFileSync,
   renameSync,
   rmSync,
-  watch,
   utimesSync,
+  watch,
   writeFileSync,
 } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
