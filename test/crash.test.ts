@@ -12,6 +12,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  utimesSync,
   watch,
   writeFileSync,
 } from 'node:fs';
@@ -247,15 +248,26 @@ describe('what killed runs leave, planted before a real sync', () => {
     const wfa = await leaveStaleTemp(manifests, `${b.id}_manifest.json`);
     renameSync(wfa, `${wfa}.1234567`);
     // Lock folders of runs killed while building one (with or without its owner file yet) or removing one.
+    // Without an owner, only age tells a killed run's folder from one a live run is making: an hour old.
+    const hourAgo = new Date(Date.now() - 3_600_000);
     for (const dir of [actors, manifests]) {
-      mkdirSync(join(dir, `${LOCK_NAME}.${randomUUID()}.tmp`));
+      const noOwner = join(dir, `${LOCK_NAME}.${randomUUID()}.tmp`);
+      mkdirSync(noOwner);
+      utimesSync(noOwner, hourAgo, hourAgo);
       const withOwner = join(dir, `${LOCK_NAME}.${randomUUID()}.tmp`);
       mkdirSync(withOwner);
       writeFileSync(
         join(withOwner, 'owner.json'),
-        JSON.stringify({ pid: 4242, hostname: hostname(), started: new Date(0).toISOString(), token: randomUUID() }),
+        JSON.stringify({
+          pid: 2 ** 22 + 1,
+          hostname: hostname(),
+          started: new Date(0).toISOString(),
+          token: randomUUID(),
+        }),
       );
-      mkdirSync(join(dir, `${LOCK_NAME}.${randomUUID()}.gone`));
+      const gone = join(dir, `${LOCK_NAME}.${randomUUID()}.gone`);
+      mkdirSync(gone);
+      utimesSync(gone, hourAgo, hourAgo);
     }
     // A user's files that only look like ours.
     const users = [

@@ -1,14 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import fs, { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LockHeldError, UsageError } from '../src/errors.js';
-import { acquireLock, readLockOwner, type LockOwner, type RunLock } from '../src/lock/lock.js';
+import { acquireLock, readLockOwner, seeLock, takeOver, type LockOwner, type RunLock } from '../src/lock/lock.js';
 import { acquireRunLock } from '../src/lock/run-lock.js';
 import { generateDataRoot } from '../demo/generate.js';
 import { runCli } from './helpers/cli.js';
@@ -67,19 +67,15 @@ async function sigkill(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/** An owner as another holder would write it. */
+function ownerOf(owner: Partial<LockOwner>): LockOwner {
+  return { pid: 1, hostname: hostname(), started: '2026-01-01T00:00:00.000Z', token: 'planted', ...owner };
+}
+
 /** A lock folder as another holder would leave it; `owner` undefined leaves no owner file. */
 async function plantLock(owner: Partial<LockOwner> | undefined, ageMs = 0): Promise<void> {
   await mkdir(lockPath);
-  if (owner) {
-    const full: LockOwner = {
-      pid: 1,
-      hostname: hostname(),
-      started: '2026-01-01T00:00:00.000Z',
-      token: 'planted',
-      ...owner,
-    };
-    await writeFile(join(lockPath, 'owner.json'), JSON.stringify(full));
-  }
+  if (owner) await writeFile(join(lockPath, 'owner.json'), JSON.stringify(ownerOf(owner)));
   if (ageMs > 0) {
     const then = new Date(Date.now() - ageMs);
     await utimes(lockPath, then, then);
@@ -200,6 +196,95 @@ describe('a lock whose owner cannot be checked', () => {
     const then = new Date(Date.now() - 60_000);
     await utimes(lockPath, then, then);
     const lock = await take({ staleMs: 10_000 });
+    expect(await readLockOwner(lock.path)).toMatchObject({ pid: process.pid });
+  });
+});
+
+describe('runs racing for a lock', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('a takeover judged on a dead holder leaves alone the lock another waiter has taken over since', async () => {
+    const killed = await spawnHolder();
+    await sigkill(killed);
+    // C reads the dead holder's lock; then B takes it over and makes its own before C acts.
+    const judgedByC = await seeLock(lockPath);
+    expect(judgedByC?.owner).toMatchObject({ pid: killed.pid });
+    await take({ staleMs: NEVER_STALE });
+    const ofB = await seeLock(lockPath);
+
+    expect(await takeOver(lockPath, judgedByC!)).toBe(false);
+    expect(await seeLock(lockPath)).toEqual(ofB);
+    expect(await readdir(dir)).toEqual([NAME]);
+    await heldError(acquireLock(dir, NAME, { staleMs: NEVER_STALE }));
+  });
+
+  it('a takeover judged on a stale lock with no owner leaves alone another folder put in its place', async () => {
+    await plantLock(undefined, 60_000);
+    const judged = await seeLock(lockPath);
+    // Made before the first is removed, so it is surely another folder (inode).
+    const replacement = `${lockPath}.replacement`;
+    await mkdir(replacement);
+    await rm(lockPath, { recursive: true });
+    await rename(replacement, lockPath);
+    const other = await seeLock(lockPath);
+
+    expect(await takeOver(lockPath, judged!)).toBe(false);
+    expect(await seeLock(lockPath)).toEqual(other);
+    expect(await takeOver(lockPath, other!)).toBe(true);
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('the new holder removes only leftovers beside the lock, not a half-built folder a waiter is making', async () => {
+    const leftover = (name: string) => join(dir, `${NAME}.${name}`);
+    await mkdir(leftover('waiting.tmp')); // mkdir done, owner not yet written
+    await mkdir(leftover('elsewhere.tmp'));
+    await writeFile(
+      join(leftover('elsewhere.tmp'), 'owner.json'),
+      JSON.stringify(ownerOf({ hostname: 'build-runner-7' })),
+    );
+    await mkdir(leftover('old.tmp'));
+    const then = new Date(Date.now() - 60_000);
+    await utimes(leftover('old.tmp'), then, then);
+    await mkdir(leftover('dead.gone'));
+    await writeFile(join(leftover('dead.gone'), 'owner.json'), JSON.stringify(ownerOf({ pid: 2 ** 22 + 1 })));
+
+    await take({ staleMs: 10_000 });
+    expect((await readdir(dir)).sort()).toEqual([NAME, `${NAME}.elsewhere.tmp`, `${NAME}.waiting.tmp`]);
+  });
+
+  it('a run finding the lock held builds no temp folder beside it (nothing for the holder to clear)', async () => {
+    await plantLock({ hostname: 'build-runner-7' });
+    const opened = vi.spyOn(fs, 'open');
+    await heldError(acquireLock(dir, NAME, { staleMs: NEVER_STALE }));
+    expect(opened.mock.calls.map((call) => String(call[0])).filter((file) => file.includes('.tmp'))).toEqual([]);
+  });
+
+  it('a waiter whose half-built folder is cleared by a run taking the lock keeps waiting, then takes it', async () => {
+    // Between the waiter's mkdir and its owner write, another run takes the lock and clears the folder.
+    const open = fs.open;
+    let raced = false;
+    vi.spyOn(fs, 'open').mockImplementation(((file: fs.PathLike, ...rest: unknown[]) => {
+      const building = dirname(String(file));
+      if (!raced && basename(building).startsWith(`${NAME}.`) && building.endsWith('.tmp')) {
+        raced = true;
+        fs.mkdirSync(lockPath);
+        fs.writeFileSync(join(lockPath, 'owner.json'), JSON.stringify(ownerOf({ hostname: 'build-runner-7' })));
+        fs.rmSync(building, { recursive: true });
+      }
+      return (open as (...args: unknown[]) => void)(file, ...rest);
+    }) as never);
+
+    let waited = '';
+    const lock = await take({
+      wait: true,
+      staleMs: NEVER_STALE,
+      onWait: (message) => {
+        waited = message;
+        fs.rmSync(lockPath, { recursive: true });
+      },
+    });
+    expect(raced).toBe(true);
+    expect(waited).toContain('build-runner-7');
     expect(await readLockOwner(lock.path)).toMatchObject({ pid: process.pid });
   });
 });

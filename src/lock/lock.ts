@@ -83,18 +83,18 @@ export async function acquireLock(dir: string, name: string, options: AcquireLoc
   let waiting = false;
   for (;;) {
     options.signal?.throwIfAborted();
-    const lock = await tryLock(path, staleMs, options.onCompromised);
+    const lock = await tryLockIfFree(path, staleMs, options.onCompromised);
     if (lock) {
-      await removeLeftovers(path);
+      await removeLeftovers(path, staleMs);
       return lock;
     }
 
-    const owner = await readLockOwner(path);
-    if ((owner && isDeadHere(owner)) || (await isStale(path, staleMs))) {
-      if (await takeOver(path)) continue;
-    }
+    const seen = await seeLock(path);
+    // Released since: try again at once.
+    if (!seen) continue;
+    if (isRemovable(seen, staleMs) && (await takeOver(path, seen))) continue;
 
-    const holder = describeHolder(path, owner);
+    const holder = describeHolder(path, seen.owner);
     if (!options.wait) {
       throw new LockHeldError(
         `${holder}; wait for it, or pass --wait. A lock left by a killed run is taken over automatically (at once on the same host, else after ${staleMs / 1000} s).`,
@@ -124,12 +124,16 @@ export async function readLockOwner(lockPath: string): Promise<LockOwner | undef
   }
 }
 
-/** The lock, or undefined when another run holds it. */
-async function tryLock(
+/**
+ * The lock, or undefined when another run holds it. A lock folder that exists is not even tried: building a
+ * temp folder beside a held lock only gives its holder's leftover removal something to race with.
+ */
+async function tryLockIfFree(
   path: string,
   staleMs: number,
   onCompromised: ((error: Error) => void) | undefined,
 ): Promise<RunLock | undefined> {
+  if (await exists(path)) return undefined;
   const owner: LockOwner = {
     pid: process.pid,
     hostname: hostname(),
@@ -137,10 +141,28 @@ async function tryLock(
     token: randomUUID(),
   };
   ownTokens.add(owner.token);
+  const made = await makeLock(path, owner).catch((error: unknown) => {
+    ownTokens.delete(owner.token);
+    throw error;
+  });
+  if (!made) {
+    ownTokens.delete(owner.token);
+    return undefined;
+  }
+  return heldLock(path, owner, made, staleMs, onCompromised);
+}
+
+/** A lock folder just made: its mtime then, and when it was taken (see {@link RunLock.takenMs}). */
+interface MadeLock {
+  mtimeMs: number;
+  takenMs: number;
+}
+
+/** Makes the lock folder with `owner` inside; undefined when another run holds the lock. */
+async function makeLock(path: string, owner: LockOwner): Promise<MadeLock | undefined> {
   try {
     await createWithOwner(path, owner);
   } catch (error) {
-    ownTokens.delete(owner.token);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return undefined;
     throw Object.assign(
@@ -150,29 +172,35 @@ async function tryLock(
       { code, cause: error },
     );
   }
+  // Gone already: renamed away by a run taking over, which holds or puts back the lock: held either way.
+  const folder = await lstat(path).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (!folder) return undefined;
   // The owner file is written once, as the lock is made (refreshes touch only the folder). Should it be
   // unreadable, this run's own clock at the start of the attempt stands in.
   const takenMs = await stat(join(path, OWNER_FILE)).then(
     (s) => s.mtimeMs,
     () => Date.parse(owner.started),
   );
-  return heldLock(path, owner, takenMs, staleMs, onCompromised);
+  return { mtimeMs: folder.mtimeMs, takenMs };
 }
 
 /**
  * The lock just made, refreshed every `staleMs / 2` until released. A refresh that finds the folder gone or
  * touched by someone else, or comes later than `staleMs` (a frozen process), marks the lock compromised.
  */
-async function heldLock(
+function heldLock(
   path: string,
   owner: LockOwner,
-  takenMs: number,
+  made: MadeLock,
   staleMs: number,
   onCompromised: ((error: Error) => void) | undefined,
-): Promise<RunLock> {
+): RunLock {
   let compromised: Error | undefined;
   let released: Promise<void> | undefined;
-  let mtimeMs = (await stat(path)).mtimeMs;
+  let mtimeMs = made.mtimeMs;
   let refreshedAt = Date.now();
   const lose = (why: string) => {
     compromised ??= new Error(
@@ -203,26 +231,31 @@ async function heldLock(
   const timer = setInterval(() => void (released || compromised || refresh()), staleMs / 2).unref();
   return {
     path,
-    takenMs,
+    takenMs: made.takenMs,
     get compromised() {
       return compromised;
     },
     release() {
       clearInterval(timer);
-      // Compromised: the folder may be another run's now, and is not ours to remove.
-      return (released ??= (compromised ? Promise.resolve() : removeLockFolder(path).then(() => undefined))
-        .catch((error: NodeJS.ErrnoException) => {
-          throw Object.assign(
-            new Error(
-              `could not remove the lock ${path} (${error.message}); remove it by hand once no actor-sync run is active.`,
-              { cause: error },
-            ),
-            { code: error.code },
-          );
-        })
-        .finally(() => ownTokens.delete(owner.token)));
+      return (released ??= removeOnRelease(path, compromised !== undefined).finally(() =>
+        ownTokens.delete(owner.token),
+      ));
     },
   };
+}
+
+/** Removes the lock folder of a lock released, unless compromised: the folder may be another run's now. */
+async function removeOnRelease(path: string, compromised: boolean): Promise<void> {
+  if (compromised) return;
+  await removeLockFolder(path).catch((error: NodeJS.ErrnoException) => {
+    throw Object.assign(
+      new Error(
+        `could not remove the lock ${path} (${error.message}); remove it by hand once no actor-sync run is active.`,
+        { cause: error },
+      ),
+      { code: error.code },
+    );
+  });
 }
 
 /**
@@ -243,16 +276,36 @@ async function removeLockFolder(path: string): Promise<boolean> {
 
 /**
  * Removes what killed runs left beside the lock: half-built (`.tmp`) and half-removed (`.gone`) lock
- * folders. Holding the lock, nothing else can be building one that matters.
+ * folders. Only leftovers: a waiting run may be building one this instant, a releasing run removing one.
  */
-async function removeLeftovers(path: string): Promise<void> {
+async function removeLeftovers(path: string, staleMs: number): Promise<void> {
   const dir = dirname(path);
   const prefix = `${basename(path)}.`;
   const names = await readdir(dir).catch(() => [] as string[]);
+  const candidates = names.filter(
+    (name) => name.startsWith(prefix) && (name.endsWith('.tmp') || name.endsWith('.gone')),
+  );
   await Promise.all(
-    names
-      .filter((name) => name.startsWith(prefix) && (name.endsWith('.tmp') || name.endsWith('.gone')))
-      .map((name) => rm(join(dir, name), { recursive: true, force: true })),
+    candidates.map(async (name) => {
+      const folder = join(dir, name);
+      if (await isLeftover(folder, staleMs)) await rm(folder, { recursive: true, force: true });
+    }),
+  );
+}
+
+/** True when no live run uses the `.tmp` or `.gone` folder: untouched for `staleMs`, or its owner is dead. */
+async function isLeftover(folder: string, staleMs: number): Promise<boolean> {
+  const stats = await lstat(folder).catch(() => undefined);
+  if (!stats) return false;
+  if (Date.now() - stats.mtimeMs > staleMs) return true;
+  const owner = await readLockOwner(folder);
+  return owner !== undefined && isDeadHere(owner);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
   );
 }
 
@@ -260,24 +313,18 @@ async function removeLeftovers(path: string): Promise<void> {
 async function createWithOwner(path: string, owner: LockOwner): Promise<void> {
   const building = `${path}.${owner.token}.tmp`;
   const held = () => Object.assign(new Error(`EEXIST: ${path} exists`), { code: 'EEXIST' });
+  // ENOENT here is a real error: the folder to lock is missing.
   await mkdir(building);
   try {
     await writeFileAtomic(join(building, OWNER_FILE), `${JSON.stringify(owner, null, 2)}\n`, { fsync: false });
     // rename() would replace an empty folder: a lock folder that exists in any form is held.
-    if (
-      await lstat(path).then(
-        () => true,
-        () => false,
-      )
-    )
-      throw held();
-    await rename(building, path).catch((error: NodeJS.ErrnoException) => {
-      // ENOENT: the holder cleared our half-built folder as a leftover: it is held all the same.
-      throw error.code === 'ENOTEMPTY' || error.code === 'EEXIST' || error.code === 'ENOENT' ? held() : error;
-    });
+    if (await exists(path)) throw held();
+    await rename(building, path);
   } catch (error) {
     await rm(building, { recursive: true, force: true });
-    throw error;
+    // ENOENT: a run that has just taken the lock cleared our half-built folder as a leftover: held all the same.
+    const code = (error as NodeJS.ErrnoException).code;
+    throw code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'ENOENT' ? held() : error;
   }
 }
 
@@ -306,22 +353,54 @@ function isDeadHere(owner: LockOwner): boolean {
   }
 }
 
-/**
- * Removes the lock of a dead or stale holder; true when the next attempt may find it free. Two runs taking
- * over at the same instant race as in any mkdir lock: the loser learns it at its next refresh (`compromised`).
- * False when it cannot be removed (not ours to rename): the lock then counts as held.
- */
-async function takeOver(path: string): Promise<boolean> {
-  return removeLockFolder(path).then(
-    () => true,
-    () => false,
-  );
+/** A lock folder as a run judged it: which folder (inode), when last refreshed, and who owns it. */
+export interface SeenLock {
+  ino: number;
+  mtimeMs: number;
+  owner: LockOwner | undefined;
 }
 
-/** True when the lock folder was not refreshed within `staleMs`. */
-async function isStale(path: string, staleMs: number): Promise<boolean> {
+/** The lock folder at `path` as it is now, or undefined when there is none. Exported for tests. */
+export async function seeLock(path: string): Promise<SeenLock | undefined> {
   const stats = await lstat(path).catch(() => undefined);
-  return stats !== undefined && Date.now() - stats.mtimeMs > staleMs;
+  if (!stats) return undefined;
+  return { ino: stats.ino, mtimeMs: stats.mtimeMs, owner: await readLockOwner(path) };
+}
+
+/** True when the lock seen may be taken over: its owner died on this host, or it was not refreshed within `staleMs`. */
+function isRemovable(seen: SeenLock, staleMs: number): boolean {
+  return (seen.owner !== undefined && isDeadHere(seen.owner)) || Date.now() - seen.mtimeMs > staleMs;
+}
+
+/**
+ * Removes the lock `seen` and judged removable, and only it: since then another run may have taken it over
+ * and made a fresh lock at `path`. So the folder is renamed away, then compared with `seen`, and put back
+ * when it differs. True when the next attempt may find the lock free; false when it counts as held (also
+ * when it cannot be renamed: not ours). Exported for tests.
+ */
+export async function takeOver(path: string, seen: SeenLock): Promise<boolean> {
+  const gone = `${path}.${randomUUID()}.gone`;
+  try {
+    await rename(path, gone);
+  } catch (error) {
+    // ENOENT: removed by another run already; try again.
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+  if (await isSeenLock(gone, seen)) {
+    await rm(gone, { recursive: true, force: true });
+    return true;
+  }
+  // A lock made in the instant it was away wins; the one renamed away learns it at its next refresh.
+  await rename(gone, path).catch(() => rm(gone, { recursive: true, force: true }));
+  return false;
+}
+
+/** True when `folder` is the lock `seen`, or was removed meanwhile as a leftover (so was no live run's). */
+async function isSeenLock(folder: string, seen: SeenLock): Promise<boolean> {
+  const stats = await lstat(folder).catch(() => undefined);
+  if (!stats) return true;
+  const owner = await readLockOwner(folder);
+  return stats.ino === seen.ino && stats.mtimeMs === seen.mtimeMs && owner?.token === seen.owner?.token;
 }
 
 function describeHolder(path: string, owner: LockOwner | undefined): string {
