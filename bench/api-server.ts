@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const [dist, root] = process.argv.slice(2);
+// The package's exports: a build's one code-split bundle has no per-module files.
 const { startServer } = (await import(
-  pathToFileURL(join(dist!, 'src/server/app.js')).href
-)) as typeof import('../src/server/app.js');
+  pathToFileURL(join(dist!, 'src/index.js')).href
+)) as typeof import('../src/index.js');
 
 const started = new WeakMap<IncomingMessage, number>();
 let times: { path: string; ms: number }[] = [];
