@@ -16,6 +16,8 @@ export interface RunCache {
   code: string;
   /** None with --verify, remote findings or push/pull transfers: those look at every actor afresh (and still record what they find). */
   usable: ReadonlyMap<string, CacheEntry>;
+  /** A plain --remote run's entries (no --verify, no transfers): each settles its actor once S3's listing agrees with it. */
+  byListing: ReadonlyMap<string, CacheEntry>;
   /** Written after every manifest's last change (at the run's start). */
   freshAtStart: boolean;
   /** Usable entries, and the cache fresh: most actors will likely be settled. */
@@ -24,8 +26,10 @@ export interface RunCache {
   next: Map<string, CacheEntry>;
 }
 
-/** The run's cache, keyed by the manifests folder's real path; none while that folder is missing. */
-/** `remoteOnly`: a `--remote` run (not --verify, no transfers) settles only entries that know what S3 held, once the listing agrees. */
+/**
+ * The run's cache, keyed by the manifests folder's real path; none while that folder is missing. `remoteOnly`:
+ * a `--remote` run without --verify or transfers, which settles only entries that know what S3 held.
+ */
 export async function openCache(
   data: DataRoot,
   shard: Shard | undefined,
@@ -40,8 +44,10 @@ export async function openCache(
   const read = readCache(path, code);
   const usable = lookAfresh ? new Map<string, CacheEntry>() : read;
   const freshAtStart = newerThanManifests(path, real);
+  const byListing = remoteOnly ? read : new Map<string, CacheEntry>();
   const settling = remoteOnly ? [...read.values()].some((entry) => entry.remote) : usable.size > 0;
-  return { path, code, usable, freshAtStart, likelySettles: settling && freshAtStart, read, next: new Map(read) };
+  const likelySettles = settling && freshAtStart;
+  return { path, code, usable, byListing, freshAtStart, likelySettles, read, next: new Map(read) };
 }
 
 /**

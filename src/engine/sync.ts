@@ -183,10 +183,8 @@ async function runListed(run: Run, { actors, skipped }: { actors: Actor[]; skipp
     const warnings: ActorFailure[] = skipped.map((s) => ({ actor: '', file: s.file, reason: s.reason }));
     const { selected, spread } = selectedActors(run, actors);
     if (writes) await removeOwnStaleTemps(run, selected);
-    // Only a plain --remote run settles actors from what the cache recorded of S3: --verify rehashes every
-    // actor, and push and pull look at every actor afresh.
-    const settling = options.remote && !options.verify && !transfers ? cache?.read : undefined;
-    remote = options.remote ? await checkRemote(selected, data, pool, options.remote, spread, settling) : undefined;
+    const byListing = cache?.byListing;
+    remote = options.remote ? await checkRemote(selected, data, pool, options.remote, spread, byListing) : undefined;
     if (remote) warnings.push(...remote.warnings);
     if (cache) {
       // Entries of actor folders that are gone go; those of actors this run does not select stay.
