@@ -306,15 +306,28 @@ describe('a write failing inside a real sync', () => {
   it('several commits landing at once share one folder fsync: when it fails, every one of them keeps its response.json', async () => {
     const { root, manifestsDir, actors } = await faultRoot(8);
     // The first folder fsync is held until four more manifests are renamed, so those four wait together for
-    // the next one, which fails; later fsyncs succeed.
-    let releaseFirst: ((outcome: 'ok' | 'failed') => void) | undefined;
+    // the next one, which fails; later fsyncs succeed. On a busy machine all five renames may land before the
+    // first fsync is even called (it opens the folder first): it is released by whichever comes last.
+    let held: ((outcome: 'ok' | 'failed') => void) | undefined;
+    let renamed = 0;
+    const releaseWhenDue = () => {
+      if (!held || renamed < 5) return;
+      const release = held;
+      held = undefined;
+      release('ok');
+    };
     const events = traceFs(manifestsDir, {
       dirsync: (n, release) => {
-        if (n === 1) return ((releaseFirst = release), 'hold');
+        if (n === 1) {
+          held = release;
+          queueMicrotask(releaseWhenDue);
+          return 'hold';
+        }
         return n === 2 ? 'fail' : undefined;
       },
       renamed: (count) => {
-        if (count === 5) releaseFirst!('ok');
+        renamed = count;
+        releaseWhenDue();
       },
     });
 
