@@ -1,13 +1,10 @@
 // `npm run build`: the one build, from the .ts sources (types are checked apart: `npm run typecheck`).
-// One dist/: dist/src holds the code that ships, the bin (dist/src/cli/main.js) and the exports
-// (dist/src/index.js) sharing its chunks; dist/workers the worker's bundle; dist/bench and dist/demo
-// the tooling (not in the package).
-//
-//   node scripts/build.mjs            everything
-//   node scripts/build.mjs --worker   the worker bundle alone (vitest's global setup)
+// One dist/, rebuilt whole (vitest's global setup runs it too, so no test runs an older build): dist/src
+// holds the code that ships, the bin (dist/src/cli/main.js) and the exports (dist/src/index.js) sharing its
+// chunks with the worker's entry (dist/workers/tasks.js); dist/bench and dist/demo the tooling (not in the
+// package).
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -29,27 +26,25 @@ const COMMONJS_GLOBALS = [
 ].join('');
 
 /**
- * A worker thread loads one file instead of its ~110 modules (zod alone is 97); piscina itself is never
- * bundled: it runs the thread. Not shown to pay at load ~40 (bench/ab.sh 7, scale 1, against per-file
- * modules: cold 34.7 vs 31.3 s, warm 14.6 vs 14.4 s, noise larger than either): to remeasure when quiet.
- */
-export async function buildWorker() {
-  const worker = { entryPoints: ['workers/tasks.ts'], outfile: 'dist/workers/tasks.bundle.js' };
-  await build({ ...COMMON, ...worker, bundle: true, external: ['piscina'] });
-}
-
-/**
- * The shipped code as one code-split bundle (each command loads its part, a few files instead of ~200
- * modules): against per-file modules, bench/ab.sh 7 at scale 1 (load ~40), cold sync 19.4 s vs 22.5 s
- * (−14 %) and warm 5.6 s vs 8.7 s (−35 %). pool.js and legacy.js are entries for the tests that load them.
- * piscina (it loads its worker by path) and the AWS SDK (only the S3 commands load it) stay outside.
+ * The shipped code as one code-split bundle: each command, and each worker thread, loads a few files instead
+ * of ~200 modules (zod alone is 97). Against per-file modules (bench/ab.sh, bench/README.md): warm sync −20 %
+ * at scale 1, cold −6 % at scale 1 and 10. The worker is an entry like the bin (a bundle of its own was no
+ * faster). pool.js and legacy.js are entries for the tests that load them. piscina (it loads its worker by
+ * path) and the AWS SDK (only the S3 commands load it) stay outside.
  */
 async function buildPackage() {
   await build({
     ...COMMON,
-    entryPoints: ['src/index.ts', 'src/cli/main.ts', 'src/engine/pool.ts', 'src/manifest/legacy.ts'],
-    outbase: 'src',
-    outdir: 'dist/src',
+    entryPoints: [
+      'src/index.ts',
+      'src/cli/main.ts',
+      'src/engine/pool.ts',
+      'src/manifest/legacy.ts',
+      'workers/tasks.ts',
+    ],
+    outbase: '.',
+    outdir: 'dist',
+    chunkNames: 'src/[name]-[hash]',
     bundle: true,
     splitting: true,
     external: ['piscina', '@aws-sdk/*'],
@@ -64,13 +59,5 @@ async function buildTools() {
   await build({ ...tools, entryPoints: ['bench/*.cts'], format: 'cjs', outExtension: { '.js': '.cjs' } });
 }
 
-// Run, not imported (test/global-setup.ts runs it with --worker).
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const { values } = parseArgs({ options: { worker: { type: 'boolean', default: false } } });
-  if (values.worker) {
-    await buildWorker();
-  } else {
-    rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
-    await Promise.all([buildPackage(), buildTools(), buildWorker()]);
-  }
-}
+rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+await Promise.all([buildPackage(), buildTools()]);

@@ -52,9 +52,9 @@ describe('the packed package', () => {
     });
 
     expect(DEV_ONLY.filter((name) => existsSync(join(app, 'node_modules', name)))).toEqual([]);
-    // One dist/: the bin and the exports load the same modules; the worker is its one bundle.
+    // One dist/: the bin, the exports and the worker's entry load the same chunks.
     expect((await readdir(join(app, 'dist'))).sort()).toEqual(['src', 'workers']);
-    expect((await readdir(join(app, 'dist/workers'))).sort()).toEqual(['tasks.bundle.js', 'tasks.bundle.js.map']);
+    expect((await readdir(join(app, 'dist/workers'))).sort()).toEqual(['tasks.js', 'tasks.js.map']);
     expect(existsSync(join(app, 'src'))).toBe(false);
 
     const help = await installed(app, ['--help']);

@@ -19,7 +19,6 @@ import { readActor, type ActorFacts } from '../src/manifest/read-actor.js';
 import { emptyReport, failed, type ActorReport } from '../src/engine/report.js';
 import { urlsNotHeld, type LegacyFile } from '../src/engine/retire.js';
 import type { DataRoot } from '../src/engine/root.js';
-import { crc64nvmeOfFile } from '../src/s3/checksum.js';
 import { etagMatches, md5OfEtag } from '../src/s3/etag.js';
 import { parseS3Url } from '../src/shared/s3-url.js';
 
@@ -482,6 +481,8 @@ async function decideRemote(
     // The checksum this tool recorded with the MD5, or the local file's own.
     if (known?.s3_crc64nvme === check.crc64nvme && recorded) return { ...fact, md5: recorded };
     if (file === undefined) return fact;
+    // Loaded here, not at the thread's start: only an object whose ETag is no MD5 needs the SDK's CRC.
+    const { crc64nvmeOfFile } = await import('../src/s3/checksum.js');
     return { ...fact, md5: (await crc64nvmeOfFile(file.path)) === check.crc64nvme ? file.md5 : null };
   }
   // A multipart ETag without a stored MD5: compare it with the local file's own multipart ETag.

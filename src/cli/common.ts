@@ -91,11 +91,11 @@ export function positiveInteger(value: string): number {
 }
 
 /**
- * The worker pool of a batch command (sync, status, check, push, pull), under V8's optimizer budget for a
- * batch. A short run's hot loop is WebAssembly, and at the default budget the optimizer's threads took ~0.45 s
- * of CPU from the two cores that hash; 8 × the default optimizes only what stays hot. Set before any thread
- * starts, and only on Node 20, where it was measured (V8 prints an error for a flag it does not know).
- * Measured (issue 16, bench/README.md): without it a scale-1 sync takes 22 % more CPU cold, 15 % warm.
+ * The worker pool of a batch command (sync, status, check, push, pull), under 8 × V8's default optimizer
+ * budget (only on Node 20, where it was measured; V8 prints an error for a flag it does not know): a short
+ * run's hot loop is WebAssembly, and the optimizer's threads take CPU and memory from the hashing. Without
+ * it (issue 16, bench/README.md): cold scale-10 peak RSS 180 → 198 MB (two of five runs over SPEC §7's
+ * 200 MB), cold scale-1 CPU +11 %; wall times within noise.
  */
 export async function createBatchPool(threads: number | undefined): Promise<WorkerPool> {
   if (process.versions.node.startsWith('20.')) setFlagsFromString(`--interrupt-budget=${8 * 67_584}`);
@@ -103,9 +103,9 @@ export async function createBatchPool(threads: number | undefined): Promise<Work
 }
 
 /**
- * Runs the engine for a command. Modules load on demand (loading them all at start: a warm scale-1 sync's CPU
- * +84 %, issue 16); the worker threads start when the first actor needs one (a run the sync cache settles whole
- * starts none).
+ * Runs the engine for a command. Modules load on demand (all of them at start: warm sync +64 % at scale 1,
+ * +26 % at scale 10); the worker threads start when the first actor needs one, so a run the sync cache settles
+ * whole starts none (started at once: warm +39 % / +18 %; bench/ab.sh, issue 16).
  */
 export async function runEngine(
   flags: CommonFlags & S3Flags,

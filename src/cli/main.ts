@@ -3,15 +3,8 @@
  * The entry: the only place that exits. SIGINT/SIGTERM stop dispatching new actors and let in-flight
  * commits finish; a second signal exits at once (every manifest is still whole: commits are atomic).
  */
-import { setFlagsFromString } from 'node:v8';
 import { EXIT } from '../errors.js';
-
-// A small young generation: the main thread only routes messages and commits, and V8's default lets RSS
-// grow with the number of actors (SPEC §7: peak RSS ≤ 200 MB, flat when the workload grows). At scale 1 it buys
-// nothing measurable (peak RSS 114 vs 115 MB, issue 16); scale 10, where it was meant to count, is not re-measured.
-setFlagsFromString('--max-semi-space-size=1');
-// Imported after the flag is set, so that the CLI's modules load into the small young generation.
-const { runCli } = await import('./program.js');
+import { runCli } from './program.js';
 
 const argv = process.argv.slice(2);
 

@@ -1,5 +1,5 @@
 /**
- * The worker pool: piscina running `workers/tasks.bundle.js` (workers/tasks.ts, bundled). Tasks and results are plain data; the
+ * The worker pool: piscina running `dist/workers/tasks.js` (workers/tasks.ts, built). Tasks and results are plain data; the
  * types that cross threads are those of `assess.ts` and `hash.ts`.
  */
 import { availableParallelism } from 'node:os';

@@ -8,13 +8,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * The worker bundle (scripts/build.mjs): dist/workers/tasks.bundle.js in the package's root, the first folder
- * up with a package.json, whether this code runs as TypeScript (tests: src/) or from a chunk of dist/src/.
+ * The worker's entry (scripts/build.mjs): dist/workers/tasks.js in the package's root, the first folder up
+ * with a package.json, whether this code runs as TypeScript (tests: src/) or from a chunk of dist/src/.
  */
 export function workerFile(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return join(dir, 'dist/workers/tasks.bundle.js');
+  return join(dir, 'dist/workers/tasks.js');
 }
 
 const LOADED = 'actor-sync:worker-loaded';
