@@ -45,28 +45,37 @@ export async function checkRemote(
 ): Promise<RemoteFindings> {
   // The S3 modules load while the workers collect the URLs.
   const modules = Promise.all([import('../s3/client.js'), import('../s3/verify.js'), import('../s3/list.js')]);
-  const settleable = actors.map((actor) => remotelySettleable(actor, data, cached.get(actor.name)));
-  const collecting = collectUrls(actors, data, pool, settleable);
   let ok = false;
   let s3: S3Access | undefined;
   let early: EarlyListing | undefined;
+  let collecting: ReturnType<typeof collectUrls> | undefined;
   try {
+    // A URL the cache holds suggests the listing at once: it starts before the stat checks below, which then
+    // run while its first page is on the way (bench:remote, scale 1: −0.06 s).
+    const cachedGuess = actors.length > MANY_ACTORS ? guessFromCache(actors, cached) : undefined;
+    if (cachedGuess) {
+      const [{ createS3 }, , { startListing }] = await modules;
+      s3 = createS3(s3Options);
+      early = startListing(s3, cachedGuess);
+    }
+    const settleable = actors.map((actor) => remotelySettleable(actor, data, cached.get(actor.name)));
+    collecting = collectUrls(actors, data, pool, settleable);
     const [{ createS3 }, { verifyUrls, confirmUrls }, { startListing }] = await modules;
-    s3 = createS3(s3Options);
-    const guess = await collecting.firstGuess;
+    s3 ??= createS3(s3Options);
+    const guess = early ? undefined : await collecting.firstGuess;
     if (guess) early = startListing(s3, guess);
     const byUrl = await collecting.urls;
+    const client = s3;
     const locations = locationsOf(byUrl.flat());
     const warnings: ActorFailure[] = [];
     const onWarning = (file: string, reason: string) => void warnings.push({ actor: '', file, reason });
-    const facts = await verifyUrls(s3, [...locations.values()], {
+    const facts = await verifyUrls(client, [...locations.values()], {
       actorFolders: actors.length,
       spread,
       early,
       onWarning,
       deferHeads: true,
     });
-    const client = s3;
     const confirm = confirmer(locations, (fresh) => confirmUrls(client, fresh, facts));
     ok = true;
     return {
@@ -78,8 +87,8 @@ export async function checkRemote(
     };
   } finally {
     // After a failure above: the URL tasks still queued return at once, and nothing is left in flight.
-    collecting.stop();
-    await collecting.urls.catch(() => undefined);
+    collecting?.stop();
+    await collecting?.urls.catch(() => undefined);
     await early?.stop();
     if (!ok) s3?.close();
   }
@@ -117,6 +126,16 @@ function collectUrls(actors: Actor[], data: DataRoot, pool: WorkerPool, settleab
     ),
   ).finally(() => guessed?.(undefined));
   return { urls, firstGuess, stop: () => void (stopped = true) };
+}
+
+/** The listing the first URL of the actors' cache entries suggests, if any. */
+function guessFromCache(actors: Actor[], cached: ReadonlyMap<string, CacheEntry>): Listing | undefined {
+  for (const actor of actors) {
+    const url = Object.keys(cached.get(actor.name)?.remote ?? {})[0];
+    const location = url === undefined ? undefined : tryParseS3Url(url);
+    if (location) return earlyListingFor(location, actor.name);
+  }
+  return undefined;
 }
 
 /** Each distinct usable URL's location. An unusable URL fails its actor in the assessment, with the file that holds it. */

@@ -33,8 +33,9 @@ export class ListingProtocol extends S3RestXmlProtocol {
 
 /**
  * A ListBucketResult's fields as the SDK names them: the page's scalars, `Contents` with each object's
- * `Key`, `ETag`, `Size`, `LastModified` and `StorageClass`, and `CommonPrefixes`. Nothing else a page can
- * hold (owners, checksum algorithms, restore status) is read: nothing here uses it.
+ * `Key`, `ETag`, `Size` and `StorageClass`, and `CommonPrefixes`. Nothing else a page can hold (dates,
+ * owners, checksum algorithms, restore status) is read: nothing here uses it, and a `Date` per object was
+ * 40 % of the reading (0.3 s of a scale-10 `--remote` run).
  * @throws {Error} when the body is not well-formed XML.
  */
 export function readListPage(xml: string): Omit<ListObjectsV2CommandOutput, '$metadata'> {
@@ -78,6 +79,5 @@ function setObjectField(object: _Object, name: string, text: string): void {
   if (name === 'Key') object.Key = text;
   else if (name === 'ETag') object.ETag = text;
   else if (name === 'Size') object.Size = Number(text);
-  else if (name === 'LastModified') object.LastModified = new Date(text);
   else if (name === 'StorageClass') object.StorageClass = text as _Object['StorageClass'];
 }

@@ -9,7 +9,7 @@
  *   5 pages of 1000). Grouping by top-level folder first keeps keys of two layouts (`system_actors/…`
  *   and `<user-uuid>/custom_actor/…`) from widening the shared prefix to the whole bucket.
  */
-import { inRange, type KeyRange } from './ranges.js';
+import { compareBytes, inRange, type KeyRange } from './ranges.js';
 import { compareCodeUnits } from '../shared/order.js';
 
 /** Above this many actor folders, shared prefixes are listed instead of each folder. */
@@ -55,9 +55,43 @@ export function planListings(keys: readonly KeyRef[], many: boolean): Listing[] 
 
 /** The listing of `listings` that covers `ref`, if any. */
 export function listingFor(listings: readonly Listing[], ref: KeyRef): Listing | undefined {
-  return listings.find(
-    (listing) => listing.bucket === ref.bucket && ref.key.startsWith(listing.prefix) && inRange(ref.key, listing),
-  );
+  return listings.find((listing) => covers(listing, ref));
+}
+
+function covers(listing: Listing, ref: KeyRef): boolean {
+  return listing.bucket === ref.bucket && ref.key.startsWith(listing.prefix) && inRange(ref.key, listing);
+}
+
+/**
+ * {@link listingFor} by binary search: planned listings cover disjoint spans of keys (no prefix inside
+ * another, ranges that do not overlap), so the only one that may cover a key is the last to start at or
+ * before it. A linear search, asked for each of 49 000 keys against 53 ranges, took ~2 s at 2890 actors.
+ */
+export function listingLookup(listings: readonly Listing[]): (ref: KeyRef) => Listing | undefined {
+  const byBucket = new Map<string, { starts: string[]; listings: Listing[] }>();
+  const startOf = (listing: Listing) =>
+    listing.from !== undefined && compareBytes(listing.from, listing.prefix) > 0 ? listing.from : listing.prefix;
+  const sorted = [...listings].sort((a, b) => compareBytes(startOf(a), startOf(b)));
+  for (const listing of sorted) {
+    let bucket = byBucket.get(listing.bucket);
+    if (!bucket) byBucket.set(listing.bucket, (bucket = { starts: [], listings: [] }));
+    bucket.starts.push(startOf(listing));
+    bucket.listings.push(listing);
+  }
+  return (ref) => {
+    const bucket = byBucket.get(ref.bucket);
+    if (!bucket) return undefined;
+    let low = 0;
+    let high = bucket.starts.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (compareBytes(bucket.starts[middle]!, ref.key) <= 0) low = middle + 1;
+      else high = middle;
+    }
+    const candidate = bucket.listings[low - 1];
+    // Listings that overlap (never planned so) are still searched in full.
+    return candidate && covers(candidate, ref) ? candidate : listingFor(listings, ref);
+  };
 }
 
 /**

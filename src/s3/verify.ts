@@ -15,7 +15,7 @@ import type { S3Access } from './client.js';
 import { fullObjectCrc64 } from './checksum.js';
 import { etagHidesMd5, md5OfEtag, md5OfObjectEtag, normalizeEtag, storedMd5 } from './etag.js';
 import { listAll, type EarlyListing } from './list.js';
-import { listingFor, MANY_ACTORS, planListings, type KeyRef, type Listing } from './prefixes.js';
+import { listingLookup, MANY_ACTORS, planListings, type KeyRef, type Listing } from './prefixes.js';
 import { rangeListings } from './ranges.js';
 
 /** What one URL's check found. */
@@ -114,21 +114,20 @@ function planVerify(
   const shared = folders > MANY_ACTORS;
   const planned = planListings(refs, shared);
   // A shared prefix is listed as key ranges at once, not page after page (ranges.ts).
-  const keysUnder = (listing: Listing) => refs.filter((ref) => listingFor([listing], ref)).map((ref) => ref.key);
-  const listings = shared
-    ? planned.flatMap((listing) => rangeListings(listing, keysUnder(listing), options.spread))
-    : planned;
-  // Each key's listing, looked up once (a key is asked about here and again when its fact is made).
-  const listingOfKey = new Map<string, Listing>();
-  const listingOf = (ref: KeyRef): Listing => {
-    const id = `${ref.bucket}/${ref.key}`;
-    let listing = listingOfKey.get(id);
-    if (!listing) listingOfKey.set(id, (listing = listingFor(listings, ref)!));
-    return listing;
-  };
+  const listings = shared ? planned.flatMap(rangesOf(planned, refs, options.spread)) : planned;
+  const lookup = listingLookup(listings);
+  const listingOf = (ref: KeyRef): Listing => lookup(ref)!;
   const wanted = new Map<Listing, Set<string>>(listings.map((listing) => [listing, new Set<string>()]));
   for (const ref of refs) wanted.get(listingOf(ref))!.add(ref.key);
   return { listings, wanted, listingOf };
+}
+
+/** Each planned listing as the ranges (or folders) that cover the refs under it. */
+function rangesOf(planned: Listing[], refs: KeyRef[], spread: number | undefined): (listing: Listing) => Listing[] {
+  const plannedOf = listingLookup(planned);
+  const keysUnder = new Map<Listing, string[]>(planned.map((listing) => [listing, []]));
+  for (const ref of refs) keysUnder.get(plannedOf(ref)!)!.push(ref.key);
+  return (listing) => rangeListings(listing, keysUnder.get(listing)!, spread);
 }
 
 /** Runs every listing at once (one taken over from `early` when it fits); a failed or denied one is recorded, not thrown. */

@@ -9,7 +9,7 @@ import { putObject, startS3Server, TEST_CREDENTIALS, testS3 } from '../helpers/s
 const KEYS = ['a/x y/1.png', 'a/p+q/2.png', 'a/é 李/3.png', 'a/&<>"\'/4.png', 'a/😀/5.png', 'b/6.png'];
 
 describe('listing pages', () => {
-  it('read as the SDK reads them: every key, ETag, size, date, class, token and common prefix', async () => {
+  it('read as the SDK reads them: every key, ETag, size, class, token and common prefix (no date: nothing uses it)', async () => {
     const server = await startS3Server(['bucket']);
     const ours = testS3(server.endpoint);
     for (const [i, key] of KEYS.entries()) await putObject(ours, 'bucket', key, Buffer.from(`object ${i}`));
@@ -31,8 +31,11 @@ describe('listing pages', () => {
         const { $metadata: _b, ...expected } = await sdk.send(new ListObjectsV2Command(input));
         // s3rver makes a new continuation token for every request: each side must have one, or neither.
         if (expected.NextContinuationToken !== undefined) expect(read.NextContinuationToken).toMatch(/./);
+        expect(read.Contents?.some((object) => 'LastModified' in object)).toBeFalsy();
+        const undated = expected.Contents?.map(({ LastModified: _date, ...object }) => object);
         expect({ ...read, NextContinuationToken: undefined }, JSON.stringify(input)).toEqual({
           ...expected,
+          ...(undated && { Contents: undated }),
           NextContinuationToken: undefined,
         });
       }

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { earlyListingFor, folderOf, listingFor, MANY_ACTORS, planListings } from '../../src/s3/prefixes.js';
+import {
+  earlyListingFor,
+  folderOf,
+  type Listing,
+  listingFor,
+  listingLookup,
+  MANY_ACTORS,
+  planListings,
+} from '../../src/s3/prefixes.js';
+import { rangeListings } from '../../src/s3/ranges.js';
 
 const system = (actor: string, i: number) => ({
   bucket: 'assets',
@@ -85,5 +94,46 @@ describe('earlyListingFor', () => {
     expect(earlyListingFor({ bucket: 'b', key: 'a/0000_x_1.jpg' }, '0000_x')).toBeUndefined();
     expect(earlyListingFor({ bucket: 'b', key: '0000_x/1.jpg' }, '0000_x')).toBeUndefined();
     expect(earlyListingFor({ bucket: 'b', key: '/0000_x/1.jpg' }, '0000_x')).toBeUndefined();
+  });
+});
+
+describe('listingLookup', () => {
+  it('finds the listing listingFor finds, for keys inside, between, at the bounds of and outside every listing', () => {
+    // Two buckets; in one, ranges of a shared prefix (keys with "+", spaces, non-ASCII and an emoji), two
+    // custom users' prefixes and a folder at the top; keys of folders nobody asked for interleaved.
+    const names = ['0000_a', '0001_b', '0002 c', '0003+d', '0004_é', '0005_李', '0006_😀', '0007_ｚ', ...actors(40)];
+    const keys = names.flatMap((name) => [0, 1, 2].map((i) => system(name, i).key));
+    const planned: Listing[] = [
+      ...rangeListings({ bucket: 'assets', prefix: 'system_actors/training_data/' }, keys, 50),
+      { bucket: 'assets', prefix: 'u1/custom_actor/' },
+      { bucket: 'assets', prefix: 'u2/custom_actor/' },
+      { bucket: 'assets', prefix: 'top.jpg' },
+      { bucket: 'other', prefix: 'system_actors/training_data/' },
+    ];
+    expect(planned.filter((listing) => listing.from !== undefined).length).toBeGreaterThan(1);
+    const lookup = listingLookup([...planned].reverse());
+    const asked = [
+      ...keys,
+      ...planned.flatMap((listing) => [listing.prefix, listing.from ?? '', listing.before ?? '']),
+      ...names.map((name) => `system_actors/training_data/${name}_unasked/x.jpg`),
+      'system_actors/training_data/',
+      'system_actors/training_datb/x.jpg',
+      'system_actors/',
+      'u1/custom_actor/0000_x/training_data/0000_x_0.png',
+      'u1/custom_actor',
+      'u3/custom_actor/x.png',
+      'top.jpg',
+      'top.jpg.bak',
+      '',
+      '\uffff',
+    ];
+    let found = 0;
+    for (const bucket of ['assets', 'other', 'none'])
+      for (const key of asked) {
+        const expected = listingFor(planned, { bucket, key });
+        expect(lookup({ bucket, key }), `${bucket}/${key}`).toBe(expected);
+        if (expected) found += 1;
+      }
+    expect(found).toBeGreaterThan(keys.length);
   });
 });
