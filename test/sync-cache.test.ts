@@ -17,13 +17,15 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cachePath, newerThanManifests } from '../src/cache/path.js';
 import { createPool, type WorkerPool } from '../src/engine/pool.js';
 import { shardOf, type Shard } from '../src/engine/shard.js';
 import { summarize } from '../src/engine/summary.js';
-import { readCache } from '../src/cache/sync-cache.js';
+import { codeIdentity, readCache } from '../src/cache/sync-cache.js';
 import { plan, runSync, type SyncOptions, type SyncReport } from '../src/engine/sync.js';
 import { comparable, manifestsDirOf, readManifests, runCli } from './helpers/cli.js';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
@@ -587,6 +589,26 @@ describe('the cache file', () => {
     expect(existsSync(otherFolder)).toBe(true);
     expect(existsSync(otherShard)).toBe(true);
     expect(existsSync(copy)).toBe(true);
+  });
+});
+
+describe("the build's identity", () => {
+  it('follows the bytes of the worker entry, not its size or mtime: a packed install keeps one mtime, and an entry that names other chunks keeps its size', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'actor-sync-identity-'));
+    try {
+      const entry = join(dir, 'tasks.js');
+      await writeFile(entry, 'import "../src/chunk-AAAAAAAA.js";\n');
+      const first = codeIdentity(entry);
+      await utimes(entry, new Date('1985-10-26T08:15:00Z'), new Date('1985-10-26T08:15:00Z'));
+      expect(codeIdentity(entry)).toBe(first);
+      await writeFile(entry, 'import "../src/chunk-BBBBBBBB.js";\n'); // the same size: another chunk
+      await utimes(entry, new Date('1985-10-26T08:15:00Z'), new Date('1985-10-26T08:15:00Z'));
+      expect(codeIdentity(entry)).not.toBe(first);
+      expect(codeIdentity(join(dir, 'missing.js'))).toBeUndefined();
+      expect(codeIdentity()).toMatch(/^[0-9a-f]{32}$/); // the real one, dist/workers/tasks.js
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

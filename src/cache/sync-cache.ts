@@ -11,7 +11,7 @@
  * done, would change nothing (assess.ts). And a fingerprint only stands while git's racily-clean rule
  * holds: every image older than the manifest, as the full assessment requires to reuse a hash.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import * as z from 'zod';
@@ -24,6 +24,7 @@ import { workerFile } from '../shared/pool-protocol.js';
 import { emptyReport, type ActorReport } from '../engine/report.js';
 import type { DataRoot } from '../engine/root.js';
 import { compareCodeUnits } from '../shared/order.js';
+import { md5Hex } from '../md5/hex.js';
 
 export type { CacheEntry } from './fingerprint.js';
 
@@ -52,13 +53,18 @@ const CacheFileSchema = z.object({
 });
 
 /**
- * This build of the tool, as the cache records it: the worker bundle's size and mtime (every build writes
- * it). A cache another build wrote is a miss as a whole, so a fix to how actors are assessed reaches every
- * actor at once, with no version number to remember to bump. Undefined when the bundle cannot be found.
+ * This build of the tool, as the cache records it: the MD5 of the worker's entry, which names each chunk it
+ * loads by a hash of the chunk's content (and so of theirs). Not its size and mtime: npm gives every packed
+ * file one fixed mtime, and an entry that only names other chunks keeps its size. A cache another build wrote
+ * is a miss as a whole, so a fix to how actors are assessed reaches every actor at once, with no version
+ * number to remember to bump. Undefined when the entry cannot be read.
  */
-export function codeIdentity(): string | undefined {
-  const stats = statSync(workerFile(), { throwIfNoEntry: false });
-  return stats && `${stats.size}:${stats.mtimeMs}`;
+export function codeIdentity(entry = workerFile()): string | undefined {
+  try {
+    return md5Hex(readFileSync(entry));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The entries of the cache at `path`, by actor name; none when it is missing, unreadable, or of another version or build. */
