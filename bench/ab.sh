@@ -22,7 +22,8 @@ ms() { local start; start=$(date +%s%N); "$@" >/dev/null 2>&1; echo $(( ($(date 
 # One sync: "<name> wall-ms", "<name>.cpu ms", "<name>.rss MB".
 timed() {
   local name=$1; shift
-  /usr/bin/time -f '%e %U %S %M' -o "$caches/time" "$@" >/dev/null 2>&1
+  # A sync that fails (exit 1: problems) is still timed; set -e must not end the rounds.
+  /usr/bin/time -f '%e %U %S %M' -o "$caches/time" "$@" >/dev/null 2>&1 || true
   tail -1 "$caches/time" | awk -v n="$name" '{ printf "%s %d\n%s.cpu %d\n%s.rss %d\n", n, $1 * 1000, n, ($2 + $3) * 1000, n, $4 / 1024 }'
 }
 labels=(A B C D E F G H I J)

@@ -167,6 +167,27 @@ describe('parseS3Url accepts every URL form of SPEC §2', () => {
   it('decodes a path-style bucket segment', () => {
     expect(parseS3Url('http://localhost:9000/my%2Dbucket/x.jpg').bucket).toBe('my-bucket');
   });
+
+  it('reads a host as WHATWG reads the whole URL, however many URLs share it (each host is read once)', () => {
+    const hosted = (url: string) => {
+      const { bucket, key, region } = parseS3Url(url);
+      return { bucket, key, region };
+    };
+    for (let round = 0; round < 2; round += 1) {
+      expect(hosted('https://B.S3.US-WEST-1.AMAZONAWS.COM/k/x.jpg')).toEqual({
+        bucket: 'b',
+        key: 'k/x.jpg',
+        region: 'us-west-1',
+      });
+      expect(hosted('https://user:pw@b.s3.us-west-1.amazonaws.com:443/k/x.jpg')).toMatchObject({ bucket: 'b' });
+      expect(hosted('http://[::1]:9000/b/k/x.jpg')).toEqual({ bucket: 'b', key: 'k/x.jpg', region: undefined });
+      // No authority: WHATWG takes the host from the path, as it always did here.
+      expect(hosted('https:///b/k.jpg')).toEqual({ bucket: 'b', key: 'k.jpg', region: undefined });
+      expect(() => parseS3Url('https:////b/k.jpg')).toThrow(/names no bucket/);
+      expect(() => parseS3Url('https://ec2.us-west-1.amazonaws.com/b/k.jpg')).toThrow(/not an S3 endpoint/);
+      expect(() => parseS3Url('https://exa mple.com/b/k.jpg')).toThrow(/host cannot be parsed/);
+    }
+  });
 });
 
 describe('parseS3Url rejects, naming the URL and the reason', () => {

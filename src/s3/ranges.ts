@@ -24,7 +24,7 @@ export const RANGE_KEYS = 950;
 export function splitIntoRanges(keys: readonly string[], spread = 1, perRange = RANGE_KEYS): KeyRange[] {
   const folders = new Map<string, number>();
   for (const key of keys) folders.set(folderOf(key), (folders.get(folderOf(key)) ?? 0) + 1);
-  const sorted = [...folders].sort(([a], [b]) => compareBytes(a, b));
+  const sorted = withinOutermost([...folders].sort(([a], [b]) => compareBytes(a, b)));
   const limit = Math.max(1, Math.floor(perRange / Math.max(1, spread)));
   const ranges: KeyRange[] = [];
   let held = 0;
@@ -49,11 +49,25 @@ export function rangeListings<L extends { prefix: string }>(
   keys: readonly string[],
   spread = 1,
 ): Array<L & KeyRange> {
-  const folders = new Set(keys.map(folderOf));
-  if (folders.size <= 1) return [listing];
+  const folders = outermost([...new Set(keys.map(folderOf))]);
+  if (folders.length <= 1) return [listing];
   const ranges = splitIntoRanges(keys, spread);
-  if (ranges.length >= folders.size) return outermost([...folders]).map((prefix) => ({ ...listing, prefix }));
+  if (ranges.length >= folders.length) return folders.map((prefix) => ({ ...listing, prefix }));
   return ranges.map((range) => ({ ...listing, ...range }));
+}
+
+/**
+ * Sorted folders and their key counts, each folder inside another one (`a/x/sub/` in `a/x/`) counted in it: a
+ * range must not end at a nested folder's end while keys of its outer folder (`a/x/z.jpg`) sort after it.
+ */
+function withinOutermost(sorted: [string, number][]): [string, number][] {
+  const kept: [string, number][] = [];
+  for (const [folder, count] of sorted) {
+    const last = kept[kept.length - 1];
+    if (last && folder.startsWith(last[0])) last[1] += count;
+    else kept.push([folder, count]);
+  }
+  return kept;
 }
 
 /** Sorted folders without those inside another one (`a/x/sub/` inside `a/x/`). */

@@ -40,6 +40,21 @@ describe('splitIntoRanges', () => {
     for (let r = 0; r < ranges.length; r += 1) expect(owner.filter((o) => o === r).length).toBeLessThanOrEqual(950);
   });
 
+  it('a folder inside another is counted in it: its keys after the nested folder are in a range too', () => {
+    const keys = [
+      `${P}0000_a/1.jpg`,
+      `${P}0000_a/sub/2.jpg`,
+      `${P}0000_a/z.jpg`,
+      `${P}0001_b/sub/3.jpg`,
+      `${P}0001_b/4.jpg`,
+    ];
+    for (const perRange of [1, 2, 950]) {
+      const ranges = splitIntoRanges(keys, 1, perRange);
+      owners(keys, ranges); // each key in exactly one range
+      expect(ranges.at(-1)!.before).toBe(`${P}0001_b0`);
+    }
+  });
+
   it('cuts smaller ranges when the listing holds more than what is wanted (one shard of four)', () => {
     const keys = keysOf(289, 17);
     expect(splitIntoRanges(keys, 4).length).toBe(Math.ceil(289 / Math.floor(950 / 4 / 17)));
