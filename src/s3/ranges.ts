@@ -22,22 +22,7 @@ export const RANGE_KEYS = 950;
  * @example splitIntoRanges(['a/x/1', 'a/x/2', 'a/y/1'], 1, 2) // [{ from: 'a/x/', before: 'a/y/' }, { from: 'a/y/', before: 'a/y0' }]
  */
 export function splitIntoRanges(keys: readonly string[], spread = 1, perRange = RANGE_KEYS): KeyRange[] {
-  const folders = new Map<string, number>();
-  for (const key of keys) folders.set(folderOf(key), (folders.get(folderOf(key)) ?? 0) + 1);
-  const sorted = withinOutermost([...folders].sort(([a], [b]) => compareBytes(a, b)));
-  const limit = Math.max(1, Math.floor(perRange / Math.max(1, spread)));
-  const ranges: KeyRange[] = [];
-  let held = 0;
-  for (const [folder, count] of sorted) {
-    if (ranges.length === 0 || held + count > limit) {
-      if (ranges.length > 0) ranges[ranges.length - 1]!.before = folder;
-      ranges.push({ from: folder });
-      held = 0;
-    }
-    held += count;
-  }
-  if (ranges.length > 0) ranges[ranges.length - 1]!.before = prefixEnd(sorted[sorted.length - 1]![0]);
-  return ranges;
+  return rangesOver(outerFolders(keys), spread, perRange);
 }
 
 /**
@@ -49,33 +34,46 @@ export function rangeListings<L extends { prefix: string }>(
   keys: readonly string[],
   spread = 1,
 ): Array<L & KeyRange> {
-  const folders = outermost([...new Set(keys.map(folderOf))]);
+  const folders = outerFolders(keys);
   if (folders.length <= 1) return [listing];
-  const ranges = splitIntoRanges(keys, spread);
-  if (ranges.length >= folders.length) return folders.map((prefix) => ({ ...listing, prefix }));
+  const ranges = rangesOver(folders, spread, RANGE_KEYS);
+  if (ranges.length >= folders.length) return folders.map(([prefix]) => ({ ...listing, prefix }));
   return ranges.map((range) => ({ ...listing, ...range }));
 }
 
 /**
- * Sorted folders and their key counts, each folder inside another one (`a/x/sub/` in `a/x/`) counted in it: a
- * range must not end at a nested folder's end while keys of its outer folder (`a/x/z.jpg`) sort after it.
+ * The keys' folders in byte order with their key counts, each folder inside another one (`a/x/sub/` in `a/x/`)
+ * counted in it: a range must not end at a nested folder's end while keys of its outer folder (`a/x/z.jpg`)
+ * sort after it, and one listing of the outer folder covers both.
  */
-function withinOutermost(sorted: [string, number][]): [string, number][] {
+function outerFolders(keys: readonly string[]): [string, number][] {
+  const counts = new Map<string, number>();
+  for (const key of keys) counts.set(folderOf(key), (counts.get(folderOf(key)) ?? 0) + 1);
   const kept: [string, number][] = [];
-  for (const [folder, count] of sorted) {
+  for (const [folder, count] of [...counts].sort(([a], [b]) => compareBytes(a, b))) {
     const last = kept[kept.length - 1];
-    if (last && folder.startsWith(last[0])) last[1] += count;
+    // Only a folder holds others: a key without one (`a`) is no folder of `ab/`.
+    if (last?.[0].endsWith('/') && folder.startsWith(last[0])) last[1] += count;
     else kept.push([folder, count]);
   }
   return kept;
 }
 
-/** Sorted folders without those inside another one (`a/x/sub/` inside `a/x/`). */
-function outermost(folders: string[]): string[] {
-  const kept: string[] = [];
-  for (const folder of folders.sort(compareBytes))
-    if (!kept.length || !folder.startsWith(kept[kept.length - 1]!)) kept.push(folder);
-  return kept;
+/** Ranges over sorted outer folders, each holding up to `perRange / spread` keys unless one folder holds more. */
+function rangesOver(folders: [string, number][], spread: number, perRange: number): KeyRange[] {
+  const limit = Math.max(1, Math.floor(perRange / Math.max(1, spread)));
+  const ranges: KeyRange[] = [];
+  let held = 0;
+  for (const [folder, count] of folders) {
+    if (ranges.length === 0 || held + count > limit) {
+      if (ranges.length > 0) ranges[ranges.length - 1]!.before = folder;
+      ranges.push({ from: folder });
+      held = 0;
+    }
+    held += count;
+  }
+  if (ranges.length > 0) ranges[ranges.length - 1]!.before = prefixEnd(folders[folders.length - 1]![0]);
+  return ranges;
 }
 
 /** The least string after every key that starts with `folder`, in byte order. */

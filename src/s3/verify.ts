@@ -356,15 +356,12 @@ async function headFact(s3: S3Access, location: S3Location, listed?: Listed): Pr
     const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
     // Deleted between the listing and the HEAD.
     if (status === 404) return { exists: false, md5: null, verifiable: true, checkedAt };
+    // Taken to exist, as listed if it was, and never compared.
+    const unknown = { exists: true, md5: null, etag: listed?.etag, size: listed?.size, verifiable: false, checkedAt };
     // What S3 answers a HEAD of an SSE-C object sent without its key: the object exists, its bytes are sealed.
     if (status === 400)
       return {
-        exists: true,
-        md5: null,
-        etag: listed?.etag,
-        size: listed?.size,
-        verifiable: false,
-        checkedAt,
+        ...unknown,
         unverifiable: 'S3 refused its HEAD (HTTP 400), as for an object encrypted with a customer key (SSE-C)',
       };
     const failure = s3.fail(error, location.url);
@@ -374,15 +371,7 @@ async function headFact(s3: S3Access, location: S3Location, listed?: Listed): Pr
       status === 403 && !listed
         ? `${location.url}: S3 answered 403 (without s3:ListBucket a missing object and a denied one look the same)`
         : failure.message;
-    return {
-      exists: true,
-      md5: null,
-      etag: listed?.etag,
-      size: listed?.size,
-      verifiable: false,
-      checkedAt,
-      error: reason,
-    };
+    return { ...unknown, error: reason };
   }
 }
 

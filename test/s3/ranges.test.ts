@@ -53,6 +53,12 @@ describe('splitIntoRanges', () => {
       owners(keys, ranges); // each key in exactly one range
       expect(ranges.at(-1)!.before).toBe(`${P}0001_b0`);
     }
+    // A key without a folder holds no other: `ab/1.jpg` is not inside `a`.
+    for (const keys of [
+      ['a', 'ab/1.jpg'],
+      ['a', 'ab/1.jpg', 'b'],
+    ])
+      for (const perRange of [1, 950]) owners(keys, splitIntoRanges(keys, 1, perRange));
   });
 
   it('cuts smaller ranges when the listing holds more than what is wanted (one shard of four)', () => {
