@@ -5,12 +5,13 @@
  * region found by `regions.ts`), and one p-limit and one set of counters for every request of the run.
  * Everything else in `src/s3/` takes the {@link S3Access} made here.
  */
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { UsageError } from '../errors.js';
 import { toS3Error, type S3ObjectError } from './failures.js';
 import { ListingProtocol } from './list-page.js';
 import { BucketRegions, type BucketRef } from './regions.js';
+import { S3 } from './sdk.js';
 
 export type { BucketRef } from './regions.js';
 
@@ -167,7 +168,7 @@ function clientConfig(
 
 /** A client that counts the requests of each kind it sends (`S3Access.stats`). */
 function countingClient(config: S3ClientConfig, stats: S3Stats): S3Client {
-  const made = withoutNodeVersionNotice(() => new S3Client(config));
+  const made = withoutNodeVersionNotice(() => new S3.S3Client(config));
   made.middlewareStack.add(
     (next, context) => async (args) => {
       const kind = KIND_OF_COMMAND[context.commandName ?? ''];
@@ -181,7 +182,7 @@ function countingClient(config: S3ClientConfig, stats: S3Stats): S3Client {
 
 /** The region the SDK's own chain gives (`AWS_REGION`, then the profile's in ~/.aws/config), if any. */
 async function chainRegion(): Promise<string | undefined> {
-  const probe = withoutNodeVersionNotice(() => new S3Client({}));
+  const probe = withoutNodeVersionNotice(() => new S3.S3Client({}));
   try {
     return nonEmpty(await probe.config.region());
   } catch {

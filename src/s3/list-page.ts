@@ -5,15 +5,16 @@
  * ~7 ms. Everything else (signing, retries, region redirects, error responses) stays the SDK's own.
  */
 import type { ListObjectsV2CommandOutput, _Object } from '@aws-sdk/client-s3';
-import { S3RestXmlProtocol } from '@aws-sdk/middleware-sdk-s3/s3';
+import type { S3RestXmlProtocol } from '@aws-sdk/middleware-sdk-s3/s3';
 import { SaxesParser } from 'saxes';
+import { S3Protocol } from './sdk.js';
 
 type Operation = Parameters<S3RestXmlProtocol['deserializeResponse']>[0];
 type Context = Parameters<S3RestXmlProtocol['deserializeResponse']>[1];
 type Response = Parameters<S3RestXmlProtocol['deserializeResponse']>[2];
 
 /** The SDK's S3 protocol, but for a successful ListObjectsV2 page (see {@link readListPage}). Pass as `protocol`. */
-export class ListingProtocol extends S3RestXmlProtocol {
+export class ListingProtocol extends S3Protocol.S3RestXmlProtocol {
   override async deserializeResponse<Output extends Pick<ListObjectsV2CommandOutput, '$metadata'>>(
     operation: Operation,
     context: Context,

@@ -3,10 +3,10 @@
  * before they are (`startListing`). Keys come URL-encoded (`EncodingType=url`), so that a key XML 1.0
  * cannot carry does not break the page; a page that says more follow but gives no token fails the listing.
  */
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import type { S3Access } from './client.js';
 import { S3ObjectError } from './failures.js';
 import type { Listing } from './prefixes.js';
+import { S3 } from './sdk.js';
 import { isPast, startAfterOf, type KeyRange } from './ranges.js';
 
 const PAGE_SIZE = 1000;
@@ -112,7 +112,7 @@ async function listPages(
       StartAfter,
       EncodingType: 'url' as const,
     };
-    const page = await s3.run(() => s3.send(listing, (client) => client.send(new ListObjectsV2Command(request))));
+    const page = await s3.run(() => s3.send(listing, (client) => client.send(new S3.ListObjectsV2Command(request))));
     // A store that ignores EncodingType (s3rver) says so by leaving it out of its answer.
     const urlEncoded = page.EncodingType === 'url';
     const objects: ListedObject[] = [];

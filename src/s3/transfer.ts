@@ -22,22 +22,14 @@
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, open, readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-  type CompletedPart,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { CompletedPart, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { md5Hex } from '../md5/hex.js';
 import { commitFile } from '../manifest/commit.js';
 import type { S3Location } from '../shared/s3-url.js';
 import type { S3Access } from './client.js';
 import { Crc64, crc64nvme, fullObjectCrc64 } from './checksum.js';
 import { S3ObjectError } from './failures.js';
+import { S3 } from './sdk.js';
 import { etagMatches, MD5_HEX, MD5_METADATA_KEY, md5OfObjectEtag, normalizeEtag, storedMd5 } from './etag.js';
 import { imageContentType } from '../engine/discover.js';
 
@@ -117,7 +109,7 @@ export async function upload(
         s3.send(location, (client) =>
           client.send(
             attempts.counted(
-              new PutObjectCommand({
+              new S3.PutObjectCommand({
                 ...params,
                 ...condition,
                 Body: body,
@@ -160,7 +152,7 @@ async function uploadInParts(
     } catch (error) {
       // The parts would otherwise be kept (and billed) until a lifecycle rule removes them.
       const { client, Bucket, Key, UploadId } = target;
-      await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
+      await client.send(new S3.AbortMultipartUploadCommand({ Bucket, Key, UploadId })).catch(() => undefined);
       throw local.reading ? error : s3.fail(error, location.url);
     }
   });
@@ -193,7 +185,9 @@ async function createMultipartUpload(s3: S3Access, location: S3Location, params:
   // The parts are not sent twice after a redirect: the bucket's region is settled before the first.
   const client = await s3.clientFor(location).catch(failed);
   const created = await client
-    .send(new CreateMultipartUploadCommand({ ...params, ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' }))
+    .send(
+      new S3.CreateMultipartUploadCommand({ ...params, ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'FULL_OBJECT' }),
+    )
     .catch(failed);
   return { client, Bucket: params.Bucket, Key: params.Key, UploadId: created.UploadId };
 }
@@ -244,7 +238,7 @@ async function sendPart(
 ): Promise<CompletedPart> {
   const ChecksumCRC64NVME = await crc64nvme(part);
   const out = await client.send(
-    new UploadPartCommand({
+    new S3.UploadPartCommand({
       Bucket,
       Key,
       UploadId,
@@ -267,7 +261,7 @@ async function completeMultipartUpload(
   const full = await crc.digest();
   const out = await conditionally(location, options, (condition) =>
     client.send(
-      new CompleteMultipartUploadCommand({
+      new S3.CompleteMultipartUploadCommand({
         Bucket,
         Key,
         UploadId,
@@ -440,7 +434,7 @@ async function fetchChecked(
   attempts: Attempts,
 ): Promise<Downloaded & { body: Buffer }> {
   const get = attempts.counted(
-    new GetObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' }),
+    new S3.GetObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' }),
   );
   const out = await s3.send(location, (client) => client.send(get));
   if (out.ContentLength !== undefined && out.ContentLength > DOWNLOAD_MAX) {

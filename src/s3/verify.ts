@@ -7,16 +7,16 @@
  * sync. The HEAD reads the encryption, the MD5 this tool stores in the metadata, and the full-object
  * CRC64NVME checksum (`ChecksumMode: ENABLED`).
  */
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { RemoteFact } from '../shared/classify.js';
 import { UsageError } from '../errors.js';
 import { keyCandidates, type S3Location } from '../shared/s3-url.js';
 import type { S3Access } from './client.js';
 import { fullObjectCrc64 } from './checksum.js';
 import { etagHidesMd5, md5OfEtag, md5OfObjectEtag, normalizeEtag, storedMd5 } from './etag.js';
-import { listAll, type EarlyListing } from './list.js';
+import { listAll, startListing, type EarlyListing } from './list.js';
 import { listingLookup, MANY_ACTORS, planListings, type KeyRef, type Listing } from './prefixes.js';
 import { rangeListings } from './ranges.js';
+import { S3 } from './sdk.js';
 
 /** What one URL's check found. */
 export interface RemoteObjectFact extends RemoteFact {
@@ -55,10 +55,11 @@ export interface VerifyOptions {
    */
   spread?: number;
   /**
-   * A listing started before the URLs were known (`startListing`): when the plan holds the same listing, its
-   * objects come from it; otherwise it is stopped at once and what it found dropped.
+   * Listings started before the URLs were known ({@link startVerifying}, or `startListing` of a prefix): each
+   * that the plan holds serves it (an unbounded one, the prefix's first range); the rest are stopped at once
+   * and what they found dropped. The plan keeps their ranges when they cover every key.
    */
-  early?: EarlyListing;
+  early?: readonly EarlyListing[];
   /** Told once per call when a listing is denied (no `s3:ListBucket`) and its URLs are checked by HEAD instead. */
   onWarning?: (file: string, reason: string) => void;
   /**
@@ -87,8 +88,20 @@ export async function verifyUrls(
   options: VerifyOptions = {},
 ): Promise<Map<string, RemoteObjectFact>> {
   const { listings, wanted, listingOf } = planVerify(locations, options);
-  const listed = { ...(await listEach(s3, listings, wanted, options.early)), listingOf };
+  const listed = { ...(await listEach(s3, listings, wanted, options.early ?? [])), listingOf };
   return await factsOf(s3, locations, listed, options);
+}
+
+/**
+ * Starts now the listings {@link verifyUrls} would plan for `locations` (the URLs a cache recorded, before it
+ * is known which still hold), for `verifyUrls` to take as `early` with the URLs it is then given.
+ */
+export function startVerifying(
+  s3: S3Access,
+  locations: readonly S3Location[],
+  options: VerifyOptions = {},
+): EarlyListing[] {
+  return planVerify(locations, options).listings.map((listing) => startListing(s3, listing));
 }
 
 /** What each listing found, and which listings failed or were denied. */
@@ -114,7 +127,8 @@ function planVerify(
   const shared = folders > MANY_ACTORS;
   const planned = planListings(refs, shared);
   // A shared prefix is listed as key ranges at once, not page after page (ranges.ts).
-  const listings = shared ? planned.flatMap(rangesOf(planned, refs, options.spread)) : planned;
+  const cut = (options.early ?? []).map((early) => early.listing);
+  const listings = shared ? planned.flatMap(rangesOf(planned, refs, options.spread, cut)) : planned;
   const lookup = listingLookup(listings);
   const listingOf = (ref: KeyRef): Listing => lookup(ref)!;
   const wanted = new Map<Listing, Set<string>>(listings.map((listing) => [listing, new Set<string>()]));
@@ -122,33 +136,51 @@ function planVerify(
   return { listings, wanted, listingOf };
 }
 
-/** Each planned listing as the ranges (or folders) that cover the refs under it. */
-function rangesOf(planned: Listing[], refs: KeyRef[], spread: number | undefined): (listing: Listing) => Listing[] {
+/**
+ * Each planned listing as the ranges (or folders) that cover the refs under it: the ranges of `cut` (listings
+ * already started) when they cover every one of its refs, so that they serve it, else ranges of its own.
+ */
+function rangesOf(
+  planned: Listing[],
+  refs: KeyRef[],
+  spread: number | undefined,
+  cut: readonly Listing[],
+): (listing: Listing) => Listing[] {
   const plannedOf = listingLookup(planned);
   const keysUnder = new Map<Listing, string[]>(planned.map((listing) => [listing, []]));
   for (const ref of refs) keysUnder.get(plannedOf(ref)!)!.push(ref.key);
-  return (listing) => rangeListings(listing, keysUnder.get(listing)!, spread);
+  return (listing) => {
+    const keys = keysUnder.get(listing)!;
+    const started = cut.filter((range) => range.bucket === listing.bucket && range.prefix === listing.prefix);
+    const startedOf = listingLookup(started);
+    const covered = started.length > 0 && keys.every((key) => startedOf({ bucket: listing.bucket, key }) !== undefined);
+    return covered
+      ? started.map((range) => ({ ...listing, from: range.from, before: range.before }))
+      : rangeListings(listing, keys, spread);
+  };
 }
 
-/** Runs every listing at once (one taken over from `early` when it fits); a failed or denied one is recorded, not thrown. */
+/** Runs every listing at once (those `early` serves taken over from it); a failed or denied one is recorded, not thrown. */
 async function listEach(
   s3: S3Access,
   listings: Listing[],
   wanted: Map<Listing, Set<string>>,
-  early: EarlyListing | undefined,
+  early: readonly EarlyListing[],
 ): Promise<Listings> {
   const result: Listings = { listings, found: new Map(), started: new Map(), failed: new Map(), denied: new Set() };
-  // The early listing began at its prefix's start: it serves the first listing of that prefix, up to its range's end.
-  const taken =
-    early &&
-    listings.find((listing) => listing.bucket === early.listing.bucket && listing.prefix === early.listing.prefix);
+  const served = new Map<Listing, EarlyListing>();
+  for (const started of early) {
+    const listing = listings.find((planned) => !served.has(planned) && serves(started.listing, planned));
+    if (listing) served.set(listing, started);
+  }
+  const taken = new Set(served.values());
   // Stopped now, so that an early listing of no use sends no more pages; awaited so that nothing outlives the call.
-  const stopping = taken ? undefined : early?.stop();
+  const stopping = Promise.all(early.filter((started) => !taken.has(started)).map((started) => started.stop()));
   const objectsOf = (listing: Listing) =>
-    listing === taken ? early!.take(wanted.get(listing)!, listing) : listAll(s3, listing, wanted.get(listing)!);
+    served.get(listing)?.take(wanted.get(listing)!, listing) ?? listAll(s3, listing, wanted.get(listing)!);
   const outcomes = await Promise.allSettled(
     listings.map(async (listing) => {
-      const checkedAt = listing === taken ? early!.checkedAt : new Date().toISOString();
+      const checkedAt = served.get(listing)?.checkedAt ?? new Date().toISOString();
       result.started.set(listing, checkedAt);
       try {
         for (const object of await objectsOf(listing)) {
@@ -170,6 +202,16 @@ async function listEach(
   const usage = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
   if (usage) throw usage.reason;
   return result;
+}
+
+/**
+ * Whether a listing started early serves a planned one: the same range of the same prefix, or, started
+ * without a range at the prefix's start, its first range (the first planned one `listEach` finds).
+ */
+function serves(started: Listing, planned: Listing): boolean {
+  if (started.bucket !== planned.bucket || started.prefix !== planned.prefix) return false;
+  const unbounded = started.from === undefined && started.before === undefined;
+  return unbounded || (started.from === planned.from && started.before === planned.before);
 }
 
 /** One fact per URL from the listings, with a HEAD where a listing was denied or an ETag is no MD5. */
@@ -333,7 +375,7 @@ async function headFact(s3: S3Access, location: S3Location, listed?: Listed): Pr
   try {
     const head = await s3.run(() =>
       s3.send(location, (client) =>
-        client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' })),
+        client.send(new S3.HeadObjectCommand({ Bucket: location.bucket, Key: location.key, ChecksumMode: 'ENABLED' })),
       ),
     );
     const etag = normalizeEtag(head.ETag ?? listed?.etag ?? '');

@@ -43,6 +43,8 @@ export interface AwsProxy {
   denyList(bucket: string): void;
   /** The next `times` listings say IsTruncated=true and give no continuation token. */
   truncateWithoutToken(times?: number): void;
+  /** Requests are recorded but not answered until the returned release is called. */
+  hold(): () => void;
   close(): Promise<void>;
 }
 
@@ -62,9 +64,16 @@ export async function startAwsProxy(upstream: string): Promise<AwsProxy> {
   const noList = new Set<string>();
   let truncations = 0;
 
+  let held: Array<() => void> | undefined;
+
   const server = http.createServer((req, res) => {
     const seen = describe(req);
     requests.push(seen);
+    if (held) held.push(() => handle(req, res, seen));
+    else handle(req, res, seen);
+  });
+
+  function handle(req: IncomingMessage, res: ServerResponse, seen: AwsRequest): void {
     const answer = (status: number, headers: Record<string, string>, body = '') => {
       seen.status = status;
       req.resume();
@@ -101,7 +110,7 @@ export async function startAwsProxy(upstream: string): Promise<AwsProxy> {
       return answer(403, {}, errorXml('AccessDenied', 'Access Denied'));
     }
     forward(req, res, seen);
-  });
+  }
 
   function forward(req: IncomingMessage, res: ServerResponse, seen: AwsRequest): void {
     const upstreamReq = http.request(
@@ -154,6 +163,13 @@ export async function startAwsProxy(upstream: string): Promise<AwsProxy> {
     },
     truncateWithoutToken(times = 1) {
       truncations += times;
+    },
+    hold() {
+      held ??= [];
+      return () => {
+        for (const go of held?.splice(0) ?? []) go();
+        held = undefined;
+      };
     },
     async close() {
       server.closeAllConnections();

@@ -142,7 +142,7 @@ describe('persistent failures are reported per image, never as synced', () => {
     proxy.inject('http500', Infinity, isList);
     // Many actors selected: the plan is the shared prefix, here the one key's folder, which the early listing is.
     const early = startListing(s3, { bucket: location.bucket, prefix: folderOf(location.key) });
-    const fact = (await verifyUrls(s3, [location], { actorFolders: 100, early })).get(location.url);
+    const fact = (await verifyUrls(s3, [location], { actorFolders: 100, early: [early] })).get(location.url);
     expect(fact).toMatchObject({ exists: true, md5: null, verifiable: false, checkedAt: early.checkedAt });
     expect(fact?.error).toMatch(
       new RegExp(

@@ -6,8 +6,8 @@ import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseS3Url, type S3Location } from '../../src/shared/s3-url.js';
 import type { S3Access } from '../../src/s3/client.js';
-import { startListing } from '../../src/s3/list.js';
-import { verifyUrls, type RemoteObjectFact } from '../../src/s3/verify.js';
+import { startListing, type EarlyListing } from '../../src/s3/list.js';
+import { startVerifying, verifyUrls, type RemoteObjectFact } from '../../src/s3/verify.js';
 import { putObject, startS3Server, testS3 } from '../helpers/s3.js';
 
 const ACTORS = 70;
@@ -95,7 +95,7 @@ describe('an early listing (started before the URLs are known)', () => {
     const expected = await verifyUrls(plain, locations, { actorFolders: ACTORS });
     const s3 = testS3(endpoint);
     const early = startListing(s3, PREFIX);
-    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early });
+    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early: [early] });
     expect(withoutTimes(facts)).toEqual(withoutTimes(expected));
     expect(s3.stats).toEqual(plain.stats);
     // What it found (the prefix's first key range) dates from when it started; the other ranges' from later.
@@ -112,7 +112,7 @@ describe('an early listing (started before the URLs are known)', () => {
     const { s3, requests } = watched(testS3(endpoint));
     const early = startListing(s3, PREFIX);
     await requests[0]; // a page later: the plan's listing starts at a later time than the early one
-    const facts = await verifyUrls(s3, one, { actorFolders: ACTORS, early });
+    const facts = await verifyUrls(s3, one, { actorFolders: ACTORS, early: [early] });
     expect(withoutTimes(facts)).toEqual(withoutTimes(expected));
     expect([...facts.values()].every((fact) => fact.checkedAt > early.checkedAt)).toBe(true);
     // The plan's page and the early one's two at most (all of them: it was stopped after the first or second).
@@ -124,7 +124,7 @@ describe('an early listing (started before the URLs are known)', () => {
     const s3 = testS3(endpoint);
     const facts = await verifyUrls(s3, locations, {
       actorFolders: ACTORS,
-      early: startListing(s3, { bucket: 'no-such-bucket', prefix: 'system_actors/training_data/' }),
+      early: [startListing(s3, { bucket: 'no-such-bucket', prefix: 'system_actors/training_data/' })],
     });
     expect(facts.size).toBe(ACTORS * IMAGES);
     expect([...facts.values()].every((fact) => fact.exists && fact.verifiable && fact.error === undefined)).toBe(true);
@@ -136,7 +136,7 @@ describe('an early listing (started before the URLs are known)', () => {
     await requests[0];
     await settle();
     expect(requests).toHaveLength(1); // waiting: without the bound, the second page would be asked for by now
-    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early });
+    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early: [early] });
     expect(facts.size).toBe(ACTORS * IMAGES);
     expect([...facts.values()].every((fact) => fact.exists && fact.verifiable)).toBe(true);
     expect(s3.stats.list).toBe(Math.ceil((ACTORS * IMAGES) / 1000));
@@ -150,5 +150,58 @@ describe('an early listing (started before the URLs are known)', () => {
     await Promise.allSettled(requests);
     await settle();
     expect(requests.length).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('listings started from the URLs a cache recorded (startVerifying)', () => {
+  /** The plan's ranges as `verifyUrls` would list them, each `from`–`before`. */
+  const spans = (early: EarlyListing[]) => early.map((started) => `${started.listing.from}–${started.listing.before}`);
+
+  it('the same URLs: every started listing serves the plan, no request repeated, facts as listing afterwards', async () => {
+    const plain = testS3(endpoint);
+    const expected = await verifyUrls(plain, locations, { actorFolders: ACTORS });
+    const s3 = testS3(endpoint);
+    const early = startVerifying(s3, locations, { actorFolders: ACTORS });
+    expect(early.length).toBeGreaterThan(1); // ranges, listed at once
+    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early });
+    expect(withoutTimes(facts)).toEqual(withoutTimes(expected));
+    expect(s3.stats).toEqual(plain.stats);
+    const started = new Set(early.map((listing) => listing.checkedAt));
+    expect([...facts.values()].every((fact) => started.has(fact.checkedAt))).toBe(true);
+  });
+
+  it('an actor folder added inside their span (new since the cache): the started ranges still serve it', async () => {
+    const isNew = (location: S3Location) => location.key.includes(`/${actorName(30)}/`);
+    const s3 = testS3(endpoint);
+    const early = startVerifying(
+      s3,
+      locations.filter((location) => !isNew(location)),
+      { actorFolders: ACTORS },
+    );
+    // Its 17 keys move the cut a plan of all URLs would make: the started one is kept, not planned again.
+    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early });
+    for (const location of locations.filter(isNew))
+      expect(facts.get(location.url)).toMatchObject({
+        exists: true,
+        verifiable: true,
+        md5: createHash('md5').update(location.key).digest('hex'),
+      });
+    expect(s3.stats.list).toBe(early.length);
+  });
+
+  it('a URL outside their span: listed by a plan of its own; the facts are those of listing afterwards', async () => {
+    const late = actorName(69);
+    const cachedOnes = locations.filter((location) => !location.key.includes(`/${late}/`));
+    const plain = testS3(endpoint);
+    const expected = await verifyUrls(plain, locations, { actorFolders: ACTORS });
+    const { s3, requests } = watched(testS3(endpoint));
+    const early = startVerifying(s3, cachedOnes, { actorFolders: ACTORS });
+    const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early });
+    expect(withoutTimes(facts)).toEqual(withoutTimes(expected));
+    expect(facts.get(locations.find((l) => l.key.includes(`/${late}/`))!.url)).toMatchObject({ exists: true });
+    expect(spans(early)).not.toContain(undefined);
+    await Promise.allSettled(requests);
+    await settle();
+    expect(requests).toHaveLength(s3.stats.list); // the ranges not taken were stopped: none left in flight
   });
 });
