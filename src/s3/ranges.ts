@@ -106,9 +106,12 @@ function folderOf(key: string): string {
 /**
  * UTF-8 byte order, as S3 lists keys, without encoding either string: it is asked once per key and range
  * (at 2890 actors, millions of times; two Buffers each took ~1 s). UTF-16 units sort as UTF-8 bytes except
- * that a surrogate (a character past U+FFFF) must sort after U+E000–U+FFFF.
+ * that a surrogate (a character past U+FFFF) must sort after U+E000–U+FFFF; strings with neither (every
+ * ASCII key) take the engine's own comparison, which was 5× faster than the loop (scale 10: −0.2 s).
  */
 export function compareBytes(a: string, b: string): number {
+  if (a === b) return 0;
+  if (!UNITS_OUT_OF_ORDER.test(a) || !UNITS_OUT_OF_ORDER.test(b)) return a < b ? -1 : 1;
   const length = Math.min(a.length, b.length);
   for (let i = 0; i < length; i += 1) {
     const x = a.charCodeAt(i);
@@ -117,6 +120,9 @@ export function compareBytes(a: string, b: string): number {
   }
   return a.length - b.length;
 }
+
+/** The units whose UTF-16 order is not their UTF-8 order against each other: surrogates and U+E000–U+FFFF. */
+const UNITS_OUT_OF_ORDER = /[\uD800-\uFFFF]/;
 
 function utf8Rank(unit: number): number {
   if (unit < 0xd800) return unit;
