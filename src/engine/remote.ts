@@ -54,7 +54,7 @@ export async function checkRemote(
     const known = new Map<string, S3Location>();
     const options = { actorFolders: actors.length, spread };
     // The URLs the cache holds start their listings at once: the stat checks below, which say which entries
-    // still hold (every night, nearly all), run while the pages are on the way (bench:remote, scale 1: −X s).
+    // still hold (every night, nearly all), run while the pages are on the way (scale 1, 16 runs alternating: 0.895 → 0.845 s).
     const fromCache = actors.length > MANY_ACTORS ? cachedLocations(actors, cached, known) : [];
     if (fromCache.length > 0) {
       const [{ createS3 }, { startVerifying }] = await modules;

@@ -107,7 +107,7 @@ export function startVerifying(
   return early;
 }
 
-/** The plan each {@link startVerifying} made: given the same locations (every night, nearly always), not made again (scale 10: −0.3 s). */
+/** The plan each {@link startVerifying} made: given the same locations (every night, nearly always), not made again (scale 10, profiled: the second plan took 0.29 s). */
 const plans = new WeakMap<readonly EarlyListing[], Plan>();
 
 function plannedBefore(early: readonly EarlyListing[] | undefined, locations: readonly S3Location[]): Plan | undefined {
