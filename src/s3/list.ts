@@ -9,7 +9,8 @@ import type { Listing } from './prefixes.js';
 import { S3 } from './sdk.js';
 import { isPast, startAfterOf, type KeyRange } from './ranges.js';
 
-const PAGE_SIZE = 1000;
+/** Keys a ListObjectsV2 page holds at most (S3's own limit). */
+export const PAGE_SIZE = 1000;
 
 /** What a listing says of one object; `key` decoded, `etag` as S3 sent it (quoted). */
 export interface ListedObject {

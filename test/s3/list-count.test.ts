@@ -3,11 +3,12 @@
  * the common case; a few actors take one LIST each.
  */
 import { createHash } from 'node:crypto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseS3Url, type S3Location } from '../../src/shared/s3-url.js';
 import type { S3Access } from '../../src/s3/client.js';
 import { startListing, type EarlyListing } from '../../src/s3/list.js';
 import { startVerifying, verifyUrls, type RemoteObjectFact } from '../../src/s3/verify.js';
+import { startAwsProxy } from '../helpers/aws-proxy.js';
 import { putObject, startS3Server, testS3 } from '../helpers/s3.js';
 
 const ACTORS = 70;
@@ -154,9 +155,6 @@ describe('an early listing (started before the URLs are known)', () => {
 });
 
 describe('listings started from the URLs a cache recorded (startVerifying)', () => {
-  /** The plan's ranges as `verifyUrls` would list them, each `from`–`before`. */
-  const spans = (early: EarlyListing[]) => early.map((started) => `${started.listing.from}–${started.listing.before}`);
-
   it('the same URLs: every started listing serves the plan, no request repeated, facts as listing afterwards', async () => {
     const plain = testS3(endpoint);
     const expected = await verifyUrls(plain, locations, { actorFolders: ACTORS });
@@ -199,9 +197,53 @@ describe('listings started from the URLs a cache recorded (startVerifying)', () 
     const facts = await verifyUrls(s3, locations, { actorFolders: ACTORS, early });
     expect(withoutTimes(facts)).toEqual(withoutTimes(expected));
     expect(facts.get(locations.find((l) => l.key.includes(`/${late}/`))!.url)).toMatchObject({ exists: true });
-    expect(spans(early)).not.toContain(undefined);
+    const bounded = (started: EarlyListing) =>
+      started.listing.from !== undefined && started.listing.before !== undefined;
+    expect(early.every(bounded)).toBe(true); // ranges that end before the late actor's folder
     await Promise.allSettled(requests);
     await settle();
     expect(requests).toHaveLength(s3.stats.list); // the ranges not taken were stopped: none left in flight
+  });
+});
+
+describe('listings started before the plan do not make it read page after page', () => {
+  /**
+   * Holds every request at a proxy and waits until `count` LIST requests have arrived, none answered: the
+   * ranges were sent at once, not one after another's answer. Then lets them through.
+   */
+  async function sentAtOnce(count: number, start: (s3: S3Access) => Promise<Map<string, RemoteObjectFact>>) {
+    const proxy = await startAwsProxy(endpoint);
+    const release = proxy.hold();
+    try {
+      const checking = start(testS3(proxy.endpoint, { concurrency: 16 }));
+      await vi.waitFor(() => expect(proxy.count('list')).toBeGreaterThanOrEqual(count), { timeout: 5000 });
+      release();
+      return await checking;
+    } finally {
+      release();
+    }
+  }
+
+  it('no cache (the first URL’s unbounded guess): it serves the first range, the others go at once', async () => {
+    const expected = await verifyUrls(testS3(endpoint), locations, { actorFolders: ACTORS });
+    const facts = await sentAtOnce(2, (s3) =>
+      verifyUrls(s3, locations, {
+        actorFolders: ACTORS,
+        early: [startListing(s3, { bucket: 'assets', prefix: 'system_actors/training_data/' })],
+      }),
+    );
+    expect(withoutTimes(facts)).toEqual(withoutTimes(expected));
+  });
+
+  it('a cache of two actors (one range over the span), now seventy: planned again, its ranges at once', async () => {
+    const expected = await verifyUrls(testS3(endpoint), locations, { actorFolders: ACTORS });
+    const ends = (location: S3Location) =>
+      location.key.includes(`/${actorName(0)}/`) || location.key.includes(`/${actorName(ACTORS - 1)}/`);
+    const facts = await sentAtOnce(3, (s3) => {
+      const early = startVerifying(s3, locations.filter(ends), { actorFolders: ACTORS });
+      expect(early).toHaveLength(1);
+      return verifyUrls(s3, locations, { actorFolders: ACTORS, early });
+    });
+    expect(withoutTimes(facts)).toEqual(withoutTimes(expected));
   });
 });
