@@ -150,8 +150,8 @@ async function settleableEach(
   cached: ReadonlyMap<string, CacheEntry>,
 ): Promise<(string[] | undefined)[]> {
   const settleable: (string[] | undefined)[] = [];
-  for (const actor of actors) {
-    if (settleable.length % YIELD_EVERY === YIELD_EVERY - 1) await setImmediate();
+  for (const [i, actor] of actors.entries()) {
+    if (i > 0 && i % YIELD_EVERY === 0) await setImmediate();
     settleable.push(remotelySettleable(actor, data, cached.get(actor.name)));
   }
   return settleable;

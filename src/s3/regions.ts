@@ -4,7 +4,8 @@
  * for the run. The first request to a bucket whose region no response has confirmed yet goes alone; the
  * others wait for its answer, so a wrong guess costs one redirect per bucket, never one per object. A region
  * the URL's host names is no guess (it is S3's own address of the object): its requests go at once, which
- * spares every `--remote` run a round trip (scale 1, 16 runs alternating: 0.845 → 0.805 s). Nothing
+ * spares every `--remote` run a round trip (scale 1, 16 runs alternating: 0.845 → 0.805 s); when such a URL
+ * is wrong all the same, each request then in flight costs one redirect, once. Nothing
  * here rewrites a client's region: each region has a client of its own (the SDK's `followRegionRedirects`
  * rewrites a shared client's region under requests in flight, aws-sdk-js-v3 issue 5554).
  */

@@ -87,7 +87,7 @@ export async function verifyUrls(
   locations: readonly S3Location[],
   options: VerifyOptions = {},
 ): Promise<Map<string, RemoteObjectFact>> {
-  const plan = plannedBefore(options.early, locations) ?? planVerify(locations, options);
+  const plan = plannedBefore(options.early, locations, options) ?? planVerify(locations, options);
   const listed = await listEach(s3, plan.listings, plan.wanted, options.early ?? []);
   return await factsOf(s3, plan, listed, options);
 }
@@ -110,15 +110,26 @@ export function startVerifying(
 /** The plan each {@link startVerifying} made: given the same locations (every night, nearly always), not made again (scale 10, profiled: the second plan took 0.29 s). */
 const plans = new WeakMap<readonly EarlyListing[], Plan>();
 
-function plannedBefore(early: readonly EarlyListing[] | undefined, locations: readonly S3Location[]): Plan | undefined {
+function plannedBefore(
+  early: readonly EarlyListing[] | undefined,
+  locations: readonly S3Location[],
+  options: VerifyOptions,
+): Plan | undefined {
   const plan = early && plans.get(early);
-  const same = plan?.locations.length === locations.length && plan.locations.every((l, i) => l === locations[i]);
+  if (!plan) return undefined;
+  const same =
+    plan.options.actorFolders === options.actorFolders &&
+    plan.options.spread === options.spread &&
+    plan.locations.length === locations.length &&
+    plan.locations.every((l, i) => l === locations[i]);
   return same ? plan : undefined;
 }
 
 /** The listings that cover every spelling of the locations' keys, the keys wanted from each, and where each spelling is listed. */
 interface Plan {
   locations: readonly S3Location[];
+  /** What it was planned with: another run's options need a plan of their own. */
+  options: Pick<VerifyOptions, 'actorFolders' | 'spread'>;
   listings: Listing[];
   wanted: Map<Listing, Set<string>>;
   /** For each location (same index), every spelling S3 may hold its key in, and the listing that covers it. */
@@ -140,6 +151,7 @@ interface Listings {
   denied: Set<Listing>;
 }
 
+/** The listings for `locations`: a folder each for a few actors, key ranges of their shared prefix for many. */
 function planVerify(locations: readonly S3Location[], options: VerifyOptions): Plan {
   const folders =
     options.actorFolders ??
@@ -161,7 +173,13 @@ function planVerify(locations: readonly S3Location[], options: VerifyOptions): P
       return { key, listing };
     }),
   );
-  return { locations, listings, wanted, spellings };
+  return {
+    locations,
+    options: { actorFolders: options.actorFolders, spread: options.spread },
+    listings,
+    wanted,
+    spellings,
+  };
 }
 
 /**
