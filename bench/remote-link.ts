@@ -5,7 +5,8 @@
  * s3rver's folder walk. In the same run and against the same endpoint, per scale (289 actors × ~17 images
  * each):
  *
- *   actor-sync sync --remote (hashes reused, as every night after the first) and with --verify (rehashes),
+ *   actor-sync sync --remote (hashes reused, as every night after the first), the same with no sync cache
+ *   (a new machine: URLs read from the manifests) and with --verify (rehashes),
  *   rclone check --fast-list (one listing of the prefix, page after page) and plain rclone check (one
  *   listing per folder, 8 checkers), both as Debian's rclone runs them by default,
  *   and 4 shards, `sync --remote --shard K/4`, one after another: requests and time for each.
@@ -78,13 +79,13 @@ async function measure(
   times: number,
   command: string,
   args: string[],
-  env: NodeJS.ProcessEnv,
+  env: NodeJS.ProcessEnv | ((round: number) => NodeJS.ProcessEnv),
   check: (run: Timed) => void,
 ): Promise<Row> {
   const row: Row = { label, seconds: [], lists: 0, heads: 0 };
   for (let round = 0; round < times; round += 1) {
     fake.reset();
-    const run = await timed(command, args, env);
+    const run = await timed(command, args, typeof env === 'function' ? env(round) : env);
     check(run);
     row.seconds.push(run.seconds);
     row.lists = fake.counts.list;
@@ -171,6 +172,20 @@ async function benchScale(
       syncedEverything(objects.length),
     ),
   );
+  // No sync cache (a new machine, or the cache cleared): each actor's URLs come from its manifest, read by a
+  // worker, and the first URL's guess is the only listing started early.
+  const uncached = (round: number) => ({ ...env, XDG_CACHE_HOME: join(work, `no-cache-${scale}-${round}`) });
+  rows.push(
+    await measure(
+      fake,
+      'actor-sync sync --remote, no sync cache',
+      rounds,
+      process.execPath,
+      [CLI, 'sync', ...s3flags],
+      uncached,
+      syncedEverything(objects.length),
+    ),
+  );
   rows.push(
     await measure(
       fake,
@@ -222,13 +237,13 @@ function report(result: Awaited<ReturnType<typeof benchScale>>): string[] {
     `scale ${result.scale}: ${result.objects} objects; ${latencyMs} ms a request, ${pageMs} ms more a listing page; median of ${rounds}`,
   ];
   lines.push(
-    `  ${'command'.padEnd(36)} ${'time'.padStart(8)} ${'LIST'.padStart(6)} ${'HEAD'.padStart(6)}   time / --fast-list`,
+    `  ${'command'.padEnd(40)} ${'time'.padStart(8)} ${'LIST'.padStart(6)} ${'HEAD'.padStart(6)}   time / --fast-list`,
   );
   for (const row of result.rows) {
     const seconds = medianOf(row.seconds);
     const ratio = fastList ? (seconds / medianOf(fastList.seconds)).toFixed(2) : '–';
     lines.push(
-      `  ${row.label.padEnd(36)} ${seconds.toFixed(2).padStart(6)} s ${String(row.lists).padStart(6)} ${String(row.heads).padStart(6)}   ${ratio}`,
+      `  ${row.label.padEnd(40)} ${seconds.toFixed(2).padStart(6)} s ${String(row.lists).padStart(6)} ${String(row.heads).padStart(6)}   ${ratio}`,
     );
   }
   if (!hasRclone) lines.push('  rclone is not installed (apt-get install rclone): no comparison');
@@ -236,7 +251,7 @@ function report(result: Awaited<ReturnType<typeof benchScale>>): string[] {
   const whole = result.rows[0]!.lists;
   for (const row of result.shards)
     lines.push(
-      `  ${row.label.padEnd(36)} ${row.seconds[0]!.toFixed(2).padStart(6)} s ${String(row.lists).padStart(6)} ${String(row.heads).padStart(6)}`,
+      `  ${row.label.padEnd(40)} ${row.seconds[0]!.toFixed(2).padStart(6)} s ${String(row.lists).padStart(6)} ${String(row.heads).padStart(6)}`,
     );
   lines.push(
     `  4 shards together: ${shardLists} LIST requests = ${(shardLists / whole).toFixed(2)} × one unsharded run's ${whole}`,
