@@ -67,7 +67,7 @@ describe('a bucket in another region than the client default', () => {
     try {
       const checking = verifyUrls(s3, locations);
       // All three listings before any answer: none waits for the bucket's first.
-      await vi.waitFor(() => expect(proxy.requests).toHaveLength(3), { timeout: 5000 });
+      await vi.waitFor(() => expect(proxy.requests).toHaveLength(3), { timeout: 30_000 });
       release();
       const facts = await checking;
       expect(locations.map((l) => facts.get(l.url)?.exists)).toEqual([true, false, false]);
@@ -92,7 +92,7 @@ describe('a bucket in another region than the client default', () => {
     const locations = keys.map((key) => parseS3Url(`https://${WEST}.s3.eu-west-3.amazonaws.com/${key}`));
     try {
       const checking = verifyUrls(s3, locations);
-      await vi.waitFor(() => expect(proxy.requests).toHaveLength(3), { timeout: 5000 });
+      await vi.waitFor(() => expect(proxy.requests).toHaveLength(3), { timeout: 30_000 });
       release();
       const facts = await checking;
       expect(locations.map((l) => facts.get(l.url)?.exists)).toEqual([true, false, false]);
