@@ -11,7 +11,7 @@ import type { ActorFailure } from '../errors.js';
 import type { S3Access, S3Options, S3Stats } from '../s3/client.js';
 import type { EarlyListing } from '../s3/list.js';
 import { earlyListingFor, MANY_ACTORS, type Listing } from '../s3/prefixes.js';
-import type { RemoteObjectFact, VerifyOptions } from '../s3/verify.js';
+import type { BesideFolder, RemoteObjectFact, VerifyOptions } from '../s3/verify.js';
 import { parseS3Url, type S3Location } from '../shared/s3-url.js';
 import type { Actor } from './discover.js';
 import type { Confirm } from './plan.js';
@@ -41,7 +41,7 @@ export async function checkRemote(
   data: DataRoot,
   pool: WorkerPool,
   s3Options: S3Options,
-  spread: number,
+  others: readonly string[],
   cached: ReadonlyMap<string, CacheEntry> = new Map(),
 ): Promise<RemoteFindings> {
   // The S3 modules load while the workers collect the URLs.
@@ -52,8 +52,9 @@ export async function checkRemote(
   let collecting: ReturnType<typeof collectUrls> | undefined;
   try {
     const known = new Map<string, S3Location>();
-    const options = { actorFolders: actors.length, spread };
-    ({ s3, early } = await startFromCache(actors, cached, known, s3Options, options));
+    const spread = (actors.length + others.length) / Math.max(1, actors.length);
+    const options: VerifyOptions = { actorFolders: actors.length, spread };
+    ({ s3, early } = await startFromCache(actors, cached, known, s3Options, others, options));
     const settleable = await settleableEach(actors, data, cached);
     collecting = collectUrls(actors, data, pool, settleable);
     const [{ createS3 }, { verifyUrls, confirmUrls }, { startListing }] = await modules;
@@ -63,6 +64,7 @@ export async function checkRemote(
     const byUrl = await collecting.urls;
     const client = s3;
     const locations = locationsOf(byUrl.flat(), known);
+    options.beside ??= besideFolders(actors, byUrl, others, known);
     const warnings: ActorFailure[] = [];
     const onWarning = (file: string, reason: string) => void warnings.push({ actor: '', file, reason });
     const facts = await verifyUrls(client, [...locations.values()], {
@@ -99,10 +101,13 @@ async function startFromCache(
   cached: ReadonlyMap<string, CacheEntry>,
   known: Map<string, S3Location>,
   s3Options: S3Options,
+  others: readonly string[],
   options: VerifyOptions,
 ): Promise<{ s3?: S3Access; early: EarlyListing[] }> {
   const fromCache = actors.length > MANY_ACTORS ? cachedLocations(actors, cached, known) : [];
   if (fromCache.length === 0) return { early: [] };
+  const urls = actors.map((actor) => Object.keys(cached.get(actor.name)?.remote ?? {}));
+  options.beside = besideFolders(actors, urls, others, known);
   const [{ createS3 }, { startVerifying }] = await Promise.all([import('../s3/client.js'), import('../s3/verify.js')]);
   const s3 = createS3(s3Options);
   return { s3, early: startVerifying(s3, fromCache, options) };
@@ -140,6 +145,36 @@ function collectUrls(actors: Actor[], data: DataRoot, pool: WorkerPool, settleab
     ),
   ).finally(() => guessed?.(undefined));
   return { urls, firstGuess, stop: () => void (stopped = true) };
+}
+
+/**
+ * The other shards' actor folders beside these actors' in S3: `<prefix><name>/` wherever these sit at
+ * `<prefix><own name>/`, each counted at the keys of an average one of them there. A shard's ranges are then
+ * cut where all shards' keys fill a page (scale 10, 4 shards: 53 LIST requests each, as one unsharded run, not 68–73).
+ */
+function besideFolders(
+  actors: Actor[],
+  urls: (string[] | undefined)[],
+  others: readonly string[],
+  known: Map<string, S3Location>,
+): BesideFolder[] {
+  if (others.length === 0) return [];
+  const places = new Map<string, { bucket: string; prefix: string; actors: Set<string>; keys: number }>();
+  actors.forEach((actor, i) => {
+    for (const url of urls[i] ?? []) {
+      const location = known.get(url) ?? tryParseS3Url(url);
+      const listing = location && earlyListingFor(location, actor.name);
+      if (!listing) continue;
+      const id = `${listing.bucket}/${listing.prefix}`;
+      let place = places.get(id);
+      if (!place) places.set(id, (place = { ...listing, actors: new Set(), keys: 0 }));
+      place.actors.add(actor.name);
+      place.keys += 1;
+    }
+  });
+  return [...places.values()].flatMap(({ bucket, prefix, actors: here, keys }) =>
+    others.map((name) => ({ bucket, folder: `${prefix}${name}/`, keys: keys / here.size })),
+  );
 }
 
 /** The locations of the URLs the actors' cache entries recorded (noted in `known`, to be parsed once). */

@@ -181,10 +181,10 @@ async function runListed(run: Run, { actors, skipped }: { actors: Actor[]; skipp
   let remote: Awaited<ReturnType<typeof checkRemote>> | undefined;
   try {
     const warnings: ActorFailure[] = skipped.map((s) => ({ actor: '', file: s.file, reason: s.reason }));
-    const { selected, spread } = selectedActors(run, actors);
+    const { selected, others } = selectedActors(run, actors);
     if (writes) await removeOwnStaleTemps(run, selected);
     const byListing = cache?.byListing;
-    remote = options.remote ? await checkRemote(selected, data, pool, options.remote, spread, byListing) : undefined;
+    remote = options.remote ? await checkRemote(selected, data, pool, options.remote, others, byListing) : undefined;
     if (remote) warnings.push(...remote.warnings);
     if (cache) {
       // Entries of actor folders that are gone go; those of actors this run does not select stay.
@@ -232,16 +232,16 @@ async function runListed(run: Run, { actors, skipped }: { actors: Actor[]; skipp
 /**
  * The actors the run selects (by name, then by shard). push and pull's apply names the actors their transfers
  * touched: one renamed since must not stop the others' transfers being recorded. A shard's actors sit among
- * the others' in S3: its listings read about `spread` keys for each of its own.
+ * the `others` (the other shards' actors) in S3, and its listings read theirs too.
  */
-function selectedActors({ options, mode, data }: Run, actors: Actor[]): { selected: Actor[]; spread: number } {
+function selectedActors({ options, mode, data }: Run, actors: Actor[]): { selected: Actor[]; others: string[] } {
   const transfers = mode.kind === 'apply' ? mode.transfers : undefined;
   const named = transfers
     ? selectActors(actors, options.actors)
     : selectNamedActors(actors, options.actors, data.actorsDir);
   const { shard } = options;
-  const selected = named.filter((actor) => !shard || shardOf(actor.id, shard.count) === shard.index);
-  return { selected, spread: named.length / Math.max(1, selected.length) };
+  const ours = (actor: Actor) => !shard || shardOf(actor.id, shard.count) === shard.index;
+  return { selected: named.filter(ours), others: named.filter((actor) => !ours(actor)).map((actor) => actor.name) };
 }
 
 /** Another shard's temp file may be a commit in flight, not a leftover: a shard cleans only its own. */

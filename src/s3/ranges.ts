@@ -28,26 +28,37 @@ export function splitIntoRanges(keys: readonly string[], spread = 1, perRange = 
 /**
  * `listing` as range listings when that takes fewer requests than listing each folder (about one request a
  * range, one a folder), else as its folders. A listing of one folder stays as it is.
+ * `beside`: folders of keys nobody here asks about, with about how many keys each holds (the other shards'
+ * actors): ranges are then cut where all keys fill a page, and a range that holds none of `keys` is not listed.
  */
 export function rangeListings<L extends { prefix: string }>(
   listing: L,
   keys: readonly string[],
   spread = 1,
+  beside: ReadonlyArray<readonly [string, number]> = [],
 ): Array<L & KeyRange> {
   const folders = outerFolders(keys);
   if (folders.length <= 1) return [listing];
-  const ranges = rangesOver(folders, spread, RANGE_KEYS);
+  const ranges =
+    beside.length === 0
+      ? rangesOver(folders, spread, RANGE_KEYS)
+      : rangesOver(outerFolders(keys, beside), 1, RANGE_KEYS).filter((range) =>
+          folders.some(([folder]) => inRange(folder, range)),
+        );
   if (ranges.length >= folders.length) return folders.map(([prefix]) => ({ ...listing, prefix }));
   return ranges.map((range) => ({ ...listing, ...range }));
 }
 
 /**
- * The keys' folders in byte order with their key counts, each folder inside another one (`a/x/sub/` in `a/x/`)
- * counted in it: a range must not end at a nested folder's end while keys of its outer folder (`a/x/z.jpg`)
- * sort after it, and one listing of the outer folder covers both.
+ * The keys' folders (and those `beside`, with their counts) in byte order with their key counts, each folder
+ * inside another one (`a/x/sub/` in `a/x/`) counted in it: a range must not end at a nested folder's end while
+ * keys of its outer folder (`a/x/z.jpg`) sort after it, and one listing of the outer folder covers both.
  */
-function outerFolders(keys: readonly string[]): [string, number][] {
-  const counts = new Map<string, number>();
+function outerFolders(
+  keys: readonly string[],
+  beside: ReadonlyArray<readonly [string, number]> = [],
+): [string, number][] {
+  const counts = new Map<string, number>(beside);
   for (const key of keys) counts.set(folderOf(key), (counts.get(folderOf(key)) ?? 0) + 1);
   const kept: [string, number][] = [];
   for (const [folder, count] of [...counts].sort(([a], [b]) => compareBytes(a, b))) {

@@ -55,6 +55,11 @@ export interface VerifyOptions {
    */
   spread?: number;
   /**
+   * Folders beside the run's own in S3 that it does not ask about (the other shards' actors), each with about
+   * how many keys it holds: a shared prefix's ranges are cut where all keys fill a page, not by `spread`.
+   */
+  beside?: readonly BesideFolder[];
+  /**
    * Listings started before the URLs were known ({@link startVerifying}, or `startListing` of a prefix): each
    * that the plan holds serves it (an unbounded one, the prefix's first range); the rest are stopped at once
    * and what they found dropped. The plan keeps their ranges when they can take over every key ({@link takesOver}).
@@ -68,6 +73,13 @@ export interface VerifyOptions {
    * Default false: such objects are HEADed here.
    */
   deferHeads?: boolean;
+}
+
+export interface BesideFolder {
+  bucket: string;
+  /** `system_actors/training_data/0001_x/` */
+  folder: string;
+  keys: number;
 }
 
 interface Listed {
@@ -120,6 +132,7 @@ function plannedBefore(
   const same =
     plan.options.actorFolders === options.actorFolders &&
     plan.options.spread === options.spread &&
+    plan.options.beside === options.beside &&
     plan.locations.length === locations.length &&
     plan.locations.every((l, i) => l === locations[i]);
   return same ? plan : undefined;
@@ -129,7 +142,7 @@ function plannedBefore(
 interface Plan {
   locations: readonly S3Location[];
   /** What it was planned with: another run's options need a plan of their own. */
-  options: Pick<VerifyOptions, 'actorFolders' | 'spread'>;
+  options: Pick<VerifyOptions, 'actorFolders' | 'spread' | 'beside'>;
   listings: Listing[];
   wanted: Map<Listing, Set<string>>;
   /** For each location (same index), every spelling S3 may hold its key in, and the listing that covers it. */
@@ -163,7 +176,7 @@ function planVerify(locations: readonly S3Location[], options: VerifyOptions): P
   const planned = planListings(refs, shared);
   // A shared prefix is listed as key ranges at once, not page after page (ranges.ts).
   const started = (options.early ?? []).map((early) => early.listing);
-  const listings = shared ? planned.flatMap(rangesOf(planned, refs, options.spread, started)) : planned;
+  const listings = shared ? planned.flatMap(rangesOf(planned, refs, options, started)) : planned;
   const lookup = listingLookup(listings);
   const wanted = new Map<Listing, Set<string>>(listings.map((listing) => [listing, new Set<string>()]));
   const spellings = locations.map((l, i) =>
@@ -175,7 +188,7 @@ function planVerify(locations: readonly S3Location[], options: VerifyOptions): P
   );
   return {
     locations,
-    options: { actorFolders: options.actorFolders, spread: options.spread },
+    options: { actorFolders: options.actorFolders, spread: options.spread, beside: options.beside },
     listings,
     wanted,
     spellings,
@@ -189,7 +202,7 @@ function planVerify(locations: readonly S3Location[], options: VerifyOptions): P
 function rangesOf(
   planned: Listing[],
   refs: KeyRef[],
-  spread: number | undefined,
+  { spread, beside = [] }: VerifyOptions,
   started: readonly Listing[],
 ): (listing: Listing) => Listing[] {
   const plannedOf = listingLookup(planned);
@@ -203,9 +216,18 @@ function rangesOf(
         range.prefix === listing.prefix &&
         (range.from !== undefined || range.before !== undefined),
     );
+    const besideIt = beside.filter(
+      (other) =>
+        other.bucket === listing.bucket && other.folder.startsWith(listing.prefix) && other.folder !== listing.prefix,
+    );
     return takesOver(ranges, listing.bucket, keys, spread)
       ? ranges.map((range) => ({ ...listing, from: range.from, before: range.before }))
-      : rangeListings(listing, keys, spread);
+      : rangeListings(
+          listing,
+          keys,
+          spread,
+          besideIt.map((other) => [other.folder, other.keys] as const),
+        );
   };
 }
 

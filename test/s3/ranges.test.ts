@@ -164,6 +164,26 @@ describe('rangeListings', () => {
     ]);
     expect(rangeListings(listing, keysOf(1, 17))).toEqual([listing]);
   });
+
+  it('with the folders beside its own (other shards’ actors): cut where all keys fill a range, none without its own', () => {
+    // 300 folders of 17 keys: this shard owns the first 40 of them and every 10th after.
+    const all = keysOf(300, 17);
+    const folder = (key: string) => key.slice(0, key.lastIndexOf('/') + 1);
+    const ownFolder = (f: number) => f < 40 || f % 10 === 0;
+    const own = all.filter((_, i) => ownFolder(Math.floor(i / 17)));
+    const beside = [...new Set(all.filter((key) => !own.includes(key)).map(folder))].map((f) => [f, 17] as const);
+    const ranges = rangeListings(listing, own, 1, beside);
+    // Every own key in exactly one range; every range as one unsharded run cuts it (55 folders, 935 keys).
+    expect(new Set(owners(own, ranges)).size).toBe(ranges.length);
+    const whole = rangeListings(listing, all);
+    expect(ranges).toEqual(whole);
+    // 200 folders beside after the last own one (11 ranges of them): not listed; the last range still ends
+    // where all keys fill it.
+    const far = Array.from({ length: 200 }, (_, f) => [`${P}9${String(f).padStart(3, '0')}_late/`, 17] as const);
+    const withFar = rangeListings(listing, own, 1, [...beside, ...far]);
+    expect(withFar.slice(0, -1)).toEqual(whole.slice(0, -1));
+    expect(withFar.at(-1)).toMatchObject({ from: whole.at(-1)!.from, before: `${P}9030_late/` });
+  });
 });
 
 describe('a range as a listing reads it', () => {
