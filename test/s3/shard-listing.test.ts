@@ -44,17 +44,8 @@ beforeAll(async () => {
 /** `sync --remote` (with `args`) through the proxy: its summary, and the start-after of each LIST it sent. */
 async function syncRemote(...args: string[]) {
   const from = proxy.requests.length;
-  const r = await run([
-    'sync',
-    '--root',
-    root,
-    '--remote',
-    '--endpoint',
-    proxy.endpoint,
-    '--force-path-style',
-    '--json',
-    ...args,
-  ]);
+  const endpoint = ['--endpoint', proxy.endpoint, '--force-path-style'];
+  const r = await run(['sync', '--root', root, '--remote', '--json', ...endpoint, ...args]);
   expect(r.stderr).toBe('');
   const summary = SyncSummarySchema.parse(JSON.parse(r.stdout));
   const starts = proxy.requests
