@@ -104,13 +104,19 @@ async function startFromCache(
   others: readonly string[],
   options: VerifyOptions,
 ): Promise<{ s3?: S3Access; early: EarlyListing[] }> {
-  const fromCache = actors.length > MANY_ACTORS ? cachedLocations(actors, cached, known) : [];
-  if (fromCache.length === 0) return { early: [] };
+  if (actors.length <= MANY_ACTORS) return { early: [] };
   const urls = actors.map((actor) => Object.keys(cached.get(actor.name)?.remote ?? {}));
+  const fromCache = [...locationsOf(urls.flat(), known).values()];
+  if (fromCache.length === 0) return { early: [] };
   options.beside = besideFolders(actors, urls, others, known);
   const [{ createS3 }, { startVerifying }] = await Promise.all([import('../s3/client.js'), import('../s3/verify.js')]);
   const s3 = createS3(s3Options);
-  return { s3, early: startVerifying(s3, fromCache, options) };
+  try {
+    return { s3, early: startVerifying(s3, fromCache, options) };
+  } catch (error) {
+    s3.close();
+    throw error;
+  }
 }
 
 /**
@@ -148,9 +154,11 @@ function collectUrls(actors: Actor[], data: DataRoot, pool: WorkerPool, settleab
 }
 
 /**
- * The other shards' actor folders beside these actors' in S3: `<prefix><name>/` wherever these sit at
- * `<prefix><own name>/`, each counted at the keys of an average one of them there. A shard's ranges are then
- * cut where all shards' keys fill a page (scale 10, 4 shards: 53 LIST requests each, as one unsharded run, not 68–73).
+ * The other shards' actor folders beside these actors' in S3: `<prefix><name>/`, where most of these sit at
+ * `<prefix><own name>/` (the studio's `system_actors/training_data/`), each counted at the keys of an average
+ * one of them there. A shard's ranges are then cut where all shards' keys fill a page, as one unsharded run
+ * cuts them (scale 10, 4 shards: 53 LIST requests each, not 68–73). None when no prefix holds most of them
+ * (custom actors, one folder per user): which of the others sit where is not known, and `spread` stands in.
  */
 function besideFolders(
   actors: Actor[],
@@ -159,32 +167,28 @@ function besideFolders(
   known: Map<string, S3Location>,
 ): BesideFolder[] {
   if (others.length === 0) return [];
-  const places = new Map<string, { bucket: string; prefix: string; actors: Set<string>; keys: number }>();
+  const places = new Map<string, { bucket: string; prefix: string; actors: number; keys: number }>();
   actors.forEach((actor, i) => {
+    const here = new Set<string>();
     for (const url of urls[i] ?? []) {
       const location = known.get(url) ?? tryParseS3Url(url);
       const listing = location && earlyListingFor(location, actor.name);
       if (!listing) continue;
       const id = `${listing.bucket}/${listing.prefix}`;
       let place = places.get(id);
-      if (!place) places.set(id, (place = { ...listing, actors: new Set(), keys: 0 }));
-      place.actors.add(actor.name);
+      if (!place) places.set(id, (place = { bucket: listing.bucket, prefix: listing.prefix, actors: 0, keys: 0 }));
+      if (!here.has(id)) place.actors += 1;
+      here.add(id);
       place.keys += 1;
     }
   });
-  return [...places.values()].flatMap(({ bucket, prefix, actors: here, keys }) =>
-    others.map((name) => ({ bucket, folder: `${prefix}${name}/`, keys: keys / here.size })),
-  );
-}
-
-/** The locations of the URLs the actors' cache entries recorded (noted in `known`, to be parsed once). */
-function cachedLocations(
-  actors: Actor[],
-  cached: ReadonlyMap<string, CacheEntry>,
-  known: Map<string, S3Location>,
-): S3Location[] {
-  const urls = actors.flatMap((actor) => Object.keys(cached.get(actor.name)?.remote ?? {}));
-  return [...locationsOf(urls, known).values()];
+  const main = [...places.values()].find((place) => place.actors > MANY_ACTORS && place.actors * 2 > actors.length);
+  if (!main) return [];
+  return others.map((name) => ({
+    bucket: main.bucket,
+    folder: `${main.prefix}${name}/`,
+    keys: main.keys / main.actors,
+  }));
 }
 
 /**

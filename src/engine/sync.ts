@@ -240,8 +240,13 @@ function selectedActors({ options, mode, data }: Run, actors: Actor[]): { select
     ? selectActors(actors, options.actors)
     : selectNamedActors(actors, options.actors, data.actorsDir);
   const { shard } = options;
-  const ours = (actor: Actor) => !shard || shardOf(actor.id, shard.count) === shard.index;
-  return { selected: named.filter(ours), others: named.filter((actor) => !ours(actor)).map((actor) => actor.name) };
+  const selected: Actor[] = [];
+  const others: string[] = [];
+  for (const actor of named) {
+    if (!shard || shardOf(actor.id, shard.count) === shard.index) selected.push(actor);
+    else others.push(actor.name);
+  }
+  return { selected, others };
 }
 
 /** Another shard's temp file may be a commit in flight, not a leftover: a shard cleans only its own. */

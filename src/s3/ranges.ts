@@ -30,6 +30,8 @@ export function splitIntoRanges(keys: readonly string[], spread = 1, perRange = 
  * range, one a folder), else as its folders. A listing of one folder stays as it is.
  * `beside`: folders of keys nobody here asks about, with about how many keys each holds (the other shards'
  * actors): ranges are then cut where all keys fill a page, and a range that holds none of `keys` is not listed.
+ * Dropping it loses no key: ranges never split a folder, so each key's folder, and the key, is in a range that
+ * holds that folder.
  */
 export function rangeListings<L extends { prefix: string }>(
   listing: L,

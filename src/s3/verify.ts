@@ -79,6 +79,7 @@ export interface BesideFolder {
   bucket: string;
   /** `system_actors/training_data/0001_x/` */
   folder: string;
+  /** About how many keys it holds (an estimate, maybe fractional): it moves where ranges are cut, nothing else. */
   keys: number;
 }
 
@@ -216,28 +217,32 @@ function rangesOf(
         range.prefix === listing.prefix &&
         (range.from !== undefined || range.before !== undefined),
     );
-    const besideIt = beside.filter(
-      (other) =>
-        other.bucket === listing.bucket && other.folder.startsWith(listing.prefix) && other.folder !== listing.prefix,
-    );
-    return takesOver(ranges, listing.bucket, keys, spread)
+    const besideIt = beside
+      .filter(
+        (other) =>
+          other.bucket === listing.bucket && other.folder.startsWith(listing.prefix) && other.folder !== listing.prefix,
+      )
+      .map((other) => [other.folder, other.keys] as const);
+    return takesOver(ranges, listing.bucket, keys, spread, besideIt)
       ? ranges.map((range) => ({ ...listing, from: range.from, before: range.before }))
-      : rangeListings(
-          listing,
-          keys,
-          spread,
-          besideIt.map((other) => [other.folder, other.keys] as const),
-        );
+      : rangeListings(listing, keys, spread, besideIt);
   };
 }
 
 /**
  * Whether ranges already started list `keys` as well as new ones would: each key inside one, and none holding
- * more than a page of them. Else they would read page after page: the first URL's unbounded guess when there
- * is no cache (scale 10: 50 pages in a row, 9.0 s; ranges, 5.0–6.6 s), or a range a partial cache planned.
- * A new plan's ranges that come out the same are still served by them.
+ * more than a page (its keys and those `beside` it, else its keys times `spread`). Else they would read page
+ * after page: the first URL's unbounded guess when there is no cache (scale 10: 50 pages in a row, 9.0 s;
+ * ranges, 5.0–6.6 s), or a range a partial cache planned. A new plan's ranges that come out the same are still
+ * served by them.
  */
-function takesOver(ranges: readonly Listing[], bucket: string, keys: readonly string[], spread = 1): boolean {
+function takesOver(
+  ranges: readonly Listing[],
+  bucket: string,
+  keys: readonly string[],
+  spread = 1,
+  beside: ReadonlyArray<readonly [string, number]> = [],
+): boolean {
   if (ranges.length === 0) return false;
   const rangeOf = listingLookup(ranges);
   const held = new Map<Listing, number>();
@@ -246,7 +251,11 @@ function takesOver(ranges: readonly Listing[], bucket: string, keys: readonly st
     if (!range) return false;
     held.set(range, (held.get(range) ?? 0) + 1);
   }
-  const page = PAGE_SIZE / Math.max(1, spread);
+  for (const [folder, count] of beside) {
+    const range = rangeOf({ bucket, key: folder });
+    if (range) held.set(range, (held.get(range) ?? 0) + count);
+  }
+  const page = beside.length > 0 ? PAGE_SIZE : PAGE_SIZE / Math.max(1, spread);
   return [...held.values()].every((count) => count <= page);
 }
 
