@@ -154,7 +154,7 @@ function collectUrls(actors: Actor[], data: DataRoot, pool: WorkerPool, settleab
 }
 
 /**
- * The other shards' actor folders beside these actors' in S3: `<prefix><name>/`, where most of these sit at
+ * The other shards' actor folders beside these actors' in S3 (their `urls` parsed into `known` first): `<prefix><name>/`, where most of these sit at
  * `<prefix><own name>/` (the studio's `system_actors/training_data/`), each counted at the keys of an average
  * one of them there. A shard's ranges are then cut where all shards' keys fill a page, as one unsharded run
  * cuts them (scale 10, 4 shards: 53 LIST requests each, not 68–73). None when no prefix holds most of them
@@ -164,14 +164,14 @@ function besideFolders(
   actors: Actor[],
   urls: (string[] | undefined)[],
   others: readonly string[],
-  known: Map<string, S3Location>,
+  known: ReadonlyMap<string, S3Location>,
 ): BesideFolder[] {
   if (others.length === 0) return [];
   const places = new Map<string, { bucket: string; prefix: string; actors: number; keys: number }>();
   actors.forEach((actor, i) => {
     const here = new Set<string>();
     for (const url of urls[i] ?? []) {
-      const location = known.get(url) ?? tryParseS3Url(url);
+      const location = known.get(url); // parsed by locationsOf already; an unusable URL is not there
       const listing = location && earlyListingFor(location, actor.name);
       if (!listing) continue;
       const id = `${listing.bucket}/${listing.prefix}`;

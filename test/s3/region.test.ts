@@ -52,21 +52,23 @@ describe('a bucket in another region than the client default', () => {
     expect(proxy.requests.map((r) => [r.kind, r.signedFor, r.status])).toEqual([['list', 'us-west-1', 200]]);
   });
 
-  it('URLs that name the region: the requests go at once, none waits for a first answer', async () => {
+  /**
+   * Three actor folders' URLs naming `region` (one listing each), checked with every request held at the proxy
+   * until all three have arrived: none waits for the bucket's first answer. Their facts, then the requests.
+   */
+  async function threeHeld(region: string, concurrency: number) {
     const proxy = await startAwsProxy(upstream);
     proxy.homeRegion(WEST, 'us-west-1');
     const release = proxy.hold();
-    const s3 = testS3(proxy.endpoint, { region: 'us-east-1', concurrency: 16 });
-    // Three actor folders: one listing each.
+    const s3 = testS3(proxy.endpoint, { region: 'us-east-1', concurrency });
     const keys = [
       westKey(0),
       'system_actors/training_data/0001_b/0001_b_0.jpg',
       'system_actors/training_data/0002_c/0002_c_0.jpg',
     ];
-    const locations = keys.map((key) => parseS3Url(`https://${WEST}.s3.us-west-1.amazonaws.com/${key}`));
+    const locations = keys.map((key) => parseS3Url(`https://${WEST}.s3.${region}.amazonaws.com/${key}`));
     try {
       const checking = verifyUrls(s3, locations);
-      // All three listings before any answer: none waits for the bucket's first.
       await vi.waitFor(() => expect(proxy.requests).toHaveLength(3), { timeout: 30_000 });
       release();
       const facts = await checking;
@@ -74,32 +76,15 @@ describe('a bucket in another region than the client default', () => {
     } finally {
       release();
     }
-    expect(proxy.requests.map((r) => [r.kind, r.signedFor, r.status])).toEqual(
-      Array(3).fill(['list', 'us-west-1', 200]),
-    );
+    return proxy.requests.map((r) => [r.kind, r.signedFor, r.status]);
+  }
+
+  it('URLs that name the region: the requests go at once, none waits for a first answer', async () => {
+    expect(await threeHeld('us-west-1', 16)).toEqual(Array(3).fill(['list', 'us-west-1', 200]));
   });
 
   it('URLs that name a wrong region: each request then in flight is redirected once, and served where S3 says', async () => {
-    const proxy = await startAwsProxy(upstream);
-    proxy.homeRegion(WEST, 'us-west-1');
-    const release = proxy.hold();
-    const s3 = testS3(proxy.endpoint, { region: 'us-east-1', concurrency: 4 });
-    const keys = [
-      westKey(0),
-      'system_actors/training_data/0001_b/0001_b_0.jpg',
-      'system_actors/training_data/0002_c/0002_c_0.jpg',
-    ];
-    const locations = keys.map((key) => parseS3Url(`https://${WEST}.s3.eu-west-3.amazonaws.com/${key}`));
-    try {
-      const checking = verifyUrls(s3, locations);
-      await vi.waitFor(() => expect(proxy.requests).toHaveLength(3), { timeout: 30_000 });
-      release();
-      const facts = await checking;
-      expect(locations.map((l) => facts.get(l.url)?.exists)).toEqual([true, false, false]);
-    } finally {
-      release();
-    }
-    expect(proxy.requests.map((r) => [r.kind, r.signedFor, r.status])).toEqual([
+    expect(await threeHeld('eu-west-3', 4)).toEqual([
       ...Array(3).fill(['list', 'eu-west-3', 301]),
       ...Array(3).fill(['list', 'us-west-1', 200]),
     ]);
